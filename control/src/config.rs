@@ -1,0 +1,282 @@
+//! The node's TOML configuration. Every field has a default and a command-line flag of the same name
+//! (the binary applies flags over the file); unknown keys are errors, so a typo never passes silently.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How the dataplane forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Cross-connect: port A to port B and back, untouched (testpmd's `io`).
+    #[default]
+    Patch,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub dataplane: DataplaneConfig,
+    pub log: LogConfig,
+}
+
+/// `[dataplane]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataplaneConfig {
+    /// DPDK EAL arguments, passed through as given (`-l 0-1`, `--vdev=…`, `--no-huge`, …). Empty means
+    /// [`DEFAULT_EAL`].
+    pub eal: Vec<String>,
+    /// Ports as DPDK devargs (`net_tap0,iface=dtap0`, `net_pcap0,rx_pcap=in.pcap`, `0000:01:00.0`). Empty
+    /// means every port the EAL probed (from `--vdev` and the PCI bus).
+    pub ports: Vec<String>,
+    pub mode: Mode,
+    /// Patch pairs by port name or index; empty means 0 ↔ 1, 2 ↔ 3, …
+    pub patch: Vec<(String, String)>,
+    /// Mbufs in the packet pool (0 = sized from the ports and queues).
+    pub mbufs: u32,
+    /// Per-lcore mbuf cache.
+    pub mbuf_cache: u32,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    /// Times a worker retries the unsent tail of a burst before it drops it (counted as `tx_full`).
+    pub tx_retries: u32,
+    /// Record the rx-to-tx time of every burst in a latency histogram.
+    pub latency: bool,
+}
+
+/// The EAL arguments used when none are given: two lcores (control on 0, one worker on 1), 4 KiB pages,
+/// no PCI scan, and a file prefix of our own so that other DPDK processes do not collide with us.
+pub const DEFAULT_EAL: &[&str] = &[
+    "-l",
+    "0-1",
+    "--main-lcore",
+    "0",
+    "--no-huge",
+    "-m",
+    "512",
+    "--no-pci",
+    "--file-prefix",
+    "dragonflow",
+];
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            eal: Vec::new(),
+            ports: Vec::new(),
+            mode: Mode::Patch,
+            patch: Vec::new(),
+            mbufs: 0,
+            mbuf_cache: 256,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            tx_retries: 0,
+            latency: true,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a filter as `RUST_LOG` takes it.
+    pub level: String,
+    /// Seconds between two counter lines in the log; 0 for none.
+    pub stats_interval: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            stats_interval: 0,
+        }
+    }
+}
+
+/// A configuration that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("dataplane.{field} = {value}: {why}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<NodeConfig, ConfigError> {
+        Self::parse(text, "<config>")
+    }
+
+    fn parse(text: &str, path: &str) -> Result<NodeConfig, ConfigError> {
+        let cfg: NodeConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let d = &self.dataplane;
+        let pow2_desc = |field, v: u16| {
+            if v == 0 || !v.is_power_of_two() {
+                Err(ConfigError::Invalid {
+                    field,
+                    value: v.to_string(),
+                    why: "must be a power of two above 0",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        pow2_desc("rx_desc", d.rx_desc)?;
+        pow2_desc("tx_desc", d.tx_desc)?;
+        if d.mbuf_cache > 512 {
+            return Err(ConfigError::Invalid {
+                field: "mbuf_cache",
+                value: d.mbuf_cache.to_string(),
+                why: "DPDK caps the per-lcore cache at 512",
+            });
+        }
+        if d.mbufs != 0 && d.mbufs < 1024 {
+            return Err(ConfigError::Invalid {
+                field: "mbufs",
+                value: d.mbufs.to_string(),
+                why: "must be 0 (automatic) or at least 1024",
+            });
+        }
+        Ok(())
+    }
+
+    /// The EAL arguments to use: the configured ones, or [`DEFAULT_EAL`].
+    pub fn eal_args(&self) -> Vec<String> {
+        if self.dataplane.eal.is_empty() {
+            DEFAULT_EAL.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            self.dataplane.eal.clone()
+        }
+    }
+}
+
+/// The value of `--file-prefix` in EAL arguments (`--file-prefix X` or `--file-prefix=X`), if any.
+pub fn eal_file_prefix(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--file-prefix" {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix("--file-prefix=") {
+            return Some(v);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = NodeConfig::from_toml_str("").unwrap();
+        assert_eq!(c, NodeConfig::default());
+        assert_eq!(
+            c.eal_args(),
+            DEFAULT_EAL
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let c = NodeConfig::from_toml_str(
+            r#"
+            [dataplane]
+            eal = ["-l", "0-2", "--no-huge"]
+            ports = ["net_null0", "net_null1"]
+            mode = "patch"
+            patch = [["net_null0", "net_null1"]]
+            mbufs = 8192
+            tx_retries = 3
+            latency = false
+            [log]
+            level = "debug"
+            stats_interval = 5
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.dataplane.patch,
+            vec![("net_null0".to_owned(), "net_null1".to_owned())]
+        );
+        assert_eq!(
+            (
+                c.dataplane.mbufs,
+                c.dataplane.tx_retries,
+                c.dataplane.latency
+            ),
+            (8192, 3, false)
+        );
+        assert_eq!((c.log.level.as_str(), c.log.stats_interval), ("debug", 5));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let e = NodeConfig::from_toml_str("[dataplane]\nprots = []")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `prots`"), "{e}");
+        let e = NodeConfig::from_toml_str("[dataplane]\nrx_desc = 1000")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rx_desc"), "{e}");
+        let e = NodeConfig::from_toml_str("[dataplane]\nmode = \"l9\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant"), "{e}");
+        assert!(NodeConfig::from_toml_str("[dataplane]\nmbufs = 10").is_err());
+        assert!(NodeConfig::from_toml_str("[dataplane]\nmbuf_cache = 4096").is_err());
+    }
+
+    #[test]
+    fn file_prefix_is_found_in_both_spellings() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            eal_file_prefix(&v(&["-l", "0", "--file-prefix", "a"])),
+            Some("a")
+        );
+        assert_eq!(
+            eal_file_prefix(&v(&["--file-prefix=b", "--no-huge"])),
+            Some("b")
+        );
+        assert_eq!(eal_file_prefix(&v(&["--no-huge"])), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Dragonflow's control plane. Today: the node's configuration file (`dragonflow.toml`), parsed and
+//! validated here so that the binary, the tests and the operator see the same rules. The model, the
+//! pluggable DB, the Neutron API and the local controller come next. No DPDK here.
+//!
+//! ```
+//! let cfg = control::config::NodeConfig::from_toml_str(r#"
+//!     [dataplane]
+//!     ports = ["net_tap0,iface=dtap0", "net_tap1,iface=dtap1"]
+//! "#).unwrap();
+//! assert_eq!(cfg.dataplane.ports.len(), 2);
+//! ```
+
+pub mod config;

@@ -1,0 +1,135 @@
+//! Software counters of the workers: per worker and per port, packets in, packets out, and every drop by
+//! its named reason.
+//!
+//! Thread-safety: each [`PortCounters`] block has exactly one writer, the worker that owns it, which adds
+//! with a relaxed load and store (a plain `mov` on x86: no atomic read-modify-write on the fast path);
+//! the control thread reads with relaxed loads and may see a count a burst late, never a torn one. Blocks
+//! are cache-line aligned so two workers never share a line.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a worker dropped a packet. Named `<stage>.<reason>` in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DropReason {
+    /// The tx queue stayed full after the configured retries: the unsent tail was freed.
+    TxFull,
+    /// Patch mode: the port has no peer to send to.
+    PatchNoPeer,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 2] = [DropReason::TxFull, DropReason::PatchNoPeer];
+    pub const COUNT: usize = Self::ALL.len();
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::TxFull => "tx.full",
+            DropReason::PatchNoPeer => "patch.no_peer",
+        }
+    }
+}
+
+/// One worker's counters for one port.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct PortCounters {
+    /// Packets received on this port by the worker.
+    pub rx: AtomicU64,
+    /// Packets the worker handed to this port's tx queue and the driver accepted.
+    pub tx: AtomicU64,
+    /// Bursts received (non-empty rx polls).
+    pub rx_bursts: AtomicU64,
+    /// Drops of packets received on this port, by reason.
+    pub drops: [AtomicU64; DropReason::COUNT],
+}
+
+/// Adds `n` to a counter that only the calling thread writes.
+#[inline(always)]
+pub fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl PortCounters {
+    #[inline(always)]
+    pub fn drop(&self, reason: DropReason, n: u64) {
+        bump(&self.drops[reason as usize], n);
+    }
+
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            rx: self.rx.load(Relaxed),
+            tx: self.tx.load(Relaxed),
+            rx_bursts: self.rx_bursts.load(Relaxed),
+            drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
+        }
+    }
+}
+
+/// Plain copy of counters, added up over workers or ports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub rx: u64,
+    pub tx: u64,
+    pub rx_bursts: u64,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl CounterSnapshot {
+    pub fn add(&mut self, o: &CounterSnapshot) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.rx_bursts += o.rx_bursts;
+        for (a, b) in self.drops.iter_mut().zip(o.drops) {
+            *a += b;
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// `(name, count)` for every reason.
+    pub fn named_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|r| (r.name(), self.drops[*r as usize]))
+    }
+}
+
+/// Everything one worker counts: a block per port, and its idle polls.
+pub struct WorkerCounters {
+    pub ports: Box<[PortCounters]>,
+    /// Passes over all the worker's queues that found no packet.
+    pub idle_polls: AtomicU64,
+}
+
+impl WorkerCounters {
+    pub fn new(ports: usize) -> WorkerCounters {
+        WorkerCounters {
+            ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            idle_polls: AtomicU64::new(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_and_name_their_drops() {
+        let w = WorkerCounters::new(2);
+        bump(&w.ports[0].rx, 32);
+        bump(&w.ports[1].tx, 30);
+        w.ports[0].drop(DropReason::TxFull, 2);
+        let mut total = w.ports[0].snapshot();
+        total.add(&w.ports[1].snapshot());
+        assert_eq!((total.rx, total.tx, total.dropped()), (32, 30, 2));
+        assert_eq!(
+            total.named_drops().collect::<Vec<_>>(),
+            vec![("tx.full", 2), ("patch.no_peer", 0)]
+        );
+        assert_eq!(std::mem::align_of::<PortCounters>(), 64);
+    }
+}

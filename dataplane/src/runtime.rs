@@ -1,0 +1,435 @@
+//! The dataplane's lifetime: open and configure the ports, plan which worker polls which queue, launch
+//! the workers on their lcores, report counters and latency while they run, and stop cleanly with every
+//! mbuf back in its pool.
+//!
+//! Queue plan: every port gets as many rx queues as there are workers (fewer if the device has fewer;
+//! RSS spreads the packets); the (port, queue) pairs are dealt round-robin to the workers. A port gets one
+//! tx queue for each worker that sends to it, so no tx queue is ever shared.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{unbounded, Receiver};
+use dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
+use hdrhistogram::Histogram;
+use pipelines::patch::{PatchError, PatchMap};
+
+use crate::counters::{CounterSnapshot, WorkerCounters};
+use crate::latency::{self, LatencyReader, LatencySummary};
+use crate::pcap_size::preloaded_frames;
+use crate::worker::{RxAssignment, Worker, WorkerExit};
+
+/// What the dataplane is asked to run.
+#[derive(Debug, Clone)]
+pub struct DataplaneOptions {
+    /// Ports as devargs; empty means every port the EAL probed.
+    pub ports: Vec<String>,
+    /// Patch pairs by port name or index; empty means 0 ↔ 1, 2 ↔ 3, …
+    pub patch: Vec<(String, String)>,
+    /// Mbufs in the pool; 0 sizes it from the ports, queues and preloaded pcaps.
+    pub mbufs: u32,
+    pub mbuf_cache: u32,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+    pub tx_retries: u32,
+    pub latency: bool,
+}
+
+impl Default for DataplaneOptions {
+    fn default() -> Self {
+        DataplaneOptions {
+            ports: Vec::new(),
+            patch: Vec::new(),
+            mbufs: 0,
+            mbuf_cache: 256,
+            rx_desc: 1024,
+            tx_desc: 1024,
+            tx_retries: 0,
+            latency: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error(transparent)]
+    Dpdk(#[from] dpdk::DpdkError),
+    #[error("no worker lcore: give the EAL at least two lcores, e.g. `-l 0-1` (lcore 0 runs the control thread)")]
+    NoWorkerLcore,
+    #[error("no port: give ports with --port DEVARGS or EAL --vdev arguments")]
+    NoPorts,
+    #[error(transparent)]
+    Patch(#[from] PatchError),
+    #[error("port {port}: {needed} workers send to it but the device has {max} tx queues; use fewer worker lcores")]
+    TxQueues {
+        port: String,
+        needed: usize,
+        max: u16,
+    },
+}
+
+/// A port as the dataplane sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortSummary {
+    pub name: String,
+    pub driver: String,
+    pub mac: String,
+    pub rx_queues: u16,
+    pub tx_queues: u16,
+    pub link_up: bool,
+}
+
+/// Counters of one port: the driver's and the workers' (added over workers).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortReport {
+    pub name: String,
+    pub hw: HwCounters,
+    pub rx: u64,
+    pub tx: u64,
+    pub rx_bursts: u64,
+    /// Drops of packets received on this port, by `<stage>.<reason>`.
+    pub drops: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// The driver's counters (`rte_eth_stats`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct HwCounters {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+impl From<PortStats> for HwCounters {
+    fn from(s: PortStats) -> Self {
+        HwCounters {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        }
+    }
+}
+
+/// Counters of one worker (added over ports).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkerReport {
+    pub lcore: u32,
+    pub queues: Vec<String>,
+    pub rx: u64,
+    pub tx: u64,
+    pub dropped: u64,
+    pub idle_polls: u64,
+}
+
+/// A snapshot of everything the dataplane counts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub ports: Vec<PortReport>,
+    pub workers: Vec<WorkerReport>,
+    /// Switch latency (rx return to tx return, per burst) since start.
+    pub latency: LatencySummary,
+    pub mempool: MempoolReport,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct MempoolReport {
+    pub size: u32,
+    /// Mbufs out of the pool once the ports had started, before any worker ran.
+    pub in_use_at_start: u32,
+    /// Mbufs out of the pool now (after shutdown: after every port was closed; 0 unless mbufs leaked).
+    pub in_use: u32,
+}
+
+struct RunningWorker {
+    lcore: u32,
+    queues: Vec<String>,
+    counters: Arc<WorkerCounters>,
+    latency: LatencyReader,
+}
+
+/// The running dataplane. Drop it only through [`Dataplane::shutdown`].
+pub struct Dataplane {
+    eal: Eal,
+    pool: Mempool,
+    ports: Vec<Port>,
+    summaries: Vec<PortSummary>,
+    workers: Vec<RunningWorker>,
+    stop: Arc<AtomicBool>,
+    exits: Receiver<WorkerExit>,
+    latency_total: Histogram<u64>,
+    in_use_at_start: u32,
+}
+
+fn round_pool_size(n: u64) -> u32 {
+    // A mempool is most memory-efficient at 2^k - 1 elements.
+    let n = n.clamp(4095, u32::MAX as u64 / 2);
+    ((n + 1).next_power_of_two() - 1) as u32
+}
+
+impl Dataplane {
+    /// Opens and starts the ports and launches one worker per worker lcore that has a queue to poll.
+    pub fn start(eal: Eal, opts: &DataplaneOptions) -> Result<Dataplane, DataplaneError> {
+        let lcores = eal.worker_lcores();
+        if lcores.is_empty() {
+            return Err(DataplaneError::NoWorkerLcore);
+        }
+        let ports: Vec<Port> = if opts.ports.is_empty() {
+            Port::all(&eal)
+        } else {
+            opts.ports
+                .iter()
+                .map(|d| Port::open(&eal, d))
+                .collect::<Result<_, _>>()?
+        };
+        if ports.is_empty() {
+            return Err(DataplaneError::NoPorts);
+        }
+        let names: Vec<String> = ports.iter().map(|p| p.name().to_owned()).collect();
+        let patch = if opts.patch.is_empty() {
+            PatchMap::adjacent(ports.len())
+        } else {
+            PatchMap::from_pairs(&names, &opts.patch)?
+        };
+
+        // Rx queues per port, dealt round-robin to the workers.
+        let infos = ports
+            .iter()
+            .map(|p| p.info())
+            .collect::<Result<Vec<_>, _>>()?;
+        let w = lcores.len();
+        let nrxq: Vec<u16> = infos
+            .iter()
+            .map(|i| (w as u16).min(i.max_rx_queues).max(1))
+            .collect();
+        let mut rx_plan: Vec<Vec<(usize, u16)>> = vec![Vec::new(); w];
+        let mut next = 0;
+        for (p, &n) in nrxq.iter().enumerate() {
+            for q in 0..n {
+                rx_plan[next % w].push((p, q));
+                next += 1;
+            }
+        }
+        // Tx queue of worker `wi` on port `p`, for every port a worker sends to.
+        let mut tx_plan: Vec<Vec<Option<u16>>> = vec![vec![None; ports.len()]; w];
+        let mut ntxq = vec![0u16; ports.len()];
+        for (wi, plan) in rx_plan.iter().enumerate() {
+            for &(p, _) in plan {
+                if let Some(o) = patch.peer(p) {
+                    if tx_plan[wi][o].is_none() {
+                        tx_plan[wi][o] = Some(ntxq[o]);
+                        ntxq[o] += 1;
+                    }
+                }
+            }
+        }
+        for (p, info) in infos.iter().enumerate() {
+            if ntxq[p] > info.max_tx_queues {
+                return Err(DataplaneError::TxQueues {
+                    port: names[p].clone(),
+                    needed: ntxq[p] as usize,
+                    max: info.max_tx_queues,
+                });
+            }
+            ntxq[p] = ntxq[p].max(1);
+        }
+
+        let mbufs = if opts.mbufs != 0 {
+            opts.mbufs
+        } else {
+            let rings: u64 = (0..ports.len())
+                .map(|p| {
+                    nrxq[p] as u64 * opts.rx_desc as u64 + ntxq[p] as u64 * opts.tx_desc as u64
+                })
+                .sum();
+            let preload: u64 = opts.ports.iter().map(|d| preloaded_frames(d)).sum();
+            let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
+            round_pool_size(rings + preload + caches + 4096)
+        };
+        let pool = Mempool::new(
+            &eal,
+            "df_pkt_pool",
+            mbufs,
+            opts.mbuf_cache,
+            dpdk::DEFAULT_DATA_ROOM,
+        )?;
+        tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");
+
+        let mut summaries = Vec::new();
+        for (p, port) in ports.iter().enumerate() {
+            let cfg = PortConfig {
+                rx_queues: nrxq[p],
+                tx_queues: ntxq[p],
+                rx_desc: opts.rx_desc,
+                tx_desc: opts.tx_desc,
+                ..PortConfig::default()
+            };
+            port.configure(&cfg, &pool)?;
+            port.start()?;
+            let s = PortSummary {
+                name: names[p].clone(),
+                driver: infos[p].driver.clone(),
+                mac: port.mac().map(|m| m.to_string()).unwrap_or_default(),
+                rx_queues: nrxq[p],
+                tx_queues: ntxq[p],
+                link_up: port.link().map(|l| l.up).unwrap_or(false),
+            };
+            tracing::info!(port = %s.name, driver = %s.driver, mac = %s.mac, rxq = s.rx_queues, txq = s.tx_queues,
+                peer = ?patch.peer(p).map(|o| names[o].as_str()), "port started");
+            summaries.push(s);
+        }
+        let in_use_at_start = pool.in_use_count();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (exit_tx, exits) = unbounded();
+        let mut workers = Vec::new();
+        for (wi, &lcore) in lcores.iter().enumerate() {
+            if rx_plan[wi].is_empty() {
+                tracing::warn!(lcore, "worker lcore has no queue to poll; left idle");
+                continue;
+            }
+            let counters = Arc::new(WorkerCounters::new(ports.len()));
+            let (recorder, reader) = latency::channel();
+            let mut rx = Vec::new();
+            let mut queues = Vec::new();
+            for &(p, q) in &rx_plan[wi] {
+                rx.push(RxAssignment {
+                    queue: ports[p].rx_queue(q)?,
+                    port: p,
+                    out: patch.peer(p),
+                });
+                queues.push(format!("{}:{q}", names[p]));
+            }
+            let tx = tx_plan[wi]
+                .iter()
+                .enumerate()
+                .map(|(p, q)| q.map(|q| ports[p].tx_queue(q)).transpose())
+                .collect::<Result<Vec<_>, _>>()?;
+            let worker = Worker {
+                rx,
+                tx,
+                counters: counters.clone(),
+                stop: stop.clone(),
+                latency: recorder,
+                tx_retries: opts.tx_retries,
+                measure_latency: opts.latency,
+            };
+            let exit_tx = exit_tx.clone();
+            eal.launch(lcore, move || {
+                let exit = worker.run(lcore);
+                let _ = exit_tx.send(exit);
+                0
+            })?;
+            tracing::info!(lcore, queues = ?queues, "worker started");
+            workers.push(RunningWorker {
+                lcore,
+                queues,
+                counters,
+                latency: reader,
+            });
+        }
+        Ok(Dataplane {
+            eal,
+            pool,
+            ports,
+            summaries,
+            workers,
+            stop,
+            exits,
+            latency_total: latency::new_histogram(),
+            in_use_at_start,
+        })
+    }
+
+    pub fn ports(&self) -> &[PortSummary] {
+        &self.summaries
+    }
+
+    /// Collects the latency samples the workers recorded since the last call into the running total.
+    pub fn collect_latency(&mut self) {
+        for w in &mut self.workers {
+            if let Some(h) = w.latency.take(Duration::from_millis(50)) {
+                let _ = self.latency_total.add(&h);
+            }
+        }
+    }
+
+    /// Every counter now.
+    pub fn report(&self) -> Report {
+        let mut ports = Vec::new();
+        for (p, port) in self.ports.iter().enumerate() {
+            let mut c = CounterSnapshot::default();
+            for w in &self.workers {
+                c.add(&w.counters.ports[p].snapshot());
+            }
+            ports.push(PortReport {
+                name: port.name().to_owned(),
+                hw: port.stats().map(HwCounters::from).unwrap_or_default(),
+                rx: c.rx,
+                tx: c.tx,
+                rx_bursts: c.rx_bursts,
+                drops: c.named_drops().collect(),
+            });
+        }
+        let workers = self
+            .workers
+            .iter()
+            .map(|w| {
+                let mut c = CounterSnapshot::default();
+                for pc in w.counters.ports.iter() {
+                    c.add(&pc.snapshot());
+                }
+                WorkerReport {
+                    lcore: w.lcore,
+                    queues: w.queues.clone(),
+                    rx: c.rx,
+                    tx: c.tx,
+                    dropped: c.dropped(),
+                    idle_polls: w.counters.idle_polls.load(Ordering::Relaxed),
+                }
+            })
+            .collect();
+        Report {
+            ports,
+            workers,
+            latency: LatencySummary::from_cycles(&self.latency_total, self.eal.tsc_hz()),
+            mempool: MempoolReport {
+                size: self.pool.size(),
+                in_use_at_start: self.in_use_at_start,
+                in_use: self.pool.in_use_count(),
+            },
+        }
+    }
+
+    /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
+    /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
+    pub fn shutdown(mut self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in &self.workers {
+            let code = self.eal.wait(w.lcore);
+            if code != 0 {
+                tracing::error!(lcore = w.lcore, code, "worker exited abnormally");
+            }
+        }
+        while let Ok(exit) = self.exits.try_recv() {
+            tracing::debug!(lcore = exit.lcore, "worker stopped");
+            let _ = self.latency_total.add(&exit.latency);
+        }
+        let mut report = self.report();
+        for p in &self.ports {
+            if let Err(e) = p.stop() {
+                tracing::warn!(port = p.name(), "stop: {e}");
+            }
+        }
+        // The workers dropped their queue handles when they returned; dropping the ports closes them, which
+        // gives back every mbuf the drivers held (net_pcap's preloaded frames among them).
+        self.ports.clear();
+        report.mempool.in_use = self.pool.in_use_count();
+        report
+    }
+}

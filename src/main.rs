@@ -1,0 +1,287 @@
+//! `dragonflow`: the switch and (as the control plane lands) the local controller, in one process.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use control::config::{eal_file_prefix, NodeConfig};
+use dataplane::{Dataplane, DataplaneOptions, Report};
+
+/// DPDK userspace virtual switch with the Dragonflow SDN control plane built in.
+///
+/// Every setting can come from a TOML file (--config) and be overridden by the flag of the same name.
+/// DPDK EAL arguments go after `--`, exactly as testpmd takes them.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    /// TOML configuration file (see dragonflow.example.toml).
+    #[arg(short, long, global = true, env = "DRAGONFLOW_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  # two TAP ports cross-connected, 4 KiB pages, control on lcore 0 and one worker on lcore 1
+  dragonflow run --port net_tap0,iface=dtap0 --port net_tap1,iface=dtap1 \\
+      -- -l 0-1 --no-huge -m 512 --no-pci --file-prefix df0
+  # replay a pcap into a sink for 10 seconds and write the counters as JSON
+  dragonflow run --duration 10 --stats-json out.json -- -l 0-1 --no-huge -m 1024 --no-pci \\
+      --file-prefix df1 --vdev=net_pcap0,rx_pcap=in.pcap,infinite_rx=1 --vdev=net_null0,no-rx=1";
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the dataplane: open the ports, start the workers, forward until SIGINT/SIGTERM.
+    ///
+    /// Until the Dragonflow tables land the dataplane runs in patch mode: every packet received on a port
+    /// leaves by its peer port, untouched, as testpmd's io mode does.
+    Run(RunArgs),
+    /// Parse and check the configuration (file and flags) and print it as TOML.
+    CheckConfig(RunArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// A port as DPDK devargs (net_tap0,iface=dtap0 | net_pcap0,rx_pcap=F,tx_pcap=G | net_null0 |
+    /// net_ring0 | net_memif0,… | net_vhost0,iface=SOCK,… | a PCI address). Repeatable. Without any,
+    /// every port the EAL probed (--vdev, PCI) is used.
+    #[arg(long = "port", value_name = "DEVARGS")]
+    ports: Vec<String>,
+    /// Patch pair "A,B" by port name or index (repeatable). Default: 0 and 1, 2 and 3, ...
+    #[arg(long, value_name = "A,B", value_parser = parse_pair)]
+    patch: Vec<(String, String)>,
+    /// Mbufs in the packet pool (default: sized from the ports and queues).
+    #[arg(long)]
+    mbufs: Option<u32>,
+    /// Per-lcore mbuf cache (default 256).
+    #[arg(long)]
+    mbuf_cache: Option<u32>,
+    /// Rx descriptors per queue (default 1024).
+    #[arg(long)]
+    rx_desc: Option<u16>,
+    /// Tx descriptors per queue (default 1024).
+    #[arg(long)]
+    tx_desc: Option<u16>,
+    /// Retries of a burst's unsent tail before it is dropped as tx.full (default 0, as testpmd).
+    #[arg(long)]
+    tx_retries: Option<u32>,
+    /// Do not measure the switch latency (saves two TSC reads per burst).
+    #[arg(long)]
+    no_latency: bool,
+    /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Seconds between two counter lines in the log (default 0: none).
+    #[arg(long)]
+    stats_interval: Option<u64>,
+    /// Stop by itself after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Write the final counters, latency and mempool check as JSON to this file on exit.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// DPDK EAL arguments, after `--` (default: -l 0-1 --main-lcore 0 --no-huge -m 512 --no-pci
+    /// --file-prefix dragonflow).
+    #[arg(last = true, value_name = "EAL")]
+    eal: Vec<String>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains(',') => {
+            Ok((a.to_owned(), b.to_owned()))
+        }
+        _ => Err(format!(
+            "expected A,B (two port names or indexes), got {s:?}"
+        )),
+    }
+}
+
+/// The configuration file with the flags applied over it.
+fn resolve(file: Option<&PathBuf>, a: &RunArgs) -> Result<NodeConfig> {
+    let mut cfg = match file {
+        Some(p) => NodeConfig::load(p)?,
+        None => NodeConfig::default(),
+    };
+    let d = &mut cfg.dataplane;
+    if !a.eal.is_empty() {
+        d.eal = a.eal.clone();
+    }
+    if !a.ports.is_empty() {
+        d.ports = a.ports.clone();
+    }
+    if !a.patch.is_empty() {
+        d.patch = a.patch.clone();
+    }
+    d.mbufs = a.mbufs.unwrap_or(d.mbufs);
+    d.mbuf_cache = a.mbuf_cache.unwrap_or(d.mbuf_cache);
+    d.rx_desc = a.rx_desc.unwrap_or(d.rx_desc);
+    d.tx_desc = a.tx_desc.unwrap_or(d.tx_desc);
+    d.tx_retries = a.tx_retries.unwrap_or(d.tx_retries);
+    d.latency &= !a.no_latency;
+    if let Some(l) = &a.log_level {
+        cfg.log.level = l.clone();
+    }
+    cfg.log.stats_interval = a.stats_interval.unwrap_or(cfg.log.stats_interval);
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run(a) => run(cli.config.as_ref(), a),
+        Command::CheckConfig(a) => resolve(cli.config.as_ref(), a).and_then(|c| {
+            print!("{}", toml::to_string_pretty(&c)?);
+            Ok(())
+        }),
+    };
+    if let Err(e) = result {
+        eprintln!("dragonflow: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
+    let cfg = resolve(file, args)?;
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .with_context(|| format!("log level {:?}", cfg.log.level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+
+    // Signal handlers first: the EAL installs none, and its threads block no signal.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
+    }
+
+    let eal_args = cfg.eal_args();
+    tracing::info!(version = %dpdk::version(), eal = ?eal_args, "starting the EAL");
+    let eal = dpdk::Eal::init("dragonflow", &eal_args)?;
+    let d = &cfg.dataplane;
+    let opts = DataplaneOptions {
+        ports: d.ports.clone(),
+        patch: d.patch.clone(),
+        mbufs: d.mbufs,
+        mbuf_cache: d.mbuf_cache,
+        rx_desc: d.rx_desc,
+        tx_desc: d.tx_desc,
+        tx_retries: d.tx_retries,
+        latency: d.latency,
+    };
+    let outcome = Dataplane::start(eal, &opts).map(|dp| serve(dp, &cfg, args.duration, &stop));
+    // SAFETY: every port, queue and mempool was dropped by `serve` (or never made); nothing of DPDK follows.
+    unsafe { eal.cleanup() };
+    remove_runtime_dir(&eal_args);
+    let report = outcome?;
+    if let Some(path) = &args.stats_json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    if report.mempool.in_use != 0 {
+        bail!(
+            "{} mbufs did not come back to the pool after the ports were closed",
+            report.mempool.in_use
+        );
+    }
+    Ok(())
+}
+
+/// Runs until a signal or the duration, logging counters every `stats_interval`; returns the final report.
+fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &AtomicBool) -> Report {
+    let names: Vec<&str> = dp.ports().iter().map(|p| p.name.as_str()).collect();
+    eprintln!(
+        "dragonflow: forwarding on {} (Ctrl-C to stop)",
+        names.join(", ")
+    );
+    let started = Instant::now();
+    let deadline = duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let interval = Duration::from_secs(cfg.log.stats_interval);
+    let mut next_stats = started + interval;
+    let mut next_latency = started + Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        if now >= next_latency {
+            dp.collect_latency();
+            next_latency = now + Duration::from_secs(1);
+        }
+        if !interval.is_zero() && now >= next_stats {
+            log_report(&dp.report());
+            next_stats = now + interval;
+        }
+    }
+    dp.collect_latency();
+    let report = dp.shutdown();
+    log_report(&report);
+    report
+}
+
+fn log_report(r: &Report) {
+    for p in &r.ports {
+        let drops: Vec<String> = p
+            .drops
+            .iter()
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        eprintln!(
+            "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | drops {}",
+            p.name,
+            p.rx,
+            p.tx,
+            p.hw.ipackets,
+            p.hw.opackets,
+            p.hw.imissed,
+            p.hw.oerrors,
+            p.hw.rx_nombuf,
+            if drops.is_empty() { "none".to_owned() } else { drops.join(" ") }
+        );
+    }
+    for w in &r.workers {
+        eprintln!(
+            "worker lcore {}: rx {} tx {} dropped {} idle_polls {}",
+            w.lcore, w.rx, w.tx, w.dropped, w.idle_polls
+        );
+    }
+    let l = &r.latency;
+    eprintln!(
+        "latency (rx to tx, per burst): samples {} p50 {:.0} ns p99 {:.0} ns p99.9 {:.0} ns max {:.0} ns",
+        l.samples, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns
+    );
+    eprintln!(
+        "mempool: size {} in use at start {} in use now {}",
+        r.mempool.size, r.mempool.in_use_at_start, r.mempool.in_use
+    );
+}
+
+/// `rte_eal_cleanup` leaves the runtime directory of the file prefix behind; remove ours.
+fn remove_runtime_dir(eal_args: &[String]) {
+    let Some(prefix) = eal_file_prefix(eal_args) else {
+        return;
+    };
+    if prefix.is_empty() || prefix.contains('/') || prefix.contains("..") {
+        return;
+    }
+    let base = if is_root() {
+        PathBuf::from("/var/run/dpdk")
+    } else {
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(d) => PathBuf::from(d).join("dpdk"),
+            None => PathBuf::from("/tmp/dpdk"),
+        }
+    };
+    let _ = std::fs::remove_dir_all(base.join(prefix));
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
