@@ -280,3 +280,13 @@ mod tests {
         assert_eq!(eal_file_prefix(&v(&["--no-huge"])), None);
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = super::NodeConfig::from_toml_str(include_str!("../../dragonflow.example.toml"))
+            .unwrap();
+        assert_eq!(c.dataplane.ports.len(), 2);
+    }
+}

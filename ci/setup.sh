@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what the project needs on Debian 12 and is missing; changes nothing that is already there.
+# Run as root (or with sudo). Idempotent and non-interactive.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config      # the C shim over DPDK's static-inline functions
+  libdpdk-dev dpdk                # DPDK 22.11: headers, libraries, PMDs (net_tap, net_pcap, net_null, ...)
+  libclang-dev                    # bindgen (libclang and clang's resource headers)
+  iproute2 iputils-ping           # namespaces as VMs in the end-to-end tests
+  kmod                            # the TAP PMD loads sch_multiq/cls_flower when it can
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ci/setup.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "ci/setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The TUN device the TAP PMD opens.
+[ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 0666 /dev/net/tun; }
+
+# Rust: the workspace needs 1.85 or newer with rustfmt and clippy (rustup's toolchain; Debian's is too old).
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "ci/setup.sh: no cargo: install Rust 1.85+ with rustup (https://rustup.rs)" >&2; exit 1; }
+ver=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n1.85.0\n' "$ver" | sort -V | head -1)" != 1.85.0 ]; then
+  echo "ci/setup.sh: rustc $ver is older than 1.85" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+echo "ci/setup.sh: ready ($(rustc --version), $(pkg-config --modversion libdpdk | sed 's/^/DPDK /'))"
