@@ -1,5 +1,6 @@
-//! Switch latency: the time from the return of `rx_burst` to the return of the `tx_burst` that sent the
-//! burst, in TSC cycles, one sample per burst, in an HDR histogram per worker.
+//! Switch latency: the time from the call of the `rx_burst` that returned a burst (or the end of the
+//! worker's previous burst, if it polled other queues in between) to the return of the `tx_burst` that
+//! sent it, in TSC cycles, one sample per burst, in an HDR histogram per worker.
 //!
 //! Thread-safety and the exchange protocol: the worker owns its histogram and records without locks. To
 //! read it, the control thread sends an empty histogram on `request`; the worker, which looks at that

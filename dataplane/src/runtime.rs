@@ -132,7 +132,7 @@ pub struct WorkerReport {
 pub struct Report {
     pub ports: Vec<PortReport>,
     pub workers: Vec<WorkerReport>,
-    /// Switch latency (rx return to tx return, per burst) since start.
+    /// Switch latency (from the rx_burst call to the tx_burst return, per burst) since start.
     pub latency: LatencySummary,
     pub mempool: MempoolReport,
 }
