@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -131,20 +131,7 @@ fn namespaces_ping_each_other_through_two_tap_ports() {
     assert!(ok, "ping B -> A failed:\n{out}");
 
     // Stop with SIGINT, as an operator would; the switch must exit cleanly and account for the traffic.
-    let mut child = guard.child.take().unwrap();
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            panic!("dragonflow did not stop within 15 s of SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stop(guard.child.take().unwrap(), libc::SIGINT).status;
     assert!(status.success(), "dragonflow exited with {status}");
     let r = report(&json);
     for (p, q) in [("net_tap0", "net_tap1"), ("net_tap1", "net_tap0")] {

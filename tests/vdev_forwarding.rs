@@ -146,3 +146,32 @@ fn bad_arguments_fail_with_a_clear_message() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("rx_desc = 1000"));
 }
+
+#[test]
+fn two_workers_share_multi_queue_ports_and_sigterm_stops_them() {
+    require_root();
+    let dir = TempDir::new("multiq");
+    let json = dir.join("stats.json");
+    let args: Vec<String> = vec!["--stats-json".into(), json.display().to_string()];
+    // Two worker lcores on CPU 1 (lcores 1 and 2), so that the test also runs on a two-core machine.
+    let mut eal_args = eal(&prefix("multiq"), &["net_null0".into(), "net_null1".into()]);
+    eal_args.splice(0..2, ["--lcores".to_string(), "0@0,1@1,2@1".to_string()]);
+    let child = spawn(&args, &eal_args, std::process::Stdio::piped());
+    std::thread::sleep(Duration::from_secs(3));
+    let out = stop(child, libc::SIGTERM);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let r = report(&json);
+    let workers = r["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "{r:#}");
+    for w in workers {
+        // Each worker polls its own queue of each port and forwards what it gets.
+        assert_eq!(w["queues"].as_array().unwrap().len(), 2, "{r:#}");
+        assert!(
+            u(&w["rx"]) > 0 && u(&w["rx"]) == u(&w["tx"]) + u(&w["dropped"]),
+            "{r:#}"
+        );
+    }
+    assert!(err.contains("rxq=2 txq=2"), "{err}");
+    assert_eq!(u(&r["mempool"]["in_use"]), 0);
+}

@@ -1,10 +1,7 @@
 //! The dataplane's lifetime: open and configure the ports, plan which worker polls which queue, launch
 //! the workers on their lcores, report counters and latency while they run, and stop cleanly with every
 //! mbuf back in its pool.
-//!
-//! Queue plan: every port gets as many rx queues as there are workers (fewer if the device has fewer;
-//! RSS spreads the packets); the (port, queue) pairs are dealt round-robin to the workers. A port gets one
-//! tx queue for each worker that sends to it, so no tx queue is ever shared.
+//! Which worker polls which queue is decided by [`QueuePlan`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,6 +15,7 @@ use pipelines::patch::{PatchError, PatchMap};
 use crate::counters::{CounterSnapshot, WorkerCounters};
 use crate::latency::{self, LatencyReader, LatencySummary};
 use crate::pcap_size::preloaded_frames;
+use crate::plan::QueuePlan;
 use crate::worker::{RxAssignment, Worker, WorkerExit};
 
 /// What the dataplane is asked to run.
@@ -197,47 +195,20 @@ impl Dataplane {
             PatchMap::from_pairs(&names, &opts.patch)?
         };
 
-        // Rx queues per port, dealt round-robin to the workers.
         let infos = ports
             .iter()
             .map(|p| p.info())
             .collect::<Result<Vec<_>, _>>()?;
-        let w = lcores.len();
-        let nrxq: Vec<u16> = infos
-            .iter()
-            .map(|i| (w as u16).min(i.max_rx_queues).max(1))
-            .collect();
-        let mut rx_plan: Vec<Vec<(usize, u16)>> = vec![Vec::new(); w];
-        let mut next = 0;
-        for (p, &n) in nrxq.iter().enumerate() {
-            for q in 0..n {
-                rx_plan[next % w].push((p, q));
-                next += 1;
+        let max_rx: Vec<u16> = infos.iter().map(|i| i.max_rx_queues).collect();
+        let max_tx: Vec<u16> = infos.iter().map(|i| i.max_tx_queues).collect();
+        let plan = QueuePlan::new(lcores.len(), &max_rx, &max_tx, &patch).map_err(|e| {
+            DataplaneError::TxQueues {
+                port: names[e.port].clone(),
+                needed: e.needed as usize,
+                max: e.max,
             }
-        }
-        // Tx queue of worker `wi` on port `p`, for every port a worker sends to.
-        let mut tx_plan: Vec<Vec<Option<u16>>> = vec![vec![None; ports.len()]; w];
-        let mut ntxq = vec![0u16; ports.len()];
-        for (wi, plan) in rx_plan.iter().enumerate() {
-            for &(p, _) in plan {
-                if let Some(o) = patch.peer(p) {
-                    if tx_plan[wi][o].is_none() {
-                        tx_plan[wi][o] = Some(ntxq[o]);
-                        ntxq[o] += 1;
-                    }
-                }
-            }
-        }
-        for (p, info) in infos.iter().enumerate() {
-            if ntxq[p] > info.max_tx_queues {
-                return Err(DataplaneError::TxQueues {
-                    port: names[p].clone(),
-                    needed: ntxq[p] as usize,
-                    max: info.max_tx_queues,
-                });
-            }
-            ntxq[p] = ntxq[p].max(1);
-        }
+        })?;
+        let (nrxq, ntxq) = (&plan.rx_queues, &plan.tx_queues);
 
         let mbufs = if opts.mbufs != 0 {
             opts.mbufs
@@ -289,7 +260,7 @@ impl Dataplane {
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
         for (wi, &lcore) in lcores.iter().enumerate() {
-            if rx_plan[wi].is_empty() {
+            if plan.rx[wi].is_empty() {
                 tracing::warn!(lcore, "worker lcore has no queue to poll; left idle");
                 continue;
             }
@@ -297,7 +268,7 @@ impl Dataplane {
             let (recorder, reader) = latency::channel();
             let mut rx = Vec::new();
             let mut queues = Vec::new();
-            for &(p, q) in &rx_plan[wi] {
+            for &(p, q) in &plan.rx[wi] {
                 rx.push(RxAssignment {
                     queue: ports[p].rx_queue(q)?,
                     port: p,
@@ -305,7 +276,7 @@ impl Dataplane {
                 });
                 queues.push(format!("{}:{q}", names[p]));
             }
-            let tx = tx_plan[wi]
+            let tx = plan.tx[wi]
                 .iter()
                 .enumerate()
                 .map(|(p, q)| q.map(|q| ports[p].tx_queue(q)).transpose())

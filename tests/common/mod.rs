@@ -166,3 +166,22 @@ pub fn require_root() {
         "this test drives DPDK, TAP devices and namespaces: run it as root (ci/test.sh does)"
     );
 }
+
+/// Sends `signal` to the switch and collects its output; kills it if it is not gone within 15 s.
+pub fn stop(mut child: Child, signal: i32) -> Output {
+    // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "dragonflow did not stop within 15 s of signal {signal}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
