@@ -151,7 +151,8 @@ struct RunningWorker {
     latency: LatencyReader,
 }
 
-/// The running dataplane. Drop it only through [`Dataplane::shutdown`].
+/// The running dataplane. [`Dataplane::shutdown`] stops it and reports; dropping it (on an error path)
+/// stops the workers too, so that no port is closed under a worker.
 pub struct Dataplane {
     eal: Eal,
     pool: Mempool,
@@ -377,9 +378,7 @@ impl Dataplane {
         }
     }
 
-    /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
-    /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
-    pub fn shutdown(mut self) -> Report {
+    fn stop_workers(&self) {
         self.stop.store(true, Ordering::SeqCst);
         for w in &self.workers {
             let code = self.eal.wait(w.lcore);
@@ -387,6 +386,12 @@ impl Dataplane {
                 tracing::error!(lcore = w.lcore, code, "worker exited abnormally");
             }
         }
+    }
+
+    /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
+    /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
+    pub fn shutdown(mut self) -> Report {
+        self.stop_workers();
         while let Ok(exit) = self.exits.try_recv() {
             tracing::debug!(lcore = exit.lcore, "worker stopped");
             let _ = self.latency_total.add(&exit.latency);
@@ -402,5 +407,12 @@ impl Dataplane {
         self.ports.clear();
         report.mempool.in_use = self.pool.in_use_count();
         report
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        // After `shutdown` the workers are already idle and waiting on them returns at once.
+        self.stop_workers();
     }
 }
