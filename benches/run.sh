@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The switch beside its peers, in one run, on the shared harness (../shared/bench): same vdevs
+# (net_pcap infinite_rx -> net_null), same cores (control on 0, forwarding on 1), same 2 MiB hugepages.
+#
+#   benches/run.sh [--setup] [--rounds N] [--seconds S] [SCENARIO...]
+#
+#   SCENARIO   harness scenarios (default: l2-1flow l2-1kflows l2-10kflows)
+#   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
+#   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
+#   --setup    first install what the peers need (openvswitch-switch-dpdk, dpdk-doc, python3-scapy)
+#   PEERS      peers to run beside dragonflow (default "testpmd-io testpmd-macswap ovs"); "ovs" runs the
+#              harness's l2-* OVS flows (in_port=1 -> output:2, OVS's patch), "ovs-pipe" its Dragonflow-like
+#              l2pipe-* pipeline, "l2fwd"/"l3fwd" DPDK's examples
+#   DF_ARGS    extra arguments for `dragonflow run` (e.g. --no-latency)
+#
+# Prints one line per run as it goes, then per scenario the median (min-max) Mpps of each switch, the
+# ratios of dragonflow's median to each peer's, and dragonflow's switch latency (median over the runs of
+# its p50 / p99 / p99.9). Logs of every run stay in $ANCHOR_OUT (a fresh directory per invocation).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+BENCH=${SHARED_BENCH:-$REPO/../shared/bench}
+ROUNDS=3 SECONDS_=10 SETUP=0 SCENARIOS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --seconds) SECONDS_=$2; shift 2 ;;
+    --setup) SETUP=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "benches/run.sh: unknown option $1" >&2; exit 2 ;;
+    *) SCENARIOS+=("$1"); shift ;;
+  esac
+done
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(l2-1flow l2-1kflows l2-10kflows)
+read -r -a PEERS <<<"${PEERS:-testpmd-io testpmd-macswap ovs}"
+[ -x "$BENCH/run-anchor.sh" ] || { echo "benches/run.sh: no harness at $BENCH (set SHARED_BENCH)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "benches/run.sh: run as root (hugepages, OVS namespaces)" >&2; exit 1; }
+
+if [ "$SETUP" = 1 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch-dpdk dpdk-doc python3-scapy dpdk >/dev/null
+fi
+for p in "${PEERS[@]}"; do
+  case $p in
+    ovs|ovs-pipe) [ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ] \
+                    || { echo "benches/run.sh: OVS-DPDK is missing: run with --setup" >&2; exit 1; } ;;
+    testpmd-*) command -v dpdk-testpmd >/dev/null || { echo "benches/run.sh: dpdk-testpmd missing: --setup" >&2; exit 1; } ;;
+  esac
+done
+
+(cd "$REPO" && cargo build --release --locked -q)
+BIN=$REPO/target/release/dragonflow
+export ANCHOR_OUT=${ANCHOR_OUT:-$(mktemp -d /tmp/df-bench.XXXXXX)}
+export ANCHOR_SECONDS=$SECONDS_
+RESULTS=$ANCHOR_OUT/results.txt
+: >"$RESULTS"
+echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECONDS_ scenarios=${SCENARIOS[*]} peers=${PEERS[*]} logs=$ANCHOR_OUT"
+echo "# dragonflow: ANCHOR_SWITCH_CMD='$BIN run ${DF_ARGS:-}-- {EAL}' $BENCH/run-anchor.sh SCENARIO custom"
+
+one() {  # one SCENARIO SWITCH
+  local scen=$1 sw=$2 run_scen=$1 line
+  case $sw in
+    dragonflow)
+      line=$(ANCHOR_SWITCH_NAME=dragonflow ANCHOR_SWITCH_CMD="$BIN run ${DF_ARGS:-} -- {EAL}" \
+        "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+    ovs-pipe) run_scen=l2pipe-${scen#l2-}
+      line=$("$BENCH/run-anchor.sh" "$run_scen" ovs 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+    *) line=$("$BENCH/run-anchor.sh" "$scen" "$sw" 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+  esac
+  local mpps
+  mpps=$(awk '{print $3}' <<<"$line")
+  [ -n "$mpps" ] || mpps=FAIL
+  echo "$scen $sw $mpps" | tee -a "$RESULTS"
+}
+
+for r in $(seq "$ROUNDS"); do
+  echo "# round $r"
+  for s in "${SCENARIOS[@]}"; do
+    for sw in dragonflow "${PEERS[@]}"; do one "$s" "$sw"; done
+  done
+done
+
+python3 - "$RESULTS" "$ANCHOR_OUT" <<'PY'
+import glob, re, statistics, sys
+results, out = sys.argv[1], sys.argv[2]
+runs = {}
+for line in open(results):
+    scen, sw, v = line.split()
+    runs.setdefault(scen, {}).setdefault(sw, [])
+    if v != "FAIL":
+        runs[scen][sw].append(float(v))
+lat = {}
+for log in glob.glob(f"{out}/*.dragonflow.*.log"):
+    scen = log.split("/")[-1].split(".dragonflow.")[0]
+    for m in re.finditer(r"latency \(rx to tx, per burst\): samples (\d+) p50 (\d+) ns p99 (\d+) ns p99\.9 (\d+) ns", open(log, errors="replace").read()):
+        lat.setdefault(scen, []).append(tuple(int(x) for x in m.groups()[1:]))
+med = lambda xs: statistics.median(xs) if xs else None
+print()
+print("| scenario | switch | Mpps median (min-max) | runs | dragonflow / this |")
+print("|---|---|---|---|---|")
+for scen, sws in runs.items():
+    df = med(sws.get("dragonflow", []))
+    for sw, xs in sws.items():
+        m = med(xs)
+        cell = f"**{m:.2f}** ({min(xs):.2f}-{max(xs):.2f})" if xs else "FAIL"
+        ratio = f"{df / m:.2f}" if (df and m and sw != "dragonflow") else ""
+        print(f"| {scen} | {sw} | {cell} | {len(xs)} | {ratio} |")
+print()
+print("| scenario | dragonflow latency p50 / p99 / p99.9 (ns, median of runs) |")
+print("|---|---|")
+for scen in runs:
+    ls = lat.get(scen, [])
+    if ls:
+        p = [int(statistics.median(x[i] for x in ls)) for i in range(3)]
+        print(f"| {scen} | {p[0]} / {p[1]} / {p[2]} ({len(ls)} runs) |")
+PY
