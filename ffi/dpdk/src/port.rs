@@ -8,7 +8,7 @@
 //! first. The port is closed when the last handle (port or queue) is dropped, before its mempool.
 
 use std::ffi::{CStr, CString};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{DpdkError, Errno, Result};
 use crate::mbuf::Burst;
@@ -168,8 +168,20 @@ fn check(port: PortId, call: &'static str, ret: i32) -> Result<()> {
 }
 
 impl Port {
+    /// The one handle of port `id`: every `Port` of an id shares one state, so that the port is closed
+    /// once, when the last of them (and of its queues) is gone.
     fn wrap(id: PortId, rings: Vec<Ring>) -> Port {
-        Port(Arc::new(PortState {
+        static LIVE: Mutex<Vec<(PortId, Weak<PortState>)>> = Mutex::new(Vec::new());
+        let mut live = LIVE.lock().expect("poisoned");
+        live.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(state) = live
+            .iter()
+            .find(|(i, _)| *i == id)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Port(state);
+        }
+        let state = Arc::new(PortState {
             id,
             name: port_name(id),
             taken_rx: Mutex::new(Vec::new()),
@@ -177,7 +189,9 @@ impl Port {
             pool: Mutex::new(None),
             _rings: rings,
             started: std::sync::atomic::AtomicBool::new(false),
-        }))
+        });
+        live.push((id, Arc::downgrade(&state)));
+        Port(state)
     }
 
     /// The port for `devargs` (`net_tap0,iface=x`, `net_pcap0,rx_pcap=…`, a PCI address, …): the one the
@@ -217,7 +231,8 @@ impl Port {
         out
     }
 
-    /// A `net_ring` port named `name` that receives from `rx` rings and transmits into `tx` rings.
+    /// A `net_ring` port that receives from `rx` rings and transmits into `tx` rings; DPDK names it
+    /// `net_ring_<name>`.
     pub fn from_rings(_eal: &crate::Eal, name: &str, rx: &[Ring], tx: &[Ring]) -> Result<Port> {
         let c = CString::new(name).map_err(|_| DpdkError::Devargs(name.to_owned()))?;
         let rxp: Vec<*mut dpdk_sys::rte_ring> = rx.iter().map(Ring::as_ptr).collect();
