@@ -13,3 +13,4 @@
 //! ```
 
 pub mod patch;
+pub mod wire;

@@ -1,0 +1,145 @@
+//! Property tests of the packet views: every `Repr` survives emit-then-parse unchanged, and no parser
+//! panics on arbitrary bytes (the fuzz targets in `fuzz/` push the second property much further).
+
+use pipelines::wire::checksum::{pseudo_v4, pseudo_v6};
+use pipelines::wire::icmpv6::{NdOption, NA_OVERRIDE, NA_SOLICITED};
+use pipelines::wire::*;
+use proptest::prelude::*;
+
+fn mac() -> impl Strategy<Value = Mac> {
+    any::<[u8; 6]>().prop_map(Mac)
+}
+fn v4() -> impl Strategy<Value = Ipv4Addr> {
+    any::<[u8; 4]>().prop_map(Ipv4Addr)
+}
+fn v6() -> impl Strategy<Value = Ipv6Addr> {
+    any::<[u8; 16]>().prop_map(Ipv6Addr)
+}
+fn proto() -> impl Strategy<Value = IpProtocol> {
+    any::<u8>().prop_map(IpProtocol::from)
+}
+
+proptest! {
+    #[test]
+    fn ethernet_round_trip(src in mac(), dst in mac(), et in any::<u16>()) {
+        let r = EthernetRepr { src, dst, ethertype: EtherType::from(et) };
+        let mut b = [0u8; 14];
+        r.emit(&mut EthernetFrame::new_unchecked(&mut b[..]));
+        prop_assert_eq!(EthernetRepr::parse(&EthernetFrame::new_checked(&b[..]).unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn vlan_round_trip(pcp in 0u8..8, dei in any::<bool>(), vid in 0u16..4096, et in any::<u16>()) {
+        let r = VlanRepr { pcp, dei, vid, ethertype: EtherType::from(et) };
+        let mut b = [0u8; 4];
+        r.emit(&mut VlanTag::new_unchecked(&mut b[..]));
+        prop_assert_eq!(VlanRepr::parse(&VlanTag::new_checked(&b[..]).unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn arp_round_trip(op in any::<u16>(), sm in mac(), si in v4(), tm in mac(), ti in v4()) {
+        let r = ArpRepr { operation: ArpOperation::from(op), sender_mac: sm, sender_ip: si, target_mac: tm, target_ip: ti };
+        let mut b = [0u8; 28];
+        r.emit(&mut ArpPacket::new_unchecked(&mut b[..]));
+        prop_assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn ipv4_round_trip(src in v4(), dst in v4(), protocol in proto(), len in 0usize..200, ttl in any::<u8>(),
+                       dscp_ecn in any::<u8>(), ident in any::<u16>(), dont_frag in any::<bool>()) {
+        let r = Ipv4Repr { src, dst, protocol, payload_len: len, ttl, dscp_ecn, ident, dont_frag };
+        let mut b = vec![0u8; 20 + len];
+        r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
+        let p = Ipv4Packet::new_checked(&b[..]).unwrap();
+        prop_assert_eq!(Ipv4Repr::parse(&p).unwrap(), r);
+    }
+
+    #[test]
+    fn ipv4_ttl_and_nat_rewrites_keep_the_checksum(src in v4(), dst in v4(), ttl in 2u8..=255, new in v4()) {
+        let r = Ipv4Repr { src, dst, protocol: IpProtocol::Udp, payload_len: 0, ttl, dscp_ecn: 0, ident: 7, dont_frag: true };
+        let mut b = [0u8; 20];
+        r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
+        let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
+        p.decrement_ttl();
+        p.rewrite_src(new);
+        p.rewrite_dst(new);
+        prop_assert!(p.verify_checksum());
+    }
+
+    #[test]
+    fn ipv6_round_trip(src in v6(), dst in v6(), nh in proto(), len in 0usize..200, hop in any::<u8>(),
+                       tc in any::<u8>(), flow in 0u32..(1 << 20)) {
+        let r = Ipv6Repr { src, dst, next_header: nh, payload_len: len, hop_limit: hop, traffic_class: tc, flow_label: flow };
+        let mut b = vec![0u8; 40 + len];
+        r.emit(&mut Ipv6Packet::new_unchecked(&mut b[..]));
+        prop_assert_eq!(Ipv6Repr::parse(&Ipv6Packet::new_checked(&b[..]).unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn udp_round_trip(s in v4(), d in v4(), sp in any::<u16>(), dp in any::<u16>(), payload in proptest::collection::vec(any::<u8>(), 0..100)) {
+        let r = UdpRepr { src_port: sp, dst_port: dp };
+        let mut b = vec![0u8; 8 + payload.len()];
+        b[8..].copy_from_slice(&payload);
+        let pseudo = pseudo_v4(s.0, d.0, 17, b.len() as u16);
+        r.emit(&mut UdpPacket::new_unchecked(&mut b[..]), payload.len(), pseudo);
+        let p = UdpPacket::new_checked(&b[..]).unwrap();
+        prop_assert_eq!(UdpRepr::parse(&p).unwrap(), r);
+        prop_assert!(p.verify_checksum(pseudo, false));
+        prop_assert_eq!(p.payload(), &payload[..]);
+    }
+
+    #[test]
+    fn tcp_round_trip(s in v6(), d in v6(), sp in any::<u16>(), dp in any::<u16>(), seq in any::<u32>(), ack in any::<u32>(),
+                      flags in 0u16..512, window in any::<u16>(), payload in proptest::collection::vec(any::<u8>(), 0..100)) {
+        let r = TcpRepr { src_port: sp, dst_port: dp, seq, ack, flags, window };
+        let mut b = vec![0u8; 20 + payload.len()];
+        b[20..].copy_from_slice(&payload);
+        let pseudo = pseudo_v6(s.0, d.0, 6, b.len() as u32);
+        r.emit(&mut TcpPacket::new_unchecked(&mut b[..]), pseudo);
+        let p = TcpPacket::new_checked(&b[..]).unwrap();
+        prop_assert_eq!(TcpRepr::parse(&p).unwrap(), r);
+        prop_assert!(p.verify_checksum(pseudo));
+    }
+
+    #[test]
+    fn icmpv4_echo_round_trip(ident in any::<u16>(), seq in any::<u16>(), data in proptest::collection::vec(any::<u8>(), 0..64), reply in any::<bool>()) {
+        let r = if reply { Icmpv4Repr::EchoReply { ident, seq, data: &data } } else { Icmpv4Repr::EchoRequest { ident, seq, data: &data } };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Icmpv4Packet::new_unchecked(&mut b[..]));
+        prop_assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&b[..]).unwrap()).unwrap(), r);
+    }
+
+    #[test]
+    fn icmpv6_nd_round_trip(s in v6(), d in v6(), target in v6(), m in mac(), advert in any::<bool>(), with_opt in any::<bool>()) {
+        let options = if with_opt { vec![NdOption::SourceLinkAddr(m)] } else { vec![] };
+        let r = if advert {
+            Icmpv6Repr::NeighborAdvert { flags: NA_SOLICITED | NA_OVERRIDE, target, options }
+        } else {
+            Icmpv6Repr::NeighborSolicit { target, options }
+        };
+        let pseudo = pseudo_v6(s.0, d.0, 58, r.buffer_len() as u32);
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Icmpv6Packet::new_unchecked(&mut b[..]), pseudo);
+        prop_assert_eq!(Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo).unwrap(), r);
+    }
+
+    /// Arbitrary bytes: every parser answers Ok or Err, never panics.
+    #[test]
+    fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..256)) {
+        if let Ok(f) = EthernetFrame::new_checked(&b[..]) { let _ = EthernetRepr::parse(&f); }
+        if let Ok(t) = VlanTag::new_checked(&b[..]) { let _ = VlanRepr::parse(&t); }
+        if let Ok(p) = ArpPacket::new_checked(&b[..]) { let _ = ArpRepr::parse(&p); }
+        if let Ok(p) = Ipv4Packet::new_checked(&b[..]) { let _ = Ipv4Repr::parse(&p); let _ = p.payload(); }
+        if let Ok(p) = Ipv6Packet::new_checked(&b[..]) { let _ = Ipv6Repr::parse(&p); let _ = p.upper_layer(); }
+        if let Ok(p) = UdpPacket::new_checked(&b[..]) { let _ = UdpRepr::parse(&p); let _ = p.payload(); let _ = p.verify_checksum(0, true); }
+        if let Ok(p) = TcpPacket::new_checked(&b[..]) { let _ = TcpRepr::parse(&p); let _ = p.payload(); }
+        if let Ok(p) = Icmpv4Packet::new_checked(&b[..]) { let _ = Icmpv4Repr::parse(&p); }
+        if let Ok(p) = Icmpv6Packet::new_checked(&b[..]) {
+            // Make the checksum right so the parser goes past it.
+            let mut v = b.clone();
+            Icmpv6Packet::new_unchecked(&mut v[..]).fill_checksum(0);
+            let _ = Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&v[..]).unwrap(), 0);
+            let _ = Icmpv6Repr::parse(&p, 0);
+        }
+    }
+}
