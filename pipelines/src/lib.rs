@@ -13,4 +13,5 @@
 //! ```
 
 pub mod patch;
+pub mod publish;
 pub mod wire;
