@@ -17,6 +17,7 @@
 pub mod counters;
 pub mod latency;
 mod pcap_size;
+pub mod pkt;
 pub mod plan;
 mod runtime;
 mod worker;

@@ -12,6 +12,7 @@
 //! assert_eq!(map.peer(1), Some(0));
 //! ```
 
+pub mod buf;
 pub mod patch;
 pub mod publish;
 pub mod wire;
