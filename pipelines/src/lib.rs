@@ -13,6 +13,11 @@
 //! ```
 
 pub mod buf;
+pub mod drop;
+pub mod fixtures;
+pub mod meta;
 pub mod patch;
 pub mod publish;
+pub mod stages;
+pub mod tables;
 pub mod wire;

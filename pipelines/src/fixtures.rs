@@ -1,0 +1,220 @@
+//! Frame builders and a small topology, for stage tests, golden files and benchmarks: the VMs and
+//! addresses of `../shared/bench`'s traffic (VM1 `fa:16:3e:00:00:01` 10.0.0.1, VM2 `…:02` 10.0.0.2).
+
+use crate::tables::{IpNet, PortEntry, Tables, TablesBuilder};
+use crate::wire::checksum::{pseudo_v4, pseudo_v6};
+use crate::wire::icmpv6::{NdOption, NA_OVERRIDE, NA_SOLICITED, RA_OTHER};
+use crate::wire::*;
+
+pub const VM1: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 1]);
+pub const VM2: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 2]);
+pub const IP1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+pub const IP2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// 2001:db8::N
+pub fn ip6(n: u8) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+    a[15] = n;
+    Ipv6Addr(a)
+}
+
+/// An Ethernet frame around `payload`, padded to 60 bytes.
+pub fn ethernet(src: Mac, dst: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + payload.len()];
+    EthernetRepr {
+        src,
+        dst,
+        ethertype: EtherType::from(ethertype),
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    f[14..].copy_from_slice(payload);
+    if f.len() < 60 {
+        f.resize(60, 0);
+    }
+    f
+}
+
+pub fn ipv4(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let r = Ipv4Repr {
+        src,
+        dst,
+        protocol,
+        payload_len: payload.len(),
+        ttl,
+        dscp_ecn: 0,
+        ident: 1,
+        dont_frag: true,
+    };
+    let mut b = vec![0u8; 20 + payload.len()];
+    b[20..].copy_from_slice(payload);
+    r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
+    b
+}
+
+pub fn ipv6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    next: IpProtocol,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let r = Ipv6Repr {
+        src,
+        dst,
+        next_header: next,
+        payload_len: payload.len(),
+        hop_limit,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let mut b = vec![0u8; 40 + payload.len()];
+    b[40..].copy_from_slice(payload);
+    r.emit(&mut Ipv6Packet::new_unchecked(&mut b[..]));
+    b
+}
+
+pub fn udp4_ports(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + 18];
+    let pseudo = pseudo_v4(s.0, d.0, 17, u.len() as u16);
+    UdpRepr {
+        src_port: sp,
+        dst_port: dp,
+    }
+    .emit(&mut UdpPacket::new_unchecked(&mut u[..]), 18, pseudo);
+    ethernet(sm, dm, 0x0800, &ipv4(s, d, IpProtocol::Udp, 64, &u))
+}
+
+/// A 64-byte-on-the-wire IPv4/UDP frame, as the benchmark traffic.
+pub fn udp4(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr) -> Vec<u8> {
+    udp4_ports(sm, dm, s, d, 1024, 5001)
+}
+
+pub fn udp6(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + 10];
+    let pseudo = pseudo_v6(s.0, d.0, 17, u.len() as u32);
+    UdpRepr {
+        src_port: 1024,
+        dst_port: 5001,
+    }
+    .emit(&mut UdpPacket::new_unchecked(&mut u[..]), 10, pseudo);
+    ethernet(sm, dm, 0x86dd, &ipv6(s, d, IpProtocol::Udp, 64, &u))
+}
+
+pub fn arp(
+    op: ArpOperation,
+    sm: Mac,
+    sip: Ipv4Addr,
+    tm: Mac,
+    tip: Ipv4Addr,
+    eth_dst: Mac,
+) -> Vec<u8> {
+    let r = ArpRepr {
+        operation: op,
+        sender_mac: sm,
+        sender_ip: sip,
+        target_mac: tm,
+        target_ip: tip,
+    };
+    let mut a = [0u8; 28];
+    r.emit(&mut ArpPacket::new_unchecked(&mut a[..]));
+    ethernet(sm, eth_dst, 0x0806, &a)
+}
+
+pub fn arp_request(sm: Mac, sip: Ipv4Addr, tip: Ipv4Addr) -> Vec<u8> {
+    arp(
+        ArpOperation::Request,
+        sm,
+        sip,
+        Mac::ZERO,
+        tip,
+        Mac::BROADCAST,
+    )
+}
+
+fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
+    let mut b = vec![0u8; r.buffer_len()];
+    let pseudo = pseudo_v6(s.0, d.0, 58, b.len() as u32);
+    r.emit(&mut Icmpv6Packet::new_unchecked(&mut b[..]), pseudo);
+    ethernet(sm, dm, 0x86dd, &ipv6(s, d, IpProtocol::Icmpv6, 255, &b))
+}
+
+/// A neighbour solicitation for `target`, to its solicited-node group (with a source link-layer option
+/// unless the source is :: as in DAD).
+pub fn neighbor_solicit(sm: Mac, s: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let group = target.solicited_node();
+    let options = if s.is_unspecified() {
+        vec![]
+    } else {
+        vec![NdOption::SourceLinkAddr(sm)]
+    };
+    icmp6_frame(
+        sm,
+        Mac::ipv6_multicast(&group.0),
+        s,
+        group,
+        &Icmpv6Repr::NeighborSolicit { target, options },
+    )
+}
+
+/// The advertisement that answers [`neighbor_solicit`] from the owner `(tm, target)`.
+pub fn neighbor_advert(tm: Mac, target: Ipv6Addr, dm: Mac, d: Ipv6Addr, router: bool) -> Vec<u8> {
+    let flags = NA_SOLICITED | NA_OVERRIDE | if router { icmpv6::NA_ROUTER } else { 0 };
+    let r = Icmpv6Repr::NeighborAdvert {
+        flags,
+        target,
+        options: vec![NdOption::TargetLinkAddr(tm)],
+    };
+    icmp6_frame(tm, dm, target, d, &r)
+}
+
+pub fn router_advert(sm: Mac, s: Ipv6Addr) -> Vec<u8> {
+    let r = Icmpv6Repr::RouterAdvert {
+        hop_limit: 64,
+        flags: RA_OTHER,
+        router_lifetime: 1800,
+        reachable_time: 0,
+        retrans_time: 0,
+        options: vec![NdOption::SourceLinkAddr(sm)],
+    };
+    icmp6_frame(
+        sm,
+        Mac::ipv6_multicast(&Ipv6Addr::ALL_NODES.0),
+        s,
+        Ipv6Addr::ALL_NODES,
+        &r,
+    )
+}
+
+/// The port entry of a VM with one IPv4 and one IPv6 address.
+pub fn vm_port(
+    lport: u32,
+    network: u32,
+    mac: Mac,
+    v4: Ipv4Addr,
+    v6: Ipv6Addr,
+    security: bool,
+) -> PortEntry {
+    PortEntry {
+        lport,
+        network,
+        mac,
+        up: true,
+        security,
+        allowed: vec![(mac, IpNet::host_v4(v4)), (mac, IpNet::host_v6(v6))],
+    }
+}
+
+/// Port 0 = VM1 (10.0.0.1, 2001:db8::1), port 1 = VM2 (10.0.0.2, 2001:db8::2), both in network 1.
+pub fn two_port_tables(security: bool) -> Tables {
+    let mut b = TablesBuilder::new();
+    b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), security));
+    b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), security));
+    b.build()
+}

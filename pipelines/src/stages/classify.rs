@@ -1,0 +1,162 @@
+//! Ingress classification: in-port → logical port and network; parses the headers once into `Meta`
+//! (L3/L4 offsets, EtherType, IP protocol, flags) for every later stage.
+//! Drops: `classify.malformed`, `classify.unknown_port`, `classify.port_down`.
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{flags, Meta};
+use crate::tables::Tables;
+use crate::wire::ipv6::Ipv6Packet;
+
+const ETH_LEN: usize = 14;
+
+pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    for (p, m) in pkts.iter().zip(meta.iter_mut()) {
+        let Some(port) = t.port(m.in_port) else {
+            m.drop(Reason::ClassifyUnknownPort);
+            continue;
+        };
+        if !port.up {
+            m.drop(Reason::ClassifyPortDown);
+            continue;
+        }
+        m.lport = port.lport;
+        m.network = port.network;
+        if !parse(p.data(), m) {
+            m.drop(Reason::ClassifyMalformed);
+        }
+    }
+}
+
+/// Fills the header fields of `m` from the frame; false if a header is cut short or invalid.
+#[inline(always)]
+pub fn parse(d: &[u8], m: &mut Meta) -> bool {
+    if d.len() < ETH_LEN {
+        return false;
+    }
+    if d[0] & 1 != 0 {
+        m.flags |= flags::MULTICAST_DST;
+    }
+    let mut et = u16::from_be_bytes([d[12], d[13]]);
+    let mut l3 = ETH_LEN;
+    if et == 0x8100 {
+        if d.len() < ETH_LEN + 4 {
+            return false;
+        }
+        m.flags |= flags::VLAN;
+        et = u16::from_be_bytes([d[16], d[17]]);
+        l3 += 4;
+    }
+    m.ethertype = et;
+    m.l3_off = l3 as u16;
+    match et {
+        0x0800 => {
+            let ip = &d[l3..];
+            if ip.len() < 20 || ip[0] >> 4 != 4 {
+                return false;
+            }
+            let ihl = ((ip[0] & 0x0f) as usize) * 4;
+            let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+            if ihl < 20 || total < ihl || ip.len() < total {
+                return false;
+            }
+            m.flags |= flags::IPV4;
+            m.ip_proto = ip[9];
+            m.l4_off = (l3 + ihl) as u16;
+            if u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
+                m.flags |= flags::LATER_FRAGMENT;
+            }
+        }
+        0x86dd => {
+            let Ok(ip) = Ipv6Packet::new_checked(&d[l3..]) else {
+                return false;
+            };
+            let Ok((proto, off)) = ip.upper_layer() else {
+                return false;
+            };
+            m.flags |= flags::IPV6;
+            if proto == crate::wire::IpProtocol::Ipv6Frag {
+                m.flags |= flags::LATER_FRAGMENT;
+            }
+            m.ip_proto = proto.into();
+            m.l4_off = (l3 + off) as u16;
+        }
+        0x0806 => {
+            if d.len() < l3 + crate::wire::arp::PACKET_LEN {
+                return false;
+            }
+            m.flags |= flags::ARP;
+        }
+        _ => {}
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::fixtures::*;
+    use crate::meta::Action;
+
+    #[test]
+    fn binds_ports_and_parses_headers() {
+        let t = two_port_tables(true);
+        let mut pkts = vec![
+            HeapBuf::new(&udp4(VM1, VM2, IP1, IP2)),
+            HeapBuf::new(&arp_request(VM1, IP1, IP2)),
+            HeapBuf::new(&udp6(VM1, VM2, ip6(1), ip6(2))),
+            HeapBuf::new(&udp4(VM1, VM2, IP1, IP2)),
+            HeapBuf::new(&[0u8; 10]),
+            HeapBuf::new(&udp4(VM1, VM2, IP1, IP2)[..30]),
+        ];
+        let mut meta = vec![
+            Meta::new(0),
+            Meta::new(0),
+            Meta::new(0),
+            Meta::new(5),
+            Meta::new(0),
+            Meta::new(0),
+        ];
+        run(&t, &mut pkts, &mut meta);
+        assert_eq!(
+            (meta[0].lport, meta[0].network, meta[0].action),
+            (101, 1, Action::Continue)
+        );
+        assert_eq!(
+            (meta[0].l3_off, meta[0].l4_off, meta[0].ip_proto),
+            (14, 34, 17)
+        );
+        assert!(meta[0].has(flags::IPV4) && !meta[0].has(flags::MULTICAST_DST));
+        assert!(meta[1].has(flags::ARP) && meta[1].has(flags::MULTICAST_DST));
+        assert_eq!((meta[2].l4_off, meta[2].ip_proto), (54, 17));
+        assert!(meta[2].has(flags::IPV6));
+        assert_eq!(meta[3].reason, Reason::ClassifyUnknownPort);
+        assert_eq!(meta[4].reason, Reason::ClassifyMalformed);
+        assert_eq!(
+            meta[5].reason,
+            Reason::ClassifyMalformed,
+            "IPv4 total length past the frame"
+        );
+    }
+
+    #[test]
+    fn down_ports_drop() {
+        let mut t = two_port_tables(true);
+        t.ports[0].as_mut().unwrap().up = false;
+        let mut pkts = vec![HeapBuf::new(&udp4(VM1, VM2, IP1, IP2))];
+        let mut meta = vec![Meta::new(0)];
+        run(&t, &mut pkts, &mut meta);
+        assert_eq!(meta[0].reason, Reason::ClassifyPortDown);
+    }
+
+    #[test]
+    fn vlan_tag_is_skipped() {
+        let mut f = udp4(VM1, VM2, IP1, IP2);
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
+        let mut m = Meta::new(0);
+        assert!(parse(&f, &mut m));
+        assert!(m.has(flags::VLAN) && m.has(flags::IPV4));
+        assert_eq!((m.l3_off, m.l4_off), (18, 38));
+    }
+}

@@ -1,0 +1,121 @@
+//! L2 lookup: destination MAC in the packet's network → a local port. Broadcast, multicast and unknown
+//! unicast are flooded to the network's other local ports only, never across networks.
+//! Drops: `l2_switch.no_destination` (back to its own port, or nobody to flood to).
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{flags, Action, Meta};
+use crate::tables::Tables;
+use crate::wire::Mac;
+
+pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    for (p, m) in pkts.iter().zip(meta.iter_mut()) {
+        if !m.pending() {
+            continue;
+        }
+        if !m.has(flags::MULTICAST_DST) {
+            let dst = Mac(p.data()[0..6]
+                .try_into()
+                .expect("classify checked the length"));
+            if let Some(out) = t.l2_lookup(m.network, dst) {
+                if out == m.in_port {
+                    m.drop(Reason::L2NoDestination);
+                } else {
+                    m.output(out);
+                }
+                continue;
+            }
+        }
+        let others = t
+            .networks
+            .get(&m.network)
+            .is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
+        if others {
+            m.action = Action::Flood;
+        } else {
+            m.drop(Reason::L2NoDestination);
+        }
+    }
+}
+
+/// The ports a flooded packet from `in_port` in `network` goes to.
+pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> impl Iterator<Item = u16> + '_ {
+    t.networks
+        .get(&network)
+        .into_iter()
+        .flat_map(|n| n.local_ports.iter().copied())
+        .filter(move |&p| p != in_port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::drop::DropCounters;
+    use crate::fixtures::*;
+    use crate::stages;
+    use crate::tables::TablesBuilder;
+    use crate::wire::Ipv4Addr;
+
+    #[test]
+    fn known_unknown_broadcast_and_hairpin() {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
+        let vm3 = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
+        b.local_port(
+            2,
+            vm_port(103, 1, vm3, Ipv4Addr::new(10, 0, 0, 3), ip6(3), true),
+        );
+        // Another network on the same node: never flooded into.
+        let other = Mac([0xfa, 0x16, 0x3e, 0, 1, 1]);
+        b.local_port(
+            3,
+            vm_port(201, 2, other, Ipv4Addr::new(10, 0, 0, 9), ip6(9), true),
+        );
+        let t = b.build();
+        let frames = [
+            udp4(VM1, VM2, IP1, IP2),
+            udp4(VM1, Mac([0xfa, 0x16, 0x3e, 9, 9, 9]), IP1, IP2),
+            udp4(VM1, Mac::BROADCAST, IP1, Ipv4Addr::BROADCAST),
+            udp4(VM1, VM1, IP1, IP1),
+            udp4(VM1, other, IP1, Ipv4Addr::new(10, 0, 0, 9)),
+        ];
+        let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
+        let mut meta = vec![Meta::new(0); frames.len()];
+        let mut drops = DropCounters::default();
+        stages::run(&t, &mut pkts, &mut meta, &mut drops);
+        let actions: Vec<(Action, u16)> = meta.iter().map(|m| (m.action, m.out_port)).collect();
+        assert_eq!(
+            actions,
+            vec![
+                (Action::Output, 1),
+                (Action::Flood, 0),
+                (Action::Flood, 0),
+                (Action::Drop, 0),
+                (Action::Flood, 0)
+            ]
+        );
+        assert_eq!(flood_ports(&t, 1, 0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(drops.get(Reason::L2NoDestination), 1);
+    }
+
+    #[test]
+    fn alone_in_its_network_nothing_to_flood() {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        let t = b.build();
+        let mut pkts = vec![HeapBuf::new(&udp4(
+            VM1,
+            Mac::BROADCAST,
+            IP1,
+            Ipv4Addr::BROADCAST,
+        ))];
+        let mut meta = vec![Meta::new(0)];
+        run(&t, &mut pkts, &mut meta);
+        assert_eq!(
+            (meta[0].action, meta[0].reason),
+            (Action::Drop, Reason::L2NoDestination)
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The compiled tables: an immutable snapshot the control thread builds (with [`TablesBuilder`]) and
+//! publishes to the workers (see `publish`). Lookups are hash probes on small integer keys (FxHash: one
+//! multiply) or dense vector indexes; nothing here depends on how many flows cross the switch.
+
+use rustc_hash::FxHashMap;
+
+use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+
+/// An IPv4 or IPv6 prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpNet {
+    V4(Ipv4Addr, u8),
+    V6(Ipv6Addr, u8),
+}
+
+impl IpNet {
+    pub fn contains_v4(&self, a: Ipv4Addr) -> bool {
+        match *self {
+            IpNet::V4(net, len) => {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - len.min(32))
+                };
+                a.to_u32() & mask == net.to_u32() & mask
+            }
+            IpNet::V6(..) => false,
+        }
+    }
+
+    pub fn contains_v6(&self, a: Ipv6Addr) -> bool {
+        match *self {
+            IpNet::V6(net, len) => {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len.min(128) as u32)
+                };
+                a.to_u128() & mask == net.to_u128() & mask
+            }
+            IpNet::V4(..) => false,
+        }
+    }
+
+    pub fn host_v4(a: Ipv4Addr) -> IpNet {
+        IpNet::V4(a, 32)
+    }
+
+    pub fn host_v6(a: Ipv6Addr) -> IpNet {
+        IpNet::V6(a, 128)
+    }
+}
+
+/// A local port bound to a logical (Neutron) port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEntry {
+    /// Logical port key.
+    pub lport: u32,
+    /// Network key.
+    pub network: u32,
+    pub mac: Mac,
+    /// `admin_state_up`.
+    pub up: bool,
+    /// `port_security_enabled` (of the port, or of its network when the port does not say).
+    pub security: bool,
+    /// The (MAC, prefix) pairs the port may send from: its own MAC with each fixed IP (as a host prefix),
+    /// and each allowed address pair.
+    pub allowed: Vec<(Mac, IpNet)>,
+}
+
+impl PortEntry {
+    #[inline]
+    pub fn mac_allowed(&self, m: Mac) -> bool {
+        m == self.mac || self.allowed.iter().any(|(am, _)| *am == m)
+    }
+
+    #[inline]
+    pub fn v4_allowed(&self, m: Mac, a: Ipv4Addr) -> bool {
+        self.allowed
+            .iter()
+            .any(|(am, net)| *am == m && net.contains_v4(a))
+    }
+
+    #[inline]
+    pub fn v6_allowed(&self, m: Mac, a: Ipv6Addr) -> bool {
+        // The link-local address derived from the port's MAC is always the port's (as Neutron allows).
+        (m == self.mac && a == Ipv6Addr::link_local_from_mac(self.mac))
+            || self
+                .allowed
+                .iter()
+                .any(|(am, net)| *am == m && net.contains_v6(a))
+    }
+}
+
+/// A network as one node sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkEntry {
+    /// Dataplane port indexes of the network's local ports, for flooding.
+    pub local_ports: Vec<u16>,
+}
+
+#[inline(always)]
+pub(crate) fn l2_key(network: u32, mac: Mac) -> u64 {
+    ((network as u64) << 48) ^ mac.to_u64()
+}
+
+#[inline(always)]
+pub(crate) fn v4_key(network: u32, a: Ipv4Addr) -> u64 {
+    ((network as u64) << 32) | a.to_u32() as u64
+}
+
+/// The snapshot the workers read.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// By dataplane port index; `None` for a port bound to nothing.
+    pub ports: Vec<Option<PortEntry>>,
+    pub networks: FxHashMap<u32, NetworkEntry>,
+    /// (network, MAC) → dataplane port index.
+    pub l2: FxHashMap<u64, u16>,
+    /// (network, IPv4) → MAC, for the ARP responder.
+    pub arp: FxHashMap<u64, Mac>,
+    /// (network, IPv6) → MAC, for the ND responder.
+    pub nd: FxHashMap<(u32, u128), Mac>,
+}
+
+impl Tables {
+    #[inline(always)]
+    pub fn port(&self, index: u16) -> Option<&PortEntry> {
+        self.ports.get(index as usize).and_then(Option::as_ref)
+    }
+
+    #[inline(always)]
+    pub fn l2_lookup(&self, network: u32, mac: Mac) -> Option<u16> {
+        self.l2.get(&l2_key(network, mac)).copied()
+    }
+
+    #[inline]
+    pub fn arp_lookup(&self, network: u32, ip: Ipv4Addr) -> Option<Mac> {
+        self.arp.get(&v4_key(network, ip)).copied()
+    }
+
+    #[inline]
+    pub fn nd_lookup(&self, network: u32, ip: Ipv6Addr) -> Option<Mac> {
+        self.nd.get(&(network, ip.to_u128())).copied()
+    }
+}
+
+/// Builds [`Tables`] from ports and addresses (the local controller's output, or a test's fixture).
+#[derive(Debug, Default)]
+pub struct TablesBuilder {
+    t: Tables,
+}
+
+impl TablesBuilder {
+    pub fn new() -> TablesBuilder {
+        TablesBuilder::default()
+    }
+
+    /// Binds dataplane port `index` to a logical port; its MAC is learnt for L2, its IPs for ARP/ND.
+    pub fn local_port(&mut self, index: u16, entry: PortEntry) -> &mut Self {
+        let i = index as usize;
+        if self.t.ports.len() <= i {
+            self.t.ports.resize(i + 1, None);
+        }
+        let net = self.t.networks.entry(entry.network).or_default();
+        if !net.local_ports.contains(&index) {
+            net.local_ports.push(index);
+        }
+        self.t.l2.insert(l2_key(entry.network, entry.mac), index);
+        for (mac, ip) in &entry.allowed {
+            match *ip {
+                IpNet::V4(a, 32) => {
+                    self.t.arp.insert(v4_key(entry.network, a), *mac);
+                }
+                IpNet::V6(a, 128) => {
+                    self.t.nd.insert((entry.network, a.to_u128()), *mac);
+                }
+                _ => {}
+            }
+        }
+        self.t.ports[i] = Some(entry);
+        self
+    }
+
+    /// An address the switch answers ARP/ND for without its owner being local (a port on another node,
+    /// a router interface).
+    pub fn neighbor(&mut self, network: u32, ip: IpNet, mac: Mac) -> &mut Self {
+        match ip {
+            IpNet::V4(a, _) => {
+                self.t.arp.insert(v4_key(network, a), mac);
+            }
+            IpNet::V6(a, _) => {
+                self.t.nd.insert((network, a.to_u128()), mac);
+            }
+        }
+        self
+    }
+
+    pub fn build(self) -> Tables {
+        self.t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_contain_what_they_should() {
+        let n = IpNet::V4(Ipv4Addr::new(10, 0, 0, 0), 24);
+        assert!(n.contains_v4(Ipv4Addr::new(10, 0, 0, 200)));
+        assert!(!n.contains_v4(Ipv4Addr::new(10, 0, 1, 1)));
+        assert!(IpNet::V4(Ipv4Addr::UNSPECIFIED, 0).contains_v4(Ipv4Addr::new(1, 2, 3, 4)));
+        let mut a = [0u8; 16];
+        a[0] = 0x20;
+        let six = IpNet::V6(Ipv6Addr(a), 8);
+        a[15] = 9;
+        assert!(six.contains_v6(Ipv6Addr(a)) && !six.contains_v4(Ipv4Addr::new(32, 0, 0, 0)));
+    }
+
+    #[test]
+    fn builder_fills_l2_arp_and_flood_lists() {
+        let mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 1]);
+        let mut b = TablesBuilder::new();
+        b.local_port(
+            3,
+            PortEntry {
+                lport: 7,
+                network: 1,
+                mac,
+                up: true,
+                security: true,
+                allowed: vec![(mac, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 1)))],
+            },
+        );
+        let t = b.build();
+        assert_eq!(t.port(3).unwrap().lport, 7);
+        assert!(t.port(0).is_none() && t.port(9).is_none());
+        assert_eq!(t.l2_lookup(1, mac), Some(3));
+        assert_eq!(t.l2_lookup(2, mac), None, "networks are separate");
+        assert_eq!(t.arp_lookup(1, Ipv4Addr::new(10, 0, 0, 1)), Some(mac));
+        assert_eq!(t.networks[&1].local_ports, vec![3]);
+    }
+}
