@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::config::{eal_file_prefix, NodeConfig};
+use control::config::{eal_file_prefix, Mode, NodeConfig};
+use control::static_topology;
 use dataplane::{Dataplane, DataplaneOptions, Report};
 
 /// DPDK userspace virtual switch with the Dragonflow SDN control plane built in.
@@ -68,7 +69,11 @@ struct RunArgs {
     /// Retries of a burst's unsent tail before it is dropped as tx.full (default 0, as testpmd).
     #[arg(long)]
     tx_retries: Option<u32>,
-    /// Do not measure the switch latency (saves two TSC reads per burst).
+    /// Forwarding: "patch" (port pairs, untouched) or "pipeline" (Dragonflow's tables over the ports
+    /// bound in the config file's [[port]] sections). Default patch.
+    #[arg(long, value_parser = ["patch", "pipeline"])]
+    mode: Option<String>,
+    /// Do not measure the switch latency (saves a TSC read per burst).
     #[arg(long)]
     no_latency: bool,
     /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
@@ -91,12 +96,8 @@ struct RunArgs {
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once(',') {
-        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains(',') => {
-            Ok((a.to_owned(), b.to_owned()))
-        }
-        _ => Err(format!(
-            "expected A,B (two port names or indexes), got {s:?}"
-        )),
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains(',') => Ok((a.to_owned(), b.to_owned())),
+        _ => Err(format!("expected A,B (two port names or indexes), got {s:?}")),
     }
 }
 
@@ -122,6 +123,11 @@ fn resolve(file: Option<&PathBuf>, a: &RunArgs) -> Result<NodeConfig> {
     d.tx_desc = a.tx_desc.unwrap_or(d.tx_desc);
     d.tx_retries = a.tx_retries.unwrap_or(d.tx_retries);
     d.latency &= !a.no_latency;
+    match a.mode.as_deref() {
+        Some("pipeline") => d.mode = Mode::Pipeline,
+        Some("patch") => d.mode = Mode::Patch,
+        _ => {}
+    }
     if let Some(l) = &a.log_level {
         cfg.log.level = l.clone();
     }
@@ -174,21 +180,23 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         tx_desc: d.tx_desc,
         tx_retries: d.tx_retries,
         latency: d.latency,
+        pipeline: d.mode == Mode::Pipeline,
     };
-    let outcome = Dataplane::start(eal, &opts).map(|dp| serve(dp, &cfg, args.duration, &stop));
+    let tables = |names: &[String]| {
+        let t = static_topology::compile(&cfg.ports, names).map_err(|e| e.to_string())?;
+        tracing::info!(bound = t.ports.iter().flatten().count(), "tables compiled from the [[port]] bindings");
+        Ok(t)
+    };
+    let outcome = Dataplane::start(eal, &opts, tables).map(|dp| serve(dp, &cfg, args.duration, &stop));
     // SAFETY: every port, queue and mempool was dropped by `serve` (or never made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
     remove_runtime_dir(&eal_args);
     let report = outcome?;
     if let Some(path) = &args.stats_json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("{}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}", path.display()))?;
     }
     if report.mempool.in_use != 0 {
-        bail!(
-            "{} mbufs did not come back to the pool after the ports were closed",
-            report.mempool.in_use
-        );
+        bail!("{} mbufs did not come back to the pool after the ports were closed", report.mempool.in_use);
     }
     Ok(())
 }
@@ -196,10 +204,7 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
 /// Runs until a signal or the duration, logging counters every `stats_interval`; returns the final report.
 fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &AtomicBool) -> Report {
     let names: Vec<&str> = dp.ports().iter().map(|p| p.name.as_str()).collect();
-    eprintln!(
-        "dragonflow: forwarding on {} (Ctrl-C to stop)",
-        names.join(", ")
-    );
+    eprintln!("dragonflow: forwarding on {} (Ctrl-C to stop)", names.join(", "));
     let started = Instant::now();
     let deadline = duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     let interval = Duration::from_secs(cfg.log.stats_interval);
@@ -210,6 +215,7 @@ fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &Atom
         let now = Instant::now();
         if now >= next_latency {
             dp.collect_latency();
+            dp.reclaim();
             next_latency = now + Duration::from_secs(1);
         }
         if !interval.is_zero() && now >= next_stats {
@@ -225,12 +231,7 @@ fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &Atom
 
 fn log_report(r: &Report) {
     for p in &r.ports {
-        let drops: Vec<String> = p
-            .drops
-            .iter()
-            .filter(|(_, &n)| n > 0)
-            .map(|(k, n)| format!("{k}={n}"))
-            .collect();
+        let drops: Vec<String> = p.drops.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k}={n}")).collect();
         eprintln!(
             "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | drops {}",
             p.name,
@@ -281,7 +282,5 @@ fn remove_runtime_dir(eal_args: &[String]) {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
 }

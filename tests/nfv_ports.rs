@@ -33,35 +33,15 @@ impl Drop for Peer {
 
 fn testpmd(prefix: &str, vdev: &str) -> Peer {
     let child = Command::new("dpdk-testpmd")
-        .args([
-            "-l",
-            "0-1",
-            "--no-huge",
-            "-m",
-            "512",
-            "--no-pci",
-            "--file-prefix",
-            prefix,
-        ])
+        .args(["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix])
         .arg(format!("--vdev={vdev}"))
-        .args([
-            "--",
-            "--forward-mode=macswap",
-            "--auto-start",
-            "--stats-period",
-            "3600",
-            "--total-num-mbufs",
-            "8192",
-        ])
+        .args(["--", "--forward-mode=macswap", "--auto-start", "--stats-period", "3600", "--total-num-mbufs", "8192"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("dpdk-testpmd (apt-get install dpdk)");
-    Peer {
-        child,
-        prefix: prefix.to_owned(),
-    }
+    Peer { child, prefix: prefix.to_owned() }
 }
 
 /// Runs the switch with the port `devargs` (patched to a packet-generating net_null) for a few seconds while testpmd
@@ -116,11 +96,6 @@ fn memif_port_carries_traffic_both_ways() {
 fn vhost_user_port_carries_traffic_both_ways() {
     let sock = std::env::temp_dir().join(format!("dft-vhost-{}.sock", std::process::id()));
     let s = sock.display();
-    both_ways(
-        "vhost",
-        &format!("net_vhost0,iface={s}"),
-        "net_vhost0",
-        &format!("virtio_user0,path={s}"),
-    );
+    both_ways("vhost", &format!("net_vhost0,iface={s}"), "net_vhost0", &format!("virtio_user0,path={s}"));
     let _ = std::fs::remove_file(&sock);
 }

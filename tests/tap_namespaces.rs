@@ -31,11 +31,7 @@ impl Drop for Cleanup {
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn link_exists(name: &str) -> bool {
@@ -55,10 +51,7 @@ fn wait_until_forwarding(child: &mut Child) -> bool {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("{line}");
             if line.starts_with("dragonflow: forwarding on") {
                 let _ = tx.send(());
@@ -70,16 +63,10 @@ fn wait_until_forwarding(child: &mut Child) -> bool {
 
 fn ping(ns: &str, addr: &str) -> (bool, String) {
     let out = Command::new("ip")
-        .args([
-            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", addr,
-        ])
+        .args(["netns", "exec", ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", addr])
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -99,30 +86,18 @@ fn namespaces_ping_each_other_through_two_tap_ports() {
         "--stats-json".into(),
         json.display().to_string(),
     ];
-    let mut guard = Cleanup {
-        child: None,
-        namespaces: vec![],
-        prefix: prefix("tap"),
-    };
+    let mut guard = Cleanup { child: None, namespaces: vec![], prefix: prefix("tap") };
     guard.child = Some(spawn(&args, &eal(&guard.prefix, &[]), Stdio::piped()));
     // The devices may only move once the ports have started: wait for the switch to say it forwards.
     let ready = wait_until_forwarding(guard.child.as_mut().unwrap());
     assert!(ready, "dragonflow did not start forwarding");
-    assert!(
-        link_exists(&tap_a) && link_exists(&tap_b),
-        "the TAP devices are missing"
-    );
-    for (ns, tap, addr) in [
-        (&ns_a, &tap_a, "10.200.0.1/24"),
-        (&ns_b, &tap_b, "10.200.0.2/24"),
-    ] {
+    assert!(link_exists(&tap_a) && link_exists(&tap_b), "the TAP devices are missing");
+    for (ns, tap, addr) in [(&ns_a, &tap_a, "10.200.0.1/24"), (&ns_b, &tap_b, "10.200.0.2/24")] {
         sh(&["ip", "netns", "add", ns]);
         guard.namespaces.push(ns.clone());
         sh(&["ip", "link", "set", tap, "netns", ns]);
         sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
-        sh(&[
-            "ip", "netns", "exec", ns, "ip", "addr", "add", addr, "dev", tap,
-        ]);
+        sh(&["ip", "netns", "exec", ns, "ip", "addr", "add", addr, "dev", tap]);
         sh(&["ip", "netns", "exec", ns, "ip", "link", "set", tap, "up"]);
     }
     let (ok, out) = ping(&ns_a, "10.200.0.2");
@@ -136,18 +111,10 @@ fn namespaces_ping_each_other_through_two_tap_ports() {
     let r = report(&json);
     for (p, q) in [("net_tap0", "net_tap1"), ("net_tap1", "net_tap0")] {
         let (rx, tx) = (u(&port(&r, p)["rx"]), u(&port(&r, q)["tx"]));
-        let dropped: u64 = port(&r, p)["drops"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(u)
-            .sum();
+        let dropped: u64 = port(&r, p)["drops"].as_object().unwrap().values().map(u).sum();
         // At least the 3 echo requests (or replies) and an ARP each way crossed the switch; a packet sent
         // while the peer TAP was still moving may be refused by the kernel, but then it is counted.
-        assert!(
-            rx >= 4 && tx >= 4 && tx + dropped == rx,
-            "{p} -> {q}: rx {rx} tx {tx} dropped {dropped}: {r:#}"
-        );
+        assert!(rx >= 4 && tx >= 4 && tx + dropped == rx, "{p} -> {q}: rx {rx} tx {tx} dropped {dropped}: {r:#}");
     }
     assert_eq!(u(&r["mempool"]["in_use"]), 0);
 }

@@ -16,16 +16,8 @@ fn pcap_in_is_pcap_out_byte_for_byte_both_ways() {
     write_pcap(&dir.join("b.pcap"), &b);
     let p = |f: &str| dir.join(f).display().to_string();
     let ports = [
-        format!(
-            "net_pcap0,rx_pcap={},tx_pcap={}",
-            p("a.pcap"),
-            p("a_out.pcap")
-        ),
-        format!(
-            "net_pcap1,rx_pcap={},tx_pcap={}",
-            p("b.pcap"),
-            p("b_out.pcap")
-        ),
+        format!("net_pcap0,rx_pcap={},tx_pcap={}", p("a.pcap"), p("a_out.pcap")),
+        format!("net_pcap1,rx_pcap={},tx_pcap={}", p("b.pcap"), p("b_out.pcap")),
     ];
     let json = dir.join("stats.json");
     let args = vec![
@@ -56,18 +48,9 @@ fn a_million_packets_leave_no_mbuf_behind() {
     require_root();
     let dir = TempDir::new("null");
     let json = dir.join("stats.json");
-    let args: Vec<String> = vec![
-        "--duration".into(),
-        "1.5".into(),
-        "--stats-json".into(),
-        json.display().to_string(),
-    ];
+    let args: Vec<String> = vec!["--duration".into(), "1.5".into(), "--stats-json".into(), json.display().to_string()];
     let vdevs = ["net_null0".to_string(), "net_null1,no-rx=1".to_string()];
-    run_to_end(
-        &args,
-        &eal(&prefix("null"), &vdevs),
-        Duration::from_secs(60),
-    );
+    run_to_end(&args, &eal(&prefix("null"), &vdevs), Duration::from_secs(60));
     let r = report(&json);
     let (src, sink) = (port(&r, "net_null0"), port(&r, "net_null1"));
     let rx = u(&src["rx"]);
@@ -89,24 +72,10 @@ fn preloaded_pcap_replays_forever_and_its_mbufs_come_back() {
     let dir = TempDir::new("infinite");
     write_pcap(&dir.join("in.pcap"), &frames(1000, 3));
     let json = dir.join("stats.json");
-    let args: Vec<String> = vec![
-        "--duration".into(),
-        "1".into(),
-        "--stats-json".into(),
-        json.display().to_string(),
-    ];
-    let vdevs = [
-        format!(
-            "net_pcap0,rx_pcap={},infinite_rx=1",
-            dir.join("in.pcap").display()
-        ),
-        "net_null0,no-rx=1".into(),
-    ];
-    run_to_end(
-        &args,
-        &eal(&prefix("infinite"), &vdevs),
-        Duration::from_secs(60),
-    );
+    let args: Vec<String> = vec!["--duration".into(), "1".into(), "--stats-json".into(), json.display().to_string()];
+    let vdevs =
+        [format!("net_pcap0,rx_pcap={},infinite_rx=1", dir.join("in.pcap").display()), "net_null0,no-rx=1".into()];
+    run_to_end(&args, &eal(&prefix("infinite"), &vdevs), Duration::from_secs(60));
     let r = report(&json);
     assert!(u(&port(&r, "net_null0")["tx"]) > 100_000, "{r:#}");
     // The 1,000 preloaded frames were out of the pool while the port ran, and came back at close.
@@ -116,34 +85,18 @@ fn preloaded_pcap_replays_forever_and_its_mbufs_come_back() {
 
 #[test]
 fn bad_arguments_fail_with_a_clear_message() {
-    let out = std::process::Command::new(BIN)
-        .args(["run", "--patch", "a"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(BIN).args(["run", "--patch", "a"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected A,B"));
     let out = std::process::Command::new(BIN)
-        .args([
-            "run",
-            "--port",
-            "net_null0",
-            "--patch",
-            "net_null0,nope",
-            "--",
-        ])
+        .args(["run", "--port", "net_null0", "--patch", "net_null0,nope", "--"])
         .args(eal(&prefix("badpatch"), &[]))
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("\"nope\", which is not among the configured ports"),
-        "{err}"
-    );
-    let out = std::process::Command::new(BIN)
-        .args(["run", "--rx-desc", "1000"])
-        .output()
-        .unwrap();
+    assert!(err.contains("\"nope\", which is not among the configured ports"), "{err}");
+    let out = std::process::Command::new(BIN).args(["run", "--rx-desc", "1000"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("rx_desc = 1000"));
 }
 
@@ -167,10 +120,7 @@ fn two_workers_share_multi_queue_ports_and_sigterm_stops_them() {
     for w in workers {
         // Each worker polls its own queue of each port and forwards what it gets.
         assert_eq!(w["queues"].as_array().unwrap().len(), 2, "{r:#}");
-        assert!(
-            u(&w["rx"]) > 0 && u(&w["rx"]) == u(&w["tx"]) + u(&w["dropped"]),
-            "{r:#}"
-        );
+        assert!(u(&w["rx"]) > 0 && u(&w["rx"]) == u(&w["tx"]) + u(&w["dropped"]), "{r:#}");
     }
     assert!(err.contains("rxq=2 txq=2"), "{err}");
     assert_eq!(u(&r["mempool"]["in_use"]), 0);

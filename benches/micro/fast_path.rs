@@ -12,18 +12,7 @@ fn fast_path(c: &mut Criterion) {
     let prefix = format!("dfbench{}", std::process::id());
     let eal = Eal::init(
         "bench",
-        &[
-            "-l",
-            "0",
-            "--no-huge",
-            "-m",
-            "512",
-            "--no-pci",
-            "--file-prefix",
-            &prefix,
-            "--log-level",
-            "warning",
-        ],
+        &["-l", "0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &prefix, "--log-level", "warning"],
     )
     .expect("EAL");
     let pool = Mempool::new(&eal, "bench_pool", 16383, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use pipelines::tables::IpNet;
+use pipelines::wire::Mac;
 use serde::{Deserialize, Serialize};
 
 /// How the dataplane forwards.
@@ -12,6 +14,9 @@ pub enum Mode {
     /// Cross-connect: port A to port B and back, untouched (testpmd's `io`).
     #[default]
     Patch,
+    /// Dragonflow's table pipeline (classification, port security, ARP/ND responders, L2), over the
+    /// ports bound in `[[port]]` (until the control plane binds them from the DB).
+    Pipeline,
 }
 
 /// The whole file.
@@ -20,6 +25,32 @@ pub enum Mode {
 pub struct NodeConfig {
     pub dataplane: DataplaneConfig,
     pub log: LogConfig,
+    /// Static port bindings for `mode = "pipeline"`.
+    #[serde(rename = "port")]
+    pub ports: Vec<StaticPort>,
+}
+
+/// `[[port]]`: a dataplane port bound to a logical port, by configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticPort {
+    /// The dataplane port: its DPDK name (`net_tap0`) or index.
+    pub name: String,
+    /// The VM's MAC (`fa:16:3e:00:00:01`).
+    pub mac: String,
+    /// Network key: ports of one network switch to each other, never to another network's.
+    pub network: u32,
+    /// Addresses the port owns or may send from: hosts (`10.0.0.1`, `2001:db8::1`) or prefixes.
+    #[serde(default)]
+    pub ips: Vec<String>,
+    #[serde(default = "yes")]
+    pub port_security: bool,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[dataplane]`
@@ -49,18 +80,8 @@ pub struct DataplaneConfig {
 
 /// The EAL arguments used when none are given: two lcores (control on 0, one worker on 1), 4 KiB pages,
 /// no PCI scan, and a file prefix of our own so that other DPDK processes do not collide with us.
-pub const DEFAULT_EAL: &[&str] = &[
-    "-l",
-    "0-1",
-    "--main-lcore",
-    "0",
-    "--no-huge",
-    "-m",
-    "512",
-    "--no-pci",
-    "--file-prefix",
-    "dragonflow",
-];
+pub const DEFAULT_EAL: &[&str] =
+    &["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", "dragonflow"];
 
 impl Default for DataplaneConfig {
     fn default() -> Self {
@@ -91,10 +112,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            level: "info".to_owned(),
-            stats_interval: 0,
-        }
+        LogConfig { level: "info".to_owned(), stats_interval: 0 }
     }
 }
 
@@ -102,29 +120,19 @@ impl Default for LogConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
-    Parse {
-        path: String,
-        source: toml::de::Error,
-    },
+    Parse { path: String, source: toml::de::Error },
     #[error("dataplane.{field} = {value}: {why}")]
-    Invalid {
-        field: &'static str,
-        value: String,
-        why: &'static str,
-    },
+    Invalid { field: &'static str, value: String, why: &'static str },
+    #[error("port {port:?}: {field} = {value:?}: {why}")]
+    InvalidPort { port: String, field: &'static str, value: String, why: &'static str },
 }
 
 impl NodeConfig {
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -133,10 +141,8 @@ impl NodeConfig {
     }
 
     fn parse(text: &str, path: &str) -> Result<NodeConfig, ConfigError> {
-        let cfg: NodeConfig = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let cfg: NodeConfig =
+            toml::from_str(text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -146,11 +152,7 @@ impl NodeConfig {
         let d = &self.dataplane;
         let pow2_desc = |field, v: u16| {
             if v == 0 || !v.is_power_of_two() {
-                Err(ConfigError::Invalid {
-                    field,
-                    value: v.to_string(),
-                    why: "must be a power of two above 0",
-                })
+                Err(ConfigError::Invalid { field, value: v.to_string(), why: "must be a power of two above 0" })
             } else {
                 Ok(())
             }
@@ -163,6 +165,9 @@ impl NodeConfig {
                 value: d.mbuf_cache.to_string(),
                 why: "DPDK caps the per-lcore cache at 512",
             });
+        }
+        for p in &self.ports {
+            p.parse()?;
         }
         if d.mbufs != 0 && d.mbufs < 1024 {
             return Err(ConfigError::Invalid {
@@ -180,6 +185,44 @@ impl NodeConfig {
             DEFAULT_EAL.iter().map(|s| (*s).to_owned()).collect()
         } else {
             self.dataplane.eal.clone()
+        }
+    }
+}
+
+impl StaticPort {
+    /// The port's MAC and addresses, checked.
+    pub fn parse(&self) -> Result<(Mac, Vec<IpNet>), ConfigError> {
+        let bad = |field, value: &str, why| ConfigError::InvalidPort {
+            port: self.name.clone(),
+            field,
+            value: value.to_owned(),
+            why,
+        };
+        let mac =
+            Mac::parse(&self.mac).filter(Mac::is_unicast).ok_or_else(|| bad("mac", &self.mac, "not a unicast MAC"))?;
+        let ips = self
+            .ips
+            .iter()
+            .map(|s| parse_net(s).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
+            .collect::<Result<_, _>>()?;
+        Ok((mac, ips))
+    }
+}
+
+/// `10.0.0.1`, `10.0.0.0/24`, `2001:db8::1`, `2001:db8::/64`.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l.parse::<u8>().ok()?)),
+        None => (s, None),
+    };
+    match addr.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => {
+            let len = len.unwrap_or(32);
+            (len <= 32).then(|| IpNet::V4(a.into(), len))
+        }
+        std::net::IpAddr::V6(a) => {
+            let len = len.unwrap_or(128);
+            (len <= 128).then(|| IpNet::V6(a.into(), len))
         }
     }
 }
@@ -206,13 +249,7 @@ mod tests {
     fn empty_file_gives_defaults() {
         let c = NodeConfig::from_toml_str("").unwrap();
         assert_eq!(c, NodeConfig::default());
-        assert_eq!(
-            c.eal_args(),
-            DEFAULT_EAL
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-        );
+        assert_eq!(c.eal_args(), DEFAULT_EAL.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     }
 
     #[test]
@@ -233,50 +270,64 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(
-            c.dataplane.patch,
-            vec![("net_null0".to_owned(), "net_null1".to_owned())]
-        );
-        assert_eq!(
-            (
-                c.dataplane.mbufs,
-                c.dataplane.tx_retries,
-                c.dataplane.latency
-            ),
-            (8192, 3, false)
-        );
+        assert_eq!(c.dataplane.patch, vec![("net_null0".to_owned(), "net_null1".to_owned())]);
+        assert_eq!((c.dataplane.mbufs, c.dataplane.tx_retries, c.dataplane.latency), (8192, 3, false));
         assert_eq!((c.log.level.as_str(), c.log.stats_interval), ("debug", 5));
     }
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
-        let e = NodeConfig::from_toml_str("[dataplane]\nprots = []")
-            .unwrap_err()
-            .to_string();
+        let e = NodeConfig::from_toml_str("[dataplane]\nprots = []").unwrap_err().to_string();
         assert!(e.contains("unknown field `prots`"), "{e}");
-        let e = NodeConfig::from_toml_str("[dataplane]\nrx_desc = 1000")
-            .unwrap_err()
-            .to_string();
+        let e = NodeConfig::from_toml_str("[dataplane]\nrx_desc = 1000").unwrap_err().to_string();
         assert!(e.contains("rx_desc"), "{e}");
-        let e = NodeConfig::from_toml_str("[dataplane]\nmode = \"l9\"")
-            .unwrap_err()
-            .to_string();
+        let e = NodeConfig::from_toml_str("[dataplane]\nmode = \"l9\"").unwrap_err().to_string();
         assert!(e.contains("unknown variant"), "{e}");
         assert!(NodeConfig::from_toml_str("[dataplane]\nmbufs = 10").is_err());
         assert!(NodeConfig::from_toml_str("[dataplane]\nmbuf_cache = 4096").is_err());
     }
 
     #[test]
+    fn static_ports_parse_and_bad_ones_are_refused() {
+        let c = NodeConfig::from_toml_str(
+            r#"
+            [dataplane]
+            mode = "pipeline"
+            [[port]]
+            name = "net_tap0"
+            mac = "fa:16:3e:00:00:01"
+            network = 1
+            ips = ["10.0.0.1", "10.0.0.0/24", "2001:db8::1"]
+            [[port]]
+            name = "1"
+            mac = "fa:16:3e:00:00:02"
+            network = 1
+            port_security = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.dataplane.mode, Mode::Pipeline);
+        let (mac, ips) = c.ports[0].parse().unwrap();
+        assert_eq!(mac.to_string(), "fa:16:3e:00:00:01");
+        assert_eq!(ips.len(), 3);
+        assert!(ips[1].contains_v4(pipelines::wire::Ipv4Addr::new(10, 0, 0, 200)));
+        assert!(!c.ports[1].port_security && c.ports[1].admin_state_up);
+        for (field, bad) in [("mac", "mac = \"ff:ff:ff:ff:ff:ff\""), ("ips", "ips = [\"10.0.0.0/33\"]")] {
+            let text = format!(
+                "[[port]]\nname = \"x\"\nnetwork = 1\n{}\n{}",
+                if field == "mac" { bad } else { "mac = \"fa:16:3e:00:00:01\"" },
+                if field == "ips" { bad } else { "" }
+            );
+            let e = NodeConfig::from_toml_str(&text).unwrap_err().to_string();
+            assert!(e.contains(field), "{e}");
+        }
+    }
+
+    #[test]
     fn file_prefix_is_found_in_both_spellings() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            eal_file_prefix(&v(&["-l", "0", "--file-prefix", "a"])),
-            Some("a")
-        );
-        assert_eq!(
-            eal_file_prefix(&v(&["--file-prefix=b", "--no-huge"])),
-            Some("b")
-        );
+        assert_eq!(eal_file_prefix(&v(&["-l", "0", "--file-prefix", "a"])), Some("a"));
+        assert_eq!(eal_file_prefix(&v(&["--file-prefix=b", "--no-huge"])), Some("b"));
         assert_eq!(eal_file_prefix(&v(&["--no-huge"])), None);
     }
 }
@@ -285,8 +336,7 @@ mod tests {
 mod example_file {
     #[test]
     fn the_shipped_example_parses() {
-        let c = super::NodeConfig::from_toml_str(include_str!("../../dragonflow.example.toml"))
-            .unwrap();
+        let c = super::NodeConfig::from_toml_str(include_str!("../../dragonflow.example.toml")).unwrap();
         assert_eq!(c.dataplane.ports.len(), 2);
     }
 }

@@ -8,6 +8,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use pipelines::drop::Reason;
+
 /// Why a worker dropped a packet. Named `<stage>.<reason>` in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
@@ -16,16 +18,19 @@ pub enum DropReason {
     TxFull,
     /// Patch mode: the port has no peer to send to.
     PatchNoPeer,
+    /// A flooded packet could not be copied for one of its ports: the pool was empty.
+    FloodNoMbuf,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 2] = [DropReason::TxFull, DropReason::PatchNoPeer];
+    pub const ALL: [DropReason; 3] = [DropReason::TxFull, DropReason::PatchNoPeer, DropReason::FloodNoMbuf];
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn name(self) -> &'static str {
         match self {
             DropReason::TxFull => "tx.full",
             DropReason::PatchNoPeer => "patch.no_peer",
+            DropReason::FloodNoMbuf => "flood.no_mbuf",
         }
     }
 }
@@ -42,6 +47,8 @@ pub struct PortCounters {
     pub rx_bursts: AtomicU64,
     /// Drops of packets received on this port, by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
+    /// Drops by the pipeline's stages of packets received on this port, by `pipelines::drop::Reason`.
+    pub pipeline: [AtomicU64; Reason::COUNT],
 }
 
 /// Adds `n` to a counter that only the calling thread writes.
@@ -62,17 +69,25 @@ impl PortCounters {
             tx: self.tx.load(Relaxed),
             rx_bursts: self.rx_bursts.load(Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
+            pipeline: std::array::from_fn(|i| self.pipeline[i].load(Relaxed)),
         }
     }
 }
 
 /// Plain copy of counters, added up over workers or ports.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterSnapshot {
     pub rx: u64,
     pub tx: u64,
     pub rx_bursts: u64,
     pub drops: [u64; DropReason::COUNT],
+    pub pipeline: [u64; Reason::COUNT],
+}
+
+impl Default for CounterSnapshot {
+    fn default() -> Self {
+        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, drops: [0; DropReason::COUNT], pipeline: [0; Reason::COUNT] }
+    }
 }
 
 impl CounterSnapshot {
@@ -83,17 +98,20 @@ impl CounterSnapshot {
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }
+        for (a, b) in self.pipeline.iter_mut().zip(o.pipeline) {
+            *a += b;
+        }
     }
 
     pub fn dropped(&self) -> u64 {
-        self.drops.iter().sum()
+        self.drops.iter().sum::<u64>() + self.pipeline.iter().sum::<u64>()
     }
 
-    /// `(name, count)` for every reason.
+    /// `(name, count)` for every reason: the dataplane's, then the pipeline's (but `none`).
     pub fn named_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        DropReason::ALL
-            .iter()
-            .map(|r| (r.name(), self.drops[*r as usize]))
+        let dp = DropReason::ALL.iter().map(|r| (r.name(), self.drops[*r as usize]));
+        let pl = Reason::ALL[1..].iter().map(|r| (r.name(), self.pipeline[*r as usize]));
+        dp.chain(pl)
     }
 }
 
@@ -106,10 +124,7 @@ pub struct WorkerCounters {
 
 impl WorkerCounters {
     pub fn new(ports: usize) -> WorkerCounters {
-        WorkerCounters {
-            ports: (0..ports).map(|_| PortCounters::default()).collect(),
-            idle_polls: AtomicU64::new(0),
-        }
+        WorkerCounters { ports: (0..ports).map(|_| PortCounters::default()).collect(), idle_polls: AtomicU64::new(0) }
     }
 }
 
@@ -126,10 +141,13 @@ mod tests {
         let mut total = w.ports[0].snapshot();
         total.add(&w.ports[1].snapshot());
         assert_eq!((total.rx, total.tx, total.dropped()), (32, 30, 2));
-        assert_eq!(
-            total.named_drops().collect::<Vec<_>>(),
-            vec![("tx.full", 2), ("patch.no_peer", 0)]
-        );
+        assert_eq!(total.named_drops().count(), DropReason::COUNT + Reason::COUNT - 1);
+        bump(&w.ports[1].pipeline[Reason::PortSecurityMac as usize], 3);
+        let mut total = w.ports[0].snapshot();
+        total.add(&w.ports[1].snapshot());
+        assert_eq!(total.dropped(), 5);
+        let named: Vec<_> = total.named_drops().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(named, vec![("tx.full", 2), ("port_security.mac_spoof", 3)]);
         assert_eq!(std::mem::align_of::<PortCounters>(), 64);
     }
 }

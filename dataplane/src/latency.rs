@@ -38,16 +38,8 @@ pub fn channel() -> (LatencyRecorder, LatencyReader) {
     let (req_tx, req_rx) = bounded(1);
     let (rep_tx, rep_rx) = bounded(1);
     (
-        LatencyRecorder {
-            hist: new_histogram(),
-            request: req_rx,
-            reply: rep_tx,
-        },
-        LatencyReader {
-            request: req_tx,
-            reply: rep_rx,
-            spare: Some(new_histogram()),
-        },
+        LatencyRecorder { hist: new_histogram(), request: req_rx, reply: rep_tx },
+        LatencyReader { request: req_tx, reply: rep_rx, spare: Some(new_histogram()) },
     )
 }
 

@@ -7,7 +7,7 @@
 //! use dataplane::{Dataplane, DataplaneOptions};
 //! let eal = dpdk::Eal::init("dragonflow", &["-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
 //!     "--file-prefix", "doc", "--vdev=net_null0", "--vdev=net_null1,no-rx=1"]).unwrap();
-//! let mut dp = Dataplane::start(eal, &DataplaneOptions::default()).unwrap(); // patch 0 <-> 1
+//! let mut dp = Dataplane::start(eal, &DataplaneOptions::default(), |_| unreachable!()).unwrap(); // patch 0 <-> 1
 //! std::thread::sleep(std::time::Duration::from_secs(1));
 //! dp.collect_latency();
 //! let report = dp.shutdown();
@@ -24,6 +24,6 @@ mod worker;
 
 pub use pcap_size::{pcap_frames, preloaded_frames};
 pub use runtime::{
-    Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport,
-    PortSummary, Report, WorkerReport,
+    Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport, PortSummary, Report,
+    WorkerReport,
 };

@@ -18,11 +18,7 @@ pub fn pcap_frames(path: &str) -> Option<u64> {
     let mut skip = Vec::new();
     while f.read_exact(&mut rec).is_ok() {
         let b = [rec[8], rec[9], rec[10], rec[11]];
-        let incl = if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        } as usize;
+        let incl = if le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) } as usize;
         skip.resize(incl, 0);
         f.read_exact(&mut skip).ok()?;
         n += 1;
@@ -35,11 +31,7 @@ pub fn preloaded_frames(devargs: &str) -> u64 {
     if !devargs.starts_with("net_pcap") || !devargs.split(',').any(|kv| kv == "infinite_rx=1") {
         return 0;
     }
-    devargs
-        .split(',')
-        .filter_map(|kv| kv.strip_prefix("rx_pcap="))
-        .map(|f| pcap_frames(f).unwrap_or(0))
-        .sum()
+    devargs.split(',').filter_map(|kv| kv.strip_prefix("rx_pcap=")).map(|f| pcap_frames(f).unwrap_or(0)).sum()
 }
 
 #[cfg(test)]
@@ -48,10 +40,7 @@ mod tests {
 
     #[test]
     fn counts_frames_of_a_little_endian_pcap() {
-        let mut bytes = vec![
-            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
-            0,
-        ];
+        let mut bytes = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
         for len in [60u32, 100, 1] {
             bytes.extend_from_slice(&[0; 8]);
             bytes.extend_from_slice(&len.to_le_bytes());
@@ -62,10 +51,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let p = path.to_str().unwrap();
         assert_eq!(pcap_frames(p), Some(3));
-        assert_eq!(
-            preloaded_frames(&format!("net_pcap0,rx_pcap={p},infinite_rx=1")),
-            3
-        );
+        assert_eq!(preloaded_frames(&format!("net_pcap0,rx_pcap={p},infinite_rx=1")), 3);
         assert_eq!(preloaded_frames(&format!("net_pcap0,rx_pcap={p}")), 0);
         std::fs::write(&path, b"not a pcap at all, not at all").unwrap();
         assert_eq!(pcap_frames(p), None);

@@ -30,17 +30,9 @@ pub struct TxQueueShortage {
 
 impl QueuePlan {
     /// `max_rx`/`max_tx`: the devices' queue limits, by port index.
-    pub fn new(
-        workers: usize,
-        max_rx: &[u16],
-        max_tx: &[u16],
-        patch: &PatchMap,
-    ) -> Result<QueuePlan, TxQueueShortage> {
+    pub fn new(workers: usize, max_rx: &[u16], max_tx: &[u16], patch: &PatchMap) -> Result<QueuePlan, TxQueueShortage> {
         let ports = max_rx.len();
-        let rx_queues: Vec<u16> = max_rx
-            .iter()
-            .map(|&m| (workers as u16).min(m).max(1))
-            .collect();
+        let rx_queues: Vec<u16> = max_rx.iter().map(|&m| (workers as u16).min(m).max(1)).collect();
         let mut rx = vec![Vec::new(); workers];
         let mut next = 0;
         for (p, &n) in rx_queues.iter().enumerate() {
@@ -63,20 +55,28 @@ impl QueuePlan {
         }
         for (p, n) in tx_queues.iter_mut().enumerate() {
             if *n > max_tx[p] {
-                return Err(TxQueueShortage {
-                    port: p,
-                    needed: *n,
-                    max: max_tx[p],
-                });
+                return Err(TxQueueShortage { port: p, needed: *n, max: max_tx[p] });
             }
             *n = (*n).max(1);
         }
-        Ok(QueuePlan {
-            rx_queues,
-            tx_queues,
-            rx,
-            tx,
-        })
+        Ok(QueuePlan { rx_queues, tx_queues, rx, tx })
+    }
+}
+
+impl QueuePlan {
+    /// As [`QueuePlan::new`] where any worker may send to any port (the table pipeline): every worker
+    /// gets a tx queue on every port.
+    pub fn full_mesh(workers: usize, max_rx: &[u16], max_tx: &[u16]) -> Result<QueuePlan, TxQueueShortage> {
+        let ports = max_rx.len();
+        let mut plan = QueuePlan::new(workers, max_rx, max_tx, &PatchMap::adjacent(0))?;
+        for (p, &max) in max_tx.iter().enumerate() {
+            if (workers as u16) > max {
+                return Err(TxQueueShortage { port: p, needed: workers as u16, max });
+            }
+        }
+        plan.tx_queues = vec![workers as u16; ports];
+        plan.tx = (0..workers).map(|w| vec![Some(w as u16); ports]).collect();
+        Ok(plan)
     }
 }
 
@@ -113,14 +113,16 @@ mod tests {
     #[test]
     fn too_few_tx_queues_is_an_error_not_a_shared_queue() {
         let e = QueuePlan::new(2, &[4, 4], &[4, 1], &PatchMap::adjacent(2)).unwrap_err();
-        assert_eq!(
-            e,
-            TxQueueShortage {
-                port: 1,
-                needed: 2,
-                max: 1
-            }
-        );
+        assert_eq!(e, TxQueueShortage { port: 1, needed: 2, max: 1 });
+    }
+
+    #[test]
+    fn full_mesh_gives_every_worker_a_tx_queue_everywhere() {
+        let p = QueuePlan::full_mesh(2, &[4, 1], &[4, 4]).unwrap();
+        assert_eq!(p.rx, vec![vec![(0, 0), (1, 0)], vec![(0, 1)]]);
+        assert_eq!(p.tx, vec![vec![Some(0), Some(0)], vec![Some(1), Some(1)]]);
+        assert_eq!(p.tx_queues, vec![2, 2]);
+        assert!(QueuePlan::full_mesh(2, &[1, 1], &[1, 1]).is_err());
     }
 
     #[test]

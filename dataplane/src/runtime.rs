@@ -11,12 +11,14 @@ use crossbeam_channel::{unbounded, Receiver};
 use dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
 use hdrhistogram::Histogram;
 use pipelines::patch::{PatchError, PatchMap};
+use pipelines::publish::Publisher;
+use pipelines::tables::Tables;
 
 use crate::counters::{CounterSnapshot, WorkerCounters};
 use crate::latency::{self, LatencyReader, LatencySummary};
 use crate::pcap_size::preloaded_frames;
 use crate::plan::QueuePlan;
-use crate::worker::{RxAssignment, Worker, WorkerExit};
+use crate::worker::{Forwarding, RxAssignment, Worker, WorkerExit};
 
 /// What the dataplane is asked to run.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct DataplaneOptions {
     pub tx_desc: u16,
     pub tx_retries: u32,
     pub latency: bool,
+    /// Run Dragonflow's table pipeline (tables given with [`Dataplane::publish`]) instead of patch mode.
+    pub pipeline: bool,
 }
 
 impl Default for DataplaneOptions {
@@ -45,6 +49,7 @@ impl Default for DataplaneOptions {
             tx_desc: 1024,
             tx_retries: 0,
             latency: true,
+            pipeline: false,
         }
     }
 }
@@ -60,11 +65,9 @@ pub enum DataplaneError {
     #[error(transparent)]
     Patch(#[from] PatchError),
     #[error("port {port}: {needed} workers send to it but the device has {max} tx queues; use fewer worker lcores")]
-    TxQueues {
-        port: String,
-        needed: usize,
-        max: u16,
-    },
+    TxQueues { port: String, needed: usize, max: u16 },
+    #[error("tables: {0}")]
+    Tables(String),
 }
 
 /// A port as the dataplane sees it.
@@ -163,6 +166,7 @@ pub struct Dataplane {
     exits: Receiver<WorkerExit>,
     latency_total: Histogram<u64>,
     in_use_at_start: u32,
+    publisher: Option<Publisher<Tables>>,
 }
 
 fn round_pool_size(n: u64) -> u32 {
@@ -173,7 +177,14 @@ fn round_pool_size(n: u64) -> u32 {
 
 impl Dataplane {
     /// Opens and starts the ports and launches one worker per worker lcore that has a queue to poll.
-    pub fn start(eal: Eal, opts: &DataplaneOptions) -> Result<Dataplane, DataplaneError> {
+    ///
+    /// With `opts.pipeline`, `tables` builds the first tables from the port names (in port-index order)
+    /// before any worker runs, so no packet meets empty tables; later ones come with [`Dataplane::publish`].
+    pub fn start(
+        eal: Eal,
+        opts: &DataplaneOptions,
+        tables: impl FnOnce(&[String]) -> Result<Tables, String>,
+    ) -> Result<Dataplane, DataplaneError> {
         let lcores = eal.worker_lcores();
         if lcores.is_empty() {
             return Err(DataplaneError::NoWorkerLcore);
@@ -181,10 +192,7 @@ impl Dataplane {
         let ports: Vec<Port> = if opts.ports.is_empty() {
             Port::all(&eal)
         } else {
-            opts.ports
-                .iter()
-                .map(|d| Port::open(&eal, d))
-                .collect::<Result<_, _>>()?
+            opts.ports.iter().map(|d| Port::open(&eal, d)).collect::<Result<_, _>>()?
         };
         if ports.is_empty() {
             return Err(DataplaneError::NoPorts);
@@ -196,18 +204,18 @@ impl Dataplane {
             PatchMap::from_pairs(&names, &opts.patch)?
         };
 
-        let infos = ports
-            .iter()
-            .map(|p| p.info())
-            .collect::<Result<Vec<_>, _>>()?;
+        let infos = ports.iter().map(|p| p.info()).collect::<Result<Vec<_>, _>>()?;
         let max_rx: Vec<u16> = infos.iter().map(|i| i.max_rx_queues).collect();
         let max_tx: Vec<u16> = infos.iter().map(|i| i.max_tx_queues).collect();
-        let plan = QueuePlan::new(lcores.len(), &max_rx, &max_tx, &patch).map_err(|e| {
-            DataplaneError::TxQueues {
-                port: names[e.port].clone(),
-                needed: e.needed as usize,
-                max: e.max,
-            }
+        let plan = if opts.pipeline {
+            QueuePlan::full_mesh(lcores.len(), &max_rx, &max_tx)
+        } else {
+            QueuePlan::new(lcores.len(), &max_rx, &max_tx, &patch)
+        };
+        let plan = plan.map_err(|e| DataplaneError::TxQueues {
+            port: names[e.port].clone(),
+            needed: e.needed as usize,
+            max: e.max,
         })?;
         let (nrxq, ntxq) = (&plan.rx_queues, &plan.tx_queues);
 
@@ -215,21 +223,13 @@ impl Dataplane {
             opts.mbufs
         } else {
             let rings: u64 = (0..ports.len())
-                .map(|p| {
-                    nrxq[p] as u64 * opts.rx_desc as u64 + ntxq[p] as u64 * opts.tx_desc as u64
-                })
+                .map(|p| nrxq[p] as u64 * opts.rx_desc as u64 + ntxq[p] as u64 * opts.tx_desc as u64)
                 .sum();
             let preload: u64 = opts.ports.iter().map(|d| preloaded_frames(d)).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
             round_pool_size(rings + preload + caches + 4096)
         };
-        let pool = Mempool::new(
-            &eal,
-            "df_pkt_pool",
-            mbufs,
-            opts.mbuf_cache,
-            dpdk::DEFAULT_DATA_ROOM,
-        )?;
+        let pool = Mempool::new(&eal, "df_pkt_pool", mbufs, opts.mbuf_cache, dpdk::DEFAULT_DATA_ROOM)?;
         tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");
 
         let mut summaries = Vec::new();
@@ -258,6 +258,10 @@ impl Dataplane {
         let in_use_at_start = pool.in_use_count();
 
         let stop = Arc::new(AtomicBool::new(false));
+        let mut publisher = match opts.pipeline {
+            true => Some(Publisher::new(tables(&names).map_err(DataplaneError::Tables)?, lcores.len())),
+            false => None,
+        };
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
         for (wi, &lcore) in lcores.iter().enumerate() {
@@ -270,11 +274,7 @@ impl Dataplane {
             let mut rx = Vec::new();
             let mut queues = Vec::new();
             for &(p, q) in &plan.rx[wi] {
-                rx.push(RxAssignment {
-                    queue: ports[p].rx_queue(q)?,
-                    port: p,
-                    out: patch.peer(p),
-                });
+                rx.push(RxAssignment { queue: ports[p].rx_queue(q)?, port: p, out: patch.peer(p) });
                 queues.push(format!("{}:{q}", names[p]));
             }
             let tx = plan.tx[wi]
@@ -290,6 +290,10 @@ impl Dataplane {
                 latency: recorder,
                 tx_retries: opts.tx_retries,
                 measure_latency: opts.latency,
+                forwarding: match publisher.as_mut().and_then(Publisher::reader) {
+                    Some(tables) => Forwarding::Pipeline { tables, pool: pool.clone() },
+                    None => Forwarding::Patch,
+                },
             };
             let exit_tx = exit_tx.clone();
             eal.launch(lcore, move || {
@@ -298,12 +302,7 @@ impl Dataplane {
                 0
             })?;
             tracing::info!(lcore, queues = ?queues, "worker started");
-            workers.push(RunningWorker {
-                lcore,
-                queues,
-                counters,
-                latency: reader,
-            });
+            workers.push(RunningWorker { lcore, queues, counters, latency: reader });
         }
         Ok(Dataplane {
             eal,
@@ -315,7 +314,19 @@ impl Dataplane {
             exits,
             latency_total: latency::new_histogram(),
             in_use_at_start,
+            publisher,
         })
+    }
+
+    /// Publishes new tables to the pipeline's workers (one atomic swap; the old tables are freed once every
+    /// worker has crossed a burst boundary). Returns the tables' version, or `None` in patch mode.
+    pub fn publish(&mut self, tables: Tables) -> Option<u64> {
+        self.publisher.as_mut().map(|p| p.publish(tables))
+    }
+
+    /// Frees the retired tables the workers are done with; returns how many still wait.
+    pub fn reclaim(&mut self) -> usize {
+        self.publisher.as_mut().map_or(0, Publisher::reclaim)
     }
 
     pub fn ports(&self) -> &[PortSummary] {

@@ -6,11 +6,24 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dpdk::{rdtsc, Burst, RxQueue, TxQueue};
+use dpdk::{rdtsc, Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use hdrhistogram::Histogram;
+use pipelines::meta::{Action, Meta};
+use pipelines::publish::Reader;
+use pipelines::stages;
+use pipelines::tables::Tables;
 
-use crate::counters::{bump, DropReason, WorkerCounters};
+use crate::counters::{bump, DropReason, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
+use crate::pkt::as_pkts;
+
+/// What the worker runs over each burst.
+pub(crate) enum Forwarding {
+    /// Every packet out of the rx queue's peer port (`RxAssignment::out`).
+    Patch,
+    /// Dragonflow's table pipeline over the published tables; `pool` makes the copies of flooded packets.
+    Pipeline { tables: Reader<Tables>, pool: Mempool },
+}
 
 /// One rx queue the worker polls, and where its packets go.
 pub(crate) struct RxAssignment {
@@ -30,6 +43,7 @@ pub(crate) struct Worker {
     pub latency: LatencyRecorder,
     pub tx_retries: u32,
     pub measure_latency: bool,
+    pub forwarding: Forwarding,
 }
 
 /// What a worker hands back when it stops.
@@ -41,14 +55,97 @@ pub(crate) struct WorkerExit {
 impl Worker {
     /// Polls until the stop flag is set; returns the latency samples not yet collected.
     pub fn run(mut self, lcore: u32) -> WorkerExit {
-        if self.measure_latency {
-            self.poll_loop::<true>();
-        } else {
-            self.poll_loop::<false>();
+        match (std::mem::replace(&mut self.forwarding, Forwarding::Patch), self.measure_latency) {
+            (Forwarding::Patch, true) => self.poll_loop::<true>(),
+            (Forwarding::Patch, false) => self.poll_loop::<false>(),
+            (Forwarding::Pipeline { mut tables, pool }, timed) => {
+                if timed {
+                    self.pipeline_loop::<true>(&mut tables, &pool);
+                } else {
+                    self.pipeline_loop::<false>(&mut tables, &pool);
+                }
+                tables.offline();
+            }
         }
-        WorkerExit {
-            lcore,
-            latency: self.latency.into_histogram(),
+        WorkerExit { lcore, latency: self.latency.into_histogram() }
+    }
+
+    /// The table pipeline: per pass, a quiescent point (the tables of this pass); per burst, the stages
+    /// decide, then packets are moved into one tx burst per destination port and sent.
+    fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool) {
+        let Worker { rx, tx, counters, stop, latency, tx_retries, .. } = self;
+        let mut burst: Burst = Burst::new();
+        let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
+        let mut meta = [Meta::default(); BURST_SIZE];
+        let mut passes: u32 = 0;
+        let mut t = if TIMED { rdtsc() } else { 0 };
+        while !stop.load(Ordering::Relaxed) {
+            let tables = reader.enter();
+            let mut got = 0;
+            for a in rx.iter_mut() {
+                let n = a.queue.rx_burst(&mut burst);
+                if n == 0 {
+                    continue;
+                }
+                got += n;
+                let c_in = &counters.ports[a.port];
+                bump(&c_in.rx, n as u64);
+                bump(&c_in.rx_bursts, 1);
+                let meta = &mut meta[..n];
+                for m in meta.iter_mut() {
+                    *m = Meta::new(a.port as u16);
+                }
+                stages::decide(&tables, as_pkts(burst.as_mut_slice()), meta);
+                // The common case, a whole burst to one port, leaves the burst as it is.
+                let first = meta[0];
+                let one_port = first.action == Action::Output
+                    && meta.iter().all(|m| m.action == Action::Output && m.out_port == first.out_port);
+                if one_port && (first.out_port as usize) < out.len() {
+                    std::mem::swap(&mut burst, &mut out[first.out_port as usize]);
+                } else {
+                    for m in meta.iter() {
+                        let pkt = burst.pop_front().expect("one packet per meta");
+                        dispatch(&tables, pool, c_in, m, pkt, &mut out);
+                    }
+                }
+                for (p, ob) in out.iter_mut().enumerate() {
+                    if ob.is_empty() {
+                        continue;
+                    }
+                    let Some(q) = tx[p].as_mut() else {
+                        c_in.drop(DropReason::TxFull, ob.free_all() as u64);
+                        continue;
+                    };
+                    let mut sent = q.tx_burst(ob);
+                    let mut tries = 0;
+                    while !ob.is_empty() && tries < *tx_retries {
+                        sent += q.tx_burst(ob);
+                        tries += 1;
+                    }
+                    bump(&counters.ports[p].tx, sent as u64);
+                    if !ob.is_empty() {
+                        c_in.drop(DropReason::TxFull, ob.free_all() as u64);
+                    }
+                }
+                if TIMED {
+                    let now = rdtsc();
+                    latency.record(now.wrapping_sub(t));
+                    t = now;
+                }
+            }
+            if got == 0 {
+                bump(&counters.idle_polls, 1);
+                if TIMED {
+                    t = rdtsc();
+                }
+            }
+            passes = passes.wrapping_add(1);
+            if passes % SERVICE_EVERY == 0 {
+                latency.service();
+                if TIMED {
+                    t = rdtsc();
+                }
+            }
         }
     }
 
@@ -60,15 +157,7 @@ impl Worker {
     /// plus the empty polls of the worker's other queues since the previous burst (time the packets spent
     /// waiting in their rx ring for this worker).
     fn poll_loop<const TIMED: bool>(&mut self) {
-        let Worker {
-            rx,
-            tx,
-            counters,
-            stop,
-            latency,
-            tx_retries,
-            ..
-        } = self;
+        let Worker { rx, tx, counters, stop, latency, tx_retries, .. } = self;
         let mut burst: Burst = Burst::new();
         let mut passes: u32 = 0;
         let mut t = if TIMED { rdtsc() } else { 0 };
@@ -118,5 +207,42 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// Moves one decided packet to where its `Meta` says.
+#[inline(always)]
+fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf, out: &mut [Burst]) {
+    match m.action {
+        Action::Output | Action::Reply => match out.get_mut(m.out_port as usize) {
+            Some(ob) => push(ob, pkt, c_in),
+            None => c_in.drop(DropReason::TxFull, 1),
+        },
+        Action::Flood => {
+            let mut ports = stages::l2_switch::flood_ports(t, m.network, m.in_port).peekable();
+            while let Some(p) = ports.next() {
+                let Some(ob) = out.get_mut(p as usize) else { continue };
+                if ports.peek().is_none() {
+                    push(ob, pkt, c_in);
+                    return;
+                }
+                match Mbuf::from_bytes(pool, pkt.data()) {
+                    Some(copy) => push(ob, copy, c_in),
+                    None => c_in.drop(DropReason::FloodNoMbuf, 1),
+                }
+            }
+        }
+        Action::Drop => bump(&c_in.pipeline[m.reason as usize], 1),
+        // The stages decide every packet; an undecided one would be a bug, counted rather than lost.
+        Action::Continue => bump(&c_in.pipeline[pipelines::drop::Reason::L2NoDestination as usize], 1),
+    }
+}
+
+/// Queues a packet for a port. At most one packet per input packet goes to a port and the tx bursts are
+/// flushed after every rx burst, so a burst's worth always fits; a full burst is counted, not lost.
+#[inline(always)]
+fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
+    if ob.push(pkt).is_err() {
+        c_in.drop(DropReason::TxFull, 1);
     }
 }

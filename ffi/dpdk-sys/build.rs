@@ -10,14 +10,9 @@ fn pkg_config(args: &[&str]) -> Result<String, String> {
         .args(args)
         .arg("libdpdk")
         .output()
-        .map_err(|e| {
-            format!("cannot run pkg-config ({e}); install it: apt-get install pkg-config")
-        })?;
+        .map_err(|e| format!("cannot run pkg-config ({e}); install it: apt-get install pkg-config"))?;
     if !out.status.success() {
-        return Err(format!(
-            "pkg-config found no libdpdk: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("pkg-config found no libdpdk: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
@@ -38,21 +33,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
 
     let version = pkg_config(&["--modversion"]).unwrap_or_else(|e| fail(&e));
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
+    let major: u32 = version.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     if major < 22 {
-        fail(&format!(
-            "found libdpdk {version}, which is older than 22.11"
-        ));
+        fail(&format!("found libdpdk {version}, which is older than 22.11"));
     }
-    let cflags: Vec<String> = pkg_config(&["--cflags"])
-        .unwrap_or_else(|e| fail(&e))
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let cflags: Vec<String> =
+        pkg_config(&["--cflags"]).unwrap_or_else(|e| fail(&e)).split_whitespace().map(str::to_owned).collect();
     let libs = pkg_config(&["--libs"]).unwrap_or_else(|e| fail(&e));
     for word in libs.split_whitespace() {
         if let Some(dir) = word.strip_prefix("-L") {
@@ -67,11 +53,7 @@ fn main() {
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
 
     let mut build = cc::Build::new();
-    build
-        .file("shim.c")
-        .include(".")
-        .define("ALLOW_EXPERIMENTAL_API", None)
-        .opt_level(3);
+    build.file("shim.c").include(".").define("ALLOW_EXPERIMENTAL_API", None).opt_level(3);
     for f in &cflags {
         build.flag(f);
     }
@@ -100,7 +82,5 @@ fn main() {
         .generate()
         .unwrap_or_else(|e| fail(&format!("bindgen failed: {e} (is libclang-dev installed?)")));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    bindings
-        .write_to_file(out.join("bindings.rs"))
-        .expect("writing bindings.rs");
+    bindings.write_to_file(out.join("bindings.rs")).expect("writing bindings.rs");
 }

@@ -44,10 +44,7 @@ pub struct HeapBuf {
 
 impl std::fmt::Debug for HeapBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeapBuf")
-            .field("len", &self.len())
-            .field("headroom", &self.start)
-            .finish()
+        f.debug_struct("HeapBuf").field("len", &self.len()).field("headroom", &self.start).finish()
     }
 }
 
@@ -57,22 +54,14 @@ impl HeapBuf {
         let room = DEFAULT_ROOM.max(DEFAULT_HEADROOM + bytes.len());
         let mut storage = vec![0u8; room].into_boxed_slice();
         storage[DEFAULT_HEADROOM..DEFAULT_HEADROOM + bytes.len()].copy_from_slice(bytes);
-        HeapBuf {
-            storage,
-            start: DEFAULT_HEADROOM,
-            end: DEFAULT_HEADROOM + bytes.len(),
-        }
+        HeapBuf { storage, start: DEFAULT_HEADROOM, end: DEFAULT_HEADROOM + bytes.len() }
     }
 
     /// `bytes` with exactly `headroom` bytes in front and `tailroom` after.
     pub fn with_room(bytes: &[u8], headroom: usize, tailroom: usize) -> HeapBuf {
         let mut storage = vec![0u8; headroom + bytes.len() + tailroom].into_boxed_slice();
         storage[headroom..headroom + bytes.len()].copy_from_slice(bytes);
-        HeapBuf {
-            storage,
-            start: headroom,
-            end: headroom + bytes.len(),
-        }
+        HeapBuf { storage, start: headroom, end: headroom + bytes.len() }
     }
 
     pub fn into_vec(self) -> Vec<u8> {
@@ -147,10 +136,7 @@ mod tests {
         assert!(b.prepend(129).is_none() && b.append(2046).is_none());
         assert_eq!(b.data(), &[1, 2, 3]);
         let t = HeapBuf::with_room(&[5; 10], 0, 0);
-        assert_eq!(
-            (t.headroom(), t.tailroom(), t.into_vec()),
-            (0, 0, vec![5; 10])
-        );
+        assert_eq!((t.headroom(), t.tailroom(), t.into_vec()), (0, 0, vec![5; 10]));
         assert_eq!(HeapBuf::new(&[0; 3000]).len(), 3000);
     }
 }

@@ -94,11 +94,7 @@ impl DropCounters {
 
     /// `(name, count)` of every reason that counted something.
     pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
-        Reason::ALL
-            .iter()
-            .filter(|r| self.get(**r) > 0)
-            .map(|r| (r.name(), self.get(*r)))
-            .collect()
+        Reason::ALL.iter().filter(|r| self.get(**r) > 0).map(|r| (r.name(), self.get(*r))).collect()
     }
 }
 

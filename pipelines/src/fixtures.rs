@@ -22,12 +22,8 @@ pub fn ip6(n: u8) -> Ipv6Addr {
 /// An Ethernet frame around `payload`, padded to 60 bytes.
 pub fn ethernet(src: Mac, dst: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 14 + payload.len()];
-    EthernetRepr {
-        src,
-        dst,
-        ethertype: EtherType::from(ethertype),
-    }
-    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    EthernetRepr { src, dst, ethertype: EtherType::from(ethertype) }
+        .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
     f[14..].copy_from_slice(payload);
     if f.len() < 60 {
         f.resize(60, 0);
@@ -35,36 +31,15 @@ pub fn ethernet(src: Mac, dst: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-pub fn ipv4(
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    protocol: IpProtocol,
-    ttl: u8,
-    payload: &[u8],
-) -> Vec<u8> {
-    let r = Ipv4Repr {
-        src,
-        dst,
-        protocol,
-        payload_len: payload.len(),
-        ttl,
-        dscp_ecn: 0,
-        ident: 1,
-        dont_frag: true,
-    };
+pub fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let r = Ipv4Repr { src, dst, protocol, payload_len: payload.len(), ttl, dscp_ecn: 0, ident: 1, dont_frag: true };
     let mut b = vec![0u8; 20 + payload.len()];
     b[20..].copy_from_slice(payload);
     r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
     b
 }
 
-pub fn ipv6(
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    next: IpProtocol,
-    hop_limit: u8,
-    payload: &[u8],
-) -> Vec<u8> {
+pub fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: IpProtocol, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
     let r = Ipv6Repr {
         src,
         dst,
@@ -83,11 +58,7 @@ pub fn ipv6(
 pub fn udp4_ports(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16) -> Vec<u8> {
     let mut u = vec![0u8; 8 + 18];
     let pseudo = pseudo_v4(s.0, d.0, 17, u.len() as u16);
-    UdpRepr {
-        src_port: sp,
-        dst_port: dp,
-    }
-    .emit(&mut UdpPacket::new_unchecked(&mut u[..]), 18, pseudo);
+    UdpRepr { src_port: sp, dst_port: dp }.emit(&mut UdpPacket::new_unchecked(&mut u[..]), 18, pseudo);
     ethernet(sm, dm, 0x0800, &ipv4(s, d, IpProtocol::Udp, 64, &u))
 }
 
@@ -99,43 +70,19 @@ pub fn udp4(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr) -> Vec<u8> {
 pub fn udp6(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr) -> Vec<u8> {
     let mut u = vec![0u8; 8 + 10];
     let pseudo = pseudo_v6(s.0, d.0, 17, u.len() as u32);
-    UdpRepr {
-        src_port: 1024,
-        dst_port: 5001,
-    }
-    .emit(&mut UdpPacket::new_unchecked(&mut u[..]), 10, pseudo);
+    UdpRepr { src_port: 1024, dst_port: 5001 }.emit(&mut UdpPacket::new_unchecked(&mut u[..]), 10, pseudo);
     ethernet(sm, dm, 0x86dd, &ipv6(s, d, IpProtocol::Udp, 64, &u))
 }
 
-pub fn arp(
-    op: ArpOperation,
-    sm: Mac,
-    sip: Ipv4Addr,
-    tm: Mac,
-    tip: Ipv4Addr,
-    eth_dst: Mac,
-) -> Vec<u8> {
-    let r = ArpRepr {
-        operation: op,
-        sender_mac: sm,
-        sender_ip: sip,
-        target_mac: tm,
-        target_ip: tip,
-    };
+pub fn arp(op: ArpOperation, sm: Mac, sip: Ipv4Addr, tm: Mac, tip: Ipv4Addr, eth_dst: Mac) -> Vec<u8> {
+    let r = ArpRepr { operation: op, sender_mac: sm, sender_ip: sip, target_mac: tm, target_ip: tip };
     let mut a = [0u8; 28];
     r.emit(&mut ArpPacket::new_unchecked(&mut a[..]));
     ethernet(sm, eth_dst, 0x0806, &a)
 }
 
 pub fn arp_request(sm: Mac, sip: Ipv4Addr, tip: Ipv4Addr) -> Vec<u8> {
-    arp(
-        ArpOperation::Request,
-        sm,
-        sip,
-        Mac::ZERO,
-        tip,
-        Mac::BROADCAST,
-    )
+    arp(ArpOperation::Request, sm, sip, Mac::ZERO, tip, Mac::BROADCAST)
 }
 
 fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
@@ -149,28 +96,14 @@ fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -
 /// unless the source is :: as in DAD).
 pub fn neighbor_solicit(sm: Mac, s: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     let group = target.solicited_node();
-    let options = if s.is_unspecified() {
-        vec![]
-    } else {
-        vec![NdOption::SourceLinkAddr(sm)]
-    };
-    icmp6_frame(
-        sm,
-        Mac::ipv6_multicast(&group.0),
-        s,
-        group,
-        &Icmpv6Repr::NeighborSolicit { target, options },
-    )
+    let options = if s.is_unspecified() { vec![] } else { vec![NdOption::SourceLinkAddr(sm)] };
+    icmp6_frame(sm, Mac::ipv6_multicast(&group.0), s, group, &Icmpv6Repr::NeighborSolicit { target, options })
 }
 
 /// The advertisement that answers [`neighbor_solicit`] from the owner `(tm, target)`.
 pub fn neighbor_advert(tm: Mac, target: Ipv6Addr, dm: Mac, d: Ipv6Addr, router: bool) -> Vec<u8> {
     let flags = NA_SOLICITED | NA_OVERRIDE | if router { icmpv6::NA_ROUTER } else { 0 };
-    let r = Icmpv6Repr::NeighborAdvert {
-        flags,
-        target,
-        options: vec![NdOption::TargetLinkAddr(tm)],
-    };
+    let r = Icmpv6Repr::NeighborAdvert { flags, target, options: vec![NdOption::TargetLinkAddr(tm)] };
     icmp6_frame(tm, dm, target, d, &r)
 }
 
@@ -183,24 +116,11 @@ pub fn router_advert(sm: Mac, s: Ipv6Addr) -> Vec<u8> {
         retrans_time: 0,
         options: vec![NdOption::SourceLinkAddr(sm)],
     };
-    icmp6_frame(
-        sm,
-        Mac::ipv6_multicast(&Ipv6Addr::ALL_NODES.0),
-        s,
-        Ipv6Addr::ALL_NODES,
-        &r,
-    )
+    icmp6_frame(sm, Mac::ipv6_multicast(&Ipv6Addr::ALL_NODES.0), s, Ipv6Addr::ALL_NODES, &r)
 }
 
 /// The port entry of a VM with one IPv4 and one IPv6 address.
-pub fn vm_port(
-    lport: u32,
-    network: u32,
-    mac: Mac,
-    v4: Ipv4Addr,
-    v6: Ipv6Addr,
-    security: bool,
-) -> PortEntry {
+pub fn vm_port(lport: u32, network: u32, mac: Mac, v4: Ipv4Addr, v6: Ipv6Addr, security: bool) -> PortEntry {
     PortEntry {
         lport,
         network,

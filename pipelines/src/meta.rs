@@ -60,18 +60,12 @@ pub struct Meta {
     pub reason: Reason,
 }
 
-const _: () = assert!(
-    core::mem::size_of::<Meta>() <= 64,
-    "Meta must fit one cache line"
-);
+const _: () = assert!(core::mem::size_of::<Meta>() <= 64, "Meta must fit one cache line");
 
 impl Meta {
     #[inline(always)]
     pub fn new(in_port: u16) -> Meta {
-        Meta {
-            in_port,
-            ..Meta::default()
-        }
+        Meta { in_port, ..Meta::default() }
     }
 
     #[inline(always)]

@@ -25,17 +25,12 @@ pub struct PatchMap {
 impl PatchMap {
     /// Pairs ports in order: 0 ↔ 1, 2 ↔ 3, …; an odd last port stays unpaired.
     pub fn adjacent(ports: usize) -> PatchMap {
-        let peer = (0..ports)
-            .map(|i| if i ^ 1 < ports { Some(i ^ 1) } else { None })
-            .collect();
+        let peer = (0..ports).map(|i| if i ^ 1 < ports { Some(i ^ 1) } else { None }).collect();
         PatchMap { peer }
     }
 
     /// Pairs given by name (`names` are the ports in index order); a name may also be the port's index.
-    pub fn from_pairs<S: AsRef<str>>(
-        names: &[S],
-        pairs: &[(S, S)],
-    ) -> Result<PatchMap, PatchError> {
+    pub fn from_pairs<S: AsRef<str>>(names: &[S], pairs: &[(S, S)]) -> Result<PatchMap, PatchError> {
         let index = |n: &str| -> Result<PortIndex, PatchError> {
             names
                 .iter()
@@ -78,36 +73,21 @@ mod tests {
     #[test]
     fn adjacent_pairs_and_odd_port() {
         let m = PatchMap::adjacent(3);
-        assert_eq!(
-            (m.peer(0), m.peer(1), m.peer(2), m.peer(3)),
-            (Some(1), Some(0), None, None)
-        );
+        assert_eq!((m.peer(0), m.peer(1), m.peer(2), m.peer(3)), (Some(1), Some(0), None, None));
     }
 
     #[test]
     fn pairs_by_name_or_index() {
         let names = ["a", "b", "c", "d"];
         let m = PatchMap::from_pairs(&names, &[("a", "d"), ("1", "c")]).unwrap();
-        assert_eq!(
-            (m.peer(0), m.peer(3), m.peer(1), m.peer(2)),
-            (Some(3), Some(0), Some(2), Some(1))
-        );
+        assert_eq!((m.peer(0), m.peer(3), m.peer(1), m.peer(2)), (Some(3), Some(0), Some(2), Some(1)));
     }
 
     #[test]
     fn bad_pairs_are_refused() {
         let names = ["a", "b", "c"];
-        assert_eq!(
-            PatchMap::from_pairs(&names, &[("a", "x")]),
-            Err(PatchError::UnknownPort("x".into()))
-        );
-        assert_eq!(
-            PatchMap::from_pairs(&names, &[("b", "1")]),
-            Err(PatchError::SelfPatch("b".into()))
-        );
-        assert_eq!(
-            PatchMap::from_pairs(&names, &[("a", "b"), ("c", "a")]),
-            Err(PatchError::PatchedTwice("a".into()))
-        );
+        assert_eq!(PatchMap::from_pairs(&names, &[("a", "x")]), Err(PatchError::UnknownPort("x".into())));
+        assert_eq!(PatchMap::from_pairs(&names, &[("b", "1")]), Err(PatchError::SelfPatch("b".into())));
+        assert_eq!(PatchMap::from_pairs(&names, &[("a", "b"), ("c", "a")]), Err(PatchError::PatchedTwice("a".into())));
     }
 }

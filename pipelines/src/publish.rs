@@ -92,17 +92,9 @@ impl<T: Send + Sync> Publisher<T> {
         let shared = Arc::new(Shared {
             current: AtomicPtr::new(Box::into_raw(Box::new(initial))),
             version: AtomicU64::new(0),
-            slots: (0..readers)
-                .map(|_| Slot {
-                    seen: AtomicU64::new(OFFLINE),
-                })
-                .collect(),
+            slots: (0..readers).map(|_| Slot { seen: AtomicU64::new(OFFLINE) }).collect(),
         });
-        Publisher {
-            shared,
-            retired: Vec::new(),
-            readers_taken: 0,
-        }
+        Publisher { shared, retired: Vec::new(), readers_taken: 0 }
     }
 
     /// The next reader handle; `None` once all `readers` are taken.
@@ -111,11 +103,7 @@ impl<T: Send + Sync> Publisher<T> {
             return None;
         }
         self.readers_taken += 1;
-        Some(Reader {
-            shared: self.shared.clone(),
-            slot: self.readers_taken - 1,
-            _not_sync: PhantomData,
-        })
+        Some(Reader { shared: self.shared.clone(), slot: self.readers_taken - 1, _not_sync: PhantomData })
     }
 
     /// Makes `next` the live snapshot (one atomic swap); the old one is retired, freed by a later
@@ -142,13 +130,7 @@ impl<T: Send + Sync> Publisher<T> {
     pub fn reclaim(&mut self) -> usize {
         // Pairs with the fence in `Reader::enter` (see there); orders the swaps before the loads of `seen`.
         std::sync::atomic::fence(Ordering::SeqCst);
-        let min_seen = self
-            .shared
-            .slots
-            .iter()
-            .map(|s| s.seen.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(OFFLINE);
+        let min_seen = self.shared.slots.iter().map(|s| s.seen.load(Ordering::Acquire)).min().unwrap_or(OFFLINE);
         self.retired.retain(|(v, _)| *v > min_seen);
         self.retired.len()
     }
@@ -186,9 +168,7 @@ impl<T: Send + Sync> Reader<T> {
     /// Leaves: holds no snapshot until the next `enter`, and blocks no reclamation meanwhile.
     #[inline]
     pub fn offline(&mut self) {
-        self.shared.slots[self.slot]
-            .seen
-            .store(OFFLINE, Ordering::Release);
+        self.shared.slots[self.slot].seen.store(OFFLINE, Ordering::Release);
     }
 }
 
@@ -241,14 +221,8 @@ mod tests {
     impl Checked {
         fn new(seed: u64, alive: &Arc<AtomicU64>) -> Checked {
             alive.fetch_add(1, Ordering::SeqCst);
-            let values: Vec<u64> = (0..64)
-                .map(|i| seed.wrapping_mul(6364136223846793005).wrapping_add(i))
-                .collect();
-            Checked {
-                sum: values.iter().fold(0u64, |a, v| a.wrapping_add(*v)),
-                values,
-                alive: alive.clone(),
-            }
+            let values: Vec<u64> = (0..64).map(|i| seed.wrapping_mul(6364136223846793005).wrapping_add(i)).collect();
+            Checked { sum: values.iter().fold(0u64, |a, v| a.wrapping_add(*v)), values, alive: alive.clone() }
         }
     }
 

@@ -17,11 +17,7 @@ impl IpNet {
     pub fn contains_v4(&self, a: Ipv4Addr) -> bool {
         match *self {
             IpNet::V4(net, len) => {
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - len.min(32))
-                };
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
                 a.to_u32() & mask == net.to_u32() & mask
             }
             IpNet::V6(..) => false,
@@ -31,11 +27,7 @@ impl IpNet {
     pub fn contains_v6(&self, a: Ipv6Addr) -> bool {
         match *self {
             IpNet::V6(net, len) => {
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len.min(128) as u32)
-                };
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len.min(128) as u32) };
                 a.to_u128() & mask == net.to_u128() & mask
             }
             IpNet::V4(..) => false,
@@ -76,19 +68,14 @@ impl PortEntry {
 
     #[inline]
     pub fn v4_allowed(&self, m: Mac, a: Ipv4Addr) -> bool {
-        self.allowed
-            .iter()
-            .any(|(am, net)| *am == m && net.contains_v4(a))
+        self.allowed.iter().any(|(am, net)| *am == m && net.contains_v4(a))
     }
 
     #[inline]
     pub fn v6_allowed(&self, m: Mac, a: Ipv6Addr) -> bool {
         // The link-local address derived from the port's MAC is always the port's (as Neutron allows).
         (m == self.mac && a == Ipv6Addr::link_local_from_mac(self.mac))
-            || self
-                .allowed
-                .iter()
-                .any(|(am, net)| *am == m && net.contains_v6(a))
+            || self.allowed.iter().any(|(am, net)| *am == m && net.contains_v6(a))
     }
 }
 

@@ -14,21 +14,11 @@ pub fn prefix(test: &str) -> String {
 
 /// EAL arguments for a test: two lcores, 4 KiB pages, no PCI, our own prefix, the given vdevs.
 pub fn eal(prefix: &str, vdevs: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "-l",
-        "0-1",
-        "--main-lcore",
-        "0",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-pci",
-        "--file-prefix",
-        prefix,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut v: Vec<String> =
+        ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     v.extend(vdevs.iter().map(|d| format!("--vdev={d}")));
     v
 }
@@ -69,21 +59,18 @@ pub fn run_to_end(args: &[String], eal: &[String], limit: Duration) -> Output {
                 let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", eal[i + 1]));
             }
             let out = child.wait_with_output().unwrap();
-            panic!(
-                "dragonflow overran {limit:?}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            panic!("dragonflow overran {limit:?}:\n{}", String::from_utf8_lossy(&out.stderr));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "dragonflow failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "dragonflow failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     out
+}
+
+/// As [`run_to_end`], with `global` flags (e.g. `--config F`) before the `run` subcommand's own.
+pub fn run_to_end_global(global_then_args: &[String], eal: &[String], limit: Duration) -> Output {
+    run_to_end(global_then_args, eal, limit)
 }
 
 pub fn spawn(args: &[String], eal: &[String], stderr: Stdio) -> Child {
@@ -101,18 +88,12 @@ pub fn spawn(args: &[String], eal: &[String], stderr: Stdio) -> Child {
 
 /// The `--stats-json` report.
 pub fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("stats json written"))
-        .expect("valid json")
+    serde_json::from_str(&std::fs::read_to_string(path).expect("stats json written")).expect("valid json")
 }
 
 /// The report of the port named `name`.
 pub fn port<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    r["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no port {name}"))
+    r["ports"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no port {name}"))
 }
 
 pub fn u(v: &serde_json::Value) -> u64 {
@@ -124,9 +105,7 @@ pub fn frames(count: usize, seed: u8) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
             let len = 60 + (i * 97 + seed as usize * 13) % 1455; // 60..1514
-            let mut f: Vec<u8> = (0..len)
-                .map(|j| (j as u8).wrapping_mul(31).wrapping_add(i as u8 ^ seed))
-                .collect();
+            let mut f: Vec<u8> = (0..len).map(|j| (j as u8).wrapping_mul(31).wrapping_add(i as u8 ^ seed)).collect();
             f[0..6].copy_from_slice(&[0x02, 0, 0, 0, seed, 2]);
             f[6..12].copy_from_slice(&[0x02, 0, 0, 0, seed, 1]);
             f[12..14].copy_from_slice(&[0x08, 0x00]);
@@ -141,8 +120,7 @@ pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let mut w = PcapWriter::with_header(file, PcapHeader::default()).unwrap();
     for (i, f) in frames.iter().enumerate() {
         let ts = Duration::from_micros(i as u64);
-        w.write_packet(&PcapPacket::new(ts, f.len() as u32, f))
-            .unwrap();
+        w.write_packet(&PcapPacket::new(ts, f.len() as u32, f)).unwrap();
     }
 }
 
@@ -158,13 +136,8 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 
 /// Fails the test early, with a clear reason, where it cannot run.
 pub fn require_root() {
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .unwrap_or(1);
-    assert_eq!(
-        uid, 0,
-        "this test drives DPDK, TAP devices and namespaces: run it as root (ci/test.sh does)"
-    );
+    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
+    assert_eq!(uid, 0, "this test drives DPDK, TAP devices and namespaces: run it as root (ci/test.sh does)");
 }
 
 /// Sends `signal` to the switch and collects its output; kills it if it is not gone within 15 s.
@@ -176,10 +149,7 @@ pub fn stop(mut child: Child, signal: i32) -> Output {
         if start.elapsed() > Duration::from_secs(15) {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!(
-                "dragonflow did not stop within 15 s of signal {signal}:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            panic!("dragonflow did not stop within 15 s of signal {signal}:\n{}", String::from_utf8_lossy(&out.stderr));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -35,8 +35,7 @@ impl Eal {
         }
         // The EAL may keep pointers into argv for the life of the process: leak it, once per process.
         let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
-        let mut argv: Vec<*mut std::ffi::c_char> =
-            owned.iter().map(|c| c.as_ptr().cast_mut()).collect();
+        let mut argv: Vec<*mut std::ffi::c_char> = owned.iter().map(|c| c.as_ptr().cast_mut()).collect();
         argv.push(std::ptr::null_mut());
         let argv: &'static mut [*mut std::ffi::c_char] = Box::leak(argv.into_boxed_slice());
         let argc = (argv.len() - 1) as c_int;
@@ -92,11 +91,7 @@ impl Eal {
         if ret != 0 {
             // SAFETY: the launch failed, so the trampoline never runs: reclaim the closure.
             drop(unsafe { Box::from_raw(arg.cast::<F>()) });
-            return Err(DpdkError::Lcore {
-                lcore,
-                call: "rte_eal_remote_launch",
-                errno: Errno::from_ret(ret),
-            });
+            return Err(DpdkError::Lcore { lcore, call: "rte_eal_remote_launch", errno: Errno::from_ret(ret) });
         }
         Ok(())
     }

@@ -50,11 +50,7 @@ pub enum DpdkError {
     #[error("rte_eal_init failed: {0} (check the EAL arguments; each DPDK process needs its own --file-prefix)")]
     EalInit(Errno),
     #[error("cannot create mempool {name:?} of {size} mbufs: {errno}")]
-    MempoolCreate {
-        name: String,
-        size: u32,
-        errno: Errno,
-    },
+    MempoolCreate { name: String, size: u32, errno: Errno },
     #[error("cannot create ring {name:?}: {errno}")]
     RingCreate { name: String, errno: Errno },
     #[error("invalid device arguments {0:?}")]
@@ -64,30 +60,13 @@ pub enum DpdkError {
     #[error("no DPDK port is named {0:?}")]
     PortNotFound(String),
     #[error("port {port}: {call} failed: {errno}")]
-    Port {
-        port: u16,
-        call: &'static str,
-        errno: Errno,
-    },
+    Port { port: u16, call: &'static str, errno: Errno },
     #[error("port {port}: asked for {asked} {kind} queues, the device supports at most {max}")]
-    TooManyQueues {
-        port: u16,
-        kind: &'static str,
-        asked: u16,
-        max: u16,
-    },
+    TooManyQueues { port: u16, kind: &'static str, asked: u16, max: u16 },
     #[error("port {port}: {kind} queue {queue} was already taken or does not exist")]
-    QueueTaken {
-        port: u16,
-        kind: &'static str,
-        queue: u16,
-    },
+    QueueTaken { port: u16, kind: &'static str, queue: u16 },
     #[error("lcore {lcore}: {call} failed: {errno}")]
-    Lcore {
-        lcore: u32,
-        call: &'static str,
-        errno: Errno,
-    },
+    Lcore { lcore: u32, call: &'static str, errno: Errno },
 }
 
 pub type Result<T, E = DpdkError> = std::result::Result<T, E>;

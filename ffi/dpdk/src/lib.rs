@@ -38,7 +38,5 @@ pub use ring::Ring;
 /// The DPDK version this was built against, e.g. "DPDK 22.11.11".
 pub fn version() -> String {
     // SAFETY: rte_version returns a static NUL-terminated string.
-    unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_version()) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_version()) }.to_string_lossy().into_owned()
 }

@@ -26,10 +26,7 @@ impl Drop for Mbuf {
 
 impl std::fmt::Debug for Mbuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mbuf")
-            .field("len", &self.len())
-            .field("port", &self.port())
-            .finish()
+        f.debug_struct("Mbuf").field("len", &self.len()).field("port", &self.port()).finish()
     }
 }
 
@@ -90,12 +87,7 @@ impl Mbuf {
     pub fn data(&self) -> &[u8] {
         let m = self.raw();
         // SAFETY: buf_addr + data_off .. + data_len lies inside the mbuf's buffer, which we own.
-        unsafe {
-            std::slice::from_raw_parts(
-                m.buf_addr.cast::<u8>().add(m.data_off as usize),
-                m.data_len as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(m.buf_addr.cast::<u8>().add(m.data_off as usize), m.data_len as usize) }
     }
 
     /// The first segment's data, writable.
@@ -104,10 +96,7 @@ impl Mbuf {
         // SAFETY: as in `data`, and &mut self gives exclusive access to the buffer.
         unsafe {
             let m = self.0.as_mut();
-            std::slice::from_raw_parts_mut(
-                m.buf_addr.cast::<u8>().add(m.data_off as usize),
-                m.data_len as usize,
-            )
+            std::slice::from_raw_parts_mut(m.buf_addr.cast::<u8>().add(m.data_off as usize), m.data_len as usize)
         }
     }
 
@@ -131,8 +120,7 @@ impl Mbuf {
         // SAFETY: we own the mbuf exclusively; a non-null result points to `len` writable bytes in it.
         unsafe {
             let p = dpdk_sys::vs_rte_pktmbuf_append(self.0.as_ptr(), len);
-            NonNull::new(p.cast::<u8>())
-                .map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len as usize))
+            NonNull::new(p.cast::<u8>()).map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len as usize))
         }
     }
 
@@ -142,8 +130,7 @@ impl Mbuf {
         // SAFETY: as in `append`.
         unsafe {
             let p = dpdk_sys::vs_rte_pktmbuf_prepend(self.0.as_ptr(), len);
-            NonNull::new(p.cast::<u8>())
-                .map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len as usize))
+            NonNull::new(p.cast::<u8>()).map(|p| std::slice::from_raw_parts_mut(p.as_ptr(), len as usize))
         }
     }
 
@@ -194,11 +181,7 @@ impl<const N: usize> Drop for Burst<N> {
 
 impl<const N: usize> Burst<N> {
     pub const fn new() -> Self {
-        Burst {
-            slots: [const { MaybeUninit::uninit() }; N],
-            head: 0,
-            len: 0,
-        }
+        Burst { slots: [const { MaybeUninit::uninit() }; N], head: 0, len: 0 }
     }
 
     #[inline]
@@ -220,21 +203,14 @@ impl<const N: usize> Burst<N> {
     #[inline]
     pub fn as_slice(&self) -> &[Mbuf] {
         // SAFETY: slots[head..head+len] are initialised (the struct invariant); MaybeUninit<Mbuf> has Mbuf's layout.
-        unsafe {
-            std::slice::from_raw_parts(self.slots.as_ptr().add(self.head).cast::<Mbuf>(), self.len)
-        }
+        unsafe { std::slice::from_raw_parts(self.slots.as_ptr().add(self.head).cast::<Mbuf>(), self.len) }
     }
 
     /// The live mbufs, writable (to edit packets; ownership stays with the burst).
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [Mbuf] {
         // SAFETY: as in `as_slice`, with exclusive access through &mut self.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.slots.as_mut_ptr().add(self.head).cast::<Mbuf>(),
-                self.len,
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.slots.as_mut_ptr().add(self.head).cast::<Mbuf>(), self.len) }
     }
 
     /// Adds an mbuf at the end; gives it back when the burst is full.
@@ -273,10 +249,7 @@ impl<const N: usize> Burst<N> {
             // SAFETY: the n live slots are owned mbufs (Mbuf is a transparent NonNull<rte_mbuf>); after the bulk
             // free they leave the live range, so none is freed twice.
             unsafe {
-                dpdk_sys::rte_pktmbuf_free_bulk(
-                    self.slots.as_mut_ptr().add(self.head).cast(),
-                    n as u32,
-                );
+                dpdk_sys::rte_pktmbuf_free_bulk(self.slots.as_mut_ptr().add(self.head).cast(), n as u32);
             }
         }
         self.head = 0;
@@ -291,11 +264,7 @@ impl<const N: usize> Burst<N> {
             // SAFETY: both ranges are inside `slots`; `copy` handles overlap; the moved-from slots leave the
             // live range, so no mbuf is owned twice.
             unsafe {
-                std::ptr::copy(
-                    self.slots.as_ptr().add(self.head),
-                    self.slots.as_mut_ptr(),
-                    self.len,
-                );
+                std::ptr::copy(self.slots.as_ptr().add(self.head), self.slots.as_mut_ptr(), self.len);
             }
             self.head = 0;
         }
@@ -306,10 +275,7 @@ impl<const N: usize> Burst<N> {
     pub(crate) fn spare_raw(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, usize) {
         self.compact();
         // SAFETY: len <= N, so the pointer stays within (or one past) the array.
-        (
-            unsafe { self.slots.as_mut_ptr().add(self.len).cast() },
-            N - self.len,
-        )
+        (unsafe { self.slots.as_mut_ptr().add(self.len).cast() }, N - self.len)
     }
 
     /// Records that `n` mbufs were written into the spare slots.

@@ -33,10 +33,7 @@ impl Drop for PoolInner {
             // SAFETY: no mbuf of the pool is out, and no other handle exists (last Arc).
             unsafe { dpdk_sys::rte_mempool_free(self.raw.as_ptr()) };
         } else {
-            eprintln!(
-                "dpdk: mempool {:?} dropped with {in_use} mbufs still out: leaked, not freed",
-                self.name
-            );
+            eprintln!("dpdk: mempool {:?} dropped with {in_use} mbufs still out: leaked, not freed", self.name);
         }
     }
 }
@@ -47,10 +44,7 @@ pub struct Mempool(Arc<PoolInner>);
 
 impl std::fmt::Debug for Mempool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mempool")
-            .field("name", &self.0.name)
-            .field("size", &self.size())
-            .finish()
+        f.debug_struct("Mempool").field("name", &self.0.name).field("size", &self.size()).finish()
     }
 }
 
@@ -60,13 +54,7 @@ pub const DEFAULT_DATA_ROOM: u16 = dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 impl Mempool {
     /// Creates a pool of `size` mbufs with a per-lcore cache of `cache_size` on the caller's NUMA socket.
     /// The EAL must be initialised (the `Eal` token).
-    pub fn new(
-        _eal: &crate::Eal,
-        name: &str,
-        size: u32,
-        cache_size: u32,
-        data_room: u16,
-    ) -> Result<Mempool> {
+    pub fn new(_eal: &crate::Eal, name: &str, size: u32, cache_size: u32, data_room: u16) -> Result<Mempool> {
         let cname = CString::new(name).map_err(|_| DpdkError::Devargs(name.to_owned()))?;
         // SAFETY: the EAL is initialised (token); cname is a valid C string for the call.
         let raw = unsafe {
@@ -84,10 +72,7 @@ impl Mempool {
             size,
             errno: Errno::last(),
         })?;
-        Ok(Mempool(Arc::new(PoolInner {
-            raw,
-            name: name.to_owned(),
-        })))
+        Ok(Mempool(Arc::new(PoolInner { raw, name: name.to_owned() })))
     }
 
     pub fn name(&self) -> &str {

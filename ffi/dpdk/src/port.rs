@@ -25,11 +25,7 @@ pub struct MacAddr(pub [u8; 6]);
 impl std::fmt::Display for MacAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -53,14 +49,7 @@ pub struct PortConfig {
 
 impl Default for PortConfig {
     fn default() -> Self {
-        PortConfig {
-            rx_queues: 1,
-            tx_queues: 1,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            rss: true,
-            promiscuous: true,
-        }
+        PortConfig { rx_queues: 1, tx_queues: 1, rx_desc: 1024, tx_desc: 1024, rss: true, promiscuous: true }
     }
 }
 
@@ -127,10 +116,7 @@ pub struct Port(Arc<PortState>);
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port")
-            .field("id", &self.0.id)
-            .field("name", &self.0.name)
-            .finish()
+        f.debug_struct("Port").field("id", &self.0.id).field("name", &self.0.name).finish()
     }
 }
 
@@ -142,9 +128,7 @@ fn port_name(id: PortId) -> String {
         return format!("port{id}");
     }
     // SAFETY: on success buf holds a NUL-terminated name.
-    unsafe { CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
 fn find_by_name(name: &str) -> Option<PortId> {
@@ -157,11 +141,7 @@ fn find_by_name(name: &str) -> Option<PortId> {
 
 fn check(port: PortId, call: &'static str, ret: i32) -> Result<()> {
     if ret < 0 {
-        Err(DpdkError::Port {
-            port,
-            call,
-            errno: Errno::from_ret(ret),
-        })
+        Err(DpdkError::Port { port, call, errno: Errno::from_ret(ret) })
     } else {
         Ok(())
     }
@@ -174,11 +154,7 @@ impl Port {
         static LIVE: Mutex<Vec<(PortId, Weak<PortState>)>> = Mutex::new(Vec::new());
         let mut live = LIVE.lock().expect("poisoned");
         live.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(state) = live
-            .iter()
-            .find(|(i, _)| *i == id)
-            .and_then(|(_, w)| w.upgrade())
-        {
+        if let Some(state) = live.iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()) {
             return Port(state);
         }
         let state = Arc::new(PortState {
@@ -208,14 +184,9 @@ impl Port {
         // SAFETY: the EAL is initialised; c is a valid C string.
         let ret = unsafe { dpdk_sys::rte_dev_probe(c.as_ptr()) };
         if ret < 0 {
-            return Err(DpdkError::Probe {
-                devargs: devargs.to_owned(),
-                errno: Errno::from_ret(ret),
-            });
+            return Err(DpdkError::Probe { devargs: devargs.to_owned(), errno: Errno::from_ret(ret) });
         }
-        find_by_name(name)
-            .map(|id| Port::wrap(id, Vec::new()))
-            .ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))
+        find_by_name(name).map(|id| Port::wrap(id, Vec::new())).ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))
     }
 
     /// Every port the EAL probed (from `--vdev` and the PCI bus), in port-id order.
@@ -249,15 +220,9 @@ impl Port {
             )
         };
         if ret < 0 {
-            return Err(DpdkError::Probe {
-                devargs: name.to_owned(),
-                errno: Errno::last(),
-            });
+            return Err(DpdkError::Probe { devargs: name.to_owned(), errno: Errno::last() });
         }
-        Ok(Port::wrap(
-            ret as PortId,
-            rx.iter().chain(tx).cloned().collect(),
-        ))
+        Ok(Port::wrap(ret as PortId, rx.iter().chain(tx).cloned().collect()))
     }
 
     pub fn id(&self) -> PortId {
@@ -272,16 +237,12 @@ impl Port {
     pub fn info(&self) -> Result<PortInfo> {
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out pointer for the call.
-        check(self.0.id, "rte_eth_dev_info_get", unsafe {
-            dpdk_sys::rte_eth_dev_info_get(self.0.id, &mut info)
-        })?;
+        check(self.0.id, "rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(self.0.id, &mut info) })?;
         let driver = if info.driver_name.is_null() {
             String::new()
         } else {
             // SAFETY: the driver name is a static NUL-terminated string of the PMD.
-            unsafe { CStr::from_ptr(info.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
         };
         Ok(PortInfo {
             driver,
@@ -295,27 +256,17 @@ impl Port {
     pub fn configure(&self, cfg: &PortConfig, pool: &Mempool) -> Result<()> {
         let id = self.0.id;
         let info = self.info()?;
-        for (kind, asked, max) in [
-            ("rx", cfg.rx_queues, info.max_rx_queues),
-            ("tx", cfg.tx_queues, info.max_tx_queues),
-        ] {
+        for (kind, asked, max) in [("rx", cfg.rx_queues, info.max_rx_queues), ("tx", cfg.tx_queues, info.max_tx_queues)]
+        {
             if asked == 0 || asked > max {
-                return Err(DpdkError::TooManyQueues {
-                    port: id,
-                    kind,
-                    asked,
-                    max,
-                });
+                return Err(DpdkError::TooManyQueues { port: id, kind, asked, max });
             }
         }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         if cfg.rss && cfg.rx_queues > 1 {
             // SAFETY: reading exported constants.
-            let want = unsafe {
-                dpdk_sys::VS_RTE_ETH_RSS_IP
-                    | dpdk_sys::VS_RTE_ETH_RSS_UDP
-                    | dpdk_sys::VS_RTE_ETH_RSS_TCP
-            };
+            let want =
+                unsafe { dpdk_sys::VS_RTE_ETH_RSS_IP | dpdk_sys::VS_RTE_ETH_RSS_UDP | dpdk_sys::VS_RTE_ETH_RSS_TCP };
             let hf = want & info.rss_offloads;
             if hf != 0 {
                 conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
@@ -337,14 +288,7 @@ impl Port {
         for q in 0..cfg.rx_queues {
             // SAFETY: NULL conf means the driver's defaults; the pool outlives the port (kept below).
             check(id, "rte_eth_rx_queue_setup", unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(
-                    id,
-                    q,
-                    nrx,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
+                dpdk_sys::rte_eth_rx_queue_setup(id, q, nrx, socket, std::ptr::null(), pool.as_ptr())
             })?;
         }
         for q in 0..cfg.tx_queues {
@@ -365,55 +309,35 @@ impl Port {
 
     pub fn start(&self) -> Result<()> {
         // SAFETY: the port is configured (else DPDK returns an error).
-        check(self.0.id, "rte_eth_dev_start", unsafe {
-            dpdk_sys::rte_eth_dev_start(self.0.id)
-        })?;
-        self.0
-            .started
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        check(self.0.id, "rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.0.id) })?;
+        self.0.started.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
     pub fn stop(&self) -> Result<()> {
-        if !self
-            .0
-            .started
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
+        if !self.0.started.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
         // SAFETY: stopping is safe at any time; concurrent bursts see DPDK's dummy functions.
-        check(self.0.id, "rte_eth_dev_stop", unsafe {
-            dpdk_sys::rte_eth_dev_stop(self.0.id)
-        })
+        check(self.0.id, "rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.0.id) })
     }
 
     /// Takes the handle of rx queue `q`; once per queue.
     pub fn rx_queue(&self, q: u16) -> Result<RxQueue> {
         take(&self.0.taken_rx, self.0.id, "rx", q)?;
-        Ok(RxQueue {
-            port: self.0.id,
-            queue: q,
-            _state: self.0.clone(),
-        })
+        Ok(RxQueue { port: self.0.id, queue: q, _state: self.0.clone() })
     }
 
     /// Takes the handle of tx queue `q`; once per queue.
     pub fn tx_queue(&self, q: u16) -> Result<TxQueue> {
         take(&self.0.taken_tx, self.0.id, "tx", q)?;
-        Ok(TxQueue {
-            port: self.0.id,
-            queue: q,
-            _state: self.0.clone(),
-        })
+        Ok(TxQueue { port: self.0.id, queue: q, _state: self.0.clone() })
     }
 
     pub fn stats(&self) -> Result<PortStats> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: s is a valid out pointer.
-        check(self.0.id, "rte_eth_stats_get", unsafe {
-            dpdk_sys::rte_eth_stats_get(self.0.id, &mut s)
-        })?;
+        check(self.0.id, "rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.0.id, &mut s) })?;
         Ok(PortStats {
             ipackets: s.ipackets,
             opackets: s.opackets,
@@ -428,30 +352,20 @@ impl Port {
 
     pub fn reset_stats(&self) -> Result<()> {
         // SAFETY: plain call.
-        check(self.0.id, "rte_eth_stats_reset", unsafe {
-            dpdk_sys::rte_eth_stats_reset(self.0.id)
-        })
+        check(self.0.id, "rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.0.id) })
     }
 
     pub fn link(&self) -> Result<Link> {
         let mut l = dpdk_sys::rte_eth_link::default();
         // SAFETY: l is a valid out pointer.
-        check(self.0.id, "rte_eth_link_get_nowait", unsafe {
-            dpdk_sys::rte_eth_link_get_nowait(self.0.id, &mut l)
-        })?;
-        Ok(Link {
-            up: l.link_status() != 0,
-            speed_mbps: l.link_speed,
-            full_duplex: l.link_duplex() != 0,
-        })
+        check(self.0.id, "rte_eth_link_get_nowait", unsafe { dpdk_sys::rte_eth_link_get_nowait(self.0.id, &mut l) })?;
+        Ok(Link { up: l.link_status() != 0, speed_mbps: l.link_speed, full_duplex: l.link_duplex() != 0 })
     }
 
     pub fn mac(&self) -> Result<MacAddr> {
         let mut a = dpdk_sys::rte_ether_addr::default();
         // SAFETY: a is a valid out pointer.
-        check(self.0.id, "rte_eth_macaddr_get", unsafe {
-            dpdk_sys::rte_eth_macaddr_get(self.0.id, &mut a)
-        })?;
+        check(self.0.id, "rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(self.0.id, &mut a) })?;
         Ok(MacAddr(a.addr_bytes))
     }
 }
@@ -463,11 +377,7 @@ fn take(taken: &Mutex<Vec<bool>>, port: PortId, kind: &'static str, q: u16) -> R
             *slot = true;
             Ok(())
         }
-        _ => Err(DpdkError::QueueTaken {
-            port,
-            kind,
-            queue: q,
-        }),
+        _ => Err(DpdkError::QueueTaken { port, kind, queue: q }),
     }
 }
 
@@ -499,8 +409,7 @@ impl RxQueue {
     pub fn rx_burst<const N: usize>(&mut self, burst: &mut Burst<N>) -> usize {
         let (ptr, room) = burst.spare_raw();
         // SAFETY: ptr points to `room` free slots; the queue is ours alone (&mut self, taken once).
-        let n = unsafe { dpdk_sys::vs_rte_eth_rx_burst(self.port, self.queue, ptr, room as u16) }
-            as usize;
+        let n = unsafe { dpdk_sys::vs_rte_eth_rx_burst(self.port, self.queue, ptr, room as u16) } as usize;
         // SAFETY: rx_burst wrote n <= room owned mbufs into those slots.
         unsafe { burst.commit_spare(n) };
         n
@@ -525,9 +434,7 @@ impl TxQueue {
             return 0;
         }
         // SAFETY: the live range holds n owned mbufs; the queue is ours alone.
-        let sent = unsafe {
-            dpdk_sys::vs_rte_eth_tx_burst(self.port, self.queue, burst.live_raw(), n as u16)
-        } as usize;
+        let sent = unsafe { dpdk_sys::vs_rte_eth_tx_burst(self.port, self.queue, burst.live_raw(), n as u16) } as usize;
         // SAFETY: the driver took ownership of exactly the first `sent` mbufs.
         unsafe { burst.consume_front(sent) };
         sent

@@ -23,9 +23,7 @@ impl Drop for RingInner {
         loop {
             let (ptr, room) = b.spare_raw();
             // SAFETY: valid ring, room free slots; the dequeued pointers are mbufs put there by `enqueue`.
-            let n = unsafe {
-                dpdk_sys::vs_rte_ring_dequeue_burst(self.0.as_ptr(), ptr.cast(), room as u32)
-            };
+            let n = unsafe { dpdk_sys::vs_rte_ring_dequeue_burst(self.0.as_ptr(), ptr.cast(), room as u32) };
             if n == 0 {
                 break;
             }
@@ -47,15 +45,10 @@ impl Ring {
     pub fn new(_eal: &crate::Eal, name: &str, count: u32) -> Result<Ring> {
         let c = CString::new(name).map_err(|_| DpdkError::Devargs(name.to_owned()))?;
         // SAFETY: the EAL is initialised; flags 0 = MP/MC.
-        let r = unsafe {
-            dpdk_sys::rte_ring_create(c.as_ptr(), count, dpdk_sys::rte_socket_id() as i32, 0)
-        };
+        let r = unsafe { dpdk_sys::rte_ring_create(c.as_ptr(), count, dpdk_sys::rte_socket_id() as i32, 0) };
         NonNull::new(r)
             .map(|r| Ring(Arc::new(RingInner(r))))
-            .ok_or_else(|| DpdkError::RingCreate {
-                name: name.to_owned(),
-                errno: Errno::last(),
-            })
+            .ok_or_else(|| DpdkError::RingCreate { name: name.to_owned(), errno: Errno::last() })
     }
 
     pub fn as_ptr(&self) -> *mut dpdk_sys::rte_ring {
@@ -66,9 +59,7 @@ impl Ring {
     pub fn enqueue<const N: usize>(&self, burst: &mut Burst<N>) -> usize {
         let n = burst.len();
         // SAFETY: the live range holds n owned mbufs; the ring takes ownership of those it accepts.
-        let done = unsafe {
-            dpdk_sys::vs_rte_ring_enqueue_burst(self.as_ptr(), burst.live_raw().cast(), n as u32)
-        };
+        let done = unsafe { dpdk_sys::vs_rte_ring_enqueue_burst(self.as_ptr(), burst.live_raw().cast(), n as u32) };
         // SAFETY: exactly `done` mbufs from the front now belong to the ring.
         unsafe { burst.consume_front(done as usize) };
         done as usize
@@ -79,9 +70,7 @@ impl Ring {
         let (ptr, room) = burst.spare_raw();
         // SAFETY: room free slots; everything in the ring is an owned mbuf (only `enqueue` and net_ring put
         // mbufs there).
-        let n =
-            unsafe { dpdk_sys::vs_rte_ring_dequeue_burst(self.as_ptr(), ptr.cast(), room as u32) }
-                as usize;
+        let n = unsafe { dpdk_sys::vs_rte_ring_dequeue_burst(self.as_ptr(), ptr.cast(), room as u32) } as usize;
         // SAFETY: n mbufs were written.
         unsafe { burst.commit_spare(n) };
         n

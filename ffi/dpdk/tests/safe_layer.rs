@@ -17,28 +17,12 @@ extern "C" fn remove_runtime_dir() {
 fn eal() -> Eal {
     static EAL: OnceLock<Eal> = OnceLock::new();
     *EAL.get_or_init(|| {
-        let uid = std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-            .unwrap_or(1);
-        assert_eq!(
-            uid, 0,
-            "DPDK tests need root (/var/run/dpdk); ci/test.sh runs them as root"
-        );
+        let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(1);
+        assert_eq!(uid, 0, "DPDK tests need root (/var/run/dpdk); ci/test.sh runs them as root");
         let p = prefix();
         let e = Eal::init(
             "safe_layer",
-            &[
-                "-l",
-                "0",
-                "--no-huge",
-                "-m",
-                "512",
-                "--no-pci",
-                "--file-prefix",
-                &p,
-                "--log-level",
-                "warning",
-            ],
+            &["-l", "0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &p, "--log-level", "warning"],
         )
         .expect("EAL init");
         // SAFETY: registering a plain extern "C" function with no arguments.
@@ -59,10 +43,7 @@ fn frame(i: u8, len: usize) -> Vec<u8> {
 #[test]
 fn eal_init_twice_is_refused() {
     eal();
-    assert!(matches!(
-        Eal::init("again", &["--no-huge"]),
-        Err(DpdkError::EalAlreadyInitialised)
-    ));
+    assert!(matches!(Eal::init("again", &["--no-huge"]), Err(DpdkError::EalAlreadyInitialised)));
     assert!(Eal::current_lcore().is_none() || Eal::current_lcore() == Some(0));
     assert!(eal().tsc_hz() > 0);
 }
@@ -70,10 +51,7 @@ fn eal_init_twice_is_refused() {
 #[test]
 fn mempool_counts_what_is_out() {
     let p = pool("t_counts", 1023);
-    assert_eq!(
-        (p.size(), p.in_use_count(), p.avail_count()),
-        (1023, 0, 1023)
-    );
+    assert_eq!((p.size(), p.in_use_count(), p.avail_count()), (1023, 0, 1023));
     let held: Vec<Mbuf> = (0..10).map(|_| p.alloc().unwrap()).collect();
     assert_eq!((p.in_use_count(), p.avail_count()), (10, 1013));
     drop(held);
@@ -89,16 +67,7 @@ fn mempool_counts_what_is_out() {
 #[test]
 fn impossible_mempool_is_an_error() {
     let e = Mempool::new(&eal(), "t_huge", 100_000_000, 0, dpdk::DEFAULT_DATA_ROOM).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DpdkError::MempoolCreate {
-                size: 100_000_000,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert!(matches!(e, DpdkError::MempoolCreate { size: 100_000_000, .. }), "{e}");
 }
 
 #[test]
@@ -112,10 +81,7 @@ fn mbuf_grows_and_shrinks_at_both_ends() {
     // Encapsulate: 14 bytes in front, 4 at the end.
     m.prepend(14).unwrap().copy_from_slice(&[0xee; 14]);
     m.append(4).unwrap().copy_from_slice(&[1, 2, 3, 4]);
-    assert_eq!(
-        (m.len(), m.headroom(), m.tailroom()),
-        (78, head - 14, tail - 4)
-    );
+    assert_eq!((m.len(), m.headroom(), m.tailroom()), (78, head - 14, tail - 4));
     assert_eq!(&m.data()[..14], &[0xee; 14]);
     assert_eq!(&m.data()[14..74], &f[..]);
     assert_eq!(&m.data()[74..], &[1, 2, 3, 4]);
@@ -146,8 +112,7 @@ fn burst_owns_its_mbufs_and_frees_them() {
     let p = pool("t_burst", 127);
     let mut b: Burst = Burst::new();
     for i in 0..BURST_SIZE {
-        b.push(Mbuf::from_bytes(&p, &frame(i as u8, 64)).unwrap())
-            .unwrap();
+        b.push(Mbuf::from_bytes(&p, &frame(i as u8, 64)).unwrap()).unwrap();
     }
     let extra = Mbuf::from_bytes(&p, &frame(99, 64)).unwrap();
     let extra = b.push(extra).expect_err("a full burst gives the mbuf back");
@@ -179,8 +144,7 @@ fn ring_moves_mbufs_and_frees_leftovers_on_drop() {
     let r = Ring::new(&eal(), "t_ring_r", 64).unwrap();
     let mut b: Burst = Burst::new();
     for i in 0..10 {
-        b.push(Mbuf::from_bytes(&p, &frame(i, 80)).unwrap())
-            .unwrap();
+        b.push(Mbuf::from_bytes(&p, &frame(i, 80)).unwrap()).unwrap();
     }
     assert_eq!(r.enqueue(&mut b), 10);
     assert!(b.is_empty());
@@ -192,49 +156,19 @@ fn ring_moves_mbufs_and_frees_leftovers_on_drop() {
     assert_eq!(p.in_use_count(), 6);
     drop(r);
     assert_eq!(p.in_use_count(), 0);
-    assert!(matches!(
-        Ring::new(&eal(), "t_ring_bad", 100),
-        Err(DpdkError::RingCreate { .. })
-    ));
+    assert!(matches!(Ring::new(&eal(), "t_ring_bad", 100), Err(DpdkError::RingCreate { .. })));
 }
 
 #[test]
 fn ring_port_receives_and_transmits_byte_for_byte() {
     let p = pool("t_ringport", 2047);
-    let (rx_ring, tx_ring) = (
-        Ring::new(&eal(), "t_rp_rx", 256).unwrap(),
-        Ring::new(&eal(), "t_rp_tx", 256).unwrap(),
-    );
-    let port = Port::from_rings(
-        &eal(),
-        "t0",
-        std::slice::from_ref(&rx_ring),
-        std::slice::from_ref(&tx_ring),
-    )
-    .unwrap();
+    let (rx_ring, tx_ring) = (Ring::new(&eal(), "t_rp_rx", 256).unwrap(), Ring::new(&eal(), "t_rp_tx", 256).unwrap());
+    let port = Port::from_rings(&eal(), "t0", std::slice::from_ref(&rx_ring), std::slice::from_ref(&tx_ring)).unwrap();
     assert_eq!(port.name(), "net_ring_t0");
     // One ring each way: one queue each way at most.
-    let too_many = PortConfig {
-        rx_queues: 2,
-        ..PortConfig::default()
-    };
-    assert!(matches!(
-        port.configure(&too_many, &p),
-        Err(DpdkError::TooManyQueues {
-            asked: 2,
-            max: 1,
-            ..
-        })
-    ));
-    port.configure(
-        &PortConfig {
-            rx_desc: 128,
-            tx_desc: 128,
-            ..PortConfig::default()
-        },
-        &p,
-    )
-    .unwrap();
+    let too_many = PortConfig { rx_queues: 2, ..PortConfig::default() };
+    assert!(matches!(port.configure(&too_many, &p), Err(DpdkError::TooManyQueues { asked: 2, max: 1, .. })));
+    port.configure(&PortConfig { rx_desc: 128, tx_desc: 128, ..PortConfig::default() }, &p).unwrap();
     port.start().unwrap();
     let frames: Vec<Vec<u8>> = (0..20).map(|i| frame(i, 60 + i as usize * 50)).collect();
     let mut b: Burst = Burst::new();
@@ -244,30 +178,9 @@ fn ring_port_receives_and_transmits_byte_for_byte() {
     assert_eq!(rx_ring.enqueue(&mut b), 20);
 
     let (mut rxq, mut txq) = (port.rx_queue(0).unwrap(), port.tx_queue(0).unwrap());
-    assert!(matches!(
-        port.rx_queue(0),
-        Err(DpdkError::QueueTaken {
-            kind: "rx",
-            queue: 0,
-            ..
-        })
-    ));
-    assert!(matches!(
-        port.tx_queue(0),
-        Err(DpdkError::QueueTaken {
-            kind: "tx",
-            queue: 0,
-            ..
-        })
-    ));
-    assert!(matches!(
-        port.rx_queue(3),
-        Err(DpdkError::QueueTaken {
-            kind: "rx",
-            queue: 3,
-            ..
-        })
-    ));
+    assert!(matches!(port.rx_queue(0), Err(DpdkError::QueueTaken { kind: "rx", queue: 0, .. })));
+    assert!(matches!(port.tx_queue(0), Err(DpdkError::QueueTaken { kind: "tx", queue: 0, .. })));
+    assert!(matches!(port.rx_queue(3), Err(DpdkError::QueueTaken { kind: "rx", queue: 3, .. })));
     assert_eq!(rxq.rx_burst(&mut b), 20);
     let got: Vec<Vec<u8>> = b.as_slice().iter().map(|m| m.data().to_vec()).collect();
     assert_eq!(got, frames);
@@ -292,35 +205,18 @@ fn hot_plugged_null_port_counts_and_reports() {
     // Opening the same name again finds the existing port rather than probing twice, and dropping that
     // second handle does not close the port under the first.
     assert_eq!(Port::open(&eal(), "net_null_t1").unwrap().id(), port.id());
-    assert_eq!(
-        Port::all(&eal())
-            .iter()
-            .filter(|p| p.id() == port.id())
-            .count(),
-        1
-    );
+    assert_eq!(Port::all(&eal()).iter().filter(|p| p.id() == port.id()).count(), 1);
     let info = port.info().unwrap();
     assert_eq!(info.driver, "net_null");
     assert!(info.max_rx_queues >= 2 && info.max_tx_queues >= 2);
-    port.configure(
-        &PortConfig {
-            rx_queues: 2,
-            tx_queues: 2,
-            ..PortConfig::default()
-        },
-        &p,
-    )
-    .unwrap();
+    port.configure(&PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() }, &p).unwrap();
     port.start().unwrap();
     assert!(port.link().unwrap().up);
     assert_ne!(port.mac().unwrap(), dpdk::MacAddr::default());
     let (mut rxq, mut txq) = (port.rx_queue(1).unwrap(), port.tx_queue(1).unwrap());
     let mut b: Burst = Burst::new();
     assert_eq!(rxq.rx_burst(&mut b), BURST_SIZE);
-    assert!(b
-        .as_slice()
-        .iter()
-        .all(|m| m.len() == 128 && m.port() == port.id()));
+    assert!(b.as_slice().iter().all(|m| m.len() == 128 && m.port() == port.id()));
     assert_eq!(txq.tx_burst(&mut b), BURST_SIZE);
     let s = port.stats().unwrap();
     assert_eq!((s.ipackets, s.opackets), (32, 32));
@@ -334,16 +230,7 @@ fn hot_plugged_null_port_counts_and_reports() {
 
 #[test]
 fn bad_devargs_are_errors() {
-    assert!(matches!(
-        Port::open(&eal(), ",x=1"),
-        Err(DpdkError::Devargs(_))
-    ));
-    assert!(matches!(
-        Port::open(&eal(), "net_nosuchdriver0"),
-        Err(DpdkError::Probe { .. })
-    ));
-    assert!(matches!(
-        Port::open(&eal(), "net_null_t2\0"),
-        Err(DpdkError::Devargs(_))
-    ));
+    assert!(matches!(Port::open(&eal(), ",x=1"), Err(DpdkError::Devargs(_))));
+    assert!(matches!(Port::open(&eal(), "net_nosuchdriver0"), Err(DpdkError::Probe { .. })));
+    assert!(matches!(Port::open(&eal(), "net_null_t2\0"), Err(DpdkError::Devargs(_))));
 }

@@ -11,8 +11,18 @@ use crate::wire::ipv6::Ipv6Packet;
 const ETH_LEN: usize = 14;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    // A burst comes from one port: look the port up once per run of equal in-ports.
+    let mut last: Option<(u16, Option<&crate::tables::PortEntry>)> = None;
     for (p, m) in pkts.iter().zip(meta.iter_mut()) {
-        let Some(port) = t.port(m.in_port) else {
+        let port = match last {
+            Some((i, e)) if i == m.in_port => e,
+            _ => {
+                let e = t.port(m.in_port);
+                last = Some((m.in_port, e));
+                e
+            }
+        };
+        let Some(port) = port else {
             m.drop(Reason::ClassifyUnknownPort);
             continue;
         };
@@ -110,34 +120,17 @@ mod tests {
             HeapBuf::new(&[0u8; 10]),
             HeapBuf::new(&udp4(VM1, VM2, IP1, IP2)[..30]),
         ];
-        let mut meta = vec![
-            Meta::new(0),
-            Meta::new(0),
-            Meta::new(0),
-            Meta::new(5),
-            Meta::new(0),
-            Meta::new(0),
-        ];
+        let mut meta = vec![Meta::new(0), Meta::new(0), Meta::new(0), Meta::new(5), Meta::new(0), Meta::new(0)];
         run(&t, &mut pkts, &mut meta);
-        assert_eq!(
-            (meta[0].lport, meta[0].network, meta[0].action),
-            (101, 1, Action::Continue)
-        );
-        assert_eq!(
-            (meta[0].l3_off, meta[0].l4_off, meta[0].ip_proto),
-            (14, 34, 17)
-        );
+        assert_eq!((meta[0].lport, meta[0].network, meta[0].action), (101, 1, Action::Continue));
+        assert_eq!((meta[0].l3_off, meta[0].l4_off, meta[0].ip_proto), (14, 34, 17));
         assert!(meta[0].has(flags::IPV4) && !meta[0].has(flags::MULTICAST_DST));
         assert!(meta[1].has(flags::ARP) && meta[1].has(flags::MULTICAST_DST));
         assert_eq!((meta[2].l4_off, meta[2].ip_proto), (54, 17));
         assert!(meta[2].has(flags::IPV6));
         assert_eq!(meta[3].reason, Reason::ClassifyUnknownPort);
         assert_eq!(meta[4].reason, Reason::ClassifyMalformed);
-        assert_eq!(
-            meta[5].reason,
-            Reason::ClassifyMalformed,
-            "IPv4 total length past the frame"
-        );
+        assert_eq!(meta[5].reason, Reason::ClassifyMalformed, "IPv4 total length past the frame");
     }
 
     #[test]

@@ -9,15 +9,23 @@ use crate::tables::Tables;
 use crate::wire::Mac;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    // Packets of a burst mostly share a destination: remember the last lookup of this burst.
+    let mut last: Option<(u32, Mac, Option<u16>)> = None;
     for (p, m) in pkts.iter().zip(meta.iter_mut()) {
         if !m.pending() {
             continue;
         }
         if !m.has(flags::MULTICAST_DST) {
-            let dst = Mac(p.data()[0..6]
-                .try_into()
-                .expect("classify checked the length"));
-            if let Some(out) = t.l2_lookup(m.network, dst) {
+            let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+            let found = match last {
+                Some((n, d, found)) if n == m.network && d == dst => found,
+                _ => {
+                    let found = t.l2_lookup(m.network, dst);
+                    last = Some((m.network, dst, found));
+                    found
+                }
+            };
+            if let Some(out) = found {
                 if out == m.in_port {
                     m.drop(Reason::L2NoDestination);
                 } else {
@@ -26,10 +34,7 @@ pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
                 continue;
             }
         }
-        let others = t
-            .networks
-            .get(&m.network)
-            .is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
+        let others = t.networks.get(&m.network).is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
         if others {
             m.action = Action::Flood;
         } else {
@@ -40,11 +45,7 @@ pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
 
 /// The ports a flooded packet from `in_port` in `network` goes to.
 pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> impl Iterator<Item = u16> + '_ {
-    t.networks
-        .get(&network)
-        .into_iter()
-        .flat_map(|n| n.local_ports.iter().copied())
-        .filter(move |&p| p != in_port)
+    t.networks.get(&network).into_iter().flat_map(|n| n.local_ports.iter().copied()).filter(move |&p| p != in_port)
 }
 
 #[cfg(test)]
@@ -63,16 +64,10 @@ mod tests {
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
         b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
         let vm3 = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
-        b.local_port(
-            2,
-            vm_port(103, 1, vm3, Ipv4Addr::new(10, 0, 0, 3), ip6(3), true),
-        );
+        b.local_port(2, vm_port(103, 1, vm3, Ipv4Addr::new(10, 0, 0, 3), ip6(3), true));
         // Another network on the same node: never flooded into.
         let other = Mac([0xfa, 0x16, 0x3e, 0, 1, 1]);
-        b.local_port(
-            3,
-            vm_port(201, 2, other, Ipv4Addr::new(10, 0, 0, 9), ip6(9), true),
-        );
+        b.local_port(3, vm_port(201, 2, other, Ipv4Addr::new(10, 0, 0, 9), ip6(9), true));
         let t = b.build();
         let frames = [
             udp4(VM1, VM2, IP1, IP2),
@@ -88,13 +83,7 @@ mod tests {
         let actions: Vec<(Action, u16)> = meta.iter().map(|m| (m.action, m.out_port)).collect();
         assert_eq!(
             actions,
-            vec![
-                (Action::Output, 1),
-                (Action::Flood, 0),
-                (Action::Flood, 0),
-                (Action::Drop, 0),
-                (Action::Flood, 0)
-            ]
+            vec![(Action::Output, 1), (Action::Flood, 0), (Action::Flood, 0), (Action::Drop, 0), (Action::Flood, 0)]
         );
         assert_eq!(flood_ports(&t, 1, 0).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(drops.get(Reason::L2NoDestination), 1);
@@ -105,17 +94,9 @@ mod tests {
         let mut b = TablesBuilder::new();
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
         let t = b.build();
-        let mut pkts = vec![HeapBuf::new(&udp4(
-            VM1,
-            Mac::BROADCAST,
-            IP1,
-            Ipv4Addr::BROADCAST,
-        ))];
+        let mut pkts = vec![HeapBuf::new(&udp4(VM1, Mac::BROADCAST, IP1, Ipv4Addr::BROADCAST))];
         let mut meta = vec![Meta::new(0)];
         run(&t, &mut pkts, &mut meta);
-        assert_eq!(
-            (meta[0].action, meta[0].reason),
-            (Action::Drop, Reason::L2NoDestination)
-        );
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::L2NoDestination));
     }
 }

@@ -50,11 +50,7 @@ fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac) {
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let want = l4 + NA_LEN;
     let have = p.len();
-    let resized = if have > want {
-        p.trim(have - want)
-    } else {
-        have == want || p.append(want - have).is_some()
-    };
+    let resized = if have > want { p.trim(have - want) } else { have == want || p.append(want - have).is_some() };
     if !resized {
         return; // no tailroom: left to l2_switch, the owner will answer
     }
@@ -80,10 +76,7 @@ fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac) {
     icmp[24] = 2; // target link-layer address
     icmp[25] = 1;
     icmp[26..32].copy_from_slice(&answer.0);
-    let c = !checksum::fold(checksum::sum(
-        checksum::pseudo_v6(target, requester, 58, NA_LEN as u32),
-        icmp,
-    ));
+    let c = !checksum::fold(checksum::sum(checksum::pseudo_v6(target, requester, 58, NA_LEN as u32), icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     if l4 != m.l4_off as usize {
         let end = l4 + NA_LEN;
@@ -123,11 +116,8 @@ mod tests {
         let mut corrupt = neighbor_solicit(VM1, ip6(1), ip6(2));
         let n = corrupt.len();
         corrupt[n - 1] ^= 0xff;
-        for f in [
-            neighbor_solicit(VM1, Ipv6Addr::UNSPECIFIED, ip6(2)),
-            neighbor_solicit(VM1, ip6(1), ip6(77)),
-            corrupt,
-        ] {
+        for f in [neighbor_solicit(VM1, Ipv6Addr::UNSPECIFIED, ip6(2)), neighbor_solicit(VM1, ip6(1), ip6(77)), corrupt]
+        {
             let (m, out) = respond(&t, f.clone());
             assert_eq!(m.action, Action::Continue);
             assert_eq!(out, f);

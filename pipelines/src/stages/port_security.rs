@@ -11,16 +11,20 @@ use crate::tables::{PortEntry, Tables};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    let mut last: Option<(u16, Option<&PortEntry>)> = None;
     for (p, m) in pkts.iter().zip(meta.iter_mut()) {
         if !m.pending() {
             continue;
         }
-        let Some(port) = t.port(m.in_port) else {
-            continue;
+        let port = match last {
+            Some((i, e)) if i == m.in_port => e,
+            _ => {
+                let e = t.port(m.in_port).filter(|e| e.security);
+                last = Some((m.in_port, e));
+                e
+            }
         };
-        if !port.security {
-            continue;
-        }
+        let Some(port) = port else { continue };
         if let Err(r) = check(port, p.data(), m) {
             m.drop(r);
         }
@@ -37,12 +41,8 @@ fn check(port: &PortEntry, d: &[u8], m: &Meta) -> Result<(), Reason> {
     let l4 = m.l4_off as usize;
     if m.has(flags::IPV4) {
         let ip = Ipv4Addr(d[l3 + 12..l3 + 16].try_into().expect("classify checked"));
-        let udp_ports = (m.ip_proto == 17 && d.len() >= l4 + 4).then(|| {
-            (
-                u16::from_be_bytes([d[l4], d[l4 + 1]]),
-                u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]),
-            )
-        });
+        let udp_ports = (m.ip_proto == 17 && d.len() >= l4 + 4)
+            .then(|| (u16::from_be_bytes([d[l4], d[l4 + 1]]), u16::from_be_bytes([d[l4 + 2], d[l4 + 3]])));
         if udp_ports.is_some_and(|(s, _)| s == 67) {
             return Err(Reason::PortSecurityRogueServer);
         }
@@ -90,15 +90,7 @@ mod tests {
         let mut meta = vec![Meta::new(0); frames.len()];
         classify::run(t, &mut pkts, &mut meta);
         run(t, &mut pkts, &mut meta);
-        meta.iter()
-            .map(|m| {
-                if m.action == Action::Drop {
-                    m.reason
-                } else {
-                    Reason::None
-                }
-            })
-            .collect()
+        meta.iter().map(|m| if m.action == Action::Drop { m.reason } else { Reason::None }).collect()
     }
 
     #[test]
@@ -137,25 +129,13 @@ mod tests {
     #[test]
     fn dhcp_discovery_and_dad_are_allowed_servers_are_not() {
         let t = two_port_tables(true);
-        let discover = udp4_ports(
-            VM1,
-            Mac::BROADCAST,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::BROADCAST,
-            68,
-            67,
-        );
+        let discover = udp4_ports(VM1, Mac::BROADCAST, Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, 68, 67);
         let offer = udp4_ports(VM1, Mac::BROADCAST, IP1, Ipv4Addr::BROADCAST, 67, 68);
         let dad = neighbor_solicit(VM1, Ipv6Addr::UNSPECIFIED, ip6(1));
         let ra = router_advert(VM1, Ipv6Addr::link_local_from_mac(VM1));
         assert_eq!(
             verdicts(&t, &[discover, offer, dad, ra]),
-            vec![
-                Reason::None,
-                Reason::PortSecurityRogueServer,
-                Reason::None,
-                Reason::PortSecurityRogueServer
-            ]
+            vec![Reason::None, Reason::PortSecurityRogueServer, Reason::None, Reason::PortSecurityRogueServer]
         );
     }
 
@@ -163,30 +143,12 @@ mod tests {
     fn allowed_address_pairs_and_disabled_security() {
         let mut t = two_port_tables(true);
         let vip = Mac([0xfa, 0x16, 0x3e, 0xaa, 0xbb, 0xcc]);
-        t.ports[0]
-            .as_mut()
-            .unwrap()
-            .allowed
-            .push((vip, IpNet::V4(Ipv4Addr::new(10, 0, 0, 128), 25)));
-        let frames = [
-            udp4(vip, VM2, Ipv4Addr::new(10, 0, 0, 200), IP2),
-            udp4(vip, VM2, IP1, IP2),
-        ];
-        assert_eq!(
-            verdicts(&t, &frames),
-            vec![Reason::None, Reason::PortSecurityIp]
-        );
+        t.ports[0].as_mut().unwrap().allowed.push((vip, IpNet::V4(Ipv4Addr::new(10, 0, 0, 128), 25)));
+        let frames = [udp4(vip, VM2, Ipv4Addr::new(10, 0, 0, 200), IP2), udp4(vip, VM2, IP1, IP2)];
+        assert_eq!(verdicts(&t, &frames), vec![Reason::None, Reason::PortSecurityIp]);
         let off = two_port_tables(false);
         assert_eq!(
-            verdicts(
-                &off,
-                &[udp4(
-                    Mac([2, 0, 0, 0, 0, 9]),
-                    VM2,
-                    Ipv4Addr::new(1, 1, 1, 1),
-                    IP2
-                )]
-            ),
+            verdicts(&off, &[udp4(Mac([2, 0, 0, 0, 0, 9]), VM2, Ipv4Addr::new(1, 1, 1, 1), IP2)]),
             vec![Reason::None]
         );
     }

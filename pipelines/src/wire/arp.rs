@@ -188,31 +188,19 @@ mod tests {
     fn parse_emit_and_reply() {
         let r = ArpRepr::parse(&ArpPacket::new_checked(&REQUEST[..]).unwrap()).unwrap();
         assert_eq!(r.operation, ArpOperation::Request);
-        assert_eq!(
-            (r.sender_ip, r.target_ip),
-            (Ipv4Addr([10, 0, 0, 1]), Ipv4Addr([10, 0, 0, 2]))
-        );
+        assert_eq!((r.sender_ip, r.target_ip), (Ipv4Addr([10, 0, 0, 1]), Ipv4Addr([10, 0, 0, 2])));
         let mut out = [0u8; 28];
         r.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
         assert_eq!(out, REQUEST);
         let rep = r.reply(Mac([2, 0, 0, 0, 0, 2]));
-        assert_eq!(
-            (rep.sender_ip, rep.target_mac, rep.operation),
-            (r.target_ip, r.sender_mac, ArpOperation::Reply)
-        );
+        assert_eq!((rep.sender_ip, rep.target_mac, rep.operation), (r.target_ip, r.sender_mac, ArpOperation::Reply));
     }
 
     #[test]
     fn other_protocols_and_short_packets() {
         let mut b = REQUEST;
         b[2] = 0x86;
-        assert_eq!(
-            ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()),
-            Err(WireError::Unsupported)
-        );
-        assert_eq!(
-            ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(ArpRepr::parse(&ArpPacket::new_checked(&b[..]).unwrap()), Err(WireError::Unsupported));
+        assert_eq!(ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(), WireError::Truncated);
     }
 }

@@ -57,11 +57,7 @@ impl Mac {
 impl core::fmt::Display for Mac {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -142,15 +138,11 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     pub fn dst(&self) -> Mac {
-        Mac(self.buffer.as_ref()[field::DST]
-            .try_into()
-            .expect("6 bytes"))
+        Mac(self.buffer.as_ref()[field::DST].try_into().expect("6 bytes"))
     }
 
     pub fn src(&self) -> Mac {
-        Mac(self.buffer.as_ref()[field::SRC]
-            .try_into()
-            .expect("6 bytes"))
+        Mac(self.buffer.as_ref()[field::SRC].try_into().expect("6 bytes"))
     }
 
     pub fn ethertype(&self) -> EtherType {
@@ -190,11 +182,7 @@ pub struct EthernetRepr {
 
 impl EthernetRepr {
     pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> Result<EthernetRepr> {
-        Ok(EthernetRepr {
-            src: f.src(),
-            dst: f.dst(),
-            ethertype: f.ethertype(),
-        })
+        Ok(EthernetRepr { src: f.src(), dst: f.dst(), ethertype: f.ethertype() })
     }
 
     pub const fn buffer_len(&self) -> usize {
@@ -212,10 +200,8 @@ impl EthernetRepr {
 mod tests {
     use super::*;
 
-    static FRAME: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfa, 0x16, 0x3e, 0x00, 0x00, 0x01, 0x08, 0x06, 0xaa,
-        0xbb, 0xcc, 0xdd,
-    ];
+    static FRAME: [u8; 18] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfa, 0x16, 0x3e, 0x00, 0x00, 0x01, 0x08, 0x06, 0xaa, 0xbb, 0xcc, 0xdd];
 
     #[test]
     fn parse_and_emit() {
@@ -223,11 +209,7 @@ mod tests {
         let r = EthernetRepr::parse(&f).unwrap();
         assert_eq!(
             r,
-            EthernetRepr {
-                src: Mac([0xfa, 0x16, 0x3e, 0, 0, 1]),
-                dst: Mac::BROADCAST,
-                ethertype: EtherType::Arp
-            }
+            EthernetRepr { src: Mac([0xfa, 0x16, 0x3e, 0, 0, 1]), dst: Mac::BROADCAST, ethertype: EtherType::Arp }
         );
         assert_eq!(f.payload(), &[0xaa, 0xbb, 0xcc, 0xdd]);
         let mut buf = [0u8; 18];
@@ -238,10 +220,7 @@ mod tests {
 
     #[test]
     fn short_frame_is_truncated() {
-        assert_eq!(
-            EthernetFrame::new_checked(&FRAME[..13]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(EthernetFrame::new_checked(&FRAME[..13]).unwrap_err(), WireError::Truncated);
     }
 
     #[test]

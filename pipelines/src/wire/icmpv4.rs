@@ -110,16 +110,8 @@ impl<'a> Icmpv4Repr<'a> {
         let buf: &'a T = p.buffer;
         let data = &buf.as_ref()[HEADER_LEN..];
         Ok(match (p.msg_type(), p.code()) {
-            (ECHO_REQUEST, 0) => Icmpv4Repr::EchoRequest {
-                ident: p.ident(),
-                seq: p.seq(),
-                data,
-            },
-            (ECHO_REPLY, 0) => Icmpv4Repr::EchoReply {
-                ident: p.ident(),
-                seq: p.seq(),
-                data,
-            },
+            (ECHO_REQUEST, 0) => Icmpv4Repr::EchoRequest { ident: p.ident(), seq: p.seq(), data },
+            (ECHO_REPLY, 0) => Icmpv4Repr::EchoReply { ident: p.ident(), seq: p.seq(), data },
             (DST_UNREACHABLE, code) => Icmpv4Repr::DstUnreachable { code, data },
             (TIME_EXCEEDED, code) => Icmpv4Repr::TimeExceeded { code, data },
             (msg_type, code) => Icmpv4Repr::Other { msg_type, code },
@@ -140,12 +132,8 @@ impl<'a> Icmpv4Repr<'a> {
     /// Writes the message and its checksum into a buffer of exactly `buffer_len()` bytes.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Icmpv4Packet<T>) {
         let (t, c, rest, data): (u8, u8, u32, &[u8]) = match *self {
-            Icmpv4Repr::EchoRequest { ident, seq, data } => {
-                (ECHO_REQUEST, 0, (ident as u32) << 16 | seq as u32, data)
-            }
-            Icmpv4Repr::EchoReply { ident, seq, data } => {
-                (ECHO_REPLY, 0, (ident as u32) << 16 | seq as u32, data)
-            }
+            Icmpv4Repr::EchoRequest { ident, seq, data } => (ECHO_REQUEST, 0, (ident as u32) << 16 | seq as u32, data),
+            Icmpv4Repr::EchoReply { ident, seq, data } => (ECHO_REPLY, 0, (ident as u32) << 16 | seq as u32, data),
             Icmpv4Repr::DstUnreachable { code, data } => (DST_UNREACHABLE, code, 0, data),
             Icmpv4Repr::TimeExceeded { code, data } => (TIME_EXCEEDED, code, 0, data),
             Icmpv4Repr::Other { msg_type, code } => (msg_type, code, 0, &[]),
@@ -165,11 +153,7 @@ mod tests {
 
     #[test]
     fn echo_round_trip() {
-        let r = Icmpv4Repr::EchoRequest {
-            ident: 0x1234,
-            seq: 7,
-            data: b"abcdefgh",
-        };
+        let r = Icmpv4Repr::EchoRequest { ident: 0x1234, seq: 7, data: b"abcdefgh" };
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut Icmpv4Packet::new_unchecked(&mut b[..]));
         assert_eq!(&b[..2], &[8, 0]);
@@ -183,17 +167,11 @@ mod tests {
     #[test]
     fn time_exceeded_carries_the_invoking_packet() {
         let invoking = [0x45u8; 28];
-        let r = Icmpv4Repr::TimeExceeded {
-            code: 0,
-            data: &invoking,
-        };
+        let r = Icmpv4Repr::TimeExceeded { code: 0, data: &invoking };
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut Icmpv4Packet::new_unchecked(&mut b[..]));
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Icmpv4Repr::parse(&p).unwrap(), r);
-        assert_eq!(
-            Icmpv4Packet::new_checked(&b[..7]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Icmpv4Packet::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
     }
 }

@@ -1,8 +1,6 @@
 //! ICMPv6 (RFC 4443) and neighbour discovery (RFC 4861): echo, errors, RS, RA, NS, NA and their options.
 
-use super::{
-    checksum, get_u16, get_u32, set_u16, set_u32, Field, Ipv6Addr, Mac, Result, WireError,
-};
+use super::{checksum, get_u16, get_u32, set_u16, set_u32, Field, Ipv6Addr, Mac, Result, WireError};
 
 mod field {
     use super::Field;
@@ -149,13 +147,7 @@ impl NdOption {
                 o[0] = 2;
                 o[2..8].copy_from_slice(&m.0);
             }
-            NdOption::PrefixInfo {
-                prefix_len,
-                flags,
-                valid_lifetime,
-                preferred_lifetime,
-                prefix,
-            } => {
+            NdOption::PrefixInfo { prefix_len, flags, valid_lifetime, preferred_lifetime, prefix } => {
                 o[0] = 3;
                 o[2] = prefix_len;
                 o[3] = flags;
@@ -225,10 +217,7 @@ pub enum Icmpv6Repr<'a> {
 
 impl<'a> Icmpv6Repr<'a> {
     /// Parses a message whose checksum is right for `pseudo`. ND messages must have code 0 (RFC 4861).
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(
-        p: &Icmpv6Packet<&'a T>,
-        pseudo: u32,
-    ) -> Result<Icmpv6Repr<'a>> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &Icmpv6Packet<&'a T>, pseudo: u32) -> Result<Icmpv6Repr<'a>> {
         if !p.verify_checksum(pseudo) {
             return Err(WireError::Malformed);
         }
@@ -258,23 +247,12 @@ impl<'a> Icmpv6Repr<'a> {
                     Icmpv6Repr::EchoReply { ident, seq, data }
                 }
             }
-            DST_UNREACHABLE => Icmpv6Repr::DstUnreachable {
-                code,
-                data: &b[8..],
-            },
-            PACKET_TOO_BIG => Icmpv6Repr::PacketTooBig {
-                mtu: get_u32(b, 4),
-                data: &b[8..],
-            },
-            TIME_EXCEEDED => Icmpv6Repr::TimeExceeded {
-                code,
-                data: &b[8..],
-            },
+            DST_UNREACHABLE => Icmpv6Repr::DstUnreachable { code, data: &b[8..] },
+            PACKET_TOO_BIG => Icmpv6Repr::PacketTooBig { mtu: get_u32(b, 4), data: &b[8..] },
+            TIME_EXCEEDED => Icmpv6Repr::TimeExceeded { code, data: &b[8..] },
             ROUTER_SOLICIT => {
                 nd_code()?;
-                Icmpv6Repr::RouterSolicit {
-                    options: NdOption::parse_all(&b[8..])?,
-                }
+                Icmpv6Repr::RouterSolicit { options: NdOption::parse_all(&b[8..])? }
             }
             ROUTER_ADVERT => {
                 nd_code()?;
@@ -296,11 +274,7 @@ impl<'a> Icmpv6Repr<'a> {
                 if t == NEIGHBOR_SOLICIT {
                     Icmpv6Repr::NeighborSolicit { target, options }
                 } else {
-                    Icmpv6Repr::NeighborAdvert {
-                        flags: b[4],
-                        target,
-                        options,
-                    }
+                    Icmpv6Repr::NeighborAdvert { flags: b[4], target, options }
                 }
             }
             msg_type => Icmpv6Repr::Other { msg_type, code },
@@ -342,19 +316,11 @@ impl<'a> Icmpv6Repr<'a> {
             let b = p.buffer.as_mut();
             b[..body].fill(0);
             let (t, code) = match *self {
-                Icmpv6Repr::EchoRequest { ident, seq, data }
-                | Icmpv6Repr::EchoReply { ident, seq, data } => {
+                Icmpv6Repr::EchoRequest { ident, seq, data } | Icmpv6Repr::EchoReply { ident, seq, data } => {
                     set_u16(b, 4, ident);
                     set_u16(b, 6, seq);
                     b[8..8 + data.len()].copy_from_slice(data);
-                    (
-                        if matches!(self, Icmpv6Repr::EchoRequest { .. }) {
-                            ECHO_REQUEST
-                        } else {
-                            ECHO_REPLY
-                        },
-                        0,
-                    )
+                    (if matches!(self, Icmpv6Repr::EchoRequest { .. }) { ECHO_REQUEST } else { ECHO_REPLY }, 0)
                 }
                 Icmpv6Repr::DstUnreachable { code, data } => {
                     b[8..8 + data.len()].copy_from_slice(data);
@@ -371,12 +337,7 @@ impl<'a> Icmpv6Repr<'a> {
                 }
                 Icmpv6Repr::RouterSolicit { .. } => (ROUTER_SOLICIT, 0),
                 Icmpv6Repr::RouterAdvert {
-                    hop_limit,
-                    flags,
-                    router_lifetime,
-                    reachable_time,
-                    retrans_time,
-                    ..
+                    hop_limit, flags, router_lifetime, reachable_time, retrans_time, ..
                 } => {
                     b[4] = hop_limit;
                     b[5] = flags;
@@ -432,10 +393,7 @@ mod tests {
     #[test]
     fn neighbor_solicit_and_advert() {
         let mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 1]);
-        let ns = Icmpv6Repr::NeighborSolicit {
-            target: addr(2),
-            options: vec![NdOption::SourceLinkAddr(mac)],
-        };
+        let ns = Icmpv6Repr::NeighborSolicit { target: addr(2), options: vec![NdOption::SourceLinkAddr(mac)] };
         let b = round_trip(&ns);
         assert_eq!((b[0], b.len(), b[24], b[25]), (135, 32, 1, 1));
         let na = Icmpv6Repr::NeighborAdvert {
@@ -472,59 +430,27 @@ mod tests {
 
     #[test]
     fn echo_and_errors() {
-        round_trip(&Icmpv6Repr::EchoRequest {
-            ident: 1,
-            seq: 2,
-            data: b"xyz",
-        });
-        round_trip(&Icmpv6Repr::EchoReply {
-            ident: 1,
-            seq: 2,
-            data: b"",
-        });
-        round_trip(&Icmpv6Repr::TimeExceeded {
-            code: 0,
-            data: &[0x60; 48],
-        });
-        round_trip(&Icmpv6Repr::PacketTooBig {
-            mtu: 1280,
-            data: &[0x60; 48],
-        });
+        round_trip(&Icmpv6Repr::EchoRequest { ident: 1, seq: 2, data: b"xyz" });
+        round_trip(&Icmpv6Repr::EchoReply { ident: 1, seq: 2, data: b"" });
+        round_trip(&Icmpv6Repr::TimeExceeded { code: 0, data: &[0x60; 48] });
+        round_trip(&Icmpv6Repr::PacketTooBig { mtu: 1280, data: &[0x60; 48] });
     }
 
     #[test]
     fn bad_options_and_checksums_are_refused() {
-        assert_eq!(
-            NdOption::parse_all(&[1, 0, 0, 0, 0, 0, 0, 0]),
-            Err(WireError::Malformed)
-        );
-        assert_eq!(
-            NdOption::parse_all(&[1, 2, 0, 0, 0, 0, 0, 0]),
-            Err(WireError::Truncated)
-        );
-        assert_eq!(
-            NdOption::parse_all(&[1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-            Err(WireError::Malformed)
-        );
+        assert_eq!(NdOption::parse_all(&[1, 0, 0, 0, 0, 0, 0, 0]), Err(WireError::Malformed));
+        assert_eq!(NdOption::parse_all(&[1, 2, 0, 0, 0, 0, 0, 0]), Err(WireError::Truncated));
+        assert_eq!(NdOption::parse_all(&[1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Err(WireError::Malformed));
         assert_eq!(
             NdOption::parse_all(&[99, 1, 0, 0, 0, 0, 0, 0]).unwrap(),
             vec![NdOption::Unknown { kind: 99, len8: 1 }]
         );
-        let mut b = round_trip(&Icmpv6Repr::NeighborSolicit {
-            target: addr(9),
-            options: vec![],
-        });
+        let mut b = round_trip(&Icmpv6Repr::NeighborSolicit { target: addr(9), options: vec![] });
         let pseudo = checksum::pseudo_v6(addr(1).0, addr(2).0, 58, b.len() as u32);
         b[1] = 1; // ND with a non-zero code
         Icmpv6Packet::new_unchecked(&mut b[..]).fill_checksum(pseudo);
-        assert_eq!(
-            Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo),
-            Err(WireError::Malformed)
-        );
+        assert_eq!(Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo), Err(WireError::Malformed));
         b[1] = 0;
-        assert_eq!(
-            Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo),
-            Err(WireError::Malformed)
-        );
+        assert_eq!(Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo), Err(WireError::Malformed));
     }
 }

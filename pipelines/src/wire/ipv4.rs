@@ -279,17 +279,9 @@ impl Ipv4Repr {
         let b = p.bm();
         b[field::VER_IHL] = 0x45;
         b[field::DSCP_ECN] = self.dscp_ecn;
-        set_u16(
-            b,
-            field::LENGTH.start,
-            (HEADER_LEN + self.payload_len) as u16,
-        );
+        set_u16(b, field::LENGTH.start, (HEADER_LEN + self.payload_len) as u16);
         set_u16(b, field::IDENT.start, self.ident);
-        set_u16(
-            b,
-            field::FLG_OFF.start,
-            if self.dont_frag { 0x4000 } else { 0 },
-        );
+        set_u16(b, field::FLG_OFF.start, if self.dont_frag { 0x4000 } else { 0 });
         b[field::TTL] = self.ttl;
         b[field::PROTOCOL] = self.protocol.into();
         p.set_src(self.src);
@@ -304,8 +296,7 @@ mod tests {
 
     // 10.0.0.1 -> 10.1.0.5, UDP, TTL 64, 8 bytes of payload, DF.
     static PACKET: [u8; 28] = [
-        0x45, 0x00, 0x00, 0x1c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 10, 0, 0, 1, 10, 1,
-        0, 5, //
+        0x45, 0x00, 0x00, 0x1c, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 10, 0, 0, 1, 10, 1, 0, 5, //
         1, 2, 3, 4, 5, 6, 7, 8,
     ];
 
@@ -321,10 +312,7 @@ mod tests {
         let p = Ipv4Packet::new_checked(&b[..]).unwrap();
         let r = Ipv4Repr::parse(&p).unwrap();
         assert_eq!(r.src, Ipv4Addr::new(10, 0, 0, 1));
-        assert_eq!(
-            (r.protocol, r.payload_len, r.ttl, r.dont_frag, r.ident),
-            (IpProtocol::Udp, 8, 64, true, 0x1234)
-        );
+        assert_eq!((r.protocol, r.payload_len, r.ttl, r.dont_frag, r.ident), (IpProtocol::Udp, 8, 64, true, 0x1234));
         assert_eq!(p.payload(), &[1, 2, 3, 4, 5, 6, 7, 8]);
         let mut out = [0u8; 28];
         out[20..].copy_from_slice(&PACKET[20..]);
@@ -346,51 +334,27 @@ mod tests {
     fn address_rewrite_keeps_the_checksum_valid() {
         let mut b = packet();
         let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
-        assert_eq!(
-            p.rewrite_src(Ipv4Addr::new(172, 24, 4, 10)),
-            Ipv4Addr::new(10, 0, 0, 1)
-        );
-        assert_eq!(
-            p.rewrite_dst(Ipv4Addr::new(255, 255, 255, 255)),
-            Ipv4Addr::new(10, 1, 0, 5)
-        );
+        assert_eq!(p.rewrite_src(Ipv4Addr::new(172, 24, 4, 10)), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(p.rewrite_dst(Ipv4Addr::new(255, 255, 255, 255)), Ipv4Addr::new(10, 1, 0, 5));
         assert!(p.verify_checksum());
     }
 
     #[test]
     fn bad_headers_are_refused() {
         let b = packet();
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
-            WireError::Truncated
-        );
-        assert_eq!(
-            Ipv4Packet::new_checked(&b[..27]).unwrap_err(),
-            WireError::Truncated
-        ); // total length 28
+        assert_eq!(Ipv4Packet::new_checked(&b[..19]).unwrap_err(), WireError::Truncated);
+        assert_eq!(Ipv4Packet::new_checked(&b[..27]).unwrap_err(), WireError::Truncated); // total length 28
         let mut v = b;
         v[0] = 0x65;
-        assert_eq!(
-            Ipv4Packet::new_checked(&v[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&v[..]).unwrap_err(), WireError::Malformed);
         let mut ihl = b;
         ihl[0] = 0x44;
-        assert_eq!(
-            Ipv4Packet::new_checked(&ihl[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&ihl[..]).unwrap_err(), WireError::Malformed);
         let mut short_total = b;
         short_total[3] = 10;
-        assert_eq!(
-            Ipv4Packet::new_checked(&short_total[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Ipv4Packet::new_checked(&short_total[..]).unwrap_err(), WireError::Malformed);
         let mut bad_sum = b;
         bad_sum[10] ^= 1;
-        assert_eq!(
-            Ipv4Repr::parse(&Ipv4Packet::new_checked(&bad_sum[..]).unwrap()),
-            Err(WireError::Malformed)
-        );
+        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&bad_sum[..]).unwrap()), Err(WireError::Malformed));
     }
 }

@@ -35,24 +35,7 @@ impl Ipv6Addr {
     /// The EUI-64 link-local address fe80::/64 of a MAC.
     pub fn link_local_from_mac(mac: super::Mac) -> Ipv6Addr {
         let m = mac.0;
-        Ipv6Addr([
-            0xfe,
-            0x80,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            m[0] ^ 2,
-            m[1],
-            m[2],
-            0xff,
-            0xfe,
-            m[3],
-            m[4],
-            m[5],
-        ])
+        Ipv6Addr([0xfe, 0x80, 0, 0, 0, 0, 0, 0, m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]])
     }
 
     #[inline]
@@ -262,8 +245,7 @@ impl Ipv6Repr {
 
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Ipv6Packet<T>) {
         let b = p.bm();
-        let first =
-            (6u32 << 28) | ((self.traffic_class as u32) << 20) | (self.flow_label & 0x000f_ffff);
+        let first = (6u32 << 28) | ((self.traffic_class as u32) << 20) | (self.flow_label & 0x000f_ffff);
         set_u32(b, field::VER_TC_FLOW.start, first);
         set_u16(b, field::LENGTH.start, self.payload_len as u16);
         b[field::NXT_HDR] = self.next_header.into();
@@ -309,10 +291,7 @@ mod tests {
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();
         let r = Ipv6Repr::parse(&p).unwrap();
         assert_eq!((r.src, r.dst, r.hop_limit), (addr(1), addr(2), 64));
-        assert_eq!(
-            (r.traffic_class, r.flow_label, r.payload_len),
-            (0xb8, 0x12345, 8)
-        );
+        assert_eq!((r.traffic_class, r.flow_label, r.payload_len), (0xb8, 0x12345, 8));
         assert_eq!(p.upper_layer().unwrap(), (IpProtocol::Udp, 40));
         assert_eq!(addr(1).to_string(), "2001:db8::1");
     }
@@ -331,10 +310,7 @@ mod tests {
 
     #[test]
     fn later_fragment_has_no_upper_layer() {
-        let b = packet(
-            IpProtocol::Ipv6Frag,
-            &[17, 0, 0x05, 0x00, 0, 0, 0, 1, 1, 2, 3, 4],
-        );
+        let b = packet(IpProtocol::Ipv6Frag, &[17, 0, 0x05, 0x00, 0, 0, 0, 1, 1, 2, 3, 4]);
         let p = Ipv6Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.upper_layer().unwrap(), (IpProtocol::Ipv6Frag, 48));
     }
@@ -342,35 +318,22 @@ mod tests {
     #[test]
     fn truncated_and_endless_chains_are_refused() {
         let b = packet(IpProtocol::HopByHop, &[6, 3, 0, 0, 0, 0, 0, 0]); // claims 32 bytes, has 8
-        assert_eq!(
-            Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(),
-            Err(WireError::Truncated)
-        );
+        assert_eq!(Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(), Err(WireError::Truncated));
         let chain: Vec<u8> = (0..10).flat_map(|_| [60u8, 0, 0, 0, 0, 0, 0, 0]).collect();
         let b = packet(IpProtocol::Ipv6Opts, &chain);
-        assert_eq!(
-            Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(),
-            Err(WireError::Malformed)
-        );
+        assert_eq!(Ipv6Packet::new_checked(&b[..]).unwrap().upper_layer(), Err(WireError::Malformed));
         let b = packet(IpProtocol::Udp, &[0; 8]);
-        assert_eq!(
-            Ipv6Packet::new_checked(&b[..47]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(Ipv6Packet::new_checked(&b[..47]).unwrap_err(), WireError::Truncated);
         let mut v = b.clone();
         v[0] = 0x45;
-        assert_eq!(
-            Ipv6Packet::new_checked(&v[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(Ipv6Packet::new_checked(&v[..]).unwrap_err(), WireError::Malformed);
     }
 
     #[test]
     fn special_addresses() {
         let a = addr(0x42);
         assert_eq!(a.solicited_node().to_string(), "ff02::1:ff00:42");
-        let ll =
-            Ipv6Addr::link_local_from_mac(super::super::Mac([0xfa, 0x16, 0x3e, 0x11, 0x22, 0x33]));
+        let ll = Ipv6Addr::link_local_from_mac(super::super::Mac([0xfa, 0x16, 0x3e, 0x11, 0x22, 0x33]));
         assert_eq!(ll.to_string(), "fe80::f816:3eff:fe11:2233");
         assert!(ll.is_link_local() && Ipv6Addr::ALL_NODES.is_multicast());
     }

@@ -171,14 +171,7 @@ mod tests {
         let mut b = [0u8; 24];
         b[20..].copy_from_slice(b"data");
         let pseudo = checksum::pseudo_v4([10, 0, 0, 1], [10, 0, 0, 2], 6, 24);
-        let r = TcpRepr {
-            src_port: 40000,
-            dst_port: 22,
-            seq: 1,
-            ack: 2,
-            flags: SYN | ACK,
-            window: 65535,
-        };
+        let r = TcpRepr { src_port: 40000, dst_port: 22, seq: 1, ack: 2, flags: SYN | ACK, window: 65535 };
         r.emit(&mut TcpPacket::new_unchecked(&mut b[..]), pseudo);
         let p = TcpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(TcpRepr::parse(&p).unwrap(), r);
@@ -190,14 +183,8 @@ mod tests {
     fn bad_offsets() {
         let mut b = [0u8; 20];
         b[12] = 0x40;
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Malformed
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
         b[12] = 0x60;
-        assert_eq!(
-            TcpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
     }
 }

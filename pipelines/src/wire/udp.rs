@@ -70,10 +70,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         if self.checksum() == 0 {
             return zero_ok;
         }
-        checksum::fold(checksum::sum(
-            pseudo,
-            &self.buffer.as_ref()[..self.len() as usize],
-        )) == 0xffff
+        checksum::fold(checksum::sum(pseudo, &self.buffer.as_ref()[..self.len() as usize])) == 0xffff
     }
 }
 
@@ -117,10 +114,7 @@ pub struct UdpRepr {
 
 impl UdpRepr {
     pub fn parse<T: AsRef<[u8]>>(p: &UdpPacket<T>) -> Result<UdpRepr> {
-        Ok(UdpRepr {
-            src_port: p.src_port(),
-            dst_port: p.dst_port(),
-        })
+        Ok(UdpRepr { src_port: p.src_port(), dst_port: p.dst_port() })
     }
 
     pub const fn buffer_len(&self, payload_len: usize) -> usize {
@@ -128,12 +122,7 @@ impl UdpRepr {
     }
 
     /// Writes the header for `payload_len` bytes of payload (already in place) and the checksum.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
-        &self,
-        p: &mut UdpPacket<T>,
-        payload_len: usize,
-        pseudo: u32,
-    ) {
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut UdpPacket<T>, payload_len: usize, pseudo: u32) {
         p.set_src_port(self.src_port);
         p.set_dst_port(self.dst_port);
         p.set_len((HEADER_LEN + payload_len) as u16);
@@ -150,10 +139,7 @@ mod tests {
         let pseudo = checksum::pseudo_v4([10, 0, 0, 1], [10, 0, 0, 2], 17, 12);
         let mut b = [0u8; 12];
         b[8..].copy_from_slice(b"ping");
-        let r = UdpRepr {
-            src_port: 68,
-            dst_port: 67,
-        };
+        let r = UdpRepr { src_port: 68, dst_port: 67 };
         r.emit(&mut UdpPacket::new_unchecked(&mut b[..]), 4, pseudo);
         let p = UdpPacket::new_checked(&b[..]).unwrap();
         assert_eq!(UdpRepr::parse(&p).unwrap(), r);
@@ -161,27 +147,16 @@ mod tests {
         assert!(p.verify_checksum(pseudo, false));
         let mut bad = b;
         bad[9] ^= 0x40;
-        assert!(!UdpPacket::new_checked(&bad[..])
-            .unwrap()
-            .verify_checksum(pseudo, false));
+        assert!(!UdpPacket::new_checked(&bad[..]).unwrap().verify_checksum(pseudo, false));
     }
 
     #[test]
     fn bad_lengths() {
         let mut b = [0u8; 12];
         b[5] = 20;
-        assert_eq!(
-            UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::Truncated);
         b[5] = 4;
-        assert_eq!(
-            UdpPacket::new_checked(&b[..]).unwrap_err(),
-            WireError::Malformed
-        );
-        assert_eq!(
-            UdpPacket::new_checked(&b[..7]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(UdpPacket::new_checked(&b[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(UdpPacket::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
     }
 }

@@ -73,12 +73,7 @@ pub struct VlanRepr {
 
 impl VlanRepr {
     pub fn parse<T: AsRef<[u8]>>(t: &VlanTag<T>) -> Result<VlanRepr> {
-        Ok(VlanRepr {
-            pcp: t.pcp(),
-            dei: t.dei(),
-            vid: t.vid(),
-            ethertype: t.ethertype(),
-        })
+        Ok(VlanRepr { pcp: t.pcp(), dei: t.dei(), vid: t.vid(), ethertype: t.ethertype() })
     }
 
     pub const fn buffer_len(&self) -> usize {
@@ -100,22 +95,11 @@ mod tests {
         let bytes = [0xb0, 0x64, 0x08, 0x00, 0x45];
         let t = VlanTag::new_checked(&bytes[..]).unwrap();
         let r = VlanRepr::parse(&t).unwrap();
-        assert_eq!(
-            r,
-            VlanRepr {
-                pcp: 5,
-                dei: true,
-                vid: 100,
-                ethertype: EtherType::Ipv4
-            }
-        );
+        assert_eq!(r, VlanRepr { pcp: 5, dei: true, vid: 100, ethertype: EtherType::Ipv4 });
         assert_eq!(t.payload(), &[0x45]);
         let mut out = [0u8; 4];
         r.emit(&mut VlanTag::new_unchecked(&mut out[..]));
         assert_eq!(out, bytes[..4]);
-        assert_eq!(
-            VlanTag::new_checked(&bytes[..3]).unwrap_err(),
-            WireError::Truncated
-        );
+        assert_eq!(VlanTag::new_checked(&bytes[..3]).unwrap_err(), WireError::Truncated);
     }
 }

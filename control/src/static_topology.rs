@@ -1,0 +1,67 @@
+//! Port bindings from the configuration file (`[[port]]`), compiled into the pipeline's tables: the
+//! stand-in for the local controller until the DB and the Neutron API bind ports.
+
+use pipelines::tables::{PortEntry, Tables, TablesBuilder};
+
+use crate::config::{ConfigError, StaticPort};
+
+/// Tables for `ports`, where `names` are the dataplane's port names in index order (a `[[port]]` may
+/// name its port by name or by index). Logical port keys are the dataplane index + 1.
+pub fn compile(ports: &[StaticPort], names: &[String]) -> Result<Tables, ConfigError> {
+    let mut b = TablesBuilder::new();
+    for p in ports {
+        let index = names
+            .iter()
+            .position(|n| *n == p.name)
+            .or_else(|| p.name.parse::<usize>().ok().filter(|&i| i < names.len()))
+            .ok_or_else(|| ConfigError::InvalidPort {
+                port: p.name.clone(),
+                field: "name",
+                value: p.name.clone(),
+                why: "no dataplane port has this name or index",
+            })?;
+        let (mac, ips) = p.parse()?;
+        b.local_port(
+            index as u16,
+            PortEntry {
+                lport: index as u32 + 1,
+                network: p.network,
+                mac,
+                up: p.admin_state_up,
+                security: p.port_security,
+                allowed: ips.into_iter().map(|ip| (mac, ip)).collect(),
+            },
+        );
+    }
+    Ok(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+
+    #[test]
+    fn binds_by_name_or_index() {
+        let c = NodeConfig::from_toml_str(
+            r#"
+            [[port]]
+            name = "net_pcap0"
+            mac = "fa:16:3e:00:00:01"
+            network = 1
+            ips = ["10.0.0.0/24"]
+            [[port]]
+            name = "1"
+            mac = "fa:16:3e:00:00:02"
+            network = 1
+            "#,
+        )
+        .unwrap();
+        let names = vec!["net_pcap0".to_owned(), "net_null0".to_owned()];
+        let t = compile(&c.ports, &names).unwrap();
+        assert_eq!(t.port(0).unwrap().lport, 1);
+        assert_eq!(t.port(1).unwrap().mac.to_string(), "fa:16:3e:00:00:02");
+        let e = compile(&c.ports, &names[..1]).unwrap_err().to_string();
+        assert!(e.contains("no dataplane port"), "{e}");
+    }
+}
