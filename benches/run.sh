@@ -11,7 +11,9 @@
 #   PEERS      peers to run beside dragonflow (default "testpmd-io testpmd-macswap ovs"); "ovs" runs the
 #              harness's l2-* OVS flows (in_port=1 -> output:2, OVS's patch), "ovs-pipe" its Dragonflow-like
 #              l2pipe-* pipeline, "l2fwd"/"l3fwd" DPDK's examples
-#   DF_ARGS    extra arguments for `dragonflow run` (e.g. --no-latency)
+#   DF_ARGS    extra arguments for `dragonflow run` (e.g. --no-latency, or --config benches/l2pipe.toml for
+#              the table pipeline)
+#   DF_NAME    the name dragonflow's lines and logs carry (default dragonflow)
 #
 # Prints one line per run as it goes, then per scenario the median (min-max) Mpps of each switch, the
 # ratios of dragonflow's median to each peer's, and dragonflow's switch latency (median over the runs of
@@ -54,13 +56,14 @@ export ANCHOR_SECONDS=$SECONDS_
 RESULTS=$ANCHOR_OUT/results.txt
 : >"$RESULTS"
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECONDS_ scenarios=${SCENARIOS[*]} peers=${PEERS[*]} logs=$ANCHOR_OUT"
-echo "# dragonflow: ANCHOR_SWITCH_CMD='$BIN run ${DF_ARGS:-}-- {EAL}' $BENCH/run-anchor.sh SCENARIO custom"
+DF=${DF_NAME:-dragonflow}
+echo "# $DF: ANCHOR_SWITCH_CMD='$BIN run ${DF_ARGS:-} -- {EAL}' $BENCH/run-anchor.sh SCENARIO custom"
 
 one() {  # one SCENARIO SWITCH
   local scen=$1 sw=$2 run_scen=$1 line
   case $sw in
-    dragonflow)
-      line=$(ANCHOR_SWITCH_NAME=dragonflow ANCHOR_SWITCH_CMD="$BIN run ${DF_ARGS:-} -- {EAL}" \
+    "$DF")
+      line=$(ANCHOR_SWITCH_NAME=$DF ANCHOR_SWITCH_CMD="$BIN run ${DF_ARGS:-} -- {EAL}" \
         "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
     ovs-pipe) run_scen=l2pipe-${scen#l2-}
       line=$("$BENCH/run-anchor.sh" "$run_scen" ovs 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
@@ -75,13 +78,13 @@ one() {  # one SCENARIO SWITCH
 for r in $(seq "$ROUNDS"); do
   echo "# round $r"
   for s in "${SCENARIOS[@]}"; do
-    for sw in dragonflow "${PEERS[@]}"; do one "$s" "$sw"; done
+    for sw in "$DF" "${PEERS[@]}"; do one "$s" "$sw"; done
   done
 done
 
-python3 - "$RESULTS" "$ANCHOR_OUT" <<'PY'
+python3 - "$RESULTS" "$ANCHOR_OUT" "$DF" <<'PY'
 import glob, re, statistics, sys
-results, out = sys.argv[1], sys.argv[2]
+results, out, DF = sys.argv[1], sys.argv[2], sys.argv[3]
 runs = {}
 for line in open(results):
     scen, sw, v = line.split()
@@ -89,23 +92,23 @@ for line in open(results):
     if v != "FAIL":
         runs[scen][sw].append(float(v))
 lat = {}
-for log in glob.glob(f"{out}/*.dragonflow.*.log"):
-    scen = log.split("/")[-1].split(".dragonflow.")[0]
+for log in glob.glob(f"{out}/*.{DF}.*.log"):
+    scen = log.split("/")[-1].split(f".{DF}.")[0]
     for m in re.finditer(r"latency \(rx to tx, per burst\): samples (\d+) p50 (\d+) ns p99 (\d+) ns p99\.9 (\d+) ns", open(log, errors="replace").read()):
         lat.setdefault(scen, []).append(tuple(int(x) for x in m.groups()[1:]))
 med = lambda xs: statistics.median(xs) if xs else None
 print()
-print("| scenario | switch | Mpps median (min-max) | runs | dragonflow / this |")
+print(f"| scenario | switch | Mpps median (min-max) | runs | {DF} / this |")
 print("|---|---|---|---|---|")
 for scen, sws in runs.items():
-    df = med(sws.get("dragonflow", []))
+    df = med(sws.get(DF, []))
     for sw, xs in sws.items():
         m = med(xs)
         cell = f"**{m:.2f}** ({min(xs):.2f}-{max(xs):.2f})" if xs else "FAIL"
-        ratio = f"{df / m:.2f}" if (df and m and sw != "dragonflow") else ""
+        ratio = f"{df / m:.2f}" if (df and m and sw != DF) else ""
         print(f"| {scen} | {sw} | {cell} | {len(xs)} | {ratio} |")
 print()
-print("| scenario | dragonflow latency p50 / p99 / p99.9 (ns, median of runs) |")
+print(f"| scenario | {DF} latency p50 / p99 / p99.9 (ns, median of runs) |")
 print("|---|---|")
 for scen in runs:
     ls = lat.get(scen, [])

@@ -1,0 +1,9 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use pipelines::wire::*;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = TcpPacket::new_checked(data) {
+        let _ = (p.payload(), p.verify_checksum(12345), TcpRepr::parse(&p));
+    }
+});
