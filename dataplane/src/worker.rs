@@ -112,19 +112,9 @@ impl Worker {
                     if ob.is_empty() {
                         continue;
                     }
-                    let Some(q) = tx[p].as_mut() else {
-                        c_in.drop(DropReason::TxFull, ob.free_all() as u64);
-                        continue;
-                    };
-                    let mut sent = q.tx_burst(ob);
-                    let mut tries = 0;
-                    while !ob.is_empty() && tries < *tx_retries {
-                        sent += q.tx_burst(ob);
-                        tries += 1;
-                    }
-                    bump(&counters.ports[p].tx, sent as u64);
-                    if !ob.is_empty() {
-                        c_in.drop(DropReason::TxFull, ob.free_all() as u64);
+                    match tx[p].as_mut() {
+                        Some(q) => transmit(q, ob, *tx_retries, &counters.ports[p], c_in),
+                        None => c_in.drop(DropReason::TxFull, ob.free_all() as u64),
                     }
                 }
                 if TIMED {
@@ -173,18 +163,7 @@ impl Worker {
                 bump(&c_in.rx, n as u64);
                 bump(&c_in.rx_bursts, 1);
                 match a.out.and_then(|o| tx[o].as_mut().map(|q| (o, q))) {
-                    Some((o, q)) => {
-                        let mut sent = q.tx_burst(&mut burst);
-                        let mut tries = 0;
-                        while !burst.is_empty() && tries < *tx_retries {
-                            sent += q.tx_burst(&mut burst);
-                            tries += 1;
-                        }
-                        bump(&counters.ports[o].tx, sent as u64);
-                        if !burst.is_empty() {
-                            c_in.drop(DropReason::TxFull, burst.free_all() as u64);
-                        }
-                    }
+                    Some((o, q)) => transmit(q, &mut burst, *tx_retries, &counters.ports[o], c_in),
                     None => c_in.drop(DropReason::PatchNoPeer, burst.free_all() as u64),
                 }
                 if TIMED {
@@ -244,5 +223,21 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
 fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     if ob.push(pkt).is_err() {
         c_in.drop(DropReason::TxFull, 1);
+    }
+}
+
+/// Sends the burst, retrying the unsent tail `retries` times; counts what left on `out` and frees and
+/// counts the rest as `tx.full` against the in-port.
+#[inline(always)]
+fn transmit(q: &mut TxQueue, b: &mut Burst, retries: u32, out: &PortCounters, c_in: &PortCounters) {
+    let mut sent = q.tx_burst(b);
+    let mut tries = 0;
+    while !b.is_empty() && tries < retries {
+        sent += q.tx_burst(b);
+        tries += 1;
+    }
+    bump(&out.tx, sent as u64);
+    if !b.is_empty() {
+        c_in.drop(DropReason::TxFull, b.free_all() as u64);
     }
 }
