@@ -10,35 +10,39 @@ use crate::wire::{ArpOperation, EthernetFrame, Ipv4Addr};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if !m.pending() || !m.has(flags::ARP) {
-            continue;
+        if m.pending() && m.has(flags::ARP) {
+            packet(t, p, m);
         }
-        let l3 = m.l3_off as usize;
-        let d = p.data_mut();
-        let arp = ArpPacket::new_unchecked(&d[l3..]);
-        if arp.htype() != 1 || arp.ptype() != 0x0800 || arp.operation() != ArpOperation::Request {
-            continue;
-        }
-        let (sha, spa, tpa) = (arp.sender_mac(), arp.sender_ip(), arp.target_ip());
-        if spa == Ipv4Addr::UNSPECIFIED || spa == tpa {
-            continue;
-        }
-        let Some(answer) = t.arp_lookup(m.network, tpa) else {
-            continue;
-        };
-        if answer == sha {
-            continue;
-        }
-        let mut arp = ArpPacket::new_unchecked(&mut d[l3..]);
-        arp.set_operation(ArpOperation::Reply);
-        arp.set_sender(answer, tpa);
-        arp.set_target(sha, spa);
-        let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
-        eth.set_dst(sha);
-        eth.set_src(answer);
-        m.action = Action::Reply;
-        m.out_port = m.in_port;
     }
+}
+
+/// One pending ARP packet.
+pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    let l3 = m.l3_off as usize;
+    let d = p.data_mut();
+    let arp = ArpPacket::new_unchecked(&d[l3..]);
+    if arp.htype() != 1 || arp.ptype() != 0x0800 || arp.operation() != ArpOperation::Request {
+        return;
+    }
+    let (sha, spa, tpa) = (arp.sender_mac(), arp.sender_ip(), arp.target_ip());
+    if spa == Ipv4Addr::UNSPECIFIED || spa == tpa {
+        return;
+    }
+    let Some(answer) = t.arp_lookup(m.network, tpa) else {
+        return;
+    };
+    if answer == sha {
+        return;
+    }
+    let mut arp = ArpPacket::new_unchecked(&mut d[l3..]);
+    arp.set_operation(ArpOperation::Reply);
+    arp.set_sender(answer, tpa);
+    arp.set_target(sha, spa);
+    let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
+    eth.set_dst(sha);
+    eth.set_src(answer);
+    m.action = Action::Reply;
+    m.out_port = m.in_port;
 }
 
 #[cfg(test)]

@@ -5,36 +5,34 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
+use crate::stages::BurstMemo;
 use crate::tables::Tables;
 use crate::wire::ipv6::Ipv6Packet;
 
 const ETH_LEN: usize = 14;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
-    // A burst comes from one port: look the port up once per run of equal in-ports.
-    let mut last: Option<(u16, Option<&crate::tables::PortEntry>)> = None;
-    for (p, m) in pkts.iter().zip(meta.iter_mut()) {
-        let port = match last {
-            Some((i, e)) if i == m.in_port => e,
-            _ => {
-                let e = t.port(m.in_port);
-                last = Some((m.in_port, e));
-                e
-            }
-        };
-        let Some(port) = port else {
-            m.drop(Reason::ClassifyUnknownPort);
-            continue;
-        };
-        if !port.up {
-            m.drop(Reason::ClassifyPortDown);
-            continue;
-        }
-        m.lport = port.lport;
-        m.network = port.network;
-        if !parse(p.data(), m) {
-            m.drop(Reason::ClassifyMalformed);
-        }
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        packet(t, &mut memo, p, m);
+    }
+}
+
+/// One packet: binds its in-port (looked up once per run of equal in-ports) and parses its headers.
+#[inline(always)]
+pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, m: &mut Meta) {
+    let Some(port) = memo.port(t, m.in_port) else {
+        m.drop(Reason::ClassifyUnknownPort);
+        return;
+    };
+    if !port.up {
+        m.drop(Reason::ClassifyPortDown);
+        return;
+    }
+    m.lport = port.lport;
+    m.network = port.network;
+    if !parse(p.data(), m) {
+        m.drop(Reason::ClassifyMalformed);
     }
 }
 

@@ -5,41 +5,38 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Action, Meta};
+use crate::stages::BurstMemo;
 use crate::tables::Tables;
 use crate::wire::Mac;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
-    // Packets of a burst mostly share a destination: remember the last lookup of this burst.
-    let mut last: Option<(u32, Mac, Option<u16>)> = None;
-    for (p, m) in pkts.iter().zip(meta.iter_mut()) {
-        if !m.pending() {
-            continue;
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        if m.pending() {
+            packet(t, &mut memo, p, m);
         }
-        if !m.has(flags::MULTICAST_DST) {
-            let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
-            let found = match last {
-                Some((n, d, found)) if n == m.network && d == dst => found,
-                _ => {
-                    let found = t.l2_lookup(m.network, dst);
-                    last = Some((m.network, dst, found));
-                    found
-                }
-            };
-            if let Some(out) = found {
-                if out == m.in_port {
-                    m.drop(Reason::L2NoDestination);
-                } else {
-                    m.output(out);
-                }
-                continue;
+    }
+}
+
+/// One pending packet: known unicast out of its port, else flooded (or dropped with nobody to flood to).
+#[inline(always)]
+pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: &mut Meta) {
+    if !m.has(flags::MULTICAST_DST) {
+        let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+        if let Some(out) = memo.l2(t, m.network, dst) {
+            if out == m.in_port {
+                m.drop(Reason::L2NoDestination);
+            } else {
+                m.output(out);
             }
+            return;
         }
-        let others = t.networks.get(&m.network).is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
-        if others {
-            m.action = Action::Flood;
-        } else {
-            m.drop(Reason::L2NoDestination);
-        }
+    }
+    let others = t.networks.get(&m.network).is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
+    if others {
+        m.action = Action::Flood;
+    } else {
+        m.drop(Reason::L2NoDestination);
     }
 }
 

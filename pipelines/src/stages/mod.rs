@@ -1,6 +1,8 @@
 //! The stages, in Dragonflow's order; each is one file with its drop reasons and its loop over a burst.
 //! A stage looks only at packets whose `Meta::action` is still `Continue`. Stages still to come (DHCP,
-//! security groups, NAT, tunnels, the L3 router) slot in by adding a file and a line in [`run`].
+//! security groups, NAT, tunnels, the L3 router) slot in by adding a file and a line in [`decide`].
+//! Each stage has a burst-level `run` (its tests use it) and a per-packet `packet` that [`decide`] chains
+//! in one pass over the burst.
 
 pub mod arp_responder;
 pub mod classify;
@@ -11,18 +13,66 @@ pub mod port_security;
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
 use crate::meta::{Action, Meta};
-use crate::tables::Tables;
+use crate::tables::{PortEntry, Tables};
+use crate::wire::Mac;
+
+/// Lookups that consecutive packets of a burst share (a burst comes from one port and mostly goes to
+/// one destination): remembered for the length of one burst, never across table versions.
+#[derive(Default)]
+pub struct BurstMemo<'t> {
+    port: Option<(u16, Option<&'t PortEntry>)>,
+    l2: Option<(u32, Mac, Option<u16>)>,
+}
+
+impl<'t> BurstMemo<'t> {
+    #[inline(always)]
+    pub fn port(&mut self, t: &'t Tables, index: u16) -> Option<&'t PortEntry> {
+        match self.port {
+            Some((i, e)) if i == index => e,
+            _ => {
+                let e = t.port(index);
+                self.port = Some((index, e));
+                e
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub fn l2(&mut self, t: &Tables, network: u32, dst: Mac) -> Option<u16> {
+        match self.l2 {
+            Some((n, d, found)) if n == network && d == dst => found,
+            _ => {
+                let found = t.l2_lookup(network, dst);
+                self.l2 = Some((network, dst, found));
+                found
+            }
+        }
+    }
+}
 
 /// Runs the whole pipeline over a burst: `pkts[i]` came in on `meta[i].in_port`; on return every
 /// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`).
+/// One pass over the burst: each packet goes through the stages in order, as far as it is still pending.
 #[inline]
 pub fn decide<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     debug_assert_eq!(pkts.len(), meta.len());
-    classify::run(t, pkts, meta);
-    port_security::run(t, pkts, meta);
-    arp_responder::run(t, pkts, meta);
-    nd_responder::run(t, pkts, meta);
-    l2_switch::run(t, pkts, meta);
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        classify::packet(t, &mut memo, p, m);
+        if !m.pending() {
+            continue;
+        }
+        port_security::packet(t, &mut memo, p, m);
+        if m.pending() && m.has(crate::meta::flags::ARP) {
+            arp_responder::packet(t, p, m);
+        }
+        if m.pending() && nd_responder::is_icmpv6(m) {
+            nd_responder::packet(t, p, m);
+        }
+        if m.pending() {
+            l2_switch::packet(t, &mut memo, p, m);
+        }
+    }
 }
 
 /// [`decide`], counting the drops in `drops`.

@@ -15,12 +15,21 @@ const NA_LEN: usize = 4 + 4 + 16 + 8;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if !m.pending() || !m.has(flags::IPV6) || m.ip_proto != 58 {
-            continue;
+        if m.pending() && is_icmpv6(m) {
+            packet(t, p, m);
         }
-        if let Some(answer) = solicitation(t, p.data(), m) {
-            advertise(p, m, answer);
-        }
+    }
+}
+
+#[inline(always)]
+pub fn is_icmpv6(m: &Meta) -> bool {
+    m.has(flags::IPV6) && m.ip_proto == 58
+}
+
+/// One pending ICMPv6 packet.
+pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    if let Some(answer) = solicitation(t, p.data(), m) {
+        advertise(p, m, answer);
     }
 }
 

@@ -7,27 +7,25 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
+use crate::stages::BurstMemo;
 use crate::tables::{PortEntry, Tables};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
-    let mut last: Option<(u16, Option<&PortEntry>)> = None;
-    for (p, m) in pkts.iter().zip(meta.iter_mut()) {
-        if !m.pending() {
-            continue;
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        if m.pending() {
+            packet(t, &mut memo, p, m);
         }
-        let port = match last {
-            Some((i, e)) if i == m.in_port => e,
-            _ => {
-                let e = t.port(m.in_port).filter(|e| e.security);
-                last = Some((m.in_port, e));
-                e
-            }
-        };
-        let Some(port) = port else { continue };
-        if let Err(r) = check(port, p.data(), m) {
-            m.drop(r);
-        }
+    }
+}
+
+/// One packet still pending.
+#[inline(always)]
+pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, m: &mut Meta) {
+    let Some(port) = memo.port(t, m.in_port).filter(|e| e.security) else { return };
+    if let Err(r) = check(port, p.data(), m) {
+        m.drop(r);
     }
 }
 
