@@ -183,7 +183,7 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         pipeline: d.mode == Mode::Pipeline,
     };
     let tables = |names: &[String]| {
-        let t = static_topology::compile(&cfg.ports, names).map_err(|e| e.to_string())?;
+        let t = static_topology::compile(&cfg.ports, &cfg.routers, names).map_err(|e| e.to_string())?;
         tracing::info!(bound = t.ports.iter().flatten().count(), "tables compiled from the [[port]] bindings");
         Ok(t)
     };

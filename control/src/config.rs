@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pipelines::routing::RouterIface;
 use pipelines::tables::IpNet;
 use pipelines::wire::Mac;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,37 @@ pub struct NodeConfig {
     /// Static port bindings for `mode = "pipeline"`.
     #[serde(rename = "port")]
     pub ports: Vec<StaticPort>,
+    /// Static routers for `mode = "pipeline"`.
+    #[serde(rename = "router")]
+    pub routers: Vec<StaticRouter>,
+}
+
+/// `[[router]]`: a distributed router joining networks, by configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRouter {
+    pub key: u32,
+    pub interfaces: Vec<StaticRouterIface>,
+    #[serde(default)]
+    pub routes: Vec<StaticRoute>,
+}
+
+/// One interface of a `[[router]]`: its network, MAC and gateway address with the subnet's prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRouterIface {
+    pub network: u32,
+    pub mac: String,
+    /// `10.0.0.254/24`, `2001:db8::fe/64`.
+    pub ip: String,
+}
+
+/// An extra route of a `[[router]]` (Neutron's `routes`: destination and nexthop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRoute {
+    pub destination: String,
+    pub nexthop: String,
 }
 
 /// `[[port]]`: a dataplane port bound to a logical port, by configuration.
@@ -169,6 +201,9 @@ impl NodeConfig {
         for p in &self.ports {
             p.parse()?;
         }
+        for r in &self.routers {
+            r.parse()?;
+        }
         if d.mbufs != 0 && d.mbufs < 1024 {
             return Err(ConfigError::Invalid {
                 field: "mbufs",
@@ -206,6 +241,40 @@ impl StaticPort {
             .map(|s| parse_net(s).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
             .collect::<Result<_, _>>()?;
         Ok((mac, ips))
+    }
+}
+
+impl StaticRouter {
+    /// The router's interfaces and extra routes, checked.
+    #[allow(clippy::type_complexity)]
+    pub fn parse(&self) -> Result<(Vec<RouterIface>, Vec<(IpNet, IpNet)>), ConfigError> {
+        let bad = |field, value: &str, why| ConfigError::InvalidPort {
+            port: format!("router {}", self.key),
+            field,
+            value: value.to_owned(),
+            why,
+        };
+        let ifaces = self
+            .interfaces
+            .iter()
+            .map(|i| {
+                let mac = Mac::parse(&i.mac)
+                    .filter(Mac::is_unicast)
+                    .ok_or_else(|| bad("mac", &i.mac, "not a unicast MAC"))?;
+                let ip = parse_net(&i.ip).ok_or_else(|| bad("ip", &i.ip, "not an address with a prefix length"))?;
+                Ok(RouterIface { network: i.network, mac, ip })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        let routes = self
+            .routes
+            .iter()
+            .map(|r| {
+                let d = parse_net(&r.destination).ok_or_else(|| bad("destination", &r.destination, "not a prefix"))?;
+                let n = parse_net(&r.nexthop).ok_or_else(|| bad("nexthop", &r.nexthop, "not an address"))?;
+                Ok((d, n))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok((ifaces, routes))
     }
 }
 

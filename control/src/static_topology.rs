@@ -3,12 +3,16 @@
 
 use pipelines::tables::{PortEntry, Tables, TablesBuilder};
 
-use crate::config::{ConfigError, StaticPort};
+use crate::config::{ConfigError, StaticPort, StaticRouter};
 
-/// Tables for `ports`, where `names` are the dataplane's port names in index order (a `[[port]]` may
-/// name its port by name or by index). Logical port keys are the dataplane index + 1.
-pub fn compile(ports: &[StaticPort], names: &[String]) -> Result<Tables, ConfigError> {
+/// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
+/// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
+pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String]) -> Result<Tables, ConfigError> {
     let mut b = TablesBuilder::new();
+    for r in routers {
+        let (ifaces, routes) = r.parse()?;
+        b.router(r.key, &ifaces, &routes);
+    }
     for p in ports {
         let index = names
             .iter()
@@ -53,15 +57,28 @@ mod tests {
             [[port]]
             name = "1"
             mac = "fa:16:3e:00:00:02"
-            network = 1
+            network = 2
+            ips = ["10.2.0.2"]
+            [[router]]
+            key = 7
+            interfaces = [
+                { network = 1, mac = "fa:16:3e:00:00:fe", ip = "10.0.0.254/24" },
+                { network = 2, mac = "fa:16:3e:00:00:fd", ip = "10.2.0.254/24" },
+            ]
+            routes = [{ destination = "10.1.0.0/16", nexthop = "10.2.0.2" }]
             "#,
         )
         .unwrap();
         let names = vec!["net_pcap0".to_owned(), "net_null0".to_owned()];
-        let t = compile(&c.ports, &names).unwrap();
+        let t = compile(&c.ports, &c.routers, &names).unwrap();
+        let router_mac = pipelines::wire::Mac::parse("fa:16:3e:00:00:fe").unwrap();
+        assert_eq!(t.router_for(1, router_mac), Some(7));
+        assert_eq!(t.router_for(2, router_mac), None);
+        let hop = t.routers[&7].route_v4(pipelines::wire::Ipv4Addr::new(10, 1, 2, 3)).unwrap();
+        assert_eq!(hop.iface, 1);
         assert_eq!(t.port(0).unwrap().lport, 1);
         assert_eq!(t.port(1).unwrap().mac.to_string(), "fa:16:3e:00:00:02");
-        let e = compile(&c.ports, &names[..1]).unwrap_err().to_string();
+        let e = compile(&c.ports, &c.routers, &names[..1]).unwrap_err().to_string();
         assert!(e.contains("no dataplane port"), "{e}");
     }
 }

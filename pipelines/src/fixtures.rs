@@ -1,6 +1,7 @@
 //! Frame builders and a small topology, for stage tests, golden files and benchmarks: the VMs and
 //! addresses of `../shared/bench`'s traffic (VM1 `fa:16:3e:00:00:01` 10.0.0.1, VM2 `…:02` 10.0.0.2).
 
+use crate::routing::RouterIface;
 use crate::tables::{IpNet, PortEntry, Tables, TablesBuilder};
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::icmpv6::{NdOption, NA_OVERRIDE, NA_SOLICITED, RA_OTHER};
@@ -136,5 +137,37 @@ pub fn two_port_tables(security: bool) -> Tables {
     let mut b = TablesBuilder::new();
     b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), security));
     b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), security));
+    b.build()
+}
+
+/// The router's MAC on network 1, as the benchmark traffic's `l3-1kflows` destination.
+pub const ROUTER_MAC: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
+/// The router's MAC on network 2.
+pub const ROUTER_MAC2: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfd]);
+
+/// 2001:db8:2::N, on network 2.
+pub fn ip6_net2(n: u8) -> Ipv6Addr {
+    let mut a = ip6(n);
+    a.0[5] = 2;
+    a
+}
+
+/// [`two_port_tables`] plus VM3 (`fa:16:3e:00:00:03`, 10.2.0.3, 2001:db8:2::3) on port 2 in network 2,
+/// and router 1 joining network 1 (10.0.0.254/24, 2001:db8::fe/64) and network 2 (10.2.0.254/24,
+/// 2001:db8:2::fe/64), with the extra route 10.1.0.0/16 via 10.2.0.3.
+pub fn routed_tables() -> Tables {
+    let mut b = TablesBuilder::new();
+    b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+    b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
+    let vm3 = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
+    b.local_port(2, vm_port(103, 2, vm3, Ipv4Addr::new(10, 2, 0, 3), ip6_net2(3), true));
+    let ifaces = [
+        RouterIface { network: 1, mac: ROUTER_MAC, ip: IpNet::V4(Ipv4Addr::new(10, 0, 0, 254), 24) },
+        RouterIface { network: 1, mac: ROUTER_MAC, ip: IpNet::V6(ip6(0xfe), 64) },
+        RouterIface { network: 2, mac: ROUTER_MAC2, ip: IpNet::V4(Ipv4Addr::new(10, 2, 0, 254), 24) },
+        RouterIface { network: 2, mac: ROUTER_MAC2, ip: IpNet::V6(ip6_net2(0xfe), 64) },
+    ];
+    let extra = [(IpNet::V4(Ipv4Addr::new(10, 1, 0, 0), 16), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3)))];
+    b.router(1, &ifaces, &extra);
     b.build()
 }

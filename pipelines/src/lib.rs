@@ -18,6 +18,7 @@ pub mod fixtures;
 pub mod meta;
 pub mod patch;
 pub mod publish;
+pub mod routing;
 pub mod stages;
 pub mod tables;
 pub mod wire;

@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::routing::{NextHop, Router, RouterIface};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 /// An IPv4 or IPv6 prefix.
@@ -108,6 +109,9 @@ pub struct Tables {
     pub arp: FxHashMap<u64, Mac>,
     /// (network, IPv6) → MAC, for the ND responder.
     pub nd: FxHashMap<(u32, u128), Mac>,
+    /// (network, router interface MAC) → router key: packets to it are routed.
+    pub router_macs: FxHashMap<u64, u32>,
+    pub routers: FxHashMap<u32, Router>,
 }
 
 impl Tables {
@@ -119,6 +123,15 @@ impl Tables {
     #[inline(always)]
     pub fn l2_lookup(&self, network: u32, mac: Mac) -> Option<u16> {
         self.l2.get(&l2_key(network, mac)).copied()
+    }
+
+    /// The router whose interface on `network` has the MAC `mac`.
+    #[inline(always)]
+    pub fn router_for(&self, network: u32, mac: Mac) -> Option<u32> {
+        if self.router_macs.is_empty() {
+            return None;
+        }
+        self.router_macs.get(&l2_key(network, mac)).copied()
     }
 
     #[inline]
@@ -180,6 +193,25 @@ impl TablesBuilder {
                 self.t.nd.insert((network, a.to_u128()), mac);
             }
         }
+        self
+    }
+
+    /// A router with its interfaces and extra routes; the switch answers ARP/ND for its gateway addresses.
+    pub fn router(&mut self, key: u32, ifaces: &[RouterIface], extra_routes: &[(IpNet, IpNet)]) -> &mut Self {
+        let mut r = Router::default();
+        for i in ifaces {
+            r.add_iface(*i);
+            self.t.router_macs.insert(l2_key(i.network, i.mac), key);
+            let host = match i.ip {
+                IpNet::V4(a, _) => IpNet::host_v4(a),
+                IpNet::V6(a, _) => IpNet::host_v6(a),
+            };
+            self.neighbor(i.network, host, i.mac);
+        }
+        for (net, gw) in extra_routes {
+            r.add_route(*net, NextHop::Via(*gw));
+        }
+        self.t.routers.insert(key, r);
         self
     }
 

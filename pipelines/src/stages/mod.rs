@@ -7,13 +7,15 @@
 pub mod arp_responder;
 pub mod classify;
 pub mod l2_switch;
+pub mod l3_route;
 pub mod nd_responder;
 pub mod port_security;
 
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
 use crate::meta::{Action, Meta};
-use crate::tables::{PortEntry, Tables};
+use crate::routing::Router;
+use crate::tables::{IpNet, PortEntry, Tables};
 use crate::wire::Mac;
 
 /// Lookups that consecutive packets of a burst share (a burst comes from one port and mostly goes to
@@ -22,7 +24,14 @@ use crate::wire::Mac;
 pub struct BurstMemo<'t> {
     port: Option<(u16, Option<&'t PortEntry>)>,
     l2: Option<(u32, Mac, Option<u16>)>,
+    router: Option<(u32, Mac, Option<KeyedRouter<'t>>)>,
+    neighbor: Option<(u32, IpNet, Option<Neighbor>)>,
 }
+
+/// A router and its key.
+pub type KeyedRouter<'t> = (u32, &'t Router);
+/// A next hop's MAC and local port.
+pub type Neighbor = (Mac, u16);
 
 impl<'t> BurstMemo<'t> {
     #[inline(always)]
@@ -33,6 +42,36 @@ impl<'t> BurstMemo<'t> {
                 let e = t.port(index);
                 self.port = Some((index, e));
                 e
+            }
+        }
+    }
+
+    /// The router whose interface on `network` has MAC `dst`, if any.
+    #[inline(always)]
+    pub fn router(&mut self, t: &'t Tables, network: u32, dst: Mac) -> Option<KeyedRouter<'t>> {
+        match self.router {
+            Some((n, d, found)) if n == network && d == dst => found,
+            _ => {
+                let found = t.router_for(network, dst).and_then(|k| t.routers.get(&k).map(|r| (k, r)));
+                self.router = Some((network, dst, found));
+                found
+            }
+        }
+    }
+
+    /// The MAC and local port of the neighbour `ip` on `network` (from the ARP/ND and L2 tables).
+    #[inline(always)]
+    pub fn neighbor(&mut self, t: &Tables, network: u32, ip: IpNet) -> Option<Neighbor> {
+        match self.neighbor {
+            Some((n, i, found)) if n == network && i == ip => found,
+            _ => {
+                let mac = match ip {
+                    IpNet::V4(a, _) => t.arp_lookup(network, a),
+                    IpNet::V6(a, _) => t.nd_lookup(network, a),
+                };
+                let found = mac.and_then(|m| t.l2_lookup(network, m).map(|port| (m, port)));
+                self.neighbor = Some((network, ip, found));
+                found
             }
         }
     }
@@ -68,6 +107,12 @@ pub fn decide<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
         }
         if m.pending() && nd_responder::is_icmpv6(m) {
             nd_responder::packet(t, p, m);
+        }
+        if m.pending() && !m.has(crate::meta::flags::MULTICAST_DST) {
+            let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+            if let Some((key, router)) = memo.router(t, m.network, dst) {
+                l3_route::packet(t, &mut memo, key, router, p, m);
+            }
         }
         if m.pending() {
             l2_switch::packet(t, &mut memo, p, m);

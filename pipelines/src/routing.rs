@@ -1,0 +1,144 @@
+//! The distributed router's tables: each router's interfaces (one per attached subnet: network, MAC,
+//! gateway address) and its routes (the attached subnets plus extra routes), looked up by longest prefix.
+//! Every node holds the routers of its networks, so routing happens on the node the packet enters.
+
+use crate::tables::IpNet;
+use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+
+/// A router interface: the router's port on one network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterIface {
+    pub network: u32,
+    pub mac: Mac,
+    /// The gateway address, with the subnet's prefix length.
+    pub ip: IpNet,
+}
+
+/// Where a prefix goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextHop {
+    /// An attached subnet: to the destination itself, out of interface `iface`.
+    Connected { iface: u16 },
+    /// An extra route: to this gateway (on an attached subnet).
+    Via(IpNet),
+}
+
+/// One router.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Router {
+    pub ifaces: Vec<RouterIface>,
+    /// Longest prefix first.
+    pub routes: Vec<(IpNet, NextHop)>,
+    /// The IPv4 routes again as (network, mask) integers, longest first: the lookup's fast form.
+    v4: Vec<(u32, u32, NextHop)>,
+}
+
+/// The result of a route lookup: out of `iface`, to the neighbour whose address is `neighbor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub iface: u16,
+    pub neighbor: IpNet,
+}
+
+fn prefix_len(n: &IpNet) -> u8 {
+    match n {
+        IpNet::V4(_, l) | IpNet::V6(_, l) => *l,
+    }
+}
+
+impl Router {
+    /// Adds an interface and its connected route.
+    pub fn add_iface(&mut self, iface: RouterIface) {
+        let i = self.ifaces.len() as u16;
+        self.ifaces.push(iface);
+        self.add_route(iface.ip, NextHop::Connected { iface: i });
+    }
+
+    /// Adds a route, keeping the longest prefixes first.
+    pub fn add_route(&mut self, net: IpNet, hop: NextHop) {
+        let at = self.routes.iter().position(|(n, _)| prefix_len(n) < prefix_len(&net)).unwrap_or(self.routes.len());
+        self.routes.insert(at, (net, hop));
+        self.v4 = self
+            .routes
+            .iter()
+            .filter_map(|(n, h)| match *n {
+                IpNet::V4(a, len) => {
+                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
+                    Some((a.to_u32() & mask, mask, *h))
+                }
+                IpNet::V6(..) => None,
+            })
+            .collect();
+    }
+
+    #[inline(always)]
+    fn lookup_v4(&self, a: Ipv4Addr) -> Option<NextHop> {
+        let a = a.to_u32();
+        self.v4.iter().find(|(net, mask, _)| a & mask == *net).map(|(_, _, h)| *h)
+    }
+
+    fn lookup(&self, contains: impl Fn(&IpNet) -> bool) -> Option<&NextHop> {
+        self.routes.iter().find(|(n, _)| contains(n)).map(|(_, h)| h)
+    }
+
+    /// Longest-prefix match of an IPv4 destination, resolved to an interface and a neighbour (one level
+    /// of gateway recursion: an extra route's gateway must be on an attached subnet).
+    #[inline]
+    pub fn route_v4(&self, dst: Ipv4Addr) -> Option<Resolved> {
+        match self.lookup_v4(dst)? {
+            NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v4(dst) }),
+            NextHop::Via(IpNet::V4(gw, _)) => match self.lookup_v4(gw)? {
+                NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v4(gw) }),
+                NextHop::Via(_) => None,
+            },
+            NextHop::Via(IpNet::V6(..)) => None,
+        }
+    }
+
+    /// As [`Router::route_v4`] for IPv6.
+    pub fn route_v6(&self, dst: Ipv6Addr) -> Option<Resolved> {
+        match *self.lookup(|n| n.contains_v6(dst))? {
+            NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v6(dst) }),
+            NextHop::Via(IpNet::V6(gw, _)) => match *self.lookup(|n| n.contains_v6(gw))? {
+                NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v6(gw) }),
+                NextHop::Via(_) => None,
+            },
+            NextHop::Via(IpNet::V4(..)) => None,
+        }
+    }
+
+    /// True if `ip` is one of the router's own (gateway) addresses.
+    pub fn owns_v4(&self, ip: Ipv4Addr) -> bool {
+        self.ifaces.iter().any(|i| matches!(i.ip, IpNet::V4(a, _) if a == ip))
+    }
+
+    pub fn owns_v6(&self, ip: Ipv6Addr) -> bool {
+        self.ifaces.iter().any(|i| matches!(i.ip, IpNet::V6(a, _) if a == ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(a, b, c, d)
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_gateways_resolve() {
+        let mut r = Router::default();
+        r.add_iface(RouterIface { network: 1, mac: Mac([2, 0, 0, 0, 0, 1]), ip: IpNet::V4(v4(10, 0, 0, 254), 24) });
+        r.add_iface(RouterIface { network: 2, mac: Mac([2, 0, 0, 0, 0, 2]), ip: IpNet::V4(v4(10, 2, 0, 254), 24) });
+        r.add_route(IpNet::V4(v4(10, 1, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
+        r.add_route(IpNet::V4(v4(0, 0, 0, 0), 0), NextHop::Via(IpNet::host_v4(v4(10, 0, 0, 1))));
+        assert_eq!(r.route_v4(v4(10, 0, 0, 7)), Some(Resolved { iface: 0, neighbor: IpNet::host_v4(v4(10, 0, 0, 7)) }));
+        assert_eq!(r.route_v4(v4(10, 1, 3, 4)), Some(Resolved { iface: 1, neighbor: IpNet::host_v4(v4(10, 2, 0, 2)) }));
+        assert_eq!(r.route_v4(v4(8, 8, 8, 8)), Some(Resolved { iface: 0, neighbor: IpNet::host_v4(v4(10, 0, 0, 1)) }));
+        assert!(r.owns_v4(v4(10, 2, 0, 254)) && !r.owns_v4(v4(10, 2, 0, 2)));
+        let mut bare = Router::default();
+        bare.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(192, 168, 0, 1))));
+        assert_eq!(bare.route_v4(v4(10, 9, 0, 1)), None, "a gateway on no attached subnet does not resolve");
+        assert_eq!(bare.route_v4(v4(1, 1, 1, 1)), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! The distributed L3 router: a packet sent to a router interface's MAC is routed by longest prefix over
+//! the router's attached subnets and extra routes, its TTL/hop limit decremented (IPv4 checksum updated
+//! incrementally), its MACs rewritten (source: the router's interface on the egress network;
+//! destination: the next hop's, from the ARP/ND tables), and it leaves by the next hop's port, all on the
+//! node it entered. The router answers pings to its own gateway addresses in place (ARP and ND for them
+//! are answered by the responders). ICMP time-exceeded generation is still to come: expiring packets
+//! are dropped and counted.
+//! Drops: `l3_route.no_route`, `.ttl_exceeded`, `.to_router`, `.no_neighbor`.
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{flags, Action, Meta};
+use crate::routing::Router;
+use crate::stages::BurstMemo;
+use crate::tables::Tables;
+use crate::wire::checksum;
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+
+/// Routes one pending packet addressed to the MAC of router `key`'s interface on the packet's network.
+#[inline]
+pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, key: u32, r: &Router, p: &mut B, m: &mut Meta) {
+    m.router = key;
+    if m.has(flags::IPV4) {
+        route_v4(t, memo, r, p, m);
+    } else if m.has(flags::IPV6) {
+        route_v6(t, memo, r, p, m);
+    } else if !m.has(flags::ARP) {
+        m.drop(Reason::L3ToRouter);
+    }
+}
+
+#[inline(always)]
+fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &mut B, m: &mut Meta) {
+    let l3 = m.l3_off as usize;
+    let d = p.data_mut();
+    let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
+    if r.owns_v4(dst) {
+        if !echo_reply_v4(d, m) {
+            m.drop(Reason::L3ToRouter);
+        }
+        return;
+    }
+    if d[l3 + 8] <= 1 {
+        m.drop(Reason::L3TtlExceeded);
+        return;
+    }
+    let Some(hop) = r.route_v4(dst) else {
+        m.drop(Reason::L3NoRoute);
+        return;
+    };
+    let iface = r.ifaces[hop.iface as usize];
+    let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
+        m.drop(Reason::L3NoNeighbor);
+        return;
+    };
+    Ipv4Packet::new_unchecked(&mut d[l3..]).decrement_ttl();
+    forward(d, m, iface.mac, mac, iface.network, port);
+}
+
+#[inline(always)]
+fn route_v6<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &mut B, m: &mut Meta) {
+    let l3 = m.l3_off as usize;
+    let d = p.data_mut();
+    let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
+    if r.owns_v6(dst) {
+        if !echo_reply_v6(d, m) {
+            m.drop(Reason::L3ToRouter);
+        }
+        return;
+    }
+    if dst.is_multicast() || dst.is_link_local() {
+        // Link-scoped traffic to the router (RS, MLD, ...) is not forwarded.
+        m.drop(Reason::L3ToRouter);
+        return;
+    }
+    if d[l3 + 7] <= 1 {
+        m.drop(Reason::L3TtlExceeded);
+        return;
+    }
+    let Some(hop) = r.route_v6(dst) else {
+        m.drop(Reason::L3NoRoute);
+        return;
+    };
+    let iface = r.ifaces[hop.iface as usize];
+    let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
+        m.drop(Reason::L3NoNeighbor);
+        return;
+    };
+    d[l3 + 7] -= 1;
+    forward(d, m, iface.mac, mac, iface.network, port);
+}
+
+#[inline(always)]
+fn forward(d: &mut [u8], m: &mut Meta, src: Mac, dst: Mac, network: u32, port: u16) {
+    d[0..6].copy_from_slice(&dst.0);
+    d[6..12].copy_from_slice(&src.0);
+    m.network = network;
+    m.output(port);
+}
+
+/// Swaps the Ethernet addresses of a frame being answered: back to its sender, from the address it was
+/// sent to.
+fn bounce(d: &mut [u8], m: &mut Meta) {
+    let (a, b) = d.split_at_mut(6);
+    a.swap_with_slice(&mut b[..6]);
+    m.action = Action::Reply;
+    m.out_port = m.in_port;
+}
+
+/// An ICMP echo request to the router becomes its reply in place; false for anything else.
+fn echo_reply_v4(d: &mut [u8], m: &mut Meta) -> bool {
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    if m.ip_proto != 1 || m.has(flags::LATER_FRAGMENT) || d.len() < l4 + 8 || d[l4] != 8 || d[l4 + 1] != 0 {
+        return false;
+    }
+    // Type 8 -> 0 in the ICMP checksum; addresses swap (the IPv4 header sum does not change); TTL 64.
+    let c = u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]);
+    d[l4] = 0;
+    d[l4 + 2..l4 + 4].copy_from_slice(&checksum::update16(c, 0x0800, 0x0000).to_be_bytes());
+    let (src, dst) = d[l3 + 12..l3 + 20].split_at_mut(4);
+    src.swap_with_slice(dst);
+    let mut ip = Ipv4Packet::new_unchecked(&mut d[l3..]);
+    let ttl = ip.ttl();
+    let c = checksum::update16(ip.checksum(), u16::from_be_bytes([ttl, 1]), u16::from_be_bytes([64, 1]));
+    ip.set_ttl(64);
+    ip.set_checksum(c);
+    bounce(d, m);
+    true
+}
+
+/// An ICMPv6 echo request to the router becomes its reply in place; false for anything else.
+fn echo_reply_v6(d: &mut [u8], m: &mut Meta) -> bool {
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    if m.ip_proto != 58 || d.len() < l4 + 8 || d[l4] != 128 || d[l4 + 1] != 0 {
+        return false;
+    }
+    let c = u16::from_be_bytes([d[l4 + 2], d[l4 + 3]]);
+    d[l4] = 129;
+    d[l4 + 2..l4 + 4].copy_from_slice(&checksum::update16(c, 0x8000, 0x8100).to_be_bytes());
+    let (src, dst) = d[l3 + 8..l3 + 40].split_at_mut(16);
+    src.swap_with_slice(dst);
+    d[l3 + 7] = 64;
+    bounce(d, m);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::drop::DropCounters;
+    use crate::fixtures::*;
+    use crate::stages;
+    use crate::wire::checksum::pseudo_v6;
+    use crate::wire::*;
+
+    const VM3: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
+
+    fn decide(frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
+        let t = routed_tables();
+        let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
+        let mut meta = vec![Meta::new(0); frames.len()];
+        let mut drops = DropCounters::default();
+        stages::run(&t, &mut pkts, &mut meta, &mut drops);
+        (meta, pkts.into_iter().map(HeapBuf::into_vec).collect(), drops)
+    }
+
+    fn udp4_ttl(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, ttl: u8) -> Vec<u8> {
+        let mut f = udp4(sm, dm, s, d);
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.set_ttl(ttl);
+        ip.fill_checksum();
+        f
+    }
+
+    #[test]
+    fn routes_across_subnets_v4_and_v6() {
+        let (meta, out, _) = decide(&[
+            udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 3)),
+            udp6(VM1, ROUTER_MAC, ip6(1), ip6_net2(3)),
+            udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 1, 7, 7)),
+        ]);
+        // To VM3 (port 2): MACs rewritten, TTL 63, checksum still right; the packet now in network 2.
+        assert_eq!((meta[0].action, meta[0].out_port, meta[0].network), (Action::Output, 2, 2));
+        let mut expect = udp4_ttl(ROUTER_MAC2, VM3, IP1, Ipv4Addr::new(10, 2, 0, 3), 63);
+        expect[6..12].copy_from_slice(&ROUTER_MAC2.0);
+        assert_eq!(out[0], expect);
+        assert!(Ipv4Packet::new_checked(&out[0][14..]).unwrap().verify_checksum());
+        assert_eq!((meta[1].action, meta[1].out_port), (Action::Output, 2));
+        assert_eq!((&out[1][0..6], &out[1][6..12], out[1][14 + 7]), (&VM3.0[..], &ROUTER_MAC2.0[..], 63));
+        // The extra route 10.1.0.0/16 via 10.2.0.3 (VM3).
+        assert_eq!((meta[2].action, meta[2].out_port), (Action::Output, 2));
+    }
+
+    #[test]
+    fn expiring_unroutable_and_unresolved_packets_drop() {
+        let (meta, _, drops) = decide(&[
+            udp4_ttl(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 3), 1),
+            udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(192, 168, 1, 1)),
+            udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 99)),
+            udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 0, 0, 254)),
+        ]);
+        let reasons: Vec<Reason> = meta.iter().map(|m| m.reason).collect();
+        assert_eq!(reasons, vec![Reason::L3TtlExceeded, Reason::L3NoRoute, Reason::L3NoNeighbor, Reason::L3ToRouter]);
+        assert_eq!(drops.get(Reason::L3NoRoute), 1);
+    }
+
+    #[test]
+    fn router_answers_ping_and_arp_for_its_gateway() {
+        let gw = Ipv4Addr::new(10, 0, 0, 254);
+        let mut echo = [0u8; 16];
+        Icmpv4Repr::EchoRequest { ident: 9, seq: 1, data: b"abcdefgh" }
+            .emit(&mut Icmpv4Packet::new_unchecked(&mut echo[..]));
+        let ping = ethernet(VM1, ROUTER_MAC, 0x0800, &ipv4(IP1, gw, IpProtocol::Icmp, 64, &echo));
+        let gw6 = ip6(0xfe);
+        let mut echo6 = [0u8; 12];
+        let pseudo = pseudo_v6(ip6(1).0, gw6.0, 58, 12);
+        Icmpv6Repr::EchoRequest { ident: 9, seq: 1, data: b"abcd" }
+            .emit(&mut Icmpv6Packet::new_unchecked(&mut echo6[..]), pseudo);
+        let ping6 = ethernet(VM1, ROUTER_MAC, 0x86dd, &ipv6(ip6(1), gw6, IpProtocol::Icmpv6, 64, &echo6));
+        let (meta, out, _) = decide(&[ping, arp_request(VM1, IP1, gw), ping6]);
+        assert_eq!((meta[0].action, meta[0].out_port), (Action::Reply, 0));
+        let mut reply = [0u8; 16];
+        Icmpv4Repr::EchoReply { ident: 9, seq: 1, data: b"abcdefgh" }
+            .emit(&mut Icmpv4Packet::new_unchecked(&mut reply[..]));
+        assert_eq!(out[0], ethernet(ROUTER_MAC, VM1, 0x0800, &ipv4(gw, IP1, IpProtocol::Icmp, 64, &reply)));
+        assert_eq!(out[1], arp(ArpOperation::Reply, ROUTER_MAC, gw, VM1, IP1, VM1));
+        assert_eq!(meta[2].action, Action::Reply);
+        let ip = Ipv6Packet::new_checked(&out[2][14..]).unwrap();
+        assert_eq!((ip.src(), ip.dst()), (gw6, ip6(1)));
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(pseudo_v6(gw6.0, ip6(1).0, 58, 12)));
+        assert_eq!(icmp.msg_type(), 129);
+    }
+}
