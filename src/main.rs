@@ -229,10 +229,14 @@ fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &Atom
     report
 }
 
+/// Writes the counters to stderr; a closed stderr (the terminal gone) must not stop a clean shutdown.
 fn log_report(r: &Report) {
+    use std::io::Write;
+    let mut e = std::io::stderr().lock();
     for p in &r.ports {
         let drops: Vec<String> = p.drops.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k}={n}")).collect();
-        eprintln!(
+        let _ = writeln!(
+            e,
             "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | drops {}",
             p.name,
             p.rx,
@@ -246,17 +250,20 @@ fn log_report(r: &Report) {
         );
     }
     for w in &r.workers {
-        eprintln!(
+        let _ = writeln!(
+            e,
             "worker lcore {}: rx {} tx {} dropped {} idle_polls {}",
             w.lcore, w.rx, w.tx, w.dropped, w.idle_polls
         );
     }
     let l = &r.latency;
-    eprintln!(
+    let _ = writeln!(
+        e,
         "latency (rx to tx, per burst): samples {} p50 {:.0} ns p99 {:.0} ns p99.9 {:.0} ns max {:.0} ns",
         l.samples, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns
     );
-    eprintln!(
+    let _ = writeln!(
+        e,
         "mempool: size {} in use at start {} in use now {}",
         r.mempool.size, r.mempool.in_use_at_start, r.mempool.in_use
     );
