@@ -214,6 +214,8 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
         Action::Drop => bump(&c_in.pipeline[m.reason as usize], 1),
         // The stages decide every packet; an undecided one would be a bug, counted rather than lost.
         Action::Continue => bump(&c_in.pipeline[pipelines::drop::Reason::L2NoDestination as usize], 1),
+        // The egress stage hands these to the tunnel stage, or drops them while there is none.
+        Action::Remote => bump(&c_in.pipeline[pipelines::drop::Reason::EgressNoTunnel as usize], 1),
     }
 }
 

@@ -25,8 +25,6 @@ pub enum Reason {
     PortSecurityEthertype,
     /// Unicast to an unknown MAC in a network with no other port to flood to, or an own-port loop.
     L2NoDestination,
-    /// Destination is on another node: tunnels come in a later stage.
-    L2RemoteUnsupported,
     /// No route to the destination.
     L3NoRoute,
     /// TTL/hop limit exhausted (an ICMP time exceeded is sent when the packet allows it).
@@ -35,10 +33,14 @@ pub enum Reason {
     L3ToRouter,
     /// The next hop's MAC is not known yet.
     L3NoNeighbor,
+    /// The output port is administratively down (or no longer bound).
+    EgressPortDown,
+    /// Destination is on another node and no tunnel stage is configured to carry it.
+    EgressNoTunnel,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::None,
         Reason::ClassifyMalformed,
         Reason::ClassifyUnknownPort,
@@ -49,11 +51,12 @@ impl Reason {
         Reason::PortSecurityRogueServer,
         Reason::PortSecurityEthertype,
         Reason::L2NoDestination,
-        Reason::L2RemoteUnsupported,
         Reason::L3NoRoute,
         Reason::L3TtlExceeded,
         Reason::L3ToRouter,
         Reason::L3NoNeighbor,
+        Reason::EgressPortDown,
+        Reason::EgressNoTunnel,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -69,11 +72,12 @@ impl Reason {
             Reason::PortSecurityRogueServer => "port_security.rogue_server",
             Reason::PortSecurityEthertype => "port_security.ethertype",
             Reason::L2NoDestination => "l2_switch.no_destination",
-            Reason::L2RemoteUnsupported => "l2_switch.remote_unsupported",
             Reason::L3NoRoute => "l3_route.no_route",
             Reason::L3TtlExceeded => "l3_route.ttl_exceeded",
             Reason::L3ToRouter => "l3_route.to_router",
             Reason::L3NoNeighbor => "l3_route.no_neighbor",
+            Reason::EgressPortDown => "egress.port_down",
+            Reason::EgressNoTunnel => "egress.no_tunnel",
         }
     }
 }

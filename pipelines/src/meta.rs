@@ -16,6 +16,8 @@ pub enum Action {
     Flood,
     /// Rewritten into a reply in place: back out of the port it came in on.
     Reply,
+    /// To logical port `Meta::dst_lport` on node `Meta::chassis`: for the tunnel stage to encapsulate.
+    Remote,
     /// Dropped, counted under `Meta::reason`.
     Drop,
 }
@@ -46,6 +48,9 @@ pub struct Meta {
     pub network: u32,
     /// Router key, once the L3 stage routes it.
     pub router: u32,
+    /// With `Action::Remote`: the destination's logical port key and the node (chassis) it is on.
+    pub dst_lport: u32,
+    pub chassis: u32,
     /// Offset of the L3 header (after Ethernet and any VLAN tag).
     pub l3_off: u16,
     /// Offset of the L4 header (after IPv6 extension headers), 0 if none.

@@ -97,6 +97,13 @@ pub(crate) fn v4_key(network: u32, a: Ipv4Addr) -> u64 {
     ((network as u64) << 32) | a.to_u32() as u64
 }
 
+/// A logical port on another node: reached through a tunnel to that node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemotePort {
+    pub lport: u32,
+    pub chassis: u32,
+}
+
 /// The snapshot the workers read.
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
@@ -112,6 +119,8 @@ pub struct Tables {
     /// (network, router interface MAC) → router key: packets to it are routed.
     pub router_macs: FxHashMap<u64, u32>,
     pub routers: FxHashMap<u32, Router>,
+    /// (network, MAC) → a port on another node, looked up when no local port has the MAC.
+    pub remote: FxHashMap<u64, RemotePort>,
 }
 
 impl Tables {
@@ -123,6 +132,15 @@ impl Tables {
     #[inline(always)]
     pub fn l2_lookup(&self, network: u32, mac: Mac) -> Option<u16> {
         self.l2.get(&l2_key(network, mac)).copied()
+    }
+
+    /// The port on another node with MAC `mac` in `network`.
+    #[inline]
+    pub fn remote_lookup(&self, network: u32, mac: Mac) -> Option<RemotePort> {
+        if self.remote.is_empty() {
+            return None;
+        }
+        self.remote.get(&l2_key(network, mac)).copied()
     }
 
     /// The router whose interface on `network` has the MAC `mac`.
@@ -192,6 +210,16 @@ impl TablesBuilder {
             IpNet::V6(a, _) => {
                 self.t.nd.insert((network, a.to_u128()), mac);
             }
+        }
+        self
+    }
+
+    /// A logical port bound on another node: its MAC is switched to that node, its addresses answered
+    /// for by the ARP/ND responders.
+    pub fn remote_port(&mut self, network: u32, mac: Mac, ips: &[IpNet], port: RemotePort) -> &mut Self {
+        self.t.remote.insert(l2_key(network, mac), port);
+        for ip in ips {
+            self.neighbor(network, *ip, mac);
         }
         self
     }

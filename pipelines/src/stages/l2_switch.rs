@@ -1,5 +1,6 @@
-//! L2 lookup: destination MAC in the packet's network → a local port. Broadcast, multicast and unknown
-//! unicast are flooded to the network's other local ports only, never across networks.
+//! L2 lookup: destination MAC in the packet's network → a local port, else a port on another node (for
+//! the egress stage to hand to the tunnel stage). Broadcast, multicast and unknown unicast are flooded
+//! to the network's other local ports that are up, never across networks.
 //! Drops: `l2_switch.no_destination` (back to its own port, or nobody to flood to).
 
 use crate::buf::PacketBuf;
@@ -31,18 +32,28 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
             }
             return;
         }
+        if let Some(r) = t.remote_lookup(m.network, dst) {
+            m.action = Action::Remote;
+            m.dst_lport = r.lport;
+            m.chassis = r.chassis;
+            return;
+        }
     }
-    let others = t.networks.get(&m.network).is_some_and(|n| n.local_ports.iter().any(|&x| x != m.in_port));
-    if others {
+    if flood_ports(t, m.network, m.in_port).next().is_some() {
         m.action = Action::Flood;
     } else {
         m.drop(Reason::L2NoDestination);
     }
 }
 
-/// The ports a flooded packet from `in_port` in `network` goes to.
+/// The ports a flooded packet from `in_port` in `network` goes to: the network's other local ports that
+/// are up.
 pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> impl Iterator<Item = u16> + '_ {
-    t.networks.get(&network).into_iter().flat_map(|n| n.local_ports.iter().copied()).filter(move |&p| p != in_port)
+    t.networks
+        .get(&network)
+        .into_iter()
+        .flat_map(|n| n.local_ports.iter().copied())
+        .filter(move |&p| p != in_port && t.port(p).is_some_and(|e| e.up))
 }
 
 #[cfg(test)]

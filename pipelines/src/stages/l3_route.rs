@@ -3,8 +3,12 @@
 //! incrementally), its MACs rewritten (source: the router's interface on the egress network;
 //! destination: the next hop's, from the ARP/ND tables), and it leaves by the next hop's port, all on the
 //! node it entered. The router answers pings to its own gateway addresses in place (ARP and ND for them
-//! are answered by the responders). ICMP time-exceeded generation is still to come: expiring packets
-//! are dropped and counted.
+//! are answered by the responders). A packet whose TTL/hop limit would expire becomes, in place, the
+//! ICMP time-exceeded error (RFC 792/1812, RFC 4443) from the router's interface on the ingress network
+//! back to its sender, quoting as much of it as fits in 576 (IPv4) or 1280 (IPv6) bytes; no error is sent
+//! about an ICMP error, a later fragment, or a packet from an unspecified or multicast source, and those
+//! are dropped as `.ttl_exceeded`. Errors are not rate-limited yet: there is one per expiring packet,
+//! never more, and it goes back out of the port the packet came in by.
 //! Drops: `l3_route.no_route`, `.ttl_exceeded`, `.to_router`, `.no_neighbor`.
 
 use crate::buf::PacketBuf;
@@ -12,7 +16,7 @@ use crate::drop::Reason;
 use crate::meta::{flags, Action, Meta};
 use crate::routing::Router;
 use crate::stages::BurstMemo;
-use crate::tables::Tables;
+use crate::tables::{IpNet, Tables};
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
@@ -42,7 +46,9 @@ fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
         return;
     }
     if d[l3 + 8] <= 1 {
-        m.drop(Reason::L3TtlExceeded);
+        if !time_exceeded_v4(r, p, m) {
+            m.drop(Reason::L3TtlExceeded);
+        }
         return;
     }
     let Some(hop) = r.route_v4(dst) else {
@@ -75,7 +81,9 @@ fn route_v6<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
         return;
     }
     if d[l3 + 7] <= 1 {
-        m.drop(Reason::L3TtlExceeded);
+        if !time_exceeded_v6(r, p, m) {
+            m.drop(Reason::L3TtlExceeded);
+        }
         return;
     }
     let Some(hop) = r.route_v6(dst) else {
@@ -145,6 +153,98 @@ fn echo_reply_v6(d: &mut [u8], m: &mut Meta) -> bool {
     true
 }
 
+/// Largest IPv4 datagram carrying an ICMP error (RFC 1812 4.3.2.3).
+const ICMP4_ERROR_MAX: usize = 576;
+/// Largest IPv6 packet carrying an ICMPv6 error (RFC 4443 2.4(c): the minimum MTU).
+const ICMP6_ERROR_MAX: usize = 1280;
+
+/// The gateway address of router `r` on `network`, of the family `v6`.
+fn gateway(r: &Router, network: u32, v6: bool) -> Option<IpNet> {
+    r.ifaces.iter().find(|i| i.network == network && matches!(i.ip, IpNet::V6(..)) == v6).map(|i| i.ip)
+}
+
+/// Turns the IPv4 packet in `p` into the ICMP error `typ`/`code` about it, addressed back to its sender
+/// from the router's gateway address on the ingress network; false (and `p` unchanged) where RFC 1812
+/// forbids an error or there is no room.
+fn time_exceeded_v4<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
+    const TIME_EXCEEDED: u8 = 11;
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    let d = p.data();
+    let src = Ipv4Addr(d[l3 + 12..l3 + 16].try_into().expect("classify checked"));
+    let is_error = m.ip_proto == 1 && !matches!(d.get(l4), Some(0 | 8 | 13 | 14 | 15 | 16 | 17 | 18) | None);
+    if is_error || m.has(flags::LATER_FRAGMENT) || src.0[0] == 0 || src.0[0] >= 224 || src.0 == [255; 4] {
+        return false;
+    }
+    let Some(IpNet::V4(gw, _)) = gateway(r, m.network, false) else { return false };
+    // The invoking datagram, without the frame's padding, cut to what fits.
+    let ip_len = (u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]) as usize).min(d.len() - l3);
+    let quoted = ip_len.min(ICMP4_ERROR_MAX - 20 - 8);
+    let extra = 20 + 8;
+    if p.prepend(extra).is_none() {
+        return false;
+    }
+    let excess = p.len() - (l3 + extra + quoted);
+    p.trim(excess);
+    let d = p.data_mut();
+    d.copy_within(extra..extra + l3, 0);
+    let total = (20 + 8 + quoted) as u16;
+    let ip = &mut d[l3..l3 + 20];
+    ip.copy_from_slice(&[0x45, 0xc0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[12..16].copy_from_slice(&gw.0);
+    ip[16..20].copy_from_slice(&src.0);
+    let c = !checksum::fold(checksum::sum(0, ip));
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let icmp = &mut d[l3 + 20..];
+    icmp[..8].copy_from_slice(&[TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    let c = !checksum::fold(checksum::sum(0, icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    error_reply(d, m, 1, l3 + 20)
+}
+
+/// As [`time_exceeded_v4`] for IPv6 (RFC 4443 2.4: no error about an ICMPv6 error or a multicast or
+/// unspecified source).
+fn time_exceeded_v6<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
+    use crate::wire::icmpv6::TIME_EXCEEDED;
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    let d = p.data();
+    let src = Ipv6Addr(d[l3 + 8..l3 + 24].try_into().expect("classify checked"));
+    let is_error = m.ip_proto == 58 && d.get(l4).is_none_or(|t| *t < 128);
+    if is_error || src.is_unspecified() || src.is_multicast() {
+        return false;
+    }
+    let Some(IpNet::V6(gw, _)) = gateway(r, m.network, true) else { return false };
+    let ip_len = (40 + u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]) as usize).min(d.len() - l3);
+    let quoted = ip_len.min(ICMP6_ERROR_MAX - 40 - 8);
+    let extra = 40 + 8;
+    if p.prepend(extra).is_none() {
+        return false;
+    }
+    let excess = p.len() - (l3 + extra + quoted);
+    p.trim(excess);
+    let d = p.data_mut();
+    d.copy_within(extra..extra + l3, 0);
+    let ip = &mut d[l3..l3 + 40];
+    ip[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 58, 64]);
+    ip[4..6].copy_from_slice(&((8 + quoted) as u16).to_be_bytes());
+    ip[8..24].copy_from_slice(&gw.0);
+    ip[24..40].copy_from_slice(&src.0);
+    let icmp = &mut d[l3 + 40..];
+    icmp[..8].copy_from_slice(&[TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
+    let c = !checksum::fold(checksum::sum(checksum::pseudo_v6(gw.0, src.0, 58, icmp.len() as u32), icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    error_reply(d, m, 58, l3 + 40)
+}
+
+/// Sends the error built in `d` back where its invoking packet came from.
+fn error_reply(d: &mut [u8], m: &mut Meta, proto: u8, l4: usize) -> bool {
+    m.ip_proto = proto;
+    m.l4_off = l4 as u16;
+    m.flags &= !flags::LATER_FRAGMENT;
+    bounce(d, m);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,11 +258,14 @@ mod tests {
     const VM3: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
 
     fn decide(frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
-        let t = routed_tables();
+        decide_with(&routed_tables(), frames)
+    }
+
+    fn decide_with(t: &Tables, frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
         let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
         let mut meta = vec![Meta::new(0); frames.len()];
         let mut drops = DropCounters::default();
-        stages::run(&t, &mut pkts, &mut meta, &mut drops);
+        stages::run(t, &mut pkts, &mut meta, &mut drops);
         (meta, pkts.into_iter().map(HeapBuf::into_vec).collect(), drops)
     }
 
@@ -194,15 +297,61 @@ mod tests {
     }
 
     #[test]
-    fn expiring_unroutable_and_unresolved_packets_drop() {
+    fn expiring_packets_become_time_exceeded_errors_to_their_sender() {
+        let gw = Ipv4Addr::new(10, 0, 0, 254);
+        let expiring = udp4_ttl(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 3), 1);
+        let big =
+            ethernet(VM1, ROUTER_MAC, 0x0800, &ipv4(IP1, Ipv4Addr::new(10, 2, 0, 3), IpProtocol::Udp, 1, &[7; 1000]));
+        let mut expiring6 = udp6(VM1, ROUTER_MAC, ip6(1), ip6_net2(3));
+        expiring6[14 + 7] = 1;
+        let (meta, out, drops) = decide(&[expiring.clone(), big.clone(), expiring6.clone()]);
+        assert_eq!(drops.get(Reason::L3TtlExceeded), 0);
+        for (i, original, quoted) in [(0, &expiring, expiring.len() - 14), (1, &big, 576 - 28)] {
+            assert_eq!((meta[i].action, meta[i].out_port), (Action::Reply, 0));
+            assert_eq!((&out[i][0..6], &out[i][6..12]), (&VM1.0[..], &ROUTER_MAC.0[..]));
+            let ip = Ipv4Packet::new_checked(&out[i][14..]).unwrap();
+            assert!(ip.verify_checksum());
+            let r = Ipv4Repr::parse(&ip).unwrap();
+            assert_eq!((r.src, r.dst, r.protocol, r.ttl, r.payload_len), (gw, IP1, IpProtocol::Icmp, 64, 8 + quoted));
+            let icmp = ip.payload();
+            assert_eq!((icmp[0], icmp[1], &icmp[4..8]), (11, 0, &[0u8; 4][..]));
+            assert_eq!(checksum::fold(checksum::sum(0, icmp)), 0xffff);
+            assert_eq!(&icmp[8..], &original[14..14 + quoted]);
+        }
+        assert_eq!(out[1].len(), 14 + 576);
+        assert_eq!((meta[2].action, meta[2].out_port, &out[2][0..6]), (Action::Reply, 0, &VM1.0[..]));
+        let ip = Ipv6Packet::new_checked(&out[2][14..]).unwrap();
+        assert_eq!((ip.src(), ip.dst(), ip.hop_limit()), (ip6(0xfe), ip6(1), 64));
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(pseudo_v6(ip6(0xfe).0, ip6(1).0, 58, ip.payload().len() as u32)));
+        assert_eq!((icmp.msg_type(), &ip.payload()[8..]), (3, &expiring6[14..]));
+    }
+
+    #[test]
+    fn no_error_about_an_error_or_from_a_bad_source() {
+        let mut err = [0u8; 36];
+        err[0] = 11; // an ICMP time-exceeded, itself expiring
+        let f = ethernet(VM1, ROUTER_MAC, 0x0800, &ipv4(IP1, Ipv4Addr::new(10, 2, 0, 3), IpProtocol::Icmp, 1, &err));
+        let zero = udp4_ttl(VM1, ROUTER_MAC, Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(10, 2, 0, 3), 1);
+        let err6 = ethernet(VM1, ROUTER_MAC, 0x86dd, &ipv6(ip6(1), ip6_net2(3), IpProtocol::Icmpv6, 1, &[1; 16]));
+        // Port security off on VM1's port, so the unspecified source reaches the router.
+        let mut t = routed_tables();
+        t.ports[0].as_mut().unwrap().security = false;
+        let (meta, out, drops) = decide_with(&t, &[f.clone(), zero, err6]);
+        let reasons: Vec<_> = meta.iter().map(|m| (m.action, m.reason)).collect();
+        assert_eq!(reasons, vec![(Action::Drop, Reason::L3TtlExceeded); 3]);
+        assert_eq!((drops.get(Reason::L3TtlExceeded), &out[0]), (3, &f));
+    }
+
+    #[test]
+    fn unroutable_and_unresolved_packets_drop() {
         let (meta, _, drops) = decide(&[
-            udp4_ttl(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 3), 1),
             udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(192, 168, 1, 1)),
             udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 99)),
             udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 0, 0, 254)),
         ]);
         let reasons: Vec<Reason> = meta.iter().map(|m| m.reason).collect();
-        assert_eq!(reasons, vec![Reason::L3TtlExceeded, Reason::L3NoRoute, Reason::L3NoNeighbor, Reason::L3ToRouter]);
+        assert_eq!(reasons, vec![Reason::L3NoRoute, Reason::L3NoNeighbor, Reason::L3ToRouter]);
         assert_eq!(drops.get(Reason::L3NoRoute), 1);
     }
 
@@ -219,7 +368,10 @@ mod tests {
         Icmpv6Repr::EchoRequest { ident: 9, seq: 1, data: b"abcd" }
             .emit(&mut Icmpv6Packet::new_unchecked(&mut echo6[..]), pseudo);
         let ping6 = ethernet(VM1, ROUTER_MAC, 0x86dd, &ipv6(ip6(1), gw6, IpProtocol::Icmpv6, 64, &echo6));
-        let (meta, out, _) = decide(&[ping, arp_request(VM1, IP1, gw), ping6]);
+        let ns = neighbor_solicit(VM1, ip6(1), gw6);
+        let (meta, out, _) = decide(&[ping, arp_request(VM1, IP1, gw), ping6, ns]);
+        // The router's own NA carries the router flag.
+        assert_eq!((meta[3].action, &out[3]), (Action::Reply, &neighbor_advert(ROUTER_MAC, gw6, VM1, ip6(1), true)));
         assert_eq!((meta[0].action, meta[0].out_port), (Action::Reply, 0));
         let mut reply = [0u8; 16];
         Icmpv4Repr::EchoReply { ident: 9, seq: 1, data: b"abcdefgh" }

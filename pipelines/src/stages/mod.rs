@@ -1,11 +1,15 @@
 //! The stages, in Dragonflow's order; each is one file with its drop reasons and its loop over a burst.
-//! A stage looks only at packets whose `Meta::action` is still `Continue`. Stages still to come (DHCP,
-//! security groups, NAT, tunnels, the L3 router) slot in by adding a file and a line in [`decide`].
+//! A stage looks only at packets whose `Meta::action` is still `Continue`, but for `egress`, which
+//! checks the decided ones. Stages still to come slot in by adding a file and a line in [`decide`]:
+//! DHCP after the ARP/ND responders (it answers in place, as they do), security groups after port
+//! security (ingress) and before egress (egress rules), NAT in `l3_route` around the routing decision,
+//! and the tunnel stage at egress's `Action::Remote` hook (with its decapsulating twin before classify).
 //! Each stage has a burst-level `run` (its tests use it) and a per-packet `packet` that [`decide`] chains
 //! in one pass over the burst.
 
 pub mod arp_responder;
 pub mod classify;
+pub mod egress;
 pub mod l2_switch;
 pub mod l3_route;
 pub mod nd_responder;
@@ -117,6 +121,7 @@ pub fn decide<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
         if m.pending() {
             l2_switch::packet(t, &mut memo, p, m);
         }
+        egress::packet(t, m);
     }
 }
 

@@ -7,7 +7,7 @@ use crate::buf::PacketBuf;
 use crate::meta::{flags, Action, Meta};
 use crate::tables::Tables;
 use crate::wire::checksum;
-use crate::wire::icmpv6::{NA_OVERRIDE, NA_SOLICITED, NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT};
+use crate::wire::icmpv6::{NA_OVERRIDE, NA_ROUTER, NA_SOLICITED, NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT};
 use crate::wire::{Ipv6Addr, Mac};
 
 /// ICMPv6 NA with one target link-layer option: type, code, checksum, flags+reserved, target, option.
@@ -29,7 +29,8 @@ pub fn is_icmpv6(m: &Meta) -> bool {
 /// One pending ICMPv6 packet.
 pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     if let Some(answer) = solicitation(t, p.data(), m) {
-        advertise(p, m, answer);
+        let router = t.router_for(m.network, answer).is_some();
+        advertise(p, m, answer, router);
     }
 }
 
@@ -55,7 +56,7 @@ fn solicitation(t: &Tables, d: &[u8], m: &Meta) -> Option<Mac> {
 }
 
 /// Rewrites the NS in `p` into the NA from `answer`, resizing the ICMPv6 part to one option.
-fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac) {
+fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac, router: bool) {
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let want = l4 + NA_LEN;
     let have = p.len();
@@ -80,7 +81,8 @@ fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac) {
     let icmp = &mut d[l4..l4 + NA_LEN];
     icmp.fill(0);
     icmp[0] = NEIGHBOR_ADVERT;
-    icmp[4] = NA_SOLICITED | NA_OVERRIDE;
+    // The router flag for a router's gateway address (RFC 4861 4.4), so hosts may use it as their router.
+    icmp[4] = NA_SOLICITED | NA_OVERRIDE | if router { NA_ROUTER } else { 0 };
     icmp[8..24].copy_from_slice(&target);
     icmp[24] = 2; // target link-layer address
     icmp[25] = 1;

@@ -1,0 +1,85 @@
+//! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up;
+//! a packet for a port on another node goes to the tunnel stage, which encapsulates it for that node.
+//! The tunnel stage (VXLAN/Geneve/GRE) is a later issue: until it is configured such packets are
+//! dropped and counted here, never flooded or lost silently.
+//! Drops: `egress.port_down`, `egress.no_tunnel`.
+
+use crate::drop::Reason;
+use crate::meta::{Action, Meta};
+use crate::tables::Tables;
+
+pub fn run(t: &Tables, meta: &mut [Meta]) {
+    for m in meta.iter_mut() {
+        packet(t, m);
+    }
+}
+
+/// One decided packet.
+#[inline(always)]
+pub fn packet(t: &Tables, m: &mut Meta) {
+    match m.action {
+        Action::Output if !t.port(m.out_port).is_some_and(|e| e.up) => m.drop(Reason::EgressPortDown),
+        // The tunnel stage's hook: `tunnel::packet(t, p, m)` encapsulates for `m.chassis` here.
+        Action::Remote => m.drop(Reason::EgressNoTunnel),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::drop::DropCounters;
+    use crate::fixtures::*;
+    use crate::stages;
+    use crate::tables::{IpNet, RemotePort, TablesBuilder};
+    use crate::wire::{Ipv4Addr, Mac};
+
+    const REMOTE_VM: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 9]);
+
+    fn tables(vm2_up: bool) -> Tables {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        let mut vm2 = vm_port(102, 1, VM2, IP2, ip6(2), true);
+        vm2.up = vm2_up;
+        b.local_port(1, vm2);
+        let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
+        b.remote_port(1, REMOTE_VM, &[IpNet::host_v4(remote_ip)], RemotePort { lport: 109, chassis: 7 });
+        b.build()
+    }
+
+    fn decide(t: &Tables, frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
+        let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
+        let mut meta = vec![Meta::new(0); frames.len()];
+        let mut drops = DropCounters::default();
+        stages::run(t, &mut pkts, &mut meta, &mut drops);
+        (meta, pkts.into_iter().map(HeapBuf::into_vec).collect(), drops)
+    }
+
+    #[test]
+    fn down_ports_get_nothing_unicast_or_flooded() {
+        let (meta, _, drops) = decide(&tables(false), &[udp4(VM1, VM2, IP1, IP2), arp_request(VM1, IP1, IP2)]);
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::EgressPortDown));
+        // VM2 is down, so the broadcast has nobody to go to; its address is still answered for.
+        assert_eq!(meta[1].action, Action::Reply);
+        let (meta, _, _) = decide(&tables(false), &[udp4(VM1, Mac::BROADCAST, IP1, IP2)]);
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::L2NoDestination));
+        assert_eq!(drops.get(Reason::EgressPortDown), 1);
+        let (meta, _, _) = decide(&tables(true), &[udp4(VM1, VM2, IP1, IP2), udp4(VM1, Mac::BROADCAST, IP1, IP2)]);
+        assert_eq!((meta[0].action, meta[0].out_port, meta[1].action), (Action::Output, 1, Action::Flood));
+    }
+
+    #[test]
+    fn remote_ports_go_to_the_tunnel_hook_and_are_answered_for() {
+        let t = tables(true);
+        let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
+        let mut m = Meta::new(0);
+        let mut p = HeapBuf::new(&udp4(VM1, REMOTE_VM, IP1, remote_ip));
+        stages::decide(&t, core::slice::from_mut(&mut p), core::slice::from_mut(&mut m));
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::EgressNoTunnel));
+        assert_eq!((m.dst_lport, m.chassis), (109, 7));
+        let (meta, out, _) = decide(&t, &[arp_request(VM1, IP1, remote_ip)]);
+        assert_eq!(meta[0].action, Action::Reply);
+        assert_eq!(out[0], arp(crate::wire::ArpOperation::Reply, REMOTE_VM, remote_ip, VM1, IP1, VM1));
+    }
+}
