@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Writes the golden pcaps of tests/golden/: for each case, `in.pcap` (frames entering on net_pcap0, VM1's
+port) and `net_pcapN.pcap` for every port N (the frames expected out of it, in order), plus `drops.json`
+(the drop counters expected at net_pcap0, by name). The expected frames are built here with scapy from
+the protocols' rules, independently of the switch; tests/golden.rs runs every case through the pipeline
+on heap buffers and through the DPDK runtime with net_pcap ports, and compares byte for byte.
+
+Run it (needs python3-scapy) after changing a case, then review the diff of the pcaps' dumps:
+    /usr/bin/python3 tests/golden/make.py && for f in tests/golden/*/*.pcap; do tcpdump -enr $f; done
+Topology: topology.toml beside this file (every case shares it).
+"""
+import json
+import os
+import sys
+
+from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP
+from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA,
+                                ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PORTS = 5
+VM1, VM2, VM3, VM4, VM5 = (f"fa:16:3e:00:00:0{i}" for i in range(1, 6))
+IP1, IP2, IP3, IP4, IP5 = "10.0.0.1", "10.0.0.2", "10.2.0.3", "10.0.0.4", "10.3.0.5"
+V6_1, V6_2, V6_3 = "2001:db8::1", "2001:db8::2", "2001:db8:2::3"
+R1_MAC, R2_MAC = "fa:16:3e:00:00:fe", "fa:16:3e:00:00:fd"
+GW1, GW2, GW6_1 = "10.0.0.254", "10.2.0.254", "2001:db8::fe"
+BCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def udp(sm, dm, s, d, ttl=64, payload=b"golden!!"):
+    return Ether(src=sm, dst=dm) / IP(src=s, dst=d, ttl=ttl, id=1, flags="DF") / UDP(sport=1234, dport=5678) / payload
+
+
+def udp6(sm, dm, s, d, hlim=64, payload=b"golden!!"):
+    return Ether(src=sm, dst=dm) / IPv6(src=s, dst=d, hlim=hlim) / UDP(sport=1234, dport=5678) / payload
+
+
+def arp_req(sm, s, t):
+    return Ether(src=sm, dst=BCAST) / ARP(op=1, hwsrc=sm, psrc=s, hwdst="00:00:00:00:00:00", pdst=t)
+
+
+def arp_reply(owner_mac, owner_ip, to_mac, to_ip):
+    return Ether(src=owner_mac, dst=to_mac) / ARP(op=2, hwsrc=owner_mac, psrc=owner_ip, hwdst=to_mac, pdst=to_ip)
+
+
+def solicited_node(addr):
+    import ipaddress
+    low = ipaddress.IPv6Address(addr).packed[-3:]
+    return str(ipaddress.IPv6Address(bytes.fromhex("ff0200000000000000000001ff") + low))
+
+
+def ns(sm, s, target):
+    dst = solicited_node(target)
+    mac = "33:33:" + ":".join(f"{b:02x}" for b in __import__("ipaddress").IPv6Address(dst).packed[-4:])
+    p = Ether(src=sm, dst=mac) / IPv6(src=s, dst=dst, hlim=255) / ICMPv6ND_NS(tgt=target)
+    return p / ICMPv6NDOptSrcLLAddr(lladdr=sm) if s != "::" else p
+
+
+def na(owner_mac, target, to_mac, to_ip, router=False):
+    return (Ether(src=owner_mac, dst=to_mac) / IPv6(src=target, dst=to_ip, hlim=255)
+            / ICMPv6ND_NA(R=int(router), S=1, O=1, tgt=target) / ICMPv6NDOptDstLLAddr(lladdr=owner_mac))
+
+
+def routed(p, src_mac, dst_mac):
+    """`p` as the router forwards it: new MACs, TTL/hop limit one less, checksums recomputed."""
+    q = p.copy()
+    q[Ether].src, q[Ether].dst = src_mac, dst_mac
+    if IP in q:
+        q[IP].ttl -= 1
+        del q[IP].chksum
+    else:
+        q[IPv6].hlim -= 1
+    return Ether(raw(q))
+
+
+def time_exceeded(p, gw, router_mac):
+    """RFC 792/1812: from the router's gateway, TOS 0xc0, quoting the datagram up to 576 bytes in all."""
+    ip = raw(p[IP])[:576 - 28]
+    return Ether(src=router_mac, dst=p[Ether].src) / IP(src=gw, dst=p[IP].src, ttl=64, tos=0xc0, id=0, flags=0) \
+        / ICMP(type=11, code=0) / Raw(ip)
+
+
+def time_exceeded6(p, gw, router_mac):
+    ip = raw(p[IPv6])[:1280 - 48]
+    return Ether(src=router_mac, dst=p[Ether].src) / IPv6(src=gw, dst=p[IPv6].src, hlim=64) \
+        / ICMPv6TimeExceeded(code=0) / Raw(ip)
+
+
+def case_classify():
+    good = udp(VM1, VM2, IP1, IP2)
+    ihl4 = bytearray(raw(udp(VM1, VM2, IP1, IP2)))
+    ihl4[14] = 0x44
+    inp = [Raw(b"\x01" * 10), Raw(raw(Ether(src=VM1, dst=VM2, type=0x0800)) + b"\x45" * 10), Raw(bytes(ihl4)), good]
+    return inp, {1: [good]}, {"classify.malformed": 3}
+
+
+def case_port_security():
+    good = udp(VM1, VM2, IP1, IP2)
+    discover = (Ether(src=VM1, dst=BCAST) / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+                / BOOTP(chaddr=bytes.fromhex("fa163e000001"), xid=7) / DHCP(options=[("message-type", "discover"), "end"]))
+    offer = (Ether(src=VM1, dst=BCAST) / IP(src=IP1, dst="255.255.255.255") / UDP(sport=67, dport=68)
+             / BOOTP(op=2, xid=7) / DHCP(options=[("message-type", "offer"), "end"]))
+    ra = (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src="fe80::f816:3eff:fe00:1", dst="ff02::1", hlim=255)
+          / ICMPv6ND_RA() / ICMPv6NDOptSrcLLAddr(lladdr=VM1))
+    inp = [
+        udp("02:00:00:00:00:66", VM2, IP1, IP2),      # MAC spoof
+        udp(VM1, VM2, "10.0.0.9", IP2),                 # IP spoof
+        udp6(VM1, VM2, "2001:db8::9", V6_2),            # IPv6 spoof
+        arp_req(VM1, "10.0.0.9", IP2),                  # ARP claiming another address
+        offer,                                          # a VM acting as a DHCP server
+        ra,                                             # a VM acting as a router
+        Ether(src=VM1, dst=VM2, type=0x88b5) / Raw(b"x" * 46),  # not IP/ARP
+        discover,                                       # allowed: DHCP from 0.0.0.0
+        good,
+    ]
+    drops = {"port_security.mac_spoof": 1, "port_security.ip_spoof": 2, "port_security.arp_spoof": 1,
+             "port_security.rogue_server": 2, "port_security.ethertype": 1}
+    return inp, {1: [discover, good]}, drops
+
+
+def case_arp_responder():
+    unknown = arp_req(VM1, IP1, "10.0.0.99")
+    inp = [arp_req(VM1, IP1, IP2), arp_req(VM1, IP1, GW1), unknown, arp_req(VM1, IP1, IP4)]
+    out0 = [arp_reply(VM2, IP2, VM1, IP1), arp_reply(R1_MAC, GW1, VM1, IP1), arp_reply(VM4, IP4, VM1, IP1)]
+    return inp, {0: out0, 1: [unknown]}, {}
+
+
+def case_nd_responder():
+    dad = ns(VM1, "::", "2001:db8::77")
+    inp = [ns(VM1, V6_1, V6_2), ns(VM1, V6_1, GW6_1), dad]
+    out0 = [na(VM2, V6_2, VM1, V6_1), na(R1_MAC, GW6_1, VM1, V6_1, router=True)]
+    return inp, {0: out0, 1: [dad]}, {}
+
+
+def case_l2_switch():
+    uni, bcast = udp(VM1, VM2, IP1, IP2), udp(VM1, BCAST, IP1, "10.0.0.255")
+    unknown, other_net = udp(VM1, "fa:16:3e:00:00:99", IP1, IP2), udp(VM1, VM5, IP1, IP5)
+    v6 = udp6(VM1, VM2, V6_1, V6_2)
+    inp = [uni, bcast, unknown, other_net, v6, udp(VM1, VM1, IP1, IP1)]
+    return inp, {1: [uni, bcast, unknown, other_net, v6]}, {"l2_switch.no_destination": 1}
+
+
+def case_l3_route():
+    to3 = udp(VM1, R1_MAC, IP1, IP3)
+    to3_v6 = udp6(VM1, R1_MAC, V6_1, V6_3)
+    via = udp(VM1, R1_MAC, IP1, "10.1.2.3")
+    ping = Ether(src=VM1, dst=R1_MAC) / IP(src=IP1, dst=GW1, id=5) / ICMP(type=8, id=9, seq=1) / b"pingpong"
+    pong = Ether(src=R1_MAC, dst=VM1) / IP(src=GW1, dst=IP1, id=5) / ICMP(type=0, id=9, seq=1) / b"pingpong"
+    ping6 = Ether(src=VM1, dst=R1_MAC) / IPv6(src=V6_1, dst=GW6_1) / ICMPv6EchoRequest(id=9, seq=1, data=b"ping6")
+    pong6 = Ether(src=R1_MAC, dst=VM1) / IPv6(src=GW6_1, dst=V6_1) / ICMPv6EchoReply(id=9, seq=1, data=b"ping6")
+    expiring = udp(VM1, R1_MAC, IP1, IP3, ttl=1)
+    big = udp(VM1, R1_MAC, IP1, IP3, ttl=1, payload=b"B" * 1000)
+    expiring6 = udp6(VM1, R1_MAC, V6_1, V6_3, hlim=1)
+    inp = [to3, to3_v6, via, ping, ping6, expiring, big, expiring6,
+           udp(VM1, R1_MAC, IP1, "192.168.1.1"), udp(VM1, R1_MAC, IP1, "10.2.0.99")]
+    out0 = [pong, pong6, time_exceeded(expiring, GW1, R1_MAC), time_exceeded(big, GW1, R1_MAC),
+            time_exceeded6(expiring6, GW6_1, R1_MAC)]
+    out2 = [routed(to3, R2_MAC, VM3), routed(to3_v6, R2_MAC, VM3), routed(via, R2_MAC, VM3)]
+    return inp, {0: out0, 2: out2}, {"l3_route.no_route": 1, "l3_route.no_neighbor": 1}
+
+
+def case_egress():
+    to_down = udp(VM1, VM4, IP1, IP4)
+    ok = udp(VM1, VM2, IP1, IP2)
+    return [to_down, ok], {1: [ok]}, {"egress.port_down": 1}
+
+
+CASES = {
+    "classify": case_classify,
+    "port_security": case_port_security,
+    "arp_responder": case_arp_responder,
+    "nd_responder": case_nd_responder,
+    "l2_switch": case_l2_switch,
+    "l3_route": case_l3_route,
+    "egress": case_egress,
+}
+
+
+def write(name, inp, out, drops):
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    wrpcap(os.path.join(d, "in.pcap"), linktype=1, pkt=[Ether(raw(p)) if not isinstance(p, Raw) else p for p in inp])
+    for port in range(PORTS):
+        wrpcap(os.path.join(d, f"net_pcap{port}.pcap"), linktype=1, pkt=[Ether(raw(p)) for p in out.get(port, [])])
+    with open(os.path.join(d, "drops.json"), "w") as f:
+        json.dump(drops, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def main():
+    everything_in, everything_out, everything_drops = [], {}, {}
+    for name, case in CASES.items():
+        inp, out, drops = case()
+        write(name, inp, out, drops)
+        # The whole pipeline: every case's frames in one stream.
+        everything_in += inp
+        for port, frames in out.items():
+            everything_out.setdefault(port, []).extend(frames)
+        for k, v in drops.items():
+            everything_drops[k] = everything_drops.get(k, 0) + v
+    write("pipeline", everything_in, everything_out, everything_drops)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
