@@ -4,7 +4,8 @@
 #
 #   benches/run.sh [--setup] [--rounds N] [--seconds S] [SCENARIO...]
 #
-#   SCENARIO   harness scenarios (default: l2-1flow l2-1kflows l2-10kflows)
+#   SCENARIO   harness scenarios (default: l2-1flow l2-1kflows l2-10kflows), or l2-1mflows (1M flows: the
+#              harness's method with benches/gen_flows.py's pcap; only dragonflow and testpmd run it)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
 #   --setup    first install what the peers need (openvswitch-switch-dpdk, dpdk-doc, python3-scapy)
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --seconds) SECONDS_=$2; shift 2 ;;
     --setup) SETUP=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "benches/run.sh: unknown option $1" >&2; exit 2 ;;
     *) SCENARIOS+=("$1"); shift ;;
   esac
@@ -59,8 +60,34 @@ echo "# $(date -u +%FT%TZ) rounds=$ROUNDS seconds=$SECONDS_ scenarios=${SCENARIO
 DF=${DF_NAME:-dragonflow}
 echo "# $DF: ANCHOR_SWITCH_CMD='$BIN run ${DF_ARGS:-} -- {EAL}' $BENCH/run-anchor.sh SCENARIO custom"
 
+# l2-1mflows: the harness's l2-1kflows run (vdevs, cores, measurement) with benches/gen_flows.py's 1M-flow
+# pcap and 4 GiB of hugepages instead (benches/with-pcap.sh); testpmd runs the same way, the other peers
+# (OVS, l2fwd) cannot: their command lines are the harness's own.
+BIG_PCAPS=${DF_PCAPS:-/tmp/df-pcaps}
+big() {  # big SCENARIO SWITCH
+  local scen=$1 sw=$2 pcap=$BIG_PCAPS/$1.pcap n cmd
+  n=$(sed -E 's/^l2-([0-9]+)mflows$/\1/' <<<"$scen")000000
+  [ -s "$pcap" ] || { mkdir -p "$BIG_PCAPS"; python3 "$HERE/gen_flows.py" "$n" "$pcap"; }
+  case $sw in
+    "$DF") cmd="$HERE/with-pcap.sh $pcap 4096 $BIN run ${DF_ARGS:-} -- {EAL}" ;;
+    testpmd-*) cmd="$HERE/with-pcap.sh $pcap 4096 dpdk-testpmd {EAL} -- --forward-mode=${sw#testpmd-} --auto-start"
+      cmd="$cmd --total-num-mbufs=$((n + 65536)) --stats-period 3600" ;;
+    *) return 1 ;;
+  esac
+  mkdir -p "$ANCHOR_OUT/$scen"
+  ANCHOR_OUT=$ANCHOR_OUT/$scen ANCHOR_SWITCH_NAME=$sw ANCHOR_SWITCH_CMD="$cmd" \
+    "$BENCH/run-anchor.sh" l2-1kflows custom 2>>"$ANCHOR_OUT/stderr.txt" || true
+}
+
 one() {  # one SCENARIO SWITCH
   local scen=$1 sw=$2 run_scen=$1 line
+  if [[ $scen =~ ^l2-[0-9]+mflows$ ]]; then
+    line=$(big "$scen" "$sw") || return 0  # a peer that cannot run it: no line
+    local mpps
+    mpps=$(awk '{print $3}' <<<"$line")
+    echo "$scen $sw ${mpps:-FAIL}" | tee -a "$RESULTS"
+    return 0
+  fi
   case $sw in
     "$DF")
       line=$(ANCHOR_SWITCH_NAME=$DF ANCHOR_SWITCH_CMD="$BIN run ${DF_ARGS:-} -- {EAL}" \
@@ -92,8 +119,9 @@ for line in open(results):
     if v != "FAIL":
         runs[scen][sw].append(float(v))
 lat = {}
-for log in glob.glob(f"{out}/*.{DF}.*.log"):
-    scen = log.split("/")[-1].split(f".{DF}.")[0]
+for log in glob.glob(f"{out}/*.{DF}.*.log") + glob.glob(f"{out}/*/*.{DF}.*.log"):
+    parts = log.split("/")
+    scen = parts[-2] if parts[-2] != out.split("/")[-1] else parts[-1].split(f".{DF}.")[0]
     for m in re.finditer(r"latency \(rx to tx, per burst\): samples (\d+) p50 (\d+) ns p99 (\d+) ns p99\.9 (\d+) ns", open(log, errors="replace").read()):
         lat.setdefault(scen, []).append(tuple(int(x) for x in m.groups()[1:]))
 med = lambda xs: statistics.median(xs) if xs else None

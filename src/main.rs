@@ -173,6 +173,7 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     let d = &cfg.dataplane;
     let opts = DataplaneOptions {
         ports: d.ports.clone(),
+        eal_vdevs: eal_vdevs(&eal_args),
         patch: d.patch.clone(),
         mbufs: d.mbufs,
         mbuf_cache: d.mbuf_cache,
@@ -290,4 +291,28 @@ fn remove_runtime_dir(eal_args: &[String]) {
 
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+}
+
+/// The devargs of `--vdev=X` / `--vdev X` among EAL arguments.
+fn eal_vdevs(eal: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = eal.iter();
+    while let Some(a) = it.next() {
+        if let Some(d) = a.strip_prefix("--vdev=") {
+            out.push(d.to_string());
+        } else if a == "--vdev" {
+            out.extend(it.next().cloned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn eal_vdevs_in_both_spellings() {
+        let args: Vec<String> =
+            ["-l", "0-1", "--vdev=net_null0", "--vdev", "net_pcap0,rx_pcap=a", "--vdev"].map(String::from).to_vec();
+        assert_eq!(super::eal_vdevs(&args), ["net_null0", "net_pcap0,rx_pcap=a"]);
+    }
 }

@@ -25,6 +25,9 @@ use crate::worker::{Forwarding, RxAssignment, Worker, WorkerExit};
 pub struct DataplaneOptions {
     /// Ports as devargs; empty means every port the EAL probed.
     pub ports: Vec<String>,
+    /// The devargs of the EAL's own `--vdev` arguments: only for sizing the pool (a `net_pcap` port with
+    /// `infinite_rx=1` preloads its whole pcap into mbufs).
+    pub eal_vdevs: Vec<String>,
     /// Patch pairs by port name or index; empty means 0 ↔ 1, 2 ↔ 3, …
     pub patch: Vec<(String, String)>,
     /// Mbufs in the pool; 0 sizes it from the ports, queues and preloaded pcaps.
@@ -42,6 +45,7 @@ impl Default for DataplaneOptions {
     fn default() -> Self {
         DataplaneOptions {
             ports: Vec::new(),
+            eal_vdevs: Vec::new(),
             patch: Vec::new(),
             mbufs: 0,
             mbuf_cache: 256,
@@ -225,7 +229,7 @@ impl Dataplane {
             let rings: u64 = (0..ports.len())
                 .map(|p| nrxq[p] as u64 * opts.rx_desc as u64 + ntxq[p] as u64 * opts.tx_desc as u64)
                 .sum();
-            let preload: u64 = opts.ports.iter().map(|d| preloaded_frames(d)).sum();
+            let preload: u64 = opts.ports.iter().chain(&opts.eal_vdevs).map(|d| preloaded_frames(d)).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
             round_pool_size(rings + preload + caches + 4096)
         };
