@@ -166,6 +166,7 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
+    let events = signal_events()?;
 
     let eal_args = cfg.eal_args();
     tracing::info!(version = %dpdk::version(), eal = ?eal_args, "starting the EAL");
@@ -188,7 +189,8 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         tracing::info!(bound = t.ports.iter().flatten().count(), "tables compiled from the [[port]] bindings");
         Ok(t)
     };
-    let outcome = Dataplane::start(eal, &opts, tables).map(|dp| serve(dp, &cfg, args.duration, &stop));
+    let reload = Reload { file: file.cloned(), args, names: Vec::new() };
+    let outcome = Dataplane::start(eal, &opts, tables).map(|dp| serve(dp, &cfg, args.duration, &stop, &events, reload));
     // SAFETY: every port, queue and mempool was dropped by `serve` (or never made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
     remove_runtime_dir(&eal_args);
@@ -202,17 +204,75 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs until a signal or the duration, logging counters every `stats_interval`; returns the final report.
-fn serve(mut dp: Dataplane, cfg: &NodeConfig, duration: Option<f64>, stop: &AtomicBool) -> Report {
+/// Signals the main loop waits on: SIGINT/SIGTERM (stop, also set in the `stop` flag) and SIGHUP (reload).
+fn signal_events() -> Result<std::sync::mpsc::Receiver<i32>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("signal handlers")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for s in signals.forever() {
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(rx)
+}
+
+/// What a SIGHUP re-reads: the topology ([[port]], [[router]]) of the configuration file, with the same
+/// flags over it. The [dataplane] section takes a restart; a change there is reported and ignored.
+struct Reload<'a> {
+    file: Option<PathBuf>,
+    args: &'a RunArgs,
+    names: Vec<String>,
+}
+
+impl Reload<'_> {
+    fn apply(&self, dp: &mut Dataplane, running: &NodeConfig) -> Result<u64> {
+        let cfg = resolve(self.file.as_ref(), self.args)?;
+        if cfg.dataplane != running.dataplane {
+            tracing::warn!("the [dataplane] section changed: it takes effect at the next start");
+        }
+        let t = static_topology::compile(&cfg.ports, &cfg.routers, &self.names)?;
+        dp.publish(t).context("patch mode has no tables to reload")
+    }
+}
+
+/// Runs until a signal or the duration, logging counters every `stats_interval`; SIGHUP re-reads the
+/// topology and publishes it. Returns the final report.
+fn serve(
+    mut dp: Dataplane,
+    cfg: &NodeConfig,
+    duration: Option<f64>,
+    stop: &AtomicBool,
+    events: &std::sync::mpsc::Receiver<i32>,
+    mut reload: Reload<'_>,
+) -> Report {
     let names: Vec<&str> = dp.ports().iter().map(|p| p.name.as_str()).collect();
     eprintln!("dragonflow: forwarding on {} (Ctrl-C to stop)", names.join(", "));
+    reload.names = dp.ports().iter().map(|p| p.name.clone()).collect();
     let started = Instant::now();
     let deadline = duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     let interval = Duration::from_secs(cfg.log.stats_interval);
     let mut next_stats = started + interval;
     let mut next_latency = started + Duration::from_secs(1);
+    let mut reloads = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(signal_hook::consts::SIGHUP) = events.recv_timeout(Duration::from_millis(50)) {
+            match reload.apply(&mut dp, cfg) {
+                Ok(v) => {
+                    reloads += 1;
+                    // Logged at debug past the first few: a benchmark reloads thousands of times.
+                    if reloads <= 3 {
+                        tracing::info!(version = v, "SIGHUP: topology reloaded and published");
+                    } else {
+                        tracing::debug!(version = v, "SIGHUP: topology reloaded and published");
+                    }
+                }
+                Err(e) => tracing::error!("SIGHUP: reload failed, the tables in use stay: {e:#}"),
+            }
+            dp.reclaim();
+        }
         let now = Instant::now();
         if now >= next_latency {
             dp.collect_latency();
@@ -257,6 +317,7 @@ fn log_report(r: &Report) {
             w.lcore, w.rx, w.tx, w.dropped, w.idle_polls
         );
     }
+    let _ = writeln!(e, "tables: version {}", r.tables_version);
     let l = &r.latency;
     let _ = writeln!(
         e,

@@ -5,7 +5,6 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 
@@ -42,23 +41,6 @@ fn link_exists(name: &str) -> bool {
         .status()
         .unwrap()
         .success()
-}
-
-/// Copies the child's stderr to ours, and returns once it printed its "forwarding" line (false if it
-/// exited or took more than 30 s).
-fn wait_until_forwarding(child: &mut Child) -> bool {
-    use std::io::BufRead;
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if line.starts_with("dragonflow: forwarding on") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30)).is_ok()
 }
 
 fn ping(ns: &str, addr: &str) -> (bool, String) {

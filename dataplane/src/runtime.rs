@@ -140,6 +140,8 @@ pub struct Report {
     /// Switch latency (from the rx_burst call to the tx_burst return, per burst) since start.
     pub latency: LatencySummary,
     pub mempool: MempoolReport,
+    /// Table publications since start (pipeline mode; 0: still the tables the switch started with).
+    pub tables_version: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -390,6 +392,7 @@ impl Dataplane {
                 in_use_at_start: self.in_use_at_start,
                 in_use: self.pool.in_use_count(),
             },
+            tables_version: self.publisher.as_ref().map_or(0, Publisher::version),
         }
     }
 

@@ -155,3 +155,20 @@ pub fn stop(mut child: Child, signal: i32) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Copies the child's stderr to ours, and returns once it printed its "forwarding" line (false if it
+/// exited or took more than 30 s).
+pub fn wait_until_forwarding(child: &mut Child) -> bool {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.starts_with("dragonflow: forwarding on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).is_ok()
+}
