@@ -161,7 +161,9 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    // Signal handlers first: the EAL installs none, and its threads block no signal.
+    // Signal handlers first: the EAL installs none. The signals are blocked in this thread before the EAL
+    // starts its threads (they inherit the mask) and taken by the signal thread only.
+    set_signal_mask(libc::SIG_BLOCK);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
@@ -210,6 +212,7 @@ fn signal_events() -> Result<std::sync::mpsc::Receiver<i32>> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("signal handlers")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new().name("signals".into()).spawn(move || {
+        set_signal_mask(libc::SIG_UNBLOCK);
         for s in signals.forever() {
             if tx.send(s).is_err() {
                 break;
@@ -217,6 +220,22 @@ fn signal_events() -> Result<std::sync::mpsc::Receiver<i32>> {
         }
     })?;
     Ok(rx)
+}
+
+/// Blocks or unblocks SIGINT, SIGTERM and SIGHUP in the calling thread. Only the signal thread unblocks
+/// them, so they never land on a DPDK thread, whose calls SA_RESTART does not always restart (epoll_wait
+/// in the EAL's interrupt thread, the workers' busy loop is unaffected either way).
+fn set_signal_mask(how: libc::c_int) {
+    // SAFETY: a sigset_t is plain data, initialised by sigemptyset before use; pthread_sigmask changes only
+    // the calling thread's mask and accepts a null old-set pointer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
 }
 
 /// What a SIGHUP re-reads: the topology ([[port]], [[router]]) of the configuration file, with the same
