@@ -64,6 +64,18 @@ impl HeapBuf {
         HeapBuf { storage, start: headroom, end: headroom + bytes.len() }
     }
 
+    /// Makes this buffer hold `bytes` after the default headroom again, reusing its storage (benchmarks
+    /// replay bursts this way); false, and no change, if the storage is too small.
+    pub fn refill(&mut self, bytes: &[u8]) -> bool {
+        let (start, end) = (DEFAULT_HEADROOM, DEFAULT_HEADROOM + bytes.len());
+        if end > self.storage.len() {
+            return false;
+        }
+        self.storage[start..end].copy_from_slice(bytes);
+        (self.start, self.end) = (start, end);
+        true
+    }
+
     pub fn into_vec(self) -> Vec<u8> {
         self.storage[self.start..self.end].to_vec()
     }

@@ -1,0 +1,156 @@
+//! ns per packet of the table pipeline on heap buffers (no DPDK): each stage alone and the whole pipeline,
+//! over bursts of 32 frames as the harness sends them (64-byte IPv4/UDP, VM1 → VM2 for L2, VM1 → the
+//! router for L3, 1,000 distinct flows), on the tables of `benches/l2pipe.toml` and `benches/l3.toml`.
+//! `cargo bench -p benches --bench pipeline`. Every iteration first restores the burst's bytes (the L3
+//! stage rewrites them in place): `restore_only` is that cost, to subtract.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use control::config::NodeConfig;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pipelines::buf::HeapBuf;
+use pipelines::meta::Meta;
+use pipelines::stages::{self, arp_responder, classify, egress, l2_switch, l3_route, port_security, BurstMemo};
+use pipelines::tables::Tables;
+use pipelines::wire::Mac;
+
+const BURST: usize = 32;
+
+fn tables(config: &str, names: &[&str]) -> Tables {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
+    let cfg = NodeConfig::load(&path).expect("bench config");
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
+}
+
+/// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
+fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
+    use pipelines::fixtures::{udp4, VM1};
+    use pipelines::wire::Ipv4Addr;
+    let src = Ipv4Addr::new(10, 0, 0, 1 + (i % 200) as u8);
+    let dip = if l3 {
+        Ipv4Addr::new(10, 1, ((i / 250) % 250) as u8, 1 + (i % 250) as u8)
+    } else {
+        Ipv4Addr::new(10, 0, 0, 201 + ((i / 200) % 50) as u8)
+    };
+    let mut f = udp4(VM1, dst, src, dip);
+    f.resize(60, 0);
+    f
+}
+
+struct Bursts {
+    frames: Vec<Vec<u8>>,
+    pkts: Vec<HeapBuf>,
+    next: usize,
+}
+
+impl Bursts {
+    fn new(dst: Mac, l3: bool) -> Bursts {
+        let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, dst, l3)).collect();
+        Bursts { pkts: frames[..BURST].iter().map(|f| HeapBuf::new(f)).collect(), frames, next: 0 }
+    }
+
+    /// The next burst of the 1,000 flows, written over the same buffers.
+    fn restore(&mut self) -> &mut [HeapBuf] {
+        for p in self.pkts.iter_mut() {
+            assert!(p.refill(&self.frames[self.next]));
+            self.next = (self.next + 1) % self.frames.len();
+        }
+        &mut self.pkts
+    }
+}
+
+fn classified(t: &Tables, pkts: &mut [HeapBuf]) -> Vec<Meta> {
+    let mut meta = vec![Meta::new(0); pkts.len()];
+    classify::run(t, pkts, &mut meta);
+    meta
+}
+
+fn pipeline(c: &mut Criterion) {
+    let l2 = tables("l2pipe.toml", &["net_pcap0", "net_null0"]);
+    let l3 = tables("l3.toml", &["net_pcap0", "net_null0"]);
+    let vm2 = Mac([0xfa, 0x16, 0x3e, 0, 0, 2]);
+    let router = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
+    let mut g = c.benchmark_group("pipeline_per_burst_of_32");
+    g.throughput(Throughput::Elements(BURST as u64));
+
+    let mut b2 = Bursts::new(vm2, false);
+    let mut b3 = Bursts::new(router, true);
+    let mut meta = vec![Meta::new(0); BURST];
+    g.bench_function("restore_only", |b| b.iter(|| black_box(b2.restore().len())));
+    g.bench_function("classify", |b| {
+        b.iter(|| {
+            let pkts = b2.restore();
+            meta.iter_mut().for_each(|m| *m = Meta::new(0));
+            classify::run(&l2, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    // Each later stage on metas classify filled once, restored before every iteration.
+    let pre2 = classified(&l2, b2.restore());
+    let pre3 = classified(&l3, b3.restore());
+    g.bench_function("port_security", |b| {
+        b.iter(|| {
+            let pkts = b2.restore();
+            meta.copy_from_slice(&pre2);
+            port_security::run(&l2, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.bench_function("arp_responder", |b| {
+        b.iter(|| {
+            let pkts = b2.restore();
+            meta.copy_from_slice(&pre2);
+            arp_responder::run(&l2, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.bench_function("l2_switch", |b| {
+        b.iter(|| {
+            let pkts = b2.restore();
+            meta.copy_from_slice(&pre2);
+            l2_switch::run(&l2, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.bench_function("l3_route", |b| {
+        b.iter(|| {
+            let pkts = b3.restore();
+            meta.copy_from_slice(&pre3);
+            let mut memo = BurstMemo::default();
+            for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+                let (key, r) = memo.router(&l3, m.network, router).expect("router");
+                l3_route::packet(&l3, &mut memo, key, r, p, m);
+            }
+            black_box(&meta);
+        })
+    });
+    g.bench_function("egress", |b| {
+        b.iter(|| {
+            meta.iter_mut().for_each(|m| m.output(1));
+            egress::run(&l2, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.bench_function("whole_l2", |b| {
+        b.iter(|| {
+            let pkts = b2.restore();
+            meta.iter_mut().for_each(|m| *m = Meta::new(0));
+            stages::decide(&l2, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.bench_function("whole_l3", |b| {
+        b.iter(|| {
+            let pkts = b3.restore();
+            meta.iter_mut().for_each(|m| *m = Meta::new(0));
+            stages::decide(&l3, pkts, &mut meta);
+            black_box(&meta);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
