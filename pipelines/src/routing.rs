@@ -29,8 +29,22 @@ pub struct Router {
     pub ifaces: Vec<RouterIface>,
     /// Longest prefix first.
     pub routes: Vec<(IpNet, NextHop)>,
-    /// The IPv4 routes again as (network, mask) integers, longest first: the lookup's fast form.
-    v4: Vec<(u32, u32, NextHop)>,
+    /// The IPv4 routes again in the lookup's fast form, longest first, gateways resolved.
+    v4: Vec<V4Route>,
+    /// The router's own IPv4 addresses.
+    own_v4: Vec<u32>,
+}
+
+/// An IPv4 route as the lookup scans it (16 bytes): the extra routes' gateways resolved to their
+/// interface when the router is built, not per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct V4Route {
+    net: u32,
+    mask: u32,
+    /// Out of this interface; `u16::MAX`: the gateway is on no attached subnet (no route).
+    iface: u16,
+    /// To this gateway; 0 (never a gateway): to the destination itself.
+    gateway: u32,
 }
 
 /// The result of a route lookup: out of `iface`, to the neighbour whose address is `neighbor`.
@@ -58,23 +72,40 @@ impl Router {
     pub fn add_route(&mut self, net: IpNet, hop: NextHop) {
         let at = self.routes.iter().position(|(n, _)| prefix_len(n) < prefix_len(&net)).unwrap_or(self.routes.len());
         self.routes.insert(at, (net, hop));
-        self.v4 = self
+        self.compile_v4();
+    }
+
+    /// Rebuilds the IPv4 fast form from `routes` and `ifaces`.
+    fn compile_v4(&mut self) {
+        let lookup = |a: Ipv4Addr| self.lookup(|n| n.contains_v4(a)).copied();
+        let v4 = self
             .routes
             .iter()
             .filter_map(|(n, h)| match *n {
                 IpNet::V4(a, len) => {
                     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
-                    Some((a.to_u32() & mask, mask, *h))
+                    let (iface, gateway) = match *h {
+                        NextHop::Connected { iface } => (iface, 0),
+                        NextHop::Via(IpNet::V4(gw, _)) => match lookup(gw) {
+                            Some(NextHop::Connected { iface }) if gw.to_u32() != 0 => (iface, gw.to_u32()),
+                            _ => (u16::MAX, 0),
+                        },
+                        NextHop::Via(IpNet::V6(..)) => (u16::MAX, 0),
+                    };
+                    Some(V4Route { net: a.to_u32() & mask, mask, iface, gateway })
                 }
                 IpNet::V6(..) => None,
             })
             .collect();
-    }
-
-    #[inline(always)]
-    fn lookup_v4(&self, a: Ipv4Addr) -> Option<NextHop> {
-        let a = a.to_u32();
-        self.v4.iter().find(|(net, mask, _)| a & mask == *net).map(|(_, _, h)| *h)
+        self.v4 = v4;
+        self.own_v4 = self
+            .ifaces
+            .iter()
+            .filter_map(|i| match i.ip {
+                IpNet::V4(a, _) => Some(a.to_u32()),
+                IpNet::V6(..) => None,
+            })
+            .collect();
     }
 
     fn lookup(&self, contains: impl Fn(&IpNet) -> bool) -> Option<&NextHop> {
@@ -85,14 +116,13 @@ impl Router {
     /// of gateway recursion: an extra route's gateway must be on an attached subnet).
     #[inline]
     pub fn route_v4(&self, dst: Ipv4Addr) -> Option<Resolved> {
-        match self.lookup_v4(dst)? {
-            NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v4(dst) }),
-            NextHop::Via(IpNet::V4(gw, _)) => match self.lookup_v4(gw)? {
-                NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v4(gw) }),
-                NextHop::Via(_) => None,
-            },
-            NextHop::Via(IpNet::V6(..)) => None,
+        let a = dst.to_u32();
+        let r = self.v4.iter().find(|r| a & r.mask == r.net)?;
+        if r.iface == u16::MAX {
+            return None;
         }
+        let neighbor = if r.gateway == 0 { dst } else { Ipv4Addr::from_u32(r.gateway) };
+        Some(Resolved { iface: r.iface, neighbor: IpNet::host_v4(neighbor) })
     }
 
     /// As [`Router::route_v4`] for IPv6.
@@ -108,8 +138,9 @@ impl Router {
     }
 
     /// True if `ip` is one of the router's own (gateway) addresses.
+    #[inline]
     pub fn owns_v4(&self, ip: Ipv4Addr) -> bool {
-        self.ifaces.iter().any(|i| matches!(i.ip, IpNet::V4(a, _) if a == ip))
+        self.own_v4.contains(&ip.to_u32())
     }
 
     pub fn owns_v6(&self, ip: Ipv6Addr) -> bool {
