@@ -75,6 +75,8 @@ pub enum EtherType {
     Vlan,
     QinQ,
     Ipv6,
+    /// Transparent Ethernet bridging: an Ethernet frame inside GRE or Geneve.
+    TransparentEthernet,
     Unknown(u16),
 }
 
@@ -86,6 +88,7 @@ impl From<u16> for EtherType {
             0x8100 => EtherType::Vlan,
             0x88a8 => EtherType::QinQ,
             0x86dd => EtherType::Ipv6,
+            0x6558 => EtherType::TransparentEthernet,
             v => EtherType::Unknown(v),
         }
     }
@@ -99,6 +102,7 @@ impl From<EtherType> for u16 {
             EtherType::Vlan => 0x8100,
             EtherType::QinQ => 0x88a8,
             EtherType::Ipv6 => 0x86dd,
+            EtherType::TransparentEthernet => 0x6558,
             EtherType::Unknown(v) => v,
         }
     }

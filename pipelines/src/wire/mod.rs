@@ -6,7 +6,11 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod dhcpv4;
+pub mod dhcpv6;
 pub mod ethernet;
+pub mod geneve;
+pub mod gre;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ipv4;
@@ -14,9 +18,14 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use dhcpv4::{DhcpPacket, DhcpRepr};
+pub use dhcpv6::{Dhcpv6Packet, Dhcpv6Repr};
 pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, Mac};
+pub use geneve::{GeneveOption, GenevePacket, GeneveRepr};
+pub use gre::{GrePacket, GreRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdOption};
 pub use ipv4::{Ipv4Addr, Ipv4Packet, Ipv4Repr};
@@ -24,6 +33,7 @@ pub use ipv6::{Ipv6Addr, Ipv6Packet, Ipv6Repr};
 pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanRepr, VlanTag};
+pub use vxlan::{VxlanPacket, VxlanRepr};
 
 /// Why bytes are not a valid packet of some protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

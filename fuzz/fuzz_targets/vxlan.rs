@@ -1,0 +1,13 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use pipelines::wire::*;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(p) = VxlanPacket::new_checked(data) {
+        let _ = (p.flags(), p.payload());
+        let r = VxlanRepr::parse(&p).unwrap();
+        let mut out = [0u8; 8];
+        r.emit(&mut VxlanPacket::new_unchecked(&mut out[..])).unwrap();
+        assert_eq!(VxlanRepr::parse(&VxlanPacket::new_checked(&out[..]).unwrap()).unwrap(), r);
+    }
+});
