@@ -23,6 +23,7 @@ done
 (cd "$REPO" && cargo build --release --locked -q)
 BIN=$REPO/target/release/dragonflow
 export ANCHOR_OUT=${ANCHOR_OUT:-$(mktemp -d /tmp/df-publish.XXXXXX)}
+mkdir -p "$ANCHOR_OUT"
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS hz=$HZ config=$CONFIG logs=$ANCHOR_OUT"
 
 storm() {  # storm: SIGHUP at $HZ to the dragonflow the harness starts, until it exits

@@ -53,6 +53,7 @@ done
 (cd "$REPO" && cargo build --release --locked -q)
 BIN=$REPO/target/release/dragonflow
 export ANCHOR_OUT=${ANCHOR_OUT:-$(mktemp -d /tmp/df-bench.XXXXXX)}
+mkdir -p "$ANCHOR_OUT"
 export ANCHOR_SECONDS=$SECONDS_
 RESULTS=$ANCHOR_OUT/results.txt
 : >"$RESULTS"

@@ -15,6 +15,8 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== pipelines and control build and test without DPDK"
 cargo test --locked -p pipelines -p control
+echo "== loom: every interleaving of the table publication protocol (pipelines/src/publish.rs)"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --locked -p pipelines --lib --release publish::loom_model
 echo "== the whole workspace"
 # DPDK tests each start their own EAL with a unique --file-prefix; one test thread per CPU is plenty.
 cargo test --workspace --locked -- --test-threads 2

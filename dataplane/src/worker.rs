@@ -77,8 +77,7 @@ impl Worker {
         let mut burst: Burst = Burst::new();
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
-        let mut passes: u32 = 0;
-        let mut t = if TIMED { rdtsc() } else { 0 };
+        let mut clock = PassClock::<TIMED>::new();
         while !stop.load(Ordering::Relaxed) {
             let tables = reader.enter();
             let mut got = 0;
@@ -117,25 +116,9 @@ impl Worker {
                         None => c_in.drop(DropReason::TxFull, ob.free_all() as u64),
                     }
                 }
-                if TIMED {
-                    let now = rdtsc();
-                    latency.record(now.wrapping_sub(t));
-                    t = now;
-                }
+                clock.burst_sent(latency);
             }
-            if got == 0 {
-                bump(&counters.idle_polls, 1);
-                if TIMED {
-                    t = rdtsc();
-                }
-            }
-            passes = passes.wrapping_add(1);
-            if passes % SERVICE_EVERY == 0 {
-                latency.service();
-                if TIMED {
-                    t = rdtsc();
-                }
-            }
+            clock.pass_done(got, counters, latency);
         }
     }
 
@@ -149,8 +132,7 @@ impl Worker {
     fn poll_loop<const TIMED: bool>(&mut self) {
         let Worker { rx, tx, counters, stop, latency, tx_retries, .. } = self;
         let mut burst: Burst = Burst::new();
-        let mut passes: u32 = 0;
-        let mut t = if TIMED { rdtsc() } else { 0 };
+        let mut clock = PassClock::<TIMED>::new();
         while !stop.load(Ordering::Relaxed) {
             let mut got = 0;
             for a in rx.iter_mut() {
@@ -166,24 +148,50 @@ impl Worker {
                     Some((o, q)) => transmit(q, &mut burst, *tx_retries, &counters.ports[o], c_in),
                     None => c_in.drop(DropReason::PatchNoPeer, burst.free_all() as u64),
                 }
-                if TIMED {
-                    let now = rdtsc();
-                    latency.record(now.wrapping_sub(t));
-                    t = now;
-                }
+                clock.burst_sent(latency);
             }
-            if got == 0 {
-                bump(&counters.idle_polls, 1);
-                if TIMED {
-                    t = rdtsc();
-                }
+            clock.pass_done(got, counters, latency);
+        }
+    }
+}
+
+/// The per-pass bookkeeping both loops share: the latency clock (one TSC read per burst when `TIMED`),
+/// idle polls, and serving latency requests every `SERVICE_EVERY` passes.
+struct PassClock<const TIMED: bool> {
+    t: u64,
+    passes: u32,
+}
+
+impl<const TIMED: bool> PassClock<TIMED> {
+    #[inline(always)]
+    fn new() -> Self {
+        PassClock { t: if TIMED { rdtsc() } else { 0 }, passes: 0 }
+    }
+
+    /// After a burst's tx: its sample ends here and the next one starts.
+    #[inline(always)]
+    fn burst_sent(&mut self, latency: &mut LatencyRecorder) {
+        if TIMED {
+            let now = rdtsc();
+            latency.record(now.wrapping_sub(self.t));
+            self.t = now;
+        }
+    }
+
+    /// After a pass over every rx queue that found `got` packets in all.
+    #[inline(always)]
+    fn pass_done(&mut self, got: usize, counters: &WorkerCounters, latency: &mut LatencyRecorder) {
+        if got == 0 {
+            bump(&counters.idle_polls, 1);
+            if TIMED {
+                self.t = rdtsc();
             }
-            passes = passes.wrapping_add(1);
-            if passes % SERVICE_EVERY == 0 {
-                latency.service();
-                if TIMED {
-                    t = rdtsc();
-                }
+        }
+        self.passes = self.passes.wrapping_add(1);
+        if self.passes % SERVICE_EVERY == 0 {
+            latency.service();
+            if TIMED {
+                self.t = rdtsc();
             }
         }
     }

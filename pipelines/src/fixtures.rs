@@ -171,3 +171,16 @@ pub fn routed_tables() -> Tables {
     b.router(1, &ifaces, &extra);
     b.build()
 }
+
+/// One frame from port 0 through `classify` and then `stage` (a stage's burst `run`): its `Meta` and bytes.
+pub fn classify_then(
+    t: &Tables,
+    frame: &[u8],
+    stage: impl FnOnce(&Tables, &mut [crate::buf::HeapBuf], &mut [crate::meta::Meta]),
+) -> (crate::meta::Meta, Vec<u8>) {
+    let mut pkts = vec![crate::buf::HeapBuf::new(frame)];
+    let mut meta = vec![crate::meta::Meta::new(0)];
+    crate::stages::classify::run(t, &mut pkts, &mut meta);
+    stage(t, &mut pkts, &mut meta);
+    (meta[0], pkts.pop().expect("one packet").into_vec())
+}

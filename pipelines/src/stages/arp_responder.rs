@@ -48,16 +48,10 @@ pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buf::HeapBuf;
     use crate::fixtures::*;
-    use crate::stages::classify;
 
     fn respond(t: &Tables, frame: Vec<u8>) -> (Meta, Vec<u8>) {
-        let mut pkts = vec![HeapBuf::new(&frame)];
-        let mut meta = vec![Meta::new(0)];
-        classify::run(t, &mut pkts, &mut meta);
-        run(t, &mut pkts, &mut meta);
-        (meta[0], pkts.pop().unwrap().into_vec())
+        classify_then(t, &frame, run)
     }
 
     #[test]

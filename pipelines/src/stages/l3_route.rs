@@ -163,7 +163,20 @@ fn gateway(r: &Router, network: u32, v6: bool) -> Option<IpNet> {
     r.ifaces.iter().find(|i| i.network == network && matches!(i.ip, IpNet::V6(..)) == v6).map(|i| i.ip)
 }
 
-/// Turns the IPv4 packet in `p` into the ICMP error `typ`/`code` about it, addressed back to its sender
+/// Makes room in `p` for `hdr` bytes of new IP and ICMP headers between the L2 header (`l3` bytes, moved
+/// to the front) and the invoking packet (`ip_len` bytes, without the frame's padding), cut so that the
+/// new IP packet is at most `max` bytes. Returns how many bytes of the invoking packet it quotes, or
+/// `None` (and `p` unchanged) without headroom.
+fn wrap_for_error<B: PacketBuf>(p: &mut B, l3: usize, ip_len: usize, hdr: usize, max: usize) -> Option<usize> {
+    let quoted = ip_len.min(max - hdr);
+    p.prepend(hdr)?;
+    let excess = p.len() - (l3 + hdr + quoted);
+    p.trim(excess);
+    p.data_mut().copy_within(hdr..hdr + l3, 0);
+    Some(quoted)
+}
+
+/// Turns the IPv4 packet in `p` into the ICMP time-exceeded error about it, addressed back to its sender
 /// from the router's gateway address on the ingress network; false (and `p` unchanged) where RFC 1812
 /// forbids an error or there is no room.
 fn time_exceeded_v4<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
@@ -176,17 +189,9 @@ fn time_exceeded_v4<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
         return false;
     }
     let Some(IpNet::V4(gw, _)) = gateway(r, m.network, false) else { return false };
-    // The invoking datagram, without the frame's padding, cut to what fits.
     let ip_len = (u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]) as usize).min(d.len() - l3);
-    let quoted = ip_len.min(ICMP4_ERROR_MAX - 20 - 8);
-    let extra = 20 + 8;
-    if p.prepend(extra).is_none() {
-        return false;
-    }
-    let excess = p.len() - (l3 + extra + quoted);
-    p.trim(excess);
+    let Some(quoted) = wrap_for_error(p, l3, ip_len, 20 + 8, ICMP4_ERROR_MAX) else { return false };
     let d = p.data_mut();
-    d.copy_within(extra..extra + l3, 0);
     let total = (20 + 8 + quoted) as u16;
     let ip = &mut d[l3..l3 + 20];
     ip.copy_from_slice(&[0x45, 0xc0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -215,15 +220,8 @@ fn time_exceeded_v6<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
     }
     let Some(IpNet::V6(gw, _)) = gateway(r, m.network, true) else { return false };
     let ip_len = (40 + u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]) as usize).min(d.len() - l3);
-    let quoted = ip_len.min(ICMP6_ERROR_MAX - 40 - 8);
-    let extra = 40 + 8;
-    if p.prepend(extra).is_none() {
-        return false;
-    }
-    let excess = p.len() - (l3 + extra + quoted);
-    p.trim(excess);
+    let Some(quoted) = wrap_for_error(p, l3, ip_len, 40 + 8, ICMP6_ERROR_MAX) else { return false };
     let d = p.data_mut();
-    d.copy_within(extra..extra + l3, 0);
     let ip = &mut d[l3..l3 + 40];
     ip[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 58, 64]);
     ip[4..6].copy_from_slice(&((8 + quoted) as u16).to_be_bytes());

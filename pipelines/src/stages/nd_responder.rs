@@ -101,16 +101,10 @@ fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac, router: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buf::HeapBuf;
     use crate::fixtures::*;
-    use crate::stages::classify;
 
     fn respond(t: &Tables, frame: Vec<u8>) -> (Meta, Vec<u8>) {
-        let mut pkts = vec![HeapBuf::new(&frame)];
-        let mut meta = vec![Meta::new(0)];
-        classify::run(t, &mut pkts, &mut meta);
-        run(t, &mut pkts, &mut meta);
-        (meta[0], pkts.pop().unwrap().into_vec())
+        classify_then(t, &frame, run)
     }
 
     #[test]
