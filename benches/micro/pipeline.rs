@@ -5,61 +5,15 @@
 //! stage rewrites them in place): `restore_only` is that cost, to subtract.
 
 use std::hint::black_box;
-use std::path::Path;
 
-use control::config::NodeConfig;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pipelines::buf::HeapBuf;
 use pipelines::meta::Meta;
 use pipelines::stages::{self, arp_responder, classify, egress, l2_switch, l3_route, port_security, BurstMemo};
 use pipelines::tables::Tables;
-use pipelines::wire::Mac;
 
-const BURST: usize = 32;
-
-fn tables(config: &str, names: &[&str]) -> Tables {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
-    let cfg = NodeConfig::load(&path).expect("bench config");
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
-}
-
-/// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
-fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
-    use pipelines::fixtures::{udp4, VM1};
-    use pipelines::wire::Ipv4Addr;
-    let src = Ipv4Addr::new(10, 0, 0, 1 + (i % 200) as u8);
-    let dip = if l3 {
-        Ipv4Addr::new(10, 1, ((i / 250) % 250) as u8, 1 + (i % 250) as u8)
-    } else {
-        Ipv4Addr::new(10, 0, 0, 201 + ((i / 200) % 50) as u8)
-    };
-    let mut f = udp4(VM1, dst, src, dip);
-    f.resize(60, 0);
-    f
-}
-
-struct Bursts {
-    frames: Vec<Vec<u8>>,
-    pkts: Vec<HeapBuf>,
-    next: usize,
-}
-
-impl Bursts {
-    fn new(dst: Mac, l3: bool) -> Bursts {
-        let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, dst, l3)).collect();
-        Bursts { pkts: frames[..BURST].iter().map(|f| HeapBuf::new(f)).collect(), frames, next: 0 }
-    }
-
-    /// The next burst of the 1,000 flows, written over the same buffers.
-    fn restore(&mut self) -> &mut [HeapBuf] {
-        for p in self.pkts.iter_mut() {
-            assert!(p.refill(&self.frames[self.next]));
-            self.next = (self.next + 1) % self.frames.len();
-        }
-        &mut self.pkts
-    }
-}
+mod traffic;
+use traffic::*;
 
 fn classified(t: &Tables, pkts: &mut [HeapBuf]) -> Vec<Meta> {
     let mut meta = vec![Meta::new(0); pkts.len()];
@@ -70,8 +24,7 @@ fn classified(t: &Tables, pkts: &mut [HeapBuf]) -> Vec<Meta> {
 fn pipeline(c: &mut Criterion) {
     let l2 = tables("l2pipe.toml", &["net_pcap0", "net_null0"]);
     let l3 = tables("l3.toml", &["net_pcap0", "net_null0"]);
-    let vm2 = Mac([0xfa, 0x16, 0x3e, 0, 0, 2]);
-    let router = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
+    let (vm2, router) = (VM2, ROUTER);
     let mut g = c.benchmark_group("pipeline_per_burst_of_32");
     g.throughput(Throughput::Elements(BURST as u64));
 

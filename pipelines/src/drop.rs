@@ -60,6 +60,11 @@ impl Reason {
     ];
     pub const COUNT: usize = Self::ALL.len();
 
+    /// A verdict of the L3 router (which is per packet, past classification and port security).
+    pub fn is_l3_route(self) -> bool {
+        matches!(self, Reason::L3NoRoute | Reason::L3TtlExceeded | Reason::L3ToRouter | Reason::L3NoNeighbor)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Reason::None => "none",

@@ -8,6 +8,7 @@
 //! in one pass over the burst.
 
 pub mod arp_responder;
+mod burst;
 pub mod classify;
 pub mod egress;
 pub mod l2_switch;
@@ -95,34 +96,62 @@ impl<'t> BurstMemo<'t> {
 
 /// Runs the whole pipeline over a burst: `pkts[i]` came in on `meta[i].in_port`; on return every
 /// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`).
-/// One pass over the burst: each packet goes through the stages in order, as far as it is still pending.
+/// One pass over the burst: packets with the Ethernet header of the first plain IPv4 packet take the
+/// burst fast path (`burst.rs`), the others go through the stages in order (see [`decide_per_packet`]).
 #[inline]
 pub fn decide<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     debug_assert_eq!(pkts.len(), meta.len());
     let mut memo = BurstMemo::default();
+    let mut template: Option<burst::Template<'_>> = None;
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        classify::packet(t, &mut memo, p, m);
-        if !m.pending() {
-            continue;
-        }
-        port_security::packet(t, &mut memo, p, m);
-        if m.pending() && m.has(crate::meta::flags::ARP) {
-            arp_responder::packet(t, p, m);
-        }
-        if m.pending() && nd_responder::is_icmpv6(m) {
-            nd_responder::packet(t, p, m);
-        }
-        if m.pending() && !m.has(crate::meta::flags::MULTICAST_DST) {
-            let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
-            if let Some((key, router)) = memo.router(t, m.network, dst) {
-                l3_route::packet(t, &mut memo, key, router, p, m);
+        if let Some(tpl) = &template {
+            if tpl.packet(t, &mut memo, p, m) {
+                continue;
             }
         }
-        if m.pending() {
-            l2_switch::packet(t, &mut memo, p, m);
+        if template.is_none() {
+            let header = burst::Template::header(p);
+            packet(t, &mut memo, p, m);
+            template = header.and_then(|h| burst::Template::of(t, &mut memo, h, m));
+        } else {
+            packet(t, &mut memo, p, m);
         }
-        egress::packet(t, m);
     }
+}
+
+/// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
+/// path is tested against.
+pub fn decide_per_packet<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        packet(t, &mut memo, p, m);
+    }
+}
+
+/// One packet through the stages in order, as far as it is still pending.
+#[inline(always)]
+fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, m: &mut Meta) {
+    classify::packet(t, memo, p, m);
+    if !m.pending() {
+        return;
+    }
+    port_security::packet(t, memo, p, m);
+    if m.pending() && m.has(crate::meta::flags::ARP) {
+        arp_responder::packet(t, p, m);
+    }
+    if m.pending() && nd_responder::is_icmpv6(m) {
+        nd_responder::packet(t, p, m);
+    }
+    if m.pending() && !m.has(crate::meta::flags::MULTICAST_DST) {
+        let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+        if let Some((key, router)) = memo.router(t, m.network, dst) {
+            l3_route::packet(t, memo, key, router, p, m);
+        }
+    }
+    if m.pending() {
+        l2_switch::packet(t, memo, p, m);
+    }
+    egress::packet(t, m);
 }
 
 /// [`decide`], counting the drops in `drops`.

@@ -1,0 +1,59 @@
+//! The harness's traffic and tables on heap buffers, shared by the criterion benchmark (`pipeline.rs`)
+//! and the instruction counter (`pipeline_ir.rs`).
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use control::config::NodeConfig;
+use pipelines::buf::HeapBuf;
+use pipelines::tables::Tables;
+use pipelines::wire::Mac;
+
+pub const BURST: usize = 32;
+
+pub fn tables(config: &str, names: &[&str]) -> Tables {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
+    let cfg = NodeConfig::load(&path).expect("bench config");
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
+}
+
+/// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
+pub fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
+    use pipelines::fixtures::{udp4, VM1};
+    use pipelines::wire::Ipv4Addr;
+    let src = Ipv4Addr::new(10, 0, 0, 1 + (i % 200) as u8);
+    let dip = if l3 {
+        Ipv4Addr::new(10, 1, ((i / 250) % 250) as u8, 1 + (i % 250) as u8)
+    } else {
+        Ipv4Addr::new(10, 0, 0, 201 + ((i / 200) % 50) as u8)
+    };
+    let mut f = udp4(VM1, dst, src, dip);
+    f.resize(60, 0);
+    f
+}
+
+pub struct Bursts {
+    frames: Vec<Vec<u8>>,
+    pkts: Vec<HeapBuf>,
+    next: usize,
+}
+
+impl Bursts {
+    pub fn new(dst: Mac, l3: bool) -> Bursts {
+        let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, dst, l3)).collect();
+        Bursts { pkts: frames[..BURST].iter().map(|f| HeapBuf::new(f)).collect(), frames, next: 0 }
+    }
+
+    /// The next burst of the 1,000 flows, written over the same buffers.
+    pub fn restore(&mut self) -> &mut [HeapBuf] {
+        for p in self.pkts.iter_mut() {
+            assert!(p.refill(&self.frames[self.next]));
+            self.next = (self.next + 1) % self.frames.len();
+        }
+        &mut self.pkts
+    }
+}
+
+pub const VM2: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 2]);
+pub const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);

@@ -1,0 +1,82 @@
+//! The burst fast path (`stages/burst.rs`) decides exactly as the per-packet path: on random bursts of
+//! plain, spoofed, routed, expiring, fragmented, DHCP, ARP, IPv6 and corrupted frames, `decide` and
+//! `decide_per_packet` give the same metadata and the same bytes for every packet.
+
+use pipelines::buf::HeapBuf;
+use pipelines::fixtures::*;
+use pipelines::meta::Meta;
+use pipelines::stages::{decide, decide_per_packet};
+use pipelines::tables::Tables;
+use pipelines::wire::{Ipv4Addr, Mac};
+use proptest::prelude::*;
+
+const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
+
+/// One frame: a kind, then optional header tweaks and one random byte change.
+fn frame() -> impl Strategy<Value = Vec<u8>> {
+    let kind = 0u8..9;
+    let tweak = (any::<u16>(), any::<u16>(), any::<u8>(), any::<u8>());
+    let corrupt = proptest::option::weighted(0.15, (0usize..60, any::<u8>()));
+    (kind, tweak, corrupt).prop_map(|(kind, (sport, dport, ttl, low), corrupt)| {
+        let mut f = match kind {
+            0 | 1 => udp4(VM1, VM2, IP1, IP2),
+            2 => udp4(VM1, VM2, Ipv4Addr::new(10, 0, 0, low), IP2),
+            3 => udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 2, 0, low % 8)),
+            4 => udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 1, low, 1)),
+            5 => udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 0, 0, 254)),
+            6 => arp_request(VM1, IP1, Ipv4Addr::new(10, 0, 0, low)),
+            7 => udp6(VM1, VM2, ip6(1), ip6(2)),
+            _ => udp4(VM1, Mac([2, 0, 0, 0, 0, low]), IP1, IP2),
+        };
+        if f.len() >= 38 && f[12..14] == [8, 0] {
+            f[34..36].copy_from_slice(&(sport % 80).to_be_bytes());
+            f[36..38].copy_from_slice(&(dport % 80).to_be_bytes());
+            f[22] = ttl % 4 + if ttl > 128 { 60 } else { 0 };
+            match ttl % 16 {
+                0 => f[20] |= 0x20, // more fragments
+                1 => f[21] = 1,     // a later fragment
+                2 => f[14] = 0x46,  // options
+                3 => f[9] = 0x0f,   // a short IPv4 total length
+                _ => {}
+            }
+        }
+        if let Some((at, b)) = corrupt {
+            if at < f.len() {
+                f[at] = b;
+            }
+        }
+        f
+    })
+}
+
+fn burst() -> impl Strategy<Value = (Vec<Vec<u8>>, Vec<u16>)> {
+    proptest::collection::vec((frame(), prop_oneof![8 => Just(0u16), 1 => 0u16..4]), 1..33)
+        .prop_map(|v| v.into_iter().unzip())
+}
+
+fn run(t: &Tables, frames: &[Vec<u8>], ports: &[u16], fast: bool) -> (Vec<Meta>, Vec<Vec<u8>>) {
+    let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
+    let mut meta: Vec<Meta> = ports.iter().map(|&p| Meta::new(p)).collect();
+    if fast {
+        decide(t, &mut pkts, &mut meta);
+    } else {
+        decide_per_packet(t, &mut pkts, &mut meta);
+    }
+    (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_path_decides_as_the_per_packet_path((frames, ports) in burst(), security in any::<bool>()) {
+        let mut t = routed_tables();
+        t.ports[0].as_mut().unwrap().security = security;
+        let (fast_meta, fast_bytes) = run(&t, &frames, &ports, true);
+        let (slow_meta, slow_bytes) = run(&t, &frames, &ports, false);
+        for i in 0..frames.len() {
+            prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?}", i, frames[i]);
+            prop_assert_eq!(&fast_bytes[i], &slow_bytes[i], "packet {}", i);
+        }
+    }
+}
