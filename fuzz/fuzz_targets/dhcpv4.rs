@@ -9,7 +9,9 @@ fuzz_target!(|data: &[u8]| {
     v[236..240].copy_from_slice(&dhcpv4::MAGIC_COOKIE);
     for b in [data, &v[..]] {
         if let Ok(p) = DhcpPacket::new_checked(b) {
-            let _ = (p.xid(), p.client_mac(), p.broadcast(), p.options().count());
+            let _ = (p.op(), p.htype(), p.hlen(), p.hops(), p.xid(), p.secs(), p.flags(), p.broadcast());
+            let _ = (p.ciaddr(), p.yiaddr(), p.siaddr(), p.giaddr(), p.client_mac());
+            let _ = p.options().collect::<Vec<_>>();
             if let Ok(r) = DhcpRepr::parse(&p) {
                 let mut out = vec![0u8; r.buffer_len()];
                 // Merged repeats of an option can exceed 255 bytes: then emit refuses, it must not panic.

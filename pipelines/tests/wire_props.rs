@@ -36,10 +36,11 @@ fn dhcpv4() -> impl Strategy<Value = DhcpRepr> {
         (Ipv4Addr::from_u32(d.to_u32() & mask), len, gw)
     });
     (
-        (any::<bool>(), 1u8..9, any::<u32>(), any::<u16>(), any::<bool>(), mac(), v4(), v4(), v4(), v4()),
+        (any::<bool>(), any::<u8>(), any::<u32>(), any::<u16>(), any::<bool>(), mac(), v4(), v4(), v4(), v4()),
         (
             proptest::option::of(v4()),
             proptest::option::of(v4()),
+            proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>()),
         ),
@@ -60,7 +61,7 @@ fn dhcpv4() -> impl Strategy<Value = DhcpRepr> {
         .prop_map(
             |(
                 (reply, ty, xid, secs, bcast, m, ci, yi, si, gi),
-                (req, sid, lease, t1),
+                (req, sid, lease, t1, t2),
                 (mask, routers, dns, domain, host),
                 (mtu, routes, prl, cid),
             )| {
@@ -68,7 +69,7 @@ fn dhcpv4() -> impl Strategy<Value = DhcpRepr> {
                 let mut r = DhcpRepr::new(op, MessageType::from(ty), xid, m);
                 (r.secs, r.broadcast, r.ciaddr, r.yiaddr, r.siaddr, r.giaddr) = (secs, bcast, ci, yi, si, gi);
                 (r.requested_ip, r.server_id, r.lease_time, r.renewal_time, r.rebinding_time) =
-                    (req, sid, lease, t1, t1);
+                    (req, sid, lease, t1, t2);
                 (r.subnet_mask, r.routers, r.dns_servers, r.domain_name, r.host_name) =
                     (mask, routers, dns, domain, host);
                 (r.interface_mtu, r.classless_routes, r.parameter_request, r.client_id) = (mtu, routes, prl, cid);
@@ -77,19 +78,26 @@ fn dhcpv4() -> impl Strategy<Value = DhcpRepr> {
         )
 }
 fn dhcpv6() -> impl Strategy<Value = Dhcpv6Repr> {
-    use pipelines::wire::dhcpv6::{IaAddress, IaNa};
+    use pipelines::wire::dhcpv6::{Dhcpv6MessageType, IaAddress, IaNa};
+    let msg_type =
+        any::<u8>().prop_map(Dhcpv6MessageType::from).prop_filter("relays are not a Repr", |t| !t.is_relay());
     let duid = || proptest::option::of(proptest::collection::vec(any::<u8>(), 1..20));
-    let ia =
-        (any::<u32>(), any::<u32>(), any::<u32>(), proptest::collection::vec((v6(), any::<u32>(), any::<u32>()), 0..3))
-            .prop_map(|(iaid, t1, t2, a)| IaNa {
-                iaid,
-                t1,
-                t2,
-                addresses: a.into_iter().map(|(addr, preferred, valid)| IaAddress { addr, preferred, valid }).collect(),
-                status: None,
-            });
+    let ia = (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        proptest::collection::vec((v6(), any::<u32>(), any::<u32>()), 0..3),
+        proptest::option::of((any::<u16>(), ascii(10))),
+    )
+        .prop_map(|(iaid, t1, t2, a, status)| IaNa {
+            iaid,
+            t1,
+            t2,
+            addresses: a.into_iter().map(|(addr, preferred, valid)| IaAddress { addr, preferred, valid }).collect(),
+            status,
+        });
     (
-        (1u8..12, 0u32..0x100_0000, duid(), duid(), proptest::collection::vec(ia, 0..3)),
+        (msg_type, 0u32..0x100_0000, duid(), duid(), proptest::collection::vec(ia, 0..3)),
         (
             proptest::collection::vec(any::<u16>(), 0..5),
             proptest::option::of(any::<u16>()),
@@ -169,6 +177,20 @@ proptest! {
         p.rewrite_src(new);
         p.rewrite_dst(new);
         prop_assert!(p.verify_checksum());
+    }
+
+    /// The incremental TTL update gives the very checksum a full computation gives, every TTL included.
+    #[test]
+    fn ttl_decrement_checksum_equals_a_full_computation(src in v4(), dst in v4(), ttl in any::<u8>(), ident in any::<u16>(),
+                                                        dscp_ecn in any::<u8>(), protocol in proto()) {
+        let r = Ipv4Repr { src, dst, protocol, payload_len: 0, ttl, dscp_ecn, ident, dont_frag: false };
+        let mut b = [0u8; 20];
+        r.emit(&mut Ipv4Packet::new_unchecked(&mut b[..]));
+        let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
+        prop_assert_eq!(p.decrement_ttl(), ttl.wrapping_sub(1));
+        let incremental = p.checksum();
+        p.fill_checksum();
+        prop_assert_eq!(incremental, p.checksum());
     }
 
     #[test]
@@ -276,15 +298,25 @@ proptest! {
     /// Arbitrary bytes: every parser answers Ok or Err, never panics.
     #[test]
     fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
-        if let Ok(p) = VxlanPacket::new_checked(&b[..]) { let _ = (VxlanRepr::parse(&p), p.payload()); }
-        if let Ok(p) = GenevePacket::new_checked(&b[..]) { let _ = (GeneveRepr::parse(&p), p.payload(), p.options().count()); }
-        if let Ok(p) = GrePacket::new_checked(&b[..]) { let _ = (GreRepr::parse(&p), p.payload(), p.verify_checksum()); }
+        if let Ok(p) = VxlanPacket::new_checked(&b[..]) { let _ = (VxlanRepr::parse(&p), p.flags(), p.vni(), p.payload()); }
+        if let Ok(p) = GenevePacket::new_checked(&b[..]) {
+            let _ = (GeneveRepr::parse(&p), p.version(), p.oam(), p.critical(), p.protocol(), p.vni(), p.payload());
+            let _ = p.options().collect::<Vec<_>>();
+        }
+        if let Ok(p) = GrePacket::new_checked(&b[..]) {
+            let _ = (GreRepr::parse(&p), p.protocol(), p.checksum(), p.key(), p.seq(), p.payload(), p.verify_checksum());
+        }
         // DHCP needs its cookie to get past the view: put it in.
         let mut d = b.clone();
         d.resize(d.len().max(240), 0);
         d[236..240].copy_from_slice(&pipelines::wire::dhcpv4::MAGIC_COOKIE);
-        if let Ok(p) = DhcpPacket::new_checked(&d[..]) { let _ = (DhcpRepr::parse(&p), p.options().count()); }
-        if let Ok(p) = Dhcpv6Packet::new_checked(&b[..]) { let _ = (Dhcpv6Repr::parse(&p), p.options().count(), p.relay_header()); }
+        if let Ok(p) = DhcpPacket::new_checked(&d[..]) {
+            let _ = (DhcpRepr::parse(&p), p.op(), p.hops(), p.xid(), p.secs(), p.flags(), p.client_mac());
+            let _ = (p.ciaddr(), p.yiaddr(), p.siaddr(), p.giaddr(), p.options().collect::<Vec<_>>());
+        }
+        if let Ok(p) = Dhcpv6Packet::new_checked(&b[..]) {
+            let _ = (Dhcpv6Repr::parse(&p), p.msg_type(), p.transaction_id(), p.relay_header(), p.options().collect::<Vec<_>>());
+        }
         if let Ok(f) = EthernetFrame::new_checked(&b[..]) { let _ = EthernetRepr::parse(&f); }
         if let Ok(t) = VlanTag::new_checked(&b[..]) { let _ = VlanRepr::parse(&t); }
         if let Ok(p) = ArpPacket::new_checked(&b[..]) { let _ = ArpRepr::parse(&p); }

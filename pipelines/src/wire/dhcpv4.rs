@@ -178,6 +178,54 @@ impl<T: AsRef<[u8]>> DhcpPacket<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> DhcpPacket<T> {
+    pub fn set_op(&mut self, v: u8) {
+        self.buffer.as_mut()[field::OP] = v;
+    }
+    /// Sets `htype` and `hlen`.
+    pub fn set_hardware(&mut self, htype: u8, hlen: u8) {
+        let b = self.buffer.as_mut();
+        (b[field::HTYPE], b[field::HLEN]) = (htype, hlen);
+    }
+    pub fn set_hops(&mut self, v: u8) {
+        self.buffer.as_mut()[field::HOPS] = v;
+    }
+    pub fn set_xid(&mut self, v: u32) {
+        set_u32(self.buffer.as_mut(), field::XID, v);
+    }
+    pub fn set_secs(&mut self, v: u16) {
+        set_u16(self.buffer.as_mut(), field::SECS, v);
+    }
+    pub fn set_flags(&mut self, v: u16) {
+        set_u16(self.buffer.as_mut(), field::FLAGS, v);
+    }
+    pub fn set_ciaddr(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::CIADDR].copy_from_slice(&a.0);
+    }
+    pub fn set_yiaddr(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::YIADDR].copy_from_slice(&a.0);
+    }
+    pub fn set_siaddr(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::SIADDR].copy_from_slice(&a.0);
+    }
+    pub fn set_giaddr(&mut self, a: Ipv4Addr) {
+        self.buffer.as_mut()[field::GIADDR].copy_from_slice(&a.0);
+    }
+    /// Writes the MAC into `chaddr` and zeroes the rest of it.
+    pub fn set_client_mac(&mut self, m: Mac) {
+        let chaddr = &mut self.buffer.as_mut()[field::CHADDR];
+        chaddr.fill(0);
+        chaddr[..6].copy_from_slice(&m.0);
+    }
+    pub fn set_magic_cookie(&mut self) {
+        self.buffer.as_mut()[field::COOKIE].copy_from_slice(&MAGIC_COOKIE);
+    }
+    /// The bytes after the cookie, where the options go.
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::OPTIONS..]
+    }
+}
+
 /// The options of a DHCP message: `(code, data)`; an option running past the message is an error.
 #[derive(Debug, Clone)]
 pub struct DhcpOptions<'a> {
@@ -276,8 +324,8 @@ impl DhcpRepr {
         }
     }
 
-    /// `Malformed` for a bad op, hardware type other than Ethernet, no message type, or an option whose
-    /// length is wrong for it; `Truncated` for an option past the end.
+    /// `Malformed` for a bad op, no message type, or an option whose length is wrong for it; `Truncated`
+    /// for an option past the end; `Unsupported` for a hardware type other than Ethernet (htype 1, hlen 6).
     pub fn parse<T: AsRef<[u8]>>(p: &DhcpPacket<T>) -> Result<DhcpRepr> {
         let op = match p.op() {
             1 => DhcpOp::Request,
@@ -376,7 +424,8 @@ impl DhcpRepr {
             let mut d = Vec::new();
             for (dst, len, gw) in &self.classless_routes {
                 d.push(*len);
-                d.extend_from_slice(&dst.0[..(*len as usize).div_ceil(8)]);
+                // A length over 32 is refused by `emit`; clamped here so that `buffer_len` cannot panic.
+                d.extend_from_slice(&dst.0[..(*len as usize).div_ceil(8).min(4)]);
                 d.extend_from_slice(&gw.0);
             }
             add(opt::CLASSLESS_ROUTES, d);
@@ -403,23 +452,23 @@ impl DhcpRepr {
         if options.iter().any(|(_, d)| d.len() > 255) || self.classless_routes.iter().any(|r| r.1 > 32) {
             return Err(WireError::Malformed);
         }
-        let b = p.buffer.as_mut();
-        if b.len() < need {
+        if p.buffer.as_ref().len() < need {
             return Err(WireError::Truncated);
         }
-        b[..need].fill(0);
-        b[field::OP] = if self.op == DhcpOp::Request { 1 } else { 2 };
-        (b[field::HTYPE], b[field::HLEN]) = (1, 6);
-        set_u32(b, field::XID, self.xid);
-        set_u16(b, field::SECS, self.secs);
-        set_u16(b, field::FLAGS, if self.broadcast { FLAG_BROADCAST } else { 0 });
-        b[field::CIADDR].copy_from_slice(&self.ciaddr.0);
-        b[field::YIADDR].copy_from_slice(&self.yiaddr.0);
-        b[field::SIADDR].copy_from_slice(&self.siaddr.0);
-        b[field::GIADDR].copy_from_slice(&self.giaddr.0);
-        b[field::CHADDR][..6].copy_from_slice(&self.client_mac.0);
-        b[field::COOKIE].copy_from_slice(&MAGIC_COOKIE);
-        let mut at = field::OPTIONS;
+        p.buffer.as_mut()[..need].fill(0);
+        p.set_op(if self.op == DhcpOp::Request { 1 } else { 2 });
+        p.set_hardware(1, 6);
+        p.set_xid(self.xid);
+        p.set_secs(self.secs);
+        p.set_flags(if self.broadcast { FLAG_BROADCAST } else { 0 });
+        p.set_ciaddr(self.ciaddr);
+        p.set_yiaddr(self.yiaddr);
+        p.set_siaddr(self.siaddr);
+        p.set_giaddr(self.giaddr);
+        p.set_client_mac(self.client_mac);
+        p.set_magic_cookie();
+        let b = p.options_mut();
+        let mut at = 0;
         for (code, d) in options {
             b[at] = code;
             b[at + 1] = d.len() as u8;
@@ -455,39 +504,53 @@ fn parse_routes(mut d: &[u8]) -> Result<Vec<(Ipv4Addr, u8, Ipv4Addr)>> {
 mod tests {
     use super::*;
 
-    /// A DHCPDISCOVER as ISC dhclient sends it: xid 0x3903f326, client fa:16:3e:00:00:01, options 53
-    /// (discover), 50 (requested 10.0.0.1), 12 (host name "vm1"), 55 (1, 3, 6, 15, 26, 121), END.
-    fn dhclient_discover() -> Vec<u8> {
-        let mut b = vec![0u8; 300];
-        b[..4].copy_from_slice(&[1, 1, 6, 0]);
-        b[4..8].copy_from_slice(&[0x39, 0x03, 0xf3, 0x26]);
-        b[28..34].copy_from_slice(&[0xfa, 0x16, 0x3e, 0, 0, 1]);
-        b[236..240].copy_from_slice(&MAGIC_COOKIE);
-        let opts = [53, 1, 1, 50, 4, 10, 0, 0, 1, 12, 3, b'v', b'm', b'1', 55, 6, 1, 3, 6, 15, 26, 121, 255];
-        b[240..240 + opts.len()].copy_from_slice(&opts);
-        b
-    }
+    /// A DHCPDISCOVER from ISC dhclient 4.4.3-P1 (Debian 12, `dhclient -4 -d v0` on a veth pair), as
+    /// tcpdump captured it (the UDP payload): xid 0x6189e654, client 52:54:00:12:34:56, options 53
+    /// (discover), 12 (host name "vm"), 55 (1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42), END, padding.
+    const DISCOVER: [u8; 300] = [
+        0x01, 0x01, 0x06, 0x00, 0x61, 0x89, 0xe6, 0x54, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x52, 0x54, 0x00, 0x12, //
+        0x34, 0x56, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x63, 0x82, 0x53, 0x63, //
+        0x35, 0x01, 0x01, 0x0c, 0x02, 0x76, 0x6d, 0x37, 0x0d, 0x01, 0x1c, 0x02, 0x03, 0x0f, 0x06, 0x77, //
+        0x0c, 0x2c, 0x2f, 0x1a, 0x79, 0x2a, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
 
     #[test]
-    fn parses_what_dhclient_sends() {
-        let b = dhclient_discover();
-        let p = DhcpPacket::new_checked(&b[..]).unwrap();
+    fn parses_what_dhclient_sends_and_emits_it_back() {
+        let p = DhcpPacket::new_checked(&DISCOVER[..]).unwrap();
+        assert_eq!((p.op(), p.htype(), p.hlen(), p.hops(), p.secs(), p.broadcast()), (1, 1, 6, 0, 0, false));
+        let opts: Vec<_> = p.options().map(|o| o.unwrap().0).collect();
+        assert_eq!(opts, vec![opt::MESSAGE_TYPE, opt::HOST_NAME, opt::PARAMETER_REQUEST]);
         let r = DhcpRepr::parse(&p).unwrap();
-        assert_eq!((r.op, r.message_type, r.xid), (DhcpOp::Request, MessageType::Discover, 0x3903f326));
-        assert_eq!(r.client_mac, Mac([0xfa, 0x16, 0x3e, 0, 0, 1]));
-        assert_eq!((r.requested_ip, r.host_name.as_deref()), (Some(Ipv4Addr::new(10, 0, 0, 1)), Some("vm1")));
-        assert_eq!(r.parameter_request, vec![1, 3, 6, 15, 26, 121]);
-        // Emitted again (options in this module's order), it parses back the same, padded to 300 bytes.
-        let mut out = vec![0u8; r.buffer_len()];
+        assert_eq!((r.op, r.message_type, r.xid), (DhcpOp::Request, MessageType::Discover, 0x6189e654));
+        assert_eq!((r.client_mac, r.ciaddr), (Mac([0x52, 0x54, 0, 0x12, 0x34, 0x56]), Ipv4Addr::UNSPECIFIED));
+        assert_eq!((r.requested_ip, r.client_id.as_deref(), r.host_name.as_deref()), (None, None, Some("vm")));
+        assert_eq!(r.parameter_request, vec![1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42]);
+        // This module writes options in dhclient's order and pads to 300 bytes: the same bytes come out.
+        let mut out = vec![0xa5u8; r.buffer_len()];
         r.emit(&mut DhcpPacket::new_unchecked(&mut out[..])).unwrap();
-        assert_eq!(out.len(), MIN_MESSAGE_LEN);
-        assert_eq!(DhcpRepr::parse(&DhcpPacket::new_checked(&out[..]).unwrap()).unwrap(), r);
+        assert_eq!(out, DISCOVER);
     }
 
     #[test]
     fn an_ack_with_every_option_round_trips() {
         let mut r = DhcpRepr::new(DhcpOp::Reply, MessageType::Ack, 7, Mac([2, 0, 0, 0, 0, 1]));
         r.yiaddr = Ipv4Addr::new(10, 0, 0, 5);
+        r.broadcast = true;
         r.server_id = Some(Ipv4Addr::new(10, 0, 0, 254));
         (r.lease_time, r.renewal_time, r.rebinding_time) = (Some(86400), Some(43200), Some(75600));
         r.subnet_mask = Some(Ipv4Addr::new(255, 255, 255, 0));
@@ -495,6 +558,7 @@ mod tests {
         r.dns_servers = vec![Ipv4Addr::new(8, 8, 8, 8), Ipv4Addr::new(1, 1, 1, 1)];
         r.domain_name = Some("openstacklocal".into());
         r.interface_mtu = Some(1450);
+        r.client_id = Some(vec![1, 2, 0, 0, 0, 0, 1]);
         r.classless_routes = vec![
             (Ipv4Addr::new(169, 254, 169, 254), 32, Ipv4Addr::new(10, 0, 0, 2)),
             (Ipv4Addr::new(0, 0, 0, 0), 0, Ipv4Addr::new(10, 0, 0, 254)),
@@ -502,32 +566,50 @@ mod tests {
         ];
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut DhcpPacket::new_unchecked(&mut b[..])).unwrap();
-        assert_eq!(DhcpRepr::parse(&DhcpPacket::new_checked(&b[..]).unwrap()).unwrap(), r);
+        let p = DhcpPacket::new_checked(&b[..]).unwrap();
+        assert_eq!((p.op(), p.flags(), p.yiaddr()), (2, FLAG_BROADCAST, Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(DhcpRepr::parse(&p).unwrap(), r);
         // RFC 3442's own example encoding of 10.1.0.0/16 via 10.0.0.3: 16, 10, 1, then the router.
         let at = b.windows(7).position(|w| w == [16, 10, 1, 10, 0, 0, 3]);
         assert!(at.is_some());
+        // Too small a buffer, an over-long option, a /33 route: errors, not panics.
+        assert_eq!(r.emit(&mut DhcpPacket::new_unchecked(&mut b[..299])).unwrap_err(), WireError::Truncated);
+        let mut long = r.clone();
+        long.host_name = Some("h".repeat(256));
+        assert_eq!(long.emit(&mut DhcpPacket::new_unchecked(&mut vec![0; 600][..])).unwrap_err(), WireError::Malformed);
+        let mut r33 = r.clone();
+        r33.classless_routes[0].1 = 33;
+        assert_eq!(r33.emit(&mut DhcpPacket::new_unchecked(&mut b[..])).unwrap_err(), WireError::Malformed);
     }
 
     #[test]
     fn bad_cookies_options_and_lengths() {
-        let b = dhclient_discover();
-        assert_eq!(DhcpPacket::new_checked(&b[..239]).unwrap_err(), WireError::Truncated);
-        let mut no_cookie = b.clone();
+        assert_eq!(DhcpPacket::new_checked(&DISCOVER[..239]).unwrap_err(), WireError::Truncated);
+        let mut no_cookie = DISCOVER;
         no_cookie[236] = 0;
         assert_eq!(DhcpPacket::new_checked(&no_cookie[..]).unwrap_err(), WireError::Malformed);
-        // An option claiming more bytes than the message has.
-        let mut long = b[..246].to_vec();
+        // The host name claims 40 bytes where the message has 1: the walk ends with an error.
+        let mut long = DISCOVER[..246].to_vec();
         long[244] = 40;
         let p = DhcpPacket::new_checked(&long[..]).unwrap();
+        assert_eq!(p.options().last(), Some(Err(WireError::Truncated)));
         assert_eq!(DhcpRepr::parse(&p).unwrap_err(), WireError::Truncated);
-        // A requested-IP option of 3 bytes; no message type.
-        let mut bad = b.clone();
-        bad[244] = 3;
-        assert!(DhcpRepr::parse(&DhcpPacket::new_checked(&bad[..]).unwrap()).is_err());
-        let mut untyped = b.clone();
-        untyped[240] = 0;
-        untyped[241] = 0;
-        untyped[242] = 0;
+        // An option code with no length byte after it.
+        let p = DhcpPacket::new_checked(&DISCOVER[..244]).unwrap();
+        assert_eq!(p.options().collect::<Vec<_>>(), vec![Ok((53, &[1u8][..])), Err(WireError::Truncated)]);
+        // A two-byte message type; no message type at all (padded over); a hardware type other than Ethernet.
+        let mut bad = DISCOVER;
+        bad[241] = 2;
+        assert_eq!(DhcpRepr::parse(&DhcpPacket::new_checked(&bad[..]).unwrap()).unwrap_err(), WireError::Malformed);
+        let mut untyped = DISCOVER;
+        untyped[240..243].fill(opt::PAD);
         assert_eq!(DhcpRepr::parse(&DhcpPacket::new_checked(&untyped[..]).unwrap()).unwrap_err(), WireError::Malformed);
+        let mut token_ring = DISCOVER;
+        token_ring[1] = 6;
+        let p = DhcpPacket::new_checked(&token_ring[..]).unwrap();
+        assert_eq!(DhcpRepr::parse(&p).unwrap_err(), WireError::Unsupported);
+        let mut bad_op = DISCOVER;
+        bad_op[0] = 3;
+        assert_eq!(DhcpRepr::parse(&DhcpPacket::new_checked(&bad_op[..]).unwrap()).unwrap_err(), WireError::Malformed);
     }
 }

@@ -2,12 +2,25 @@
 //! for relay messages, hop count, link and peer addresses before the options. [`Dhcpv6Repr`] holds what a
 //! stateful or stateless DHCPv6 server reads and writes: DUIDs, IA_NA with addresses, rapid commit, DNS.
 
-use super::{get_u16, get_u32, set_u16, set_u32, Ipv6Addr, Result, WireError};
+use super::{get_u16, get_u32, set_u16, Field, Ipv6Addr, Result, WireError};
+
+mod field {
+    use super::Field;
+    pub const MSG_TYPE: usize = 0;
+    /// 24 bits, after the type (client/server messages).
+    pub const TRANSACTION_ID: Field = 1..4;
+    pub const OPTIONS: usize = 4;
+    /// Relay messages (RFC 8415 9).
+    pub const HOP_COUNT: usize = 1;
+    pub const LINK_ADDR: Field = 2..18;
+    pub const PEER_ADDR: Field = 18..34;
+    pub const RELAY_OPTIONS: usize = 34;
+}
 
 pub const CLIENT_PORT: u16 = 546;
 pub const SERVER_PORT: u16 = 547;
-const HEADER_LEN: usize = 4;
-const RELAY_HEADER_LEN: usize = 34;
+pub const HEADER_LEN: usize = field::OPTIONS;
+pub const RELAY_HEADER_LEN: usize = field::RELAY_OPTIONS;
 
 pub mod opt {
     pub const CLIENT_ID: u16 = 1;
@@ -112,7 +125,7 @@ impl<T: AsRef<[u8]>> Dhcpv6Packet<T> {
     }
 
     pub fn msg_type(&self) -> Dhcpv6MessageType {
-        Dhcpv6MessageType::from(self.buffer.as_ref()[0])
+        Dhcpv6MessageType::from(self.buffer.as_ref()[field::MSG_TYPE])
     }
 
     /// The transaction id (0 for relay messages, which have none).
@@ -120,21 +133,52 @@ impl<T: AsRef<[u8]>> Dhcpv6Packet<T> {
         if self.msg_type().is_relay() {
             0
         } else {
-            get_u32(self.buffer.as_ref(), 0) & 0x00ff_ffff
+            get_u32(self.buffer.as_ref(), field::MSG_TYPE) & 0x00ff_ffff
         }
     }
 
     /// A relay message's hop count, link address and peer address.
     pub fn relay_header(&self) -> Option<(u8, Ipv6Addr, Ipv6Addr)> {
         let b = self.buffer.as_ref();
-        self.msg_type().is_relay().then(|| {
-            (b[1], Ipv6Addr(b[2..18].try_into().expect("16 bytes")), Ipv6Addr(b[18..34].try_into().expect("16 bytes")))
-        })
+        let addr = |f: Field| Ipv6Addr(b[f].try_into().expect("16 bytes"));
+        self.msg_type().is_relay().then(|| (b[field::HOP_COUNT], addr(field::LINK_ADDR), addr(field::PEER_ADDR)))
+    }
+
+    fn options_at(&self) -> usize {
+        if self.msg_type().is_relay() {
+            field::RELAY_OPTIONS
+        } else {
+            field::OPTIONS
+        }
     }
 
     pub fn options(&self) -> Dhcpv6Options<'_> {
-        let at = if self.msg_type().is_relay() { RELAY_HEADER_LEN } else { HEADER_LEN };
-        Dhcpv6Options { rest: &self.buffer.as_ref()[at..] }
+        Dhcpv6Options { rest: &self.buffer.as_ref()[self.options_at()..] }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Dhcpv6Packet<T> {
+    pub fn set_msg_type(&mut self, t: Dhcpv6MessageType) {
+        self.buffer.as_mut()[field::MSG_TYPE] = t.into();
+    }
+
+    /// The low 24 bits of `xid` (client/server messages only).
+    pub fn set_transaction_id(&mut self, xid: u32) {
+        self.buffer.as_mut()[field::TRANSACTION_ID].copy_from_slice(&xid.to_be_bytes()[1..]);
+    }
+
+    /// Sets a relay message's hop count, link address and peer address (the type must be set first).
+    pub fn set_relay_header(&mut self, hop_count: u8, link: Ipv6Addr, peer: Ipv6Addr) {
+        let b = self.buffer.as_mut();
+        b[field::HOP_COUNT] = hop_count;
+        b[field::LINK_ADDR].copy_from_slice(&link.0);
+        b[field::PEER_ADDR].copy_from_slice(&peer.0);
+    }
+
+    /// The bytes after the header, where the options go (the type must be set first).
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let at = self.options_at();
+        &mut self.buffer.as_mut()[at..]
     }
 }
 
@@ -192,9 +236,9 @@ pub struct IaNa {
 }
 
 /// A (non-relay) DHCPv6 message, owned; options not listed here are skipped by `parse`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dhcpv6Repr {
-    pub msg_type: u8,
+    pub msg_type: Dhcpv6MessageType,
     pub transaction_id: u32,
     pub client_id: Option<Vec<u8>>,
     pub server_id: Option<Vec<u8>>,
@@ -236,14 +280,30 @@ fn ia_na(d: &[u8]) -> Result<IaNa> {
 }
 
 impl Dhcpv6Repr {
+    /// A message of this type and transaction id with no options.
+    pub fn new(msg_type: Dhcpv6MessageType, transaction_id: u32) -> Dhcpv6Repr {
+        Dhcpv6Repr {
+            msg_type,
+            transaction_id,
+            client_id: None,
+            server_id: None,
+            ia_na: Vec::new(),
+            option_request: Vec::new(),
+            elapsed_time: None,
+            rapid_commit: false,
+            dns_servers: Vec::new(),
+            domain_list: None,
+            status: None,
+        }
+    }
+
     /// Relay messages are `Unsupported` here (the view reads their header); a malformed option of a kind
     /// this type holds is `Malformed`.
     pub fn parse<T: AsRef<[u8]>>(p: &Dhcpv6Packet<T>) -> Result<Dhcpv6Repr> {
         if p.msg_type().is_relay() {
             return Err(WireError::Unsupported);
         }
-        let mut r =
-            Dhcpv6Repr { msg_type: p.msg_type().into(), transaction_id: p.transaction_id(), ..Default::default() };
+        let mut r = Dhcpv6Repr::new(p.msg_type(), p.transaction_id());
         for o in p.options() {
             let (code, d) = o?;
             match code {
@@ -267,6 +327,7 @@ impl Dhcpv6Repr {
         Ok(r)
     }
 
+    /// The options as `(code, data)`, in the order ISC dhclient sends them.
     fn option_list(&self) -> Vec<(u16, Vec<u8>)> {
         let mut o = Vec::new();
         let status_bytes = |(code, msg): &(u16, String)| [&code.to_be_bytes()[..], msg.as_bytes()].concat();
@@ -275,6 +336,12 @@ impl Dhcpv6Repr {
         }
         if let Some(s) = &self.server_id {
             o.push((opt::SERVER_ID, s.clone()));
+        }
+        if !self.option_request.is_empty() {
+            o.push((opt::ORO, self.option_request.iter().flat_map(|c| c.to_be_bytes()).collect()));
+        }
+        if let Some(t) = self.elapsed_time {
+            o.push((opt::ELAPSED_TIME, t.to_be_bytes().to_vec()));
         }
         for ia in &self.ia_na {
             let mut d = [ia.iaid.to_be_bytes(), ia.t1.to_be_bytes(), ia.t2.to_be_bytes()].concat();
@@ -292,12 +359,6 @@ impl Dhcpv6Repr {
                 d.extend_from_slice(&s);
             }
             o.push((opt::IA_NA, d));
-        }
-        if let Some(t) = self.elapsed_time {
-            o.push((opt::ELAPSED_TIME, t.to_be_bytes().to_vec()));
-        }
-        if !self.option_request.is_empty() {
-            o.push((opt::ORO, self.option_request.iter().flat_map(|c| c.to_be_bytes()).collect()));
         }
         if self.rapid_commit {
             o.push((opt::RAPID_COMMIT, Vec::new()));
@@ -318,23 +379,24 @@ impl Dhcpv6Repr {
         HEADER_LEN + self.option_list().iter().map(|(_, d)| 4 + d.len()).sum::<usize>()
     }
 
-    /// Writes the message into a buffer of `buffer_len()` bytes; `Malformed` for a relay type, a
-    /// transaction id over 24 bits or an option over 65,535 bytes.
+    /// Writes the message into a buffer of `buffer_len()` bytes: `Unsupported` for a relay type (as in
+    /// `parse`), `Malformed` for a transaction id over 24 bits or an option over 65,535 bytes, `Truncated`
+    /// if the buffer is too short.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Dhcpv6Packet<T>) -> Result<()> {
+        if self.msg_type.is_relay() {
+            return Err(WireError::Unsupported);
+        }
         let options = self.option_list();
-        if Dhcpv6MessageType::from(self.msg_type).is_relay()
-            || self.transaction_id > 0x00ff_ffff
-            || options.iter().any(|(_, d)| d.len() > u16::MAX as usize)
-        {
+        if self.transaction_id > 0x00ff_ffff || options.iter().any(|(_, d)| d.len() > u16::MAX as usize) {
             return Err(WireError::Malformed);
         }
-        let b = p.buffer.as_mut();
-        if b.len() < self.buffer_len() {
+        if p.buffer.as_ref().len() < self.buffer_len() {
             return Err(WireError::Truncated);
         }
-        set_u32(b, 0, self.transaction_id);
-        b[0] = self.msg_type;
-        let mut at = HEADER_LEN;
+        p.set_msg_type(self.msg_type);
+        p.set_transaction_id(self.transaction_id);
+        let b = p.options_mut();
+        let mut at = 0;
         for (code, d) in options {
             set_u16(b, at, code);
             set_u16(b, at + 2, d.len() as u16);
@@ -349,25 +411,26 @@ impl Dhcpv6Repr {
 mod tests {
     use super::*;
 
-    /// A SOLICIT as dhclient -6 sends it: transaction 0x1a2b3c, client DUID-LLT, IA_NA iaid 1 with no
-    /// address, elapsed time 0, ORO (23, 24).
+    /// A SOLICIT from ISC dhclient 4.4.3-P1 (Debian 12, `dhclient -6 -d v0` on a veth pair), as tcpdump
+    /// captured it (the UDP payload): transaction 0x24f3db, client id (DUID-LLT of 52:54:00:12:34:56), ORO
+    /// (23 DNS, 24 domain list, 39 FQDN, 31 SNTP), elapsed time 0, IA_NA iaid 0x00123456 t1 3600 t2 5400.
     const SOLICIT: [u8; 56] = [
-        1, 0x1a, 0x2b, 0x3c, // type, transaction id
-        0, 1, 0, 14, 0, 1, 0, 1, 0x2a, 0xbc, 0xde, 0xf0, 0xfa, 0x16, 0x3e, 0, 0, 1, // client id (DUID-LLT)
-        0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, // IA_NA iaid 1, t1 0, t2 0
-        0, 8, 0, 2, 0, 0, // elapsed time
-        0, 6, 0, 4, 0, 23, 0, 24, // ORO
-        0, 14, 0, 0, // rapid commit
+        0x01, 0x24, 0xf3, 0xdb, 0x00, 0x01, 0x00, 0x0e, 0x00, 0x01, 0x00, 0x01, 0x32, 0x98, 0xf4, 0x4d, //
+        0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x00, 0x06, 0x00, 0x08, 0x00, 0x17, 0x00, 0x18, 0x00, 0x27, //
+        0x00, 0x1f, 0x00, 0x08, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x0c, 0x00, 0x12, 0x34, 0x56, //
+        0x00, 0x00, 0x0e, 0x10, 0x00, 0x00, 0x15, 0x18,
     ];
 
     #[test]
     fn parses_a_dhclient_solicit_and_emits_it_back() {
         let p = Dhcpv6Packet::new_checked(&SOLICIT[..]).unwrap();
-        assert_eq!((p.msg_type(), p.transaction_id()), (Dhcpv6MessageType::Solicit, 0x1a2b3c));
+        assert_eq!((p.msg_type(), p.transaction_id(), p.relay_header()), (Dhcpv6MessageType::Solicit, 0x24f3db, None));
+        let codes: Vec<_> = p.options().map(|o| o.unwrap().0).collect();
+        assert_eq!(codes, vec![opt::CLIENT_ID, opt::ORO, opt::ELAPSED_TIME, opt::IA_NA]);
         let r = Dhcpv6Repr::parse(&p).unwrap();
         assert_eq!(r.client_id.as_deref(), Some(&SOLICIT[8..22]));
-        assert_eq!(r.ia_na, vec![IaNa { iaid: 1, t1: 0, t2: 0, addresses: vec![], status: None }]);
-        assert_eq!((r.elapsed_time, &r.option_request[..], r.rapid_commit), (Some(0), &[23, 24][..], true));
+        assert_eq!(r.ia_na, vec![IaNa { iaid: 0x123456, t1: 3600, t2: 5400, addresses: vec![], status: None }]);
+        assert_eq!((r.elapsed_time, &r.option_request[..], r.rapid_commit), (Some(0), &[23, 24, 39, 31][..], false));
         let mut out = vec![0u8; r.buffer_len()];
         r.emit(&mut Dhcpv6Packet::new_unchecked(&mut out[..])).unwrap();
         assert_eq!(out, SOLICIT);
@@ -377,8 +440,6 @@ mod tests {
     fn a_reply_with_an_address_round_trips() {
         let addr = Ipv6Addr([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
         let r = Dhcpv6Repr {
-            msg_type: Dhcpv6MessageType::Reply.into(),
-            transaction_id: 0x1a2b3c,
             client_id: Some(vec![0, 3, 0, 1, 0xfa, 0x16, 0x3e, 0, 0, 1]),
             server_id: Some(vec![0, 3, 0, 1, 0xfa, 0x16, 0x3e, 0, 0, 0xfe]),
             ia_na: vec![IaNa {
@@ -388,29 +449,61 @@ mod tests {
                 addresses: vec![IaAddress { addr, preferred: 7200, valid: 7200 }],
                 status: Some((0, "ok".into())),
             }],
+            rapid_commit: true,
             dns_servers: vec![addr],
+            domain_list: Some(b"\x07example\x00".to_vec()),
             status: Some((0, "all addresses assigned".into())),
-            ..Default::default()
+            ..Dhcpv6Repr::new(Dhcpv6MessageType::Reply, 0x24f3db)
         };
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut Dhcpv6Packet::new_unchecked(&mut b[..])).unwrap();
         assert_eq!(Dhcpv6Repr::parse(&Dhcpv6Packet::new_checked(&b[..]).unwrap()).unwrap(), r);
+        let short = r.emit(&mut Dhcpv6Packet::new_unchecked(&mut b[..10]));
+        assert_eq!(short.unwrap_err(), WireError::Truncated);
+        let big_xid =
+            Dhcpv6Repr::new(Dhcpv6MessageType::Reply, 1 << 24).emit(&mut Dhcpv6Packet::new_unchecked(&mut b[..]));
+        assert_eq!(big_xid.unwrap_err(), WireError::Malformed);
+        let relay = Dhcpv6Repr::new(Dhcpv6MessageType::RelayRepl, 0).emit(&mut Dhcpv6Packet::new_unchecked(&mut b[..]));
+        assert_eq!(relay.unwrap_err(), WireError::Unsupported);
     }
 
     #[test]
-    fn truncated_relayed_and_malformed() {
-        assert_eq!(Dhcpv6Packet::new_checked(&SOLICIT[..3]).unwrap_err(), WireError::Truncated);
-        assert_eq!(Dhcpv6Packet::new_checked(&[12u8; 20][..]).unwrap_err(), WireError::Truncated);
-        let relay = [12u8; 34];
-        let p = Dhcpv6Packet::new_checked(&relay[..]).unwrap();
-        assert_eq!(p.relay_header().map(|h| h.0), Some(12));
-        assert_eq!(Dhcpv6Repr::parse(&p).unwrap_err(), WireError::Unsupported);
-        assert_eq!(
-            Dhcpv6Repr::parse(&Dhcpv6Packet::new_checked(&SOLICIT[..40]).unwrap()).unwrap_err(),
-            WireError::Truncated
+    fn a_relay_header_is_read_and_written() {
+        let (link, peer) = (
+            Ipv6Addr([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Ipv6Addr([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]),
         );
+        let mut b = [0u8; RELAY_HEADER_LEN + 8];
+        let mut p = Dhcpv6Packet::new_unchecked(&mut b[..]);
+        p.set_msg_type(Dhcpv6MessageType::RelayForw);
+        p.set_relay_header(1, link, peer);
+        p.options_mut().copy_from_slice(&[0, 9, 0, 4, 1, 2, 3, 4]); // relay message option
+        let p = Dhcpv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            (p.msg_type(), p.transaction_id(), p.relay_header()),
+            (Dhcpv6MessageType::RelayForw, 0, Some((1, link, peer)))
+        );
+        assert_eq!(p.options().collect::<Vec<_>>(), vec![Ok((9, &[1u8, 2, 3, 4][..]))]);
+        assert_eq!(Dhcpv6Repr::parse(&p).unwrap_err(), WireError::Unsupported);
+    }
+
+    #[test]
+    fn truncated_and_malformed() {
+        assert_eq!(Dhcpv6Packet::new_checked(&SOLICIT[..3]).unwrap_err(), WireError::Truncated);
+        assert_eq!(Dhcpv6Packet::new_checked(&[12u8; 33][..]).unwrap_err(), WireError::Truncated);
+        // Cut inside the IA_NA: the walk ends with an error, and so does parse.
+        let p = Dhcpv6Packet::new_checked(&SOLICIT[..50]).unwrap();
+        assert_eq!(p.options().last(), Some(Err(WireError::Truncated)));
+        assert_eq!(Dhcpv6Repr::parse(&p).unwrap_err(), WireError::Truncated);
+        // Cut inside an option header.
+        let p = Dhcpv6Packet::new_checked(&SOLICIT[..24]).unwrap();
+        assert_eq!(p.options().last(), Some(Err(WireError::Truncated)));
         let mut odd_oro = SOLICIT;
-        odd_oro[47] = 3; // ORO length 3
+        odd_oro[25] = 7; // ORO length 7
         assert!(Dhcpv6Repr::parse(&Dhcpv6Packet::new_checked(&odd_oro[..]).unwrap()).is_err());
+        let mut short_ia = SOLICIT;
+        short_ia[43] = 8; // IA_NA of 8 bytes (needs 12), and 4 bytes left over after it
+        let r = Dhcpv6Repr::parse(&Dhcpv6Packet::new_checked(&short_ia[..]).unwrap());
+        assert_eq!(r.unwrap_err(), WireError::Malformed);
     }
 }

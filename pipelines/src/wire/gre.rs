@@ -1,7 +1,21 @@
 //! GRE (RFC 2784) with the key and sequence number extensions (RFC 2890): flags, protocol type, then an
 //! optional checksum (+ reserved), key and sequence number, in that order.
 
-use super::{checksum, get_u16, get_u32, set_u16, set_u32, EtherType, Result, WireError};
+use super::{checksum, get_u16, get_u32, set_u16, set_u32, EtherType, Field, Result, WireError};
+
+mod field {
+    use super::Field;
+    /// C, reserved, K, S, reserved, version (3 bits).
+    pub const FLAGS: Field = 0..2;
+    pub const PROTOCOL: Field = 2..4;
+    /// Present if C: the checksum, then 16 reserved bits.
+    pub const CHECKSUM: Field = 4..6;
+    /// Where the optional fields start; key (if K) then sequence number (if S), 4 bytes each.
+    pub const OPTIONAL: usize = 4;
+}
+
+/// The header without optional fields.
+pub const HEADER_LEN: usize = field::OPTIONAL;
 
 pub const FLAG_CHECKSUM: u16 = 0x8000;
 pub const FLAG_KEY: u16 = 0x2000;
@@ -19,7 +33,8 @@ pub struct GrePacket<T: AsRef<[u8]>> {
 
 /// The header's length for these flags.
 pub const fn header_len(flags: u16) -> usize {
-    4 + if flags & FLAG_CHECKSUM != 0 { 4 } else { 0 }
+    HEADER_LEN
+        + if flags & FLAG_CHECKSUM != 0 { 4 } else { 0 }
         + if flags & FLAG_KEY != 0 { 4 } else { 0 }
         + if flags & FLAG_SEQ != 0 { 4 } else { 0 }
 }
@@ -34,7 +49,7 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     pub fn new_checked(buffer: T) -> Result<Self> {
         let p = GrePacket { buffer };
         let len = p.buffer.as_ref().len();
-        if len < 4 {
+        if len < HEADER_LEN {
             return Err(WireError::Truncated);
         }
         let f = p.flags();
@@ -51,11 +66,15 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     }
 
     pub fn flags(&self) -> u16 {
-        get_u16(self.buffer.as_ref(), 0)
+        get_u16(self.buffer.as_ref(), field::FLAGS.start)
+    }
+
+    pub fn version(&self) -> u8 {
+        (self.flags() & VERSION_MASK) as u8
     }
 
     pub fn protocol(&self) -> EtherType {
-        EtherType::from(get_u16(self.buffer.as_ref(), 2))
+        EtherType::from(get_u16(self.buffer.as_ref(), field::PROTOCOL.start))
     }
 
     pub fn header_len(&self) -> usize {
@@ -63,15 +82,15 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     }
 
     pub fn checksum(&self) -> Option<u16> {
-        (self.flags() & FLAG_CHECKSUM != 0).then(|| get_u16(self.buffer.as_ref(), 4))
+        (self.flags() & FLAG_CHECKSUM != 0).then(|| get_u16(self.buffer.as_ref(), field::CHECKSUM.start))
     }
 
     fn key_at(&self) -> usize {
-        if self.flags() & FLAG_CHECKSUM != 0 {
-            8
-        } else {
-            4
-        }
+        header_len(self.flags() & FLAG_CHECKSUM)
+    }
+
+    fn seq_at(&self) -> usize {
+        header_len(self.flags() & (FLAG_CHECKSUM | FLAG_KEY))
     }
 
     pub fn key(&self) -> Option<u32> {
@@ -79,8 +98,7 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     }
 
     pub fn seq(&self) -> Option<u32> {
-        let at = self.key_at() + if self.flags() & FLAG_KEY != 0 { 4 } else { 0 };
-        (self.flags() & FLAG_SEQ != 0).then(|| get_u32(self.buffer.as_ref(), at))
+        (self.flags() & FLAG_SEQ != 0).then(|| get_u32(self.buffer.as_ref(), self.seq_at()))
     }
 
     pub fn payload(&self) -> &[u8] {
@@ -90,6 +108,48 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
     /// True if there is no checksum, or if it is right over the header and payload.
     pub fn verify_checksum(&self) -> bool {
         self.checksum().is_none() || checksum::fold(checksum::sum(0, self.buffer.as_ref())) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> GrePacket<T> {
+    /// Sets the flags word (C, K, S and version): it decides where the optional fields are, so set it first.
+    pub fn set_flags(&mut self, f: u16) {
+        set_u16(self.buffer.as_mut(), field::FLAGS.start, f);
+    }
+
+    pub fn set_protocol(&mut self, t: EtherType) {
+        set_u16(self.buffer.as_mut(), field::PROTOCOL.start, t.into());
+    }
+
+    /// Writes the checksum and zeroes the reserved field after it; the C flag must be set.
+    pub fn set_checksum(&mut self, c: u16) {
+        let b = self.buffer.as_mut();
+        set_u16(b, field::CHECKSUM.start, c);
+        set_u16(b, field::CHECKSUM.end, 0);
+    }
+
+    /// The K flag must be set.
+    pub fn set_key(&mut self, k: u32) {
+        let at = self.key_at();
+        set_u32(self.buffer.as_mut(), at, k);
+    }
+
+    /// The S flag must be set.
+    pub fn set_seq(&mut self, s: u32) {
+        let at = self.seq_at();
+        set_u32(self.buffer.as_mut(), at, s);
+    }
+
+    /// Computes the checksum over the whole buffer (header and payload); the C flag must be set.
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let c = !checksum::fold(checksum::sum(0, self.buffer.as_ref()));
+        self.set_checksum(c);
+    }
+
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let at = self.header_len();
+        &mut self.buffer.as_mut()[at..]
     }
 }
 
@@ -121,25 +181,16 @@ impl GreRepr {
     /// Writes the header in front of the payload already in place (the buffer is header + payload) and,
     /// if asked, the checksum over both.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut GrePacket<T>) {
-        let f = self.flags();
-        let b = p.buffer.as_mut();
-        set_u16(b, 0, f);
-        set_u16(b, 2, self.protocol.into());
-        let mut at = 4;
-        if self.checksum {
-            b[4..8].fill(0);
-            at = 8;
-        }
+        p.set_flags(self.flags());
+        p.set_protocol(self.protocol);
         if let Some(k) = self.key {
-            set_u32(b, at, k);
-            at += 4;
+            p.set_key(k);
         }
         if let Some(s) = self.seq {
-            set_u32(b, at, s);
+            p.set_seq(s);
         }
         if self.checksum {
-            let c = !checksum::fold(checksum::sum(0, b));
-            set_u16(b, 4, c);
+            p.fill_checksum();
         }
     }
 }
@@ -162,11 +213,22 @@ mod tests {
     }
 
     #[test]
+    fn sequence_without_key_sits_right_after_the_base_header() {
+        // RFC 2890: S only, IPv4 inside, sequence 0x01020304.
+        let b = [0x10, 0x00, 0x08, 0x00, 1, 2, 3, 4];
+        let p = GrePacket::new_checked(&b[..]).unwrap();
+        assert_eq!((p.version(), p.header_len(), p.key(), p.seq(), p.checksum()), (0, 8, None, Some(0x01020304), None));
+        assert!(p.verify_checksum());
+        assert_eq!(GrePacket::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
+    }
+
+    #[test]
     fn checksum_key_and_sequence() {
         let r = GreRepr { protocol: EtherType::Ipv4, key: Some(7), seq: Some(9), checksum: true };
         let mut b = vec![0u8; r.buffer_len(3)];
         b[16..].copy_from_slice(b"abc");
         r.emit(&mut GrePacket::new_unchecked(&mut b[..]));
+        assert_eq!(&b[..16], &[0xb0, 0x00, 0x08, 0x00, b[4], b[5], 0, 0, 0, 0, 0, 7, 0, 0, 0, 9]);
         let p = GrePacket::new_checked(&b[..]).unwrap();
         assert_eq!((GreRepr::parse(&p).unwrap(), p.payload()), (r, &b"abc"[..]));
         assert!(p.verify_checksum());

@@ -199,18 +199,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(c);
     }
 
-    /// Decrements the TTL and updates the checksum incrementally (RFC 1624); returns the new TTL.
-    /// The caller checks for TTL ≤ 1 first (time exceeded).
+    /// Decrements the TTL and updates the checksum incrementally; returns the new TTL. The caller checks
+    /// for TTL ≤ 1 first (time exceeded); a TTL of 0 wraps to 255, its checksum still right.
     #[inline]
     pub fn decrement_ttl(&mut self) -> u8 {
         let b = self.bm();
-        let old = u16::from_be_bytes([b[field::TTL], b[field::PROTOCOL]]);
-        let ttl = b[field::TTL].wrapping_sub(1);
-        b[field::TTL] = ttl;
-        let new = u16::from_be_bytes([ttl, b[field::PROTOCOL]]);
-        let c = checksum::update16(get_u16(b, field::CHECKSUM.start), old, new);
-        set_u16(b, field::CHECKSUM.start, c);
-        ttl
+        let ttl = b[field::TTL];
+        if ttl == 0 {
+            let old = u16::from_be_bytes([0, b[field::PROTOCOL]]);
+            b[field::TTL] = 255;
+            let c = checksum::update16(get_u16(b, field::CHECKSUM.start), old, old | 0xff00);
+            set_u16(b, field::CHECKSUM.start, c);
+            return 255;
+        }
+        b[field::TTL] = ttl - 1;
+        // The TTL is the high byte of its 16-bit word: the sum drops by 0x0100, so the checksum (its
+        // complement) grows by 0x0100, with the end-around carry; 0xffff folds to 0 as a full
+        // computation would give (as Linux's ip_decrease_ttl).
+        let c = get_u16(b, field::CHECKSUM.start) as u32 + 0x0100;
+        set_u16(b, field::CHECKSUM.start, (c + (c >= 0xffff) as u32) as u16);
+        ttl - 1
     }
 
     /// Rewrites the source address, updating the header checksum incrementally; returns the old one
