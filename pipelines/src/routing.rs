@@ -35,16 +35,36 @@ pub struct Router {
     own_v4: Vec<u32>,
 }
 
-/// An IPv4 route as the lookup scans it (16 bytes): the extra routes' gateways resolved to their
-/// interface when the router is built, not per packet.
+/// An IPv4 route as the lookup scans it: the extra routes' gateways resolved to their interface when the
+/// router is built, not per packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct V4Route {
-    net: u32,
-    mask: u32,
+pub struct V4Route {
+    pub net: u32,
+    pub mask: u32,
     /// Out of this interface; `u16::MAX`: the gateway is on no attached subnet (no route).
-    iface: u16,
+    pub iface: u16,
     /// To this gateway; 0 (never a gateway): to the destination itself.
-    gateway: u32,
+    pub gateway: u32,
+    /// No longer prefix and none of the router's own addresses lies inside this one: every destination
+    /// it matches gets this very answer, so a burst may reuse it without a lookup.
+    pub leaf: bool,
+}
+
+impl V4Route {
+    /// The next hop for `dst` (which this route matches).
+    #[inline(always)]
+    pub fn resolve(&self, dst: Ipv4Addr) -> Option<Resolved> {
+        if self.iface == u16::MAX {
+            return None;
+        }
+        let neighbor = if self.gateway == 0 { dst } else { Ipv4Addr::from_u32(self.gateway) };
+        Some(Resolved { iface: self.iface, neighbor: IpNet::host_v4(neighbor) })
+    }
+
+    #[inline(always)]
+    pub fn matches(&self, dst: u32) -> bool {
+        dst & self.mask == self.net
+    }
 }
 
 /// The result of a route lookup: out of `iface`, to the neighbour whose address is `neighbor`.
@@ -92,18 +112,25 @@ impl Router {
                         },
                         NextHop::Via(IpNet::V6(..)) => (u16::MAX, 0),
                     };
-                    Some(V4Route { net: a.to_u32() & mask, mask, iface, gateway })
+                    Some(V4Route { net: a.to_u32() & mask, mask, iface, gateway, leaf: false })
                 }
                 IpNet::V6(..) => None,
             })
-            .collect();
-        self.v4 = v4;
+            .collect::<Vec<_>>();
         self.own_v4 = self
             .ifaces
             .iter()
             .filter_map(|i| match i.ip {
                 IpNet::V4(a, _) => Some(a.to_u32()),
                 IpNet::V6(..) => None,
+            })
+            .collect();
+        self.v4 = v4
+            .iter()
+            .map(|r| {
+                let longer_inside = v4.iter().any(|o| o.mask > r.mask && r.matches(o.net));
+                let own_inside = self.own_v4.iter().any(|&a| r.matches(a));
+                V4Route { leaf: !longer_inside && !own_inside, ..*r }
             })
             .collect();
     }
@@ -116,13 +143,14 @@ impl Router {
     /// of gateway recursion: an extra route's gateway must be on an attached subnet).
     #[inline]
     pub fn route_v4(&self, dst: Ipv4Addr) -> Option<Resolved> {
+        self.lookup_v4(dst)?.resolve(dst)
+    }
+
+    /// The longest route matching `dst`.
+    #[inline]
+    pub fn lookup_v4(&self, dst: Ipv4Addr) -> Option<&V4Route> {
         let a = dst.to_u32();
-        let r = self.v4.iter().find(|r| a & r.mask == r.net)?;
-        if r.iface == u16::MAX {
-            return None;
-        }
-        let neighbor = if r.gateway == 0 { dst } else { Ipv4Addr::from_u32(r.gateway) };
-        Some(Resolved { iface: r.iface, neighbor: IpNet::host_v4(neighbor) })
+        self.v4.iter().find(|r| r.matches(a))
     }
 
     /// As [`Router::route_v4`] for IPv6.
@@ -171,5 +199,21 @@ mod tests {
         bare.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(192, 168, 0, 1))));
         assert_eq!(bare.route_v4(v4(10, 9, 0, 1)), None, "a gateway on no attached subnet does not resolve");
         assert_eq!(bare.route_v4(v4(1, 1, 1, 1)), None);
+    }
+
+    #[test]
+    fn leaves_hold_no_longer_prefix_and_no_own_address() {
+        let mut r = Router::default();
+        r.add_iface(RouterIface { network: 1, mac: Mac([2, 0, 0, 0, 0, 1]), ip: IpNet::V4(v4(10, 0, 0, 254), 24) });
+        r.add_iface(RouterIface { network: 2, mac: Mac([2, 0, 0, 0, 0, 2]), ip: IpNet::V4(v4(10, 2, 0, 254), 24) });
+        r.add_route(IpNet::V4(v4(10, 1, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
+        r.add_route(IpNet::V4(v4(10, 1, 7, 0), 24), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 9))));
+        r.add_route(IpNet::V4(v4(10, 3, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
+        let leaf = |a| r.lookup_v4(a).map(|route| route.leaf);
+        assert_eq!(leaf(v4(10, 0, 0, 1)), Some(false), "holds the gateway 10.0.0.254");
+        assert_eq!(leaf(v4(10, 1, 3, 1)), Some(false), "holds 10.1.7.0/24");
+        assert_eq!(leaf(v4(10, 1, 7, 1)), Some(true));
+        assert_eq!(leaf(v4(10, 3, 0, 1)), Some(true));
+        assert_eq!(leaf(v4(8, 8, 8, 8)), None);
     }
 }

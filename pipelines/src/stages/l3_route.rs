@@ -39,7 +39,9 @@ fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    if r.owns_v4(dst) {
+    // A leaf route the burst already matched holds none of the router's own addresses.
+    let cached = memo.route.filter(|(k, route)| *k == m.router && route.matches(dst.to_u32())).map(|(_, route)| route);
+    if cached.is_none() && r.owns_v4(dst) {
         if !echo_reply_v4(d, m) {
             m.drop(Reason::L3ToRouter);
         }
@@ -51,7 +53,17 @@ fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
         }
         return;
     }
-    let Some(hop) = r.route_v4(dst) else {
+    let route = match cached {
+        Some(route) => Some(route),
+        None => {
+            let route = r.lookup_v4(dst).copied();
+            if let Some(leaf) = route.filter(|route| route.leaf) {
+                memo.route = Some((m.router, leaf));
+            }
+            route
+        }
+    };
+    let Some(hop) = route.and_then(|route| route.resolve(dst)) else {
         m.drop(Reason::L3NoRoute);
         return;
     };
