@@ -11,4 +11,5 @@
 //! ```
 
 pub mod config;
+pub mod db;
 pub mod static_topology;
