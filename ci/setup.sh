@@ -9,6 +9,8 @@ PACKAGES=(
   libclang-dev                    # bindgen (libclang and clang's resource headers)
   iproute2 iputils-ping           # namespaces as VMs in the end-to-end tests
   kmod                            # the TAP PMD loads sch_multiq/cls_flower when it can
+  protobuf-compiler               # etcd-client's build compiles etcd's gRPC protos
+  etcd-server                     # the etcd driver's tests run against a real etcd
 )
 
 missing=()

@@ -11,6 +11,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod etcd;
 
 use crossbeam_channel::Receiver;
 
