@@ -12,4 +12,5 @@
 
 pub mod config;
 pub mod db;
+pub mod model;
 pub mod static_topology;

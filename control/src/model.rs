@@ -1,0 +1,431 @@
+//! The model: Neutron's objects as Dragonflow stores them, with Neutron's attribute names (so the API
+//! serialises them as they are) and the chassis (compute nodes). Every object carries `revision_number`:
+//! the DB revision of its last write, set from the entry on every read ([`Store::get`]), so it is the
+//! same on every node and a write based on an older read is refused ([`Store::update`]).
+//!
+//! Stored as JSON; unknown fields in the DB are ignored (a newer writer may add some), missing optional
+//! ones take Neutron's defaults.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Db, DbError, Revision};
+
+/// An object of the model: its table and its id.
+pub trait Object: Serialize + DeserializeOwned + Clone {
+    const TABLE: &'static str;
+    fn id(&self) -> &str;
+    fn revision(&self) -> Revision;
+    fn set_revision(&mut self, r: Revision);
+}
+
+macro_rules! object {
+    ($t:ty, $table:literal) => {
+        impl Object for $t {
+            const TABLE: &'static str = $table;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn revision(&self) -> Revision {
+                self.revision_number
+            }
+            fn set_revision(&mut self, r: Revision) {
+                self.revision_number = r;
+            }
+        }
+    };
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_mtu() -> u32 {
+    1500
+}
+
+/// `provider:network_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkType {
+    Vxlan,
+    Geneve,
+    Gre,
+    Vlan,
+    Flat,
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+    #[serde(default = "yes")]
+    pub port_security_enabled: bool,
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(rename = "router:external", default)]
+    pub external: bool,
+    #[serde(rename = "provider:network_type", default)]
+    pub network_type: Option<NetworkType>,
+    #[serde(rename = "provider:segmentation_id", default)]
+    pub segmentation_id: Option<u32>,
+    #[serde(rename = "provider:physical_network", default)]
+    pub physical_network: Option<String>,
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Network, "network");
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationPool {
+    pub start: String,
+    pub end: String,
+}
+
+/// A subnet's host route or a router's extra route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// `ipv6_ra_mode` / `ipv6_address_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ipv6Mode {
+    Slaac,
+    Dhcpv6Stateful,
+    Dhcpv6Stateless,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub network_id: String,
+    pub ip_version: u8,
+    pub cidr: String,
+    #[serde(default)]
+    pub gateway_ip: Option<String>,
+    #[serde(default)]
+    pub allocation_pools: Vec<AllocationPool>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<String>,
+    #[serde(default)]
+    pub host_routes: Vec<Route>,
+    #[serde(default = "yes")]
+    pub enable_dhcp: bool,
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<Ipv6Mode>,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<Ipv6Mode>,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Subnet, "subnet");
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixedIp {
+    pub subnet_id: String,
+    pub ip_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressPair {
+    pub ip_address: String,
+    #[serde(default)]
+    pub mac_address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Port {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub network_id: String,
+    pub mac_address: String,
+    #[serde(default)]
+    pub fixed_ips: Vec<FixedIp>,
+    #[serde(default)]
+    pub device_owner: String,
+    #[serde(default)]
+    pub device_id: String,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<AddressPair>,
+    /// `None`: the network's setting.
+    #[serde(default)]
+    pub port_security_enabled: Option<bool>,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+    #[serde(rename = "binding:host_id", default)]
+    pub host_id: String,
+    #[serde(rename = "binding:profile", default)]
+    pub profile: serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "binding:vif_type", default)]
+    pub vif_type: String,
+    #[serde(rename = "binding:vif_details", default)]
+    pub vif_details: serde_json::Map<String, serde_json::Value>,
+    #[serde(rename = "binding:vnic_type", default)]
+    pub vnic_type: String,
+    /// `ACTIVE` once a node plumbed it, `DOWN` otherwise.
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Port, "port");
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalGateway {
+    pub network_id: String,
+    #[serde(default = "yes")]
+    pub enable_snat: bool,
+    #[serde(default)]
+    pub external_fixed_ips: Vec<FixedIp>,
+}
+
+/// A router; its interfaces are ports with `device_owner` `network:router_interface` and `device_id`
+/// the router's id, as in Neutron.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Router {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+    #[serde(default)]
+    pub external_gateway_info: Option<ExternalGateway>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Router, "router");
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloatingIp {
+    pub id: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub floating_network_id: String,
+    pub floating_ip_address: String,
+    #[serde(default)]
+    pub port_id: Option<String>,
+    #[serde(default)]
+    pub fixed_ip_address: Option<String>,
+    #[serde(default)]
+    pub router_id: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(FloatingIp, "floatingip");
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default)]
+    pub security_group_rules: Vec<SecurityGroupRule>,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(SecurityGroup, "securitygroup");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EtherType {
+    IPv4,
+    IPv6,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub security_group_id: String,
+    pub direction: Direction,
+    pub ethertype: EtherType,
+    /// `tcp`, `udp`, `icmp`, a number, or any.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port_range_min: Option<u16>,
+    #[serde(default)]
+    pub port_range_max: Option<u16>,
+    #[serde(default)]
+    pub remote_ip_prefix: Option<String>,
+    #[serde(default)]
+    pub remote_group_id: Option<String>,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(SecurityGroupRule, "securitygrouprule");
+
+/// A compute node, registered by its local controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chassis {
+    /// The node's host name: ports name it in `binding:host_id`.
+    pub id: String,
+    /// The tunnel endpoint address.
+    pub ip: String,
+    #[serde(default)]
+    pub tunnel_types: Vec<NetworkType>,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Chassis, "chassis");
+
+/// Typed access to a [`Db`]: objects in, objects out, revisions kept.
+pub struct Store<'d, D: Db + ?Sized> {
+    pub db: &'d D,
+}
+
+fn codec(e: serde_json::Error) -> DbError {
+    DbError::Storage(format!("stored object does not decode: {e}"))
+}
+
+impl<'d, D: Db + ?Sized> Store<'d, D> {
+    pub fn new(db: &'d D) -> Self {
+        Store { db }
+    }
+
+    pub fn get<T: Object>(&self, id: &str) -> Result<Option<T>, DbError> {
+        let Some(e) = self.db.get(T::TABLE, id)? else { return Ok(None) };
+        let mut o: T = serde_json::from_slice(&e.value).map_err(codec)?;
+        o.set_revision(e.revision);
+        Ok(Some(o))
+    }
+
+    /// Every object of the table, and the revision the list is consistent at.
+    pub fn list<T: Object>(&self) -> Result<(Vec<T>, Revision), DbError> {
+        let (entries, rev) = self.db.list(T::TABLE)?;
+        let objects = entries
+            .into_iter()
+            .map(|e| {
+                let mut o: T = serde_json::from_slice(&e.value).map_err(codec)?;
+                o.set_revision(e.revision);
+                Ok(o)
+            })
+            .collect::<Result<_, DbError>>()?;
+        Ok((objects, rev))
+    }
+
+    /// Stores a new object; returns it with its revision.
+    pub fn create<T: Object>(&self, mut o: T) -> Result<T, DbError> {
+        o.set_revision(0);
+        let bytes = serde_json::to_vec(&o).map_err(codec)?;
+        o.set_revision(self.db.create(T::TABLE, o.id(), &bytes)?);
+        Ok(o)
+    }
+
+    /// Replaces the object if nobody wrote it since `o.revision()` (read with [`Store::get`]); a stale
+    /// object is refused with `Conflict`.
+    pub fn update<T: Object>(&self, mut o: T) -> Result<T, DbError> {
+        let expected = o.revision();
+        o.set_revision(0);
+        let bytes = serde_json::to_vec(&o).map_err(codec)?;
+        o.set_revision(self.db.update(T::TABLE, o.id(), &bytes, expected)?);
+        Ok(o)
+    }
+
+    pub fn delete<T: Object>(&self, id: &str, expected: Option<Revision>) -> Result<Revision, DbError> {
+        self.db.delete(T::TABLE, id, expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port as Neutron's API shows it (the fields OVN and Dragonflow read), with extra fields.
+    const NEUTRON_PORT: &str = r#"{
+        "id": "5f1f1bd9-1b44-4a8c-9d3d-0c1a5f3b6d11", "name": "vm1", "network_id": "net-1",
+        "mac_address": "fa:16:3e:12:34:56",
+        "fixed_ips": [{"subnet_id": "sub-1", "ip_address": "10.0.0.5"}],
+        "device_owner": "compute:nova", "device_id": "vm-uuid", "security_groups": ["sg-1"],
+        "allowed_address_pairs": [{"ip_address": "10.0.0.100/32"}],
+        "port_security_enabled": true, "admin_state_up": true,
+        "binding:host_id": "compute-1", "binding:profile": {}, "binding:vif_type": "unbound",
+        "binding:vif_details": {}, "binding:vnic_type": "normal", "status": "DOWN",
+        "revision_number": 3, "tags": [], "created_at": "2026-11-25T00:00:00Z"
+    }"#;
+
+    #[test]
+    fn neutron_json_round_trips() {
+        let p: Port = serde_json::from_str(NEUTRON_PORT).unwrap();
+        assert_eq!((p.host_id.as_str(), p.revision_number), ("compute-1", 3));
+        assert_eq!(p.fixed_ips[0].ip_address, "10.0.0.5");
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["binding:vif_type"], "unbound");
+        let n: Network = serde_json::from_str(
+            r#"{"id": "n", "provider:network_type": "vxlan", "provider:segmentation_id": 100, "router:external": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (n.network_type, n.segmentation_id, n.external, n.mtu),
+            (Some(NetworkType::Vxlan), Some(100), true, 1500)
+        );
+        let s: Subnet = serde_json::from_str(
+            r#"{"id": "s", "network_id": "n", "ip_version": 6, "cidr": "2001:db8::/64", "ipv6_ra_mode": "dhcpv6-stateless"}"#,
+        )
+        .unwrap();
+        assert_eq!((s.ipv6_ra_mode, s.enable_dhcp), (Some(Ipv6Mode::Dhcpv6Stateless), true));
+    }
+
+    #[test]
+    fn the_store_keeps_revisions_and_refuses_stale_writes() {
+        let dir = std::env::temp_dir().join(format!("df-model-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = crate::db::embedded::EmbeddedDb::open(&dir).unwrap();
+        let store = Store::new(&db);
+        let p: Port = serde_json::from_str(NEUTRON_PORT).unwrap();
+        let created = store.create(p).unwrap();
+        let mut a: Port = store.get(created.id()).unwrap().unwrap();
+        assert_eq!(a.revision_number, created.revision_number);
+        let mut b = a.clone();
+        a.status = "ACTIVE".into();
+        let a = store.update(a).unwrap();
+        b.name = "renamed".into();
+        assert!(matches!(store.update(b), Err(DbError::Conflict { .. })), "b was read before a's write");
+        let (all, _) = store.list::<Port>().unwrap();
+        assert_eq!((all.len(), all[0].status.as_str(), all[0].revision_number), (1, "ACTIVE", a.revision_number));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
