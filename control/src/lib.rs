@@ -1,6 +1,7 @@
-//! Dragonflow's control plane. Today: the node's configuration file (`dragonflow.toml`), parsed and
-//! validated here so that the binary, the tests and the operator see the same rules. The model, the
-//! pluggable DB, the Neutron API and the local controller come next. No DPDK here.
+//! Dragonflow's control plane: the node's configuration file (`dragonflow.toml`, parsed and validated
+//! here so that the binary, the tests and the operator see the same rules), the model (`model`), the
+//! pluggable DB (`db`: the trait, the embedded and etcd drivers, the conformance suite). The Neutron API
+//! and the local controller come next. No DPDK here.
 //!
 //! ```
 //! let cfg = control::config::NodeConfig::from_toml_str(r#"
