@@ -11,6 +11,7 @@
 //! assert_eq!(cfg.dataplane.ports.len(), 2);
 //! ```
 
+pub mod api;
 pub mod config;
 pub mod db;
 pub mod model;

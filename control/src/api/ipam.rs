@@ -1,0 +1,180 @@
+//! IP address management for the API: CIDRs, allocation pools, and allocation that never hands out an
+//! address twice, even to concurrent requests on several API servers: an address is taken by creating
+//! the DB entry `ipam.<subnet>/<address>` (a create fails if it exists), and a MAC by creating
+//! `mac.<network>/<mac>`.
+
+use std::net::IpAddr;
+
+use crate::db::{Db, DbError};
+use crate::model::{AllocationPool, Subnet};
+
+/// A prefix: address bits in a u128 (IPv4 in the low 32), its length, and the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub v6: bool,
+    pub base: u128,
+    pub len: u8,
+}
+
+fn bits(a: IpAddr) -> (bool, u128) {
+    match a {
+        IpAddr::V4(a) => (false, u32::from(a) as u128),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+pub fn to_ip(v6: bool, b: u128) -> IpAddr {
+    if v6 {
+        IpAddr::V6(b.into())
+    } else {
+        IpAddr::V4((b as u32).into())
+    }
+}
+
+impl Cidr {
+    /// `10.0.0.0/24`, `2001:db8::/64`; host bits must be zero (as Neutron requires).
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, l) = s.split_once('/')?;
+        let (v6, base) = bits(a.parse().ok()?);
+        let len: u8 = l.parse().ok()?;
+        let c = Cidr { v6, base, len };
+        (len <= c.width() && base & !c.mask() == 0).then_some(c)
+    }
+
+    pub fn width(&self) -> u8 {
+        if self.v6 {
+            128
+        } else {
+            32
+        }
+    }
+
+    fn mask(&self) -> u128 {
+        let host = (self.width() - self.len) as u32;
+        let all = if self.v6 { u128::MAX } else { u32::MAX as u128 };
+        if host >= 128 {
+            0
+        } else {
+            all & !((1u128 << host) - 1)
+        }
+    }
+
+    pub fn contains(&self, a: IpAddr) -> bool {
+        let (v6, b) = bits(a);
+        v6 == self.v6 && b & self.mask() == self.base
+    }
+
+    pub fn overlaps(&self, o: &Cidr) -> bool {
+        let (short, long) = if self.len <= o.len { (self, o) } else { (o, self) };
+        short.v6 == long.v6 && long.base & short.mask() == short.base
+    }
+
+    /// The last address (broadcast for IPv4).
+    pub fn last(&self) -> u128 {
+        self.base | (!self.mask() & if self.v6 { u128::MAX } else { u32::MAX as u128 })
+    }
+
+    pub fn ip_version(&self) -> u8 {
+        if self.v6 {
+            6
+        } else {
+            4
+        }
+    }
+}
+
+pub fn parse_ip(s: &str) -> Option<(bool, u128)> {
+    s.parse::<IpAddr>().ok().map(bits)
+}
+
+/// Neutron's defaults: the gateway is the first address; the pool is everything after it up to the last
+/// address (excluded for IPv4: broadcast), minus the gateway.
+pub fn default_pools(c: &Cidr, gateway: Option<u128>) -> Vec<AllocationPool> {
+    let first = c.base + 1;
+    let last = if c.v6 { c.last() } else { c.last().saturating_sub(1) };
+    if last < first {
+        return Vec::new();
+    }
+    let mut pools = Vec::new();
+    let mut push = |a: u128, b: u128| {
+        if a <= b {
+            pools.push(AllocationPool { start: to_ip(c.v6, a).to_string(), end: to_ip(c.v6, b).to_string() })
+        }
+    };
+    match gateway.filter(|g| (first..=last).contains(g)) {
+        Some(g) => {
+            push(first, g.saturating_sub(1));
+            push(g + 1, last);
+        }
+        None => push(first, last),
+    }
+    pools
+}
+
+pub fn ipam_table(subnet_id: &str) -> String {
+    format!("ipam.{subnet_id}")
+}
+
+pub fn mac_table(network_id: &str) -> String {
+    format!("mac.{network_id}")
+}
+
+/// Takes `ip` in `subnet`; `Ok(false)` if somebody has it.
+pub fn take(db: &dyn Db, subnet_id: &str, ip: &str, port_id: &str) -> Result<bool, DbError> {
+    match db.create(&ipam_table(subnet_id), ip, port_id.as_bytes()) {
+        Ok(_) => Ok(true),
+        Err(DbError::AlreadyExists) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn release(db: &dyn Db, subnet_id: &str, ip: &str) {
+    let _ = db.delete(&ipam_table(subnet_id), ip, None);
+}
+
+/// The first free address of the subnet's pools, taken for `port_id`; `None` when the pools are full.
+pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>, DbError> {
+    let (taken, _) = db.list(&ipam_table(&s.id))?;
+    let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
+    for pool in &s.allocation_pools {
+        let (Some((v6, a)), Some((_, b))) = (parse_ip(&pool.start), parse_ip(&pool.end)) else { continue };
+        let mut x = a;
+        while x <= b {
+            let ip = to_ip(v6, x).to_string();
+            if !taken.contains(&ip) && take(db, &s.id, &ip, port_id)? {
+                return Ok(Some(ip));
+            }
+            x += 1;
+        }
+    }
+    Ok(None)
+}
+
+/// True if `ip` is in one of the subnet's pools.
+pub fn in_pools(s: &Subnet, ip: u128) -> bool {
+    s.allocation_pools.iter().any(|p| match (parse_ip(&p.start), parse_ip(&p.end)) {
+        (Some((_, a)), Some((_, b))) => (a..=b).contains(&ip),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_and_default_pools() {
+        let c = Cidr::parse("10.0.0.0/24").unwrap();
+        assert!(c.contains("10.0.0.77".parse().unwrap()) && !c.contains("10.0.1.1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.1/24").is_none(), "host bits set");
+        assert!(Cidr::parse("10.0.0.0/33").is_none() && Cidr::parse("bogus").is_none());
+        assert!(c.overlaps(&Cidr::parse("10.0.0.128/25").unwrap()));
+        assert!(!c.overlaps(&Cidr::parse("10.0.1.0/24").unwrap()));
+        let p = default_pools(&c, Some(c.base + 1));
+        assert_eq!(p, vec![AllocationPool { start: "10.0.0.2".into(), end: "10.0.0.254".into() }]);
+        let v6 = Cidr::parse("2001:db8::/64").unwrap();
+        assert_eq!(v6.ip_version(), 6);
+        assert_eq!(default_pools(&v6, Some(v6.base + 1))[0].start, "2001:db8::2");
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+}

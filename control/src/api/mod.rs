@@ -1,0 +1,714 @@
+//! The Neutron API (northbound), `/v2.0/…` with Neutron's JSON bodies, status codes, `fields` and filter
+//! query parameters, and its error body `{"NeutronError": {"type", "message", "detail"}}`. This step:
+//! the version documents, `extensions`, networks, subnets (CIDR and pool checks, no overlap within a
+//! network) and ports (MACs generated as Neutron's `fa:16:3e:…`, fixed IPs allocated from the pools and
+//! never twice: `ipam`). Routers, floating IPs and security groups come next.
+//!
+//! Handlers run the (synchronous) DB calls on tokio's blocking pool.
+
+pub mod ipam;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+
+use crate::db::{Db, DbError};
+use crate::model::{Network, Object, Port, Store, Subnet};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Api {
+    pub db: Arc<dyn Db>,
+}
+
+/// An error in Neutron's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, kind, message: message.into() }
+    }
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "HTTPBadRequest", message)
+    }
+    fn not_found(what: &str, id: &str) -> ApiError {
+        let kind = match what {
+            "network" => "NetworkNotFound",
+            "subnet" => "SubnetNotFound",
+            "port" => "PortNotFound",
+            _ => "NotFound",
+        };
+        ApiError::new(StatusCode::NOT_FOUND, kind, format!("{what} {id} could not be found."))
+    }
+    fn conflict(kind: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, kind, message)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        match e {
+            DbError::Conflict { .. } => ApiError::conflict("RevisionConflict", "the object changed meanwhile; retry"),
+            DbError::Invalid(m) => ApiError::bad(m),
+            e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"NeutronError": {"type": self.kind, "message": self.message, "detail": ""}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn blocking<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(&dyn Db) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let db = api.db.clone();
+    tokio::task::spawn_blocking(move || f(&*db))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()))?
+}
+
+/// The API's routes over `db`.
+pub fn router(db: Arc<dyn Db>) -> Router {
+    Router::new()
+        .route("/", get(versions))
+        .route("/v2.0", get(resources))
+        .route("/v2.0/", get(resources))
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/networks", get(list::<Network>).post(create_network))
+        .route("/v2.0/networks/{id}", get(show::<Network>).put(update_network).delete(delete_network))
+        .route("/v2.0/subnets", get(list::<Subnet>).post(create_subnet))
+        .route("/v2.0/subnets/{id}", get(show::<Subnet>).put(update_subnet).delete(delete_subnet))
+        .route("/v2.0/ports", get(list::<Port>).post(create_port))
+        .route("/v2.0/ports/{id}", get(show::<Port>).put(update_port).delete(delete_port))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
+        .with_state(Api { db })
+}
+
+async fn versions() -> Json<Value> {
+    Json(json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"href": "/v2.0/", "rel": "self"}]}]}))
+}
+
+async fn resources() -> Json<Value> {
+    let r: Vec<Value> = ["network", "subnet", "port"]
+        .iter()
+        .map(|n| json!({"name": n, "collection": format!("{n}s"), "links": [{"href": format!("/v2.0/{n}s"), "rel": "self"}]}))
+        .collect();
+    Json(json!({ "resources": r }))
+}
+
+async fn extensions() -> Json<Value> {
+    let ext = |alias: &str, name: &str| json!({"alias": alias, "name": name, "description": name, "links": [], "updated": "2026-11-25T00:00:00Z"});
+    Json(json!({"extensions": [
+        ext("binding", "Port Binding"), ext("provider", "Provider Network"), ext("external-net", "Neutron external network"),
+        ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
+        ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
+    ]}))
+}
+
+/// The JSON name of a model type: `network` → `networks`.
+trait Named: Object + Send + 'static {
+    const ONE: &'static str;
+    const MANY: &'static str;
+}
+impl Named for Network {
+    const ONE: &'static str = "network";
+    const MANY: &'static str = "networks";
+}
+impl Named for Subnet {
+    const ONE: &'static str = "subnet";
+    const MANY: &'static str = "subnets";
+}
+impl Named for Port {
+    const ONE: &'static str = "port";
+    const MANY: &'static str = "ports";
+}
+
+/// Applies `fields=` and equality filters (`name=x`, repeated values mean any of them) to objects.
+fn present(objects: Vec<Value>, query: &[(String, String)]) -> Vec<Value> {
+    let fields: Vec<&str> = query.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.as_str()).collect();
+    let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (k, v) in
+        query.iter().filter(|(k, _)| !matches!(k.as_str(), "fields" | "limit" | "marker" | "sort_key" | "sort_dir"))
+    {
+        filters.entry(k.as_str()).or_default().push(v.as_str());
+    }
+    objects
+        .into_iter()
+        .filter(|o| {
+            filters.iter().all(|(k, vs)| {
+                let v = &o[*k];
+                vs.iter().any(|want| match v {
+                    Value::String(s) => s == want,
+                    Value::Bool(b) => want.eq_ignore_ascii_case(&b.to_string()),
+                    Value::Number(n) => n.to_string() == *want,
+                    Value::Array(a) => a.iter().any(|x| x.as_str() == Some(*want)),
+                    _ => false,
+                })
+            })
+        })
+        .map(|o| select(o, &fields))
+        .collect()
+}
+
+fn select(o: Value, fields: &[&str]) -> Value {
+    if fields.is_empty() {
+        return o;
+    }
+    let Value::Object(m) = o else { return o };
+    Value::Object(m.into_iter().filter(|(k, _)| fields.contains(&k.as_str())).collect())
+}
+
+async fn list<T: Named>(State(api): State<Api>, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+    let objects = blocking(&api, |db| Ok(Store::new(db).list::<T>()?.0)).await?;
+    let values = objects.iter().map(|o| serde_json::to_value(o).expect("model serialises")).collect();
+    Ok(Json(json!({ T::MANY: present(values, &q) })))
+}
+
+async fn show<T: Named>(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let idc = id.clone();
+    let o = blocking(&api, move |db| Ok(Store::new(db).get::<T>(&idc)?)).await?;
+    let o = o.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+    let fields: Vec<&str> = q.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.as_str()).collect();
+    Ok(Json(json!({ T::ONE: select(serde_json::to_value(&o).expect("model serialises"), &fields) })))
+}
+
+/// The body `{"<one>": {...}}` as an object, with only the attributes in `allowed`.
+fn body(raw: &[u8], one: &str, allowed: &[&str]) -> ApiResult<Map<String, Value>> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    let Some(Value::Object(m)) = v.get(one).cloned() else {
+        return Err(ApiError::bad(format!("the body must be {{\"{one}\": {{...}}}}")));
+    };
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!("Unrecognized attribute(s) '{k}'")));
+    }
+    Ok(m)
+}
+
+/// Merges the request's attributes over an object's JSON and decodes it back: type errors are 400s.
+fn merge<T: Object>(base: &T, attrs: Map<String, Value>) -> ApiResult<T> {
+    let mut v = serde_json::to_value(base).expect("model serialises");
+    for (k, x) in attrs {
+        v[k] = x;
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+}
+
+fn new_id() -> String {
+    let (a, b) = (rand_u64(), rand_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+const NETWORK_ATTRS: &[&str] = &[
+    "name",
+    "description",
+    "project_id",
+    "tenant_id",
+    "admin_state_up",
+    "mtu",
+    "port_security_enabled",
+    "shared",
+    "router:external",
+    "provider:network_type",
+    "provider:segmentation_id",
+    "provider:physical_network",
+    "availability_zone_hints",
+    "dns_domain",
+    "is_default",
+    "qos_policy_id",
+];
+
+async fn create_network(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(&raw, "network", NETWORK_ATTRS)?;
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+    for k in ["availability_zone_hints", "dns_domain", "is_default", "qos_policy_id"] {
+        attrs.remove(k);
+    }
+    let base = Network {
+        id: new_id(),
+        name: String::new(),
+        description: String::new(),
+        project_id: String::new(),
+        admin_state_up: true,
+        mtu: 1500,
+        port_security_enabled: true,
+        shared: false,
+        external: false,
+        network_type: None,
+        segmentation_id: None,
+        physical_network: None,
+        subnets: Vec::new(),
+        status: "ACTIVE".into(),
+        revision_number: 0,
+    };
+    let n = merge(&base, attrs)?;
+    let n = blocking(&api, move |db| Ok(Store::new(db).create(n)?)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "network": n }))).into_response())
+}
+
+async fn update_network(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let attrs = body(
+        &raw,
+        "network",
+        &["name", "description", "admin_state_up", "mtu", "port_security_enabled", "shared", "router:external"],
+    )?;
+    let n = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: Network = s.get(&id)?.ok_or_else(|| ApiError::not_found("network", &id))?;
+        Ok(s.update(merge(&cur, attrs)?)?)
+    })
+    .await?;
+    Ok(Json(json!({ "network": n })))
+}
+
+async fn delete_network(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let n: Network = s.get(&id)?.ok_or_else(|| ApiError::not_found("network", &id))?;
+        let (ports, _) = s.list::<Port>()?;
+        if ports.iter().any(|p| p.network_id == id) {
+            return Err(ApiError::conflict(
+                "NetworkInUse",
+                format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
+            ));
+        }
+        for sub in &n.subnets {
+            let _ = s.delete::<Subnet>(sub, None);
+        }
+        s.delete::<Network>(&id, None)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+const SUBNET_ATTRS: &[&str] = &[
+    "name",
+    "description",
+    "project_id",
+    "tenant_id",
+    "network_id",
+    "ip_version",
+    "cidr",
+    "gateway_ip",
+    "allocation_pools",
+    "dns_nameservers",
+    "host_routes",
+    "enable_dhcp",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+    "subnetpool_id",
+    "segment_id",
+];
+
+async fn create_subnet(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(&raw, "subnet", SUBNET_ATTRS)?;
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+    attrs.remove("subnetpool_id");
+    attrs.remove("segment_id");
+    let cidr_s = attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
+    let cidr = ipam::Cidr::parse(&cidr_s)
+        .ok_or_else(|| ApiError::bad(format!("Invalid input for cidr: '{cidr_s}' is not a valid IP subnet")))?;
+    let version = attrs.get("ip_version").and_then(Value::as_u64).unwrap_or(cidr.ip_version() as u64);
+    if version != cidr.ip_version() as u64 {
+        return Err(ApiError::bad(format!("Invalid input: cidr {cidr_s} is not an IPv{version} subnet")));
+    }
+    let network_id = attrs
+        .get("network_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad("network_id is required"))?
+        .to_owned();
+    // Gateway: given (must be in the CIDR), null (none), or the first address.
+    let gateway = match attrs.get("gateway_ip") {
+        Some(Value::Null) => None,
+        Some(Value::String(g)) => {
+            let ip: std::net::IpAddr =
+                g.parse().map_err(|_| ApiError::bad(format!("Invalid input for gateway_ip: '{g}'")))?;
+            if !cidr.contains(ip) {
+                return Err(ApiError::bad(format!(
+                    "Gateway ip {g} conflicts with allocation pool or is outside {cidr_s}"
+                )));
+            }
+            Some(g.clone())
+        }
+        Some(_) => return Err(ApiError::bad("gateway_ip must be a string or null")),
+        None => Some(ipam::to_ip(cidr.v6, cidr.base + 1).to_string()),
+    };
+    let gw_bits = gateway.as_deref().and_then(ipam::parse_ip).map(|(_, b)| b);
+    let base = Subnet {
+        id: new_id(),
+        name: String::new(),
+        project_id: String::new(),
+        network_id: network_id.clone(),
+        ip_version: version as u8,
+        cidr: cidr_s.clone(),
+        gateway_ip: gateway,
+        allocation_pools: ipam::default_pools(&cidr, gw_bits),
+        dns_nameservers: Vec::new(),
+        host_routes: Vec::new(),
+        enable_dhcp: true,
+        ipv6_ra_mode: None,
+        ipv6_address_mode: None,
+        revision_number: 0,
+    };
+    attrs.remove("gateway_ip");
+    attrs.remove("description");
+    let mut sub = merge(&base, attrs)?;
+    sub.ip_version = version as u8;
+    for p in &sub.allocation_pools {
+        let ok = |s: &str| s.parse().is_ok_and(|ip| cidr.contains(ip));
+        if !ok(&p.start) || !ok(&p.end) || ipam::parse_ip(&p.start) > ipam::parse_ip(&p.end) {
+            return Err(ApiError::bad(format!(
+                "The allocation pool {}-{} spans beyond the subnet cidr {cidr_s}.",
+                p.start, p.end
+            )));
+        }
+        if gw_bits.is_some_and(|g| ipam::in_pools(&Subnet { allocation_pools: vec![p.clone()], ..sub.clone() }, g)) {
+            return Err(ApiError::conflict(
+                "GatewayConflictWithAllocationPools",
+                format!(
+                    "Gateway ip {} conflicts with allocation pool {}-{}",
+                    sub.gateway_ip.as_deref().unwrap_or(""),
+                    p.start,
+                    p.end
+                ),
+            ));
+        }
+    }
+    let sub = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let mut net: Network = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
+        let (all, _) = s.list::<Subnet>()?;
+        if let Some(o) = all.iter().filter(|o| o.network_id == network_id).find(|o| ipam::Cidr::parse(&o.cidr).is_some_and(|c| c.overlaps(&cidr))) {
+            return Err(ApiError::bad(format!("Invalid input for operation: Requested subnet with cidr: {cidr_s} for network: {network_id} overlaps with another subnet ({}).", o.cidr)));
+        }
+        let sub = s.create(sub)?;
+        // Attach it to the network, retrying if the network moved meanwhile.
+        loop {
+            net.subnets.push(sub.id.clone());
+            match s.update(net) {
+                Ok(_) => break,
+                Err(DbError::Conflict { .. }) => {
+                    net = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sub)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "subnet": sub }))).into_response())
+}
+
+async fn update_subnet(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let attrs =
+        body(&raw, "subnet", &["name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip"])?;
+    let sub = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: Subnet = s.get(&id)?.ok_or_else(|| ApiError::not_found("subnet", &id))?;
+        let mut attrs = attrs;
+        attrs.remove("description");
+        Ok(s.update(merge(&cur, attrs)?)?)
+    })
+    .await?;
+    Ok(Json(json!({ "subnet": sub })))
+}
+
+async fn delete_subnet(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let sub: Subnet = s.get(&id)?.ok_or_else(|| ApiError::not_found("subnet", &id))?;
+        if !db.list(&ipam::ipam_table(&id))?.0.is_empty() {
+            return Err(ApiError::conflict("SubnetInUse", format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet.")));
+        }
+        s.delete::<Subnet>(&id, None)?;
+        if let Some(mut net) = s.get::<Network>(&sub.network_id)? {
+            net.subnets.retain(|x| *x != id);
+            let _ = s.update(net);
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+const PORT_ATTRS: &[&str] = &[
+    "name",
+    "description",
+    "project_id",
+    "tenant_id",
+    "network_id",
+    "mac_address",
+    "fixed_ips",
+    "device_owner",
+    "device_id",
+    "security_groups",
+    "allowed_address_pairs",
+    "port_security_enabled",
+    "admin_state_up",
+    "binding:host_id",
+    "binding:profile",
+    "binding:vnic_type",
+];
+
+/// A MAC as Neutron makes them: `fa:16:3e` and three random bytes.
+fn neutron_mac() -> String {
+    let r = rand_u64();
+    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", r & 0xff, (r >> 8) & 0xff, (r >> 16) & 0xff)
+}
+
+/// Takes the port's MAC and fixed IPs in the DB (releasing what it took if one fails).
+fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_given: bool) -> ApiResult<()> {
+    let s = Store::new(db);
+    if mac_given {
+        if pipelines::wire::Mac::parse(&p.mac_address.to_lowercase()).is_none_or(|m| !m.is_unicast()) {
+            return Err(ApiError::bad(format!(
+                "Invalid input for mac_address: '{}' is not a valid MAC address",
+                p.mac_address
+            )));
+        }
+        p.mac_address = p.mac_address.to_lowercase();
+        if db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()).is_err() {
+            return Err(ApiError::conflict(
+                "MacAddressInUse",
+                format!(
+                    "Unable to complete operation for network {}. The mac address {} is in use.",
+                    p.network_id, p.mac_address
+                ),
+            ));
+        }
+    } else {
+        loop {
+            p.mac_address = neutron_mac();
+            match db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()) {
+                Ok(_) => break,
+                Err(DbError::AlreadyExists) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let net: Network = s.get(&p.network_id)?.ok_or_else(|| ApiError::not_found("network", &p.network_id))?;
+    let subnets: Vec<Subnet> = net.subnets.iter().filter_map(|id| s.get::<Subnet>(id).ok().flatten()).collect();
+    let mut taken: Vec<(String, String)> = Vec::new();
+    let result = (|| -> ApiResult<()> {
+        match requested {
+            None => {
+                // One address from the first subnet of each IP version, as Neutron does.
+                for v in [4u8, 6] {
+                    if let Some(sub) = subnets.iter().find(|x| x.ip_version == v) {
+                        let ip = ipam::allocate(db, sub, &p.id)?.ok_or_else(|| {
+                            ApiError::conflict(
+                                "IpAddressGenerationFailure",
+                                format!("No more IP addresses available on network {}.", p.network_id),
+                            )
+                        })?;
+                        taken.push((sub.id.clone(), ip));
+                    }
+                }
+            }
+            Some(list) => {
+                for f in list {
+                    let sid = f.get("subnet_id").and_then(Value::as_str);
+                    let ip = f.get("ip_address").and_then(Value::as_str);
+                    let sub = match (sid, ip) {
+                        (Some(id), _) => subnets.iter().find(|x| x.id == id).ok_or_else(|| {
+                            ApiError::bad(format!("Invalid input: subnet {id} is not on network {}", p.network_id))
+                        })?,
+                        (None, Some(ip)) => {
+                            let a: std::net::IpAddr = ip
+                                .parse()
+                                .map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
+                            subnets
+                                .iter()
+                                .find(|x| ipam::Cidr::parse(&x.cidr).is_some_and(|c| c.contains(a)))
+                                .ok_or_else(|| {
+                                    ApiError::bad(format!(
+                                        "IP address {ip} is not a valid IP for any subnet of network {}",
+                                        p.network_id
+                                    ))
+                                })?
+                        }
+                        (None, None) => return Err(ApiError::bad("a fixed IP needs subnet_id or ip_address")),
+                    };
+                    let got = match ip {
+                        Some(ip) => {
+                            let a: std::net::IpAddr = ip
+                                .parse()
+                                .map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
+                            let c = ipam::Cidr::parse(&sub.cidr).expect("stored subnets have valid CIDRs");
+                            if !c.contains(a) {
+                                return Err(ApiError::bad(format!(
+                                    "IP address {ip} is not a valid IP for the specified subnet."
+                                )));
+                            }
+                            let ip = a.to_string();
+                            if sub.gateway_ip.as_deref() == Some(ip.as_str()) || !ipam::take(db, &sub.id, &ip, &p.id)? {
+                                return Err(ApiError::conflict(
+                                    "IpAddressAlreadyAllocated",
+                                    format!("IP address {ip} already allocated in subnet {}", sub.id),
+                                ));
+                            }
+                            ip
+                        }
+                        None => ipam::allocate(db, sub, &p.id)?.ok_or_else(|| {
+                            ApiError::conflict(
+                                "IpAddressGenerationFailure",
+                                format!("No more IP addresses available on subnet {}.", sub.id),
+                            )
+                        })?,
+                    };
+                    taken.push((sub.id.clone(), got));
+                }
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (sid, ip) in &taken {
+            ipam::release(db, sid, ip);
+        }
+        let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+        return Err(e);
+    }
+    p.fixed_ips =
+        taken.into_iter().map(|(subnet_id, ip_address)| crate::model::FixedIp { subnet_id, ip_address }).collect();
+    Ok(())
+}
+
+async fn create_port(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(&raw, "port", PORT_ATTRS)?;
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+    attrs.remove("description");
+    let network_id = attrs
+        .get("network_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad("network_id is required"))?
+        .to_owned();
+    let requested = match attrs.remove("fixed_ips") {
+        None => None,
+        Some(Value::Array(a)) => Some(a),
+        Some(_) => return Err(ApiError::bad("fixed_ips must be a list")),
+    };
+    let mac_given = attrs.contains_key("mac_address");
+    let base = Port {
+        id: new_id(),
+        name: String::new(),
+        project_id: String::new(),
+        network_id,
+        mac_address: String::new(),
+        fixed_ips: Vec::new(),
+        device_owner: String::new(),
+        device_id: String::new(),
+        security_groups: Vec::new(),
+        allowed_address_pairs: Vec::new(),
+        port_security_enabled: None,
+        admin_state_up: true,
+        host_id: String::new(),
+        profile: Map::new(),
+        vif_type: "unbound".into(),
+        vif_details: Map::new(),
+        vnic_type: "normal".into(),
+        status: "DOWN".into(),
+        revision_number: 0,
+    };
+    let mut p = merge(&base, attrs)?;
+    let p = blocking(&api, move |db| {
+        allocate_port(db, &mut p, requested, mac_given)?;
+        Ok(Store::new(db).create(p)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "port": p }))).into_response())
+}
+
+async fn update_port(State(api): State<Api>, Path(id): Path<String>, raw: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let attrs = body(
+        &raw,
+        "port",
+        &[
+            "name",
+            "description",
+            "device_owner",
+            "device_id",
+            "security_groups",
+            "allowed_address_pairs",
+            "port_security_enabled",
+            "admin_state_up",
+            "binding:host_id",
+            "binding:profile",
+            "binding:vnic_type",
+        ],
+    )?;
+    let p = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: Port = s.get(&id)?.ok_or_else(|| ApiError::not_found("port", &id))?;
+        let mut attrs = attrs;
+        attrs.remove("description");
+        Ok(s.update(merge(&cur, attrs)?)?)
+    })
+    .await?;
+    Ok(Json(json!({ "port": p })))
+}
+
+async fn delete_port(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let p: Port = s.get(&id)?.ok_or_else(|| ApiError::not_found("port", &id))?;
+        s.delete::<Port>(&id, None)?;
+        for f in &p.fixed_ips {
+            ipam::release(db, &f.subnet_id, &f.ip_address);
+        }
+        let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}

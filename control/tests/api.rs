@@ -1,0 +1,170 @@
+//! The Neutron API over HTTP (a real server on a loopback port, the embedded DB): bodies, status codes,
+//! Neutron's error body, filters and fields, IPAM (never the same address twice, even to concurrent
+//! requests), MAC generation.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use control::db::embedded::EmbeddedDb;
+use serde_json::{json, Value};
+
+struct Server {
+    addr: String,
+    _rt: tokio::runtime::Runtime,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn serve(name: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!("df-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    rt.spawn(async move { axum::serve(listener, control::api::router(db)).await });
+    Server { addr, _rt: rt, dir }
+}
+
+/// One request; the status and the JSON body (Null if none).
+fn call(s: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+fn post(s: &Server, path: &str, v: Value) -> (u16, Value) {
+    call(s, "POST", path, Some(&v.to_string()))
+}
+
+fn error_type(v: &Value) -> &str {
+    v["NeutronError"]["type"].as_str().unwrap_or("<no NeutronError body>")
+}
+
+#[test]
+fn networks_subnets_ports_and_their_errors() {
+    let s = serve("crud");
+    let (st, v) = call(&s, "GET", "/", None);
+    assert_eq!((st, v["versions"][0]["id"].as_str()), (200, Some("v2.0")));
+    let (st, v) = call(&s, "GET", "/v2.0/extensions", None);
+    assert!(st == 200 && v["extensions"].as_array().unwrap().iter().any(|e| e["alias"] == "binding"));
+
+    let (st, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n1", "provider:network_type": "vxlan"}}));
+    assert_eq!(st, 201, "{net}");
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    assert_eq!((net["network"]["mtu"].as_u64(), net["network"]["admin_state_up"].as_bool()), (Some(1500), Some(true)));
+    post(&s, "/v2.0/networks", json!({"network": {"name": "n2"}}));
+    let (_, v) = call(&s, "GET", "/v2.0/networks?name=n1&fields=id&fields=name", None);
+    assert_eq!(v["networks"], json!([{"id": nid, "name": "n1"}]));
+    let (st, v) = call(&s, "PUT", &format!("/v2.0/networks/{nid}"), Some(r#"{"network": {"name": "renamed"}}"#));
+    assert_eq!((st, v["network"]["name"].as_str()), (200, Some("renamed")));
+    assert!(v["network"]["revision_number"].as_u64() > net["network"]["revision_number"].as_u64());
+
+    // Bad bodies: malformed JSON, unknown attribute, wrong type; a missing object.
+    let (st, v) = call(&s, "POST", "/v2.0/networks", Some("{not json"));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
+    let (st, _) = post(&s, "/v2.0/networks", json!({"network": {"colour": "blue"}}));
+    assert_eq!(st, 400);
+    let (st, _) = post(&s, "/v2.0/networks", json!({"network": {"admin_state_up": "maybe"}}));
+    assert_eq!(st, 400);
+    let (st, v) = call(&s, "GET", "/v2.0/networks/nope", None);
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"));
+
+    // Subnets: an invalid CIDR, then a good one, then an overlapping one.
+    let (st, v) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/33", "ip_version": 4}}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
+    let (st, sub) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}));
+    assert_eq!(st, 201, "{sub}");
+    assert_eq!(sub["subnet"]["gateway_ip"], "10.0.0.1");
+    assert_eq!(sub["subnet"]["allocation_pools"], json!([{"start": "10.0.0.2", "end": "10.0.0.254"}]));
+    let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
+    let (st, _) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.128/25", "ip_version": 4}}));
+    assert_eq!(st, 400, "overlapping subnets");
+    let (st, _) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "2001:db8::/64", "ip_version": 6}}));
+    assert_eq!(st, 201);
+
+    // Ports: a generated MAC and the first free addresses; an IP outside the subnet; duplicates.
+    let (st, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "name": "vm1"}}));
+    assert_eq!(st, 201, "{p}");
+    let mac = p["port"]["mac_address"].as_str().unwrap().to_owned();
+    assert!(mac.starts_with("fa:16:3e:"), "{mac}");
+    assert_eq!(p["port"]["fixed_ips"][0], json!({"subnet_id": sid, "ip_address": "10.0.0.2"}));
+    assert_eq!(p["port"]["fixed_ips"][1]["ip_address"], "2001:db8::2");
+    assert_eq!((p["port"]["status"].as_str(), p["port"]["binding:vif_type"].as_str()), (Some("DOWN"), Some("unbound")));
+    let pid = p["port"]["id"].as_str().unwrap().to_owned();
+    let (st, v) = post(
+        &s,
+        "/v2.0/ports",
+        json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid, "ip_address": "10.9.9.9"}]}}),
+    );
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
+    let (st, v) =
+        post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.2"}]}}));
+    assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"));
+    let (st, v) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": mac}}));
+    assert_eq!((st, error_type(&v)), (409, "MacAddressInUse"));
+    // The failed requests released what they took: the next port gets 10.0.0.3.
+    let (_, p2) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid}]}}));
+    assert_eq!(p2["port"]["fixed_ips"], json!([{"subnet_id": sid, "ip_address": "10.0.0.3"}]));
+    let (_, v) = call(&s, "GET", &format!("/v2.0/ports?network_id={nid}&fields=id"), None);
+    assert_eq!(v["ports"].as_array().unwrap().len(), 2);
+    let (st, v) = call(&s, "PUT", &format!("/v2.0/ports/{pid}"), Some(r#"{"port": {"binding:host_id": "compute-1"}}"#));
+    assert_eq!((st, v["port"]["binding:host_id"].as_str()), (200, Some("compute-1")));
+
+    // Deleting a network with ports is refused; a subnet with allocations too.
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/networks/{nid}"), None);
+    assert_eq!((st, error_type(&v)), (409, "NetworkInUse"));
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/subnets/{sid}"), None);
+    assert_eq!((st, error_type(&v)), (409, "SubnetInUse"));
+    for p in [&pid, p2["port"]["id"].as_str().unwrap()] {
+        assert_eq!(call(&s, "DELETE", &format!("/v2.0/ports/{p}"), None).0, 204);
+    }
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/networks/{nid}"), None).0, 204);
+    assert_eq!(call(&s, "GET", &format!("/v2.0/networks/{nid}"), None).0, 404);
+}
+
+#[test]
+fn concurrent_port_creations_never_share_an_address() {
+    let s = Arc::new(serve("ipam"));
+    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n"}}));
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.1.0.0/28", "ip_version": 4}}));
+    // 13 addresses in the pool (.2-.14), 16 requests at once: 13 get distinct addresses, 3 are refused.
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (s, nid) = (s.clone(), nid.clone());
+            std::thread::spawn(move || post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}})))
+        })
+        .collect();
+    let results: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut ips: Vec<String> = results
+        .iter()
+        .filter(|(st, _)| *st == 201)
+        .map(|(_, p)| p["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned())
+        .collect();
+    let refused = results.iter().filter(|(st, v)| *st == 409 && error_type(v) == "IpAddressGenerationFailure").count();
+    assert_eq!((ips.len(), refused), (13, 3), "{results:?}");
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 13, "an address was given twice");
+}
