@@ -168,3 +168,54 @@ fn concurrent_port_creations_never_share_an_address() {
     ips.dedup();
     assert_eq!(ips.len(), 13, "an address was given twice");
 }
+
+#[test]
+fn routers_and_their_interfaces() {
+    let s = serve("routers");
+    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n"}}));
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    let (_, sub) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.5.0.0/24", "ip_version": 4}}));
+    let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
+    let (st, r) = post(&s, "/v2.0/routers", json!({"router": {"name": "r1"}}));
+    assert_eq!(st, 201, "{r}");
+    let rid = r["router"]["id"].as_str().unwrap().to_owned();
+    let add = format!("/v2.0/routers/{rid}/add_router_interface");
+    let (st, v) = call(&s, "PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
+    assert_eq!((st, v["subnet_id"].as_str()), (200, Some(sid.as_str())), "{v}");
+    let port_id = v["port_id"].as_str().unwrap().to_owned();
+    let (_, p) = call(&s, "GET", &format!("/v2.0/ports/{port_id}"), None);
+    assert_eq!(p["port"]["fixed_ips"][0]["ip_address"], "10.5.0.1", "the subnet's gateway");
+    assert_eq!(
+        (p["port"]["device_owner"].as_str(), p["port"]["device_id"].as_str()),
+        (Some("network:router_interface"), Some(rid.as_str()))
+    );
+    let (st, _) = call(&s, "PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
+    assert_eq!(st, 400, "a second interface on one subnet");
+    let (st, v) = call(
+        &s,
+        "PUT",
+        &format!("/v2.0/routers/{rid}"),
+        Some(&json!({"router": {"routes": [{"destination": "10.9.0.0/16", "nexthop": "10.5.0.7"}]}}).to_string()),
+    );
+    assert_eq!((st, v["router"]["routes"][0]["nexthop"].as_str()), (200, Some("10.5.0.7")));
+    let (st, _) = call(
+        &s,
+        "PUT",
+        &format!("/v2.0/routers/{rid}"),
+        Some(&json!({"router": {"routes": [{"destination": "nope", "nexthop": "x"}]}}).to_string()),
+    );
+    assert_eq!(st, 400);
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/routers/{rid}"), None);
+    assert_eq!((st, error_type(&v)), (409, "RouterInUse"));
+    let (st, _) = call(
+        &s,
+        "PUT",
+        &format!("/v2.0/routers/{rid}/remove_router_interface"),
+        Some(&json!({"subnet_id": sid}).to_string()),
+    );
+    assert_eq!(st, 200);
+    assert_eq!(call(&s, "GET", &format!("/v2.0/ports/{port_id}"), None).0, 404);
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/routers/{rid}"), None).0, 204);
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/subnets/{sid}"), None).0, 204, "the gateway address was released");
+}

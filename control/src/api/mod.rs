@@ -15,11 +15,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::db::{Db, DbError};
-use crate::model::{Network, Object, Port, Store, Subnet};
+use crate::model::{FixedIp, Network, Object, Port, Router as NeutronRouter, Store, Subnet};
+
+type Router = NeutronRouter;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -47,6 +49,7 @@ impl ApiError {
             "network" => "NetworkNotFound",
             "subnet" => "SubnetNotFound",
             "port" => "PortNotFound",
+            "router" => "RouterNotFound",
             _ => "NotFound",
         };
         ApiError::new(StatusCode::NOT_FOUND, kind, format!("{what} {id} could not be found."))
@@ -86,8 +89,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The API's routes over `db`.
-pub fn router(db: Arc<dyn Db>) -> Router {
-    Router::new()
+pub fn router(db: Arc<dyn Db>) -> axum::Router {
+    axum::Router::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
         .route("/v2.0/", get(resources))
@@ -98,6 +101,10 @@ pub fn router(db: Arc<dyn Db>) -> Router {
         .route("/v2.0/subnets/{id}", get(show::<Subnet>).put(update_subnet).delete(delete_subnet))
         .route("/v2.0/ports", get(list::<Port>).post(create_port))
         .route("/v2.0/ports/{id}", get(show::<Port>).put(update_port).delete(delete_port))
+        .route("/v2.0/routers", get(list::<Router>).post(create_router))
+        .route("/v2.0/routers/{id}", get(show::<Router>).put(update_router).delete(delete_router))
+        .route("/v2.0/routers/{id}/add_router_interface", axum::routing::put(add_router_interface))
+        .route("/v2.0/routers/{id}/remove_router_interface", axum::routing::put(remove_router_interface))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
         .with_state(Api { db })
 }
@@ -107,7 +114,7 @@ async fn versions() -> Json<Value> {
 }
 
 async fn resources() -> Json<Value> {
-    let r: Vec<Value> = ["network", "subnet", "port"]
+    let r: Vec<Value> = ["network", "subnet", "port", "router"]
         .iter()
         .map(|n| json!({"name": n, "collection": format!("{n}s"), "links": [{"href": format!("/v2.0/{n}s"), "rel": "self"}]}))
         .collect();
@@ -120,6 +127,7 @@ async fn extensions() -> Json<Value> {
         ext("binding", "Port Binding"), ext("provider", "Provider Network"), ext("external-net", "Neutron external network"),
         ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
         ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
+        ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
     ]}))
 }
 
@@ -139,6 +147,10 @@ impl Named for Subnet {
 impl Named for Port {
     const ONE: &'static str = "port";
     const MANY: &'static str = "ports";
+}
+impl Named for Router {
+    const ONE: &'static str = "router";
+    const MANY: &'static str = "routers";
 }
 
 /// Applies `fields=` and equality filters (`name=x`, repeated values mean any of them) to objects.
@@ -709,6 +721,199 @@ async fn delete_port(State(api): State<Api>, Path(id): Path<String>) -> ApiResul
         }
         let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
         Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// The `device_owner` of a router's interface ports.
+pub const ROUTER_INTERFACE: &str = "network:router_interface";
+
+async fn create_router(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(
+        &raw,
+        "router",
+        &[
+            "name",
+            "description",
+            "project_id",
+            "tenant_id",
+            "admin_state_up",
+            "external_gateway_info",
+            "distributed",
+            "ha",
+            "availability_zone_hints",
+        ],
+    )?;
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+    for k in ["description", "distributed", "ha", "availability_zone_hints"] {
+        attrs.remove(k);
+    }
+    let base = Router {
+        id: new_id(),
+        name: String::new(),
+        project_id: String::new(),
+        admin_state_up: true,
+        external_gateway_info: None,
+        routes: Vec::new(),
+        status: "ACTIVE".into(),
+        revision_number: 0,
+    };
+    let r = merge(&base, attrs)?;
+    let r = blocking(&api, move |db| Ok(Store::new(db).create(r)?)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "router": r }))).into_response())
+}
+
+async fn update_router(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let attrs = body(&raw, "router", &["name", "description", "admin_state_up", "external_gateway_info", "routes"])?;
+    let r = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: Router = s.get(&id)?.ok_or_else(|| ApiError::not_found("router", &id))?;
+        let mut attrs = attrs;
+        attrs.remove("description");
+        let r = merge(&cur, attrs)?;
+        for route in &r.routes {
+            if ipam::Cidr::parse(&route.destination).is_none() || route.nexthop.parse::<std::net::IpAddr>().is_err() {
+                return Err(ApiError::bad(format!("Invalid route {} via {}", route.destination, route.nexthop)));
+            }
+        }
+        Ok(s.update(r)?)
+    })
+    .await?;
+    Ok(Json(json!({ "router": r })))
+}
+
+fn router_ports(db: &dyn Db, router_id: &str) -> ApiResult<Vec<Port>> {
+    let (ports, _) = Store::new(db).list::<Port>()?;
+    Ok(ports.into_iter().filter(|p| p.device_owner == ROUTER_INTERFACE && p.device_id == router_id).collect())
+}
+
+async fn delete_router(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        s.get::<Router>(&id)?.ok_or_else(|| ApiError::not_found("router", &id))?;
+        if !router_ports(db, &id)?.is_empty() {
+            return Err(ApiError::conflict("RouterInUse", format!("Router {id} still has ports")));
+        }
+        s.delete::<Router>(&id, None)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+fn interface_info(r: &Router, p: &Port) -> Value {
+    let subnet_ids: Vec<&str> = p.fixed_ips.iter().map(|f| f.subnet_id.as_str()).collect();
+    json!({"id": r.id, "tenant_id": r.project_id, "project_id": r.project_id, "port_id": p.id,
+           "network_id": p.network_id, "subnet_id": subnet_ids.first(), "subnet_ids": subnet_ids})
+}
+
+/// `{"subnet_id": S}`: a port on S's network with S's gateway address; `{"port_id": P}`: that port.
+async fn add_router_interface(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let v: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    let (subnet_id, port_id) = (v["subnet_id"].as_str().map(str::to_owned), v["port_id"].as_str().map(str::to_owned));
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let r: Router = s.get(&id)?.ok_or_else(|| ApiError::not_found("router", &id))?;
+        let port = match (subnet_id, port_id) {
+            (Some(sid), None) => {
+                let sub: Subnet = s.get(&sid)?.ok_or_else(|| ApiError::not_found("subnet", &sid))?;
+                let gw = sub.gateway_ip.clone().ok_or_else(|| {
+                    ApiError::bad(format!("Bad router request: Subnet {sid} does not have a gateway IP"))
+                })?;
+                let pid = new_id();
+                if !ipam::take(db, &sid, &gw, &pid)? {
+                    return Err(ApiError::bad(format!(
+                        "Bad router request: Router already has a port on subnet {sid} (or {gw} is in use)."
+                    )));
+                }
+                let mut p = Port {
+                    id: pid,
+                    name: String::new(),
+                    project_id: r.project_id.clone(),
+                    network_id: sub.network_id.clone(),
+                    mac_address: String::new(),
+                    fixed_ips: vec![FixedIp { subnet_id: sid.clone(), ip_address: gw.clone() }],
+                    device_owner: ROUTER_INTERFACE.into(),
+                    device_id: r.id.clone(),
+                    security_groups: Vec::new(),
+                    allowed_address_pairs: Vec::new(),
+                    port_security_enabled: Some(false),
+                    admin_state_up: true,
+                    host_id: String::new(),
+                    profile: Map::new(),
+                    vif_type: "unbound".into(),
+                    vif_details: Map::new(),
+                    vnic_type: "normal".into(),
+                    status: "ACTIVE".into(),
+                    revision_number: 0,
+                };
+                loop {
+                    p.mac_address = neutron_mac();
+                    match db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()) {
+                        Ok(_) => break,
+                        Err(DbError::AlreadyExists) => continue,
+                        Err(e) => {
+                            ipam::release(db, &sid, &gw);
+                            return Err(e.into());
+                        }
+                    }
+                }
+                s.create(p)?
+            }
+            (None, Some(pid)) => {
+                let mut p: Port = s.get(&pid)?.ok_or_else(|| ApiError::not_found("port", &pid))?;
+                if !p.device_owner.is_empty() || !p.device_id.is_empty() {
+                    return Err(ApiError::conflict("PortInUse", format!("Port {pid} is in use by {}", p.device_owner)));
+                }
+                p.device_owner = ROUTER_INTERFACE.into();
+                p.device_id = r.id.clone();
+                s.update(p)?
+            }
+            _ => return Err(ApiError::bad("Bad router request: give exactly one of subnet_id and port_id")),
+        };
+        Ok(Json(interface_info(&r, &port)))
+    })
+    .await
+}
+
+async fn remove_router_interface(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let v: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    let (subnet_id, port_id) = (v["subnet_id"].as_str().map(str::to_owned), v["port_id"].as_str().map(str::to_owned));
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let r: Router = s.get(&id)?.ok_or_else(|| ApiError::not_found("router", &id))?;
+        let port = router_ports(db, &id)?
+            .into_iter()
+            .find(|p| {
+                port_id.as_deref() == Some(p.id.as_str())
+                    || p.fixed_ips.iter().any(|f| subnet_id.as_deref() == Some(f.subnet_id.as_str()))
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "RouterInterfaceNotFound",
+                    format!("Router {id} has no such interface"),
+                )
+            })?;
+        s.delete::<Port>(&port.id, None)?;
+        for f in &port.fixed_ips {
+            ipam::release(db, &f.subnet_id, &f.ip_address);
+        }
+        let _ = db.delete(&ipam::mac_table(&port.network_id), &port.mac_address, None);
+        Ok(Json(interface_info(&r, &port)))
     })
     .await
 }
