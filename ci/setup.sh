@@ -11,6 +11,7 @@ PACKAGES=(
   kmod                            # the TAP PMD loads sch_multiq/cls_flower when it can
   protobuf-compiler               # etcd-client's build compiles etcd's gRPC protos
   etcd-server                     # the etcd driver's tests run against a real etcd
+  python3-venv                    # the OpenStack client (from PyPI) in a venv of its own
 )
 
 missing=()
@@ -26,6 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The real OpenStack command-line client, from PyPI, for the Neutron API tests (tests/openstack_client.rs).
+OSC_VENV=${DF_OSC_VENV:-/opt/df-osc}
+OSC_VERSION=10.5.0
+if ! "$OSC_VENV/bin/pip" show python-openstackclient 2>/dev/null | grep -q "^Version: $OSC_VERSION$"; then
+  echo "ci/setup.sh: installing python-openstackclient $OSC_VERSION into $OSC_VENV"
+  python3 -m venv "$OSC_VENV"
+  "$OSC_VENV/bin/pip" install -q --disable-pip-version-check "python-openstackclient==$OSC_VERSION"
 fi
 
 # The TUN device the TAP PMD opens.

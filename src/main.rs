@@ -42,6 +42,38 @@ enum Command {
     Run(RunArgs),
     /// Parse and check the configuration (file and flags) and print it as TOML.
     CheckConfig(RunArgs),
+    /// Serve the Neutron API (the API-only role) over a DB: the embedded one in --data-dir, or etcd.
+    Api(ApiArgs),
+}
+
+#[derive(Args, Debug)]
+struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9696")]
+    listen: String,
+    /// The embedded DB's data directory (ignored with --etcd).
+    #[arg(long, default_value = "/var/lib/dragonflow")]
+    data_dir: PathBuf,
+    /// etcd endpoints (http://127.0.0.1:2379, repeatable) instead of the embedded DB.
+    #[arg(long)]
+    etcd: Vec<String>,
+    /// The key prefix in etcd.
+    #[arg(long, default_value = "dragonflow")]
+    etcd_prefix: String,
+}
+
+fn api(a: &ApiArgs) -> Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let db: Arc<dyn control::db::Db> = if a.etcd.is_empty() {
+        Arc::new(control::db::embedded::EmbeddedDb::open(&a.data_dir)?)
+    } else {
+        Arc::new(control::db::etcd::EtcdDb::connect(&a.etcd, &a.etcd_prefix)?)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
+    }
+    control::api::serve_until(&a.listen, db, stop).with_context(|| format!("serving on {}", a.listen))
 }
 
 #[derive(Args, Debug, Default)]
@@ -140,6 +172,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Run(a) => run(cli.config.as_ref(), a),
+        Command::Api(a) => api(a),
         Command::CheckConfig(a) => resolve(cli.config.as_ref(), a).and_then(|c| {
             print!("{}", toml::to_string_pretty(&c)?);
             Ok(())

@@ -917,3 +917,19 @@ async fn remove_router_interface(
     })
     .await
 }
+
+/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own.
+pub fn serve_until(listen: &str, db: Arc<dyn Db>, stop: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("api").enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        tracing::info!(listen = %listener.local_addr()?, "Neutron API listening");
+        eprintln!("dragonflow: Neutron API on http://{}/v2.0", listener.local_addr()?);
+        let stopped = async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        };
+        axum::serve(listener, router(db)).with_graceful_shutdown(stopped).await
+    })
+}

@@ -1,0 +1,126 @@
+//! The Neutron API driven by the real OpenStack command-line client (`python-openstackclient` from PyPI,
+//! installed by ci/setup.sh into /opt/df-osc; `DF_OPENSTACK` points elsewhere), with authentication off:
+//! `dragonflow api` over the embedded DB, then network, subnet, port and router create / list / show /
+//! `router add subnet` / delete, and Neutron's errors as the client shows them.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Api {
+    child: Child,
+    dir: std::path::PathBuf,
+    endpoint: String,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own, not yet reaped, child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start_api() -> Api {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("df-osc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(common::BIN)
+        .args(["api", "--listen", &listen, "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the API did not listen within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Api { child, dir, endpoint: format!("http://{listen}/") }
+}
+
+/// `openstack ARGS` against the API; its status, stdout and stderr.
+fn openstack(api: &Api, args: &[&str]) -> (bool, String, String) {
+    let bin = std::env::var("DF_OPENSTACK").unwrap_or_else(|_| "/opt/df-osc/bin/openstack".into());
+    let out = Command::new(&bin)
+        .args(["--os-auth-type", "none", "--os-endpoint", &api.endpoint])
+        .args(args)
+        .env_remove("OS_CLOUD")
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e} (ci/setup.sh installs python-openstackclient)"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn json(api: &Api, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["-f", "json"]);
+    let (ok, out, err) = openstack(api, &a);
+    assert!(ok, "openstack {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?}: {e}: {out}"))
+}
+
+#[test]
+fn the_openstack_client_drives_networks_subnets_ports_and_routers() {
+    let api = start_api();
+    let net = json(&api, &["network", "create", "net1"]);
+    assert_eq!(
+        (net["name"].as_str(), net["mtu"].as_u64(), net["status"].as_str()),
+        (Some("net1"), Some(1500), Some("ACTIVE"))
+    );
+    let sub = json(&api, &["subnet", "create", "sub1", "--network", "net1", "--subnet-range", "10.0.0.0/24"]);
+    assert_eq!(sub["gateway_ip"], "10.0.0.1");
+    let v6 = json(
+        &api,
+        &["subnet", "create", "sub6", "--network", "net1", "--ip-version", "6", "--subnet-range", "2001:db8::/64"],
+    );
+    assert_eq!(v6["ip_version"], 6);
+    let port =
+        json(&api, &["port", "create", "p1", "--network", "net1", "--fixed-ip", "subnet=sub1,ip-address=10.0.0.10"]);
+    assert!(port["mac_address"].as_str().unwrap().starts_with("fa:16:3e:"));
+    assert_eq!(port["fixed_ips"][0]["ip_address"], "10.0.0.10");
+    let router = json(&api, &["router", "create", "r1"]);
+    assert_eq!(router["name"], "r1");
+    let (ok, _, err) = openstack(&api, &["router", "add", "subnet", "r1", "sub1"]);
+    assert!(ok, "{err}");
+
+    let nets = json(&api, &["network", "list"]);
+    assert_eq!(nets.as_array().unwrap().len(), 1);
+    let ports = json(&api, &["port", "list", "--network", "net1"]);
+    assert_eq!(ports.as_array().unwrap().len(), 2, "p1 and the router's interface: {ports}");
+    assert_eq!(json(&api, &["subnet", "list"]).as_array().unwrap().len(), 2);
+    assert_eq!(json(&api, &["router", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(json(&api, &["network", "show", "net1"])["subnets"].as_array().unwrap().len(), 2);
+    assert_eq!(json(&api, &["port", "show", "p1"])["name"], "p1");
+    assert_eq!(json(&api, &["router", "show", "r1"])["name"], "r1");
+
+    // Neutron's errors, as the client reports them.
+    let (ok, _, err) =
+        openstack(&api, &["port", "create", "p2", "--network", "net1", "--fixed-ip", "ip-address=10.0.0.10"]);
+    assert!(!ok && err.contains("10.0.0.10"), "a duplicate address: {err}");
+    let (ok, _, err) = openstack(&api, &["network", "delete", "net1"]);
+    assert!(!ok && err.contains("ports still in use"), "{err}");
+    let (ok, _, _) =
+        openstack(&api, &["subnet", "create", "bad", "--network", "net1", "--subnet-range", "10.0.0.128/25"]);
+    assert!(!ok, "an overlapping subnet");
+
+    for args in [
+        &["router", "remove", "subnet", "r1", "sub1"][..],
+        &["router", "delete", "r1"],
+        &["port", "delete", "p1"],
+        &["subnet", "delete", "sub1"],
+        &["subnet", "delete", "sub6"],
+        &["network", "delete", "net1"],
+    ] {
+        let (ok, _, err) = openstack(&api, args);
+        assert!(ok, "openstack {args:?}: {err}");
+    }
+    assert!(json(&api, &["network", "list"]).as_array().unwrap().is_empty());
+    let (ok, _, _) = openstack(&api, &["network", "show", "net1"]);
+    assert!(!ok);
+}
