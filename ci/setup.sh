@@ -32,7 +32,8 @@ fi
 # The real OpenStack command-line client, from PyPI, for the Neutron API tests (tests/openstack_client.rs).
 OSC_VENV=${DF_OSC_VENV:-/opt/df-osc}
 OSC_VERSION=10.5.0
-if ! "$OSC_VENV/bin/pip" show python-openstackclient 2>/dev/null | grep -q "^Version: $OSC_VERSION$"; then
+osc_installed=$("$OSC_VENV/bin/pip" show python-openstackclient 2>/dev/null || true)
+if ! grep -q "^Version: $OSC_VERSION$" <<<"$osc_installed"; then
   echo "ci/setup.sh: installing python-openstackclient $OSC_VERSION into $OSC_VENV"
   python3 -m venv "$OSC_VENV"
   "$OSC_VENV/bin/pip" install -q --disable-pip-version-check "python-openstackclient==$OSC_VERSION"
