@@ -219,3 +219,88 @@ fn routers_and_their_interfaces() {
     assert_eq!(call(&s, "DELETE", &format!("/v2.0/routers/{rid}"), None).0, 204);
     assert_eq!(call(&s, "DELETE", &format!("/v2.0/subnets/{sid}"), None).0, 204, "the gateway address was released");
 }
+
+#[test]
+fn security_groups_rules_and_the_default_group() {
+    let s = serve("sg");
+    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n", "project_id": "p1"}}));
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.6.0.0/24", "ip_version": 4}}));
+    // A port without groups gets its project's default group, made on first use.
+    let (_, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "project_id": "p1"}}));
+    let default = p["port"]["security_groups"][0].as_str().unwrap().to_owned();
+    let (st, g) = call(&s, "GET", &format!("/v2.0/security-groups/{default}"), None);
+    assert_eq!((st, g["security_group"]["name"].as_str()), (200, Some("default")));
+    assert_eq!(g["security_group"]["security_group_rules"].as_array().unwrap().len(), 4);
+
+    let (st, g) = post(&s, "/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
+    assert_eq!(st, 201, "{g}");
+    let gid = g["security_group"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(g["security_group"]["security_group_rules"].as_array().unwrap().len(), 2, "egress v4 and v6");
+    let http = json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "protocol": "tcp",
+                      "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}});
+    let (st, r) = post(&s, "/v2.0/security-group-rules", http.clone());
+    assert_eq!(st, 201, "{r}");
+    let (st, v) = post(&s, "/v2.0/security-group-rules", http);
+    assert_eq!((st, error_type(&v)), (409, "SecurityGroupRuleExists"));
+    for bad in [
+        json!({"security_group_rule": {"security_group_id": gid, "direction": "sideways"}}),
+        json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "protocol": "tcp", "port_range_min": 90, "port_range_max": 80}}),
+        json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}}),
+        json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "protocol": "carrier-pigeon"}}),
+    ] {
+        assert_eq!(post(&s, "/v2.0/security-group-rules", bad.clone()).0, 400, "{bad}");
+    }
+    let (_, v) = call(&s, "GET", &format!("/v2.0/security-groups/{gid}"), None);
+    assert_eq!(v["security_group"]["security_group_rules"].as_array().unwrap().len(), 3);
+    // In use by a port: not deleted.
+    let pid = p["port"]["id"].as_str().unwrap().to_owned();
+    call(&s, "PUT", &format!("/v2.0/ports/{pid}"), Some(&json!({"port": {"security_groups": [gid]}}).to_string()));
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/security-groups/{gid}"), None);
+    assert_eq!((st, error_type(&v)), (409, "SecurityGroupInUse"));
+    call(&s, "DELETE", &format!("/v2.0/ports/{pid}"), None);
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/security-groups/{gid}"), None).0, 204);
+    let rid = r["security_group_rule"]["id"].as_str().unwrap();
+    assert_eq!(call(&s, "GET", &format!("/v2.0/security-group-rules/{rid}"), None).0, 404, "rules go with their group");
+}
+
+#[test]
+fn floating_ips_come_from_the_external_network_through_a_router() {
+    let s = serve("fip");
+    let (_, ext) = post(&s, "/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
+    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
+    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "private"}}));
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    let (_, sub) =
+        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.7.0.0/24", "ip_version": 4}}));
+    let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
+    let (_, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}}));
+    let pid = p["port"]["id"].as_str().unwrap().to_owned();
+
+    let (st, v) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": nid}}));
+    assert_eq!(st, 400, "not an external network: {v}");
+    // No router between the port's subnet and the external network yet.
+    let (st, v) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
+    assert_eq!((st, error_type(&v)), (404, "ExternalGatewayForFloatingIPNotFound"));
+    let (_, r) =
+        post(&s, "/v2.0/routers", json!({"router": {"name": "r", "external_gateway_info": {"network_id": ext_id}}}));
+    let rid = r["router"]["id"].as_str().unwrap().to_owned();
+    call(&s, "PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(&json!({"subnet_id": sid}).to_string()));
+    let (st, f) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
+    assert_eq!(st, 201, "{f}");
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2");
+    assert_eq!(
+        (f["floatingip"]["fixed_ip_address"].as_str(), f["floatingip"]["router_id"].as_str()),
+        (Some("10.7.0.2"), Some(rid.as_str()))
+    );
+    let fid = f["floatingip"]["id"].as_str().unwrap().to_owned();
+    let (st, f) = call(&s, "PUT", &format!("/v2.0/floatingips/{fid}"), Some(r#"{"floatingip": {"port_id": null}}"#));
+    assert_eq!(
+        (st, f["floatingip"]["port_id"].clone(), f["floatingip"]["status"].as_str()),
+        (200, Value::Null, Some("DOWN"))
+    );
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/floatingips/{fid}"), None).0, 204);
+    let (_, f) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2", "the address came back");
+}

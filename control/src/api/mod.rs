@@ -19,7 +19,10 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::db::{Db, DbError};
-use crate::model::{FixedIp, Network, Object, Port, Router as NeutronRouter, Store, Subnet};
+use crate::model::{
+    Direction, EtherType, FixedIp, FloatingIp, Network, Object, Port, Router as NeutronRouter, SecurityGroup,
+    SecurityGroupRule, Store, Subnet,
+};
 
 type Router = NeutronRouter;
 
@@ -50,6 +53,9 @@ impl ApiError {
             "subnet" => "SubnetNotFound",
             "port" => "PortNotFound",
             "router" => "RouterNotFound",
+            "security_group" => "SecurityGroupNotFound",
+            "security_group_rule" => "SecurityGroupRuleNotFound",
+            "floatingip" => "FloatingIPNotFound",
             _ => "NotFound",
         };
         ApiError::new(StatusCode::NOT_FOUND, kind, format!("{what} {id} could not be found."))
@@ -105,6 +111,12 @@ pub fn router(db: Arc<dyn Db>) -> axum::Router {
         .route("/v2.0/routers/{id}", get(show::<Router>).put(update_router).delete(delete_router))
         .route("/v2.0/routers/{id}/add_router_interface", axum::routing::put(add_router_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", axum::routing::put(remove_router_interface))
+        .route("/v2.0/security-groups", get(list_groups).post(create_group))
+        .route("/v2.0/security-groups/{id}", get(show_group).put(update_group).delete(delete_group))
+        .route("/v2.0/security-group-rules", get(list::<SecurityGroupRule>).post(create_rule))
+        .route("/v2.0/security-group-rules/{id}", get(show::<SecurityGroupRule>).delete(delete_rule))
+        .route("/v2.0/floatingips", get(list::<FloatingIp>).post(create_floatingip))
+        .route("/v2.0/floatingips/{id}", get(show::<FloatingIp>).put(update_floatingip).delete(delete_floatingip))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
         .with_state(Api { db })
 }
@@ -114,7 +126,7 @@ async fn versions() -> Json<Value> {
 }
 
 async fn resources() -> Json<Value> {
-    let r: Vec<Value> = ["network", "subnet", "port", "router"]
+    let r: Vec<Value> = ["network", "subnet", "port", "router", "security_group", "security_group_rule", "floatingip"]
         .iter()
         .map(|n| json!({"name": n, "collection": format!("{n}s"), "links": [{"href": format!("/v2.0/{n}s"), "rel": "self"}]}))
         .collect();
@@ -128,6 +140,7 @@ async fn extensions() -> Json<Value> {
         ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
         ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
         ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
+        ext("security-group", "security-group"), ext("external-net", "Neutron external network"),
     ]}))
 }
 
@@ -147,6 +160,14 @@ impl Named for Subnet {
 impl Named for Port {
     const ONE: &'static str = "port";
     const MANY: &'static str = "ports";
+}
+impl Named for SecurityGroupRule {
+    const ONE: &'static str = "security_group_rule";
+    const MANY: &'static str = "security_group_rules";
+}
+impl Named for FloatingIp {
+    const ONE: &'static str = "floatingip";
+    const MANY: &'static str = "floatingips";
 }
 impl Named for Router {
     const ONE: &'static str = "router";
@@ -673,8 +694,16 @@ async fn create_port(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResul
         status: "DOWN".into(),
         revision_number: 0,
     };
+    let sg_given = attrs.contains_key("security_groups");
     let mut p = merge(&base, attrs)?;
     let p = blocking(&api, move |db| {
+        let s = Store::new(db);
+        for g in &p.security_groups {
+            s.get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
+        }
+        if !sg_given && p.port_security_enabled != Some(false) {
+            p.security_groups = vec![default_group(db, &p.project_id)?];
+        }
         allocate_port(db, &mut p, requested, mac_given)?;
         Ok(Store::new(db).create(p)?)
     })
@@ -932,4 +961,413 @@ pub fn serve_until(listen: &str, db: Arc<dyn Db>, stop: Arc<std::sync::atomic::A
         };
         axum::serve(listener, router(db)).with_graceful_shutdown(stopped).await
     })
+}
+
+/// The project's `default` security group (ingress from its own members, egress anywhere, as
+/// Neutron's), made on first use. Its id is derived from the project, so concurrent first uses agree.
+fn default_group(db: &dyn Db, project: &str) -> ApiResult<String> {
+    let id = format!("default-{}", if project.is_empty() { "none" } else { project });
+    let s = Store::new(db);
+    if s.get::<SecurityGroup>(&id)?.is_some() {
+        return Ok(id);
+    }
+    let g = SecurityGroup {
+        id: id.clone(),
+        name: "default".into(),
+        description: "Default security group".into(),
+        project_id: project.into(),
+        security_group_rules: Vec::new(),
+        revision_number: 0,
+    };
+    match s.create(g) {
+        Ok(_) | Err(DbError::AlreadyExists) => {}
+        Err(e) => return Err(e.into()),
+    }
+    for (direction, ethertype, remote) in [
+        (Direction::Ingress, EtherType::IPv4, Some(id.clone())),
+        (Direction::Ingress, EtherType::IPv6, Some(id.clone())),
+        (Direction::Egress, EtherType::IPv4, None),
+        (Direction::Egress, EtherType::IPv6, None),
+    ] {
+        let r = rule(&id, direction, ethertype, remote);
+        let rid = format!("{id}-{}-{}", direction_name(direction), ethertype_name(ethertype));
+        let _ = s.create(SecurityGroupRule { id: rid, ..r });
+    }
+    Ok(id)
+}
+
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    }
+}
+
+fn ethertype_name(e: EtherType) -> &'static str {
+    match e {
+        EtherType::IPv4 => "IPv4",
+        EtherType::IPv6 => "IPv6",
+    }
+}
+
+fn rule(group: &str, direction: Direction, ethertype: EtherType, remote_group: Option<String>) -> SecurityGroupRule {
+    SecurityGroupRule {
+        id: new_id(),
+        security_group_id: group.into(),
+        direction,
+        ethertype,
+        protocol: None,
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: None,
+        remote_group_id: remote_group,
+        revision_number: 0,
+    }
+}
+
+/// A group as Neutron shows it: with its rules.
+fn group_json(g: &SecurityGroup, rules: &[SecurityGroupRule]) -> Value {
+    let mut v = serde_json::to_value(g).expect("model serialises");
+    v["security_group_rules"] =
+        serde_json::to_value(rules.iter().filter(|r| r.security_group_id == g.id).collect::<Vec<_>>())
+            .expect("model serialises");
+    v["tenant_id"] = v["project_id"].clone();
+    v
+}
+
+async fn list_groups(State(api): State<Api>, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+    let (groups, rules) = blocking(&api, |db| {
+        let s = Store::new(db);
+        Ok((s.list::<SecurityGroup>()?.0, s.list::<SecurityGroupRule>()?.0))
+    })
+    .await?;
+    let values = groups.iter().map(|g| group_json(g, &rules)).collect();
+    Ok(Json(json!({ "security_groups": present(values, &q) })))
+}
+
+async fn show_group(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let idc = id.clone();
+    let (g, rules) = blocking(&api, move |db| {
+        let s = Store::new(db);
+        Ok((s.get::<SecurityGroup>(&idc)?, s.list::<SecurityGroupRule>()?.0))
+    })
+    .await?;
+    let g = g.ok_or_else(|| ApiError::not_found("security_group", &id))?;
+    Ok(Json(json!({ "security_group": group_json(&g, &rules) })))
+}
+
+async fn create_group(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(&raw, "security_group", &["name", "description", "project_id", "tenant_id", "stateful"])?;
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+    attrs.remove("stateful");
+    let base = SecurityGroup {
+        id: new_id(),
+        name: String::new(),
+        description: String::new(),
+        project_id: String::new(),
+        security_group_rules: Vec::new(),
+        revision_number: 0,
+    };
+    let g = merge(&base, attrs)?;
+    let (g, rules) = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let g = s.create(g)?;
+        // Neutron gives a new group egress to anywhere, IPv4 and IPv6.
+        let rules = [EtherType::IPv4, EtherType::IPv6]
+            .into_iter()
+            .map(|e| s.create(rule(&g.id, Direction::Egress, e, None)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((g, rules))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "security_group": group_json(&g, &rules) }))).into_response())
+}
+
+async fn update_group(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let attrs = body(&raw, "security_group", &["name", "description"])?;
+    let (g, rules) = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: SecurityGroup = s.get(&id)?.ok_or_else(|| ApiError::not_found("security_group", &id))?;
+        Ok((s.update(merge(&cur, attrs)?)?, s.list::<SecurityGroupRule>()?.0))
+    })
+    .await?;
+    Ok(Json(json!({ "security_group": group_json(&g, &rules) })))
+}
+
+async fn delete_group(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        s.get::<SecurityGroup>(&id)?.ok_or_else(|| ApiError::not_found("security_group", &id))?;
+        if s.list::<Port>()?.0.iter().any(|p| p.security_groups.contains(&id)) {
+            return Err(ApiError::conflict("SecurityGroupInUse", format!("Security Group {id} in use.")));
+        }
+        for r in s.list::<SecurityGroupRule>()?.0.iter().filter(|r| r.security_group_id == id) {
+            let _ = s.delete::<SecurityGroupRule>(&r.id, None);
+        }
+        s.delete::<SecurityGroup>(&id, None)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+async fn create_rule(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let mut attrs = body(
+        &raw,
+        "security_group_rule",
+        &[
+            "security_group_id",
+            "direction",
+            "ethertype",
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_ip_prefix",
+            "remote_group_id",
+            "description",
+            "project_id",
+            "tenant_id",
+        ],
+    )?;
+    for k in ["description", "project_id", "tenant_id"] {
+        attrs.remove(k);
+    }
+    attrs.entry("ethertype").or_insert(json!("IPv4"));
+    if let Some(Value::Number(n)) = attrs.get("protocol") {
+        let n = n.to_string();
+        attrs.insert("protocol".into(), json!(n));
+    }
+    let mut r: SecurityGroupRule = {
+        let mut v = Value::Object(attrs);
+        v["id"] = json!(new_id());
+        serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid security group rule: {e}")))?
+    };
+    if let Some(p) = &r.protocol {
+        let p = p.to_lowercase();
+        let ok =
+            matches!(p.as_str(), "tcp" | "udp" | "icmp" | "ipv6-icmp" | "icmpv6" | "any") || p.parse::<u8>().is_ok();
+        if !ok {
+            return Err(ApiError::bad(format!("Security group rule protocol {p} not supported.")));
+        }
+        r.protocol = Some(p);
+    }
+    if let (Some(a), Some(b)) = (r.port_range_min, r.port_range_max) {
+        if a > b {
+            return Err(ApiError::bad("For TCP/UDP protocols, port_range_min must be <= port_range_max"));
+        }
+    }
+    if (r.port_range_min.is_some() || r.port_range_max.is_some()) && r.protocol.is_none() {
+        return Err(ApiError::bad("Must also specify protocol if port range is given."));
+    }
+    if let Some(prefix) = &r.remote_ip_prefix {
+        let c = ipam::Cidr::parse(prefix).ok_or_else(|| ApiError::bad(format!("Invalid remote_ip_prefix {prefix}")))?;
+        if c.v6 != (r.ethertype == EtherType::IPv6) {
+            return Err(ApiError::bad(format!(
+                "Conflicting value ethertype {} for CIDR {prefix}",
+                ethertype_name(r.ethertype)
+            )));
+        }
+        if r.remote_group_id.is_some() {
+            return Err(ApiError::bad("Only remote_ip_prefix or remote_group_id may be provided."));
+        }
+    }
+    let r = blocking(&api, move |db| {
+        let s = Store::new(db);
+        s.get::<SecurityGroup>(&r.security_group_id)?
+            .ok_or_else(|| ApiError::not_found("security_group", &r.security_group_id))?;
+        if let Some(g) = &r.remote_group_id {
+            s.get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
+        }
+        let same = |o: &SecurityGroupRule| SecurityGroupRule { id: String::new(), revision_number: 0, ..o.clone() };
+        if s.list::<SecurityGroupRule>()?.0.iter().any(|o| same(o) == same(&r)) {
+            return Err(ApiError::conflict("SecurityGroupRuleExists", "Security group rule already exists."));
+        }
+        Ok(s.create(r)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "security_group_rule": r }))).into_response())
+}
+
+async fn delete_rule(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        Store::new(db).delete::<SecurityGroupRule>(&id, None).map_err(|e| match e {
+            DbError::NotFound => ApiError::not_found("security_group_rule", &id),
+            e => e.into(),
+        })?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// The router that can NAT `port`'s address to `floating_network`: gateway on that network and an
+/// interface on the port's subnet.
+fn floating_router(db: &dyn Db, floating_network: &str, port: &Port) -> ApiResult<String> {
+    let s = Store::new(db);
+    let (routers, _) = s.list::<Router>()?;
+    let (ports, _) = s.list::<Port>()?;
+    let subnets: Vec<&str> = port.fixed_ips.iter().map(|f| f.subnet_id.as_str()).collect();
+    routers
+        .iter()
+        .filter(|r| r.external_gateway_info.as_ref().is_some_and(|g| g.network_id == floating_network))
+        .find(|r| {
+            ports.iter().any(|p| {
+                p.device_owner == ROUTER_INTERFACE
+                    && p.device_id == r.id
+                    && p.fixed_ips.iter().any(|f| subnets.contains(&f.subnet_id.as_str()))
+            })
+        })
+        .map(|r| r.id.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ExternalGatewayForFloatingIPNotFound",
+                format!("External network {floating_network} is not reachable from subnet(s) {subnets:?}."),
+            )
+        })
+}
+
+/// Points `f` at `port_id` (or nowhere), checking the port and finding the router.
+fn associate(db: &dyn Db, f: &mut FloatingIp, port_id: Option<String>, fixed: Option<String>) -> ApiResult<()> {
+    match port_id {
+        None => {
+            (f.port_id, f.fixed_ip_address, f.router_id) = (None, None, None);
+            f.status = "DOWN".into();
+        }
+        Some(pid) => {
+            let p: Port = Store::new(db).get(&pid)?.ok_or_else(|| ApiError::not_found("port", &pid))?;
+            let addr = match fixed {
+                Some(a) if p.fixed_ips.iter().any(|x| x.ip_address == a) => a,
+                Some(a) => return Err(ApiError::bad(format!("Port {pid} does not have fixed ip {a}"))),
+                None => p
+                    .fixed_ips
+                    .iter()
+                    .find(|x| !x.ip_address.contains(':'))
+                    .map(|x| x.ip_address.clone())
+                    .ok_or_else(|| ApiError::bad(format!("Port {pid} has no IPv4 address")))?,
+            };
+            f.router_id = Some(floating_router(db, &f.floating_network_id, &p)?);
+            (f.port_id, f.fixed_ip_address) = (Some(pid), Some(addr));
+            f.status = "ACTIVE".into();
+        }
+    }
+    Ok(())
+}
+
+async fn create_floatingip(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
+    let attrs = body(
+        &raw,
+        "floatingip",
+        &[
+            "floating_network_id",
+            "port_id",
+            "fixed_ip_address",
+            "floating_ip_address",
+            "project_id",
+            "tenant_id",
+            "description",
+            "subnet_id",
+        ],
+    )?;
+    let net_id = attrs
+        .get("floating_network_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad("floating_network_id is required"))?
+        .to_owned();
+    let project = attrs.get("project_id").or(attrs.get("tenant_id")).and_then(Value::as_str).unwrap_or("").to_owned();
+    let port_id = attrs.get("port_id").and_then(Value::as_str).map(str::to_owned);
+    let fixed = attrs.get("fixed_ip_address").and_then(Value::as_str).map(str::to_owned);
+    let wanted = attrs.get("floating_ip_address").and_then(Value::as_str).map(str::to_owned);
+    let f = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let net: Network = s.get(&net_id)?.ok_or_else(|| ApiError::not_found("network", &net_id))?;
+        if !net.external {
+            return Err(ApiError::bad(format!(
+                "Bad floatingip request: Network {net_id} is not a valid external network."
+            )));
+        }
+        let sub = net
+            .subnets
+            .iter()
+            .filter_map(|id| s.get::<Subnet>(id).ok().flatten())
+            .find(|x| x.ip_version == 4)
+            .ok_or_else(|| ApiError::bad(format!("Network {net_id} has no IPv4 subnet")))?;
+        let id = new_id();
+        let address = match wanted {
+            Some(a) => {
+                let ip: std::net::IpAddr =
+                    a.parse().map_err(|_| ApiError::bad(format!("Invalid floating_ip_address {a}")))?;
+                if !ipam::Cidr::parse(&sub.cidr).is_some_and(|c| c.contains(ip))
+                    || !ipam::take(db, &sub.id, &ip.to_string(), &id)?
+                {
+                    return Err(ApiError::conflict(
+                        "IpAddressAlreadyAllocated",
+                        format!("IP address {a} already allocated or not on network {net_id}"),
+                    ));
+                }
+                ip.to_string()
+            }
+            None => ipam::allocate(db, &sub, &id)?.ok_or_else(|| {
+                ApiError::conflict(
+                    "IpAddressGenerationFailure",
+                    format!("No more IP addresses available on network {net_id}."),
+                )
+            })?,
+        };
+        let mut f = FloatingIp {
+            id,
+            project_id: project,
+            floating_network_id: net_id,
+            floating_ip_address: address.clone(),
+            port_id: None,
+            fixed_ip_address: None,
+            router_id: None,
+            status: "DOWN".into(),
+            revision_number: 0,
+        };
+        if let Err(e) = associate(db, &mut f, port_id, fixed) {
+            ipam::release(db, &sub.id, &address);
+            return Err(e);
+        }
+        Ok(s.create(f)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "floatingip": f }))).into_response())
+}
+
+async fn update_floatingip(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let attrs = body(&raw, "floatingip", &["port_id", "fixed_ip_address", "description"])?;
+    let port_id = attrs.get("port_id").and_then(Value::as_str).map(str::to_owned);
+    let fixed = attrs.get("fixed_ip_address").and_then(Value::as_str).map(str::to_owned);
+    let f = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let mut f: FloatingIp = s.get(&id)?.ok_or_else(|| ApiError::not_found("floatingip", &id))?;
+        associate(db, &mut f, port_id, fixed)?;
+        Ok(s.update(f)?)
+    })
+    .await?;
+    Ok(Json(json!({ "floatingip": f })))
+}
+
+async fn delete_floatingip(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let f: FloatingIp = s.get(&id)?.ok_or_else(|| ApiError::not_found("floatingip", &id))?;
+        s.delete::<FloatingIp>(&id, None)?;
+        if let Some(net) = s.get::<Network>(&f.floating_network_id)? {
+            for sid in &net.subnets {
+                ipam::release(db, sid, &f.floating_ip_address);
+            }
+        }
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
