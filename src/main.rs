@@ -60,6 +60,9 @@ struct ApiArgs {
     /// The key prefix in etcd.
     #[arg(long, default_value = "dragonflow")]
     etcd_prefix: String,
+    /// A static token every request must carry in X-Auth-Token (for an API not on loopback).
+    #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
+    token: Option<String>,
 }
 
 fn api(a: &ApiArgs) -> Result<()> {
@@ -73,7 +76,7 @@ fn api(a: &ApiArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
-    control::api::serve_until(&a.listen, db, stop).with_context(|| format!("serving on {}", a.listen))
+    control::api::serve_until(&a.listen, db, a.token.clone(), stop).with_context(|| format!("serving on {}", a.listen))
 }
 
 #[derive(Args, Debug, Default)]

@@ -304,3 +304,24 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     let (_, f) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
     assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2", "the address came back");
 }
+
+#[test]
+fn a_static_token_guards_everything_but_the_version_document() {
+    let dir = std::env::temp_dir().join(format!("df-api-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let routes = control::api::with_token(control::api::router(db), "s3cret".into());
+    rt.spawn(async move { axum::serve(listener, routes).await });
+    let s = Server { addr, _rt: rt, dir };
+    assert_eq!(call(&s, "GET", "/", None).0, 200);
+    let (st, v) = call(&s, "GET", "/v2.0/networks", None);
+    assert_eq!((st, error_type(&v)), (401, "HTTPUnauthorized"));
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    write!(c, "GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Auth-Token: s3cret\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+}

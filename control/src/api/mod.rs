@@ -947,8 +947,33 @@ async fn remove_router_interface(
     .await
 }
 
-/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own.
-pub fn serve_until(listen: &str, db: Arc<dyn Db>, stop: Arc<std::sync::atomic::AtomicBool>) -> std::io::Result<()> {
+/// `routes`, refusing every request but the version document without `X-Auth-Token: token` (401, in
+/// Neutron's error shape): the static token that protects an API not on loopback.
+pub fn with_token(routes: axum::Router, token: String) -> axum::Router {
+    let token = Arc::new(token);
+    routes.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let token = token.clone();
+        async move {
+            let ok = req.uri().path() == "/"
+                || req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()) == Some(token.as_str());
+            if ok {
+                next.run(req).await
+            } else {
+                ApiError::new(StatusCode::UNAUTHORIZED, "HTTPUnauthorized", "a valid X-Auth-Token is required")
+                    .into_response()
+            }
+        }
+    }))
+}
+
+/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own;
+/// with `token`, only to requests that carry it.
+pub fn serve_until(
+    listen: &str,
+    db: Arc<dyn Db>,
+    token: Option<String>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("api").enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -959,7 +984,15 @@ pub fn serve_until(listen: &str, db: Arc<dyn Db>, stop: Arc<std::sync::atomic::A
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         };
-        axum::serve(listener, router(db)).with_graceful_shutdown(stopped).await
+        let local = listener.local_addr()?;
+        if token.is_none() && !local.ip().is_loopback() {
+            tracing::warn!(%local, "the API listens beyond loopback without a token (--token): anyone reaching it may change the cloud");
+        }
+        let routes = match token {
+            Some(t) => with_token(router(db), t),
+            None => router(db),
+        };
+        axum::serve(listener, routes).with_graceful_shutdown(stopped).await
     })
 }
 
