@@ -295,6 +295,21 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
         (Some("10.7.0.2"), Some(rid.as_str()))
     );
     let fid = f["floatingip"]["id"].as_str().unwrap().to_owned();
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/networks/{ext_id}"), None);
+    assert_eq!((st, error_type(&v)), (409, "NetworkInUse"), "floating IPs are on it");
+    let (rp, _) = call(&s, "GET", &format!("/v2.0/ports?device_id={rid}"), None);
+    assert_eq!(rp, 200);
+    let (_, ports) = call(&s, "GET", &format!("/v2.0/ports?device_id={rid}&fields=id"), None);
+    let rport = ports["ports"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = call(&s, "DELETE", &format!("/v2.0/ports/{rport}"), None);
+    assert_eq!((st, error_type(&v)), (409, "PortInUse"), "a router interface goes through the router");
+    // Deleting the port disassociates its floating IP.
+    let (_, p2) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}}));
+    let p2id = p2["port"]["id"].as_str().unwrap().to_owned();
+    call(&s, "PUT", &format!("/v2.0/floatingips/{fid}"), Some(&json!({"floatingip": {"port_id": p2id}}).to_string()));
+    call(&s, "DELETE", &format!("/v2.0/ports/{p2id}"), None);
+    let (_, f) = call(&s, "GET", &format!("/v2.0/floatingips/{fid}"), None);
+    assert_eq!((f["floatingip"]["port_id"].clone(), f["floatingip"]["status"].as_str()), (Value::Null, Some("DOWN")));
     let (st, f) = call(&s, "PUT", &format!("/v2.0/floatingips/{fid}"), Some(r#"{"floatingip": {"port_id": null}}"#));
     assert_eq!(
         (st, f["floatingip"]["port_id"].clone(), f["floatingip"]["status"].as_str()),

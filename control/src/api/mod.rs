@@ -343,7 +343,8 @@ async fn delete_network(State(api): State<Api>, Path(id): Path<String>) -> ApiRe
         let s = Store::new(db);
         let n: Network = s.get(&id)?.ok_or_else(|| ApiError::not_found("network", &id))?;
         let (ports, _) = s.list::<Port>()?;
-        if ports.iter().any(|p| p.network_id == id) {
+        let floating = s.list::<FloatingIp>()?.0.iter().any(|f| f.floating_network_id == id);
+        if floating || ports.iter().any(|p| p.network_id == id) {
             return Err(ApiError::conflict(
                 "NetworkInUse",
                 format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
@@ -744,6 +745,19 @@ async fn delete_port(State(api): State<Api>, Path(id): Path<String>) -> ApiResul
     blocking(&api, move |db| {
         let s = Store::new(db);
         let p: Port = s.get(&id)?.ok_or_else(|| ApiError::not_found("port", &id))?;
+        if p.device_owner == ROUTER_INTERFACE {
+            return Err(ApiError::conflict(
+                "PortInUse",
+                format!(
+                    "Port {id} has owner {ROUTER_INTERFACE} and therefore cannot be deleted directly via the port API."
+                ),
+            ));
+        }
+        // Its floating IPs are disassociated, as Neutron does.
+        for mut f in s.list::<FloatingIp>()?.0.into_iter().filter(|f| f.port_id.as_deref() == Some(id.as_str())) {
+            associate(db, &mut f, None, None)?;
+            s.update(f)?;
+        }
         s.delete::<Port>(&id, None)?;
         for f in &p.fixed_ips {
             ipam::release(db, &f.subnet_id, &f.ip_address);
