@@ -22,13 +22,19 @@ impl Drop for Server {
 }
 
 fn serve(name: &str) -> Server {
+    serve_with(name, |routes| routes)
+}
+
+/// The API over a fresh embedded DB on a loopback port, its routes passed through `wrap`.
+fn serve_with(name: &str, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
     let dir = std::env::temp_dir().join(format!("df-api-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    rt.spawn(async move { axum::serve(listener, control::api::router(db)).await });
+    let routes = wrap(control::api::router(db));
+    rt.spawn(async move { axum::serve(listener, routes).await });
     Server { addr, _rt: rt, dir }
 }
 
@@ -322,15 +328,7 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
 
 #[test]
 fn a_static_token_guards_everything_but_the_version_document() {
-    let dir = std::env::temp_dir().join(format!("df-api-token-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let routes = control::api::with_token(control::api::router(db), "s3cret".into());
-    rt.spawn(async move { axum::serve(listener, routes).await });
-    let s = Server { addr, _rt: rt, dir };
+    let s = serve_with("token", |routes| control::api::with_token(routes, "s3cret".into()));
     assert_eq!(call(&s, "GET", "/", None).0, 200);
     let (st, v) = call(&s, "GET", "/v2.0/networks", None);
     assert_eq!((st, error_type(&v)), (401, "HTTPUnauthorized"));

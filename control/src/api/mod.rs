@@ -149,29 +149,21 @@ trait Named: Object + Send + 'static {
     const ONE: &'static str;
     const MANY: &'static str;
 }
-impl Named for Network {
-    const ONE: &'static str = "network";
-    const MANY: &'static str = "networks";
+macro_rules! named {
+    ($($t:ty: $one:literal, $many:literal;)*) => {
+        $(impl Named for $t {
+            const ONE: &'static str = $one;
+            const MANY: &'static str = $many;
+        })*
+    };
 }
-impl Named for Subnet {
-    const ONE: &'static str = "subnet";
-    const MANY: &'static str = "subnets";
-}
-impl Named for Port {
-    const ONE: &'static str = "port";
-    const MANY: &'static str = "ports";
-}
-impl Named for SecurityGroupRule {
-    const ONE: &'static str = "security_group_rule";
-    const MANY: &'static str = "security_group_rules";
-}
-impl Named for FloatingIp {
-    const ONE: &'static str = "floatingip";
-    const MANY: &'static str = "floatingips";
-}
-impl Named for Router {
-    const ONE: &'static str = "router";
-    const MANY: &'static str = "routers";
+named! {
+    Network: "network", "networks";
+    Subnet: "subnet", "subnets";
+    Port: "port", "ports";
+    Router: "router", "routers";
+    SecurityGroupRule: "security_group_rule", "security_group_rules";
+    FloatingIp: "floatingip", "floatingips";
 }
 
 /// Applies `fields=` and equality filters (`name=x`, repeated values mean any of them) to objects.

@@ -49,11 +49,7 @@ mod tests {
     }
 
     fn decide(t: &Tables, frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
-        let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
-        let mut meta = vec![Meta::new(0); frames.len()];
-        let mut drops = DropCounters::default();
-        stages::run(t, &mut pkts, &mut meta, &mut drops);
-        (meta, pkts.into_iter().map(HeapBuf::into_vec).collect(), drops)
+        run_burst(t, frames)
     }
 
     #[test]

@@ -258,10 +258,8 @@ fn error_reply(d: &mut [u8], m: &mut Meta, proto: u8, l4: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buf::HeapBuf;
     use crate::drop::DropCounters;
     use crate::fixtures::*;
-    use crate::stages;
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::*;
 
@@ -272,11 +270,7 @@ mod tests {
     }
 
     fn decide_with(t: &Tables, frames: &[Vec<u8>]) -> (Vec<Meta>, Vec<Vec<u8>>, DropCounters) {
-        let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
-        let mut meta = vec![Meta::new(0); frames.len()];
-        let mut drops = DropCounters::default();
-        stages::run(t, &mut pkts, &mut meta, &mut drops);
-        (meta, pkts.into_iter().map(HeapBuf::into_vec).collect(), drops)
+        run_burst(t, frames)
     }
 
     fn udp4_ttl(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, ttl: u8) -> Vec<u8> {
