@@ -196,6 +196,33 @@ pub struct Port {
 }
 object!(Port, "port");
 
+impl Port {
+    /// A port with Neutron's defaults: no address yet, unbound, `DOWN`, the network's port security.
+    pub fn new(id: String, network_id: String) -> Port {
+        Port {
+            id,
+            name: String::new(),
+            project_id: String::new(),
+            network_id,
+            mac_address: String::new(),
+            fixed_ips: Vec::new(),
+            device_owner: String::new(),
+            device_id: String::new(),
+            security_groups: Vec::new(),
+            allowed_address_pairs: Vec::new(),
+            port_security_enabled: None,
+            admin_state_up: true,
+            host_id: String::new(),
+            profile: serde_json::Map::new(),
+            vif_type: "unbound".into(),
+            vif_details: serde_json::Map::new(),
+            vnic_type: "normal".into(),
+            status: "DOWN".into(),
+            revision_number: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalGateway {
     pub network_id: String,

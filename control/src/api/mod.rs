@@ -231,6 +231,13 @@ fn body(raw: &[u8], one: &str, allowed: &[&str]) -> ApiResult<Map<String, Value>
     Ok(m)
 }
 
+/// Neutron's older `tenant_id` is `project_id`.
+fn normalise(attrs: &mut Map<String, Value>) {
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+}
+
 /// Merges the request's attributes over an object's JSON and decodes it back: type errors are 400s.
 fn merge<T: Object>(base: &T, attrs: Map<String, Value>) -> ApiResult<T> {
     let mut v = serde_json::to_value(base).expect("model serialises");
@@ -283,9 +290,7 @@ const NETWORK_ATTRS: &[&str] = &[
 
 async fn create_network(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
     let mut attrs = body(&raw, "network", NETWORK_ATTRS)?;
-    if let Some(t) = attrs.remove("tenant_id") {
-        attrs.entry("project_id").or_insert(t);
-    }
+    normalise(&mut attrs);
     for k in ["availability_zone_hints", "dns_domain", "is_default", "qos_policy_id"] {
         attrs.remove(k);
     }
@@ -372,9 +377,7 @@ const SUBNET_ATTRS: &[&str] = &[
 
 async fn create_subnet(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
     let mut attrs = body(&raw, "subnet", SUBNET_ATTRS)?;
-    if let Some(t) = attrs.remove("tenant_id") {
-        attrs.entry("project_id").or_insert(t);
-    }
+    normalise(&mut attrs);
     attrs.remove("subnetpool_id");
     attrs.remove("segment_id");
     let cidr_s = attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
@@ -531,6 +534,18 @@ fn neutron_mac() -> String {
     format!("fa:16:3e:{:02x}:{:02x}:{:02x}", r & 0xff, (r >> 8) & 0xff, (r >> 16) & 0xff)
 }
 
+/// A new MAC, unused in the network, taken for `port_id`.
+fn take_new_mac(db: &dyn Db, network_id: &str, port_id: &str) -> ApiResult<String> {
+    loop {
+        let mac = neutron_mac();
+        match db.create(&ipam::mac_table(network_id), &mac, port_id.as_bytes()) {
+            Ok(_) => return Ok(mac),
+            Err(DbError::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Takes the port's MAC and fixed IPs in the DB (releasing what it took if one fails).
 fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_given: bool) -> ApiResult<()> {
     let s = Store::new(db);
@@ -552,14 +567,7 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
             ));
         }
     } else {
-        loop {
-            p.mac_address = neutron_mac();
-            match db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()) {
-                Ok(_) => break,
-                Err(DbError::AlreadyExists) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        p.mac_address = take_new_mac(db, &p.network_id, &p.id)?;
     }
     let net: Network = s.get(&p.network_id)?.ok_or_else(|| ApiError::not_found("network", &p.network_id))?;
     let subnets: Vec<Subnet> = net.subnets.iter().filter_map(|id| s.get::<Subnet>(id).ok().flatten()).collect();
@@ -651,9 +659,7 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
 
 async fn create_port(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
     let mut attrs = body(&raw, "port", PORT_ATTRS)?;
-    if let Some(t) = attrs.remove("tenant_id") {
-        attrs.entry("project_id").or_insert(t);
-    }
+    normalise(&mut attrs);
     attrs.remove("description");
     let network_id = attrs
         .get("network_id")
@@ -666,27 +672,7 @@ async fn create_port(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResul
         Some(_) => return Err(ApiError::bad("fixed_ips must be a list")),
     };
     let mac_given = attrs.contains_key("mac_address");
-    let base = Port {
-        id: new_id(),
-        name: String::new(),
-        project_id: String::new(),
-        network_id,
-        mac_address: String::new(),
-        fixed_ips: Vec::new(),
-        device_owner: String::new(),
-        device_id: String::new(),
-        security_groups: Vec::new(),
-        allowed_address_pairs: Vec::new(),
-        port_security_enabled: None,
-        admin_state_up: true,
-        host_id: String::new(),
-        profile: Map::new(),
-        vif_type: "unbound".into(),
-        vif_details: Map::new(),
-        vnic_type: "normal".into(),
-        status: "DOWN".into(),
-        revision_number: 0,
-    };
+    let base = Port::new(new_id(), network_id);
     let sg_given = attrs.contains_key("security_groups");
     let mut p = merge(&base, attrs)?;
     let p = blocking(&api, move |db| {
@@ -779,9 +765,7 @@ async fn create_router(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRes
             "availability_zone_hints",
         ],
     )?;
-    if let Some(t) = attrs.remove("tenant_id") {
-        attrs.entry("project_id").or_insert(t);
-    }
+    normalise(&mut attrs);
     for k in ["description", "distributed", "ha", "availability_zone_hints"] {
         attrs.remove(k);
     }
@@ -870,36 +854,16 @@ async fn add_router_interface(
                         "Bad router request: Router already has a port on subnet {sid} (or {gw} is in use)."
                     )));
                 }
-                let mut p = Port {
-                    id: pid,
-                    name: String::new(),
-                    project_id: r.project_id.clone(),
-                    network_id: sub.network_id.clone(),
-                    mac_address: String::new(),
-                    fixed_ips: vec![FixedIp { subnet_id: sid.clone(), ip_address: gw.clone() }],
-                    device_owner: ROUTER_INTERFACE.into(),
-                    device_id: r.id.clone(),
-                    security_groups: Vec::new(),
-                    allowed_address_pairs: Vec::new(),
-                    port_security_enabled: Some(false),
-                    admin_state_up: true,
-                    host_id: String::new(),
-                    profile: Map::new(),
-                    vif_type: "unbound".into(),
-                    vif_details: Map::new(),
-                    vnic_type: "normal".into(),
-                    status: "ACTIVE".into(),
-                    revision_number: 0,
-                };
-                loop {
-                    p.mac_address = neutron_mac();
-                    match db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()) {
-                        Ok(_) => break,
-                        Err(DbError::AlreadyExists) => continue,
-                        Err(e) => {
-                            ipam::release(db, &sid, &gw);
-                            return Err(e.into());
-                        }
+                let mut p = Port::new(pid, sub.network_id.clone());
+                p.project_id = r.project_id.clone();
+                p.fixed_ips = vec![FixedIp { subnet_id: sid.clone(), ip_address: gw.clone() }];
+                (p.device_owner, p.device_id) = (ROUTER_INTERFACE.into(), r.id.clone());
+                (p.port_security_enabled, p.status) = (Some(false), "ACTIVE".into());
+                match take_new_mac(db, &p.network_id, &p.id) {
+                    Ok(mac) => p.mac_address = mac,
+                    Err(e) => {
+                        ipam::release(db, &sid, &gw);
+                        return Err(e);
                     }
                 }
                 s.create(p)?
@@ -1097,9 +1061,7 @@ async fn show_group(State(api): State<Api>, Path(id): Path<String>) -> ApiResult
 
 async fn create_group(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
     let mut attrs = body(&raw, "security_group", &["name", "description", "project_id", "tenant_id", "stateful"])?;
-    if let Some(t) = attrs.remove("tenant_id") {
-        attrs.entry("project_id").or_insert(t);
-    }
+    normalise(&mut attrs);
     attrs.remove("stateful");
     let base = SecurityGroup {
         id: new_id(),
