@@ -85,6 +85,13 @@ impl Meta {
         self.out_port = port;
     }
 
+    /// Rewritten into a reply: back out of the port it came in on.
+    #[inline(always)]
+    pub fn reply(&mut self) {
+        self.action = Action::Reply;
+        self.out_port = self.in_port;
+    }
+
     #[inline(always)]
     pub fn pending(&self) -> bool {
         self.action == Action::Continue

@@ -3,7 +3,7 @@
 //! probes (from 0.0.0.0) and requests for the sender's own address are left to `l2_switch`.
 
 use crate::buf::PacketBuf;
-use crate::meta::{flags, Action, Meta};
+use crate::meta::{flags, Meta};
 use crate::tables::Tables;
 use crate::wire::arp::ArpPacket;
 use crate::wire::{ArpOperation, EthernetFrame, Ipv4Addr};
@@ -41,14 +41,14 @@ pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     let mut eth = EthernetFrame::new_unchecked(&mut d[..]);
     eth.set_dst(sha);
     eth.set_src(answer);
-    m.action = Action::Reply;
-    m.out_port = m.in_port;
+    m.reply();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::*;
+    use crate::meta::Action;
 
     fn respond(t: &Tables, frame: Vec<u8>) -> (Meta, Vec<u8>) {
         classify_then(t, &frame, run)

@@ -13,7 +13,7 @@
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
-use crate::meta::{flags, Action, Meta};
+use crate::meta::{flags, Meta};
 use crate::routing::Router;
 use crate::stages::BurstMemo;
 use crate::tables::{IpNet, Tables};
@@ -124,8 +124,7 @@ fn forward(d: &mut [u8], m: &mut Meta, src: Mac, dst: Mac, network: u32, port: u
 fn bounce(d: &mut [u8], m: &mut Meta) {
     let (a, b) = d.split_at_mut(6);
     a.swap_with_slice(&mut b[..6]);
-    m.action = Action::Reply;
-    m.out_port = m.in_port;
+    m.reply();
 }
 
 /// An ICMP echo request to the router becomes its reply in place; false for anything else.
@@ -260,6 +259,7 @@ mod tests {
     use super::*;
     use crate::drop::DropCounters;
     use crate::fixtures::*;
+    use crate::meta::Action;
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::*;
 

@@ -4,7 +4,7 @@
 //! answered: their sender must see real conflicts only.
 
 use crate::buf::PacketBuf;
-use crate::meta::{flags, Action, Meta};
+use crate::meta::{flags, Meta};
 use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::icmpv6::{NA_OVERRIDE, NA_ROUTER, NA_SOLICITED, NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT};
@@ -94,14 +94,14 @@ fn advertise<B: PacketBuf>(p: &mut B, m: &mut Meta, answer: Mac, router: bool) {
         p.trim(p.len() - end);
     }
     m.l4_off = l4 as u16;
-    m.action = Action::Reply;
-    m.out_port = m.in_port;
+    m.reply();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::*;
+    use crate::meta::Action;
 
     fn respond(t: &Tables, frame: Vec<u8>) -> (Meta, Vec<u8>) {
         classify_then(t, &frame, run)
