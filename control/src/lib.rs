@@ -12,6 +12,7 @@
 //! ```
 
 pub mod api;
+pub mod compile;
 pub mod config;
 pub mod db;
 pub mod model;

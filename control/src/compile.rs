@@ -1,0 +1,144 @@
+//! The local controller's compiler: the model, as one node sees it, into the pipeline's tables.
+//!
+//! Selective, as Dragonflow's topology distribution: a node compiles the networks that have a port bound
+//! to it, the routers attached to those, and the networks on the other side of those routers (reachable
+//! in one routed hop); nothing else of the cloud. In them:
+//! - a port bound here and plumbed (the caller maps it to a dataplane port) is a local port: its MAC and
+//!   addresses are switched to it and answered for, its port security checked;
+//! - a port bound to another node is a remote port: its MAC goes to that node (the tunnel stage), its
+//!   addresses are answered for by the ARP/ND responders;
+//! - a router interface port is the router's interface on its network (gateway address, MAC), and the
+//!   router's extra routes are its routes.
+//!
+//! Keys: networks, ports and nodes get small integer keys (`Keys`), stable for the life of the
+//! controller, so that two compilations agree and the dataplane's per-key state survives a publish.
+
+use std::collections::{HashMap, HashSet};
+
+use pipelines::routing::RouterIface;
+use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
+use pipelines::wire::Mac;
+
+use crate::api::ROUTER_INTERFACE;
+use crate::config::parse_net;
+use crate::model::{Network, Port, Router, Subnet};
+
+/// The model objects a node compiles from.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub networks: HashMap<String, Network>,
+    pub subnets: HashMap<String, Subnet>,
+    pub ports: HashMap<String, Port>,
+    pub routers: HashMap<String, Router>,
+}
+
+/// Stable small keys for ids.
+#[derive(Debug, Default)]
+pub struct Keys {
+    keys: HashMap<(&'static str, String), u32>,
+    next: HashMap<&'static str, u32>,
+}
+
+impl Keys {
+    pub fn key(&mut self, kind: &'static str, id: &str) -> u32 {
+        if let Some(k) = self.keys.get(&(kind, id.to_owned())) {
+            return *k;
+        }
+        let n = self.next.entry(kind).or_insert(0);
+        *n += 1;
+        self.keys.insert((kind, id.to_owned()), *n);
+        *n
+    }
+}
+
+/// What a compilation holds, for the caller to log or check.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub networks: usize,
+    pub local_ports: usize,
+    pub remote_ports: usize,
+    pub routers: usize,
+}
+
+fn host_net(ip: &str) -> Option<IpNet> {
+    match parse_net(ip)? {
+        IpNet::V4(a, _) => Some(IpNet::host_v4(a)),
+        IpNet::V6(a, _) => Some(IpNet::host_v6(a)),
+    }
+}
+
+/// The networks node `chassis` needs: those with a port bound to it, and one routed hop from them.
+pub fn networks_needed(m: &Model, chassis: &str) -> HashSet<String> {
+    let mut nets: HashSet<String> =
+        m.ports.values().filter(|p| p.host_id == chassis).map(|p| p.network_id.clone()).collect();
+    let routers: HashSet<&str> = m
+        .ports
+        .values()
+        .filter(|p| p.device_owner == ROUTER_INTERFACE && nets.contains(&p.network_id))
+        .map(|p| p.device_id.as_str())
+        .collect();
+    for p in m.ports.values().filter(|p| p.device_owner == ROUTER_INTERFACE && routers.contains(p.device_id.as_str())) {
+        nets.insert(p.network_id.clone());
+    }
+    nets
+}
+
+/// Compiles what `chassis` needs of `m`; `local(port)` is the dataplane index a port bound here is
+/// plumbed on (`None`: not plumbed yet, left out).
+pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) -> Option<u16>) -> (Tables, Summary) {
+    let nets = networks_needed(m, chassis);
+    let mut b = TablesBuilder::new();
+    let mut sum = Summary { networks: nets.len(), ..Summary::default() };
+    // Ports in id order, so that keys and tables do not depend on the hash map's order.
+    let mut ports: Vec<&Port> = m.ports.values().filter(|p| nets.contains(&p.network_id)).collect();
+    ports.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut ifaces: HashMap<&str, Vec<RouterIface>> = HashMap::new();
+    for p in ports {
+        let Some(net) = m.networks.get(&p.network_id) else { continue };
+        let Some(mac) = Mac::parse(&p.mac_address) else { continue };
+        let network = keys.key("network", &net.id);
+        let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
+        if p.device_owner == ROUTER_INTERFACE {
+            for f in &p.fixed_ips {
+                let Some(sub) = m.subnets.get(&f.subnet_id) else { continue };
+                let (Some(gw), Some(cidr)) = (parse_net(&f.ip_address), parse_net(&sub.cidr)) else { continue };
+                let ip = match (gw, cidr) {
+                    (IpNet::V4(a, _), IpNet::V4(_, len)) => IpNet::V4(a, len),
+                    (IpNet::V6(a, _), IpNet::V6(_, len)) => IpNet::V6(a, len),
+                    _ => continue,
+                };
+                ifaces.entry(p.device_id.as_str()).or_default().push(RouterIface { network, mac, ip });
+            }
+            continue;
+        }
+        let lport = keys.key("port", &p.id);
+        if p.host_id == chassis {
+            let Some(index) = local(p) else { continue };
+            let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
+            for pair in &p.allowed_address_pairs {
+                let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
+                if let Some(net) = parse_net(&pair.ip_address) {
+                    allowed.push((pair_mac, net));
+                }
+            }
+            let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+            let up = p.admin_state_up && net.admin_state_up;
+            b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
+            sum.local_ports += 1;
+        } else if !p.host_id.is_empty() {
+            let chassis = keys.key("chassis", &p.host_id);
+            b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
+            sum.remote_ports += 1;
+        }
+    }
+    let mut routers: Vec<&Router> = m.routers.values().filter(|r| ifaces.contains_key(r.id.as_str())).collect();
+    routers.sort_by(|a, b| a.id.cmp(&b.id));
+    for r in routers {
+        let routes: Vec<(IpNet, IpNet)> =
+            r.routes.iter().filter_map(|x| Some((parse_net(&x.destination)?, host_net(&x.nexthop)?))).collect();
+        let key = keys.key("router", &r.id);
+        b.router(key, &ifaces[r.id.as_str()], &routes);
+        sum.routers += 1;
+    }
+    (b.build(), sum)
+}
