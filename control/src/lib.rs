@@ -14,6 +14,7 @@
 pub mod api;
 pub mod compile;
 pub mod config;
+pub mod controller;
 pub mod db;
 pub mod model;
 pub mod static_topology;
