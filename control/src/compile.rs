@@ -35,19 +35,19 @@ pub struct Model {
 /// Stable small keys for ids.
 #[derive(Debug, Default)]
 pub struct Keys {
-    keys: HashMap<(&'static str, String), u32>,
-    next: HashMap<&'static str, u32>,
+    /// Per kind: id → key, and the last key given.
+    kinds: HashMap<&'static str, (HashMap<String, u32>, u32)>,
 }
 
 impl Keys {
     pub fn key(&mut self, kind: &'static str, id: &str) -> u32 {
-        if let Some(k) = self.keys.get(&(kind, id.to_owned())) {
+        let (keys, last) = self.kinds.entry(kind).or_default();
+        if let Some(k) = keys.get(id) {
             return *k;
         }
-        let n = self.next.entry(kind).or_insert(0);
-        *n += 1;
-        self.keys.insert((kind, id.to_owned()), *n);
-        *n
+        *last += 1;
+        keys.insert(id.to_owned(), *last);
+        *last
     }
 }
 
