@@ -32,8 +32,10 @@ fn main() {
         let k = i / 100;
         let mut p = Port::new(format!("p{i:05}"), format!("net{k}"));
         p.mac_address = format!("fa:16:3e:{:02x}:{:02x}:{:02x}", i >> 16, (i >> 8) & 0xff, i & 0xff);
-        p.fixed_ips =
-            vec![FixedIp { subnet_id: format!("s{k}"), ip_address: format!("10.{}.{}.{}", k / 256, k % 256, 2 + i % 100) }];
+        p.fixed_ips = vec![FixedIp {
+            subnet_id: format!("s{k}"),
+            ip_address: format!("10.{}.{}.{}", k / 256, k % 256, 2 + i % 100),
+        }];
         p.host_id = "here".into();
         s.create(p).unwrap();
     }
