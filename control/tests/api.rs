@@ -102,6 +102,14 @@ fn networks_subnets_ports_and_their_errors() {
     assert_eq!(sub["subnet"]["gateway_ip"], "10.0.0.1");
     assert_eq!(sub["subnet"]["allocation_pools"], json!([{"start": "10.0.0.2", "end": "10.0.0.254"}]));
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
+    // A new gateway must be in the CIDR (400), outside the pools (409); none at all is allowed.
+    let sub_path = format!("/v2.0/subnets/{sid}");
+    for (gw, status) in
+        [(json!("10.9.9.9"), 400), (json!("10.0.0.7"), 409), (Value::Null, 200), (json!("10.0.0.1"), 200)]
+    {
+        let (st, v) = call(&s, "PUT", &sub_path, Some(&json!({"subnet": {"gateway_ip": gw}}).to_string()));
+        assert_eq!(st, status, "gateway {gw}: {v}");
+    }
     let (st, _) =
         post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.128/25", "ip_version": 4}}));
     assert_eq!(st, 400, "overlapping subnets");

@@ -238,6 +238,17 @@ fn normalise(attrs: &mut Map<String, Value>) {
     }
 }
 
+/// A new object from the request's attributes, with a fresh id and `status`; everything the request
+/// leaves out takes the model's defaults (Neutron's, in `model.rs`): one place for them.
+fn new_object<T: Object>(attrs: Map<String, Value>, status: Option<&str>) -> ApiResult<T> {
+    let mut v = Value::Object(attrs);
+    v["id"] = json!(new_id());
+    if let Some(st) = status {
+        v["status"] = json!(st);
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+}
+
 /// Merges the request's attributes over an object's JSON and decodes it back: type errors are 400s.
 fn merge<T: Object>(base: &T, attrs: Map<String, Value>) -> ApiResult<T> {
     let mut v = serde_json::to_value(base).expect("model serialises");
@@ -294,24 +305,7 @@ async fn create_network(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRe
     for k in ["availability_zone_hints", "dns_domain", "is_default", "qos_policy_id"] {
         attrs.remove(k);
     }
-    let base = Network {
-        id: new_id(),
-        name: String::new(),
-        description: String::new(),
-        project_id: String::new(),
-        admin_state_up: true,
-        mtu: 1500,
-        port_security_enabled: true,
-        shared: false,
-        external: false,
-        network_type: None,
-        segmentation_id: None,
-        physical_network: None,
-        subnets: Vec::new(),
-        status: "ACTIVE".into(),
-        revision_number: 0,
-    };
-    let n = merge(&base, attrs)?;
+    let n: Network = new_object(attrs, Some("ACTIVE"))?;
     let n = blocking(&api, move |db| Ok(Store::new(db).create(n)?)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "network": n }))).into_response())
 }
@@ -486,7 +480,25 @@ async fn update_subnet(
         let cur: Subnet = s.get(&id)?.ok_or_else(|| ApiError::not_found("subnet", &id))?;
         let mut attrs = attrs;
         attrs.remove("description");
-        Ok(s.update(merge(&cur, attrs)?)?)
+        let next = merge(&cur, attrs)?;
+        if next.gateway_ip != cur.gateway_ip {
+            if let Some(g) = &next.gateway_ip {
+                // The same rules as at creation: inside the CIDR, outside the pools, not taken by a port.
+                let cidr = ipam::Cidr::parse(&cur.cidr).expect("stored subnets have valid CIDRs");
+                let ip = g.parse().ok().filter(|ip| cidr.contains(*ip));
+                let Some(ip) = ip else {
+                    return Err(ApiError::bad(format!("Invalid input for gateway_ip: '{g}' is not in {}", cur.cidr)));
+                };
+                let bits = ipam::parse_ip(g).map(|(_, b)| b).unwrap_or_default();
+                if ipam::in_pools(&cur, bits) || db.get(&ipam::ipam_table(&id), &ip.to_string())?.is_some() {
+                    return Err(ApiError::conflict(
+                        "GatewayConflictWithAllocationPools",
+                        format!("Gateway ip {g} conflicts with an allocation pool or a port"),
+                    ));
+                }
+            }
+        }
+        Ok(s.update(next)?)
     })
     .await?;
     Ok(Json(json!({ "subnet": sub })))
@@ -769,17 +781,7 @@ async fn create_router(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRes
     for k in ["description", "distributed", "ha", "availability_zone_hints"] {
         attrs.remove(k);
     }
-    let base = Router {
-        id: new_id(),
-        name: String::new(),
-        project_id: String::new(),
-        admin_state_up: true,
-        external_gateway_info: None,
-        routes: Vec::new(),
-        status: "ACTIVE".into(),
-        revision_number: 0,
-    };
-    let r = merge(&base, attrs)?;
+    let r: Router = new_object(attrs, Some("ACTIVE"))?;
     let r = blocking(&api, move |db| Ok(Store::new(db).create(r)?)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "router": r }))).into_response())
 }
@@ -1063,15 +1065,7 @@ async fn create_group(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResu
     let mut attrs = body(&raw, "security_group", &["name", "description", "project_id", "tenant_id", "stateful"])?;
     normalise(&mut attrs);
     attrs.remove("stateful");
-    let base = SecurityGroup {
-        id: new_id(),
-        name: String::new(),
-        description: String::new(),
-        project_id: String::new(),
-        security_group_rules: Vec::new(),
-        revision_number: 0,
-    };
-    let g = merge(&base, attrs)?;
+    let g: SecurityGroup = new_object(attrs, None)?;
     let (g, rules) = blocking(&api, move |db| {
         let s = Store::new(db);
         let g = s.create(g)?;
