@@ -221,6 +221,7 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         tx_retries: d.tx_retries,
         latency: d.latency,
         pipeline: d.mode == Mode::Pipeline,
+        hotplug_ports: 0,
     };
     let tables = |names: &[String]| {
         let t = static_topology::compile(&cfg.ports, &cfg.routers, names).map_err(|e| e.to_string())?;
@@ -303,9 +304,9 @@ fn serve(
     events: &std::sync::mpsc::Receiver<i32>,
     mut reload: Reload<'_>,
 ) -> Report {
-    let names: Vec<&str> = dp.ports().iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = dp.ports().map(|(_, p)| p.name.as_str()).collect();
     eprintln!("dragonflow: forwarding on {} (Ctrl-C to stop)", names.join(", "));
-    reload.names = dp.ports().iter().map(|p| p.name.clone()).collect();
+    reload.names = dp.ports().map(|(_, p)| p.name.clone()).collect();
     let started = Instant::now();
     let deadline = duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
     let interval = Duration::from_secs(cfg.log.stats_interval);

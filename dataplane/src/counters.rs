@@ -20,10 +20,14 @@ pub enum DropReason {
     PatchNoPeer,
     /// A flooded packet could not be copied for one of its ports: the pool was empty.
     FloodNoMbuf,
+    /// The packet's destination port has no tx queue on this worker: the port is being unplugged (the
+    /// tables still named it), or a flood found none of its ports plugged.
+    NoTxQueue,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 3] = [DropReason::TxFull, DropReason::PatchNoPeer, DropReason::FloodNoMbuf];
+    pub const ALL: [DropReason; 4] =
+        [DropReason::TxFull, DropReason::PatchNoPeer, DropReason::FloodNoMbuf, DropReason::NoTxQueue];
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl DropReason {
             DropReason::TxFull => "tx.full",
             DropReason::PatchNoPeer => "patch.no_peer",
             DropReason::FloodNoMbuf => "flood.no_mbuf",
+            DropReason::NoTxQueue => "tx.no_queue",
         }
     }
 }
@@ -45,6 +50,9 @@ pub struct PortCounters {
     pub tx: AtomicU64,
     /// Bursts received (non-empty rx polls).
     pub rx_bursts: AtomicU64,
+    /// Packets received on this port that the switch answered itself (ARP and ND responders), sent back
+    /// out of it: the peer they asked for never saw them.
+    pub replied: AtomicU64,
     /// Drops of packets received on this port, by reason.
     pub drops: [AtomicU64; DropReason::COUNT],
     /// Drops by the pipeline's stages of packets received on this port, by `pipelines::drop::Reason`.
@@ -63,11 +71,21 @@ impl PortCounters {
         bump(&self.drops[reason as usize], n);
     }
 
+    /// Zeroes every counter: only while no worker writes this block (a port slot being reused).
+    pub fn reset(&self) {
+        for c in
+            [&self.rx, &self.tx, &self.rx_bursts, &self.replied].into_iter().chain(&self.drops).chain(&self.pipeline)
+        {
+            c.store(0, Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             rx: self.rx.load(Relaxed),
             tx: self.tx.load(Relaxed),
             rx_bursts: self.rx_bursts.load(Relaxed),
+            replied: self.replied.load(Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
             pipeline: std::array::from_fn(|i| self.pipeline[i].load(Relaxed)),
         }
@@ -80,13 +98,21 @@ pub struct CounterSnapshot {
     pub rx: u64,
     pub tx: u64,
     pub rx_bursts: u64,
+    pub replied: u64,
     pub drops: [u64; DropReason::COUNT],
     pub pipeline: [u64; Reason::COUNT],
 }
 
 impl Default for CounterSnapshot {
     fn default() -> Self {
-        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, drops: [0; DropReason::COUNT], pipeline: [0; Reason::COUNT] }
+        CounterSnapshot {
+            rx: 0,
+            tx: 0,
+            rx_bursts: 0,
+            replied: 0,
+            drops: [0; DropReason::COUNT],
+            pipeline: [0; Reason::COUNT],
+        }
     }
 }
 
@@ -95,6 +121,7 @@ impl CounterSnapshot {
         self.rx += o.rx;
         self.tx += o.tx;
         self.rx_bursts += o.rx_bursts;
+        self.replied += o.replied;
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }

@@ -25,5 +25,5 @@ mod worker;
 pub use pcap_size::{pcap_frames, preloaded_frames};
 pub use runtime::{
     Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport, PortSummary, Report,
-    WorkerReport,
+    WorkerReport, MAX_PORTS,
 };

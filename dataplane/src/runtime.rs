@@ -18,7 +18,7 @@ use crate::counters::{CounterSnapshot, WorkerCounters};
 use crate::latency::{self, LatencyReader, LatencySummary};
 use crate::pcap_size::preloaded_frames;
 use crate::plan::QueuePlan;
-use crate::worker::{Forwarding, RxAssignment, Worker, WorkerExit};
+use crate::worker::{Change, Forwarding, Mailbox, RxAssignment, Worker, WorkerExit};
 
 /// What the dataplane is asked to run.
 #[derive(Debug, Clone)]
@@ -39,6 +39,9 @@ pub struct DataplaneOptions {
     pub latency: bool,
     /// Run Dragonflow's table pipeline (tables given with [`Dataplane::publish`]) instead of patch mode.
     pub pipeline: bool,
+    /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`]), for sizing the pool.
+    /// With it, the dataplane may start with no port at all.
+    pub hotplug_ports: u16,
 }
 
 impl Default for DataplaneOptions {
@@ -54,6 +57,7 @@ impl Default for DataplaneOptions {
             tx_retries: 0,
             latency: true,
             pipeline: false,
+            hotplug_ports: 0,
         }
     }
 }
@@ -72,7 +76,22 @@ pub enum DataplaneError {
     TxQueues { port: String, needed: usize, max: u16 },
     #[error("tables: {0}")]
     Tables(String),
+    #[error("ports are plugged at runtime in pipeline mode only")]
+    NotPipeline,
+    #[error("no free port slot: the dataplane has {0} ports (RTE_MAX_ETHPORTS)")]
+    NoPortSlot(usize),
+    #[error("no port at index {0}")]
+    NoSuchPort(u16),
+    #[error("worker lcore {0} did not take the port change within a second")]
+    WorkerStuck(u32),
 }
+
+/// Port slots (a port's index in the tables and counters): DPDK's own limit on ports.
+pub const MAX_PORTS: usize = dpdk::MAX_PORTS;
+
+/// Descriptors per queue of a port plugged at runtime (a VM's TAP or vhost-user port): enough for a VM,
+/// and 30 of them fit a 512 MiB EAL.
+const HOTPLUG_DESC: u16 = 512;
 
 /// A port as the dataplane sees it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -88,11 +107,15 @@ pub struct PortSummary {
 /// Counters of one port: the driver's and the workers' (added over workers).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PortReport {
+    /// The port's index (slot), as the tables name it.
+    pub index: u16,
     pub name: String,
     pub hw: HwCounters,
     pub rx: u64,
     pub tx: u64,
     pub rx_bursts: u64,
+    /// Packets received on this port that the switch answered itself (ARP/ND responders).
+    pub replied: u64,
     /// Drops of packets received on this port, by `<stage>.<reason>`.
     pub drops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -158,6 +181,7 @@ struct RunningWorker {
     queues: Vec<String>,
     counters: Arc<WorkerCounters>,
     latency: LatencyReader,
+    mailbox: Arc<Mailbox>,
 }
 
 /// The running dataplane. [`Dataplane::shutdown`] stops it and reports; dropping it (on an error path)
@@ -165,14 +189,16 @@ struct RunningWorker {
 pub struct Dataplane {
     eal: Eal,
     pool: Mempool,
-    ports: Vec<Port>,
-    summaries: Vec<PortSummary>,
+    /// By port index (slot); `None`: a free slot.
+    ports: Vec<Option<(Port, PortSummary)>>,
     workers: Vec<RunningWorker>,
     stop: Arc<AtomicBool>,
     exits: Receiver<WorkerExit>,
     latency_total: Histogram<u64>,
     in_use_at_start: u32,
     publisher: Option<Publisher<Tables>>,
+    rx_desc: u16,
+    tx_desc: u16,
 }
 
 fn round_pool_size(n: u64) -> u32 {
@@ -200,7 +226,7 @@ impl Dataplane {
         } else {
             opts.ports.iter().map(|d| Port::open(&eal, d)).collect::<Result<_, _>>()?
         };
-        if ports.is_empty() {
+        if ports.is_empty() && !(opts.pipeline && opts.hotplug_ports > 0) {
             return Err(DataplaneError::NoPorts);
         }
         let names: Vec<String> = ports.iter().map(|p| p.name().to_owned()).collect();
@@ -233,12 +259,13 @@ impl Dataplane {
                 .sum();
             let preload: u64 = opts.ports.iter().chain(&opts.eal_vdevs).map(|d| preloaded_frames(d)).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
-            round_pool_size(rings + preload + caches + 4096)
+            let hotplug = opts.hotplug_ports as u64 * (lcores.len() as u64 + 1) * HOTPLUG_DESC as u64;
+            round_pool_size(rings + preload + caches + hotplug + 4096)
         };
         let pool = Mempool::new(&eal, "df_pkt_pool", mbufs, opts.mbuf_cache, dpdk::DEFAULT_DATA_ROOM)?;
         tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");
 
-        let mut summaries = Vec::new();
+        let mut slots = Vec::new();
         for (p, port) in ports.iter().enumerate() {
             let cfg = PortConfig {
                 rx_queues: nrxq[p],
@@ -259,7 +286,7 @@ impl Dataplane {
             };
             tracing::info!(port = %s.name, driver = %s.driver, mac = %s.mac, rxq = s.rx_queues, txq = s.tx_queues,
                 peer = ?patch.peer(p).map(|o| names[o].as_str()), "port started");
-            summaries.push(s);
+            slots.push(Some((port.clone(), s)));
         }
         let in_use_at_start = pool.in_use_count();
 
@@ -271,11 +298,13 @@ impl Dataplane {
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
         for (wi, &lcore) in lcores.iter().enumerate() {
-            if plan.rx[wi].is_empty() {
+            // A pipeline worker with nothing to poll yet runs anyway: ports may be plugged later.
+            if plan.rx[wi].is_empty() && !opts.pipeline {
                 tracing::warn!(lcore, "worker lcore has no queue to poll; left idle");
                 continue;
             }
-            let counters = Arc::new(WorkerCounters::new(ports.len()));
+            let counters = Arc::new(WorkerCounters::new(MAX_PORTS));
+            let mailbox = Arc::new(Mailbox::default());
             let (recorder, reader) = latency::channel();
             let mut rx = Vec::new();
             let mut queues = Vec::new();
@@ -300,6 +329,7 @@ impl Dataplane {
                     Some(tables) => Forwarding::Pipeline { tables, pool: pool.clone() },
                     None => Forwarding::Patch,
                 },
+                mailbox: mailbox.clone(),
             };
             let exit_tx = exit_tx.clone();
             eal.launch(lcore, move || {
@@ -308,19 +338,20 @@ impl Dataplane {
                 0
             })?;
             tracing::info!(lcore, queues = ?queues, "worker started");
-            workers.push(RunningWorker { lcore, queues, counters, latency: reader });
+            workers.push(RunningWorker { lcore, queues, counters, latency: reader, mailbox });
         }
         Ok(Dataplane {
             eal,
             pool,
-            ports,
-            summaries,
+            ports: slots,
             workers,
             stop,
             exits,
             latency_total: latency::new_histogram(),
             in_use_at_start,
             publisher,
+            rx_desc: opts.rx_desc,
+            tx_desc: opts.tx_desc,
         })
     }
 
@@ -335,8 +366,117 @@ impl Dataplane {
         self.publisher.as_mut().map_or(0, Publisher::reclaim)
     }
 
-    pub fn ports(&self) -> &[PortSummary] {
-        &self.summaries
+    /// The ports, by index (`None`: a free slot).
+    pub fn ports(&self) -> impl Iterator<Item = (u16, &PortSummary)> {
+        self.ports.iter().enumerate().filter_map(|(i, p)| Some((i as u16, &p.as_ref()?.1)))
+    }
+
+    /// The tables the workers read now (pipeline mode).
+    pub fn tables(&self) -> Option<&Tables> {
+        self.publisher.as_ref().map(Publisher::current)
+    }
+
+    /// Plugs a port at runtime (pipeline mode): probes `devargs` (`net_tap_x,iface=tapx`,
+    /// `net_vhost_x,iface=SOCK`, …), configures one rx queue per worker (as the device allows) and a tx queue
+    /// for each, starts it, and hands the queues to the running workers. Returns the port's index, the one
+    /// the tables name it by: the lowest free slot.
+    pub fn plug(&mut self, devargs: &str) -> Result<u16, DataplaneError> {
+        if self.publisher.is_none() {
+            return Err(DataplaneError::NotPipeline);
+        }
+        let slot = match self.ports.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if self.ports.len() < MAX_PORTS => self.ports.len(),
+            None => return Err(DataplaneError::NoPortSlot(MAX_PORTS)),
+        };
+        let port = Port::open(&self.eal, devargs)?;
+        let info = port.info()?;
+        let workers = self.workers.len() as u16;
+        if info.max_tx_queues < workers {
+            return Err(DataplaneError::TxQueues {
+                port: port.name().to_owned(),
+                needed: workers as usize,
+                max: info.max_tx_queues,
+            });
+        }
+        let rxq = workers.min(info.max_rx_queues).max(1);
+        let cfg = PortConfig {
+            rx_queues: rxq,
+            tx_queues: workers,
+            rx_desc: HOTPLUG_DESC.min(self.rx_desc),
+            tx_desc: HOTPLUG_DESC.min(self.tx_desc),
+            ..PortConfig::default()
+        };
+        port.configure(&cfg, &self.pool)?;
+        port.start()?;
+        for w in &self.workers {
+            // The slot's counters are zero before its first use and after `unplug`; nobody writes them.
+            w.counters.ports[slot].reset();
+        }
+        // Rx queues to the workers that poll the fewest, then every worker its own tx queue.
+        let mut changes: Vec<Vec<Change>> = self.workers.iter().map(|_| Vec::new()).collect();
+        for q in 0..rxq {
+            let w =
+                (0..self.workers.len()).min_by_key(|&w| self.workers[w].queues.len() + changes[w].len()).unwrap_or(0);
+            changes[w].push(Change::Rx(RxAssignment { queue: port.rx_queue(q)?, port: slot, out: None }));
+            self.workers[w].queues.push(format!("{}:{q}", port.name()));
+        }
+        for (w, c) in changes.iter_mut().enumerate() {
+            c.push(Change::Tx(slot, port.tx_queue(w as u16)?));
+        }
+        for (w, c) in self.workers.iter().zip(changes) {
+            w.mailbox.post(c);
+        }
+        let s = PortSummary {
+            name: port.name().to_owned(),
+            driver: info.driver,
+            mac: port.mac().map(|m| m.to_string()).unwrap_or_default(),
+            rx_queues: rxq,
+            tx_queues: workers,
+            link_up: port.link().map(|l| l.up).unwrap_or(false),
+        };
+        tracing::info!(port = %s.name, index = slot, driver = %s.driver, rxq, "port plugged");
+        if self.ports.len() <= slot {
+            self.ports.resize_with(slot + 1, || None);
+        }
+        self.ports[slot] = Some((port, s));
+        Ok(slot as u16)
+    }
+
+    /// Unplugs port `index`: the workers drop its queues (waited for), then it is stopped, closed and its
+    /// device removed (a TAP leaves the kernel). Publish tables that no longer name it first: packets still
+    /// sent to it are dropped as `tx.no_queue`.
+    pub fn unplug(&mut self, index: u16) -> Result<(), DataplaneError> {
+        let slot = index as usize;
+        if self.ports.get(slot).and_then(Option::as_ref).is_none() {
+            return Err(DataplaneError::NoSuchPort(index));
+        }
+        let generations: Vec<u64> = self.workers.iter().map(|w| w.mailbox.post([Change::Remove(slot)])).collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        for (w, g) in self.workers.iter().zip(generations) {
+            while w.mailbox.applied() < g {
+                if std::time::Instant::now() > deadline {
+                    // The port stays plugged (closing it under a worker would be unsafe); its slot stays taken.
+                    return Err(DataplaneError::WorkerStuck(w.lcore));
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        let Some((port, s)) = self.ports[slot].take() else { return Err(DataplaneError::NoSuchPort(index)) };
+        let prefix = format!("{}:", s.name);
+        for w in &mut self.workers {
+            w.queues.retain(|q| !q.starts_with(&prefix));
+            w.counters.ports[slot].reset();
+        }
+        if let Err(e) = port.stop() {
+            tracing::warn!(port = %s.name, "stop: {e}");
+        }
+        drop(port);
+        while self.ports.last().is_some_and(Option::is_none) {
+            self.ports.pop();
+        }
+        tracing::info!(port = %s.name, index, "port unplugged");
+        Ok(())
     }
 
     /// Collects the latency samples the workers recorded since the last call into the running total.
@@ -351,17 +491,19 @@ impl Dataplane {
     /// Every counter now.
     pub fn report(&self) -> Report {
         let mut ports = Vec::new();
-        for (p, port) in self.ports.iter().enumerate() {
+        for (p, (port, _)) in self.ports.iter().enumerate().filter_map(|(i, s)| Some((i, s.as_ref()?))) {
             let mut c = CounterSnapshot::default();
             for w in &self.workers {
                 c.add(&w.counters.ports[p].snapshot());
             }
             ports.push(PortReport {
+                index: p as u16,
                 name: port.name().to_owned(),
                 hw: port.stats().map(HwCounters::from).unwrap_or_default(),
                 rx: c.rx,
                 tx: c.tx,
                 rx_bursts: c.rx_bursts,
+                replied: c.replied,
                 drops: c.named_drops().collect(),
             });
         }
@@ -415,7 +557,7 @@ impl Dataplane {
             let _ = self.latency_total.add(&exit.latency);
         }
         let mut report = self.report();
-        for p in &self.ports {
+        for (p, _) in self.ports.iter().flatten() {
             if let Err(e) = p.stop() {
                 tracing::warn!(port = p.name(), "stop: {e}");
             }

@@ -3,8 +3,8 @@
 //! locks; it checks the stop flag once per pass over its queues and serves latency requests every
 //! [`SERVICE_EVERY`](crate::latency::SERVICE_EVERY) passes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dpdk::{rdtsc, Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use hdrhistogram::Histogram;
@@ -34,6 +34,44 @@ pub(crate) struct RxAssignment {
     pub out: Option<usize>,
 }
 
+/// A change of the ports a worker serves, from the control thread (a port plugged or unplugged at
+/// runtime).
+pub(crate) enum Change {
+    /// Poll this rx queue too.
+    Rx(RxAssignment),
+    /// Send to port index `.0` through this tx queue.
+    Tx(usize, TxQueue),
+    /// Forget port index `.0`: its rx queues and its tx queue. The control thread still holds the port, so
+    /// the handles dropped here never close it on a worker.
+    Remove(usize),
+}
+
+/// Where the control thread posts [`Change`]s for one worker. The worker looks at `posted` once per pass
+/// (one relaxed load of a line that only changes with the ports), takes the changes when it moved, and
+/// stores the generation it applied in `applied`: past that, it polls and sends only by the new set, and
+/// its next pass reads tables published before the post.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    posted: AtomicU64,
+    applied: AtomicU64,
+    changes: Mutex<Vec<Change>>,
+}
+
+impl Mailbox {
+    /// Posts changes; returns the generation to wait for with [`Mailbox::applied`].
+    pub fn post(&self, changes: impl IntoIterator<Item = Change>) -> u64 {
+        let mut q = self.changes.lock().expect("poisoned");
+        q.extend(changes);
+        // Release: a worker that sees the new generation sees the changes and everything published before.
+        self.posted.fetch_add(1, Ordering::Release) + 1
+    }
+
+    /// The last generation the worker applied.
+    pub fn applied(&self) -> u64 {
+        self.applied.load(Ordering::Acquire)
+    }
+}
+
 pub(crate) struct Worker {
     pub rx: Vec<RxAssignment>,
     /// This worker's tx queue on each port it sends to, by port index.
@@ -44,6 +82,7 @@ pub(crate) struct Worker {
     pub tx_retries: u32,
     pub measure_latency: bool,
     pub forwarding: Forwarding,
+    pub mailbox: Arc<Mailbox>,
 }
 
 /// What a worker hands back when it stops.
@@ -73,12 +112,16 @@ impl Worker {
     /// The table pipeline: per pass, a quiescent point (the tables of this pass); per burst, the stages
     /// decide, then packets are moved into one tx burst per destination port and sent.
     fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool) {
-        let Worker { rx, tx, counters, stop, latency, tx_retries, .. } = self;
+        let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, .. } = self;
         let mut burst: Burst = Burst::new();
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
         let mut clock = PassClock::<TIMED>::new();
+        let mut seen = 0;
         while !stop.load(Ordering::Relaxed) {
+            if mailbox.posted.load(Ordering::Relaxed) != seen {
+                seen = take_changes(mailbox, rx, tx, &mut out).unwrap_or(seen);
+            }
             let tables = reader.enter();
             let mut got = 0;
             for a in rx.iter_mut() {
@@ -87,9 +130,7 @@ impl Worker {
                     continue;
                 }
                 got += n;
-                let c_in = &counters.ports[a.port];
-                bump(&c_in.rx, n as u64);
-                bump(&c_in.rx_bursts, 1);
+                let c_in = received(counters, a.port, n);
                 let meta = &mut meta[..n];
                 for m in meta.iter_mut() {
                     *m = Meta::new(a.port as u16);
@@ -113,7 +154,7 @@ impl Worker {
                     }
                     match tx[p].as_mut() {
                         Some(q) => transmit(q, ob, *tx_retries, &counters.ports[p], c_in),
-                        None => c_in.drop(DropReason::TxFull, ob.free_all() as u64),
+                        None => c_in.drop(DropReason::NoTxQueue, ob.free_all() as u64),
                     }
                 }
                 clock.burst_sent(latency);
@@ -141,9 +182,7 @@ impl Worker {
                     continue;
                 }
                 got += n;
-                let c_in = &counters.ports[a.port];
-                bump(&c_in.rx, n as u64);
-                bump(&c_in.rx_bursts, 1);
+                let c_in = received(counters, a.port, n);
                 match a.out.and_then(|o| tx[o].as_mut().map(|q| (o, q))) {
                     Some((o, q)) => transmit(q, &mut burst, *tx_retries, &counters.ports[o], c_in),
                     None => c_in.drop(DropReason::PatchNoPeer, burst.free_all() as u64),
@@ -153,6 +192,53 @@ impl Worker {
             clock.pass_done(got, counters, latency);
         }
     }
+}
+
+/// Counts a received burst; the in-port's counters.
+#[inline(always)]
+fn received(counters: &WorkerCounters, port: usize, n: usize) -> &PortCounters {
+    let c = &counters.ports[port];
+    bump(&c.rx, n as u64);
+    bump(&c.rx_bursts, 1);
+    c
+}
+
+/// Applies the posted changes, if the control thread is not posting right now (a worker never waits on a
+/// lock: it tries again next pass). Returns the generation applied. Allocates (a port plugged is rare).
+#[cold]
+fn take_changes(
+    mailbox: &Mailbox,
+    rx: &mut Vec<RxAssignment>,
+    tx: &mut Vec<Option<TxQueue>>,
+    out: &mut Vec<Burst>,
+) -> Option<u64> {
+    let mut q = mailbox.changes.try_lock().ok()?;
+    let generation = mailbox.posted.load(Ordering::Acquire);
+    for c in q.drain(..) {
+        match c {
+            Change::Rx(a) => rx.push(a),
+            Change::Tx(p, queue) => {
+                if tx.len() <= p {
+                    tx.resize_with(p + 1, || None);
+                }
+                tx[p] = Some(queue);
+            }
+            Change::Remove(p) => {
+                rx.retain(|a| a.port != p);
+                if let Some(t) = tx.get_mut(p) {
+                    *t = None;
+                }
+                while tx.last().is_some_and(Option::is_none) {
+                    tx.pop();
+                }
+            }
+        }
+    }
+    drop(q);
+    // The tx bursts are empty between rx bursts: resizing loses no packet.
+    out.resize_with(tx.len(), Burst::new);
+    mailbox.applied.store(generation, Ordering::Release);
+    Some(generation)
 }
 
 /// The per-pass bookkeeping both loops share: the latency clock (one TSC read per burst when `TIMED`),
@@ -201,9 +287,16 @@ impl<const TIMED: bool> PassClock<TIMED> {
 #[inline(always)]
 fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf, out: &mut [Burst]) {
     match m.action {
-        Action::Output | Action::Reply => match out.get_mut(m.out_port as usize) {
+        Action::Output => match out.get_mut(m.out_port as usize) {
             Some(ob) => push(ob, pkt, c_in),
-            None => c_in.drop(DropReason::TxFull, 1),
+            None => c_in.drop(DropReason::NoTxQueue, 1),
+        },
+        Action::Reply => match out.get_mut(m.out_port as usize) {
+            Some(ob) => {
+                bump(&c_in.replied, 1);
+                push(ob, pkt, c_in)
+            }
+            None => c_in.drop(DropReason::NoTxQueue, 1),
         },
         Action::Flood => {
             let mut ports = stages::l2_switch::flood_ports(t, m.network, m.in_port).peekable();
@@ -218,6 +311,8 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
                     None => c_in.drop(DropReason::FloodNoMbuf, 1),
                 }
             }
+            // The last flood port (or every one) is not plugged on this worker: the packet is freed here.
+            c_in.drop(DropReason::NoTxQueue, 1);
         }
         Action::Drop => bump(&c_in.pipeline[m.reason as usize], 1),
         // The stages decide every packet; an undecided one would be a bug, counted rather than lost.

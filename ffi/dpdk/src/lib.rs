@@ -35,6 +35,9 @@ pub use mempool::{Mempool, DEFAULT_DATA_ROOM};
 pub use port::{Link, MacAddr, Port, PortConfig, PortId, PortInfo, PortStats, RxQueue, TxQueue};
 pub use ring::Ring;
 
+/// The most ports the system DPDK handles (`RTE_MAX_ETHPORTS`, a build-time constant: 32 in Debian's).
+pub const MAX_PORTS: usize = dpdk_sys::RTE_MAX_ETHPORTS as usize;
+
 /// The DPDK version this was built against, e.g. "DPDK 22.11.11".
 pub fn version() -> String {
     // SAFETY: rte_version returns a static NUL-terminated string.

@@ -94,17 +94,34 @@ struct PortState {
     pool: Mutex<Option<Mempool>>,
     _rings: Vec<Ring>,
     started: std::sync::atomic::AtomicBool,
+    /// Made by `rte_dev_probe` here (not by the EAL's arguments): its device is removed from its bus with
+    /// the port, so that the name can be probed again (a TAP device is deleted from the kernel with it).
+    hotplugged: bool,
 }
 
 impl Drop for PortState {
     fn drop(&mut self) {
         // SAFETY: no queue handle is left (they hold this Arc), so nobody polls the port; stop then close
-        // release every mbuf the driver holds back to the pool, which we still keep alive.
+        // release every mbuf the driver holds back to the pool, which we still keep alive. The device
+        // pointer is read before the close and stays valid until `rte_dev_remove`, which, once the port is
+        // closed, only takes the device off its bus.
         unsafe {
             if self.started.load(std::sync::atomic::Ordering::SeqCst) {
                 dpdk_sys::rte_eth_dev_stop(self.id);
             }
+            // The device outlives the closing of its port: it stays on its bus until removed.
+            let mut info = dpdk_sys::rte_eth_dev_info::default();
+            let device = match dpdk_sys::rte_eth_dev_info_get(self.id, &mut info) {
+                0 => info.device,
+                _ => std::ptr::null_mut(),
+            };
             dpdk_sys::rte_eth_dev_close(self.id);
+            if self.hotplugged && !device.is_null() {
+                let ret = dpdk_sys::rte_dev_remove(device);
+                if ret < 0 {
+                    eprintln!("dpdk: removing the device of port {} ({}): error {ret}", self.id, self.name);
+                }
+            }
         }
         drop(self.pool.lock().map(|mut p| p.take()));
     }
@@ -150,7 +167,7 @@ fn check(port: PortId, call: &'static str, ret: i32) -> Result<()> {
 impl Port {
     /// The one handle of port `id`: every `Port` of an id shares one state, so that the port is closed
     /// once, when the last of them (and of its queues) is gone.
-    fn wrap(id: PortId, rings: Vec<Ring>) -> Port {
+    fn wrap(id: PortId, rings: Vec<Ring>, hotplugged: bool) -> Port {
         static LIVE: Mutex<Vec<(PortId, Weak<PortState>)>> = Mutex::new(Vec::new());
         let mut live = LIVE.lock().expect("poisoned");
         live.retain(|(_, w)| w.strong_count() > 0);
@@ -165,6 +182,7 @@ impl Port {
             pool: Mutex::new(None),
             _rings: rings,
             started: std::sync::atomic::AtomicBool::new(false),
+            hotplugged,
         });
         live.push((id, Arc::downgrade(&state)));
         Port(state)
@@ -178,7 +196,7 @@ impl Port {
             return Err(DpdkError::Devargs(devargs.to_owned()));
         }
         if let Some(id) = find_by_name(name) {
-            return Ok(Port::wrap(id, Vec::new()));
+            return Ok(Port::wrap(id, Vec::new(), false));
         }
         let c = CString::new(devargs).map_err(|_| DpdkError::Devargs(devargs.to_owned()))?;
         // SAFETY: the EAL is initialised; c is a valid C string.
@@ -186,7 +204,9 @@ impl Port {
         if ret < 0 {
             return Err(DpdkError::Probe { devargs: devargs.to_owned(), errno: Errno::from_ret(ret) });
         }
-        find_by_name(name).map(|id| Port::wrap(id, Vec::new())).ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))
+        find_by_name(name)
+            .map(|id| Port::wrap(id, Vec::new(), true))
+            .ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))
     }
 
     /// Every port the EAL probed (from `--vdev` and the PCI bus), in port-id order.
@@ -195,7 +215,7 @@ impl Port {
         // SAFETY: the EAL is initialised; rte_eth_find_next only reads the port table.
         let mut id = unsafe { dpdk_sys::rte_eth_find_next(0) };
         while id < dpdk_sys::RTE_MAX_ETHPORTS as u16 {
-            out.push(Port::wrap(id, Vec::new()));
+            out.push(Port::wrap(id, Vec::new(), false));
             // SAFETY: as above.
             id = unsafe { dpdk_sys::rte_eth_find_next(id + 1) };
         }
@@ -222,7 +242,7 @@ impl Port {
         if ret < 0 {
             return Err(DpdkError::Probe { devargs: name.to_owned(), errno: Errno::last() });
         }
-        Ok(Port::wrap(ret as PortId, rx.iter().chain(tx).cloned().collect()))
+        Ok(Port::wrap(ret as PortId, rx.iter().chain(tx).cloned().collect(), false))
     }
 
     pub fn id(&self) -> PortId {
