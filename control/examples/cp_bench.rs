@@ -9,9 +9,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control::compile::Summary;
-use control::controller::Controller;
+use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::model::{FixedIp, Network, Port, Store, Subnet};
+
+/// Every port is plumbed at the index its name says; a publication is timed when it arrives.
+struct BenchNode(crossbeam_channel::Sender<(Instant, Summary)>);
+
+impl Node for BenchNode {
+    fn bind(&mut self, _: &[Binding<'_>], _: bool) {}
+
+    fn local(&self, p: &Port) -> Option<u16> {
+        p.id[1..].parse::<u16>().ok()
+    }
+
+    fn publish(&mut self, _: pipelines::tables::Tables, s: Summary) {
+        let _ = self.0.send((Instant::now(), s));
+    }
+}
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -47,11 +62,7 @@ fn main() {
         let (db, stop) = (db.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut c = Controller::new(&*db, "here");
-            let local = |p: &Port| p.id[1..].parse::<u16>().ok();
-            let mut publish = |_t: pipelines::tables::Tables, s: Summary| {
-                let _ = tx.send((Instant::now(), s));
-            };
-            c.run(&local, &mut publish, &stop).unwrap();
+            c.run(&mut BenchNode(tx), &stop).unwrap();
         })
     };
     let (at, first) = rx.recv_timeout(Duration::from_secs(120)).unwrap();

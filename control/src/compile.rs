@@ -60,7 +60,7 @@ pub struct Summary {
     pub routers: usize,
 }
 
-fn host_net(ip: &str) -> Option<IpNet> {
+pub(crate) fn host_net(ip: &str) -> Option<IpNet> {
     match parse_net(ip)? {
         IpNet::V4(a, _) => Some(IpNet::host_v4(a)),
         IpNet::V6(a, _) => Some(IpNet::host_v6(a)),

@@ -1,18 +1,151 @@
 //! The local controller: keeps this node's view of the model in step with the DB (a full list, then a
-//! watch from the list's revision; a lost or compacted watch means list again) and, whenever a change
-//! concerns the node, compiles its tables (`compile`) and hands them to `publish` (the dataplane's
-//! lock-free swap). Changes to networks the node does not need are applied to the model but publish
-//! nothing.
+//! watch from the list's revision; a lost or compacted watch means list again), tells the node which ports
+//! to plumb ([`Node::bind`]), and, whenever a change concerns the node, hands it new tables
+//! ([`Node::publish`], the dataplane's lock-free swap).
+//!
+//! Incremental: one port change does not rebuild the node. The controller keeps, per network it needs
+//! and per router, what that network or router put into the tables (a fragment); a change marks the
+//! fragments it touches dirty, and the next tables are the last ones with the dirty fragments taken out
+//! and built again. Indexes (ports by network, router interfaces by network and by router, ports bound
+//! here by network) keep the node's network set ([`crate::compile::networks_needed`]'s rule) without a
+//! scan of every port. The full [`compile`](crate::compile::compile) stays the reference: the
+//! incremental tables equal it after every batch (`tests/incremental.rs`).
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pipelines::tables::Tables;
+use pipelines::routing::RouterIface;
+use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
+use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
-use crate::compile::{compile, networks_needed, Keys, Model, Summary};
+use crate::api::ROUTER_INTERFACE;
+use crate::compile::{host_net, Keys, Model, Summary};
+use crate::config::parse_net;
 use crate::db::{Db, DbError, Event, Revision};
 use crate::model::{Network, Object, Port, Router, Subnet};
+
+/// A port bound to this chassis, as the node must plumb it.
+#[derive(Debug)]
+pub enum Binding<'a> {
+    /// Bound here, new or changed in what the plumbing depends on (`binding:profile`, admin state).
+    Bound(&'a Port),
+    /// No longer bound here (deleted, or bound elsewhere): the port id.
+    Unbound(&'a str),
+}
+
+/// What the controller drives: the node's dataplane.
+pub trait Node {
+    /// Ports bound to this chassis that appeared or changed (`Bound`) or went (`Unbound`) since the last
+    /// call. After a (re)sync `resync` is true and `changes` lists every port bound here: the node
+    /// unplugs whatever else it has. The node plumbs and unplumbs before returning.
+    fn bind(&mut self, changes: &[Binding<'_>], resync: bool);
+    /// The dataplane port index a port bound here is plumbed on (`None`: not plumbed, left out).
+    fn local(&self, port: &Port) -> Option<u16>;
+    /// New tables for the dataplane.
+    fn publish(&mut self, tables: Tables, summary: Summary);
+}
+
+/// What one network put into the tables.
+#[derive(Debug, Default)]
+struct NetFragment {
+    key: u32,
+    local: Vec<u16>,
+    remote: Vec<(Mac, Vec<IpNet>)>,
+}
+
+/// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
+#[derive(Debug, Default)]
+struct PairIndex(HashMap<String, HashMap<String, usize>>);
+
+impl PairIndex {
+    fn add(&mut self, a: &str, b: &str) {
+        *self.0.entry(a.to_owned()).or_default().entry(b.to_owned()).or_default() += 1;
+    }
+
+    fn remove(&mut self, a: &str, b: &str) {
+        if let Some(m) = self.0.get_mut(a) {
+            if let Some(n) = m.get_mut(b) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(b);
+                }
+            }
+            if m.is_empty() {
+                self.0.remove(a);
+            }
+        }
+    }
+
+    fn of(&self, a: &str) -> impl Iterator<Item = &String> {
+        self.0.get(a).into_iter().flat_map(|m| m.keys())
+    }
+}
+
+/// The indexes the network set and the fragments are computed from.
+#[derive(Debug, Default)]
+struct Index {
+    ports_by_net: HashMap<String, BTreeSet<String>>,
+    /// Ports bound to this chassis, per network.
+    local_by_net: HashMap<String, usize>,
+    /// Router interface ports: network → router, router → network, router → port ids.
+    router_of_net: PairIndex,
+    net_of_router: PairIndex,
+    iface_ports: HashMap<String, BTreeSet<String>>,
+}
+
+impl Index {
+    fn port(&mut self, p: &Port, chassis: &str, add: bool) {
+        let net = p.network_id.as_str();
+        if add {
+            self.ports_by_net.entry(net.to_owned()).or_default().insert(p.id.clone());
+        } else if let Some(s) = self.ports_by_net.get_mut(net) {
+            s.remove(&p.id);
+            if s.is_empty() {
+                self.ports_by_net.remove(net);
+            }
+        }
+        if p.host_id == chassis {
+            let n = self.local_by_net.entry(net.to_owned()).or_default();
+            if add {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.local_by_net.remove(net);
+                }
+            }
+        }
+        if p.device_owner == ROUTER_INTERFACE {
+            let r = p.device_id.as_str();
+            if add {
+                self.router_of_net.add(net, r);
+                self.net_of_router.add(r, net);
+                self.iface_ports.entry(r.to_owned()).or_default().insert(p.id.clone());
+            } else {
+                self.router_of_net.remove(net, r);
+                self.net_of_router.remove(r, net);
+                if let Some(s) = self.iface_ports.get_mut(r) {
+                    s.remove(&p.id);
+                    if s.is_empty() {
+                        self.iface_ports.remove(r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The networks with a port bound here, and those one router away from them.
+    fn needed(&self) -> HashSet<String> {
+        let mut nets: HashSet<String> = self.local_by_net.keys().cloned().collect();
+        let routers: HashSet<&String> = self.local_by_net.keys().flat_map(|n| self.router_of_net.of(n)).collect();
+        for r in routers {
+            nets.extend(self.net_of_router.of(r).cloned());
+        }
+        nets
+    }
+}
 
 pub struct Controller<'d, D: Db + ?Sized> {
     db: &'d D,
@@ -20,6 +153,16 @@ pub struct Controller<'d, D: Db + ?Sized> {
     model: Model,
     keys: Keys,
     revision: Revision,
+    index: Index,
+    needed: HashSet<String>,
+    nets: HashMap<String, NetFragment>,
+    /// Router id → its key, for the routers in the tables.
+    routers: HashMap<String, u32>,
+    tables: Tables,
+    dirty_nets: HashSet<String>,
+    dirty_routers: HashSet<String>,
+    /// Ports whose binding here changed since the node was last told: id → bound here now.
+    bindings: HashMap<String, bool>,
 }
 
 fn decode<T: Object + DeserializeOwned>(e: &crate::db::Entry) -> Result<T, DbError> {
@@ -32,7 +175,7 @@ fn decode<T: Object + DeserializeOwned>(e: &crate::db::Entry) -> Result<T, DbErr
 /// Every decodable object of `T`'s table into `into`; the list's revision.
 fn load<T: Object + DeserializeOwned, D: Db + ?Sized>(
     db: &D,
-    into: &mut std::collections::HashMap<String, T>,
+    into: &mut HashMap<String, T>,
 ) -> Result<Revision, DbError> {
     let (entries, revision) = db.list(T::TABLE)?;
     for e in &entries {
@@ -46,13 +189,50 @@ fn load<T: Object + DeserializeOwned, D: Db + ?Sized>(
     Ok(revision)
 }
 
+/// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
+fn plumbing_changed(old: &Port, new: &Port) -> bool {
+    old.profile != new.profile || old.admin_state_up != new.admin_state_up || old.network_id != new.network_id
+}
+
+/// True if `old` and `new` differ only in what the nodes write back (`status`, `binding:vif_*`) or the
+/// revision: nothing any node compiles.
+fn only_status_changed(old: &Port, new: &Port) -> bool {
+    let blank = |p: &Port| Port {
+        status: String::new(),
+        vif_type: String::new(),
+        vif_details: Default::default(),
+        revision_number: 0,
+        ..p.clone()
+    };
+    blank(old) == blank(new)
+}
+
 impl<'d, D: Db + ?Sized> Controller<'d, D> {
     pub fn new(db: &'d D, chassis: &str) -> Self {
-        Controller { db, chassis: chassis.into(), model: Model::default(), keys: Keys::default(), revision: 0 }
+        Controller {
+            db,
+            chassis: chassis.into(),
+            model: Model::default(),
+            keys: Keys::default(),
+            revision: 0,
+            index: Index::default(),
+            needed: HashSet::new(),
+            nets: HashMap::new(),
+            routers: HashMap::new(),
+            tables: Tables::default(),
+            dirty_nets: HashSet::new(),
+            dirty_routers: HashSet::new(),
+            bindings: HashMap::new(),
+        }
     }
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The keys given so far (for comparing with a full compilation).
+    pub fn keys_mut(&mut self) -> &mut Keys {
+        &mut self.keys
     }
 
     /// Loads the tables the compiler reads. An entry that does not decode is logged and skipped.
@@ -69,76 +249,308 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         .unwrap_or(0);
         // Events after the oldest list's revision are replayed by the watch; applying one twice is
         // harmless (puts and deletes are idempotent).
-        self.model = model;
+        self.reset(model);
         self.revision = revision;
         Ok(())
     }
 
-    /// Applies one change; true if it may change this node's tables.
+    /// Starts over from `model`: indexes rebuilt, every fragment dirty, empty tables to patch.
+    pub fn reset(&mut self, model: Model) {
+        self.model = model;
+        self.index = Index::default();
+        for p in self.model.ports.values() {
+            self.index.port(p, &self.chassis, true);
+        }
+        self.needed = self.index.needed();
+        self.nets.clear();
+        self.routers.clear();
+        self.tables = Tables::default();
+        self.dirty_nets = self.needed.clone();
+        self.dirty_routers = self.model.routers.keys().cloned().chain(self.index.iface_ports.keys().cloned()).collect();
+        self.bindings.clear();
+    }
+
+    /// Applies one change; true if it may change this node's tables or plumbing.
     pub fn apply(&mut self, ev: &Event) -> bool {
-        let before = networks_needed(&self.model, &self.chassis);
-        let network_of = |m: &Model, table: &str, key: &str| -> Option<String> {
-            match table {
-                "network" => Some(key.to_owned()),
-                "subnet" => m.subnets.get(key).map(|s| s.network_id.clone()),
-                "port" => m.ports.get(key).map(|p| p.network_id.clone()),
-                _ => None,
-            }
-        };
         let (table, key) = match ev {
             Event::Put(e) => (e.table.as_str(), e.key.as_str()),
             Event::Delete { table, key, .. } => (table.as_str(), key.as_str()),
         };
-        let old_net = network_of(&self.model, table, key);
-        let result = match ev {
-            Event::Put(e) => match table {
-                "network" => decode::<Network>(e).map(|o| drop(self.model.networks.insert(o.id.clone(), o))),
-                "subnet" => decode::<Subnet>(e).map(|o| drop(self.model.subnets.insert(o.id.clone(), o))),
-                "port" => decode::<Port>(e).map(|o| drop(self.model.ports.insert(o.id.clone(), o))),
-                "router" => decode::<Router>(e).map(|o| drop(self.model.routers.insert(o.id.clone(), o))),
-                _ => return false,
-            },
-            Event::Delete { .. } => {
-                match table {
-                    "network" => drop(self.model.networks.remove(key)),
-                    "subnet" => drop(self.model.subnets.remove(key)),
-                    "port" => drop(self.model.ports.remove(key)),
-                    "router" => drop(self.model.routers.remove(key)),
-                    _ => return false,
-                }
-                Ok(())
+        // Decode first: bad DB contents are logged and the object left as it was; never a crash.
+        fn put<T: Object + DeserializeOwned>(ev: &Event) -> Result<Option<T>, DbError> {
+            match ev {
+                Event::Put(e) => decode(e).map(Some),
+                Event::Delete { .. } => Ok(None),
             }
+        }
+        let result = match table {
+            "network" => put::<Network>(ev).map(|n| self.network(key, n)),
+            "subnet" => put::<Subnet>(ev).map(|s| self.subnet(key, s)),
+            "port" => put::<Port>(ev).map(|p| self.port(key, p)),
+            "router" => put::<Router>(ev).map(|r| self.router(key, r)),
+            _ => return false,
         };
         if let Err(e) = result {
-            // Bad DB contents: counted in the log, the object left as it was; never a crash.
             tracing::error!("ignoring an undecodable {table}/{key}: {e}");
             return false;
         }
         self.revision = self.revision.max(ev.revision());
-        let after = networks_needed(&self.model, &self.chassis);
-        let new_net = network_of(&self.model, table, key);
-        table == "router"
-            || before != after
-            || [old_net, new_net].iter().flatten().any(|n| after.contains(n) || before.contains(n))
+        self.renew_needed();
+        // Only networks this node needs (or had) and routers with an interface on one may change its tables.
+        let (needed, nets, routers, index) = (&self.needed, &self.nets, &self.routers, &self.index);
+        self.dirty_nets.retain(|n| needed.contains(n) || nets.contains_key(n));
+        self.dirty_routers.retain(|r| routers.contains_key(r) || index.net_of_router.of(r).any(|n| needed.contains(n)));
+        !self.dirty_nets.is_empty() || !self.dirty_routers.is_empty() || !self.bindings.is_empty()
     }
 
-    /// This node's tables now.
-    pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> (Tables, Summary) {
-        compile(&self.model, &self.chassis, &mut self.keys, local)
+    fn routers_on(&mut self, net: &str) {
+        let rs: Vec<String> = self.index.router_of_net.of(net).cloned().collect();
+        self.dirty_routers.extend(rs);
     }
 
-    /// Syncs, publishes, then follows the DB until `stop`: every batch of changes that concerns the node
-    /// is compiled and published once. A watch that ends or cannot resume means a fresh sync.
-    pub fn run(
-        &mut self,
-        local: &dyn Fn(&Port) -> Option<u16>,
-        publish: &mut dyn FnMut(Tables, Summary),
-        stop: &AtomicBool,
-    ) -> Result<(), DbError> {
+    fn network(&mut self, id: &str, n: Option<Network>) {
+        match n {
+            Some(n) => self.model.networks.insert(id.to_owned(), n),
+            None => self.model.networks.remove(id),
+        };
+        self.dirty_nets.insert(id.to_owned());
+        self.routers_on(id);
+    }
+
+    fn subnet(&mut self, id: &str, s: Option<Subnet>) {
+        let old = self.model.subnets.remove(id).map(|s| s.network_id);
+        let new = s.as_ref().map(|s| s.network_id.clone());
+        if let Some(s) = s {
+            self.model.subnets.insert(id.to_owned(), s);
+        }
+        // Subnets shape router interfaces (their prefix) only: the routers with an interface address in it
+        // (whatever network the DB says either is on: its contents are not trusted to agree).
+        for n in [old, new].into_iter().flatten() {
+            self.routers_on(&n);
+        }
+        let ports = &self.model.ports;
+        let uses = |pid: &String| ports.get(pid).is_some_and(|p| p.fixed_ips.iter().any(|f| f.subnet_id == id));
+        let rs: Vec<String> =
+            self.index.iface_ports.iter().filter(|(_, ps)| ps.iter().any(uses)).map(|(r, _)| r.clone()).collect();
+        self.dirty_routers.extend(rs);
+    }
+
+    fn port(&mut self, id: &str, p: Option<Port>) {
+        if let (Some(old), Some(new)) = (self.model.ports.get(id), &p) {
+            if only_status_changed(old, new) {
+                self.model.ports.insert(id.to_owned(), p.expect("checked"));
+                return;
+            }
+        }
+        let old = self.model.ports.remove(id);
+        let here = |p: &Option<Port>, chassis: &str| p.as_ref().is_some_and(|p| p.host_id == chassis);
+        let (was, is) = (here(&old, &self.chassis), here(&p, &self.chassis));
+        if is && (!was || old.as_ref().zip(p.as_ref()).is_some_and(|(o, n)| plumbing_changed(o, n))) {
+            self.bindings.insert(id.to_owned(), true);
+        } else if was && !is {
+            self.bindings.insert(id.to_owned(), false);
+        }
+        for v in [&old, &p].into_iter().flatten() {
+            self.dirty_nets.insert(v.network_id.clone());
+            if v.device_owner == ROUTER_INTERFACE {
+                self.dirty_routers.insert(v.device_id.clone());
+            }
+        }
+        if let Some(o) = &old {
+            self.index.port(o, &self.chassis, false);
+        }
+        if let Some(p) = p {
+            self.index.port(&p, &self.chassis, true);
+            self.model.ports.insert(id.to_owned(), p);
+        }
+    }
+
+    fn router(&mut self, id: &str, r: Option<Router>) {
+        match r {
+            Some(r) => self.model.routers.insert(id.to_owned(), r),
+            None => self.model.routers.remove(id),
+        };
+        self.dirty_routers.insert(id.to_owned());
+    }
+
+    /// The network set after a change: networks that enter or leave it are dirty, and their routers.
+    fn renew_needed(&mut self) {
+        let needed = self.index.needed();
+        let changed: Vec<String> = needed.symmetric_difference(&self.needed).cloned().collect();
+        for n in &changed {
+            self.dirty_nets.insert(n.clone());
+            self.routers_on(n);
+        }
+        self.needed = needed;
+    }
+
+    /// Tells the node what to plumb: the bindings that changed, or (`resync`) every port bound here.
+    fn bind(&mut self, node: &mut dyn Node, resync: bool) {
+        let ports = &self.model.ports;
+        let changes: Vec<Binding<'_>> = if resync {
+            self.bindings.clear();
+            let mut bound: Vec<&Port> = ports.values().filter(|p| p.host_id == self.chassis).collect();
+            bound.sort_by(|a, b| a.id.cmp(&b.id));
+            bound.into_iter().map(Binding::Bound).collect()
+        } else {
+            let mut ids: Vec<(&String, &bool)> = self.bindings.iter().collect();
+            ids.sort();
+            ids.into_iter()
+                .map(|(id, &bound)| match (bound, ports.get(id)) {
+                    (true, Some(p)) => Binding::Bound(p),
+                    _ => Binding::Unbound(id),
+                })
+                .collect()
+        };
+        if changes.is_empty() && !resync {
+            return;
+        }
+        // A port (re)plugged may have a new index: its network is dirty.
+        let nets: Vec<String> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Binding::Bound(p) => Some(p.network_id.clone()),
+                Binding::Unbound(_) => None,
+            })
+            .collect();
+        node.bind(&changes, resync);
+        self.bindings.clear();
+        self.dirty_nets.extend(nets.into_iter().filter(|n| self.needed.contains(n)));
+    }
+
+    /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if nothing was
+    /// dirty (the tables are unchanged).
+    pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> Option<(Tables, Summary)> {
+        if self.dirty_nets.is_empty() && self.dirty_routers.is_empty() {
+            return None;
+        }
+        let mut b = TablesBuilder::from_tables(std::mem::take(&mut self.tables));
+        let dirty_nets: Vec<String> = self.dirty_nets.drain().collect();
+        let mut dirty_routers: Vec<String> = self.dirty_routers.drain().collect();
+        dirty_routers.sort();
+        // Everything dirty out first, then in again: a key moving between two dirty fragments (a MAC from
+        // one port to another) is never removed after it was added.
+        for n in &dirty_nets {
+            if let Some(f) = self.nets.remove(n) {
+                for &i in &f.local {
+                    b.remove_local_port(i);
+                }
+                for (mac, ips) in &f.remote {
+                    b.remove_remote_port(f.key, *mac, ips);
+                }
+            }
+        }
+        for r in &dirty_routers {
+            if let Some(key) = self.routers.remove(r) {
+                b.remove_router(key);
+            }
+        }
+        for n in &dirty_nets {
+            if !self.needed.contains(n) {
+                continue;
+            }
+            let f = self.net_fragment(n, &mut b, local);
+            self.nets.insert(n.clone(), f);
+        }
+        for r in &dirty_routers {
+            if let Some(key) = self.router_fragment(r, &mut b) {
+                self.routers.insert(r.clone(), key);
+            }
+        }
+        self.tables = b.build();
+        let summary = Summary {
+            networks: self.needed.len(),
+            local_ports: self.nets.values().map(|f| f.local.len()).sum(),
+            remote_ports: self.nets.values().map(|f| f.remote.len()).sum(),
+            routers: self.routers.len(),
+        };
+        Some((self.tables.clone(), summary))
+    }
+
+    /// A needed network's local and remote ports, added to `b` (as [`crate::compile::compile`] does).
+    fn net_fragment(&mut self, id: &str, b: &mut TablesBuilder, local: &dyn Fn(&Port) -> Option<u16>) -> NetFragment {
+        let Some(net) = self.model.networks.get(id) else { return NetFragment::default() };
+        let network = self.keys.key("network", &net.id);
+        let mut f = NetFragment { key: network, ..NetFragment::default() };
+        for pid in self.index.ports_by_net.get(id).into_iter().flatten() {
+            let Some(p) = self.model.ports.get(pid) else { continue };
+            if p.device_owner == ROUTER_INTERFACE {
+                continue;
+            }
+            let Some(mac) = Mac::parse(&p.mac_address) else { continue };
+            let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
+            let lport = self.keys.key("port", &p.id);
+            if p.host_id == self.chassis {
+                let Some(index) = local(p) else { continue };
+                let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
+                for pair in &p.allowed_address_pairs {
+                    let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
+                    if let Some(net) = parse_net(&pair.ip_address) {
+                        allowed.push((pair_mac, net));
+                    }
+                }
+                let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+                let up = p.admin_state_up && net.admin_state_up;
+                b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
+                f.local.push(index);
+            } else if !p.host_id.is_empty() {
+                let chassis = self.keys.key("chassis", &p.host_id);
+                b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
+                f.remote.push((mac, ips));
+            }
+        }
+        f
+    }
+
+    /// A router with its interfaces on needed networks, added to `b`; its key, or `None` if it has none.
+    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<u32> {
+        let r = self.model.routers.get(id)?;
+        let mut ifaces = Vec::new();
+        for pid in self.index.iface_ports.get(id).into_iter().flatten() {
+            let Some(p) = self.model.ports.get(pid) else { continue };
+            if !self.needed.contains(&p.network_id) {
+                continue;
+            }
+            let Some(net) = self.model.networks.get(&p.network_id) else { continue };
+            let Some(mac) = Mac::parse(&p.mac_address) else { continue };
+            let network = self.keys.key("network", &net.id);
+            for f in &p.fixed_ips {
+                let Some(sub) = self.model.subnets.get(&f.subnet_id) else { continue };
+                let (Some(gw), Some(cidr)) = (parse_net(&f.ip_address), parse_net(&sub.cidr)) else { continue };
+                let ip = match (gw, cidr) {
+                    (IpNet::V4(a, _), IpNet::V4(_, len)) => IpNet::V4(a, len),
+                    (IpNet::V6(a, _), IpNet::V6(_, len)) => IpNet::V6(a, len),
+                    _ => continue,
+                };
+                ifaces.push(RouterIface { network, mac, ip });
+            }
+        }
+        if ifaces.is_empty() {
+            return None;
+        }
+        let routes: Vec<(IpNet, IpNet)> =
+            r.routes.iter().filter_map(|x| Some((parse_net(&x.destination)?, host_net(&x.nexthop)?))).collect();
+        let key = self.keys.key("router", id);
+        b.router(key, &ifaces, &routes);
+        Some(key)
+    }
+
+    /// Binds and compiles what is pending; publishes if the tables changed.
+    fn step(&mut self, node: &mut dyn Node, resync: bool) {
+        self.bind(node, resync);
+        if let Some((t, s)) = self.tables(&|p| node.local(p)) {
+            node.publish(t, s);
+        } else if resync {
+            node.publish(self.tables.clone(), Summary::default());
+        }
+    }
+
+    /// Syncs, binds and publishes, then follows the DB until `stop`: every batch of changes is applied,
+    /// then bound and compiled once. A watch that ends or cannot resume means a fresh sync.
+    pub fn run(&mut self, node: &mut dyn Node, stop: &AtomicBool) -> Result<(), DbError> {
         'sync: while !stop.load(Ordering::Relaxed) {
             self.sync()?;
-            let (t, s) = self.tables(local);
-            publish(t, s);
+            self.step(node, true);
             let watch = match self.db.watch(None, self.revision) {
                 Ok(w) => w,
                 Err(DbError::Compacted { .. }) => continue 'sync,
@@ -156,8 +568,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                     changed |= self.apply(&ev);
                 }
                 if changed {
-                    let (t, s) = self.tables(local);
-                    publish(t, s);
+                    self.step(node, false);
                 }
             }
         }

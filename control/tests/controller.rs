@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control::compile::Summary;
-use control::controller::Controller;
+use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::db::Db;
 use control::model::{FixedIp, Network, Port, Store, Subnet};
@@ -23,24 +23,52 @@ fn vm(id: &str, net: &str, host: &str, mac: &str, ip: &str) -> Port {
     p
 }
 
+type Published = (Summary, Option<(bool, u32)>, Instant);
+
+/// A node whose one plumbed port is vm1 (index 0); it records what it is told.
+struct TestNode {
+    published: crossbeam_channel::Sender<Published>,
+    bound: crossbeam_channel::Sender<(Vec<String>, bool)>,
+}
+
+impl Node for TestNode {
+    fn bind(&mut self, changes: &[Binding<'_>], resync: bool) {
+        let names = changes
+            .iter()
+            .map(|c| match c {
+                Binding::Bound(p) => format!("+{}", p.id),
+                Binding::Unbound(id) => format!("-{id}"),
+            })
+            .collect();
+        let _ = self.bound.send((names, resync));
+    }
+
+    fn local(&self, p: &Port) -> Option<u16> {
+        (p.id == "vm1").then_some(0)
+    }
+
+    fn publish(&mut self, t: pipelines::tables::Tables, s: Summary) {
+        let _ = self.published.send((s, t.port(0).map(|e| (e.up, e.lport)), Instant::now()));
+    }
+}
+
 #[test]
 fn the_controller_publishes_what_concerns_its_node_and_only_that() {
     let dir = std::env::temp_dir().join(format!("df-ctl-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = crossbeam_channel::unbounded::<(Summary, Option<(bool, u32)>, Instant)>();
+    let (tx, rx) = crossbeam_channel::unbounded::<Published>();
+    let (btx, brx) = crossbeam_channel::unbounded();
     let thread = {
         let (db, stop) = (db.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut c = Controller::new(&*db, "here");
-            let local = |p: &Port| (p.id == "vm1").then_some(0u16);
-            let mut publish = |t: pipelines::tables::Tables, s: Summary| {
-                let _ = tx.send((s, t.port(0).map(|e| (e.up, e.lport)), Instant::now()));
-            };
-            c.run(&local, &mut publish, &stop).unwrap();
+            c.run(&mut TestNode { published: tx, bound: btx }, &stop).unwrap();
         })
     };
+    let binding = || brx.recv_timeout(Duration::from_secs(5)).expect("a bind call");
+    assert_eq!(binding(), (vec![], true), "the first sync binds nothing");
     let next = || rx.recv_timeout(Duration::from_secs(5)).expect("a publication");
     assert_eq!(next().0, Summary::default(), "the empty start");
 
@@ -55,6 +83,7 @@ fn the_controller_publishes_what_concerns_its_node_and_only_that() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     let t0 = Instant::now();
     s.create(vm("vm1", "net1", "here", "fa:16:3e:00:00:01", "10.0.0.5")).unwrap();
+    assert_eq!(binding(), (vec!["+vm1".to_owned()], false), "the node is told to plumb vm1");
     let (sum, port0, at) = next();
     assert_eq!((sum.networks, sum.local_ports, port0.map(|p| p.0)), (1, 1, Some(true)));
     eprintln!("port create to publication: {:?}", at - t0);
@@ -70,9 +99,17 @@ fn the_controller_publishes_what_concerns_its_node_and_only_that() {
     let mut p: Port = s.get("vm1").unwrap().unwrap();
     p.admin_state_up = false;
     s.update(p).unwrap();
+    assert_eq!(binding().0, vec!["+vm1".to_owned()], "admin state is the node's business too");
     let (_, port0, _) = next();
     assert_eq!(port0.map(|p| p.0), Some(false), "the port is down in the new tables");
+    // The node's own write-back (status, vif type) is not echoed to it, and changes no table.
+    let mut p: Port = s.get("vm1").unwrap().unwrap();
+    (p.status, p.vif_type) = ("DOWN".into(), "tap".into());
+    s.update(p).unwrap();
+    assert!(brx.recv_timeout(Duration::from_millis(300)).is_err(), "a status write was sent back to the node");
+    assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "a status write recompiled the tables");
     s.delete::<Port>("vm1", None).unwrap();
+    assert_eq!(binding().0, vec!["-vm1".to_owned()]);
     let (sum, port0, _) = next();
     assert_eq!((sum.local_ports, port0), (0, None));
     stop.store(true, Ordering::Relaxed);

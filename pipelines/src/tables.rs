@@ -246,6 +246,72 @@ impl TablesBuilder {
     pub fn build(self) -> Tables {
         self.t
     }
+
+    /// Continues from existing tables: the local controller patches the last snapshot it published
+    /// (removing what changed, adding it again) instead of building the whole node anew.
+    pub fn from_tables(t: Tables) -> TablesBuilder {
+        TablesBuilder { t }
+    }
+
+    /// Undoes [`TablesBuilder::local_port`] for the port at `index` (its MAC, addresses and flood-list
+    /// place; its network's entry once it has no local port left).
+    pub fn remove_local_port(&mut self, index: u16) -> &mut Self {
+        let Some(entry) = self.t.ports.get_mut(index as usize).and_then(Option::take) else { return self };
+        if self.t.l2.get(&l2_key(entry.network, entry.mac)) == Some(&index) {
+            self.t.l2.remove(&l2_key(entry.network, entry.mac));
+        }
+        for (_, ip) in &entry.allowed {
+            if matches!(ip, IpNet::V4(_, 32) | IpNet::V6(_, 128)) {
+                self.remove_neighbor(entry.network, *ip);
+            }
+        }
+        if let Some(net) = self.t.networks.get_mut(&entry.network) {
+            net.local_ports.retain(|&p| p != index);
+            if net.local_ports.is_empty() {
+                self.t.networks.remove(&entry.network);
+            }
+        }
+        while self.t.ports.last().is_some_and(Option::is_none) {
+            self.t.ports.pop();
+        }
+        self
+    }
+
+    /// Undoes [`TablesBuilder::neighbor`].
+    pub fn remove_neighbor(&mut self, network: u32, ip: IpNet) -> &mut Self {
+        match ip {
+            IpNet::V4(a, _) => {
+                self.t.arp.remove(&v4_key(network, a));
+            }
+            IpNet::V6(a, _) => {
+                self.t.nd.remove(&(network, a.to_u128()));
+            }
+        }
+        self
+    }
+
+    /// Undoes [`TablesBuilder::remote_port`].
+    pub fn remove_remote_port(&mut self, network: u32, mac: Mac, ips: &[IpNet]) -> &mut Self {
+        self.t.remote.remove(&l2_key(network, mac));
+        for ip in ips {
+            self.remove_neighbor(network, *ip);
+        }
+        self
+    }
+
+    /// Undoes [`TablesBuilder::router`] for router `key`.
+    pub fn remove_router(&mut self, key: u32) -> &mut Self {
+        let Some(r) = self.t.routers.remove(&key) else { return self };
+        for i in &r.ifaces {
+            self.t.router_macs.remove(&l2_key(i.network, i.mac));
+            let host = match i.ip {
+                IpNet::V4(a, _) => IpNet::host_v4(a),
+                IpNet::V6(a, _) => IpNet::host_v6(a),
+            };
+            self.remove_neighbor(i.network, host);
+        }
+        self
+    }
 }
 
 #[cfg(test)]
