@@ -10,6 +10,13 @@
 //! here by network) keep the node's network set ([`crate::compile::networks_needed`]'s rule) without a
 //! scan of every port. The full [`compile`](crate::compile::compile) stays the reference: the
 //! incremental tables equal it after every batch (`tests/incremental.rs`).
+//!
+//! Selective: the node holds only what it needs (Dragonflow's selective topology distribution): the
+//! networks it needs with their subnets and ports, the ports bound to it and every router interface port
+//! (which say which networks a router joins), and the routers with an interface on its networks. A change
+//! to anything else is dropped on arrival; a network entering the set is fetched from the DB (its object,
+//! subnets and ports, and the routers it brings), one leaving it is forgotten. Objects carry their
+//! revision, so an event older than what a fetch already gave is ignored.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +170,10 @@ pub struct Controller<'d, D: Db + ?Sized> {
     dirty_routers: HashSet<String>,
     /// Ports whose binding here changed since the node was last told: id → bound here now.
     bindings: HashMap<String, bool>,
+    /// Networks that entered the set and routers that became relevant: fetched before the next tables.
+    fetch_nets: HashSet<String>,
+    /// A fetch failed: the view may be incomplete, list everything again.
+    must_sync: bool,
 }
 
 fn decode<T: Object + DeserializeOwned>(e: &crate::db::Entry) -> Result<T, DbError> {
@@ -223,6 +234,8 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             dirty_nets: HashSet::new(),
             dirty_routers: HashSet::new(),
             bindings: HashMap::new(),
+            fetch_nets: HashSet::new(),
+            must_sync: false,
         }
     }
 
@@ -254,6 +267,104 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         Ok(())
     }
 
+    /// Whether this node holds a port: bound here, a router interface, or in a network it needs.
+    fn holds_port(&self, p: &Port) -> bool {
+        p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || self.needed.contains(&p.network_id)
+    }
+
+    fn holds_router(&self, id: &str) -> bool {
+        self.index.net_of_router.of(id).any(|n| self.needed.contains(n))
+    }
+
+    /// Drops what this node does not need from its model (and the ports from the indexes).
+    fn forget_unneeded(&mut self) {
+        let needed = &self.needed;
+        self.model.networks.retain(|id, _| needed.contains(id));
+        self.model.subnets.retain(|_, s| needed.contains(&s.network_id));
+        let gone: Vec<Port> = self
+            .model
+            .ports
+            .values()
+            .filter(|p| {
+                !(p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || needed.contains(&p.network_id))
+            })
+            .cloned()
+            .collect();
+        for p in gone {
+            self.index.port(&p, &self.chassis, false);
+            self.model.ports.remove(&p.id);
+        }
+        let keep: HashSet<String> = self.model.routers.keys().filter(|r| self.holds_router(r)).cloned().collect();
+        self.model.routers.retain(|id, _| keep.contains(id));
+    }
+
+    /// Fetches the networks that entered the set since the last call (one list per table for all of them).
+    /// A failed read is logged and asks for a full sync.
+    fn fetch(&mut self) {
+        if self.fetch_nets.is_empty() {
+            return;
+        }
+        let nets: HashSet<String> = self.fetch_nets.drain().filter(|n| self.needed.contains(n)).collect();
+        let fetched = (|| -> Result<(), DbError> {
+            let mut model = Model::default();
+            load(self.db, &mut model.networks)?;
+            load(self.db, &mut model.subnets)?;
+            load(self.db, &mut model.ports)?;
+            for (id, n) in model.networks.into_iter().filter(|(id, _)| nets.contains(id)) {
+                self.hold(id, n, |m| &mut m.networks);
+            }
+            for (id, s) in model.subnets.into_iter().filter(|(_, s)| nets.contains(&s.network_id)) {
+                self.hold(id, s, |m| &mut m.subnets);
+            }
+            for (id, p) in model.ports.into_iter().filter(|(_, p)| nets.contains(&p.network_id)) {
+                if self.model.ports.get(&id).is_none_or(|h| h.revision_number < p.revision_number) {
+                    self.port(&id, Some(p));
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = fetched {
+            tracing::error!("fetching networks {nets:?}: {e}; listing everything again");
+            self.must_sync = true;
+        }
+        for n in nets {
+            self.dirty_nets.insert(n.clone());
+            self.routers_on(&n);
+        }
+    }
+
+    /// Fetches the dirty routers this node needs but does not hold (an interface on one of its networks
+    /// just appeared: the router's own changes were dropped on arrival until then).
+    fn fetch_routers(&mut self) {
+        let missing: Vec<String> = self
+            .dirty_routers
+            .iter()
+            .filter(|r| !self.model.routers.contains_key(*r) && self.holds_router(r))
+            .cloned()
+            .collect();
+        for r in missing {
+            match self.db.get("router", &r) {
+                Ok(Some(e)) => match decode::<Router>(&e) {
+                    Ok(o) => self.hold(r, o, |m| &mut m.routers),
+                    Err(err) => tracing::error!("skipping an undecodable router: {err}"),
+                },
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!("fetching router {r}: {e}; listing everything again");
+                    self.must_sync = true;
+                }
+            }
+        }
+    }
+
+    /// Holds `o` unless an equal or newer revision of it is held already.
+    fn hold<T: Object>(&mut self, id: String, o: T, map: impl Fn(&mut Model) -> &mut HashMap<String, T>) {
+        let m = map(&mut self.model);
+        if m.get(&id).is_none_or(|h| h.revision() < o.revision()) {
+            m.insert(id, o);
+        }
+    }
+
     /// Starts over from `model`: indexes rebuilt, every fragment dirty, empty tables to patch.
     pub fn reset(&mut self, model: Model) {
         self.model = model;
@@ -268,6 +379,9 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.dirty_nets = self.needed.clone();
         self.dirty_routers = self.model.routers.keys().cloned().chain(self.index.iface_ports.keys().cloned()).collect();
         self.bindings.clear();
+        self.fetch_nets.clear();
+        self.must_sync = false;
+        self.forget_unneeded();
     }
 
     /// Applies one change; true if it may change this node's tables or plumbing.
@@ -283,11 +397,30 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                 Event::Delete { .. } => Ok(None),
             }
         }
+        // An object held at this revision or a newer one (a fetch listed it after this event): stale.
+        let held = match table {
+            "network" => self.model.networks.get(key).map(Object::revision),
+            "subnet" => self.model.subnets.get(key).map(Object::revision),
+            "port" => self.model.ports.get(key).map(Object::revision),
+            "router" => self.model.routers.get(key).map(Object::revision),
+            _ => return false,
+        };
+        if held.is_some_and(|r| r >= ev.revision()) {
+            return false;
+        }
+        // What this node does not hold is dropped on arrival (a held object that leaves the node's view
+        // is removed, as if deleted).
         let result = match table {
-            "network" => put::<Network>(ev).map(|n| self.network(key, n)),
-            "subnet" => put::<Subnet>(ev).map(|s| self.subnet(key, s)),
-            "port" => put::<Port>(ev).map(|p| self.port(key, p)),
-            "router" => put::<Router>(ev).map(|r| self.router(key, r)),
+            "network" => put::<Network>(ev).map(|n| self.network(key, n.filter(|_| self.needed.contains(key)))),
+            "subnet" => put::<Subnet>(ev).map(|s| {
+                let s = s.filter(|s| self.needed.contains(&s.network_id));
+                self.subnet(key, s)
+            }),
+            "port" => put::<Port>(ev).map(|p| {
+                let p = p.filter(|p| self.holds_port(p));
+                self.port(key, p)
+            }),
+            "router" => put::<Router>(ev).map(|r| self.router(key, r.filter(|_| self.holds_router(key)))),
             _ => return false,
         };
         if let Err(e) = result {
@@ -373,15 +506,26 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.dirty_routers.insert(id.to_owned());
     }
 
-    /// The network set after a change: networks that enter or leave it are dirty, and their routers.
+    /// The network set after a change: networks that enter or leave it are dirty, and their routers; the
+    /// ones entering are fetched before the next tables, the ones leaving forgotten now.
     fn renew_needed(&mut self) {
         let needed = self.index.needed();
+        if needed == self.needed {
+            return;
+        }
         let changed: Vec<String> = needed.symmetric_difference(&self.needed).cloned().collect();
         for n in &changed {
             self.dirty_nets.insert(n.clone());
             self.routers_on(n);
+            if needed.contains(n) {
+                self.fetch_nets.insert(n.clone());
+            }
         }
+        let shrunk = self.needed.iter().any(|n| !needed.contains(n));
         self.needed = needed;
+        if shrunk {
+            self.forget_unneeded();
+        }
     }
 
     /// Tells the node what to plumb: the bindings that changed, or (`resync`) every port bound here.
@@ -421,6 +565,12 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if nothing was
     /// dirty (the tables are unchanged).
     pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> Option<(Tables, Summary)> {
+        // A fetch may bring router interfaces newer than the events seen: the set may grow again.
+        while !self.fetch_nets.is_empty() {
+            self.fetch();
+            self.renew_needed();
+        }
+        self.fetch_routers();
         if self.dirty_nets.is_empty() && self.dirty_routers.is_empty() {
             return None;
         }
@@ -569,6 +719,9 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                 }
                 if changed {
                     self.step(node, false);
+                }
+                if self.must_sync {
+                    continue 'sync;
                 }
             }
         }
