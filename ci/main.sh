@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, and runs the switch on two TAP ports, each in a network
-# namespace ("VM") of its own: df-vm1 (10.0.0.1/24) and df-vm2 (10.0.0.2/24). Until the control plane
-# lands, the switch cross-connects the two ports (patch mode). Try, from another terminal:
-#     ip netns exec df-vm1 ping 10.0.0.2
-# Ctrl-C stops the switch; the namespaces are removed on exit. Run as root.
+# The main job: installs what is missing, builds, and runs a single all-in-one node: the Neutron API on
+# 127.0.0.1:9696, the embedded DB (in /var/lib/dragonflow-demo, fresh each run) and the switch. Through the
+# API, with the real OpenStack client, it makes a network, a subnet and two ports bound to this node; the
+# node plumbs each as a TAP device, which goes into a network namespace ("VM") of its own: df-vm1
+# (10.0.0.11) and df-vm2 (10.0.0.12). Try, from another terminal:
+#     ip netns exec df-vm1 ping 10.0.0.12
+#     /opt/df-osc/bin/openstack --os-auth-type none --os-endpoint http://127.0.0.1:9696/ port list --long
+# Ctrl-C stops the node; the namespaces are removed on exit. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -12,7 +15,11 @@ cargo build --release --locked
 
 BIN=target/release/dragonflow
 PREFIX=dragonflow-main
+DATA=/var/lib/dragonflow-demo
+API=127.0.0.1:9696
+CHASSIS=$(hostname)
 LOG=$(mktemp /tmp/dragonflow-main.XXXXXX.log)
+os() { /opt/df-osc/bin/openstack --os-auth-type none --os-endpoint "http://$API/" "$@"; }
 cleanup() {
   set +e
   if [ -n "${PID:-}" ]; then
@@ -30,24 +37,35 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 ip netns del df-vm1 2>/dev/null || true
 ip netns del df-vm2 2>/dev/null || true
+rm -rf "$DATA"
 
-# The switch logs to a file (shown with tail): a Ctrl-C reaches the whole foreground group, and a pipe
-# reader dying first would cut the switch's own shutdown report short.
-"$BIN" run --port net_tap0,iface=dtap0 --port net_tap1,iface=dtap1 --stats-interval 10 \
-  -- -l 0-1 --main-lcore 0 --no-huge -m 512 --no-pci --file-prefix "$PREFIX" "$@" 2>"$LOG" </dev/null &
+# The node logs to a file (shown with tail): a Ctrl-C reaches the whole foreground group, and a pipe
+# reader dying first would cut the node's own shutdown report short.
+"$BIN" all-in-one --listen "$API" --data-dir "$DATA" --chassis "$CHASSIS" --stats-interval 10 \
+  -- -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci --file-prefix "$PREFIX" "$@" 2>"$LOG" </dev/null &
 PID=$!
 tail -n +1 -f "$LOG" --pid="$PID" >&2 &
 TAIL=$!
-for _ in $(seq 300); do grep -q "dragonflow: forwarding on" "$LOG" 2>/dev/null && break; kill -0 $PID || exit 1; sleep 0.1; done
-grep -q "dragonflow: forwarding on" "$LOG" || { echo "ci/main.sh: the switch did not start" >&2; exit 1; }
+for _ in $(seq 300); do grep -q "dragonflow: node" "$LOG" 2>/dev/null && break; kill -0 $PID || exit 1; sleep 0.1; done
+grep -q "dragonflow: node" "$LOG" || { echo "ci/main.sh: the node did not start" >&2; exit 1; }
+
+os network create demo-net -f value -c id
+os subnet create demo-subnet --network demo-net --subnet-range 10.0.0.0/24 -f value -c id
 for i in 1 2; do
-  ip netns add df-vm$i
-  ip link set dtap$((i - 1)) netns df-vm$i
-  ip -n df-vm$i link set lo up
-  ip -n df-vm$i addr add 10.0.0.$i/24 dev dtap$((i - 1))
-  ip -n df-vm$i link set dtap$((i - 1)) up
+  os port create "vm$i" --network demo-net --host "$CHASSIS" \
+    --fixed-ip "subnet=demo-subnet,ip-address=10.0.0.1$i" -f value -c id
+  read -r id mac < <(os port show "vm$i" -f value -c id -c mac_address | paste -sd' ')
+  tap="tap${id:0:11}"
+  for _ in $(seq 100); do ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.1; done
+  ip netns add "df-vm$i"
+  ip link set "$tap" netns "df-vm$i"
+  ip -n "df-vm$i" link set lo up
+  ip -n "df-vm$i" link set "$tap" address "$mac"
+  ip -n "df-vm$i" addr add "10.0.0.1$i/24" dev "$tap"
+  ip -n "df-vm$i" link set "$tap" up
 done
-echo "ci/main.sh: VMs df-vm1 (10.0.0.1) and df-vm2 (10.0.0.2) are on the switch:"
-ip netns exec df-vm1 ping -c 3 -i 0.2 10.0.0.2 || true
-echo "ci/main.sh: try 'ip netns exec df-vm1 ping 10.0.0.2' in another terminal; Ctrl-C stops the switch."
-wait "$PID" || echo "ci/main.sh: the switch exited with status $?" >&2
+os port list --long -c Name -c "MAC Address" -c "Fixed IP Addresses" -c Status
+echo "ci/main.sh: VMs df-vm1 (10.0.0.11) and df-vm2 (10.0.0.12) are on the switch:"
+ip netns exec df-vm1 ping -c 3 -i 0.2 10.0.0.12 || true
+echo "ci/main.sh: try 'ip netns exec df-vm1 ping 10.0.0.12' in another terminal; Ctrl-C stops the node."
+wait "$PID" || echo "ci/main.sh: the node exited with status $?" >&2

@@ -11,6 +11,8 @@ use control::config::{eal_file_prefix, Mode, NodeConfig};
 use control::static_topology;
 use dataplane::{Dataplane, DataplaneOptions, Report};
 
+mod node;
+
 /// DPDK userspace virtual switch with the Dragonflow SDN control plane built in.
 ///
 /// Every setting can come from a TOML file (--config) and be overridden by the flag of the same name.
@@ -44,6 +46,11 @@ enum Command {
     CheckConfig(RunArgs),
     /// Serve the Neutron API (the API-only role) over a DB: the embedded one in --data-dir, or etcd.
     Api(ApiArgs),
+    /// API + embedded DB + node in one process: the Neutron API on 127.0.0.1:9696, and every port bound
+    /// to this chassis plumbed as a TAP (or vhost-user) port of the dataplane.
+    AllInOne(node::NodeArgs),
+    /// The node role: the local controller and dataplane, following a DB (etcd: --etcd URL).
+    Node(node::NodeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +183,8 @@ fn main() {
     let result = match &cli.command {
         Command::Run(a) => run(cli.config.as_ref(), a),
         Command::Api(a) => api(a),
+        Command::AllInOne(a) => node::run(a, true),
+        Command::Node(a) => node::run(a, false),
         Command::CheckConfig(a) => resolve(cli.config.as_ref(), a).and_then(|c| {
             print!("{}", toml::to_string_pretty(&c)?);
             Ok(())

@@ -371,6 +371,11 @@ impl Dataplane {
         self.ports.iter().enumerate().filter_map(|(i, p)| Some((i as u16, &p.as_ref()?.1)))
     }
 
+    /// The running workers (a device plugged at runtime needs a tx queue for each).
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
     /// The tables the workers read now (pipeline mode).
     pub fn tables(&self) -> Option<&Tables> {
         self.publisher.as_ref().map(Publisher::current)

@@ -1,0 +1,564 @@
+//! A single node end to end, driven through the Neutron API, with network namespaces as VMs: the node
+//! plumbs each port bound to it as a TAP device (`tap` + 11 characters of the port id), the test moves
+//! it into a namespace with the port's MAC and addresses (static: DHCP comes later), and checks:
+//! - the port turns ACTIVE with `binding:vif_type` tap;
+//! - ping both ways on one network, IPv4 and IPv6;
+//! - a VM of a second network cannot reach the first, even knowing its MAC;
+//! - two subnets joined by a router ping across it, IPv4 and IPv6;
+//! - a VM's ARP for a peer is answered by the switch (the peer has ARP off; the counters show the reply);
+//! - deleting a port takes its device away (and its traffic) within a second;
+//! - a port unbound from the node goes DOWN and its device away;
+//! - restarting the node brings every port back, with its traffic.
+//!
+//! Twice: the all-in-one process (API, embedded DB, node), and the API and node roles as two processes
+//! over a real etcd server. Namespaces, processes and directories are removed even when a check fails.
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Everything a test started, removed on drop.
+#[derive(Default)]
+struct World {
+    children: Vec<Child>,
+    namespaces: Vec<String>,
+    dirs: Vec<PathBuf>,
+    prefixes: Vec<String>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        for p in &self.prefixes {
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{p}"));
+        }
+    }
+}
+
+/// The two scenarios each run a DPDK process polling lcore 1: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn ns_sh(ns: &str, args: &[&str]) {
+    let mut v = vec!["ip", "netns", "exec", ns];
+    v.extend_from_slice(args);
+    sh(&v);
+}
+
+fn ping(ns: &str, addr: &str) -> bool {
+    let v6 = addr.contains(':');
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ping", if v6 { "-6" } else { "-4" }, "-c", "2", "-i", "0.2", "-W", "1", addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Pings until one succeeds (a first ping may wait for neighbour discovery or a publication), up to 10 s.
+fn pings(ns: &str, addr: &str) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if ping(ns, addr) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The Neutron API at `addr`: one request, its status and JSON body.
+fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("API {addr}: {e}"));
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+fn create(addr: &str, kind: &str, body: Value) -> Value {
+    let (status, v) = call(addr, "POST", &format!("/v2.0/{kind}s"), Some(json!({ kind: body })));
+    assert_eq!(status, 201, "POST {kind}: {v}");
+    v[kind].clone()
+}
+
+fn get_port(addr: &str, id: &str) -> Option<Value> {
+    let (status, v) = call(addr, "GET", &format!("/v2.0/ports/{id}"), None);
+    (status == 200).then(|| v["port"].clone())
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn link_in(ns: Option<&str>, dev: &str) -> bool {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["-n", ns]);
+    }
+    c.args(["link", "show", dev]).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
+}
+
+/// A VM: a namespace and the port it is plugged into.
+struct Vm {
+    ns: String,
+    port: String,
+    mac: String,
+    tap: String,
+    /// (address, prefix length, gateway)
+    addrs: Vec<(String, u8, String)>,
+}
+
+impl Vm {
+    /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
+    fn attach(&self) {
+        wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
+        sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
+        let n = self.ns.as_str();
+        ns_sh(n, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
+        sh(&["ip", "-n", n, "link", "set", &self.tap, "address", &self.mac]);
+        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", n, "link", "set", &self.tap, "up"]);
+        for (a, len, gw) in &self.addrs {
+            let cidr = format!("{a}/{len}");
+            if a.contains(':') {
+                sh(&["ip", "-n", n, "-6", "addr", "add", &cidr, "dev", &self.tap, "nodad"]);
+                sh(&["ip", "-n", n, "-6", "route", "add", "default", "via", gw, "dev", &self.tap]);
+            } else {
+                sh(&["ip", "-n", n, "addr", "add", &cidr, "dev", &self.tap]);
+                sh(&["ip", "-n", n, "route", "add", "default", "via", gw, "dev", &self.tap]);
+            }
+        }
+    }
+
+    fn ip(&self, v6: bool) -> &str {
+        &self.addrs.iter().find(|(a, _, _)| a.contains(':') == v6).expect("an address of that family").0
+    }
+}
+
+/// How the scenario starts and stops the node (and, all-in-one, the API with it).
+struct Roles {
+    api: String,
+    chassis: String,
+    stats: PathBuf,
+    start_node: Box<dyn Fn(&mut World)>,
+}
+
+fn eal_args(prefix: &str) -> Vec<String> {
+    ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Starts `dragonflow ARGS -- EAL`, echoing its stderr, and returns once it printed `ready`.
+fn spawn_until(world: &mut World, args: &[String], ready: &'static str) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting dragonflow");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.starts_with(ready) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    world.children.push(child);
+    assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "dragonflow {args:?} did not print {ready:?}");
+}
+
+/// Stops the node (the last child started as one) with SIGTERM and waits for it.
+fn stop_node(world: &mut World) {
+    let mut child = world.children.pop().expect("a node running");
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the node did not stop within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success(), "the node exits cleanly (every mbuf back)");
+}
+
+/// The `replied` counter of a port in the node's stats file.
+fn replied(stats: &PathBuf, tap: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(stats) else { return 0 };
+    let Ok(r) = serde_json::from_str::<Value>(&text) else { return 0 };
+    let name = format!("net_tap_{}", &tap[3..]);
+    r["ports"].as_array().into_iter().flatten().find(|p| p["name"] == name.as_str()).map_or(0, |p| u(&p["replied"]))
+}
+
+fn scenario(world: &mut World, roles: &Roles, tag: &str) {
+    let api = roles.api.as_str();
+    wait_for("the API answers", Duration::from_secs(30), || {
+        TcpStream::connect(api).is_ok() && call(api, "GET", "/", None).0 == 200
+    });
+    // Topology: net1 (v4 + v6) with vm1 and vm2; net2 with vm3; net3 (v4 + v6) with vm4, routed to net1.
+    let net = |name: &str| create(api, "network", json!({ "name": name }))["id"].as_str().unwrap().to_owned();
+    let subnet = |net: &str, cidr: &str, v: u8| {
+        create(api, "subnet", json!({ "network_id": net, "cidr": cidr, "ip_version": v }))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (n1, n2, n3) = (net("net1"), net("net2"), net("net3"));
+    let s1 = subnet(&n1, "10.1.0.0/24", 4);
+    let s1v6 = subnet(&n1, "2001:db8:1::/64", 6);
+    let s2 = subnet(&n2, "10.2.0.0/24", 4);
+    let s3 = subnet(&n3, "10.3.0.0/24", 4);
+    let s3v6 = subnet(&n3, "2001:db8:3::/64", 6);
+    let mut vms = Vec::new();
+    for (i, (net, ips)) in [
+        (&n1, vec![(&s1, "10.1.0.10", "10.1.0.1"), (&s1v6, "2001:db8:1::10", "2001:db8:1::1")]),
+        (&n1, vec![(&s1, "10.1.0.11", "10.1.0.1"), (&s1v6, "2001:db8:1::11", "2001:db8:1::1")]),
+        (&n2, vec![(&s2, "10.2.0.10", "10.2.0.1")]),
+        (&n3, vec![(&s3, "10.3.0.10", "10.3.0.1"), (&s3v6, "2001:db8:3::10", "2001:db8:3::1")]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fixed: Vec<Value> = ips.iter().map(|(s, ip, _)| json!({ "subnet_id": s, "ip_address": ip })).collect();
+        let p = create(
+            api,
+            "port",
+            json!({ "network_id": net, "fixed_ips": fixed, "binding:host_id": roles.chassis, "name": format!("vm{}", i + 1) }),
+        );
+        let id = p["id"].as_str().unwrap().to_owned();
+        let ns = format!("dfe2e-{tag}-{}-{}", i + 1, std::process::id() % 100_000);
+        sh(&["ip", "netns", "add", &ns]);
+        world.namespaces.push(ns.clone());
+        let addrs = ips
+            .iter()
+            .map(|(_, ip, gw)| (ip.to_string(), if ip.contains(':') { 64 } else { 24 }, gw.to_string()))
+            .collect();
+        vms.push(Vm {
+            ns,
+            tap: format!("tap{}", &id[..11]),
+            port: id,
+            mac: p["mac_address"].as_str().unwrap().to_owned(),
+            addrs,
+        });
+    }
+    for vm in &vms {
+        vm.attach();
+    }
+    for vm in &vms {
+        wait_for(&format!("port {} ACTIVE", vm.port), Duration::from_secs(10), || {
+            get_port(api, &vm.port).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "tap")
+        });
+    }
+    let (vm1, vm2, vm3, vm4) = (&vms[0], &vms[1], &vms[2], &vms[3]);
+
+    // One network, both ways, both families.
+    assert!(pings(&vm1.ns, vm2.ip(false)), "vm1 -> vm2 (IPv4)");
+    assert!(pings(&vm2.ns, vm1.ip(false)), "vm2 -> vm1 (IPv4)");
+    assert!(pings(&vm1.ns, vm2.ip(true)), "vm1 -> vm2 (IPv6)");
+    assert!(pings(&vm2.ns, vm1.ip(true)), "vm2 -> vm1 (IPv6)");
+
+    // Isolation: vm3 (net2) knows vm1's MAC and puts its address on-link; still nothing crosses.
+    ns_sh(&vm3.ns, &["ip", "route", "add", "10.1.0.0/24", "dev", &vm3.tap]);
+    ns_sh(&vm3.ns, &["ip", "neigh", "replace", vm1.ip(false), "lladdr", &vm1.mac, "dev", &vm3.tap]);
+    assert!(!ping(&vm3.ns, vm1.ip(false)), "a VM of net2 reached net1");
+
+    // A router joins net1 and net3.
+    let r = create(api, "router", json!({ "name": "r1" }))["id"].as_str().unwrap().to_owned();
+    for s in [&s1, &s1v6, &s3, &s3v6] {
+        let (status, v) =
+            call(api, "PUT", &format!("/v2.0/routers/{r}/add_router_interface"), Some(json!({ "subnet_id": s })));
+        assert_eq!(status, 200, "add_router_interface: {v}");
+    }
+    assert!(pings(&vm1.ns, vm4.ip(false)), "vm1 -> vm4 across the router (IPv4)");
+    assert!(pings(&vm4.ns, vm1.ip(false)), "vm4 -> vm1 across the router (IPv4)");
+    assert!(pings(&vm1.ns, vm4.ip(true)), "vm1 -> vm4 across the router (IPv6)");
+    assert!(pings(&vm4.ns, vm1.ip(true)), "vm4 -> vm1 across the router (IPv6)");
+
+    // ARP answered by the switch: vm2 answers no ARP at all, yet vm1 resolves it.
+    ns_sh(&vm2.ns, &["ip", "link", "set", &vm2.tap, "arp", "off"]);
+    ns_sh(&vm2.ns, &["ip", "neigh", "replace", vm1.ip(false), "lladdr", &vm1.mac, "dev", &vm2.tap]);
+    ns_sh(&vm1.ns, &["ip", "neigh", "flush", "dev", &vm1.tap]);
+    let before = replied(&roles.stats, &vm1.tap);
+    assert!(pings(&vm1.ns, vm2.ip(false)), "vm1 -> vm2 with vm2's ARP off");
+    wait_for("vm1's port counts the switch's ARP reply", Duration::from_secs(5), || {
+        replied(&roles.stats, &vm1.tap) > before
+    });
+    ns_sh(&vm2.ns, &["ip", "link", "set", &vm2.tap, "arp", "on"]);
+
+    // Deleting vm2's port: its device (and so its traffic) is gone within a second.
+    let t = Instant::now();
+    let (status, _) = call(api, "DELETE", &format!("/v2.0/ports/{}", vm2.port), None);
+    assert_eq!(status, 204);
+    wait_for("vm2's TAP removed", Duration::from_secs(1), || !link_in(Some(&vm2.ns), &vm2.tap));
+    eprintln!("port delete -> device gone: {:?}", t.elapsed());
+    assert!(!ping(&vm1.ns, vm2.ip(false)), "traffic to a deleted port");
+
+    // Unbinding vm3's port: DOWN, device gone.
+    let (status, v) =
+        call(api, "PUT", &format!("/v2.0/ports/{}", vm3.port), Some(json!({ "port": { "binding:host_id": "" } })));
+    assert_eq!(status, 200, "unbind: {v}");
+    wait_for("vm3's TAP removed", Duration::from_secs(2), || !link_in(Some(&vm3.ns), &vm3.tap));
+    wait_for("vm3's port DOWN", Duration::from_secs(5), || {
+        get_port(api, &vm3.port).is_some_and(|p| p["status"] == "DOWN")
+    });
+
+    // Restart: the ports bound here come back with their traffic.
+    stop_node(world);
+    assert!(!link_in(Some(&vm1.ns), &vm1.tap), "the node's devices go with it");
+    (roles.start_node)(world);
+    for vm in [vm1, vm4] {
+        vm.attach();
+    }
+    assert!(pings(&vm1.ns, vm4.ip(false)), "vm1 -> vm4 after the restart (IPv4)");
+    assert!(pings(&vm4.ns, vm1.ip(true)), "vm4 -> vm1 after the restart (IPv6)");
+    assert!(!link_in(None, &vm3.tap) && !link_in(None, &vm2.tap), "no device for unbound or deleted ports");
+}
+
+#[test]
+fn all_in_one_with_the_embedded_db() {
+    require_root();
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut world = World::default();
+    let dir = std::env::temp_dir().join(format!("dfe2e-aio-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    world.dirs.push(dir.clone());
+    let prefix = format!("dfe2e-aio-{}", std::process::id());
+    world.prefixes.push(prefix.clone());
+    let api = format!("127.0.0.1:{}", free_port());
+    let stats = dir.join("stats.json");
+    let args: Vec<String> = [
+        "all-in-one",
+        "--chassis",
+        "e2e-aio",
+        "--data-dir",
+        dir.join("db").to_str().unwrap(),
+        "--listen",
+        &api,
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "--",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(eal_args(&prefix))
+    .collect();
+    let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| spawn_until(w, &args, "dragonflow: node"));
+    start(&mut world);
+    let roles = Roles { api, chassis: "e2e-aio".into(), stats, start_node: start };
+    scenario(&mut world, &roles, "aio");
+}
+
+#[test]
+fn api_and_node_roles_over_etcd() {
+    require_root();
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut world = World::default();
+    let dir = std::env::temp_dir().join(format!("dfe2e-etcd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    world.dirs.push(dir.clone());
+    let (client, peer) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{client}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    let etcd = Command::new("etcd")
+        .args(["--name", "df", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("df={peer_url}"), "--log-level", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
+    world.children.push(etcd);
+    let api = format!("127.0.0.1:{}", free_port());
+    let api_args: Vec<String> =
+        ["api", "--listen", &api, "--etcd", &url, "--etcd-prefix", "e2e"].map(String::from).to_vec();
+    // The API role first (it retries nothing: wait for etcd to answer through it).
+    let mut api_up = false;
+    for _ in 0..50 {
+        let mut child = Command::new(BIN)
+            .args(&api_args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dragonflow api");
+        std::thread::sleep(Duration::from_millis(500));
+        if child.try_wait().unwrap().is_none() {
+            world.children.insert(1, child);
+            api_up = true;
+            break;
+        }
+    }
+    assert!(api_up, "the API role could not reach etcd");
+    let prefix = format!("dfe2e-etcd-{}", std::process::id());
+    world.prefixes.push(prefix.clone());
+    let stats = dir.join("stats.json");
+    let node_args: Vec<String> = [
+        "node",
+        "--chassis",
+        "e2e-etcd",
+        "--etcd",
+        &url,
+        "--etcd-prefix",
+        "e2e",
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "--",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(eal_args(&prefix))
+    .collect();
+    let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| spawn_until(w, &node_args, "dragonflow: node"));
+    start(&mut world);
+    let roles = Roles { api, chassis: "e2e-etcd".into(), stats, start_node: start };
+    scenario(&mut world, &roles, "etcd");
+}
+
+/// A port whose `binding:profile` asks for vhost-user: the node makes the socket, a real virtio-user guest
+/// (testpmd, swapping MACs) connects to it, and a namespace VM's pings reach the guest and come back.
+#[test]
+fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
+    require_root();
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut world = World::default();
+    let dir = std::env::temp_dir().join(format!("dfe2e-vhu-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    world.dirs.push(dir.clone());
+    let prefix = format!("dfe2e-vhu-{}", std::process::id());
+    world.prefixes.push(prefix.clone());
+    let api = format!("127.0.0.1:{}", free_port());
+    let stats = dir.join("stats.json");
+    let args: Vec<String> = [
+        "all-in-one",
+        "--chassis",
+        "e2e-vhu",
+        "--data-dir",
+        dir.join("db").to_str().unwrap(),
+        "--vhost-dir",
+        dir.join("vhu").to_str().unwrap(),
+        "--listen",
+        &api,
+        "--stats-json",
+        stats.to_str().unwrap(),
+        "--",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain(eal_args(&prefix))
+    .collect();
+    std::fs::create_dir_all(dir.join("vhu")).unwrap();
+    spawn_until(&mut world, &args, "dragonflow: node");
+    wait_for("the API answers", Duration::from_secs(30), || call(&api, "GET", "/", None).0 == 200);
+    let net = create(&api, "network", json!({ "name": "n" }))["id"].as_str().unwrap().to_owned();
+    let sub = create(&api, "subnet", json!({ "network_id": net, "cidr": "10.9.0.0/24", "ip_version": 4 }));
+    let sub = sub["id"].as_str().unwrap().to_owned();
+    // The guest swaps MACs and sends back what it got, addresses unchanged: its port cannot pass port
+    // security, as a router VM's could not either.
+    let guest = create(
+        &api,
+        "port",
+        json!({ "network_id": net, "binding:host_id": "e2e-vhu", "port_security_enabled": false,
+                "binding:profile": { "vif_type": "vhostuser" },
+                "fixed_ips": [{ "subnet_id": sub, "ip_address": "10.9.0.20" }] }),
+    );
+    let gid = guest["id"].as_str().unwrap().to_owned();
+    wait_for("the guest's port ACTIVE as vhostuser", Duration::from_secs(10), || {
+        get_port(&api, &gid).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "vhostuser")
+    });
+    let sock = get_port(&api, &gid).unwrap()["binding:vif_details"]["vhostuser_socket"].as_str().unwrap().to_owned();
+    assert!(std::path::Path::new(&sock).exists(), "the socket {sock} exists");
+    let guest_prefix = format!("dfe2e-guest-{}", std::process::id());
+    world.prefixes.push(guest_prefix.clone());
+    let testpmd = Command::new("dpdk-testpmd")
+        .args(["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &guest_prefix])
+        .arg(format!("--vdev=virtio_user0,path={sock},queues=1"))
+        .args(["--", "--forward-mode=macswap", "--auto-start", "--stats-period", "3600", "--total-num-mbufs", "8192"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dpdk-testpmd (apt-get install dpdk)");
+    world.children.insert(0, testpmd);
+
+    let vm = create(
+        &api,
+        "port",
+        json!({ "network_id": net, "binding:host_id": "e2e-vhu",
+                "fixed_ips": [{ "subnet_id": sub, "ip_address": "10.9.0.10" }] }),
+    );
+    let id = vm["id"].as_str().unwrap().to_owned();
+    let ns = format!("dfe2e-vhu-{}", std::process::id() % 100_000);
+    sh(&["ip", "netns", "add", &ns]);
+    world.namespaces.push(ns.clone());
+    let vm = Vm {
+        ns,
+        tap: format!("tap{}", &id[..11]),
+        port: id,
+        mac: vm["mac_address"].as_str().unwrap().to_owned(),
+        addrs: vec![("10.9.0.10".into(), 24, "10.9.0.1".into())],
+    };
+    vm.attach();
+    let guest_counts = || -> (u64, u64) {
+        let Ok(r) = std::fs::read_to_string(&stats).map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))
+        else {
+            return (0, 0);
+        };
+        let name = format!("net_vhost_{}", &gid[..11]);
+        r["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name.as_str())
+            .map_or((0, 0), |p| (u(&p["tx"]), u(&p["rx"])))
+    };
+    // The switch answers the VM's ARP for the guest; the echo requests go to the guest and come back.
+    wait_for("traffic to the guest and back", Duration::from_secs(20), || {
+        let _ = ping(&vm.ns, "10.9.0.20");
+        let (to_guest, from_guest) = guest_counts();
+        to_guest > 0 && from_guest > 0
+    });
+    let (status, _) = call(&api, "DELETE", &format!("/v2.0/ports/{gid}"), None);
+    assert_eq!(status, 204);
+    wait_for("the socket removed with the port", Duration::from_secs(5), || !std::path::Path::new(&sock).exists());
+}
