@@ -160,6 +160,16 @@ fn main() {
             }
         }
     });
+    // The release profile aborts on panic (no unwinding, no Drop): stop the node from the panic hook too.
+    static NODE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    NODE.store(child.id(), std::sync::atomic::Ordering::Relaxed);
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(NODE.load(std::sync::atomic::Ordering::Relaxed) as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_secs(3));
+    }));
     let _node = Node(child, dir.display().to_string());
     rx.recv_timeout(Duration::from_secs(60)).expect("the node starts");
     while TcpStream::connect(&api).is_err() {
@@ -226,7 +236,7 @@ fn main() {
     );
 
     // 2. One port update at a time: a new fixed IP, timed until the dataplane answers for it.
-    let mut lat = Vec::new();
+    let (mut lat, mut api_lat) = (Vec::new(), Vec::new());
     for u in 0..updates {
         let (id, mac, _) = &created[(u * 7919) % created.len()];
         let ip = format!("10.128.{}.{}", 250 + u / 250, 1 + u % 250);
@@ -234,12 +244,19 @@ fn main() {
         let t = Instant::now();
         let (status, v) = call(&api, "PUT", &format!("/v2.0/ports/{id}"), Some(&body));
         assert_eq!(status, 200, "PUT port: {v}");
+        api_lat.push(t.elapsed());
         match probe.resolve(ip_bytes(&ip), mac_bytes(mac), Duration::from_secs(5)) {
             Some(_) => lat.push(t.elapsed()),
             None => panic!("update {u}: the dataplane never answered for {ip}"),
         }
     }
     lat.sort();
+    api_lat.sort();
+    println!(
+        "ports {n}: of which the API's answer (IPAM and port written, fsynced): p50 {:.2?} p99 {:.2?}",
+        pct(&api_lat, 0.5),
+        pct(&api_lat, 0.99)
+    );
     println!(
         "ports {n}: port update through the API -> dataplane answers: p50 {:.2?} p99 {:.2?} max {:.2?} ({} updates)",
         pct(&lat, 0.5),

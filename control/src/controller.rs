@@ -3,10 +3,11 @@
 //! to plumb ([`Node::bind`]), and, whenever a change concerns the node, hands it new tables
 //! ([`Node::publish`], the dataplane's lock-free swap).
 //!
-//! Incremental: one port change does not rebuild the node. The controller keeps, per network it needs
-//! and per router, what that network or router put into the tables (a fragment); a change marks the
-//! fragments it touches dirty, and the next tables are the last ones with the dirty fragments taken out
-//! and built again. Indexes (ports by network, router interfaces by network and by router, ports bound
+//! Incremental: one port change does not rebuild the node, nor its network. The controller keeps, per
+//! port and per router, what it put into the tables (a fragment); a change marks the fragments it touches
+//! dirty (a port change its port; a network change, or a network entering or leaving the node's set,
+//! every port of it), and the next tables are the last ones with the dirty fragments taken out and built
+//! again. Indexes (ports by network, router interfaces by network and by router, ports bound
 //! here by network) keep the node's network set ([`crate::compile::networks_needed`]'s rule) without a
 //! scan of every port. The full [`compile`](crate::compile::compile) stays the reference: the
 //! incremental tables equal it after every batch (`tests/incremental.rs`).
@@ -54,12 +55,19 @@ pub trait Node {
     fn publish(&mut self, tables: Tables, summary: Summary);
 }
 
-/// What one network put into the tables.
-#[derive(Debug, Default)]
-struct NetFragment {
-    key: u32,
-    local: Vec<u16>,
-    remote: Vec<(Mac, Vec<IpNet>)>,
+/// What one port put into the tables.
+#[derive(Debug)]
+struct PortFragment {
+    network: String,
+    kind: Fragment,
+}
+
+#[derive(Debug)]
+enum Fragment {
+    /// A port bound here, at this dataplane index.
+    Local(u16),
+    /// A port on another node.
+    Remote { network: u32, mac: Mac, ips: Vec<IpNet> },
 }
 
 /// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
@@ -162,11 +170,15 @@ pub struct Controller<'d, D: Db + ?Sized> {
     revision: Revision,
     index: Index,
     needed: HashSet<String>,
-    nets: HashMap<String, NetFragment>,
+    /// Port id → its fragment; network id → the ports with a fragment; how many are local and remote.
+    frags: HashMap<String, PortFragment>,
+    frags_by_net: HashMap<String, HashSet<String>>,
+    counts: (usize, usize),
     /// Router id → its key, for the routers in the tables.
     routers: HashMap<String, u32>,
     tables: Tables,
     dirty_nets: HashSet<String>,
+    dirty_ports: HashSet<String>,
     dirty_routers: HashSet<String>,
     /// Ports whose binding here changed since the node was last told: id → bound here now.
     bindings: HashMap<String, bool>,
@@ -228,10 +240,13 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             revision: 0,
             index: Index::default(),
             needed: HashSet::new(),
-            nets: HashMap::new(),
+            frags: HashMap::new(),
+            frags_by_net: HashMap::new(),
+            counts: (0, 0),
             routers: HashMap::new(),
             tables: Tables::default(),
             dirty_nets: HashSet::new(),
+            dirty_ports: HashSet::new(),
             dirty_routers: HashSet::new(),
             bindings: HashMap::new(),
             fetch_nets: HashSet::new(),
@@ -373,7 +388,10 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             self.index.port(p, &self.chassis, true);
         }
         self.needed = self.index.needed();
-        self.nets.clear();
+        self.frags.clear();
+        self.frags_by_net.clear();
+        self.counts = (0, 0);
+        self.dirty_ports.clear();
         self.routers.clear();
         self.tables = Tables::default();
         self.dirty_nets = self.needed.clone();
@@ -430,10 +448,17 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.revision = self.revision.max(ev.revision());
         self.renew_needed();
         // Only networks this node needs (or had) and routers with an interface on one may change its tables.
-        let (needed, nets, routers, index) = (&self.needed, &self.nets, &self.routers, &self.index);
-        self.dirty_nets.retain(|n| needed.contains(n) || nets.contains_key(n));
+        let (needed, by_net, frags, routers, index) =
+            (&self.needed, &self.frags_by_net, &self.frags, &self.routers, &self.index);
+        self.dirty_nets.retain(|n| needed.contains(n) || by_net.contains_key(n));
+        let ports = &self.model.ports;
+        self.dirty_ports
+            .retain(|p| frags.contains_key(p) || ports.get(p).is_some_and(|p| needed.contains(&p.network_id)));
         self.dirty_routers.retain(|r| routers.contains_key(r) || index.net_of_router.of(r).any(|n| needed.contains(n)));
-        !self.dirty_nets.is_empty() || !self.dirty_routers.is_empty() || !self.bindings.is_empty()
+        !self.dirty_nets.is_empty()
+            || !self.dirty_ports.is_empty()
+            || !self.dirty_routers.is_empty()
+            || !self.bindings.is_empty()
     }
 
     fn routers_on(&mut self, net: &str) {
@@ -483,8 +508,8 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         } else if was && !is {
             self.bindings.insert(id.to_owned(), false);
         }
+        self.dirty_ports.insert(id.to_owned());
         for v in [&old, &p].into_iter().flatten() {
-            self.dirty_nets.insert(v.network_id.clone());
             if v.device_owner == ROUTER_INTERFACE {
                 self.dirty_routers.insert(v.device_id.clone());
             }
@@ -549,17 +574,17 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         if changes.is_empty() && !resync {
             return;
         }
-        // A port (re)plugged may have a new index: its network is dirty.
-        let nets: Vec<String> = changes
+        // A port (re)plugged may have a new index: it is dirty.
+        let plugged: Vec<String> = changes
             .iter()
             .filter_map(|c| match c {
-                Binding::Bound(p) => Some(p.network_id.clone()),
+                Binding::Bound(p) => Some(p.id.clone()),
                 Binding::Unbound(_) => None,
             })
             .collect();
         node.bind(&changes, resync);
         self.bindings.clear();
-        self.dirty_nets.extend(nets.into_iter().filter(|n| self.needed.contains(n)));
+        self.dirty_ports.extend(plugged);
     }
 
     /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if nothing was
@@ -571,22 +596,37 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             self.renew_needed();
         }
         self.fetch_routers();
-        if self.dirty_nets.is_empty() && self.dirty_routers.is_empty() {
+        // A network's change (or its entering or leaving the set) is a change of each of its ports.
+        for n in std::mem::take(&mut self.dirty_nets) {
+            self.dirty_ports.extend(self.index.ports_by_net.get(&n).into_iter().flatten().cloned());
+            self.dirty_ports.extend(self.frags_by_net.get(&n).into_iter().flatten().cloned());
+        }
+        if self.dirty_ports.is_empty() && self.dirty_routers.is_empty() {
             return None;
         }
         let mut b = TablesBuilder::from_tables(std::mem::take(&mut self.tables));
-        let dirty_nets: Vec<String> = self.dirty_nets.drain().collect();
+        let mut dirty_ports: Vec<String> = self.dirty_ports.drain().collect();
+        dirty_ports.sort();
         let mut dirty_routers: Vec<String> = self.dirty_routers.drain().collect();
         dirty_routers.sort();
         // Everything dirty out first, then in again: a key moving between two dirty fragments (a MAC from
         // one port to another) is never removed after it was added.
-        for n in &dirty_nets {
-            if let Some(f) = self.nets.remove(n) {
-                for &i in &f.local {
-                    b.remove_local_port(i);
+        for id in &dirty_ports {
+            let Some(f) = self.frags.remove(id) else { continue };
+            if let Some(set) = self.frags_by_net.get_mut(&f.network) {
+                set.remove(id);
+                if set.is_empty() {
+                    self.frags_by_net.remove(&f.network);
                 }
-                for (mac, ips) in &f.remote {
-                    b.remove_remote_port(f.key, *mac, ips);
+            }
+            match f.kind {
+                Fragment::Local(i) => {
+                    b.remove_local_port(i);
+                    self.counts.0 -= 1;
+                }
+                Fragment::Remote { network, mac, ips } => {
+                    b.remove_remote_port(network, mac, &ips);
+                    self.counts.1 -= 1;
                 }
             }
         }
@@ -595,12 +635,15 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                 b.remove_router(key);
             }
         }
-        for n in &dirty_nets {
-            if !self.needed.contains(n) {
-                continue;
+        for id in &dirty_ports {
+            let Some(kind) = self.port_fragment(id, &mut b, local) else { continue };
+            let network = self.model.ports[id].network_id.clone();
+            match kind {
+                Fragment::Local(_) => self.counts.0 += 1,
+                Fragment::Remote { .. } => self.counts.1 += 1,
             }
-            let f = self.net_fragment(n, &mut b, local);
-            self.nets.insert(n.clone(), f);
+            self.frags_by_net.entry(network.clone()).or_default().insert(id.clone());
+            self.frags.insert(id.clone(), PortFragment { network, kind });
         }
         for r in &dirty_routers {
             if let Some(key) = self.router_fragment(r, &mut b) {
@@ -610,46 +653,51 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.tables = b.build();
         let summary = Summary {
             networks: self.needed.len(),
-            local_ports: self.nets.values().map(|f| f.local.len()).sum(),
-            remote_ports: self.nets.values().map(|f| f.remote.len()).sum(),
+            local_ports: self.counts.0,
+            remote_ports: self.counts.1,
             routers: self.routers.len(),
         };
         Some((self.tables.clone(), summary))
     }
 
-    /// A needed network's local and remote ports, added to `b` (as [`crate::compile::compile`] does).
-    fn net_fragment(&mut self, id: &str, b: &mut TablesBuilder, local: &dyn Fn(&Port) -> Option<u16>) -> NetFragment {
-        let Some(net) = self.model.networks.get(id) else { return NetFragment::default() };
-        let network = self.keys.key("network", &net.id);
-        let mut f = NetFragment { key: network, ..NetFragment::default() };
-        for pid in self.index.ports_by_net.get(id).into_iter().flatten() {
-            let Some(p) = self.model.ports.get(pid) else { continue };
-            if p.device_owner == ROUTER_INTERFACE {
-                continue;
-            }
-            let Some(mac) = Mac::parse(&p.mac_address) else { continue };
-            let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
-            let lport = self.keys.key("port", &p.id);
-            if p.host_id == self.chassis {
-                let Some(index) = local(p) else { continue };
-                let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
-                for pair in &p.allowed_address_pairs {
-                    let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
-                    if let Some(net) = parse_net(&pair.ip_address) {
-                        allowed.push((pair_mac, net));
-                    }
-                }
-                let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
-                let up = p.admin_state_up && net.admin_state_up;
-                b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
-                f.local.push(index);
-            } else if !p.host_id.is_empty() {
-                let chassis = self.keys.key("chassis", &p.host_id);
-                b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
-                f.remote.push((mac, ips));
-            }
+    /// A port's entry, added to `b` (as [`crate::compile::compile`] does): a local port if it is bound and
+    /// plumbed here, a remote one if bound elsewhere; nothing for a router interface, an unbound port, or
+    /// a port of a network the node does not need.
+    fn port_fragment(
+        &mut self,
+        id: &str,
+        b: &mut TablesBuilder,
+        local: &dyn Fn(&Port) -> Option<u16>,
+    ) -> Option<Fragment> {
+        let p = self.model.ports.get(id)?;
+        if p.device_owner == ROUTER_INTERFACE || !self.needed.contains(&p.network_id) {
+            return None;
         }
-        f
+        let net = self.model.networks.get(&p.network_id)?;
+        let mac = Mac::parse(&p.mac_address)?;
+        let network = self.keys.key("network", &net.id);
+        let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
+        let lport = self.keys.key("port", &p.id);
+        if p.host_id == self.chassis {
+            let index = local(p)?;
+            let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
+            for pair in &p.allowed_address_pairs {
+                let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
+                if let Some(net) = parse_net(&pair.ip_address) {
+                    allowed.push((pair_mac, net));
+                }
+            }
+            let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+            let up = p.admin_state_up && net.admin_state_up;
+            b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
+            Some(Fragment::Local(index))
+        } else if !p.host_id.is_empty() {
+            let chassis = self.keys.key("chassis", &p.host_id);
+            b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
+            Some(Fragment::Remote { network, mac, ips })
+        } else {
+            None
+        }
     }
 
     /// A router with its interfaces on needed networks, added to `b`; its key, or `None` if it has none.

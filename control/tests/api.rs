@@ -145,6 +145,29 @@ fn networks_subnets_ports_and_their_errors() {
     let (st, v) = call(&s, "PUT", &format!("/v2.0/ports/{pid}"), Some(r#"{"port": {"binding:host_id": "compute-1"}}"#));
     assert_eq!((st, v["port"]["binding:host_id"].as_str()), (200, Some("compute-1")));
 
+    // New fixed IPs on an update: taken (a taken one is refused), the old ones released, the kept kept.
+    let p2id = p2["port"]["id"].as_str().unwrap().to_owned();
+    let put_ips = |port: &str, ips: Value| {
+        call(&s, "PUT", &format!("/v2.0/ports/{port}"), Some(&json!({"port": {"fixed_ips": ips}}).to_string()))
+    };
+    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.2"}]));
+    assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "vm1's address");
+    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}]));
+    assert_eq!((st, &v["port"]["fixed_ips"]), (200, &json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}])));
+    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid}, {"ip_address": "10.0.0.3"}]));
+    assert_eq!(st, 200, "10.0.0.3 was released: {v}");
+    assert_eq!(
+        v["port"]["fixed_ips"],
+        json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}, {"subnet_id": sid, "ip_address": "10.0.0.3"}]),
+        "the subnet alone keeps the port's address there"
+    );
+    let (st, _) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}]));
+    assert_eq!(st, 200);
+    let (_, p3) =
+        post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.3"}]}}));
+    assert_eq!(p3["port"]["fixed_ips"][0]["ip_address"], "10.0.0.3", "released again: {p3}");
+    assert_eq!(call(&s, "DELETE", &format!("/v2.0/ports/{}", p3["port"]["id"].as_str().unwrap()), None).0, 204);
+
     // Deleting a network with ports is refused; a subnet with allocations too.
     let (st, v) = call(&s, "DELETE", &format!("/v2.0/networks/{nid}"), None);
     assert_eq!((st, error_type(&v)), (409, "NetworkInUse"));

@@ -130,18 +130,60 @@ pub fn take(db: &dyn Db, subnet_id: &str, ip: &str, port_id: &str) -> Result<boo
 
 pub fn release(db: &dyn Db, subnet_id: &str, ip: &str) {
     let _ = db.delete(&ipam_table(subnet_id), ip, None);
+    // The next allocation here starts at the freed address: the lowest free ones are given first.
+    if let (Some((_, x)), Ok(mut next)) = (parse_ip(ip), NEXT.lock()) {
+        if let Some(h) = next.get_or_insert_with(Default::default).get_mut(subnet_id) {
+            *h = (*h).min(x);
+        }
+    }
 }
 
-/// The first free address of the subnet's pools, taken for `port_id`; `None` when the pools are full.
+/// Where the next allocation in a subnet starts looking (this process's last allocation + 1): an
+/// allocation is one DB create in the common case instead of a list of every address taken. Another API
+/// server's allocations only cost a failed create each.
+static NEXT: std::sync::Mutex<Option<std::collections::HashMap<String, u128>>> = std::sync::Mutex::new(None);
+
+/// Tries of the addresses after the hint before listing the subnet's allocations.
+const HINT_TRIES: u32 = 32;
+
+/// A free address of the subnet's pools, taken for `port_id`: the ones after the last one this process
+/// gave, else the first free one; `None` when the pools are full.
 pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>, DbError> {
+    let pools: Vec<(bool, u128, u128)> = s
+        .allocation_pools
+        .iter()
+        .filter_map(|p| {
+            let ((v6, a), (_, b)) = (parse_ip(&p.start)?, parse_ip(&p.end)?);
+            Some((v6, a, b))
+        })
+        .collect();
+    let hint = NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).get(&s.id).copied();
+    let remember = |x: u128| {
+        NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).insert(s.id.clone(), x + 1);
+    };
+    if let Some(h) = hint {
+        let mut tries = 0;
+        for &(v6, a, b) in &pools {
+            let mut x = h.max(a);
+            while x <= b && tries < HINT_TRIES {
+                let ip = to_ip(v6, x).to_string();
+                if take(db, &s.id, &ip, port_id)? {
+                    remember(x);
+                    return Ok(Some(ip));
+                }
+                x += 1;
+                tries += 1;
+            }
+        }
+    }
     let (taken, _) = db.list(&ipam_table(&s.id))?;
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
-    for pool in &s.allocation_pools {
-        let (Some((v6, a)), Some((_, b))) = (parse_ip(&pool.start), parse_ip(&pool.end)) else { continue };
+    for &(v6, a, b) in &pools {
         let mut x = a;
         while x <= b {
             let ip = to_ip(v6, x).to_string();
             if !taken.contains(&ip) && take(db, &s.id, &ip, port_id)? {
+                remember(x);
                 return Ok(Some(ip));
             }
             x += 1;

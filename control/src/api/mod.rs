@@ -560,7 +560,6 @@ fn take_new_mac(db: &dyn Db, network_id: &str, port_id: &str) -> ApiResult<Strin
 
 /// Takes the port's MAC and fixed IPs in the DB (releasing what it took if one fails).
 fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_given: bool) -> ApiResult<()> {
-    let s = Store::new(db);
     if mac_given {
         if pipelines::wire::Mac::parse(&p.mac_address.to_lowercase()).is_none_or(|m| !m.is_unicast()) {
             return Err(ApiError::bad(format!(
@@ -581,9 +580,32 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
     } else {
         p.mac_address = take_new_mac(db, &p.network_id, &p.id)?;
     }
+    match take_fixed_ips(db, p, requested, &[]) {
+        Ok(ips) => {
+            p.fixed_ips = ips;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+            Err(e)
+        }
+    }
+}
+
+/// Takes the fixed IPs `requested` for port `p` (`None`: one from the first subnet of each IP version),
+/// releasing what it took if one fails. Addresses in `keep` (the port's own, on an update) are kept
+/// without being taken again.
+fn take_fixed_ips(
+    db: &dyn Db,
+    p: &Port,
+    requested: Option<Vec<Value>>,
+    keep: &[crate::model::FixedIp],
+) -> ApiResult<Vec<crate::model::FixedIp>> {
+    let s = Store::new(db);
     let net: Network = s.get(&p.network_id)?.ok_or_else(|| ApiError::not_found("network", &p.network_id))?;
     let subnets: Vec<Subnet> = net.subnets.iter().filter_map(|id| s.get::<Subnet>(id).ok().flatten()).collect();
     let mut taken: Vec<(String, String)> = Vec::new();
+    let mut kept: Vec<(String, String)> = Vec::new();
     let result = (|| -> ApiResult<()> {
         match requested {
             None => {
@@ -624,6 +646,18 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
                         }
                         (None, None) => return Err(ApiError::bad("a fixed IP needs subnet_id or ip_address")),
                     };
+                    // The port's own address (named, or any on the subnet when only the subnet is named).
+                    let mine = keep.iter().find(|k| {
+                        k.subnet_id == sub.id
+                            && match ip {
+                                Some(ip) => ip.parse::<std::net::IpAddr>().ok() == k.ip_address.parse().ok(),
+                                None => !kept.iter().any(|(s, a)| *s == k.subnet_id && *a == k.ip_address),
+                            }
+                    });
+                    if let Some(k) = mine {
+                        kept.push((k.subnet_id.clone(), k.ip_address.clone()));
+                        continue;
+                    }
                     let got = match ip {
                         Some(ip) => {
                             let a: std::net::IpAddr = ip
@@ -658,15 +692,20 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
         Ok(())
     })();
     if let Err(e) = result {
-        for (sid, ip) in &taken {
-            ipam::release(db, sid, ip);
-        }
-        let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+        release_ips(db, &taken);
         return Err(e);
     }
-    p.fixed_ips =
-        taken.into_iter().map(|(subnet_id, ip_address)| crate::model::FixedIp { subnet_id, ip_address }).collect();
-    Ok(())
+    Ok(kept
+        .into_iter()
+        .chain(taken)
+        .map(|(subnet_id, ip_address)| crate::model::FixedIp { subnet_id, ip_address })
+        .collect())
+}
+
+fn release_ips(db: &dyn Db, ips: &[(String, String)]) {
+    for (sid, ip) in ips {
+        ipam::release(db, sid, ip);
+    }
 }
 
 async fn create_port(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
@@ -718,6 +757,7 @@ async fn update_port(State(api): State<Api>, Path(id): Path<String>, raw: axum::
             "binding:host_id",
             "binding:profile",
             "binding:vnic_type",
+            "fixed_ips",
         ],
     )?;
     let p = blocking(&api, move |db| {
@@ -725,7 +765,38 @@ async fn update_port(State(api): State<Api>, Path(id): Path<String>, raw: axum::
         let cur: Port = s.get(&id)?.ok_or_else(|| ApiError::not_found("port", &id))?;
         let mut attrs = attrs;
         attrs.remove("description");
-        Ok(s.update(merge(&cur, attrs)?)?)
+        let requested = match attrs.remove("fixed_ips") {
+            None => None,
+            Some(Value::Array(a)) => Some(a),
+            Some(_) => return Err(ApiError::bad("fixed_ips must be a list")),
+        };
+        let mut next = merge(&cur, attrs)?;
+        let Some(requested) = requested else { return Ok(s.update(next)?) };
+        // New addresses are taken first, the port written (compare-and-swap), then the old ones released;
+        // a failed write gives back what it took.
+        next.fixed_ips = take_fixed_ips(db, &cur, Some(requested), &cur.fixed_ips)?;
+        let fresh: Vec<(String, String)> = next
+            .fixed_ips
+            .iter()
+            .filter(|f| !cur.fixed_ips.contains(f))
+            .map(|f| (f.subnet_id.clone(), f.ip_address.clone()))
+            .collect();
+        let stale: Vec<(String, String)> = cur
+            .fixed_ips
+            .iter()
+            .filter(|f| !next.fixed_ips.contains(f))
+            .map(|f| (f.subnet_id.clone(), f.ip_address.clone()))
+            .collect();
+        match s.update(next) {
+            Ok(p) => {
+                release_ips(db, &stale);
+                Ok(p)
+            }
+            Err(e) => {
+                release_ips(db, &fresh);
+                Err(e.into())
+            }
+        }
     })
     .await?;
     Ok(Json(json!({ "port": p })))
