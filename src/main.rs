@@ -58,15 +58,8 @@ struct ApiArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9696")]
     listen: String,
-    /// The embedded DB's data directory (ignored with --etcd).
-    #[arg(long, default_value = "/var/lib/dragonflow")]
-    data_dir: PathBuf,
-    /// etcd endpoints (http://127.0.0.1:2379, repeatable) instead of the embedded DB.
-    #[arg(long)]
-    etcd: Vec<String>,
-    /// The key prefix in etcd.
-    #[arg(long, default_value = "dragonflow")]
-    etcd_prefix: String,
+    #[command(flatten)]
+    db: node::DbArgs,
     /// A static token every request must carry in X-Auth-Token (for an API not on loopback).
     #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
     token: Option<String>,
@@ -74,11 +67,7 @@ struct ApiArgs {
 
 fn api(a: &ApiArgs) -> Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
-    let db: Arc<dyn control::db::Db> = if a.etcd.is_empty() {
-        Arc::new(control::db::embedded::EmbeddedDb::open(&a.data_dir)?)
-    } else {
-        Arc::new(control::db::etcd::EtcdDb::connect(&a.etcd, &a.etcd_prefix)?)
-    };
+    let db = a.db.open()?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;

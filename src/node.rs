@@ -22,14 +22,9 @@ use control::model::{Chassis, Port, Store};
 use dataplane::{Dataplane, DataplaneOptions, Report};
 use pipelines::tables::Tables;
 
+/// Which DB: the embedded one in a data directory, or etcd.
 #[derive(Args, Debug, Clone)]
-pub struct NodeArgs {
-    /// This node's chassis name: ports bound here name it in `binding:host_id` (default: the host name).
-    #[arg(long)]
-    chassis: Option<String>,
-    /// The tunnel endpoint address this chassis registers.
-    #[arg(long, default_value = "127.0.0.1")]
-    tunnel_ip: String,
+pub struct DbArgs {
     /// The embedded DB's data directory (ignored with --etcd).
     #[arg(long, default_value = "/var/lib/dragonflow")]
     data_dir: PathBuf,
@@ -39,6 +34,29 @@ pub struct NodeArgs {
     /// The key prefix in etcd.
     #[arg(long, default_value = "dragonflow")]
     etcd_prefix: String,
+}
+
+impl DbArgs {
+    pub fn open(&self) -> Result<Arc<dyn Db>> {
+        Ok(if self.etcd.is_empty() {
+            std::fs::create_dir_all(&self.data_dir).with_context(|| format!("{}", self.data_dir.display()))?;
+            Arc::new(control::db::embedded::EmbeddedDb::open(&self.data_dir).context("opening the embedded DB")?)
+        } else {
+            Arc::new(control::db::etcd::EtcdDb::connect(&self.etcd, &self.etcd_prefix).context("connecting to etcd")?)
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// This node's chassis name: ports bound here name it in `binding:host_id` (default: the host name).
+    #[arg(long)]
+    chassis: Option<String>,
+    /// The tunnel endpoint address this chassis registers.
+    #[arg(long, default_value = "127.0.0.1")]
+    tunnel_ip: String,
+    #[command(flatten)]
+    db: DbArgs,
     /// Serve the Neutron API on this address too (all-in-one: 127.0.0.1:9696 unless "none").
     #[arg(long)]
     listen: Option<String>,
@@ -379,12 +397,7 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     }
     let _events = crate::signal_events()?;
 
-    let db: Arc<dyn Db> = if a.etcd.is_empty() {
-        std::fs::create_dir_all(&a.data_dir).with_context(|| format!("{}", a.data_dir.display()))?;
-        Arc::new(control::db::embedded::EmbeddedDb::open(&a.data_dir).context("opening the embedded DB")?)
-    } else {
-        Arc::new(control::db::etcd::EtcdDb::connect(&a.etcd, &a.etcd_prefix).context("connecting to etcd")?)
-    };
+    let db = a.db.open()?;
     register(&*db, &chassis, &a.tunnel_ip)?;
     tracing::info!(%chassis, "chassis registered");
 

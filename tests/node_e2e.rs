@@ -186,6 +186,18 @@ fn eal_args(prefix: &str) -> Vec<String> {
         .to_vec()
 }
 
+/// `dragonflow all-in-one` over an embedded DB in `dir`, the API on `api`, counters in `dir/stats.json`,
+/// with `extra` flags.
+fn all_in_one(chassis: &str, dir: &std::path::Path, prefix: &str, api: &str, extra: &[&str]) -> Vec<String> {
+    let (db, stats) = (dir.join("db"), dir.join("stats.json"));
+    let mut v: Vec<String> = ["all-in-one", "--chassis", chassis, "--listen", api].map(String::from).to_vec();
+    v.extend(["--data-dir".into(), db.display().to_string(), "--stats-json".into(), stats.display().to_string()]);
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v.push("--".into());
+    v.extend(eal_args(prefix));
+    v
+}
+
 /// Starts `dragonflow ARGS -- EAL`, echoing its stderr, and returns once it printed `ready`.
 fn spawn_until(world: &mut World, args: &[String], ready: &'static str) {
     let mut child = Command::new(BIN)
@@ -366,22 +378,7 @@ fn all_in_one_with_the_embedded_db() {
     world.prefixes.push(prefix.clone());
     let api = format!("127.0.0.1:{}", free_port());
     let stats = dir.join("stats.json");
-    let args: Vec<String> = [
-        "all-in-one",
-        "--chassis",
-        "e2e-aio",
-        "--data-dir",
-        dir.join("db").to_str().unwrap(),
-        "--listen",
-        &api,
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "--",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain(eal_args(&prefix))
-    .collect();
+    let args = all_in_one("e2e-aio", &dir, &prefix, &api, &[]);
     let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| spawn_until(w, &args, "dragonflow: node"));
     start(&mut world);
     let roles = Roles { api, chassis: "e2e-aio".into(), stats, start_node: start };
@@ -469,24 +466,8 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
     world.prefixes.push(prefix.clone());
     let api = format!("127.0.0.1:{}", free_port());
     let stats = dir.join("stats.json");
-    let args: Vec<String> = [
-        "all-in-one",
-        "--chassis",
-        "e2e-vhu",
-        "--data-dir",
-        dir.join("db").to_str().unwrap(),
-        "--vhost-dir",
-        dir.join("vhu").to_str().unwrap(),
-        "--listen",
-        &api,
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "--",
-    ]
-    .map(String::from)
-    .into_iter()
-    .chain(eal_args(&prefix))
-    .collect();
+    let vhost_dir = dir.join("vhu").display().to_string();
+    let args = all_in_one("e2e-vhu", &dir, &prefix, &api, &["--vhost-dir", &vhost_dir]);
     std::fs::create_dir_all(dir.join("vhu")).unwrap();
     spawn_until(&mut world, &args, "dragonflow: node");
     wait_for("the API answers", Duration::from_secs(30), || call(&api, "GET", "/", None).0 == 200);
@@ -509,17 +490,7 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
     let sock = get_port(&api, &gid).unwrap()["binding:vif_details"]["vhostuser_socket"].as_str().unwrap().to_owned();
     assert!(std::path::Path::new(&sock).exists(), "the socket {sock} exists");
     let guest_prefix = format!("dfe2e-guest-{}", std::process::id());
-    world.prefixes.push(guest_prefix.clone());
-    let testpmd = Command::new("dpdk-testpmd")
-        .args(["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &guest_prefix])
-        .arg(format!("--vdev=virtio_user0,path={sock},queues=1"))
-        .args(["--", "--forward-mode=macswap", "--auto-start", "--stats-period", "3600", "--total-num-mbufs", "8192"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dpdk-testpmd (apt-get install dpdk)");
-    world.children.insert(0, testpmd);
+    let _guest = testpmd(&guest_prefix, &format!("virtio_user0,path={sock},queues=1"));
 
     let vm = create(
         &api,

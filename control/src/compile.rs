@@ -67,6 +67,30 @@ pub(crate) fn host_net(ip: &str) -> Option<IpNet> {
     }
 }
 
+/// A router interface's address: the port's fixed IP `ip` with the prefix length of its subnet `cidr`.
+pub(crate) fn iface_ip(ip: &str, cidr: &str) -> Option<IpNet> {
+    match (parse_net(ip)?, parse_net(cidr)?) {
+        (IpNet::V4(a, _), IpNet::V4(_, len)) => Some(IpNet::V4(a, len)),
+        (IpNet::V6(a, _), IpNet::V6(_, len)) => Some(IpNet::V6(a, len)),
+        _ => None,
+    }
+}
+
+/// The entry of a port bound and plumbed here: what it may send from (its MAC with each fixed IP, and
+/// its allowed address pairs), its security and state (the network's where the port does not say).
+pub(crate) fn local_entry(p: &Port, net: &Network, mac: Mac, ips: &[IpNet], lport: u32, network: u32) -> PortEntry {
+    let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
+    for pair in &p.allowed_address_pairs {
+        let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
+        if let Some(net) = parse_net(&pair.ip_address) {
+            allowed.push((pair_mac, net));
+        }
+    }
+    let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+    let up = p.admin_state_up && net.admin_state_up;
+    PortEntry { lport, network, mac, up, security, allowed }
+}
+
 /// The networks node `chassis` needs: those with a port bound to it, and one routed hop from them.
 pub fn networks_needed(m: &Model, chassis: &str) -> HashSet<String> {
     let mut nets: HashSet<String> =
@@ -101,12 +125,7 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
         if p.device_owner == ROUTER_INTERFACE {
             for f in &p.fixed_ips {
                 let Some(sub) = m.subnets.get(&f.subnet_id) else { continue };
-                let (Some(gw), Some(cidr)) = (parse_net(&f.ip_address), parse_net(&sub.cidr)) else { continue };
-                let ip = match (gw, cidr) {
-                    (IpNet::V4(a, _), IpNet::V4(_, len)) => IpNet::V4(a, len),
-                    (IpNet::V6(a, _), IpNet::V6(_, len)) => IpNet::V6(a, len),
-                    _ => continue,
-                };
+                let Some(ip) = iface_ip(&f.ip_address, &sub.cidr) else { continue };
                 ifaces.entry(p.device_id.as_str()).or_default().push(RouterIface { network, mac, ip });
             }
             continue;
@@ -114,16 +133,7 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
         let lport = keys.key("port", &p.id);
         if p.host_id == chassis {
             let Some(index) = local(p) else { continue };
-            let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
-            for pair in &p.allowed_address_pairs {
-                let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
-                if let Some(net) = parse_net(&pair.ip_address) {
-                    allowed.push((pair_mac, net));
-                }
-            }
-            let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
-            let up = p.admin_state_up && net.admin_state_up;
-            b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
+            b.local_port(index, local_entry(p, net, mac, &ips, lport, network));
             sum.local_ports += 1;
         } else if !p.host_id.is_empty() {
             let chassis = keys.key("chassis", &p.host_id);

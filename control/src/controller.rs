@@ -24,12 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pipelines::routing::RouterIface;
-use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
+use pipelines::tables::{IpNet, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
 use crate::api::ROUTER_INTERFACE;
-use crate::compile::{host_net, Keys, Model, Summary};
+use crate::compile::{host_net, iface_ip, local_entry, Keys, Model, Summary};
 use crate::config::parse_net;
 use crate::db::{Db, DbError, Event, Revision};
 use crate::model::{Network, Object, Port, Router, Subnet};
@@ -680,16 +680,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let lport = self.keys.key("port", &p.id);
         if p.host_id == self.chassis {
             let index = local(p)?;
-            let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
-            for pair in &p.allowed_address_pairs {
-                let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
-                if let Some(net) = parse_net(&pair.ip_address) {
-                    allowed.push((pair_mac, net));
-                }
-            }
-            let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
-            let up = p.admin_state_up && net.admin_state_up;
-            b.local_port(index, PortEntry { lport, network, mac, up, security, allowed });
+            b.local_port(index, local_entry(p, net, mac, &ips, lport, network));
             Some(Fragment::Local(index))
         } else if !p.host_id.is_empty() {
             let chassis = self.keys.key("chassis", &p.host_id);
@@ -714,12 +705,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             let network = self.keys.key("network", &net.id);
             for f in &p.fixed_ips {
                 let Some(sub) = self.model.subnets.get(&f.subnet_id) else { continue };
-                let (Some(gw), Some(cidr)) = (parse_net(&f.ip_address), parse_net(&sub.cidr)) else { continue };
-                let ip = match (gw, cidr) {
-                    (IpNet::V4(a, _), IpNet::V4(_, len)) => IpNet::V4(a, len),
-                    (IpNet::V6(a, _), IpNet::V6(_, len)) => IpNet::V6(a, len),
-                    _ => continue,
-                };
+                let Some(ip) = iface_ip(&f.ip_address, &sub.cidr) else { continue };
                 ifaces.push(RouterIface { network, mac, ip });
             }
         }

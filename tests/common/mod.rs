@@ -172,3 +172,39 @@ pub fn wait_until_forwarding(child: &mut Child) -> bool {
     });
     rx.recv_timeout(Duration::from_secs(30)).is_ok()
 }
+
+/// A DPDK peer process (`dpdk-testpmd`, from Debian's `dpdk`) as the far end of a memif or vhost-user
+/// port: it swaps MACs and sends every packet back. Stopped (SIGINT, then killed) on drop.
+pub struct Peer {
+    child: Child,
+    prefix: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        for _ in 0..100 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+    }
+}
+
+pub fn testpmd(prefix: &str, vdev: &str) -> Peer {
+    let child = Command::new("dpdk-testpmd")
+        .args(["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix])
+        .arg(format!("--vdev={vdev}"))
+        .args(["--", "--forward-mode=macswap", "--auto-start", "--stats-period", "3600", "--total-num-mbufs", "8192"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dpdk-testpmd (apt-get install dpdk)");
+    Peer { child, prefix: prefix.to_owned() }
+}
