@@ -1,4 +1,5 @@
-//! `dragonflow`: the switch and (as the control plane lands) the local controller, in one process.
+//! `dragonflow`: the switch and the local controller in one process, and the Neutron API beside them:
+//! the roles `all-in-one`, `api` and `node`, and `run` (the switch alone on static ports).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,17 +38,19 @@ const EXAMPLES: &str = "Examples:
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the dataplane: open the ports, start the workers, forward until SIGINT/SIGTERM.
+    /// Run the switch alone on static ports (no DB, no API), until SIGINT/SIGTERM.
     ///
-    /// Until the Dragonflow tables land the dataplane runs in patch mode: every packet received on a port
-    /// leaves by its peer port, untouched, as testpmd's io mode does.
+    /// Patch mode (every packet leaves by its peer port, untouched, as testpmd's io mode) or pipeline mode
+    /// over the config file's [[port]] and [[router]] bindings: the benchmarks' mode. `all-in-one` and
+    /// `node` are the roles that take their ports from the DB.
     Run(RunArgs),
     /// Parse and check the configuration (file and flags) and print it as TOML.
     CheckConfig(RunArgs),
     /// Serve the Neutron API (the API-only role) over a DB: the embedded one in --data-dir, or etcd.
     Api(ApiArgs),
-    /// API + embedded DB + node in one process: the Neutron API on 127.0.0.1:9696, and every port bound
-    /// to this chassis plumbed as a TAP (or vhost-user) port of the dataplane.
+    /// API + embedded DB + node in one process (the Neutron API on 127.0.0.1:9696).
+    ///
+    /// Every port bound to this chassis is plumbed as a TAP (or vhost-user) port of the dataplane.
     AllInOne(node::NodeArgs),
     /// The node role: the local controller and dataplane, following a DB (etcd: --etcd URL).
     Node(node::NodeArgs),
