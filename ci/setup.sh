@@ -6,10 +6,11 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config      # the C shim over DPDK's static-inline functions
   libdpdk-dev dpdk                # DPDK 22.11: headers, libraries, PMDs (net_tap, net_pcap, net_null, ...)
+  dpdk-dev                        # dpdk-testpmd: the peer in the NFV-port tests and the benchmarks
   libclang-dev                    # bindgen (libclang and clang's resource headers)
   iproute2 iputils-ping           # namespaces as VMs in the end-to-end tests
   kmod                            # the TAP PMD loads sch_multiq/cls_flower when it can
-  protobuf-compiler               # etcd-client's build compiles etcd's gRPC protos
+  protobuf-compiler libprotobuf-dev  # etcd-client's build compiles etcd's gRPC protos (and the well-known ones)
   etcd-server                     # the etcd driver's tests run against a real etcd
   python3-venv                    # the OpenStack client (from PyPI) in a venv of its own
 )
