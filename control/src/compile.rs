@@ -21,7 +21,7 @@ use pipelines::wire::Mac;
 
 use crate::api::ROUTER_INTERFACE;
 use crate::config::parse_net;
-use crate::model::{Network, Port, Router, Subnet};
+use crate::model::{FixedIp, Network, Port, Router, Subnet};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]
@@ -67,9 +67,12 @@ pub(crate) fn host_net(ip: &str) -> Option<IpNet> {
     }
 }
 
-/// A router interface's address: the port's fixed IP `ip` with the prefix length of its subnet `cidr`.
-pub(crate) fn iface_ip(ip: &str, cidr: &str) -> Option<IpNet> {
-    match (parse_net(ip)?, parse_net(cidr)?) {
+/// A router interface's address: the interface port `p`'s fixed IP `f` with the prefix length of its
+/// subnet. `None` if the subnet is unknown or on another network than the port (Neutron never makes one;
+/// a node holds the subnets of its networks only).
+pub(crate) fn iface_ip(subnets: &HashMap<String, Subnet>, p: &Port, f: &FixedIp) -> Option<IpNet> {
+    let cidr = &subnets.get(&f.subnet_id).filter(|s| s.network_id == p.network_id)?.cidr;
+    match (parse_net(&f.ip_address)?, parse_net(cidr)?) {
         (IpNet::V4(a, _), IpNet::V4(_, len)) => Some(IpNet::V4(a, len)),
         (IpNet::V6(a, _), IpNet::V6(_, len)) => Some(IpNet::V6(a, len)),
         _ => None,
@@ -124,8 +127,7 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
         let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
         if p.device_owner == ROUTER_INTERFACE {
             for f in &p.fixed_ips {
-                let Some(sub) = m.subnets.get(&f.subnet_id) else { continue };
-                let Some(ip) = iface_ip(&f.ip_address, &sub.cidr) else { continue };
+                let Some(ip) = iface_ip(&m.subnets, p, f) else { continue };
                 ifaces.entry(p.device_id.as_str()).or_default().push(RouterIface { network, mac, ip });
             }
             continue;

@@ -5,12 +5,16 @@
 //!
 //! Incremental: one port change does not rebuild the node, nor its network. The controller keeps, per
 //! port and per router, what it put into the tables (a fragment); a change marks the fragments it touches
-//! dirty (a port change its port; a network change, or a network entering or leaving the node's set,
-//! every port of it), and the next tables are the last ones with the dirty fragments taken out and built
-//! again. Indexes (ports by network, router interfaces by network and by router, ports bound
-//! here by network) keep the node's network set ([`crate::compile::networks_needed`]'s rule) without a
-//! scan of every port. The full [`compile`](crate::compile::compile) stays the reference: the
-//! incremental tables equal it after every batch (`tests/incremental.rs`).
+//! dirty (a port change its port and the routers it is an interface of; a network change, or a network
+//! entering or leaving the node's set, every port of it and the routers on it; a subnet change the
+//! routers on its network; a port the node plumbed anew its port), and the next tables are the last ones
+//! with the dirty fragments taken out and built again. Where fragments share an ARP/ND entry (a VIP in
+//! several ports' allowed address pairs) every claim is kept, and the entry goes to the one a full
+//! compilation would leave there. If every dirty fragment comes back the same, nothing is published.
+//! Indexes (ports by network, router interfaces by network and by router, ports bound here by network)
+//! keep the node's network set ([`crate::compile::networks_needed`]'s rule) without a scan of every
+//! port. The full [`compile`](crate::compile::compile) stays the reference: the incremental tables
+//! equal it after every batch (`tests/incremental.rs`).
 //!
 //! Selective: the node holds only what it needs (Dragonflow's selective topology distribution): the
 //! networks it needs with their subnets and ports, the ports bound to it and every router interface port
@@ -24,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use pipelines::routing::RouterIface;
-use pipelines::tables::{IpNet, RemotePort, Tables, TablesBuilder};
+use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
@@ -60,6 +64,7 @@ pub trait Node {
 struct PortFragment {
     network: String,
     kind: Fragment,
+    claims: Claims,
 }
 
 #[derive(Debug)]
@@ -68,6 +73,68 @@ enum Fragment {
     Local(u16),
     /// A port on another node.
     Remote { network: u32, mac: Mac, ips: Vec<IpNet> },
+}
+
+/// What a fragment holds in the tables (read back from them): the same before and after a rebuild of
+/// every dirty fragment means the tables did not change.
+#[derive(Debug, PartialEq)]
+enum Held {
+    Local(u16, Option<PortEntry>),
+    Remote(u32, Mac, Vec<IpNet>, Option<RemotePort>),
+    Router(u32, Option<pipelines::routing::Router>),
+}
+
+/// The ARP/ND entries a fragment answers for, in the order it adds them: (network key, host address) and
+/// the MAC.
+type Claims = Vec<((u32, IpNet), Mac)>;
+
+/// Who claims an ARP/ND entry, in the order a full compilation adds them (ports by id, then routers by
+/// id): where several claim one address (a VIP in two ports' allowed address pairs, a pair naming another
+/// port's address), the last one wins, as there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Port(String),
+    Router(String),
+}
+
+/// Every claim on every ARP/ND entry in the tables. Taking a fragment out removes its entries from the
+/// tables even where another fragment claims them too, and putting one in overwrites them: after a patch,
+/// each entry touched is set to its winning claim again (or removed if none is left).
+#[derive(Debug, Default)]
+struct Neighbors {
+    claims: HashMap<(u32, IpNet), Vec<(Owner, Mac)>>,
+    touched: HashSet<(u32, IpNet)>,
+}
+
+impl Neighbors {
+    fn add(&mut self, owner: &Owner, claims: &Claims) {
+        for (key, mac) in claims {
+            self.claims.entry(*key).or_default().push((owner.clone(), *mac));
+            self.touched.insert(*key);
+        }
+    }
+
+    fn remove(&mut self, owner: &Owner, claims: &Claims) {
+        for (key, _) in claims {
+            if let Some(v) = self.claims.get_mut(key) {
+                v.retain(|(o, _)| o != owner);
+                if v.is_empty() {
+                    self.claims.remove(key);
+                }
+            }
+            self.touched.insert(*key);
+        }
+    }
+
+    /// Sets every entry touched since the last call to its winner (the last claim of the last owner).
+    fn settle(&mut self, b: &mut TablesBuilder) {
+        for (network, ip) in self.touched.drain() {
+            match self.claims.get(&(network, ip)).and_then(|v| v.iter().max_by(|x, y| x.0.cmp(&y.0))) {
+                Some((_, mac)) => b.neighbor(network, ip, *mac),
+                None => b.remove_neighbor(network, ip),
+            };
+        }
+    }
 }
 
 /// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
@@ -174,18 +241,23 @@ pub struct Controller<'d, D: Db + ?Sized> {
     frags: HashMap<String, PortFragment>,
     frags_by_net: HashMap<String, HashSet<String>>,
     counts: (usize, usize),
-    /// Router id → its key, for the routers in the tables.
-    routers: HashMap<String, u32>,
+    /// Router id → its key and claims, for the routers in the tables.
+    routers: HashMap<String, (u32, Claims)>,
+    neighbors: Neighbors,
     tables: Tables,
     dirty_nets: HashSet<String>,
     dirty_ports: HashSet<String>,
     dirty_routers: HashSet<String>,
-    /// Ports whose binding here changed since the node was last told: id → bound here now.
+    /// Ports whose binding here changed since the node was last told (bound or unbound here, or what
+    /// its plumbing depends on): id → whether it was bound here then.
     bindings: HashMap<String, bool>,
     /// Networks that entered the set and routers that became relevant: fetched before the next tables.
     fetch_nets: HashSet<String>,
     /// A fetch failed: the view may be incomplete, list everything again.
     must_sync: bool,
+    /// Started over ([`Controller::reset`]) since the last [`Controller::step`]: the node is told every
+    /// port bound here, and gets tables even if they are empty.
+    resync: bool,
 }
 
 fn decode<T: Object + DeserializeOwned>(e: &crate::db::Entry) -> Result<T, DbError> {
@@ -244,6 +316,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             frags_by_net: HashMap::new(),
             counts: (0, 0),
             routers: HashMap::new(),
+            neighbors: Neighbors::default(),
             tables: Tables::default(),
             dirty_nets: HashSet::new(),
             dirty_ports: HashSet::new(),
@@ -251,6 +324,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             bindings: HashMap::new(),
             fetch_nets: HashSet::new(),
             must_sync: false,
+            resync: false,
         }
     }
 
@@ -393,12 +467,14 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.counts = (0, 0);
         self.dirty_ports.clear();
         self.routers.clear();
+        self.neighbors = Neighbors::default();
         self.tables = Tables::default();
         self.dirty_nets = self.needed.clone();
         self.dirty_routers = self.model.routers.keys().cloned().chain(self.index.iface_ports.keys().cloned()).collect();
         self.bindings.clear();
         self.fetch_nets.clear();
         self.must_sync = false;
+        self.resync = true;
         self.forget_unneeded();
     }
 
@@ -481,16 +557,11 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         if let Some(s) = s {
             self.model.subnets.insert(id.to_owned(), s);
         }
-        // Subnets shape router interfaces (their prefix) only: the routers with an interface address in it
-        // (whatever network the DB says either is on: its contents are not trusted to agree).
+        // Subnets shape router interfaces (their prefix) only, and only on their own network
+        // ([`crate::compile::iface_ip`]): the routers on it.
         for n in [old, new].into_iter().flatten() {
             self.routers_on(&n);
         }
-        let ports = &self.model.ports;
-        let uses = |pid: &String| ports.get(pid).is_some_and(|p| p.fixed_ips.iter().any(|f| f.subnet_id == id));
-        let rs: Vec<String> =
-            self.index.iface_ports.iter().filter(|(_, ps)| ps.iter().any(uses)).map(|(r, _)| r.clone()).collect();
-        self.dirty_routers.extend(rs);
     }
 
     fn port(&mut self, id: &str, p: Option<Port>) {
@@ -503,10 +574,9 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let old = self.model.ports.remove(id);
         let here = |p: &Option<Port>, chassis: &str| p.as_ref().is_some_and(|p| p.host_id == chassis);
         let (was, is) = (here(&old, &self.chassis), here(&p, &self.chassis));
-        if is && (!was || old.as_ref().zip(p.as_ref()).is_some_and(|(o, n)| plumbing_changed(o, n))) {
-            self.bindings.insert(id.to_owned(), true);
-        } else if was && !is {
-            self.bindings.insert(id.to_owned(), false);
+        if (is && (!was || old.as_ref().zip(p.as_ref()).is_some_and(|(o, n)| plumbing_changed(o, n)))) || (was && !is) {
+            // The first change since the node was told says what the node has.
+            self.bindings.entry(id.to_owned()).or_insert(was);
         }
         self.dirty_ports.insert(id.to_owned());
         for v in [&old, &p].into_iter().flatten() {
@@ -553,21 +623,34 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         }
     }
 
+    /// Fetches the networks that entered the set and the routers that became relevant. Before the node is
+    /// told what to plumb: a fetch may bring a newer version of a port bound here (its events then stale).
+    fn fetch_pending(&mut self) {
+        // A fetch may bring router interfaces newer than the events seen: the set may grow again.
+        while !self.fetch_nets.is_empty() {
+            self.fetch();
+            self.renew_needed();
+        }
+        self.fetch_routers();
+    }
+
     /// Tells the node what to plumb: the bindings that changed, or (`resync`) every port bound here.
     fn bind(&mut self, node: &mut dyn Node, resync: bool) {
+        let pending = std::mem::take(&mut self.bindings);
         let ports = &self.model.ports;
         let changes: Vec<Binding<'_>> = if resync {
-            self.bindings.clear();
             let mut bound: Vec<&Port> = ports.values().filter(|p| p.host_id == self.chassis).collect();
             bound.sort_by(|a, b| a.id.cmp(&b.id));
             bound.into_iter().map(Binding::Bound).collect()
         } else {
-            let mut ids: Vec<(&String, &bool)> = self.bindings.iter().collect();
+            let mut ids: Vec<(&String, &bool)> = pending.iter().collect();
             ids.sort();
+            // Bound here now: (re)plumb. Not now: unplug, if the node had it (a port bound and gone
+            // again since it was last told is none of its business).
             ids.into_iter()
-                .map(|(id, &bound)| match (bound, ports.get(id)) {
-                    (true, Some(p)) => Binding::Bound(p),
-                    _ => Binding::Unbound(id),
+                .filter_map(|(id, &told)| match ports.get(id).filter(|p| p.host_id == self.chassis) {
+                    Some(p) => Some(Binding::Bound(p)),
+                    None => told.then_some(Binding::Unbound(id.as_str())),
                 })
                 .collect()
         };
@@ -583,19 +666,29 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             })
             .collect();
         node.bind(&changes, resync);
-        self.bindings.clear();
         self.dirty_ports.extend(plugged);
     }
 
-    /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if nothing was
-    /// dirty (the tables are unchanged).
+    /// What the dirty fragments hold in the tables now, in a fixed order.
+    fn held(&self, ports: &[String], routers: &[String]) -> Vec<Held> {
+        let t = &self.tables;
+        let ports = ports.iter().filter_map(|id| self.frags.get(id)).map(|f| match &f.kind {
+            Fragment::Local(i) => Held::Local(*i, t.port(*i).cloned()),
+            Fragment::Remote { network, mac, ips } => {
+                Held::Remote(*network, *mac, ips.clone(), t.remote_lookup(*network, *mac))
+            }
+        });
+        let routers = routers
+            .iter()
+            .filter_map(|r| self.routers.get(r))
+            .map(|(k, _)| Held::Router(*k, t.routers.get(k).cloned()));
+        ports.chain(routers).collect()
+    }
+
+    /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if they are
+    /// unchanged (nothing was dirty, or every dirty fragment came back the same).
     pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> Option<(Tables, Summary)> {
-        // A fetch may bring router interfaces newer than the events seen: the set may grow again.
-        while !self.fetch_nets.is_empty() {
-            self.fetch();
-            self.renew_needed();
-        }
-        self.fetch_routers();
+        self.fetch_pending();
         // A network's change (or its entering or leaving the set) is a change of each of its ports.
         for n in std::mem::take(&mut self.dirty_nets) {
             self.dirty_ports.extend(self.index.ports_by_net.get(&n).into_iter().flatten().cloned());
@@ -604,11 +697,12 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         if self.dirty_ports.is_empty() && self.dirty_routers.is_empty() {
             return None;
         }
-        let mut b = TablesBuilder::from_tables(std::mem::take(&mut self.tables));
         let mut dirty_ports: Vec<String> = self.dirty_ports.drain().collect();
         dirty_ports.sort();
         let mut dirty_routers: Vec<String> = self.dirty_routers.drain().collect();
         dirty_routers.sort();
+        let before = self.held(&dirty_ports, &dirty_routers);
+        let mut b = TablesBuilder::from_tables(std::mem::take(&mut self.tables));
         // Everything dirty out first, then in again: a key moving between two dirty fragments (a MAC from
         // one port to another) is never removed after it was added.
         for id in &dirty_ports {
@@ -619,6 +713,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                     self.frags_by_net.remove(&f.network);
                 }
             }
+            self.neighbors.remove(&Owner::Port(id.clone()), &f.claims);
             match f.kind {
                 Fragment::Local(i) => {
                     b.remove_local_port(i);
@@ -631,33 +726,44 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             }
         }
         for r in &dirty_routers {
-            if let Some(key) = self.routers.remove(r) {
+            if let Some((key, claims)) = self.routers.remove(r) {
                 b.remove_router(key);
+                self.neighbors.remove(&Owner::Router(r.clone()), &claims);
             }
         }
         for id in &dirty_ports {
-            let Some(kind) = self.port_fragment(id, &mut b, local) else { continue };
+            let Some((kind, claims)) = self.port_fragment(id, &mut b, local) else { continue };
             let network = self.model.ports[id].network_id.clone();
             match kind {
                 Fragment::Local(_) => self.counts.0 += 1,
                 Fragment::Remote { .. } => self.counts.1 += 1,
             }
+            self.neighbors.add(&Owner::Port(id.clone()), &claims);
             self.frags_by_net.entry(network.clone()).or_default().insert(id.clone());
-            self.frags.insert(id.clone(), PortFragment { network, kind });
+            self.frags.insert(id.clone(), PortFragment { network, kind, claims });
         }
         for r in &dirty_routers {
-            if let Some(key) = self.router_fragment(r, &mut b) {
-                self.routers.insert(r.clone(), key);
+            if let Some((key, claims)) = self.router_fragment(r, &mut b) {
+                self.neighbors.add(&Owner::Router(r.clone()), &claims);
+                self.routers.insert(r.clone(), (key, claims));
             }
         }
+        self.neighbors.settle(&mut b);
         self.tables = b.build();
-        let summary = Summary {
+        // (ARP/ND entries follow the fragments: the same fragments, the same claims and winners.)
+        if self.held(&dirty_ports, &dirty_routers) == before {
+            return None;
+        }
+        Some((self.tables.clone(), self.summary()))
+    }
+
+    fn summary(&self) -> Summary {
+        Summary {
             networks: self.needed.len(),
             local_ports: self.counts.0,
             remote_ports: self.counts.1,
             routers: self.routers.len(),
-        };
-        Some((self.tables.clone(), summary))
+        }
     }
 
     /// A port's entry, added to `b` (as [`crate::compile::compile`] does): a local port if it is bound and
@@ -668,7 +774,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         id: &str,
         b: &mut TablesBuilder,
         local: &dyn Fn(&Port) -> Option<u16>,
-    ) -> Option<Fragment> {
+    ) -> Option<(Fragment, Claims)> {
         let p = self.model.ports.get(id)?;
         if p.device_owner == ROUTER_INTERFACE || !self.needed.contains(&p.network_id) {
             return None;
@@ -680,19 +786,28 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let lport = self.keys.key("port", &p.id);
         if p.host_id == self.chassis {
             let index = local(p)?;
-            b.local_port(index, local_entry(p, net, mac, &ips, lport, network));
-            Some(Fragment::Local(index))
+            let entry = local_entry(p, net, mac, &ips, lport, network);
+            let claims = entry
+                .allowed
+                .iter()
+                .filter(|(_, ip)| matches!(ip, IpNet::V4(_, 32) | IpNet::V6(_, 128)))
+                .map(|(mac, ip)| ((network, *ip), *mac))
+                .collect();
+            b.local_port(index, entry);
+            Some((Fragment::Local(index), claims))
         } else if !p.host_id.is_empty() {
             let chassis = self.keys.key("chassis", &p.host_id);
             b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
-            Some(Fragment::Remote { network, mac, ips })
+            let claims = ips.iter().map(|ip| ((network, *ip), mac)).collect();
+            Some((Fragment::Remote { network, mac, ips }, claims))
         } else {
             None
         }
     }
 
-    /// A router with its interfaces on needed networks, added to `b`; its key, or `None` if it has none.
-    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<u32> {
+    /// A router with its interfaces on needed networks, added to `b`; its key and claims (its interface
+    /// addresses), or `None` if it has no interface here.
+    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<(u32, Claims)> {
         let r = self.model.routers.get(id)?;
         let mut ifaces = Vec::new();
         for pid in self.index.iface_ports.get(id).into_iter().flatten() {
@@ -704,8 +819,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             let Some(mac) = Mac::parse(&p.mac_address) else { continue };
             let network = self.keys.key("network", &net.id);
             for f in &p.fixed_ips {
-                let Some(sub) = self.model.subnets.get(&f.subnet_id) else { continue };
-                let Some(ip) = iface_ip(&f.ip_address, &sub.cidr) else { continue };
+                let Some(ip) = iface_ip(&self.model.subnets, p, f) else { continue };
                 ifaces.push(RouterIface { network, mac, ip });
             }
         }
@@ -716,16 +830,30 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             r.routes.iter().filter_map(|x| Some((parse_net(&x.destination)?, host_net(&x.nexthop)?))).collect();
         let key = self.keys.key("router", id);
         b.router(key, &ifaces, &routes);
-        Some(key)
+        let claims = ifaces
+            .iter()
+            .map(|i| {
+                let host = match i.ip {
+                    IpNet::V4(a, _) => IpNet::host_v4(a),
+                    IpNet::V6(a, _) => IpNet::host_v6(a),
+                };
+                ((i.network, host), i.mac)
+            })
+            .collect();
+        Some((key, claims))
     }
 
-    /// Binds and compiles what is pending; publishes if the tables changed.
-    fn step(&mut self, node: &mut dyn Node, resync: bool) {
+    /// Binds and compiles what [`Controller::sync`] and [`Controller::apply`] left pending, and publishes
+    /// if the tables changed (after a sync, always: the node starts over too). [`Controller::run`] calls
+    /// it once per batch of events; a caller that feeds events itself calls it the same way.
+    pub fn step(&mut self, node: &mut dyn Node) {
+        let resync = std::mem::take(&mut self.resync);
+        self.fetch_pending();
         self.bind(node, resync);
         if let Some((t, s)) = self.tables(&|p| node.local(p)) {
             node.publish(t, s);
         } else if resync {
-            node.publish(self.tables.clone(), Summary::default());
+            node.publish(self.tables.clone(), self.summary());
         }
     }
 
@@ -734,7 +862,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     pub fn run(&mut self, node: &mut dyn Node, stop: &AtomicBool) -> Result<(), DbError> {
         'sync: while !stop.load(Ordering::Relaxed) {
             self.sync()?;
-            self.step(node, true);
+            self.step(node);
             let watch = match self.db.watch(None, self.revision) {
                 Ok(w) => w,
                 Err(DbError::Compacted { .. }) => continue 'sync,
@@ -752,7 +880,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                     changed |= self.apply(&ev);
                 }
                 if changed {
-                    self.step(node, false);
+                    self.step(node);
                 }
                 if self.must_sync {
                     continue 'sync;

@@ -110,3 +110,16 @@ fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel
     let (t2, _) = compile(&m, "here", &mut keys, &plumbed);
     assert_eq!(t2.port(0).map(|p| (p.lport, p.network)), t.port(0).map(|p| (p.lport, p.network)));
 }
+
+#[test]
+fn a_router_interface_address_on_another_networks_subnet_is_ignored() {
+    let mut m = cloud();
+    // r1's interface on net2 with its address on net1's subnet: Neutron never makes one.
+    m.ports.get_mut("r1-b").unwrap().fixed_ips[0].subnet_id = "s1".into();
+    let mut keys = Keys::default();
+    let (t, sum) = compile(&m, "here", &mut keys, &plumbed);
+    assert_eq!(sum.routers, 1, "r1 keeps its interface on net1");
+    assert_eq!(t.routers[&keys.key("router", "r1")].ifaces.len(), 1);
+    assert_eq!(t.arp_lookup(keys.key("network", "net2"), Ipv4Addr::new(10, 2, 0, 1)), None);
+    assert!(t.arp_lookup(keys.key("network", "net1"), Ipv4Addr::new(10, 0, 0, 1)).is_some());
+}

@@ -102,6 +102,12 @@ fn the_controller_publishes_what_concerns_its_node_and_only_that() {
     assert_eq!(binding().0, vec!["+vm1".to_owned()], "admin state is the node's business too");
     let (_, port0, _) = next();
     assert_eq!(port0.map(|p| p.0), Some(false), "the port is down in the new tables");
+    // So is its binding profile (it may want another device); the tables do not change: nothing published.
+    let mut p: Port = s.get("vm1").unwrap().unwrap();
+    p.profile.insert("pci_slot".into(), "0000:00:05.0".into());
+    s.update(p).unwrap();
+    assert_eq!(binding().0, vec!["+vm1".to_owned()], "a new binding profile is the node's business");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "unchanged tables were published");
     // The node's own write-back (status, vif type) is not echoed to it, and changes no table.
     let mut p: Port = s.get("vm1").unwrap().unwrap();
     (p.status, p.vif_type) = ("DOWN".into(), "tap".into());
