@@ -361,16 +361,24 @@ impl<'d, D: Db + ?Sized> Store<'d, D> {
     }
 
     /// Every object of the table, and the revision the list is consistent at.
+    ///
+    /// An entry that does not decode (written by something else, or damaged) is logged and left out: one
+    /// bad row does not break the list; a [`Store::get`] of it is an error.
     pub fn list<T: Object>(&self) -> Result<(Vec<T>, Revision), DbError> {
         let (entries, rev) = self.db.list(T::TABLE)?;
         let objects = entries
             .into_iter()
-            .map(|e| {
-                let mut o: T = serde_json::from_slice(&e.value).map_err(codec)?;
-                o.set_revision(e.revision);
-                Ok(o)
+            .filter_map(|e| match serde_json::from_slice::<T>(&e.value) {
+                Ok(mut o) => {
+                    o.set_revision(e.revision);
+                    Some(o)
+                }
+                Err(err) => {
+                    tracing::error!(table = T::TABLE, key = %e.key, "skipping an undecodable entry: {err}");
+                    None
+                }
             })
-            .collect::<Result<_, DbError>>()?;
+            .collect();
         Ok((objects, rev))
     }
 

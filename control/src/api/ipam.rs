@@ -90,7 +90,7 @@ pub fn parse_ip(s: &str) -> Option<(bool, u128)> {
 /// Neutron's defaults: the gateway is the first address; the pool is everything after it up to the last
 /// address (excluded for IPv4: broadcast), minus the gateway.
 pub fn default_pools(c: &Cidr, gateway: Option<u128>) -> Vec<AllocationPool> {
-    let first = c.base + 1;
+    let Some(first) = c.base.checked_add(1) else { return Vec::new() };
     let last = if c.v6 { c.last() } else { c.last().saturating_sub(1) };
     if last < first {
         return Vec::new();
@@ -103,8 +103,12 @@ pub fn default_pools(c: &Cidr, gateway: Option<u128>) -> Vec<AllocationPool> {
     };
     match gateway.filter(|g| (first..=last).contains(g)) {
         Some(g) => {
-            push(first, g.saturating_sub(1));
-            push(g + 1, last);
+            if g > first {
+                push(first, g - 1);
+            }
+            if g < last {
+                push(g + 1, last);
+            }
         }
         None => push(first, last),
     }
@@ -159,19 +163,21 @@ pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>
         .collect();
     let hint = NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).get(&s.id).copied();
     let remember = |x: u128| {
-        NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).insert(s.id.clone(), x + 1);
+        NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).insert(s.id.clone(), x.saturating_add(1));
     };
     if let Some(h) = hint {
         let mut tries = 0;
         for &(v6, a, b) in &pools {
-            let mut x = h.max(a);
-            while x <= b && tries < HINT_TRIES {
+            // Inclusive ranges: a pool may end at the family's last address (no `x + 1` past it).
+            for x in h.max(a)..=b {
+                if tries == HINT_TRIES {
+                    break;
+                }
                 let ip = to_ip(v6, x).to_string();
                 if take(db, &s.id, &ip, port_id)? {
                     remember(x);
                     return Ok(Some(ip));
                 }
-                x += 1;
                 tries += 1;
             }
         }
@@ -179,14 +185,12 @@ pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>
     let (taken, _) = db.list(&ipam_table(&s.id))?;
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
     for &(v6, a, b) in &pools {
-        let mut x = a;
-        while x <= b {
+        for x in a..=b {
             let ip = to_ip(v6, x).to_string();
             if !taken.contains(&ip) && take(db, &s.id, &ip, port_id)? {
                 remember(x);
                 return Ok(Some(ip));
             }
-            x += 1;
         }
     }
     Ok(None)
@@ -218,5 +222,37 @@ mod tests {
         assert_eq!(v6.ip_version(), 6);
         assert_eq!(default_pools(&v6, Some(v6.base + 1))[0].start, "2001:db8::2");
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+
+    /// A pool that ends at the very last IPv6 address: every address is given once, then `None` (no
+    /// overflow past ffff:…:ffff, which used to panic in a debug build and loop forever in a release one).
+    #[test]
+    fn allocation_at_the_top_of_the_ipv6_space() {
+        let dir = std::env::temp_dir().join(format!("df-ipam-top-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = crate::db::embedded::EmbeddedDb::open(&dir).unwrap();
+        let c = Cidr::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124").unwrap();
+        assert_eq!(c.last(), u128::MAX);
+        let pools = default_pools(&c, Some(c.last()));
+        assert_eq!(pools.len(), 1, "the gateway at the last address leaves one pool before it: {pools:?}");
+        let pools = default_pools(&c, Some(c.base + 1));
+        assert_eq!(pools[0].end, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        let mut s: Subnet = serde_json::from_value(serde_json::json!({"id": "top", "network_id": "n",
+            "ip_version": 6, "cidr": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124"}))
+        .unwrap();
+        s.allocation_pools = pools;
+        let mut got = std::collections::HashSet::new();
+        while let Some(ip) = allocate(&db, &s, "p").unwrap() {
+            assert!(got.insert(ip.clone()), "{ip} given twice");
+            assert!(got.len() <= 14, "more addresses than the pool holds");
+        }
+        assert_eq!(got.len(), 14, "fff2 to ffff");
+        assert!(got.contains("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+        // Free the last one: it is given again, and then the pool is full again.
+        release(&db, "top", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_eq!(allocate(&db, &s, "p").unwrap().as_deref(), Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+        assert_eq!(allocate(&db, &s, "p").unwrap(), None);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

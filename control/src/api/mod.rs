@@ -84,6 +84,18 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
+/// damage): an error for this request, never a panic of the process.
+fn stored_cidr(s: &Subnet) -> ApiResult<ipam::Cidr> {
+    ipam::Cidr::parse(&s.cidr).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("stored subnet {} has an invalid cidr {:?}", s.id, s.cidr),
+        )
+    })
+}
+
 async fn blocking<T: Send + 'static>(
     api: &Api,
     f: impl FnOnce(&dyn Db) -> ApiResult<T> + Send + 'static,
@@ -484,7 +496,7 @@ async fn update_subnet(
         if next.gateway_ip != cur.gateway_ip {
             if let Some(g) = &next.gateway_ip {
                 // The same rules as at creation: inside the CIDR, outside the pools, not taken by a port.
-                let cidr = ipam::Cidr::parse(&cur.cidr).expect("stored subnets have valid CIDRs");
+                let cidr = stored_cidr(&cur)?;
                 let ip = g.parse().ok().filter(|ip| cidr.contains(*ip));
                 let Some(ip) = ip else {
                     return Err(ApiError::bad(format!("Invalid input for gateway_ip: '{g}' is not in {}", cur.cidr)));
@@ -663,7 +675,7 @@ fn take_fixed_ips(
                             let a: std::net::IpAddr = ip
                                 .parse()
                                 .map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
-                            let c = ipam::Cidr::parse(&sub.cidr).expect("stored subnets have valid CIDRs");
+                            let c = stored_cidr(sub)?;
                             if !c.contains(a) {
                                 return Err(ApiError::bad(format!(
                                     "IP address {ip} is not a valid IP for the specified subnet."
