@@ -172,6 +172,21 @@ fn resolve(file: Option<&PathBuf>, a: &RunArgs) -> Result<NodeConfig> {
 
 fn main() {
     let cli = Cli::parse();
+    let role = match &cli.command {
+        Command::Api(_) => Some("api"),
+        Command::AllInOne(_) => Some("all-in-one"),
+        Command::Node(_) => Some("node"),
+        Command::Run(_) | Command::CheckConfig(_) => None,
+    };
+    if let (Some(role), Some(file)) = (role, &cli.config) {
+        // Refused rather than ignored: a file the user believes in and the switch never reads is worse.
+        eprintln!(
+            "dragonflow: error: --config {} (or DRAGONFLOW_CONFIG) is read by `run` and `check-config`; the {role} \
+             role takes its settings as flags (dragonflow {role} --help)",
+            file.display()
+        );
+        std::process::exit(2);
+    }
     let result = match &cli.command {
         Command::Run(a) => run(cli.config.as_ref(), a),
         Command::Api(a) => api(a),

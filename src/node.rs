@@ -261,6 +261,17 @@ impl Node for Plumber {
                 })
                 .collect();
             let gone: Vec<String> = self.plugged.keys().filter(|id| !bound.contains(id.as_str())).cloned().collect();
+            // Started over (the first sync, or after a lost DB): only what changed is plugged or unplugged.
+            let kept = changes
+                .iter()
+                .filter(|c| matches!(c, Binding::Bound(p) if self.plugged.get(&p.id).is_some_and(|x| x.vif == self.wanted_vif(p))))
+                .count();
+            tracing::info!(
+                kept,
+                plug = bound.len() - kept,
+                unplug = gone.len(),
+                "resync: ports bound here (kept: plugged already, as they are)"
+            );
             for id in gone {
                 self.unplug_later(&id);
             }
@@ -303,8 +314,21 @@ impl Node for Plumber {
 
 /// Writes the ports' status back, compare-and-swap, retried on a conflict; a port deleted or bound
 /// elsewhere meanwhile is left alone.
-fn status_writer(db: Arc<dyn Db>, chassis: String, rx: crossbeam_channel::Receiver<(String, Status)>) {
+///
+/// When the node stops, each port gets one try and no wait: the DB may be down, and a stopping node does
+/// not wait for it (the caller stops waiting for this thread after a deadline, too).
+fn status_writer(
+    db: Arc<dyn Db>,
+    chassis: String,
+    rx: crossbeam_channel::Receiver<(String, Status)>,
+    stop: Arc<AtomicBool>,
+) {
     let store = Store::new(&*db);
+    let backoff = |attempt: u32| {
+        if !stop.load(Ordering::Relaxed) {
+            sleep_unless(&stop, Duration::from_millis(100 << attempt.min(4)));
+        }
+    };
     while let Ok(first) = rx.recv() {
         // The latest wish per port, for everything already queued.
         let mut batch: HashMap<String, Status> = HashMap::from([first]);
@@ -312,13 +336,14 @@ fn status_writer(db: Arc<dyn Db>, chassis: String, rx: crossbeam_channel::Receiv
             batch.insert(id, s);
         }
         for (id, want) in batch {
-            for attempt in 0..10 {
+            let tries = if stop.load(Ordering::Relaxed) { 1 } else { 10 };
+            for attempt in 0..tries {
                 let port: Port = match store.get(&id) {
                     Ok(Some(p)) => p,
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(port = %id, "reading for a status update: {e}");
-                        std::thread::sleep(Duration::from_millis(100 << attempt.min(4)));
+                        backoff(attempt);
                         continue;
                     }
                 };
@@ -338,7 +363,7 @@ fn status_writer(db: Arc<dyn Db>, chassis: String, rx: crossbeam_channel::Receiv
                     Err(DbError::Conflict { .. }) => continue,
                     Err(e) => {
                         tracing::warn!(port = %id, "status update: {e}");
-                        std::thread::sleep(Duration::from_millis(100 << attempt.min(4)));
+                        backoff(attempt);
                     }
                 }
             }
@@ -350,6 +375,55 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Sleeps `d`, or less if `stop` is set meanwhile.
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Exponential backoff for a DB that does not answer: 100 ms, doubling, up to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Backoff {
+        Backoff(Backoff::FIRST)
+    }
+
+    /// The next wait.
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Backoff::MAX);
+        d
+    }
+}
+
+/// Registers (or refreshes) this node's chassis, waiting for the DB (with backoff) if it does not answer
+/// yet; `Ok(false)` if `stop` came first.
+fn register_when_up(db: &dyn Db, chassis: &str, ip: &str, stop: &AtomicBool) -> Result<bool> {
+    let mut backoff = Backoff::new();
+    while !stop.load(Ordering::Relaxed) {
+        match register(db, chassis, ip) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.downcast_ref::<DbError>().is_some_and(|e| matches!(e, DbError::Unavailable(_))) => {
+                let wait = backoff.next();
+                tracing::warn!("registering chassis {chassis}: {e:#}; the DB does not answer: again in {wait:?}");
+                sleep_unless(stop, wait);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// Registers (or refreshes) this node's chassis.
@@ -398,7 +472,10 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     let _events = crate::signal_events()?;
 
     let db = a.db.open()?;
-    register(&*db, &chassis, &a.tunnel_ip)?;
+    if !register_when_up(&*db, &chassis, &a.tunnel_ip, &stop)? {
+        tracing::info!("stopped before the DB answered");
+        return Ok(());
+    }
     tracing::info!(%chassis, "chassis registered");
 
     let listen = match (&a.listen, all_in_one) {
@@ -470,12 +547,16 @@ fn write_stats(path: &Option<PathBuf>, r: &Report) {
     }
 }
 
+/// How long a stopping node waits for its ports' DOWN status to reach the DB.
+const STATUS_GRACE: Duration = Duration::from_secs(3);
+
 fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc<AtomicBool>) -> Result<Report> {
     let dp = Arc::new(Mutex::new(dp));
     let (status_tx, status_rx) = crossbeam_channel::unbounded();
     let status = {
         let (db, chassis) = (db.clone(), chassis.to_owned());
-        std::thread::Builder::new().name("status".into()).spawn(move || status_writer(db, chassis, status_rx))?
+        let stop = stop.clone();
+        std::thread::Builder::new().name("status".into()).spawn(move || status_writer(db, chassis, status_rx, stop))?
     };
     let controller = {
         let plumber = Plumber {
@@ -490,13 +571,22 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
         std::thread::Builder::new().name("controller".into()).spawn(move || {
             let mut plumber = plumber;
             let mut c = Controller::new(&*db, &chassis);
-            // A DB that fails (etcd down) is retried; the dataplane keeps forwarding on the tables it has.
+            // A DB that fails (etcd down, frozen, restarting) is retried with backoff; the dataplane keeps
+            // forwarding on the tables it has meanwhile, and the next sync patches in what changed.
+            let mut backoff = Backoff::new();
             while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
                 match c.run(&mut plumber, &stop) {
                     Ok(()) => break,
                     Err(e) => {
-                        tracing::error!("the controller lost the DB: {e}; retrying in 1 s");
-                        std::thread::sleep(Duration::from_secs(1));
+                        if started.elapsed() > Backoff::MAX * 2 {
+                            backoff = Backoff::new(); // it was up for a while: a new outage
+                        }
+                        let wait = backoff.next();
+                        tracing::error!(
+                            "the controller lost the DB: {e}; the dataplane keeps its tables; again in {wait:?}"
+                        );
+                        sleep_unless(&stop, wait);
                     }
                 }
             }
@@ -525,8 +615,19 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
         }
     }
     stop.store(true, Ordering::Relaxed);
+    let stopped = Instant::now();
+    // The controller gives the dataplane back; a DB call it is in ends within the DB's request deadline.
     let _ = controller.join();
-    let _ = status.join();
+    // The status writer marks the ports DOWN if the DB lets it, but a stopping node does not wait on a DB
+    // that is down: past the deadline the thread is left behind (it holds nothing of the dataplane).
+    while !status.is_finished() && stopped.elapsed() < STATUS_GRACE {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if status.is_finished() {
+        let _ = status.join();
+    } else {
+        tracing::warn!("the DB did not take the ports' DOWN status within {STATUS_GRACE:?}; not waiting longer");
+    }
     let dp = Arc::into_inner(dp).context("the dataplane is still shared")?.into_inner().expect("poisoned");
     let mut dp = dp;
     dp.collect_latency();

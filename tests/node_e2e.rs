@@ -15,162 +15,16 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cloud::*;
 use common::*;
 use serde_json::{json, Value};
 
-/// Everything a test started, removed on drop.
-#[derive(Default)]
-struct World {
-    children: Vec<Child>,
-    namespaces: Vec<String>,
-    dirs: Vec<PathBuf>,
-    prefixes: Vec<String>,
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        for d in &self.dirs {
-            let _ = std::fs::remove_dir_all(d);
-        }
-        for p in &self.prefixes {
-            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{p}"));
-        }
-    }
-}
-
 /// The two scenarios each run a DPDK process polling lcore 1: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn ns_sh(ns: &str, args: &[&str]) {
-    let mut v = vec!["ip", "netns", "exec", ns];
-    v.extend_from_slice(args);
-    sh(&v);
-}
-
-fn ping(ns: &str, addr: &str) -> bool {
-    let v6 = addr.contains(':');
-    Command::new("ip")
-        .args(["netns", "exec", ns, "ping", if v6 { "-6" } else { "-4" }, "-c", "2", "-i", "0.2", "-W", "1", addr])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
-
-/// Pings until one succeeds (a first ping may wait for neighbour discovery or a publication), up to 10 s.
-fn pings(ns: &str, addr: &str) -> bool {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if ping(ns, addr) {
-            return true;
-        }
-    }
-    false
-}
-
-/// The Neutron API at `addr`: one request, its status and JSON body.
-fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("API {addr}: {e}"));
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
-fn create(addr: &str, kind: &str, body: Value) -> Value {
-    let (status, v) = call(addr, "POST", &format!("/v2.0/{kind}s"), Some(json!({ kind: body })));
-    assert_eq!(status, 201, "POST {kind}: {v}");
-    v[kind].clone()
-}
-
-fn get_port(addr: &str, id: &str) -> Option<Value> {
-    let (status, v) = call(addr, "GET", &format!("/v2.0/ports/{id}"), None);
-    (status == 200).then(|| v["port"].clone())
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < end, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn link_in(ns: Option<&str>, dev: &str) -> bool {
-    let mut c = Command::new("ip");
-    if let Some(ns) = ns {
-        c.args(["-n", ns]);
-    }
-    c.args(["link", "show", dev]).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
-}
-
-/// A VM: a namespace and the port it is plugged into.
-struct Vm {
-    ns: String,
-    port: String,
-    mac: String,
-    tap: String,
-    /// (address, prefix length, gateway)
-    addrs: Vec<(String, u8, String)>,
-}
-
-impl Vm {
-    /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
-    fn attach(&self) {
-        wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
-        sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
-        let n = self.ns.as_str();
-        ns_sh(n, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
-        sh(&["ip", "-n", n, "link", "set", &self.tap, "address", &self.mac]);
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", n, "link", "set", &self.tap, "up"]);
-        for (a, len, gw) in &self.addrs {
-            let cidr = format!("{a}/{len}");
-            if a.contains(':') {
-                sh(&["ip", "-n", n, "-6", "addr", "add", &cidr, "dev", &self.tap, "nodad"]);
-                sh(&["ip", "-n", n, "-6", "route", "add", "default", "via", gw, "dev", &self.tap]);
-            } else {
-                sh(&["ip", "-n", n, "addr", "add", &cidr, "dev", &self.tap]);
-                sh(&["ip", "-n", n, "route", "add", "default", "via", gw, "dev", &self.tap]);
-            }
-        }
-    }
-
-    fn ip(&self, v6: bool) -> &str {
-        &self.addrs.iter().find(|(a, _, _)| a.contains(':') == v6).expect("an address of that family").0
-    }
-}
 
 /// How the scenario starts and stops the node (and, all-in-one, the API with it).
 struct Roles {
@@ -180,66 +34,45 @@ struct Roles {
     start_node: Box<dyn Fn(&mut World)>,
 }
 
-fn eal_args(prefix: &str) -> Vec<String> {
-    ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix]
-        .map(String::from)
-        .to_vec()
-}
-
-/// `dragonflow all-in-one` over an embedded DB in `dir`, the API on `api`, counters in `dir/stats.json`,
-/// with `extra` flags.
-fn all_in_one(chassis: &str, dir: &std::path::Path, prefix: &str, api: &str, extra: &[&str]) -> Vec<String> {
-    let (db, stats) = (dir.join("db"), dir.join("stats.json"));
-    let mut v: Vec<String> = ["all-in-one", "--chassis", chassis, "--listen", api].map(String::from).to_vec();
-    v.extend(["--data-dir".into(), db.display().to_string(), "--stats-json".into(), stats.display().to_string()]);
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v.push("--".into());
-    v.extend(eal_args(prefix));
-    v
-}
-
-/// Starts `dragonflow ARGS -- EAL`, echoing its stderr, and returns once it printed `ready`.
-fn spawn_until(world: &mut World, args: &[String], ready: &'static str) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting dragonflow");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if line.starts_with(ready) {
-                let _ = tx.send(());
-            }
-        }
-    });
-    world.children.push(child);
-    assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "dragonflow {args:?} did not print {ready:?}");
-}
-
-/// Stops the node (the last child started as one) with SIGTERM and waits for it.
-fn stop_node(world: &mut World) {
-    let mut child = world.children.pop().expect("a node running");
-    // SAFETY: kill(2) on our own child, not reaped yet.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "the node did not stop within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(child.wait().unwrap().success(), "the node exits cleanly (every mbuf back)");
-}
-
 /// The `replied` counter of a port in the node's stats file.
 fn replied(stats: &PathBuf, tap: &str) -> u64 {
     let Ok(text) = std::fs::read_to_string(stats) else { return 0 };
     let Ok(r) = serde_json::from_str::<Value>(&text) else { return 0 };
     let name = format!("net_tap_{}", &tap[3..]);
     r["ports"].as_array().into_iter().flatten().find(|p| p["name"] == name.as_str()).map_or(0, |p| u(&p["replied"]))
+}
+
+/// A drop counter of a port (by its TAP) in the node's stats file.
+fn port_drop(stats: &PathBuf, tap: &str, reason: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(stats) else { return 0 };
+    let Ok(r) = serde_json::from_str::<Value>(&text) else { return 0 };
+    let name = format!("net_tap_{}", &tap[3..]);
+    let port = r["ports"].as_array().into_iter().flatten().find(|p| p["name"] == name.as_str());
+    port.map_or(0, |p| p["drops"][reason].as_u64().unwrap_or(0))
+}
+
+/// Bytes the kernel of namespace `ns` received on `dev`.
+fn rx_bytes(ns: &str, dev: &str) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "cat", &format!("/sys/class/net/{dev}/statistics/rx_bytes")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("rx_bytes of {dev} in {ns}"))
+}
+
+/// Echo requests of [`BURST_SIZE`] bytes of ICMP data in one [`burst`].
+const BURST: u64 = 100;
+const BURST_SIZE: u64 = 1000;
+const BURST_BYTES: u64 = BURST * BURST_SIZE;
+
+/// [`BURST`] pings from `ns` to `addr`, 10 ms apart, without waiting for answers.
+fn burst(ns: &str, addr: &str) {
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &BURST.to_string(), "-i", "0.01", "-W", "1"])
+        .args(["-s", &BURST_SIZE.to_string(), addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 fn scenario(world: &mut World, roles: &Roles, tag: &str) {
@@ -309,10 +142,24 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     assert!(pings(&vm1.ns, vm2.ip(true)), "vm1 -> vm2 (IPv6)");
     assert!(pings(&vm2.ns, vm1.ip(true)), "vm2 -> vm1 (IPv6)");
 
-    // Isolation: vm3 (net2) knows vm1's MAC and puts its address on-link; still nothing crosses.
+    // Isolation: vm3 (net2) knows vm1's MAC and puts its address on-link; nothing of it reaches vm1 (what
+    // arrives is measured at vm1: a reply could not come back anyway, vm1 has no route to net2). The same
+    // burst from vm2 (net1) shows that the measure sees such traffic.
     ns_sh(&vm3.ns, &["ip", "route", "add", "10.1.0.0/24", "dev", &vm3.tap]);
     ns_sh(&vm3.ns, &["ip", "neigh", "replace", vm1.ip(false), "lladdr", &vm1.mac, "dev", &vm3.tap]);
-    assert!(!ping(&vm3.ns, vm1.ip(false)), "a VM of net2 reached net1");
+    let into_vm1 = |from: &Vm| {
+        let before = rx_bytes(&vm1.ns, &vm1.tap);
+        burst(&from.ns, vm1.ip(false));
+        std::thread::sleep(Duration::from_millis(200));
+        rx_bytes(&vm1.ns, &vm1.tap) - before
+    };
+    let dropped = || port_drop(&roles.stats, &vm3.tap, "l2_switch.no_destination");
+    let dropped_before = dropped();
+    let leaked = into_vm1(vm3);
+    assert!(leaked < BURST_BYTES / 10, "{leaked} bytes reached vm1 while vm3 (net2) sent it {BURST_BYTES}");
+    wait_for("vm3's frames counted as dropped", Duration::from_secs(3), || dropped() >= dropped_before + BURST);
+    let seen = into_vm1(vm2);
+    assert!(seen >= BURST_BYTES, "the same burst from vm2 brought vm1 only {seen} bytes: the measure is blind");
 
     // A router joins net1 and net3.
     let r = create(api, "router", json!({ "name": "r1" }))["id"].as_str().unwrap().to_owned();
@@ -343,7 +190,16 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     assert_eq!(status, 204);
     wait_for("vm2's TAP removed", Duration::from_secs(1), || !link_in(Some(&vm2.ns), &vm2.tap));
     eprintln!("port delete -> device gone: {:?}", t.elapsed());
-    assert!(!ping(&vm1.ns, vm2.ip(false)), "traffic to a deleted port");
+    // ... and the switch forgot it: vm1's ARP for its address is not answered any more, and goes nowhere
+    // (vm1 is alone on net1 now).
+    ns_sh(&vm1.ns, &["ip", "neigh", "flush", "dev", &vm1.tap]);
+    let (replies, nowhere) =
+        (replied(&roles.stats, &vm1.tap), port_drop(&roles.stats, &vm1.tap, "l2_switch.no_destination"));
+    assert!(!ping(&vm1.ns, vm2.ip(false)), "a reply from a deleted port");
+    wait_for("vm1's ARP for the deleted port counted as going nowhere", Duration::from_secs(3), || {
+        port_drop(&roles.stats, &vm1.tap, "l2_switch.no_destination") > nowhere
+    });
+    assert_eq!(replied(&roles.stats, &vm1.tap), replies, "the switch still answers ARP for a deleted port");
 
     // Unbinding vm3's port: DOWN, device gone.
     let (status, v) =
@@ -379,7 +235,7 @@ fn all_in_one_with_the_embedded_db() {
     let api = format!("127.0.0.1:{}", free_port());
     let stats = dir.join("stats.json");
     let args = all_in_one("e2e-aio", &dir, &prefix, &api, &[]);
-    let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| spawn_until(w, &args, "dragonflow: node"));
+    let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| drop(spawn_until(w, &args, "dragonflow: node")));
     start(&mut world);
     let roles = Roles { api, chassis: "e2e-aio".into(), stats, start_node: start };
     scenario(&mut world, &roles, "aio");
@@ -393,40 +249,13 @@ fn api_and_node_roles_over_etcd() {
     let dir = std::env::temp_dir().join(format!("dfe2e-etcd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     world.dirs.push(dir.clone());
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let etcd = Command::new("etcd")
-        .args(["--name", "df", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("df={peer_url}"), "--log-level", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
-    world.children.push(etcd);
+    let mut etcd = Etcd::new("e2e");
+    etcd.start();
+    let url = etcd.url.clone();
     let api = format!("127.0.0.1:{}", free_port());
     let api_args: Vec<String> =
         ["api", "--listen", &api, "--etcd", &url, "--etcd-prefix", "e2e"].map(String::from).to_vec();
-    // The API role first (it retries nothing: wait for etcd to answer through it).
-    let mut api_up = false;
-    for _ in 0..50 {
-        let mut child = Command::new(BIN)
-            .args(&api_args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dragonflow api");
-        std::thread::sleep(Duration::from_millis(500));
-        if child.try_wait().unwrap().is_none() {
-            world.children.insert(1, child);
-            api_up = true;
-            break;
-        }
-    }
-    assert!(api_up, "the API role could not reach etcd");
+    spawn_until(&mut world, &api_args, "dragonflow: Neutron API");
     let prefix = format!("dfe2e-etcd-{}", std::process::id());
     world.prefixes.push(prefix.clone());
     let stats = dir.join("stats.json");
@@ -446,7 +275,8 @@ fn api_and_node_roles_over_etcd() {
     .into_iter()
     .chain(eal_args(&prefix))
     .collect();
-    let start: Box<dyn Fn(&mut World)> = Box::new(move |w: &mut World| spawn_until(w, &node_args, "dragonflow: node"));
+    let start: Box<dyn Fn(&mut World)> =
+        Box::new(move |w: &mut World| drop(spawn_until(w, &node_args, "dragonflow: node")));
     start(&mut world);
     let roles = Roles { api, chassis: "e2e-etcd".into(), stats, start_node: start };
     scenario(&mut world, &roles, "etcd");

@@ -256,8 +256,13 @@ pub struct Controller<'d, D: Db + ?Sized> {
     /// A fetch failed: the view may be incomplete, list everything again.
     must_sync: bool,
     /// Started over ([`Controller::reset`]) since the last [`Controller::step`]: the node is told every
-    /// port bound here, and gets tables even if they are empty.
+    /// port bound here, and gets tables unless they equal the ones it has.
     resync: bool,
+    /// The tables the node had before the last reset (`None` before the first publication): a resync
+    /// after a DB outage publishes only if they changed.
+    before_reset: Option<Tables>,
+    /// The node got tables at least once.
+    published: bool,
 }
 
 fn decode<T: Object + DeserializeOwned>(e: &crate::db::Entry) -> Result<T, DbError> {
@@ -302,6 +307,27 @@ fn only_status_changed(old: &Port, new: &Port) -> bool {
     blank(old) == blank(new)
 }
 
+/// How long a watch may stay quiet before the controller checks that the DB still answers.
+pub const LIVENESS: Duration = Duration::from_secs(3);
+
+/// Objects added, removed and changed (another revision) between two views of one table.
+struct Changes(usize, usize, usize);
+
+impl Changes {
+    fn of<T: Object>(old: &HashMap<String, T>, new: &HashMap<String, T>) -> Changes {
+        let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+        let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+        let changed = new.iter().filter(|(k, o)| old.get(*k).is_some_and(|x| x.revision() != o.revision())).count();
+        Changes(added, removed, changed)
+    }
+}
+
+impl std::fmt::Display for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{} -{} ~{}", self.0, self.1, self.2)
+    }
+}
+
 impl<'d, D: Db + ?Sized> Controller<'d, D> {
     pub fn new(db: &'d D, chassis: &str) -> Self {
         Controller {
@@ -325,6 +351,8 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             fetch_nets: HashSet::new(),
             must_sync: false,
             resync: false,
+            before_reset: None,
+            published: false,
         }
     }
 
@@ -351,8 +379,22 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         .unwrap_or(0);
         // Events after the oldest list's revision are replayed by the watch; applying one twice is
         // harmless (puts and deletes are idempotent).
+        let old = std::mem::take(&mut self.model);
+        let first = !self.published;
         self.reset(model);
         self.revision = revision;
+        if !first {
+            // After a lost watch (a DB outage, a compaction): what changed meanwhile, as the node holds it.
+            let m = &self.model;
+            tracing::info!(
+                revision,
+                networks = %Changes::of(&old.networks, &m.networks),
+                subnets = %Changes::of(&old.subnets, &m.subnets),
+                ports = %Changes::of(&old.ports, &m.ports),
+                routers = %Changes::of(&old.routers, &m.routers),
+                "resync: the DB listed again (+added -removed ~changed)"
+            );
+        }
         Ok(())
     }
 
@@ -468,7 +510,11 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.dirty_ports.clear();
         self.routers.clear();
         self.neighbors = Neighbors::default();
-        self.tables = Tables::default();
+        let published = std::mem::take(&mut self.tables);
+        if self.published && !self.resync {
+            // (Reset twice before a step: the node still has the first one's tables.)
+            self.before_reset = Some(published);
+        }
         self.dirty_nets = self.needed.clone();
         self.dirty_routers = self.model.routers.keys().cloned().chain(self.index.iface_ports.keys().cloned()).collect();
         self.bindings.clear();
@@ -850,10 +896,28 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let resync = std::mem::take(&mut self.resync);
         self.fetch_pending();
         self.bind(node, resync);
-        if let Some((t, s)) = self.tables(&|p| node.local(p)) {
-            node.publish(t, s);
-        } else if resync {
-            node.publish(self.tables.clone(), self.summary());
+        let next = self.tables(&|p| node.local(p));
+        if !resync {
+            if let Some((t, s)) = next {
+                node.publish(t, s);
+                self.published = true;
+            }
+            return;
+        }
+        // Started over: the tables were built anew; the node keeps its own if they are the same (a
+        // resync after an outage in which nothing changed touches no table).
+        match self.before_reset.take() {
+            Some(old) if old == self.tables => {
+                tracing::info!("resync: the tables are unchanged; nothing published");
+            }
+            old => {
+                if old.is_some() {
+                    tracing::info!("resync: the tables changed; publishing them");
+                }
+                let t = next.map_or_else(|| self.tables.clone(), |(t, _)| t);
+                node.publish(t, self.summary());
+                self.published = true;
+            }
         }
     }
 
@@ -868,12 +932,22 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                 Err(DbError::Compacted { .. }) => continue 'sync,
                 Err(e) => return Err(e),
             };
+            let mut heard = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 let first = match watch.events.recv_timeout(Duration::from_millis(100)) {
                     Ok(ev) => ev,
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        // A quiet watch may be a dead one (a frozen server keeps the connection open): ask
+                        // the DB something now and then; no answer is a lost DB.
+                        if heard.elapsed() >= LIVENESS {
+                            self.db.revision()?;
+                            heard = std::time::Instant::now();
+                        }
+                        continue;
+                    }
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => continue 'sync,
                 };
+                heard = std::time::Instant::now();
                 let mut changed = self.apply(&first);
                 // Everything already queued goes into the same compilation.
                 while let Ok(ev) = watch.events.try_recv() {

@@ -7,19 +7,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use control::db::etcd::EtcdDb;
+use control::db::etcd::{EtcdDb, REQUEST_TIMEOUT};
 use control::db::{conformance, Db, DbError};
 
 struct Etcd {
-    child: Child,
+    child: Option<Child>,
     dir: PathBuf,
     url: String,
+    peer_url: String,
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -28,28 +28,55 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start_etcd(name: &str) -> Etcd {
-    let dir = std::env::temp_dir().join(format!("df-etcd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (client, peer) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{client}");
-    let peer_url = format!("http://127.0.0.1:{peer}");
-    let child = Command::new("etcd")
-        .args(["--name", "df", "--data-dir"])
-        .arg(&dir)
-        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
-        .args(["--initial-cluster", &format!("df={peer_url}"), "--log-level", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
-    let etcd = Etcd { child, dir, url };
-    let start = Instant::now();
-    while EtcdDb::connect(std::slice::from_ref(&etcd.url), "probe").is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "etcd did not answer within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
+impl Etcd {
+    /// An etcd on free loopback ports, not started yet.
+    fn new(name: &str) -> Etcd {
+        let dir = std::env::temp_dir().join(format!("df-etcd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        Etcd { child: None, dir, url, peer_url }
     }
+
+    /// Starts (or restarts, on the same data) the server; returns once it answers.
+    fn start(&mut self) {
+        let child = Command::new("etcd")
+            .args(["--name", "df", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
+            .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
+            .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
+        self.child = Some(child);
+        let probe = EtcdDb::connect(std::slice::from_ref(&self.url), "probe").unwrap();
+        let start = Instant::now();
+        while probe.probe().is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "etcd did not answer within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        // SAFETY: kill(2) on our own child, which is not reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+}
+
+fn start_etcd(name: &str) -> Etcd {
+    let mut etcd = Etcd::new(name);
+    etcd.start();
     etcd
 }
 
@@ -87,4 +114,99 @@ fn a_compacted_revision_cannot_be_resumed_from() {
     compact(&etcd.url, r3);
     assert!(matches!(db.watch(Some("port"), r1), Err(DbError::Compacted { .. })));
     assert!(db.watch(Some("port"), r3).is_ok());
+}
+
+/// A frozen server (SIGSTOP: the connection stays open, nothing answers) fails calls within the request
+/// deadline and ends a watch through the keepalive, instead of waiting forever; once thawed, the same
+/// client works again, and so does a new watch.
+#[test]
+fn a_frozen_etcd_is_detected_not_waited_on() {
+    let etcd = start_etcd("frozen");
+    let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
+    let r = db.create("port", "a", b"1").unwrap();
+    let watch = db.watch(None, r).unwrap();
+    etcd.signal(libc::SIGSTOP);
+    let t = Instant::now();
+    assert!(matches!(db.get("port", "a"), Err(DbError::Unavailable(_))));
+    let waited = t.elapsed();
+    assert!(waited < REQUEST_TIMEOUT + Duration::from_secs(2), "a read waited {waited:?} on a frozen etcd");
+    let t = Instant::now();
+    let ended = loop {
+        match watch.events.recv_timeout(Duration::from_millis(100)) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break true,
+            Ok(ev) => panic!("an event from a frozen etcd: {ev:?}"),
+            Err(_) if t.elapsed() > Duration::from_secs(15) => break false,
+            Err(_) => {}
+        }
+    };
+    assert!(ended, "the watch on a frozen etcd did not end within 15 s (keepalive)");
+    eprintln!("frozen etcd: a read failed after {waited:?}, the watch ended after {:?}", t.elapsed());
+
+    etcd.signal(libc::SIGCONT);
+    let t = Instant::now();
+    while db.probe().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(15), "the client did not come back after SIGCONT");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let watch = db.watch(None, r).unwrap();
+    let r = db.update("port", "a", b"3", r).unwrap();
+    assert_eq!(watch.events.recv_timeout(Duration::from_secs(5)).unwrap().revision(), r);
+}
+
+/// A client made before etcd is up works once it is, and again after etcd is stopped and restarted.
+#[test]
+fn the_client_waits_for_etcd_and_outlives_its_restarts() {
+    let mut etcd = Etcd::new("restart");
+    let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").expect("connecting needs no server");
+    let t = Instant::now();
+    assert!(matches!(db.probe(), Err(DbError::Unavailable(_))), "no server yet");
+    assert!(t.elapsed() < REQUEST_TIMEOUT + Duration::from_secs(2), "a refused connection waited {:?}", t.elapsed());
+    etcd.start();
+    let t = Instant::now();
+    let r = loop {
+        match db.create("port", "a", b"1") {
+            Ok(r) => break r,
+            Err(e) => assert!(t.elapsed() < Duration::from_secs(15), "never reconnected: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    etcd.kill();
+    assert!(db.get("port", "a").is_err(), "read from a stopped etcd");
+    etcd.start();
+    let t = Instant::now();
+    let got = loop {
+        match db.get("port", "a") {
+            Ok(e) => break e,
+            Err(e) => assert!(t.elapsed() < Duration::from_secs(15), "never reconnected: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(got.map(|e| (e.value, e.revision)), Some((b"1".to_vec(), r)), "the write survived the restart");
+}
+
+/// The last handle dropped on a runtime's thread (the API's) neither panics nor blocks.
+#[test]
+fn dropping_the_client_inside_a_runtime_is_fine() {
+    let etcd = start_etcd("drop");
+    let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
+    db.probe().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move { drop(db) });
+}
+
+/// A quiet watch lives on: it is a stream, not a request (no deadline ends it), and the keepalive pings
+/// stay within what etcd allows (`--grpc-keepalive-min-time`, 5 s: pinging more often makes etcd close the
+/// connection, every few seconds).
+#[test]
+fn a_quiet_watch_lives_on() {
+    let etcd = start_etcd("quiet");
+    let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
+    let r = db.create("port", "a", b"1").unwrap();
+    let watch = db.watch(None, r).unwrap();
+    match watch.events.recv_timeout(Duration::from_secs(20)) {
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+        other => panic!("a quiet watch ended or delivered: {other:?}"),
+    }
+    let r = db.update("port", "a", b"2", r).unwrap();
+    assert_eq!(watch.events.recv_timeout(Duration::from_secs(5)).unwrap().revision(), r);
 }

@@ -123,6 +123,31 @@ pub struct Tables {
     pub remote: FxHashMap<u64, RemotePort>,
 }
 
+/// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
+/// built in, and free slots at the end of `ports` do not count.
+impl PartialEq for Tables {
+    fn eq(&self, o: &Tables) -> bool {
+        fn bound(p: &[Option<PortEntry>]) -> &[Option<PortEntry>] {
+            &p[..p.iter().rposition(Option::is_some).map_or(0, |i| i + 1)]
+        }
+        let same_floods = self.networks.len() == o.networks.len()
+            && self.networks.iter().all(|(k, n)| {
+                o.networks.get(k).is_some_and(|m| {
+                    n.local_ports.len() == m.local_ports.len()
+                        && n.local_ports.iter().all(|i| m.local_ports.contains(i))
+                })
+            });
+        bound(&self.ports) == bound(&o.ports)
+            && same_floods
+            && self.l2 == o.l2
+            && self.arp == o.arp
+            && self.nd == o.nd
+            && self.router_macs == o.router_macs
+            && self.routers == o.routers
+            && self.remote == o.remote
+    }
+}
+
 impl Tables {
     #[inline(always)]
     pub fn port(&self, index: u16) -> Option<&PortEntry> {
@@ -353,5 +378,33 @@ mod tests {
         assert_eq!(t.l2_lookup(2, mac), None, "networks are separate");
         assert_eq!(t.arp_lookup(1, Ipv4Addr::new(10, 0, 0, 1)), Some(mac));
         assert_eq!(t.networks[&1].local_ports, vec![3]);
+    }
+
+    #[test]
+    fn tables_are_equal_by_content_not_by_build_order() {
+        let entry = |i: u8| {
+            let mac = Mac([0xfa, 0x16, 0x3e, 0, 0, i]);
+            PortEntry {
+                lport: i as u32,
+                network: 1,
+                mac,
+                up: true,
+                security: true,
+                allowed: vec![(mac, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, i)))],
+            }
+        };
+        let mut a = TablesBuilder::new();
+        a.local_port(1, entry(1)).local_port(2, entry(2));
+        let mut b = TablesBuilder::new();
+        b.local_port(2, entry(2)).local_port(1, entry(1));
+        let (a, b) = (a.build(), b.build());
+        assert_ne!(a.networks[&1].local_ports, b.networks[&1].local_ports, "built in another order");
+        assert_eq!(a, b);
+        let mut c = b.clone();
+        c.ports.push(None);
+        assert_eq!(a, c, "a free slot at the end");
+        let mut d = TablesBuilder::from_tables(b);
+        d.neighbor(1, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9)), Mac([2, 0, 0, 0, 0, 9]));
+        assert_ne!(a, d.build());
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers for the tests that run the real `dragonflow` binary over DPDK vdevs (no hugepages, no NIC).
 #![allow(dead_code)]
 
+pub mod cloud;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,0 +1,311 @@
+//! The cloud around a node, for the end-to-end tests: the Neutron API over HTTP, namespaces as VMs, the
+//! processes a test starts (removed with everything else it made, even when a check fails), a real etcd.
+#![allow(dead_code)]
+
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::BIN;
+
+/// Everything a test started, removed on drop.
+#[derive(Default)]
+pub struct World {
+    pub children: Vec<Child>,
+    pub namespaces: Vec<String>,
+    pub dirs: Vec<PathBuf>,
+    pub prefixes: Vec<String>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        for p in &self.prefixes {
+            let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{p}"));
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn ns_sh(ns: &str, args: &[&str]) {
+    let mut v = vec!["ip", "netns", "exec", ns];
+    v.extend_from_slice(args);
+    sh(&v);
+}
+
+pub fn ping(ns: &str, addr: &str) -> bool {
+    let v6 = addr.contains(':');
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ping", if v6 { "-6" } else { "-4" }, "-c", "2", "-i", "0.2", "-W", "1", addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Pings until one succeeds (a first ping may wait for neighbour discovery or a publication), up to 10 s.
+pub fn pings(ns: &str, addr: &str) -> bool {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if ping(ns, addr) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The Neutron API at `addr`: one request, its status and JSON body.
+pub fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("API {addr}: {e}"));
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+pub fn create(addr: &str, kind: &str, body: Value) -> Value {
+    let (status, v) = call(addr, "POST", &format!("/v2.0/{kind}s"), Some(json!({ kind: body })));
+    assert_eq!(status, 201, "POST {kind}: {v}");
+    v[kind].clone()
+}
+
+pub fn get_port(addr: &str, id: &str) -> Option<Value> {
+    let (status, v) = call(addr, "GET", &format!("/v2.0/ports/{id}"), None);
+    (status == 200).then(|| v["port"].clone())
+}
+
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn link_in(ns: Option<&str>, dev: &str) -> bool {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["-n", ns]);
+    }
+    c.args(["link", "show", dev]).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap().success()
+}
+
+/// A VM: a namespace and the port it is plugged into.
+pub struct Vm {
+    pub ns: String,
+    pub port: String,
+    pub mac: String,
+    pub tap: String,
+    /// (address, prefix length, gateway)
+    pub addrs: Vec<(String, u8, String)>,
+}
+
+impl Vm {
+    /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
+    pub fn attach(&self) {
+        wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
+        sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
+        let n = self.ns.as_str();
+        ns_sh(n, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
+        sh(&["ip", "-n", n, "link", "set", &self.tap, "address", &self.mac]);
+        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", n, "link", "set", &self.tap, "up"]);
+        for (a, len, gw) in &self.addrs {
+            let cidr = format!("{a}/{len}");
+            if a.contains(':') {
+                sh(&["ip", "-n", n, "-6", "addr", "add", &cidr, "dev", &self.tap, "nodad"]);
+                sh(&["ip", "-n", n, "-6", "route", "add", "default", "via", gw, "dev", &self.tap]);
+            } else {
+                sh(&["ip", "-n", n, "addr", "add", &cidr, "dev", &self.tap]);
+                sh(&["ip", "-n", n, "route", "add", "default", "via", gw, "dev", &self.tap]);
+            }
+        }
+    }
+
+    pub fn ip(&self, v6: bool) -> &str {
+        &self.addrs.iter().find(|(a, _, _)| a.contains(':') == v6).expect("an address of that family").0
+    }
+}
+
+pub fn eal_args(prefix: &str) -> Vec<String> {
+    ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", prefix]
+        .map(String::from)
+        .to_vec()
+}
+
+/// `dragonflow all-in-one` over an embedded DB in `dir`, the API on `api`, counters in `dir/stats.json`,
+/// with `extra` flags.
+pub fn all_in_one(chassis: &str, dir: &std::path::Path, prefix: &str, api: &str, extra: &[&str]) -> Vec<String> {
+    let (db, stats) = (dir.join("db"), dir.join("stats.json"));
+    let mut v: Vec<String> = ["all-in-one", "--chassis", chassis, "--listen", api].map(String::from).to_vec();
+    v.extend(["--data-dir".into(), db.display().to_string(), "--stats-json".into(), stats.display().to_string()]);
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v.push("--".into());
+    v.extend(eal_args(prefix));
+    v
+}
+
+/// Starts `dragonflow ARGS -- EAL`, echoing its stderr, and returns once it printed `ready`.
+pub fn spawn_until(world: &mut World, args: &[String], ready: &str) -> Log {
+    let log = spawn_logged(world, args);
+    assert!(log.wait_for(ready, 1, Duration::from_secs(60)), "dragonflow {args:?} did not print {ready:?}");
+    log
+}
+
+/// Starts `dragonflow ARGS`, its stderr echoed and kept in the returned log.
+pub fn spawn_logged(world: &mut World, args: &[String]) -> Log {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting dragonflow");
+    let log = Log::follow(child.stderr.take().unwrap());
+    world.children.push(child);
+    log
+}
+
+/// A process's stderr lines, echoed to ours as they come and kept for the test to read.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn follow(stderr: std::process::ChildStderr) -> Log {
+        let log = Log::default();
+        let lines = log.0.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                lines.lock().unwrap().push(line);
+            }
+        });
+        log
+    }
+
+    /// The lines that contain `s`.
+    pub fn lines_with(&self, s: &str) -> Vec<String> {
+        self.0.lock().unwrap().iter().filter(|l| l.contains(s)).cloned().collect()
+    }
+
+    /// Waits until `n` lines contain `s`.
+    pub fn wait_for(&self, s: &str, n: usize, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        while self.lines_with(s).len() < n {
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+/// A real etcd server (Debian's `etcd-server`) on free loopback ports with a data directory of its own;
+/// it can be stopped, restarted on the same data, frozen and thawed. Killed and removed on drop.
+pub struct Etcd {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub url: String,
+    peer_url: String,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Etcd {
+    /// Not started yet.
+    pub fn new(name: &str) -> Etcd {
+        let dir = std::env::temp_dir().join(format!("dft-etcd-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let peer_url = format!("http://127.0.0.1:{}", free_port());
+        Etcd { child: None, dir, url, peer_url }
+    }
+
+    /// Starts (or restarts, on the same data) the server; returns once it answers.
+    pub fn start(&mut self) {
+        let child = Command::new("etcd")
+            .args(["--name", "df", "--data-dir"])
+            .arg(&self.dir)
+            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
+            .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
+            .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
+        self.child = Some(child);
+        let addr = self.url.strip_prefix("http://").unwrap().to_owned();
+        wait_for("etcd answers", Duration::from_secs(30), || {
+            // Its v3 JSON gateway: a range read answers once the server serves.
+            let Ok(mut c) = TcpStream::connect(&addr) else { return false };
+            let body = r#"{"key": "AA=="}"#;
+            let req =
+                format!("POST /v3/kv/range HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let mut out = String::new();
+            c.write_all(req.as_bytes()).is_ok() && c.read_to_string(&mut out).is_ok() && out.contains(" 200 ")
+        });
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().expect("etcd running").id() as i32;
+        // SAFETY: kill(2) on our own child, which is not reaped yet.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+}
+
+/// Stops the node (the last child started as one) with SIGTERM and waits for it.
+pub fn stop_node(world: &mut World) {
+    let mut child = world.children.pop().expect("a node running");
+    // SAFETY: kill(2) on our own child, not reaped yet.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the node did not stop within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success(), "the node exits cleanly (every mbuf back)");
+}
