@@ -8,7 +8,7 @@
 #              harness's method with benches/gen_flows.py's pcap; only dragonflow and testpmd run it)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
-#   --setup    first install what the peers need (openvswitch-switch-dpdk, dpdk-doc, python3-scapy)
+#   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
 #   PEERS      peers to run beside dragonflow (default "testpmd-io testpmd-macswap ovs"); "ovs" runs the
 #              harness's l2-* OVS flows (in_port=1 -> output:2, OVS's patch), "ovs-pipe" its Dragonflow-like
 #              l2pipe-* pipeline, "l2fwd"/"l3fwd" DPDK's examples
@@ -40,7 +40,7 @@ read -r -a PEERS <<<"${PEERS:-testpmd-io testpmd-macswap ovs}"
 [ "$(id -u)" = 0 ] || { echo "benches/run.sh: run as root (hugepages, OVS namespaces)" >&2; exit 1; }
 
 if [ "$SETUP" = 1 ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch-dpdk dpdk-doc python3-scapy dpdk >/dev/null
+  bash "$REPO/ci/setup.sh" --bench >/dev/null
 fi
 for p in "${PEERS[@]}"; do
   case $p in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on Debian 12 and is missing; changes nothing that is already there.
-# Run as root (or with sudo). Idempotent and non-interactive.
+# Run as root (or with sudo). Idempotent and non-interactive. `--bench` adds what benches/ needs.
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +14,15 @@ PACKAGES=(
   etcd-server                     # the etcd driver's tests run against a real etcd
   python3-venv                    # the OpenStack client (from PyPI) in a venv of its own
 )
+
+# What benches/ runs besides (ci/setup.sh --bench): the peers and the tools. ci/check-deps.sh reads both lists.
+BENCH_PACKAGES=(
+  openvswitch-switch-dpdk         # OVS-DPDK, the peer (../shared/bench)
+  dpdk-doc                        # DPDK's l2fwd/l3fwd example sources, built by the harness
+  python3-scapy                   # the harness's pcaps; tests/golden/make.py
+  valgrind                        # benches/ir.sh: instructions per packet
+)
+[ "${1:-}" = --bench ] && PACKAGES+=("${BENCH_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,9 +43,10 @@ fi
 OSC_VENV=${DF_OSC_VENV:-/opt/df-osc}
 OSC_VERSION=10.5.0
 osc_installed=$("$OSC_VENV/bin/pip" show python-openstackclient 2>/dev/null || true)
-if ! grep -q "^Version: $OSC_VERSION$" <<<"$osc_installed"; then
+osc_python=$(readlink -f "$OSC_VENV/bin/python3" 2>/dev/null || true)
+if ! grep -q "^Version: $OSC_VERSION$" <<<"$osc_installed" || [[ $osc_python != /usr/bin/* ]]; then
   echo "ci/setup.sh: installing python-openstackclient $OSC_VERSION into $OSC_VENV"
-  python3 -m venv "$OSC_VENV"
+  /usr/bin/python3 -m venv --clear "$OSC_VENV"  # Debian's python (python3-venv), not whatever is on PATH
   "$OSC_VENV/bin/pip" install -q --disable-pip-version-check "python-openstackclient==$OSC_VERSION"
 fi
 

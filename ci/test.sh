@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 bash ci/setup.sh
 export CARGO_TERM_COLOR=never
 
+echo "== every file the build and the tests use comes from a package ci/setup.sh installs"
+bash ci/check-deps.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
@@ -20,3 +23,6 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --locked -p pipel
 echo "== the whole workspace"
 # DPDK tests each start their own EAL with a unique --file-prefix; one test thread per CPU is plenty.
 cargo test --workspace --locked -- --test-threads 2
+echo "== the binary's end-to-end tests again, on the release binary (panic = abort, wrapping arithmetic: as users run it)"
+cargo build --release --locked --bin dragonflow
+DRAGONFLOW_BIN="$PWD/target/release/dragonflow" cargo test --locked -p dragonflow --tests -- --test-threads 2

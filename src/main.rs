@@ -13,6 +13,7 @@ use control::static_topology;
 use dataplane::{Dataplane, DataplaneOptions, Report};
 
 mod node;
+mod stats_log;
 
 /// DPDK userspace virtual switch with the Dragonflow SDN control plane built in.
 ///
@@ -329,6 +330,7 @@ fn serve(
     let mut next_stats = started + interval;
     let mut next_latency = started + Duration::from_secs(1);
     let mut reloads = 0u64;
+    let mut stats = stats_log::StatsLog::default();
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         if let Ok(signal_hook::consts::SIGHUP) = events.recv_timeout(Duration::from_millis(50)) {
             match reload.apply(&mut dp, cfg) {
@@ -352,55 +354,14 @@ fn serve(
             next_latency = now + Duration::from_secs(1);
         }
         if !interval.is_zero() && now >= next_stats {
-            log_report(&dp.report());
+            stats.tick(&dp.report());
             next_stats = now + interval;
         }
     }
     dp.collect_latency();
     let report = dp.shutdown();
-    log_report(&report);
+    stats_log::full(&report);
     report
-}
-
-/// Writes the counters to stderr; a closed stderr (the terminal gone) must not stop a clean shutdown.
-fn log_report(r: &Report) {
-    use std::io::Write;
-    let mut e = std::io::stderr().lock();
-    for p in &r.ports {
-        let drops: Vec<String> = p.drops.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k}={n}")).collect();
-        let _ = writeln!(
-            e,
-            "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | drops {}",
-            p.name,
-            p.rx,
-            p.tx,
-            p.hw.ipackets,
-            p.hw.opackets,
-            p.hw.imissed,
-            p.hw.oerrors,
-            p.hw.rx_nombuf,
-            if drops.is_empty() { "none".to_owned() } else { drops.join(" ") }
-        );
-    }
-    for w in &r.workers {
-        let _ = writeln!(
-            e,
-            "worker lcore {}: rx {} tx {} dropped {} idle_polls {}",
-            w.lcore, w.rx, w.tx, w.dropped, w.idle_polls
-        );
-    }
-    let _ = writeln!(e, "tables: version {}", r.tables_version);
-    let l = &r.latency;
-    let _ = writeln!(
-        e,
-        "latency (rx to tx, per burst): samples {} p50 {:.0} ns p99 {:.0} ns p99.9 {:.0} ns max {:.0} ns",
-        l.samples, l.p50_ns, l.p99_ns, l.p999_ns, l.max_ns
-    );
-    let _ = writeln!(
-        e,
-        "mempool: size {} in use at start {} in use now {}",
-        r.mempool.size, r.mempool.in_use_at_start, r.mempool.in_use
-    );
 }
 
 /// `rte_eal_cleanup` leaves the runtime directory of the file prefix behind; remove ours.

@@ -599,6 +599,7 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
     let interval = Duration::from_secs(a.stats_interval);
     let mut next_stats = started + interval;
     let mut next_second = started + Duration::from_secs(1);
+    let mut stats = crate::stats_log::StatsLog::default();
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         std::thread::sleep(Duration::from_millis(50));
         let now = Instant::now();
@@ -610,7 +611,7 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
             next_second = now + Duration::from_secs(1);
         }
         if !interval.is_zero() && now >= next_stats {
-            crate::log_report(&dp.lock().expect("poisoned").report());
+            stats.tick(&dp.lock().expect("poisoned").report());
             next_stats = now + interval;
         }
     }
@@ -632,7 +633,7 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
     let mut dp = dp;
     dp.collect_latency();
     let report = dp.shutdown();
-    crate::log_report(&report);
+    crate::stats_log::full(&report);
     write_stats(&a.stats_json, &report);
     Ok(report)
 }

@@ -30,7 +30,7 @@ fn start_api() -> Api {
     let dir = std::env::temp_dir().join(format!("df-osc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(common::BIN)
+    let child = Command::new(common::bin())
         .args(["api", "--listen", &listen, "--data-dir"])
         .arg(&dir)
         .stdout(Stdio::null())

@@ -64,7 +64,7 @@ fn every_role_stops_with_status_0_on_sigint_and_sigterm_with_each_db() {
 #[test]
 fn a_config_file_is_refused_by_the_roles_that_take_flags() {
     for role in ["api", "all-in-one", "node"] {
-        let out = Command::new(BIN).args(["--config", "/nonexistent.toml", role]).output().unwrap();
+        let out = Command::new(bin()).args(["--config", "/nonexistent.toml", role]).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{role}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("--config") && err.contains(role), "{role}: {err}");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::BIN;
+use super::bin;
 
 /// Everything a test started, removed on drop.
 #[derive(Default)]
@@ -185,7 +185,7 @@ pub fn spawn_until(world: &mut World, args: &[String], ready: &str) -> Log {
 
 /// Starts `dragonflow ARGS`, its stderr echoed and kept in the returned log.
 pub fn spawn_logged(world: &mut World, args: &[String]) -> Log {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

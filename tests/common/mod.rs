@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_dragonflow");
+/// The binary under test: this build's, or the one `DRAGONFLOW_BIN` names (CI runs the end-to-end tests
+/// on the release binary too, as users run it: `panic = "abort"`, wrapping arithmetic).
+pub fn bin() -> String {
+    std::env::var("DRAGONFLOW_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dragonflow").to_owned())
+}
 
 /// A file prefix no other DPDK process on the machine uses.
 pub fn prefix(test: &str) -> String {
@@ -76,7 +80,7 @@ pub fn run_to_end_global(global_then_args: &[String], eal: &[String], limit: Dur
 }
 
 pub fn spawn(args: &[String], eal: &[String], stderr: Stdio) -> Child {
-    Command::new(BIN)
+    Command::new(bin())
         .arg("run")
         .args(args)
         .arg("--")
