@@ -248,6 +248,7 @@ fn api_and_node_roles_over_etcd() {
     let mut world = World::default();
     let dir = std::env::temp_dir().join(format!("dfe2e-etcd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     world.dirs.push(dir.clone());
     let mut etcd = Etcd::new("e2e");
     etcd.start();
