@@ -53,14 +53,14 @@ fi
 # The TUN device the TAP PMD opens.
 [ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && chmod 0666 /dev/net/tun; }
 
-# Rust: the workspace needs 1.85 or newer with rustfmt and clippy (rustup's toolchain; Debian's is too old).
+# Rust: the workspace needs 1.89 or newer with rustfmt and clippy (rustup's toolchain; Debian's is too old).
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
-command -v cargo >/dev/null 2>&1 || { echo "ci/setup.sh: no cargo: install Rust 1.85+ with rustup (https://rustup.rs)" >&2; exit 1; }
+command -v cargo >/dev/null 2>&1 || { echo "ci/setup.sh: no cargo: install Rust 1.89+ with rustup (https://rustup.rs)" >&2; exit 1; }
 ver=$(rustc --version | awk '{print $2}')
-if [ "$(printf '%s\n1.85.0\n' "$ver" | sort -V | head -1)" != 1.85.0 ]; then
-  echo "ci/setup.sh: rustc $ver is older than 1.85" >&2
+if [ "$(printf '%s\n1.89.0\n' "$ver" | sort -V | head -1)" != 1.89.0 ]; then
+  echo "ci/setup.sh: rustc $ver is older than 1.89" >&2
   exit 1
 fi
 if command -v rustup >/dev/null 2>&1; then

@@ -55,6 +55,31 @@ enum Command {
     AllInOne(node::NodeArgs),
     /// The node role: the local controller and dataplane, following a DB (etcd: --etcd URL).
     Node(node::NodeArgs),
+    /// The embedded DB's data directory, while no process has it open.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Mend a log the embedded DB refuses to start on: keep every record before the first corrupt one,
+    /// move the rest to log.corrupt-<offset> beside it (nothing is deleted), and print what was done.
+    Repair {
+        /// The embedded DB's data directory.
+        #[arg(long, default_value = node::DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+fn db(c: &DbCommand) -> Result<()> {
+    match c {
+        DbCommand::Repair { data_dir } => {
+            let report = control::db::embedded::EmbeddedDb::repair(data_dir)
+                .with_context(|| format!("repairing the embedded DB in {}", data_dir.display()))?;
+            println!("{report}");
+            Ok(())
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +202,7 @@ fn main() {
         Command::Api(_) => Some("api"),
         Command::AllInOne(_) => Some("all-in-one"),
         Command::Node(_) => Some("node"),
+        Command::Db(_) => Some("db"),
         Command::Run(_) | Command::CheckConfig(_) => None,
     };
     if let (Some(role), Some(file)) = (role, &cli.config) {
@@ -193,6 +219,7 @@ fn main() {
         Command::Api(a) => api(a),
         Command::AllInOne(a) => node::run(a, true),
         Command::Node(a) => node::run(a, false),
+        Command::Db(c) => db(c),
         Command::CheckConfig(a) => resolve(cli.config.as_ref(), a).and_then(|c| {
             print!("{}", toml::to_string_pretty(&c)?);
             Ok(())

@@ -22,11 +22,14 @@ use control::model::{Chassis, Port, Store};
 use dataplane::{Dataplane, DataplaneOptions, Report};
 use pipelines::tables::Tables;
 
+/// The embedded DB's data directory unless --data-dir says.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/dragonflow";
+
 /// Which DB: the embedded one in a data directory, or etcd.
 #[derive(Args, Debug, Clone)]
 pub struct DbArgs {
     /// The embedded DB's data directory (ignored with --etcd).
-    #[arg(long, default_value = "/var/lib/dragonflow")]
+    #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
     /// etcd endpoints (http://127.0.0.1:2379, repeatable) instead of the embedded DB.
     #[arg(long)]

@@ -274,7 +274,7 @@ impl<const TIMED: bool> PassClock<TIMED> {
             }
         }
         self.passes = self.passes.wrapping_add(1);
-        if self.passes % SERVICE_EVERY == 0 {
+        if self.passes.is_multiple_of(SERVICE_EVERY) {
             latency.service();
             if TIMED {
                 self.t = rdtsc();

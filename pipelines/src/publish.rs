@@ -323,7 +323,7 @@ mod tests {
                         let sum = s.values.iter().fold(0u64, |a, v| a.wrapping_add(*v));
                         assert_eq!(sum, s.sum, "a reader saw a freed or torn snapshot");
                         uses += 1;
-                        if uses % 1000 == 0 {
+                        if uses.is_multiple_of(1000) {
                             r.offline();
                             std::thread::yield_now();
                         }
