@@ -112,7 +112,9 @@ fn the_node_forwards_through_etcd_outages_and_resyncs_by_difference() {
         vm
     };
     let (vm1, vm2) = (vm(1, &mut world), vm(2, &mut world));
-    assert!(pings(&vm1.ns, vm2.ip(false)), "vm1 -> vm2");
+    let stats = dir.join("stats.json");
+    let counters = || std::fs::read_to_string(&stats).unwrap_or_default();
+    assert!(pings(&vm1.ns, vm2.ip(false)), "vm1 -> vm2; the node's counters: {}", counters());
     let target = vm2.ip(false).to_owned();
 
     // etcd stopped (killed), then restarted on its data.
