@@ -2,6 +2,9 @@
 //! the workers on their lcores, report counters and latency while they run, and stop cleanly with every
 //! mbuf back in its pool.
 //! Which worker polls which queue is decided by [`QueuePlan`].
+//!
+//! A port is stopped and reconfigured only once the workers have dropped its queues (the `dpdk` crate
+//! refuses otherwise).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -185,7 +188,7 @@ struct RunningWorker {
 }
 
 /// The running dataplane. [`Dataplane::shutdown`] stops it and reports; dropping it (on an error path)
-/// stops the workers too, so that no port is closed under a worker.
+/// stops the workers too, before the ports are stopped and closed.
 pub struct Dataplane {
     eal: Eal,
     pool: Mempool,
@@ -221,7 +224,7 @@ impl Dataplane {
         if lcores.is_empty() {
             return Err(DataplaneError::NoWorkerLcore);
         }
-        let ports: Vec<Port> = if opts.ports.is_empty() {
+        let mut ports: Vec<Port> = if opts.ports.is_empty() {
             Port::all(&eal)
         } else {
             opts.ports.iter().map(|d| Port::open(&eal, d)).collect::<Result<_, _>>()?
@@ -265,8 +268,8 @@ impl Dataplane {
         let pool = Mempool::new(&eal, "df_pkt_pool", mbufs, opts.mbuf_cache, dpdk::DEFAULT_DATA_ROOM)?;
         tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");
 
-        let mut slots = Vec::new();
-        for (p, port) in ports.iter().enumerate() {
+        let mut summaries = Vec::new();
+        for (p, port) in ports.iter_mut().enumerate() {
             let cfg = PortConfig {
                 rx_queues: nrxq[p],
                 tx_queues: ntxq[p],
@@ -286,7 +289,7 @@ impl Dataplane {
             };
             tracing::info!(port = %s.name, driver = %s.driver, mac = %s.mac, rxq = s.rx_queues, txq = s.tx_queues,
                 peer = ?patch.peer(p).map(|o| names[o].as_str()), "port started");
-            slots.push(Some((port.clone(), s)));
+            summaries.push(s);
         }
         let in_use_at_start = pool.in_use_count();
 
@@ -343,7 +346,7 @@ impl Dataplane {
         Ok(Dataplane {
             eal,
             pool,
-            ports: slots,
+            ports: ports.into_iter().zip(summaries).map(Some).collect(),
             workers,
             stop,
             exits,
@@ -394,7 +397,7 @@ impl Dataplane {
             None if self.ports.len() < MAX_PORTS => self.ports.len(),
             None => return Err(DataplaneError::NoPortSlot(MAX_PORTS)),
         };
-        let port = Port::open(&self.eal, devargs)?;
+        let mut port = Port::open(&self.eal, devargs)?;
         let info = port.info()?;
         let workers = self.workers.len() as u16;
         if info.max_tx_queues < workers {
@@ -467,7 +470,7 @@ impl Dataplane {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
-        let Some((port, s)) = self.ports[slot].take() else { return Err(DataplaneError::NoSuchPort(index)) };
+        let Some((mut port, s)) = self.ports[slot].take() else { return Err(DataplaneError::NoSuchPort(index)) };
         let prefix = format!("{}:", s.name);
         for w in &mut self.workers {
             w.queues.retain(|q| !q.starts_with(&prefix));
@@ -562,7 +565,7 @@ impl Dataplane {
             let _ = self.latency_total.add(&exit.latency);
         }
         let mut report = self.report();
-        for (p, _) in self.ports.iter().flatten() {
+        for (p, _) in self.ports.iter_mut().flatten() {
             if let Err(e) = p.stop() {
                 tracing::warn!(port = p.name(), "stop: {e}");
             }

@@ -65,6 +65,10 @@ pub enum DpdkError {
     TooManyQueues { port: u16, kind: &'static str, asked: u16, max: u16 },
     #[error("port {port}: {kind} queue {queue} was already taken or does not exist")]
     QueueTaken { port: u16, kind: &'static str, queue: u16 },
+    #[error("port {port} ({name}) is already open: a port has one owner")]
+    PortInUse { port: u16, name: String },
+    #[error("port {port}: {call} refused: handles of its queues are alive (a burst may be running; drop them first)")]
+    QueuesInUse { port: u16, call: &'static str },
     #[error("lcore {lcore}: {call} failed: {errno}")]
     Lcore { lcore: u32, call: &'static str, errno: Errno },
 }
