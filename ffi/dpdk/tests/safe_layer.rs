@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, PortConfig, Ring, BURST_SIZE};
+use dpdk::{Burst, DpdkError, Eal, MainLcore, Mbuf, Mempool, Port, PortConfig, Ring, BURST_SIZE};
 
 fn prefix() -> String {
     format!("dfsafe{}", std::process::id())
@@ -269,6 +269,14 @@ fn a_port_is_not_changed_under_its_queue_handles() {
     drop(again);
     drop(port);
     assert_eq!(p.in_use_count(), 0);
+}
+
+/// Launching is the main lcore's: no other thread gets the token.
+#[test]
+fn only_the_main_lcore_launches() {
+    let e = eal();
+    let elsewhere = std::thread::spawn(move || MainLcore::here(&e).map(|_| ())).join().unwrap();
+    assert!(matches!(elsewhere, Err(DpdkError::NotMainLcore { main: 0, current: None })), "{elsewhere:?}");
 }
 
 #[test]
