@@ -273,8 +273,12 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
         Ok(t)
     };
     let reload = Reload { file: file.cloned(), args, names: Vec::new() };
-    let outcome = Dataplane::start(eal, &opts, tables).map(|dp| serve(dp, &cfg, args.duration, &stop, &events, reload));
-    // SAFETY: every port, queue and mempool was dropped by `serve` (or never made); nothing of DPDK follows.
+    let outcome = dpdk::MainLcore::here(&eal)
+        .map_err(anyhow::Error::from)
+        .and_then(|main| Ok(Dataplane::start(&main, &opts, tables)?))
+        .map(|dp| serve(dp, &cfg, args.duration, &stop, &events, reload));
+    // SAFETY: every port, queue and mempool was dropped and every worker joined by `serve`'s shutdown, or by
+    // `start` on its error path (or none was made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
     remove_runtime_dir(&eal_args);
     let report = outcome?;

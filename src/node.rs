@@ -522,14 +522,16 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
         hotplug_ports: dataplane::MAX_PORTS as u16,
         ..DataplaneOptions::default()
     };
-    let outcome = Dataplane::start(eal, &opts, |_| Ok(Tables::default()))
+    let outcome = dpdk::MainLcore::here(&eal)
         .map_err(anyhow::Error::from)
+        .and_then(|main| Ok(Dataplane::start(&main, &opts, |_| Ok(Tables::default()))?))
         .and_then(|dp| serve(dp, a, &chassis, db.clone(), &stop));
     stop.store(true, Ordering::Relaxed);
     if let Some(th) = api {
         let _ = th.join();
     }
-    // SAFETY: `serve` dropped every port, queue and mempool (or none was made); nothing of DPDK follows.
+    // SAFETY: `serve` dropped every port, queue and mempool and joined every worker (or `start` did on its
+    // error path, or none was made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
     crate::remove_runtime_dir(&eal_args);
     let report = outcome?;

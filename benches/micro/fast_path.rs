@@ -16,9 +16,9 @@ fn fast_path(c: &mut Criterion) {
     )
     .expect("EAL");
     let pool = Mempool::new(&eal, "bench_pool", 16383, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
-    let src = Port::open(&eal, "net_null0,size=64").unwrap();
-    let sink = Port::open(&eal, "net_null1,no-rx=1").unwrap();
-    for p in [&src, &sink] {
+    let mut src = Port::open(&eal, "net_null0,size=64").unwrap();
+    let mut sink = Port::open(&eal, "net_null1,no-rx=1").unwrap();
+    for p in [&mut src, &mut sink] {
         p.configure(&PortConfig::default(), &pool).unwrap();
         p.start().unwrap();
     }

@@ -7,7 +7,8 @@
 //! use dataplane::{Dataplane, DataplaneOptions};
 //! let eal = dpdk::Eal::init("dragonflow", &["-l", "0-1", "--no-huge", "-m", "512", "--no-pci",
 //!     "--file-prefix", "doc", "--vdev=net_null0", "--vdev=net_null1,no-rx=1"]).unwrap();
-//! let mut dp = Dataplane::start(eal, &DataplaneOptions::default(), |_| unreachable!()).unwrap(); // patch 0 <-> 1
+//! let main = dpdk::MainLcore::here(&eal).unwrap(); // workers are launched from the main lcore
+//! let mut dp = Dataplane::start(&main, &DataplaneOptions::default(), |_| unreachable!()).unwrap(); // patch 0 <-> 1
 //! std::thread::sleep(std::time::Duration::from_secs(1));
 //! dp.collect_latency();
 //! let report = dp.shutdown();

@@ -2,13 +2,18 @@
 //! the workers on their lcores, report counters and latency while they run, and stop cleanly with every
 //! mbuf back in its pool.
 //! Which worker polls which queue is decided by [`QueuePlan`].
+//!
+//! No worker outlives what it uses: a start that fails half way stops and joins the workers it launched
+//! before it returns the error (a guard, on every error path), and the running dataplane does the same
+//! when shut down or dropped; a port is stopped and reconfigured only once the workers have dropped its
+//! queues (the `dpdk` crate refuses otherwise).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{unbounded, Receiver};
-use dpdk::{Eal, Mempool, Port, PortConfig, PortStats};
+use dpdk::{Eal, Launched, MainLcore, Mempool, Port, PortConfig, PortStats};
 use hdrhistogram::Histogram;
 use pipelines::patch::{PatchError, PatchMap};
 use pipelines::publish::Publisher;
@@ -178,6 +183,8 @@ pub struct MempoolReport {
 
 struct RunningWorker {
     lcore: u32,
+    /// `None` once joined.
+    launched: Option<Launched>,
     queues: Vec<String>,
     counters: Arc<WorkerCounters>,
     latency: LatencyReader,
@@ -185,7 +192,8 @@ struct RunningWorker {
 }
 
 /// The running dataplane. [`Dataplane::shutdown`] stops it and reports; dropping it (on an error path)
-/// stops the workers too, so that no port is closed under a worker.
+/// stops and joins the workers too. `Send`: the control threads may share it; the workers are joined
+/// through their [`Launched`] handles, from whichever thread.
 pub struct Dataplane {
     eal: Eal,
     pool: Mempool,
@@ -201,6 +209,38 @@ pub struct Dataplane {
     tx_desc: u16,
 }
 
+/// The workers [`Dataplane::start`] launched, until it succeeds: on any error after the first launch,
+/// dropping this stops them and waits until each has returned and its lcore is free again, so the error
+/// leaves nothing running (the caller may clean the EAL up next).
+struct Launching<'m> {
+    main: &'m MainLcore,
+    stop: Arc<AtomicBool>,
+    launched: Vec<Launched>,
+}
+
+impl Launching<'_> {
+    /// Start succeeded: the handles go to the running workers.
+    fn succeed(mut self) -> Vec<Launched> {
+        std::mem::take(&mut self.launched)
+    }
+}
+
+impl Drop for Launching<'_> {
+    fn drop(&mut self) {
+        if self.launched.is_empty() {
+            return;
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for l in self.launched.drain(..) {
+            let lcore = l.lcore();
+            let code = l.join();
+            // The worker has returned; this waits for DPDK to count its lcore free too.
+            let _ = self.main.wait(lcore);
+            tracing::info!(lcore, code, "worker stopped: the dataplane did not start");
+        }
+    }
+}
+
 fn round_pool_size(n: u64) -> u32 {
     // A mempool is most memory-efficient at 2^k - 1 elements.
     let n = n.clamp(4095, u32::MAX as u64 / 2);
@@ -208,20 +248,22 @@ fn round_pool_size(n: u64) -> u32 {
 }
 
 impl Dataplane {
-    /// Opens and starts the ports and launches one worker per worker lcore that has a queue to poll.
+    /// Opens and starts the ports and launches one worker per worker lcore that has a queue to poll; on
+    /// the main lcore (the token). On an error, whatever was launched has stopped and returned first.
     ///
     /// With `opts.pipeline`, `tables` builds the first tables from the port names (in port-index order)
     /// before any worker runs, so no packet meets empty tables; later ones come with [`Dataplane::publish`].
     pub fn start(
-        eal: Eal,
+        main: &MainLcore,
         opts: &DataplaneOptions,
         tables: impl FnOnce(&[String]) -> Result<Tables, String>,
     ) -> Result<Dataplane, DataplaneError> {
+        let eal = main.eal();
         let lcores = eal.worker_lcores();
         if lcores.is_empty() {
             return Err(DataplaneError::NoWorkerLcore);
         }
-        let ports: Vec<Port> = if opts.ports.is_empty() {
+        let mut ports: Vec<Port> = if opts.ports.is_empty() {
             Port::all(&eal)
         } else {
             opts.ports.iter().map(|d| Port::open(&eal, d)).collect::<Result<_, _>>()?
@@ -265,8 +307,8 @@ impl Dataplane {
         let pool = Mempool::new(&eal, "df_pkt_pool", mbufs, opts.mbuf_cache, dpdk::DEFAULT_DATA_ROOM)?;
         tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");
 
-        let mut slots = Vec::new();
-        for (p, port) in ports.iter().enumerate() {
+        let mut summaries = Vec::new();
+        for (p, port) in ports.iter_mut().enumerate() {
             let cfg = PortConfig {
                 rx_queues: nrxq[p],
                 tx_queues: ntxq[p],
@@ -286,7 +328,7 @@ impl Dataplane {
             };
             tracing::info!(port = %s.name, driver = %s.driver, mac = %s.mac, rxq = s.rx_queues, txq = s.tx_queues,
                 peer = ?patch.peer(p).map(|o| names[o].as_str()), "port started");
-            slots.push(Some((port.clone(), s)));
+            summaries.push(s);
         }
         let in_use_at_start = pool.in_use_count();
 
@@ -297,6 +339,9 @@ impl Dataplane {
         };
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
+        // Declared after the ports, the pool and the publisher: on an error it is dropped first, and the
+        // workers are joined before any of those goes.
+        let mut launching = Launching { main, stop: stop.clone(), launched: Vec::new() };
         for (wi, &lcore) in lcores.iter().enumerate() {
             // A pipeline worker with nothing to poll yet runs anyway: ports may be plugged later.
             if plan.rx[wi].is_empty() && !opts.pipeline {
@@ -332,18 +377,21 @@ impl Dataplane {
                 mailbox: mailbox.clone(),
             };
             let exit_tx = exit_tx.clone();
-            eal.launch(lcore, move || {
+            launching.launched.push(main.launch(lcore, move || {
                 let exit = worker.run(lcore);
                 let _ = exit_tx.send(exit);
                 0
-            })?;
+            })?);
             tracing::info!(lcore, queues = ?queues, "worker started");
-            workers.push(RunningWorker { lcore, queues, counters, latency: reader, mailbox });
+            workers.push(RunningWorker { lcore, launched: None, queues, counters, latency: reader, mailbox });
+        }
+        for (w, l) in workers.iter_mut().zip(launching.succeed()) {
+            w.launched = Some(l);
         }
         Ok(Dataplane {
             eal,
             pool,
-            ports: slots,
+            ports: ports.into_iter().zip(summaries).map(Some).collect(),
             workers,
             stop,
             exits,
@@ -394,7 +442,7 @@ impl Dataplane {
             None if self.ports.len() < MAX_PORTS => self.ports.len(),
             None => return Err(DataplaneError::NoPortSlot(MAX_PORTS)),
         };
-        let port = Port::open(&self.eal, devargs)?;
+        let mut port = Port::open(&self.eal, devargs)?;
         let info = port.info()?;
         let workers = self.workers.len() as u16;
         if info.max_tx_queues < workers {
@@ -467,7 +515,7 @@ impl Dataplane {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
-        let Some((port, s)) = self.ports[slot].take() else { return Err(DataplaneError::NoSuchPort(index)) };
+        let Some((mut port, s)) = self.ports[slot].take() else { return Err(DataplaneError::NoSuchPort(index)) };
         let prefix = format!("{}:", s.name);
         for w in &mut self.workers {
             w.queues.retain(|q| !q.starts_with(&prefix));
@@ -543,10 +591,12 @@ impl Dataplane {
         }
     }
 
-    fn stop_workers(&self) {
+    /// Sets the stop flag and joins every worker (their queue handles are dropped when this returns).
+    fn stop_workers(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for w in &self.workers {
-            let code = self.eal.wait(w.lcore);
+        for w in &mut self.workers {
+            let Some(launched) = w.launched.take() else { continue };
+            let code = launched.join();
             if code != 0 {
                 tracing::error!(lcore = w.lcore, code, "worker exited abnormally");
             }
@@ -562,7 +612,7 @@ impl Dataplane {
             let _ = self.latency_total.add(&exit.latency);
         }
         let mut report = self.report();
-        for (p, _) in self.ports.iter().flatten() {
+        for (p, _) in self.ports.iter_mut().flatten() {
             if let Err(e) = p.stop() {
                 tracing::warn!(port = p.name(), "stop: {e}");
             }
@@ -577,7 +627,8 @@ impl Dataplane {
 
 impl Drop for Dataplane {
     fn drop(&mut self) {
-        // After `shutdown` the workers are already idle and waiting on them returns at once.
+        // After `shutdown` the workers are already joined and this does nothing. The fields (ports, pool,
+        // publisher) are dropped after this, once no worker runs.
         self.stop_workers();
     }
 }

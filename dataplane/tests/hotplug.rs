@@ -116,7 +116,8 @@ fn ports_plug_and_unplug_under_running_workers() {
         dpdk::Eal::init("hotplug", &["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &prefix])
             .expect("EAL");
     let opts = DataplaneOptions { pipeline: true, hotplug_ports: 4, latency: false, ..DataplaneOptions::default() };
-    let mut dp = Dataplane::start(eal, &opts, |names| {
+    let main = dpdk::MainLcore::here(&eal).expect("the EAL's own thread is the main lcore");
+    let mut dp = Dataplane::start(&main, &opts, |names| {
         assert!(names.is_empty());
         Ok(Tables::default())
     })

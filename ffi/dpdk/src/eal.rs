@@ -1,12 +1,24 @@
 //! The Environment Abstraction Layer: initialised once per process, with the EAL arguments passed through
-//! as the user gave them (`-l`, `--vdev`, `--no-huge`, `--file-prefix`, …).
+//! as the user gave them (`-l`, `--vdev`, `--no-huge`, `--file-prefix`, …), and the launching of work on
+//! worker lcores.
 //!
 //! Thread-safety: `Eal` is a zero-sized token that proves `rte_eal_init` succeeded; it is `Copy`, `Send`
-//! and `Sync`. Launching work on worker lcores and waiting for it is done from the main lcore only (the
-//! thread that called [`Eal::init`]), as DPDK requires.
+//! and `Sync`. Launching is the [`MainLcore`]'s, a token that only the thread that ran [`Eal::init`] can
+//! get and that cannot leave it (neither `Send` nor `Sync`), because DPDK 22.11's launch calls must not
+//! race: `rte_eal_remote_launch` is documented "main lcore only" and, in its code, checks that the lcore
+//! waits and then stores the function and its argument with no lock, so two callers on one lcore could both
+//! pass the check and the worker run one's function on the other's argument. Neither it nor
+//! `rte_eal_wait_lcore` checks the lcore id (`lcore_config[id]`, out of bounds past `RTE_MAX_LCORE`), and
+//! on the main or a disabled lcore there is no worker thread to wake (its pipe descriptors are 0, stdin):
+//! [`MainLcore::launch`] launches on enabled worker lcores only. A launch returns a [`Launched`] handle,
+//! `Send`, that waits for the function's end from any thread without calling DPDK (the trampoline reports
+//! it), and waits for it when dropped: a launched function never outlives its handle.
 
+use std::cell::RefCell;
 use std::ffi::{c_int, c_void, CString};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::error::{DpdkError, Errno, Result};
 
@@ -75,33 +87,6 @@ impl Eal {
         (id != u32::MAX).then_some(id)
     }
 
-    /// Runs `f` on worker lcore `lcore`. Call from the main lcore; collect the result with [`Eal::wait`].
-    pub fn launch<F>(&self, lcore: Lcore, f: F) -> Result<()>
-    where
-        F: FnOnce() -> i32 + Send + 'static,
-    {
-        unsafe extern "C" fn trampoline<F: FnOnce() -> i32>(arg: *mut c_void) -> c_int {
-            // SAFETY: arg is the Box<F> leaked by `launch` for exactly this call; it is taken back once.
-            let f = unsafe { Box::from_raw(arg.cast::<F>()) };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1)
-        }
-        let arg = Box::into_raw(Box::new(f)).cast::<c_void>();
-        // SAFETY: trampoline::<F> matches lcore_function_t and takes ownership of arg exactly once.
-        let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline::<F>), arg, lcore) };
-        if ret != 0 {
-            // SAFETY: the launch failed, so the trampoline never runs: reclaim the closure.
-            drop(unsafe { Box::from_raw(arg.cast::<F>()) });
-            return Err(DpdkError::Lcore { lcore, call: "rte_eal_remote_launch", errno: Errno::from_ret(ret) });
-        }
-        Ok(())
-    }
-
-    /// Waits for the function launched on `lcore` and returns its result (-1 if it panicked).
-    pub fn wait(&self, lcore: Lcore) -> i32 {
-        // SAFETY: the EAL is initialised; waiting on an idle lcore returns at once.
-        unsafe { dpdk_sys::rte_eal_wait_lcore(lcore) }
-    }
-
     /// The TSC frequency, to turn [`rdtsc`] differences into time.
     pub fn tsc_hz(&self) -> u64 {
         // SAFETY: the EAL is initialised (it calibrates the TSC in init).
@@ -112,10 +97,215 @@ impl Eal {
     /// mempool freed before; nothing of DPDK may be used after.
     ///
     /// # Safety
-    /// No DPDK object (port, queue, mempool, mbuf, ring) may be used after this call.
+    /// No DPDK object (port, queue, mempool, mbuf, ring, [`MainLcore`]) may be used after this call, and
+    /// no function launched on a worker lcore may still be running: every [`Launched`] handle has been
+    /// joined or dropped (which waits), so nothing that DPDK frees here is in use on a worker.
     pub unsafe fn cleanup(self) -> i32 {
-        // SAFETY: the caller promises nothing of DPDK is used after this.
+        // SAFETY: the caller promises nothing of DPDK is used after this, nor while it runs.
         unsafe { dpdk_sys::rte_eal_cleanup() }
+    }
+}
+
+thread_local! {
+    /// Per lcore, the end of the last function launched there, kept by the main lcore's thread (the only
+    /// one that launches). Whether that function has returned decides busy or not before DPDK is called:
+    /// DPDK counts a lcore `RUNNING` a few instructions past the function's return, which is not busy.
+    static LAST_LAUNCH: RefCell<Vec<Option<Arc<Finish>>>> =
+        RefCell::new(vec![None; dpdk_sys::RTE_MAX_LCORE as usize]);
+}
+
+/// The main lcore's capability: launching functions on worker lcores and waiting for them there. Only the
+/// thread that ran [`Eal::init`] gets one ([`MainLcore::here`]), and it cannot leave that thread, so DPDK's
+/// launch calls never run on two threads at once.
+///
+/// ```no_run
+/// let eal = dpdk::Eal::init("demo", &["-l", "0-1", "--no-huge", "--no-pci", "--file-prefix", "demo"]).unwrap();
+/// let main = dpdk::MainLcore::here(&eal).unwrap();
+/// let job = main.launch(1, || 7).unwrap();
+/// assert_eq!(job.join(), 7);
+/// ```
+///
+/// The token cannot be sent to another thread:
+/// ```compile_fail,E0277
+/// let eal = dpdk::Eal::init("demo", &["-l", "0-1", "--no-huge", "--no-pci", "--file-prefix", "demo"]).unwrap();
+/// let main = dpdk::MainLcore::here(&eal).unwrap();
+/// std::thread::spawn(move || main.launch(1, || 7).map(dpdk::Launched::join));
+/// ```
+///
+/// nor shared with one:
+/// ```compile_fail,E0277
+/// let eal = dpdk::Eal::init("demo", &["-l", "0-1", "--no-huge", "--no-pci", "--file-prefix", "demo"]).unwrap();
+/// let main = dpdk::MainLcore::here(&eal).unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(|| main.launch(1, || 7).map(dpdk::Launched::join));
+/// });
+/// ```
+pub struct MainLcore {
+    eal: Eal,
+    /// Neither `Send` nor `Sync`.
+    _main_thread_only: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for MainLcore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MainLcore").field("lcore", &self.eal.main_lcore()).finish()
+    }
+}
+
+/// What a launch hands the trampoline: the function and where to report its end.
+struct Job<F> {
+    f: F,
+    finish: Arc<Finish>,
+}
+
+/// A launched function's result, once it has returned.
+#[derive(Default)]
+struct Finish {
+    result: Mutex<Option<i32>>,
+    done: Condvar,
+}
+
+impl MainLcore {
+    /// The token, if the calling thread is the main lcore (the one that ran [`Eal::init`]).
+    pub fn here(eal: &Eal) -> Result<MainLcore> {
+        let main = eal.main_lcore();
+        match Eal::current_lcore() {
+            Some(l) if l == main => Ok(MainLcore { eal: *eal, _main_thread_only: PhantomData }),
+            current => Err(DpdkError::NotMainLcore { main, current }),
+        }
+    }
+
+    pub fn eal(&self) -> Eal {
+        self.eal
+    }
+
+    /// `lcore` if it is an enabled worker lcore (not the main one): the only ids DPDK's launch calls may
+    /// be given (they index `lcore_config` unchecked and need the lcore's worker thread).
+    fn worker(&self, lcore: Lcore) -> Result<Lcore> {
+        // SAFETY: the EAL is initialised; rte_lcore_is_enabled checks the id against RTE_MAX_LCORE itself.
+        let enabled = unsafe { dpdk_sys::rte_lcore_is_enabled(lcore) } == 1;
+        if enabled && lcore != self.eal.main_lcore() {
+            Ok(lcore)
+        } else {
+            Err(DpdkError::NotAWorkerLcore(lcore))
+        }
+    }
+
+    /// Runs `f` on worker lcore `lcore`; the handle waits for it. A lcore runs one function at a time:
+    /// launching on one that is still busy is [`DpdkError::LcoreBusy`] (and `f` is dropped unrun).
+    pub fn launch<F>(&self, lcore: Lcore, f: F) -> Result<Launched>
+    where
+        F: FnOnce() -> i32 + Send + 'static,
+    {
+        unsafe extern "C" fn trampoline<F: FnOnce() -> i32>(arg: *mut c_void) -> c_int {
+            // SAFETY: arg is the Box<Job<F>> leaked by `launch` for exactly this call; it is taken back once.
+            let Job { f, finish } = *unsafe { Box::from_raw(arg.cast::<Job<F>>()) };
+            let ret = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(-1);
+            finish.report(ret);
+            ret
+        }
+        let lcore = self.worker(lcore)?;
+        let last = LAST_LAUNCH.with(|l| l.borrow()[lcore as usize].as_ref().map(|f| f.is_done()));
+        match last {
+            Some(false) => return Err(DpdkError::LcoreBusy(lcore)),
+            // Returned: DPDK frees the lcore within a few instructions.
+            Some(true) => drop(self.wait(lcore)?),
+            None => {}
+        }
+        let finish = Arc::new(Finish::default());
+        let arg = Box::into_raw(Box::new(Job { f, finish: finish.clone() })).cast::<c_void>();
+        // SAFETY: trampoline::<F> matches lcore_function_t and takes ownership of arg exactly once; lcore is
+        // an enabled worker lcore; this is the main lcore's thread (the token is neither Send nor Sync), so no
+        // other launch races this one.
+        let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline::<F>), arg, lcore) };
+        match ret {
+            0 => {
+                LAST_LAUNCH.with(|l| l.borrow_mut()[lcore as usize] = Some(finish.clone()));
+                Ok(Launched { lcore, finish })
+            }
+            e if e == -libc::EBUSY => {
+                // SAFETY: DPDK returns EBUSY before it stores the function: the trampoline never runs, so the
+                // job is still ours.
+                drop(unsafe { Box::from_raw(arg.cast::<Job<F>>()) });
+                Err(DpdkError::LcoreBusy(lcore))
+            }
+            // EPIPE: the worker may or may not have been woken with the job; it is left to the trampoline
+            // (leaked if it never runs), never freed here.
+            e => Err(DpdkError::Lcore { lcore, call: "rte_eal_remote_launch", errno: Errno::from_ret(e) }),
+        }
+    }
+
+    /// Whether DPDK counts worker lcore `lcore` as running a function.
+    pub fn is_running(&self, lcore: Lcore) -> Result<bool> {
+        let lcore = self.worker(lcore)?;
+        // SAFETY: a valid worker lcore id; this thread is the main lcore.
+        Ok(unsafe { dpdk_sys::rte_eal_get_lcore_state(lcore) } == dpdk_sys::rte_lcore_state_t_RUNNING)
+    }
+
+    /// Waits until DPDK counts `lcore` free again (`rte_eal_wait_lcore`) and returns what its last function
+    /// returned (-1 if it panicked, 0 if none ran). [`Launched::join`] waits for the function itself.
+    pub fn wait(&self, lcore: Lcore) -> Result<i32> {
+        let lcore = self.worker(lcore)?;
+        // SAFETY: a valid worker lcore id; this thread is the main lcore.
+        Ok(unsafe { dpdk_sys::rte_eal_wait_lcore(lcore) })
+    }
+}
+
+/// A function launched on a worker lcore ([`MainLcore::launch`]). `Send`, not `Clone`: any one thread may
+/// wait for it. Dropping the handle waits too, so make the function return first (a stop flag).
+#[must_use = "dropping a Launched waits for the function to return"]
+pub struct Launched {
+    lcore: Lcore,
+    finish: Arc<Finish>,
+}
+
+impl std::fmt::Debug for Launched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launched").field("lcore", &self.lcore).field("finished", &self.is_finished()).finish()
+    }
+}
+
+impl Finish {
+    fn report(&self, ret: i32) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(ret);
+        self.done.notify_all();
+    }
+
+    fn is_done(&self) -> bool {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    fn wait(&self) -> i32 {
+        let mut r = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(ret) = *r {
+                return ret;
+            }
+            r = self.done.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Launched {
+    /// The worker lcore the function runs on.
+    pub fn lcore(&self) -> Lcore {
+        self.lcore
+    }
+
+    /// Whether the function has returned (its captures dropped).
+    pub fn is_finished(&self) -> bool {
+        self.finish.is_done()
+    }
+
+    /// Waits for the function to return; its return value, -1 if it panicked.
+    pub fn join(self) -> i32 {
+        self.finish.wait()
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        self.finish.wait();
     }
 }
 

@@ -65,6 +65,16 @@ pub enum DpdkError {
     TooManyQueues { port: u16, kind: &'static str, asked: u16, max: u16 },
     #[error("port {port}: {kind} queue {queue} was already taken or does not exist")]
     QueueTaken { port: u16, kind: &'static str, queue: u16 },
+    #[error("launching on worker lcores is for the main lcore's thread (lcore {main}, the one that ran the EAL's init); this thread is lcore {current:?}")]
+    NotMainLcore { main: u32, current: Option<u32> },
+    #[error("lcore {0} is not a worker lcore of this EAL (one of -l/--lcores, other than the main lcore)")]
+    NotAWorkerLcore(u32),
+    #[error("lcore {0} is still running a function launched before")]
+    LcoreBusy(u32),
+    #[error("port {port} ({name}) is already open: a port has one owner")]
+    PortInUse { port: u16, name: String },
+    #[error("port {port}: {call} refused: handles of its queues are alive (a burst may be running; drop them first)")]
+    QueuesInUse { port: u16, call: &'static str },
     #[error("lcore {lcore}: {call} failed: {errno}")]
     Lcore { lcore: u32, call: &'static str, errno: Errno },
 }

@@ -1,14 +1,22 @@
 //! Ethernet ports (`rte_ethdev`): found by name or hot-plugged from devargs, configured, started, read
 //! for stats and link, and split into per-queue handles that one worker each owns.
 //!
-//! Thread-safety: `Port` is a `Clone` handle (`Arc`), `Send` and `Sync`; its control calls (stats, link,
-//! start/stop) may run on the control thread while workers poll. An [`RxQueue`] or [`TxQueue`] is `Send`
-//! but not `Sync` and can be taken once: DPDK queues are single-producer/single-consumer. Stopping a port
-//! while a worker polls it is safe (DPDK swaps in dummy burst functions), but the runtime stops workers
-//! first. The port is closed when the last handle (port or queue) is dropped, before its mempool.
+//! Thread-safety: a [`Port`] is the one owner of its device (opening a port that has an owner is
+//! [`DpdkError::PortInUse`]); it is `Send` and `Sync`, not `Clone`. Reading it (info, stats, link, MAC)
+//! takes `&self` and may run on the control thread while workers poll. Changing it (`configure`, `start`,
+//! `stop`, taking a queue) takes `&mut self`, so no two changes race. An [`RxQueue`] or [`TxQueue`] is
+//! `Send` but not `Sync` and is taken once per configuration: DPDK queues are single-producer/
+//! single-consumer. DPDK's configure, start and stop must not run while a burst is in progress on the
+//! port (stop releases what the queues hold; start and stop rewrite the port's burst functions and queue
+//! pointers, which a burst reads without synchronisation), so `configure`, `start` and `stop` refuse with
+//! [`DpdkError::QueuesInUse`] while any queue handle of the port is alive. That check cannot be raced:
+//! handles are made only through `&mut Port`, so under `&mut self` their number can only fall, and it is
+//! read by `Arc::get_mut`, whose acquire pairs with each handle's drop, so every burst made through a
+//! handle happened before. None of this is on the fast path: a burst is one FFI call on a handle the worker
+//! owns, as before. The port is closed when the last handle (port or queue) is dropped, before its mempool.
 
 use std::ffi::{CStr, CString};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{DpdkError, Errno, Result};
 use crate::mbuf::Burst;
@@ -88,25 +96,32 @@ pub struct Link {
 struct PortState {
     id: PortId,
     name: String,
-    taken_rx: Mutex<Vec<bool>>,
-    taken_tx: Mutex<Vec<bool>>,
     // Kept so they outlive the port: the pool (the driver holds its mbufs until close) and any rings.
-    pool: Mutex<Option<Mempool>>,
+    pool: Option<Mempool>,
     _rings: Vec<Ring>,
-    started: std::sync::atomic::AtomicBool,
+    started: bool,
     /// Made by `rte_dev_probe` here (not by the EAL's arguments): its device is removed from its bus with
     /// the port, so that the name can be probed again (a TAP device is deleted from the kernel with it).
     hotplugged: bool,
 }
 
+/// The ids some [`Port`] owns: a port has one owner at a time. Held across a port's close, so that an id
+/// the close frees and a new probe reuses is never seen still owned.
+static OWNED: Mutex<Vec<PortId>> = Mutex::new(Vec::new());
+
+fn owned() -> MutexGuard<'static, Vec<PortId>> {
+    OWNED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Drop for PortState {
     fn drop(&mut self) {
+        let mut owned = owned();
         // SAFETY: no queue handle is left (they hold this Arc), so nobody polls the port; stop then close
         // release every mbuf the driver holds back to the pool, which we still keep alive. The device
         // pointer is read before the close and stays valid until `rte_dev_remove`, which, once the port is
         // closed, only takes the device off its bus.
         unsafe {
-            if self.started.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.started {
                 dpdk_sys::rte_eth_dev_stop(self.id);
             }
             // The device outlives the closing of its port: it stays on its bus until removed.
@@ -123,18 +138,59 @@ impl Drop for PortState {
                 }
             }
         }
-        drop(self.pool.lock().map(|mut p| p.take()));
+        owned.retain(|&id| id != self.id);
+        drop(owned);
+        // After the close: the driver gave its mbufs back.
+        drop(self.pool.take());
     }
 }
 
-/// A handle on one DPDK port.
-#[derive(Clone)]
-pub struct Port(Arc<PortState>);
+/// The owner of one DPDK port.
+///
+/// ```no_run
+/// # use dpdk::{Eal, Mempool, Port, PortConfig};
+/// # let eal = Eal::init("demo", &["--no-huge", "--no-pci", "--vdev=net_null0"]).unwrap();
+/// # let pool = Mempool::new(&eal, "pool", 8191, 256, dpdk::DEFAULT_DATA_ROOM).unwrap();
+/// let mut port = Port::open(&eal, "net_null0").unwrap();
+/// port.configure(&PortConfig::default(), &pool).unwrap();
+/// port.start().unwrap();
+/// let rx = port.rx_queue(0).unwrap(); // to a worker
+/// assert!(port.stop().is_err(), "a queue handle is alive: a burst may be running");
+/// drop(rx); // the worker is done
+/// port.stop().unwrap();
+/// ```
+///
+/// There is no second owner to change the port behind the first one's back:
+/// ```compile_fail,E0599
+/// fn second_owner(port: &dpdk::Port) -> dpdk::Port {
+///     dpdk::Port::clone(port)
+/// }
+/// ```
+///
+/// and a thread that shares the port (to read its counters) cannot stop or reconfigure it, nor take
+/// its queues:
+/// ```compile_fail,E0596
+/// fn from_the_stats_thread(port: &dpdk::Port) {
+///     port.stop().unwrap();
+/// }
+/// ```
+pub struct Port {
+    state: Arc<PortState>,
+    /// Per queue, since the last `configure`: its handle was taken.
+    taken_rx: Vec<bool>,
+    taken_tx: Vec<bool>,
+}
 
 impl std::fmt::Debug for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Port").field("id", &self.0.id).field("name", &self.0.name).finish()
+        f.debug_struct("Port").field("id", &self.state.id).field("name", &self.state.name).finish()
     }
+}
+
+/// The port's state to change, if no queue handle is alive (see the module's thread-safety note).
+fn exclusive<'s>(state: &'s mut Arc<PortState>, call: &'static str) -> Result<&'s mut PortState> {
+    let port = state.id;
+    Arc::get_mut(state).ok_or(DpdkError::QueuesInUse { port, call })
 }
 
 fn port_name(id: PortId) -> String {
@@ -165,38 +221,27 @@ fn check(port: PortId, call: &'static str, ret: i32) -> Result<()> {
 }
 
 impl Port {
-    /// The one handle of port `id`: every `Port` of an id shares one state, so that the port is closed
-    /// once, when the last of them (and of its queues) is gone.
-    fn wrap(id: PortId, rings: Vec<Ring>, hotplugged: bool) -> Port {
-        static LIVE: Mutex<Vec<(PortId, Weak<PortState>)>> = Mutex::new(Vec::new());
-        let mut live = LIVE.lock().expect("poisoned");
-        live.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(state) = live.iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()) {
-            return Port(state);
+    /// Takes ownership of port `id`; [`DpdkError::PortInUse`] if a `Port` owns it already.
+    fn own(id: PortId, rings: Vec<Ring>, hotplugged: bool) -> Result<Port> {
+        let mut owned = owned();
+        if owned.contains(&id) {
+            return Err(DpdkError::PortInUse { port: id, name: port_name(id) });
         }
-        let state = Arc::new(PortState {
-            id,
-            name: port_name(id),
-            taken_rx: Mutex::new(Vec::new()),
-            taken_tx: Mutex::new(Vec::new()),
-            pool: Mutex::new(None),
-            _rings: rings,
-            started: std::sync::atomic::AtomicBool::new(false),
-            hotplugged,
-        });
-        live.push((id, Arc::downgrade(&state)));
-        Port(state)
+        owned.push(id);
+        let state = PortState { id, name: port_name(id), pool: None, _rings: rings, started: false, hotplugged };
+        Ok(Port { state: Arc::new(state), taken_rx: Vec::new(), taken_tx: Vec::new() })
     }
 
     /// The port for `devargs` (`net_tap0,iface=x`, `net_pcap0,rx_pcap=…`, a PCI address, …): the one the
     /// EAL already made from `--vdev`/`-a` if its name matches, else hot-plugged now (`rte_dev_probe`).
+    /// [`DpdkError::PortInUse`] if another `Port` owns it.
     pub fn open(_eal: &crate::Eal, devargs: &str) -> Result<Port> {
         let name = devargs.split(',').next().unwrap_or("").trim();
         if name.is_empty() {
             return Err(DpdkError::Devargs(devargs.to_owned()));
         }
         if let Some(id) = find_by_name(name) {
-            return Ok(Port::wrap(id, Vec::new(), false));
+            return Port::own(id, Vec::new(), false);
         }
         let c = CString::new(devargs).map_err(|_| DpdkError::Devargs(devargs.to_owned()))?;
         // SAFETY: the EAL is initialised; c is a valid C string.
@@ -204,18 +249,18 @@ impl Port {
         if ret < 0 {
             return Err(DpdkError::Probe { devargs: devargs.to_owned(), errno: Errno::from_ret(ret) });
         }
-        find_by_name(name)
-            .map(|id| Port::wrap(id, Vec::new(), true))
-            .ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))
+        let id = find_by_name(name).ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))?;
+        Port::own(id, Vec::new(), true)
     }
 
-    /// Every port the EAL probed (from `--vdev` and the PCI bus), in port-id order.
+    /// Every port the EAL probed (from `--vdev` and the PCI bus) that no `Port` owns yet, in port-id
+    /// order; the owned ones stay their owners'.
     pub fn all(_eal: &crate::Eal) -> Vec<Port> {
         let mut out = Vec::new();
         // SAFETY: the EAL is initialised; rte_eth_find_next only reads the port table.
         let mut id = unsafe { dpdk_sys::rte_eth_find_next(0) };
         while id < dpdk_sys::RTE_MAX_ETHPORTS as u16 {
-            out.push(Port::wrap(id, Vec::new(), false));
+            out.extend(Port::own(id, Vec::new(), false).ok());
             // SAFETY: as above.
             id = unsafe { dpdk_sys::rte_eth_find_next(id + 1) };
         }
@@ -242,22 +287,24 @@ impl Port {
         if ret < 0 {
             return Err(DpdkError::Probe { devargs: name.to_owned(), errno: Errno::last() });
         }
-        Ok(Port::wrap(ret as PortId, rx.iter().chain(tx).cloned().collect(), false))
+        Port::own(ret as PortId, rx.iter().chain(tx).cloned().collect(), false)
     }
 
     pub fn id(&self) -> PortId {
-        self.0.id
+        self.state.id
     }
 
     /// The DPDK device name (`net_tap0`, `0000:01:00.0`, …).
     pub fn name(&self) -> &str {
-        &self.0.name
+        &self.state.name
     }
 
     pub fn info(&self) -> Result<PortInfo> {
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: info is a valid out pointer for the call.
-        check(self.0.id, "rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(self.0.id, &mut info) })?;
+        check(self.state.id, "rte_eth_dev_info_get", unsafe {
+            dpdk_sys::rte_eth_dev_info_get(self.state.id, &mut info)
+        })?;
         let driver = if info.driver_name.is_null() {
             String::new()
         } else {
@@ -272,9 +319,10 @@ impl Port {
         })
     }
 
-    /// Configures the queues and descriptors, with rx buffers from `pool`. The port must be stopped.
-    pub fn configure(&self, cfg: &PortConfig, pool: &Mempool) -> Result<()> {
-        let id = self.0.id;
+    /// Configures the queues and descriptors, with rx buffers from `pool`. The port must be stopped, and no
+    /// handle of its queues alive ([`DpdkError::QueuesInUse`]); the queues can be taken again after.
+    pub fn configure(&mut self, cfg: &PortConfig, pool: &Mempool) -> Result<()> {
+        let id = self.state.id;
         let info = self.info()?;
         for (kind, asked, max) in [("rx", cfg.rx_queues, info.max_rx_queues), ("tx", cfg.tx_queues, info.max_tx_queues)]
         {
@@ -282,6 +330,11 @@ impl Port {
                 return Err(DpdkError::TooManyQueues { port: id, kind, asked, max });
             }
         }
+        let state = exclusive(&mut self.state, "configure")?;
+        // No queue of the old configuration is taken any more (no handle is alive); none of the new one
+        // may be taken before it is set up.
+        self.taken_rx.clear();
+        self.taken_tx.clear();
         let mut conf = dpdk_sys::rte_eth_conf::default();
         if cfg.rss && cfg.rx_queues > 1 {
             // SAFETY: reading exported constants.
@@ -321,43 +374,52 @@ impl Port {
             // SAFETY: plain call; some virtual devices do not support it (ENOTSUP), which is fine.
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
-        *self.0.taken_rx.lock().expect("poisoned") = vec![false; cfg.rx_queues as usize];
-        *self.0.taken_tx.lock().expect("poisoned") = vec![false; cfg.tx_queues as usize];
-        *self.0.pool.lock().expect("poisoned") = Some(pool.clone());
+        state.pool = Some(pool.clone());
+        self.taken_rx = vec![false; cfg.rx_queues as usize];
+        self.taken_tx = vec![false; cfg.tx_queues as usize];
         Ok(())
     }
 
-    pub fn start(&self) -> Result<()> {
-        // SAFETY: the port is configured (else DPDK returns an error).
-        check(self.0.id, "rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(self.0.id) })?;
-        self.0.started.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Starts the port. Refused while a handle of its queues is alive ([`DpdkError::QueuesInUse`]): start
+    /// rewrites the burst functions a running burst reads. Take the queues after.
+    pub fn start(&mut self) -> Result<()> {
+        let id = self.state.id;
+        let state = exclusive(&mut self.state, "start")?;
+        // SAFETY: no queue handle is alive, so no burst runs on the port; if it is not configured, DPDK
+        // returns an error.
+        check(id, "rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(id) })?;
+        state.started = true;
         Ok(())
     }
 
-    pub fn stop(&self) -> Result<()> {
-        if !self.0.started.swap(false, std::sync::atomic::Ordering::SeqCst) {
+    /// Stops the port. Refused while a handle of its queues is alive ([`DpdkError::QueuesInUse`]): stop
+    /// releases what the queues hold under a running burst. Stop the workers and drop their queues first.
+    pub fn stop(&mut self) -> Result<()> {
+        let id = self.state.id;
+        let state = exclusive(&mut self.state, "stop")?;
+        if !std::mem::replace(&mut state.started, false) {
             return Ok(());
         }
-        // SAFETY: stopping is safe at any time; concurrent bursts see DPDK's dummy functions.
-        check(self.0.id, "rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.0.id) })
+        // SAFETY: no queue handle is alive, so no burst runs on the port.
+        check(id, "rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(id) })
     }
 
-    /// Takes the handle of rx queue `q`; once per queue.
-    pub fn rx_queue(&self, q: u16) -> Result<RxQueue> {
-        take(&self.0.taken_rx, self.0.id, "rx", q)?;
-        Ok(RxQueue { port: self.0.id, queue: q, _state: self.0.clone() })
+    /// Takes the handle of rx queue `q`; once per queue and configuration.
+    pub fn rx_queue(&mut self, q: u16) -> Result<RxQueue> {
+        take(&mut self.taken_rx, self.state.id, "rx", q)?;
+        Ok(RxQueue { port: self.state.id, queue: q, _state: self.state.clone() })
     }
 
-    /// Takes the handle of tx queue `q`; once per queue.
-    pub fn tx_queue(&self, q: u16) -> Result<TxQueue> {
-        take(&self.0.taken_tx, self.0.id, "tx", q)?;
-        Ok(TxQueue { port: self.0.id, queue: q, _state: self.0.clone() })
+    /// Takes the handle of tx queue `q`; once per queue and configuration.
+    pub fn tx_queue(&mut self, q: u16) -> Result<TxQueue> {
+        take(&mut self.taken_tx, self.state.id, "tx", q)?;
+        Ok(TxQueue { port: self.state.id, queue: q, _state: self.state.clone() })
     }
 
     pub fn stats(&self) -> Result<PortStats> {
         let mut s = dpdk_sys::rte_eth_stats::default();
         // SAFETY: s is a valid out pointer.
-        check(self.0.id, "rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.0.id, &mut s) })?;
+        check(self.state.id, "rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.state.id, &mut s) })?;
         Ok(PortStats {
             ipackets: s.ipackets,
             opackets: s.opackets,
@@ -372,27 +434,28 @@ impl Port {
 
     pub fn reset_stats(&self) -> Result<()> {
         // SAFETY: plain call.
-        check(self.0.id, "rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.0.id) })
+        check(self.state.id, "rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.state.id) })
     }
 
     pub fn link(&self) -> Result<Link> {
         let mut l = dpdk_sys::rte_eth_link::default();
         // SAFETY: l is a valid out pointer.
-        check(self.0.id, "rte_eth_link_get_nowait", unsafe { dpdk_sys::rte_eth_link_get_nowait(self.0.id, &mut l) })?;
+        check(self.state.id, "rte_eth_link_get_nowait", unsafe {
+            dpdk_sys::rte_eth_link_get_nowait(self.state.id, &mut l)
+        })?;
         Ok(Link { up: l.link_status() != 0, speed_mbps: l.link_speed, full_duplex: l.link_duplex() != 0 })
     }
 
     pub fn mac(&self) -> Result<MacAddr> {
         let mut a = dpdk_sys::rte_ether_addr::default();
         // SAFETY: a is a valid out pointer.
-        check(self.0.id, "rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(self.0.id, &mut a) })?;
+        check(self.state.id, "rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(self.state.id, &mut a) })?;
         Ok(MacAddr(a.addr_bytes))
     }
 }
 
-fn take(taken: &Mutex<Vec<bool>>, port: PortId, kind: &'static str, q: u16) -> Result<()> {
-    let mut t = taken.lock().expect("poisoned");
-    match t.get_mut(q as usize) {
+fn take(taken: &mut [bool], port: PortId, kind: &'static str, q: u16) -> Result<()> {
+    match taken.get_mut(q as usize) {
         Some(slot) if !*slot => {
             *slot = true;
             Ok(())
@@ -401,14 +464,16 @@ fn take(taken: &Mutex<Vec<bool>>, port: PortId, kind: &'static str, q: u16) -> R
     }
 }
 
-/// One receive queue, owned by one worker.
+/// One receive queue, owned by one worker. While it lives, its port is neither reconfigured, started nor
+/// stopped.
 pub struct RxQueue {
     port: PortId,
     queue: u16,
     _state: Arc<PortState>,
 }
 
-/// One transmit queue, owned by one worker.
+/// One transmit queue, owned by one worker. While it lives, its port is neither reconfigured, started nor
+/// stopped.
 pub struct TxQueue {
     port: PortId,
     queue: u16,

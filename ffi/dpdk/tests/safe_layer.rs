@@ -1,10 +1,11 @@
 //! The safe layer on a real EAL (`--no-huge`, no PCI): ownership and accounting of mbufs, bursts and
-//! rings, and ports built from rings, hot-plugged from devargs, configured, started and counted.
-//! One EAL per process: every test shares it, each with pools, rings and ports of its own names.
+//! rings, and ports built from rings, hot-plugged from devargs, configured, started and counted; a port
+//! is never changed under its queue handles. One EAL per process: every test shares it, each with pools,
+//! rings and ports of its own names.
 
 use std::sync::OnceLock;
 
-use dpdk::{Burst, DpdkError, Eal, Mbuf, Mempool, Port, PortConfig, Ring, BURST_SIZE};
+use dpdk::{Burst, DpdkError, Eal, MainLcore, Mbuf, Mempool, Port, PortConfig, Ring, BURST_SIZE};
 
 fn prefix() -> String {
     format!("dfsafe{}", std::process::id())
@@ -163,7 +164,8 @@ fn ring_moves_mbufs_and_frees_leftovers_on_drop() {
 fn ring_port_receives_and_transmits_byte_for_byte() {
     let p = pool("t_ringport", 2047);
     let (rx_ring, tx_ring) = (Ring::new(&eal(), "t_rp_rx", 256).unwrap(), Ring::new(&eal(), "t_rp_tx", 256).unwrap());
-    let port = Port::from_rings(&eal(), "t0", std::slice::from_ref(&rx_ring), std::slice::from_ref(&tx_ring)).unwrap();
+    let mut port =
+        Port::from_rings(&eal(), "t0", std::slice::from_ref(&rx_ring), std::slice::from_ref(&tx_ring)).unwrap();
     assert_eq!(port.name(), "net_ring_t0");
     // One ring each way: one queue each way at most.
     let too_many = PortConfig { rx_queues: 2, ..PortConfig::default() };
@@ -193,19 +195,21 @@ fn ring_port_receives_and_transmits_byte_for_byte() {
     drop(out);
     let s = port.stats().unwrap();
     assert_eq!((s.ipackets, s.opackets), (20, 20));
+    drop((rxq, txq));
     port.stop().unwrap();
-    drop((rxq, txq, port));
+    drop(port);
     assert_eq!(p.in_use_count(), 0);
 }
 
 #[test]
 fn hot_plugged_null_port_counts_and_reports() {
     let p = pool("t_null", 4095);
-    let port = Port::open(&eal(), "net_null_t1,size=128").unwrap();
-    // Opening the same name again finds the existing port rather than probing twice, and dropping that
-    // second handle does not close the port under the first.
-    assert_eq!(Port::open(&eal(), "net_null_t1").unwrap().id(), port.id());
-    assert_eq!(Port::all(&eal()).iter().filter(|p| p.id() == port.id()).count(), 1);
+    let mut port = Port::open(&eal(), "net_null_t1,size=128").unwrap();
+    // A port has one owner: opening it again (by name, or among all ports) gives no second one, which
+    // could reconfigure or stop it under the first one's queues.
+    let again = Port::open(&eal(), "net_null_t1");
+    assert!(matches!(again, Err(DpdkError::PortInUse { port: id, .. }) if id == port.id()), "{again:?}");
+    assert_eq!(Port::all(&eal()).iter().filter(|p| p.id() == port.id()).count(), 0);
     let info = port.info().unwrap();
     assert_eq!(info.driver, "net_null");
     assert!(info.max_rx_queues >= 2 && info.max_tx_queues >= 2);
@@ -226,6 +230,53 @@ fn hot_plugged_null_port_counts_and_reports() {
     port.stop().unwrap();
     drop(port);
     assert_eq!(p.in_use_count(), 0);
+}
+
+/// The queue-taken flags come back only with a new configuration, and a port is configured, started and
+/// stopped only while no handle of its queues is alive: never two handles on one queue (two threads on
+/// one single-consumer DPDK queue), never a stop or start under a running burst.
+#[test]
+fn a_port_is_not_changed_under_its_queue_handles() {
+    let p = pool("t_busy", 4095);
+    let cfg = PortConfig { rx_queues: 2, tx_queues: 2, rx_desc: 256, tx_desc: 256, ..PortConfig::default() };
+    let mut port = Port::open(&eal(), "net_null_t3,size=64").unwrap();
+    assert!(matches!(port.rx_queue(0), Err(DpdkError::QueueTaken { .. })), "no queue before configure");
+    port.configure(&cfg, &p).unwrap();
+    port.start().unwrap();
+    let mut rxq = port.rx_queue(0).unwrap();
+    let txq = port.tx_queue(1).unwrap();
+    let in_use = |r: dpdk::Result<()>, what: &str| {
+        assert!(matches!(r, Err(DpdkError::QueuesInUse { call, .. }) if call == what), "{what}: {r:?}");
+    };
+    // What used to reset the taken flags under a live handle is refused, so the queue stays taken.
+    in_use(port.configure(&cfg, &p), "configure");
+    assert!(matches!(port.rx_queue(0), Err(DpdkError::QueueTaken { kind: "rx", queue: 0, .. })));
+    in_use(port.stop(), "stop");
+    in_use(port.start(), "start");
+    // The refusals changed nothing: the port still runs and the handle still receives.
+    let mut b: Burst = Burst::new();
+    assert_eq!(rxq.rx_burst(&mut b), BURST_SIZE);
+    b.free_all();
+    drop(rxq);
+    in_use(port.stop(), "stop");
+    drop(txq);
+    // The last handle gone, the port is changed, and a new configuration gives its queues again.
+    port.stop().unwrap();
+    port.configure(&cfg, &p).unwrap();
+    port.start().unwrap();
+    let again = port.rx_queue(0).unwrap();
+    assert!(matches!(port.rx_queue(0), Err(DpdkError::QueueTaken { .. })));
+    drop(again);
+    drop(port);
+    assert_eq!(p.in_use_count(), 0);
+}
+
+/// Launching is the main lcore's: no other thread gets the token.
+#[test]
+fn only_the_main_lcore_launches() {
+    let e = eal();
+    let elsewhere = std::thread::spawn(move || MainLcore::here(&e).map(|_| ())).join().unwrap();
+    assert!(matches!(elsewhere, Err(DpdkError::NotMainLcore { main: 0, current: None })), "{elsewhere:?}");
 }
 
 #[test]
