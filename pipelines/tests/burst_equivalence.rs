@@ -36,10 +36,12 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
             f[36..38].copy_from_slice(&(dport % 80).to_be_bytes());
             f[22] = ttl % 4 + if ttl > 128 { 60 } else { 0 };
             match ttl % 16 {
-                0 => f[20] |= 0x20, // more fragments
-                1 => f[21] = 1,     // a later fragment
-                2 => f[14] = 0x46,  // options
-                3 => f[9] = 0x0f,   // a short IPv4 total length
+                0 => f[20] |= 0x20,                            // more fragments
+                1 => f[21] = 1,                                // a later fragment
+                2 => f[14] = 0x46,                             // options
+                3 => f[16..18].copy_from_slice(&[0, 0x0f]),    // an IPv4 total length shorter than the header
+                4 => f[16..18].copy_from_slice(&[0x03, 0xe8]), // an IPv4 total length past the frame
+                5 => f[16..18].copy_from_slice(&[0, 28]),      // shorter than the frame: the rest is padding
                 _ => {}
             }
         }
