@@ -19,6 +19,9 @@ pub enum Reason {
     PortSecurityIp,
     /// ARP whose sender MAC or IP is not the port's.
     PortSecurityArp,
+    /// A neighbour solicitation or advertisement whose link-layer address option or advertised target is
+    /// not the port's (or whose options do not parse).
+    PortSecurityNd,
     /// A router advertisement or DHCP server reply from a VM port (Neutron drops these).
     PortSecurityRogueServer,
     /// Neither IPv4, IPv6 nor ARP, from a port with port security.
@@ -40,7 +43,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 17] = [
         Reason::None,
         Reason::ClassifyMalformed,
         Reason::ClassifyUnknownPort,
@@ -48,6 +51,7 @@ impl Reason {
         Reason::PortSecurityMac,
         Reason::PortSecurityIp,
         Reason::PortSecurityArp,
+        Reason::PortSecurityNd,
         Reason::PortSecurityRogueServer,
         Reason::PortSecurityEthertype,
         Reason::L2NoDestination,
@@ -74,6 +78,7 @@ impl Reason {
             Reason::PortSecurityMac => "port_security.mac_spoof",
             Reason::PortSecurityIp => "port_security.ip_spoof",
             Reason::PortSecurityArp => "port_security.arp_spoof",
+            Reason::PortSecurityNd => "port_security.nd_spoof",
             Reason::PortSecurityRogueServer => "port_security.rogue_server",
             Reason::PortSecurityEthertype => "port_security.ethertype",
             Reason::L2NoDestination => "l2_switch.no_destination",

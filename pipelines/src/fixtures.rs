@@ -86,7 +86,8 @@ pub fn arp_request(sm: Mac, sip: Ipv4Addr, tip: Ipv4Addr) -> Vec<u8> {
     arp(ArpOperation::Request, sm, sip, Mac::ZERO, tip, Mac::BROADCAST)
 }
 
-fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
+/// The ICMPv6 message `r` from `(sm, s)` to `(dm, d)`, hop limit 255 (as neighbour discovery wants).
+pub fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
     let mut b = vec![0u8; r.buffer_len()];
     let pseudo = pseudo_v6(s.0, d.0, 58, b.len() as u32);
     r.emit(&mut Icmpv6Packet::new_unchecked(&mut b[..]), pseudo);

@@ -1,8 +1,9 @@
 //! Whatever a burst shares (the burst fast path of `stages/burst.rs`, the per-burst memos of the port,
 //! L2, router, neighbour and leaf-route lookups) changes no decision: on random bursts of plain, spoofed,
-//! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6
-//! and corrupted frames, `decide` over the burst gives the same metadata and bytes as each packet
-//! decided alone by `decide_per_packet`.
+//! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6,
+//! neighbour solicitations and advertisements (for the port's own and others' addresses and MACs) and
+//! corrupted frames, `decide` over the burst gives the same metadata and bytes as each packet decided
+//! alone by `decide_per_packet`.
 
 use pipelines::buf::HeapBuf;
 use pipelines::fixtures::*;
@@ -10,14 +11,15 @@ use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
 use pipelines::stages::{decide, decide_per_packet};
 use pipelines::tables::{IpNet, Tables};
-use pipelines::wire::{Ipv4Addr, Mac};
+use pipelines::wire::icmpv6::NA_SOLICITED;
+use pipelines::wire::{Icmpv6Repr, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
 
 const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
 
 /// One frame: a kind, then optional header tweaks and one random byte change.
 fn frame() -> impl Strategy<Value = Vec<u8>> {
-    let kind = 0u8..9;
+    let kind = 0u8..12;
     let tweak = (any::<u16>(), any::<u16>(), any::<u8>(), any::<u8>());
     let corrupt = proptest::option::weighted(0.15, (0usize..60, any::<u8>()));
     (kind, tweak, corrupt).prop_map(|(kind, (sport, dport, ttl, low), corrupt)| {
@@ -29,7 +31,22 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
             5 => udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 0, 0, 254)),
             6 => arp_request(VM1, IP1, Ipv4Addr::new(10, 0, 0, low)),
             7 => udp6(VM1, VM2, ip6(1), ip6(2)),
-            _ => udp4(VM1, Mac([2, 0, 0, 0, 0, low]), IP1, IP2),
+            8 => udp4(VM1, Mac([2, 0, 0, 0, 0, low]), IP1, IP2),
+            // Neighbour discovery: the target and the link-layer option the port's own (1), another
+            // port's (2) or nobody's (0).
+            9 => neighbor_solicit(VM1, ip6(1), ip6(low % 4)),
+            10 => {
+                let options = vec![NdOption::SourceLinkAddr(Mac([0xfa, 0x16, 0x3e, 0, 0, low % 3]))];
+                let target = ip6(2);
+                let group = target.solicited_node();
+                let ns = Icmpv6Repr::NeighborSolicit { target, options };
+                icmp6_frame(VM1, Mac::ipv6_multicast(&group.0), ip6(1), group, &ns)
+            }
+            _ => {
+                let options = vec![NdOption::TargetLinkAddr(Mac([0xfa, 0x16, 0x3e, 0, 0, low % 3]))];
+                let na = Icmpv6Repr::NeighborAdvert { flags: NA_SOLICITED, target: ip6(low / 3 % 3), options };
+                icmp6_frame(VM1, VM2, ip6(1), ip6(2), &na)
+            }
         };
         if f.len() >= 38 && f[12..14] == [8, 0] {
             f[34..36].copy_from_slice(&(sport % 80).to_be_bytes());

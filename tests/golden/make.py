@@ -7,6 +7,8 @@ on heap buffers and through the DPDK runtime with net_pcap ports, and compares b
 
 Run it (needs python3-scapy) after changing a case, then review the diff of the pcaps' dumps:
     /usr/bin/python3 tests/golden/make.py && for f in tests/golden/*/*.pcap; do tcpdump -enr $f; done
+The pcaps are committed, so the test suite itself does not need scapy (ci/setup.sh does not install it).
+Every run rewrites every pcap with new timestamps: keep only the files whose frames changed.
 Topology: topology.toml beside this file (every case shares it).
 """
 import json
@@ -22,6 +24,7 @@ PORTS = 5
 VM1, VM2, VM3, VM4, VM5 = (f"fa:16:3e:00:00:0{i}" for i in range(1, 6))
 IP1, IP2, IP3, IP4, IP5 = "10.0.0.1", "10.0.0.2", "10.2.0.3", "10.0.0.4", "10.3.0.5"
 V6_1, V6_2, V6_3 = "2001:db8::1", "2001:db8::2", "2001:db8:2::3"
+LL_1 = "fe80::f816:3eff:fe00:1"  # VM1's link-local address (EUI-64 of its MAC)
 R1_MAC, R2_MAC = "fa:16:3e:00:00:fe", "fa:16:3e:00:00:fd"
 GW1, GW2, GW6_1 = "10.0.0.254", "10.2.0.254", "2001:db8::fe"
 BCAST = "ff:ff:ff:ff:ff:ff"
@@ -100,8 +103,15 @@ def case_port_security():
                 / BOOTP(chaddr=bytes.fromhex("fa163e000001"), xid=7) / DHCP(options=[("message-type", "discover"), "end"]))
     offer = (Ether(src=VM1, dst=BCAST) / IP(src=IP1, dst="255.255.255.255") / UDP(sport=67, dport=68)
              / BOOTP(op=2, xid=7) / DHCP(options=[("message-type", "offer"), "end"]))
-    ra = (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src="fe80::f816:3eff:fe00:1", dst="ff02::1", hlim=255)
+    ra = (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src=LL_1, dst="ff02::1", hlim=255)
           / ICMPv6ND_RA() / ICMPv6NDOptSrcLLAddr(lladdr=VM1))
+
+    def unsolicited_na(target, tll):
+        return (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src=LL_1, dst="ff02::1", hlim=255)
+                / ICMPv6ND_NA(R=0, S=0, O=1, tgt=target) / ICMPv6NDOptDstLLAddr(lladdr=tll))
+    own_na = unsolicited_na(V6_1, VM1)
+    ns_other_sll = ns(VM1, V6_1, V6_2)
+    ns_other_sll[ICMPv6NDOptSrcLLAddr].lladdr = VM2
     inp = [
         udp("02:00:00:00:00:66", VM2, IP1, IP2),      # MAC spoof
         udp(VM1, VM2, "10.0.0.9", IP2),                 # IP spoof
@@ -110,12 +120,16 @@ def case_port_security():
         offer,                                          # a VM acting as a DHCP server
         ra,                                             # a VM acting as a router
         Ether(src=VM1, dst=VM2, type=0x88b5) / Raw(b"x" * 46),  # not IP/ARP
+        unsolicited_na(V6_2, VM1),                      # NA claiming VM2's address
+        unsolicited_na(V6_1, VM2),                      # NA giving VM2's MAC for VM1's address
+        ns_other_sll,                                   # NS giving VM2's MAC as its source
+        own_na,                                         # allowed: VM1 announcing itself
         discover,                                       # allowed: DHCP from 0.0.0.0
         good,
     ]
     drops = {"port_security.mac_spoof": 1, "port_security.ip_spoof": 2, "port_security.arp_spoof": 1,
-             "port_security.rogue_server": 2, "port_security.ethertype": 1}
-    return inp, {1: [discover, good]}, drops
+             "port_security.nd_spoof": 3, "port_security.rogue_server": 2, "port_security.ethertype": 1}
+    return inp, {1: [own_na, discover, good]}, drops
 
 
 def case_arp_responder():
