@@ -13,6 +13,8 @@ pub enum Reason {
     ClassifyUnknownPort,
     /// The logical port is administratively down.
     ClassifyPortDown,
+    /// An 802.1Q or 802.1ad tag on a frame from a VM port (no port is a trunk; OVN drops `vlan.present`).
+    ClassifyVlanTagged,
     /// Source MAC not the port's (nor an allowed address pair's).
     PortSecurityMac,
     /// Source IP (v4 or v6) not the port's, nor an allowed pair's.
@@ -43,11 +45,12 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::None,
         Reason::ClassifyMalformed,
         Reason::ClassifyUnknownPort,
         Reason::ClassifyPortDown,
+        Reason::ClassifyVlanTagged,
         Reason::PortSecurityMac,
         Reason::PortSecurityIp,
         Reason::PortSecurityArp,
@@ -75,6 +78,7 @@ impl Reason {
             Reason::ClassifyMalformed => "classify.malformed",
             Reason::ClassifyUnknownPort => "classify.unknown_port",
             Reason::ClassifyPortDown => "classify.port_down",
+            Reason::ClassifyVlanTagged => "classify.vlan_tagged",
             Reason::PortSecurityMac => "port_security.mac_spoof",
             Reason::PortSecurityIp => "port_security.ip_spoof",
             Reason::PortSecurityArp => "port_security.arp_spoof",

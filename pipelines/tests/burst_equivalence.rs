@@ -1,9 +1,9 @@
 //! Whatever a burst shares (the burst fast path of `stages/burst.rs`, the per-burst memos of the port,
 //! L2, router, neighbour and leaf-route lookups) changes no decision: on random bursts of plain, spoofed,
 //! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6,
-//! neighbour solicitations and advertisements (for the port's own and others' addresses and MACs) and
-//! corrupted frames, `decide` over the burst gives the same metadata and bytes as each packet decided
-//! alone by `decide_per_packet`.
+//! neighbour solicitations and advertisements (for the port's own and others' addresses and MACs),
+//! VLAN-tagged and corrupted frames, `decide` over the burst gives the same metadata and bytes as each
+//! packet decided alone by `decide_per_packet`.
 
 use pipelines::buf::HeapBuf;
 use pipelines::fixtures::*;
@@ -19,7 +19,7 @@ const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
 
 /// One frame: a kind, then optional header tweaks and one random byte change.
 fn frame() -> impl Strategy<Value = Vec<u8>> {
-    let kind = 0u8..12;
+    let kind = 0u8..13;
     let tweak = (any::<u16>(), any::<u16>(), any::<u8>(), any::<u8>());
     let corrupt = proptest::option::weighted(0.15, (0usize..60, any::<u8>()));
     (kind, tweak, corrupt).prop_map(|(kind, (sport, dport, ttl, low), corrupt)| {
@@ -41,6 +41,12 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
                 let group = target.solicited_node();
                 let ns = Icmpv6Repr::NeighborSolicit { target, options };
                 icmp6_frame(VM1, Mac::ipv6_multicast(&group.0), ip6(1), group, &ns)
+            }
+            11 => {
+                // 802.1Q-tagged, to a VM or to the router.
+                let mut f = udp4(VM1, if low % 2 == 0 { VM2 } else { ROUTER }, IP1, IP2);
+                f.splice(12..12, [0x81, 0x00, 0x00, low]);
+                f
             }
             _ => {
                 let options = vec![NdOption::TargetLinkAddr(Mac([0xfa, 0x16, 0x3e, 0, 0, low % 3]))];

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP
+from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP, Dot1AD, Dot1Q
 from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA,
                                 ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
 
@@ -93,8 +93,13 @@ def case_classify():
     good = udp(VM1, VM2, IP1, IP2)
     ihl4 = bytearray(raw(udp(VM1, VM2, IP1, IP2)))
     ihl4[14] = 0x44
-    inp = [Raw(b"\x01" * 10), Raw(raw(Ether(src=VM1, dst=VM2, type=0x0800)) + b"\x45" * 10), Raw(bytes(ihl4)), good]
-    return inp, {1: [good]}, {"classify.malformed": 3}
+    ip = IP(src=IP1, dst=IP2, id=1, flags="DF") / UDP(sport=1234, dport=5678) / b"golden!!"
+    # VLAN-tagged frames from a VM port (not a trunk) are dropped, as OVN drops `vlan.present`.
+    tagged = Ether(src=VM1, dst=VM2) / Dot1Q(vlan=100) / ip
+    qinq = Ether(src=VM1, dst=VM2) / Dot1AD(vlan=10) / Dot1Q(vlan=100) / ip
+    inp = [Raw(b"\x01" * 10), Raw(raw(Ether(src=VM1, dst=VM2, type=0x0800)) + b"\x45" * 10), Raw(bytes(ihl4)),
+           tagged, qinq, good]
+    return inp, {1: [good]}, {"classify.malformed": 3, "classify.vlan_tagged": 2}
 
 
 def case_port_security():
