@@ -38,6 +38,8 @@ pub enum Reason {
     L3ToRouter,
     /// The next hop's MAC is not known yet.
     L3NoNeighbor,
+    /// TTL/hop limit exhausted, and the ICMP error about it over the per-sender or the worker's limit.
+    L3IcmpRateLimit,
     /// The output port is administratively down (or no longer bound).
     EgressPortDown,
     /// Destination is on another node and no tunnel stage is configured to carry it.
@@ -45,7 +47,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::None,
         Reason::ClassifyMalformed,
         Reason::ClassifyUnknownPort,
@@ -62,6 +64,7 @@ impl Reason {
         Reason::L3TtlExceeded,
         Reason::L3ToRouter,
         Reason::L3NoNeighbor,
+        Reason::L3IcmpRateLimit,
         Reason::EgressPortDown,
         Reason::EgressNoTunnel,
     ];
@@ -69,7 +72,14 @@ impl Reason {
 
     /// A verdict of the L3 router (which is per packet, past classification and port security).
     pub fn is_l3_route(self) -> bool {
-        matches!(self, Reason::L3NoRoute | Reason::L3TtlExceeded | Reason::L3ToRouter | Reason::L3NoNeighbor)
+        matches!(
+            self,
+            Reason::L3NoRoute
+                | Reason::L3TtlExceeded
+                | Reason::L3ToRouter
+                | Reason::L3NoNeighbor
+                | Reason::L3IcmpRateLimit
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -90,6 +100,7 @@ impl Reason {
             Reason::L3TtlExceeded => "l3_route.ttl_exceeded",
             Reason::L3ToRouter => "l3_route.to_router",
             Reason::L3NoNeighbor => "l3_route.no_neighbor",
+            Reason::L3IcmpRateLimit => "l3_route.icmp_ratelimit",
             Reason::EgressPortDown => "egress.port_down",
             Reason::EgressNoTunnel => "egress.no_tunnel",
         }

@@ -186,11 +186,21 @@ pub fn classify_then(
     (meta[0], pkts.pop().expect("one packet").into_vec())
 }
 
-/// A burst of `frames` from port 0 through the whole pipeline: the metadata, the bytes, the drops.
+/// A burst of `frames` from port 0 through the whole pipeline, on a fresh worker at time 0: the
+/// metadata, the bytes, the drops.
 pub fn run_burst(t: &Tables, frames: &[Vec<u8>]) -> (Vec<crate::meta::Meta>, Vec<Vec<u8>>, crate::drop::DropCounters) {
+    run_burst_on(t, &mut crate::stages::WorkerState::new(1), frames)
+}
+
+/// [`run_burst`] on the worker state `w` (its clock as the caller set it).
+pub fn run_burst_on(
+    t: &Tables,
+    w: &mut crate::stages::WorkerState,
+    frames: &[Vec<u8>],
+) -> (Vec<crate::meta::Meta>, Vec<Vec<u8>>, crate::drop::DropCounters) {
     let mut pkts: Vec<crate::buf::HeapBuf> = frames.iter().map(|f| crate::buf::HeapBuf::new(f)).collect();
     let mut meta = vec![crate::meta::Meta::new(0); frames.len()];
     let mut drops = crate::drop::DropCounters::default();
-    crate::stages::run(t, &mut pkts, &mut meta, &mut drops);
+    crate::stages::run(t, w, &mut pkts, &mut meta, &mut drops);
     (meta, pkts.into_iter().map(crate::buf::HeapBuf::into_vec).collect(), drops)
 }

@@ -9,7 +9,7 @@ use pipelines::buf::HeapBuf;
 use pipelines::fixtures::*;
 use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
-use pipelines::stages::{decide, decide_per_packet};
+use pipelines::stages::{decide, decide_per_packet, WorkerState};
 use pipelines::tables::{IpNet, Tables};
 use pipelines::wire::icmpv6::NA_SOLICITED;
 use pipelines::wire::{Icmpv6Repr, Ipv4Addr, Mac, NdOption};
@@ -85,11 +85,13 @@ fn burst() -> impl Strategy<Value = (Vec<Vec<u8>>, Vec<u16>)> {
 fn run(t: &Tables, frames: &[Vec<u8>], ports: &[u16], fast: bool) -> (Vec<Meta>, Vec<Vec<u8>>) {
     let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
     let mut meta: Vec<Meta> = ports.iter().map(|&p| Meta::new(p)).collect();
+    // A fresh worker for each run: the ICMP error limits see the same errors in the same order.
+    let w = &mut WorkerState::new(1);
     if fast {
-        decide(t, &mut pkts, &mut meta);
+        decide(t, w, &mut pkts, &mut meta);
     } else {
         for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, core::slice::from_mut(p), core::slice::from_mut(m));
+            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m));
         }
     }
     (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())
