@@ -41,18 +41,18 @@ pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut
     }
     m.lport = port.lport;
     m.network = port.network;
-    let parsed = parse(p.data(), m);
-    if m.has(flags::VLAN) {
-        m.drop(Reason::ClassifyVlanTagged);
-    } else if !parsed {
-        m.drop(Reason::ClassifyMalformed);
+    if !parse(p.data(), m) {
+        m.drop(if m.has(flags::VLAN) { Reason::ClassifyVlanTagged } else { Reason::ClassifyMalformed });
     }
 }
 
 /// 802.1Q C-tag and 802.1ad S-tag TPIDs.
-const TPIDS: [u16; 2] = [0x8100, 0x88a8];
+const TPID_C: u16 = 0x8100;
+const TPID_S: u16 = 0x88a8;
 
-/// Fills the header fields of `m` from the frame; false if a header is cut short or invalid.
+/// Fills the header fields of `m` from the frame; false if a header is cut short or invalid, or if the
+/// frame is tagged (no port takes tags: it is then flagged `VLAN`, and its inner headers are parsed all
+/// the same).
 #[inline(always)]
 pub fn parse(d: &[u8], m: &mut Meta) -> bool {
     if d.len() < ETH_LEN {
@@ -61,20 +61,12 @@ pub fn parse(d: &[u8], m: &mut Meta) -> bool {
     if d[0] & 1 != 0 {
         m.flags |= flags::MULTICAST_DST;
     }
-    let mut et = u16::from_be_bytes([d[12], d[13]]);
-    let mut l3 = ETH_LEN;
-    // At most two tags (802.1ad's S-tag then a C-tag).
-    for _ in 0..2 {
-        if !TPIDS.contains(&et) {
-            break;
-        }
-        m.flags |= flags::VLAN;
-        if d.len() < l3 + vlan::HEADER_LEN {
-            return false;
-        }
-        et = VlanTag::new_unchecked(&d[l3..]).ethertype().into();
-        l3 += vlan::HEADER_LEN;
-    }
+    from_l3(d, u16::from_be_bytes([d[12], d[13]]), ETH_LEN, m)
+}
+
+/// The headers from offset `l3` on, after the EtherType `et`.
+#[inline(always)]
+fn from_l3(d: &[u8], et: u16, l3: usize, m: &mut Meta) -> bool {
     m.ethertype = et;
     m.l3_off = l3 as u16;
     match et {
@@ -115,9 +107,33 @@ pub fn parse(d: &[u8], m: &mut Meta) -> bool {
             }
             m.flags |= flags::ARP;
         }
-        _ => {}
+        _ => {
+            // The outer EtherType only (`tagged` reads at most two tags, and comes back here past them).
+            if l3 == ETH_LEN && (et == TPID_C || et == TPID_S) {
+                return tagged(d, m);
+            }
+        }
     }
     true
+}
+
+/// A tagged frame: flagged, parsed past its tags (at most two: 802.1ad's S-tag, then a C-tag), and
+/// refused. Out of line, as no VM port sends tags.
+#[cold]
+#[inline(never)]
+fn tagged(d: &[u8], m: &mut Meta) -> bool {
+    m.flags |= flags::VLAN;
+    let (mut et, mut at) = (u16::from_be_bytes([d[12], d[13]]), ETH_LEN);
+    for _ in 0..2 {
+        if et != TPID_C && et != TPID_S {
+            break;
+        }
+        let Ok(tag) = VlanTag::new_checked(&d[at..]) else { return false };
+        et = tag.ethertype().into();
+        at += vlan::HEADER_LEN;
+    }
+    from_l3(d, et, at, m);
+    false
 }
 
 #[cfg(test)]
@@ -166,13 +182,13 @@ mod tests {
         let mut f = udp4(VM1, VM2, IP1, IP2);
         f.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
         let mut m = Meta::new(0);
-        assert!(parse(&f, &mut m));
+        assert!(!parse(&f, &mut m), "refused, but parsed");
         assert!(m.has(flags::VLAN) && m.has(flags::IPV4));
         assert_eq!((m.l3_off, m.l4_off), (18, 38));
         // 802.1ad: an S-tag, then a C-tag.
         f.splice(12..12, [0x88, 0xa8, 0x00, 0x0a]);
         let mut m = Meta::new(0);
-        assert!(parse(&f, &mut m));
+        assert!(!parse(&f, &mut m));
         assert!(m.has(flags::VLAN) && m.has(flags::IPV4));
         assert_eq!((m.l3_off, m.l4_off, m.ethertype), (22, 42, 0x0800));
         let mut m = Meta::new(0);
