@@ -45,16 +45,19 @@ fn load(name: &str) -> Case {
 }
 
 /// The pipeline over heap buffers, dispatched as `dataplane::worker` does: what leaves each port, and
-/// the non-zero drop counters by name.
+/// the non-zero drop counters by name. One worker for the whole case, its clock stopped at 0, so the ICMP
+/// error limits decide as at one instant (the DPDK run reads a real clock, but replays a case in far less
+/// than the 1 s that would refill a sender's limit).
 fn through_heap(input: &[Vec<u8>]) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, u64>) {
     let cfg = NodeConfig::load(&golden().join("topology.toml")).unwrap();
     let t = control::static_topology::compile(&cfg.ports, &cfg.routers, &names()).unwrap();
     let mut out = vec![Vec::new(); PORTS];
     let mut drops = DropCounters::default();
+    let mut worker = stages::WorkerState::new(1);
     for burst in input.chunks(32) {
         let mut pkts: Vec<HeapBuf> = burst.iter().map(|f| HeapBuf::new(f)).collect();
         let mut meta = vec![Meta::new(0); pkts.len()];
-        stages::run(&t, &mut pkts, &mut meta, &mut drops);
+        stages::run(&t, &mut worker, &mut pkts, &mut meta, &mut drops);
         for (p, m) in pkts.iter().zip(&meta) {
             let bytes = p.clone().into_vec();
             match m.action {

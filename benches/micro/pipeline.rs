@@ -9,7 +9,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pipelines::buf::HeapBuf;
 use pipelines::meta::Meta;
-use pipelines::stages::{self, arp_responder, classify, egress, l2_switch, l3_route, port_security, BurstMemo};
+use pipelines::stages::{
+    self, arp_responder, classify, egress, l2_switch, l3_route, port_security, BurstMemo, WorkerState,
+};
 use pipelines::tables::Tables;
 
 mod traffic;
@@ -31,6 +33,7 @@ fn pipeline(c: &mut Criterion) {
     let mut b2 = Bursts::new(vm2, false);
     let mut b3 = Bursts::new(router, true);
     let mut meta = vec![Meta::new(0); BURST];
+    let mut w = WorkerState::new(1);
     g.bench_function("restore_only", |b| b.iter(|| black_box(b2.restore().len())));
     g.bench_function("classify", |b| {
         b.iter(|| {
@@ -74,7 +77,7 @@ fn pipeline(c: &mut Criterion) {
             let mut memo = BurstMemo::default();
             for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
                 let (key, r) = memo.router(&l3, m.network, router).expect("router");
-                l3_route::packet(&l3, &mut memo, key, r, p, m);
+                l3_route::packet(&l3, &mut memo, &mut w, key, r, p, m);
             }
             black_box(&meta);
         })
@@ -90,7 +93,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let pkts = b2.restore();
             meta.iter_mut().for_each(|m| *m = Meta::new(0));
-            stages::decide(&l2, pkts, &mut meta);
+            stages::decide(&l2, &mut w, pkts, &mut meta);
             black_box(&meta);
         })
     });
@@ -98,7 +101,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let pkts = b3.restore();
             meta.iter_mut().for_each(|m| *m = Meta::new(0));
-            stages::decide(&l3, pkts, &mut meta);
+            stages::decide(&l3, &mut w, pkts, &mut meta);
             black_box(&meta);
         })
     });

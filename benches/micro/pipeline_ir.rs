@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use pipelines::meta::Meta;
-use pipelines::stages::{decide, decide_per_packet};
+use pipelines::stages::{decide, decide_per_packet, WorkerState};
 
 #[path = "traffic.rs"]
 mod traffic;
@@ -29,13 +29,14 @@ fn main() {
         (tables("l2pipe.toml", &names), Bursts::new(VM2, false))
     };
     let mut meta = vec![Meta::new(0); BURST];
+    let mut w = WorkerState::new(1);
     for _ in 0..n {
         let pkts = bursts.restore();
         meta.iter_mut().for_each(|m| *m = Meta::new(0));
         match mode {
             "restore" => {}
-            "l2" | "l3" => decide(&t, pkts, &mut meta),
-            "l2-per-packet" | "l3-per-packet" => decide_per_packet(&t, pkts, &mut meta),
+            "l2" | "l3" => decide(&t, &mut w, pkts, &mut meta),
+            "l2-per-packet" | "l3-per-packet" => decide_per_packet(&t, &mut w, pkts, &mut meta),
             _ => {
                 eprintln!("unknown mode {mode}");
                 std::process::exit(2);

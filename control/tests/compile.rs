@@ -97,7 +97,7 @@ fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel
     ];
     let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
     let mut meta = vec![Meta::new(0); frames.len()];
-    stages::decide(&t, &mut pkts, &mut meta);
+    stages::decide(&t, &mut stages::WorkerState::new(1), &mut pkts, &mut meta);
     assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::EgressNoTunnel));
     assert_eq!(meta[0].chassis, keys.key("chassis", "other"));
     assert_eq!(meta[1].action, Action::Reply);

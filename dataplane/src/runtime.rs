@@ -371,7 +371,7 @@ impl Dataplane {
                 tx_retries: opts.tx_retries,
                 measure_latency: opts.latency,
                 forwarding: match publisher.as_mut().and_then(Publisher::reader) {
-                    Some(tables) => Forwarding::Pipeline { tables, pool: pool.clone() },
+                    Some(tables) => Forwarding::Pipeline { tables, pool: pool.clone(), tsc_hz: eal.tsc_hz() },
                     None => Forwarding::Patch,
                 },
                 mailbox: mailbox.clone(),

@@ -21,8 +21,9 @@ use crate::pkt::as_pkts;
 pub(crate) enum Forwarding {
     /// Every packet out of the rx queue's peer port (`RxAssignment::out`).
     Patch,
-    /// Dragonflow's table pipeline over the published tables; `pool` makes the copies of flooded packets.
-    Pipeline { tables: Reader<Tables>, pool: Mempool },
+    /// Dragonflow's table pipeline over the published tables; `pool` makes the copies of flooded packets;
+    /// `tsc_hz`, the TSC's rate, makes the pipeline's clock.
+    Pipeline { tables: Reader<Tables>, pool: Mempool, tsc_hz: u64 },
 }
 
 /// One rx queue the worker polls, and where its packets go.
@@ -97,11 +98,11 @@ impl Worker {
         match (std::mem::replace(&mut self.forwarding, Forwarding::Patch), self.measure_latency) {
             (Forwarding::Patch, true) => self.poll_loop::<true>(),
             (Forwarding::Patch, false) => self.poll_loop::<false>(),
-            (Forwarding::Pipeline { mut tables, pool }, timed) => {
+            (Forwarding::Pipeline { mut tables, pool, tsc_hz }, timed) => {
                 if timed {
-                    self.pipeline_loop::<true>(&mut tables, &pool);
+                    self.pipeline_loop::<true>(&mut tables, &pool, tsc_hz);
                 } else {
-                    self.pipeline_loop::<false>(&mut tables, &pool);
+                    self.pipeline_loop::<false>(&mut tables, &pool, tsc_hz);
                 }
                 tables.offline();
             }
@@ -109,14 +110,18 @@ impl Worker {
         WorkerExit { lcore, latency: self.latency.into_histogram() }
     }
 
-    /// The table pipeline: per pass, a quiescent point (the tables of this pass); per burst, the stages
-    /// decide, then packets are moved into one tx burst per destination port and sent.
-    fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool) {
+    /// The table pipeline: per pass, a quiescent point (the tables of this pass); per burst, the clock is
+    /// read once (the pipeline's `now_ms`, from the TSC), the stages decide, then packets are moved into
+    /// one tx burst per destination port and sent.
+    fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool, tsc_hz: u64) {
         let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, .. } = self;
         let mut burst: Burst = Burst::new();
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
         let mut clock = PassClock::<TIMED>::new();
+        let tsc_per_ms = (tsc_hz / 1000).max(1);
+        // The worker's own pipeline state; the TSC's low bits seed its randomness.
+        let mut state = stages::WorkerState::new(rdtsc() as u32);
         let mut seen = 0;
         while !stop.load(Ordering::Relaxed) {
             if mailbox.posted.load(Ordering::Relaxed) != seen {
@@ -135,7 +140,8 @@ impl Worker {
                 for m in meta.iter_mut() {
                     *m = Meta::new(a.port as u16);
                 }
-                stages::decide(&tables, as_pkts(burst.as_mut_slice()), meta);
+                state.now_ms = rdtsc() / tsc_per_ms;
+                stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
                 // The common case, a whole burst to one port, leaves the burst as it is.
                 let first = meta[0];
                 let one_port = first.action == Action::Output

@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
     let mut pkts = vec![HeapBuf::new(data)];
     let mut meta = vec![Meta::new(0)];
     let mut drops = DropCounters::default();
-    stages::run(&t, &mut pkts, &mut meta, &mut drops);
+    stages::run(&t, &mut stages::WorkerState::new(1), &mut pkts, &mut meta, &mut drops);
     assert_ne!(meta[0].action, Action::Continue);
 });

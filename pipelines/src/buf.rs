@@ -82,22 +82,27 @@ impl HeapBuf {
 }
 
 impl PacketBuf for HeapBuf {
+    #[inline]
     fn data(&self) -> &[u8] {
         &self.storage[self.start..self.end]
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.end]
     }
 
+    #[inline]
     fn headroom(&self) -> usize {
         self.start
     }
 
+    #[inline]
     fn tailroom(&self) -> usize {
         self.storage.len() - self.end
     }
 
+    #[inline]
     fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
         if n > self.start {
             return None;
@@ -106,6 +111,7 @@ impl PacketBuf for HeapBuf {
         Some(&mut self.storage[self.start..self.start + n])
     }
 
+    #[inline]
     fn append(&mut self, n: usize) -> Option<&mut [u8]> {
         if n > self.tailroom() {
             return None;
@@ -114,6 +120,7 @@ impl PacketBuf for HeapBuf {
         Some(&mut self.storage[self.end - n..self.end])
     }
 
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         if n > self.len() {
             return false;
@@ -122,6 +129,7 @@ impl PacketBuf for HeapBuf {
         true
     }
 
+    #[inline]
     fn trim(&mut self, n: usize) -> bool {
         if n > self.len() {
             return false;

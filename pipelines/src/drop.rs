@@ -13,12 +13,17 @@ pub enum Reason {
     ClassifyUnknownPort,
     /// The logical port is administratively down.
     ClassifyPortDown,
+    /// An 802.1Q or 802.1ad tag on a frame from a VM port (no port is a trunk; OVN drops `vlan.present`).
+    ClassifyVlanTagged,
     /// Source MAC not the port's (nor an allowed address pair's).
     PortSecurityMac,
     /// Source IP (v4 or v6) not the port's, nor an allowed pair's.
     PortSecurityIp,
     /// ARP whose sender MAC or IP is not the port's.
     PortSecurityArp,
+    /// A neighbour solicitation or advertisement whose link-layer address option or advertised target is
+    /// not the port's (or whose options do not parse).
+    PortSecurityNd,
     /// A router advertisement or DHCP server reply from a VM port (Neutron drops these).
     PortSecurityRogueServer,
     /// Neither IPv4, IPv6 nor ARP, from a port with port security.
@@ -33,6 +38,8 @@ pub enum Reason {
     L3ToRouter,
     /// The next hop's MAC is not known yet.
     L3NoNeighbor,
+    /// TTL/hop limit exhausted, and the ICMP error about it over the per-sender or the worker's limit.
+    L3IcmpRateLimit,
     /// The output port is administratively down (or no longer bound).
     EgressPortDown,
     /// Destination is on another node and no tunnel stage is configured to carry it.
@@ -40,14 +47,16 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 19] = [
         Reason::None,
         Reason::ClassifyMalformed,
         Reason::ClassifyUnknownPort,
         Reason::ClassifyPortDown,
+        Reason::ClassifyVlanTagged,
         Reason::PortSecurityMac,
         Reason::PortSecurityIp,
         Reason::PortSecurityArp,
+        Reason::PortSecurityNd,
         Reason::PortSecurityRogueServer,
         Reason::PortSecurityEthertype,
         Reason::L2NoDestination,
@@ -55,6 +64,7 @@ impl Reason {
         Reason::L3TtlExceeded,
         Reason::L3ToRouter,
         Reason::L3NoNeighbor,
+        Reason::L3IcmpRateLimit,
         Reason::EgressPortDown,
         Reason::EgressNoTunnel,
     ];
@@ -62,7 +72,14 @@ impl Reason {
 
     /// A verdict of the L3 router (which is per packet, past classification and port security).
     pub fn is_l3_route(self) -> bool {
-        matches!(self, Reason::L3NoRoute | Reason::L3TtlExceeded | Reason::L3ToRouter | Reason::L3NoNeighbor)
+        matches!(
+            self,
+            Reason::L3NoRoute
+                | Reason::L3TtlExceeded
+                | Reason::L3ToRouter
+                | Reason::L3NoNeighbor
+                | Reason::L3IcmpRateLimit
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -71,9 +88,11 @@ impl Reason {
             Reason::ClassifyMalformed => "classify.malformed",
             Reason::ClassifyUnknownPort => "classify.unknown_port",
             Reason::ClassifyPortDown => "classify.port_down",
+            Reason::ClassifyVlanTagged => "classify.vlan_tagged",
             Reason::PortSecurityMac => "port_security.mac_spoof",
             Reason::PortSecurityIp => "port_security.ip_spoof",
             Reason::PortSecurityArp => "port_security.arp_spoof",
+            Reason::PortSecurityNd => "port_security.nd_spoof",
             Reason::PortSecurityRogueServer => "port_security.rogue_server",
             Reason::PortSecurityEthertype => "port_security.ethertype",
             Reason::L2NoDestination => "l2_switch.no_destination",
@@ -81,6 +100,7 @@ impl Reason {
             Reason::L3TtlExceeded => "l3_route.ttl_exceeded",
             Reason::L3ToRouter => "l3_route.to_router",
             Reason::L3NoNeighbor => "l3_route.no_neighbor",
+            Reason::L3IcmpRateLimit => "l3_route.icmp_ratelimit",
             Reason::EgressPortDown => "egress.port_down",
             Reason::EgressNoTunnel => "egress.no_tunnel",
         }

@@ -86,7 +86,8 @@ pub fn arp_request(sm: Mac, sip: Ipv4Addr, tip: Ipv4Addr) -> Vec<u8> {
     arp(ArpOperation::Request, sm, sip, Mac::ZERO, tip, Mac::BROADCAST)
 }
 
-fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
+/// The ICMPv6 message `r` from `(sm, s)` to `(dm, d)`, hop limit 255 (as neighbour discovery wants).
+pub fn icmp6_frame(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, r: &Icmpv6Repr<'_>) -> Vec<u8> {
     let mut b = vec![0u8; r.buffer_len()];
     let pseudo = pseudo_v6(s.0, d.0, 58, b.len() as u32);
     r.emit(&mut Icmpv6Packet::new_unchecked(&mut b[..]), pseudo);
@@ -185,11 +186,21 @@ pub fn classify_then(
     (meta[0], pkts.pop().expect("one packet").into_vec())
 }
 
-/// A burst of `frames` from port 0 through the whole pipeline: the metadata, the bytes, the drops.
+/// A burst of `frames` from port 0 through the whole pipeline, on a fresh worker at time 0: the
+/// metadata, the bytes, the drops.
 pub fn run_burst(t: &Tables, frames: &[Vec<u8>]) -> (Vec<crate::meta::Meta>, Vec<Vec<u8>>, crate::drop::DropCounters) {
+    run_burst_on(t, &mut crate::stages::WorkerState::new(1), frames)
+}
+
+/// [`run_burst`] on the worker state `w` (its clock as the caller set it).
+pub fn run_burst_on(
+    t: &Tables,
+    w: &mut crate::stages::WorkerState,
+    frames: &[Vec<u8>],
+) -> (Vec<crate::meta::Meta>, Vec<Vec<u8>>, crate::drop::DropCounters) {
     let mut pkts: Vec<crate::buf::HeapBuf> = frames.iter().map(|f| crate::buf::HeapBuf::new(f)).collect();
     let mut meta = vec![crate::meta::Meta::new(0); frames.len()];
     let mut drops = crate::drop::DropCounters::default();
-    crate::stages::run(t, &mut pkts, &mut meta, &mut drops);
+    crate::stages::run(t, w, &mut pkts, &mut meta, &mut drops);
     (meta, pkts.into_iter().map(crate::buf::HeapBuf::into_vec).collect(), drops)
 }

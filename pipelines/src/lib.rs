@@ -15,6 +15,7 @@
 pub mod buf;
 pub mod drop;
 pub mod fixtures;
+pub mod icmp_ratelimit;
 pub mod meta;
 pub mod patch;
 pub mod publish;

@@ -1,23 +1,25 @@
 //! Whatever a burst shares (the burst fast path of `stages/burst.rs`, the per-burst memos of the port,
 //! L2, router, neighbour and leaf-route lookups) changes no decision: on random bursts of plain, spoofed,
-//! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6
-//! and corrupted frames, `decide` over the burst gives the same metadata and bytes as each packet
-//! decided alone by `decide_per_packet`.
+//! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6,
+//! neighbour solicitations and advertisements (for the port's own and others' addresses and MACs),
+//! VLAN-tagged and corrupted frames, `decide` over the burst gives the same metadata and bytes as each
+//! packet decided alone by `decide_per_packet`.
 
 use pipelines::buf::HeapBuf;
 use pipelines::fixtures::*;
 use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
-use pipelines::stages::{decide, decide_per_packet};
+use pipelines::stages::{decide, decide_per_packet, WorkerState};
 use pipelines::tables::{IpNet, Tables};
-use pipelines::wire::{Ipv4Addr, Mac};
+use pipelines::wire::icmpv6::NA_SOLICITED;
+use pipelines::wire::{Icmpv6Repr, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
 
 const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
 
 /// One frame: a kind, then optional header tweaks and one random byte change.
 fn frame() -> impl Strategy<Value = Vec<u8>> {
-    let kind = 0u8..9;
+    let kind = 0u8..13;
     let tweak = (any::<u16>(), any::<u16>(), any::<u8>(), any::<u8>());
     let corrupt = proptest::option::weighted(0.15, (0usize..60, any::<u8>()));
     (kind, tweak, corrupt).prop_map(|(kind, (sport, dport, ttl, low), corrupt)| {
@@ -29,17 +31,40 @@ fn frame() -> impl Strategy<Value = Vec<u8>> {
             5 => udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 0, 0, 254)),
             6 => arp_request(VM1, IP1, Ipv4Addr::new(10, 0, 0, low)),
             7 => udp6(VM1, VM2, ip6(1), ip6(2)),
-            _ => udp4(VM1, Mac([2, 0, 0, 0, 0, low]), IP1, IP2),
+            8 => udp4(VM1, Mac([2, 0, 0, 0, 0, low]), IP1, IP2),
+            // Neighbour discovery: the target and the link-layer option the port's own (1), another
+            // port's (2) or nobody's (0).
+            9 => neighbor_solicit(VM1, ip6(1), ip6(low % 4)),
+            10 => {
+                let options = vec![NdOption::SourceLinkAddr(Mac([0xfa, 0x16, 0x3e, 0, 0, low % 3]))];
+                let target = ip6(2);
+                let group = target.solicited_node();
+                let ns = Icmpv6Repr::NeighborSolicit { target, options };
+                icmp6_frame(VM1, Mac::ipv6_multicast(&group.0), ip6(1), group, &ns)
+            }
+            11 => {
+                // 802.1Q-tagged, to a VM or to the router.
+                let mut f = udp4(VM1, if low % 2 == 0 { VM2 } else { ROUTER }, IP1, IP2);
+                f.splice(12..12, [0x81, 0x00, 0x00, low]);
+                f
+            }
+            _ => {
+                let options = vec![NdOption::TargetLinkAddr(Mac([0xfa, 0x16, 0x3e, 0, 0, low % 3]))];
+                let na = Icmpv6Repr::NeighborAdvert { flags: NA_SOLICITED, target: ip6(low / 3 % 3), options };
+                icmp6_frame(VM1, VM2, ip6(1), ip6(2), &na)
+            }
         };
         if f.len() >= 38 && f[12..14] == [8, 0] {
             f[34..36].copy_from_slice(&(sport % 80).to_be_bytes());
             f[36..38].copy_from_slice(&(dport % 80).to_be_bytes());
             f[22] = ttl % 4 + if ttl > 128 { 60 } else { 0 };
             match ttl % 16 {
-                0 => f[20] |= 0x20, // more fragments
-                1 => f[21] = 1,     // a later fragment
-                2 => f[14] = 0x46,  // options
-                3 => f[9] = 0x0f,   // a short IPv4 total length
+                0 => f[20] |= 0x20,                            // more fragments
+                1 => f[21] = 1,                                // a later fragment
+                2 => f[14] = 0x46,                             // options
+                3 => f[16..18].copy_from_slice(&[0, 0x0f]),    // an IPv4 total length shorter than the header
+                4 => f[16..18].copy_from_slice(&[0x03, 0xe8]), // an IPv4 total length past the frame
+                5 => f[16..18].copy_from_slice(&[0, 28]),      // shorter than the frame: the rest is padding
                 _ => {}
             }
         }
@@ -60,11 +85,13 @@ fn burst() -> impl Strategy<Value = (Vec<Vec<u8>>, Vec<u16>)> {
 fn run(t: &Tables, frames: &[Vec<u8>], ports: &[u16], fast: bool) -> (Vec<Meta>, Vec<Vec<u8>>) {
     let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
     let mut meta: Vec<Meta> = ports.iter().map(|&p| Meta::new(p)).collect();
+    // A fresh worker for each run: the ICMP error limits see the same errors in the same order.
+    let w = &mut WorkerState::new(1);
     if fast {
-        decide(t, &mut pkts, &mut meta);
+        decide(t, w, &mut pkts, &mut meta);
     } else {
         for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, core::slice::from_mut(p), core::slice::from_mut(m));
+            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m));
         }
     }
     (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())

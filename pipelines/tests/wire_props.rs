@@ -248,6 +248,34 @@ proptest! {
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut Icmpv6Packet::new_unchecked(&mut b[..]), pseudo);
         prop_assert_eq!(Icmpv6Repr::parse(&Icmpv6Packet::new_checked(&b[..]).unwrap(), pseudo).unwrap(), r);
+        let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
+        prop_assert_eq!(p.nd_target(), Some(target));
+        let lladdrs: Vec<_> = p.nd_options().map(|o| NdOptions::link_addr(o.unwrap().1)).collect();
+        prop_assert_eq!(lladdrs, if with_opt { vec![Some(m)] } else { vec![] });
+    }
+
+    /// The in-place walk (the fast path's) and `parse_all` (the slow path's) cut options the same way:
+    /// where `parse_all` succeeds the walk yields as many options and no error, and a walk that fails
+    /// makes `parse_all` fail.
+    #[test]
+    fn nd_option_walk_agrees_with_parse_all(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let walked: Vec<_> = NdOptions::new(&b).collect();
+        match NdOption::parse_all(&b) {
+            Ok(all) => {
+                prop_assert_eq!(walked.len(), all.len());
+                prop_assert!(walked.iter().all(Result::is_ok));
+            }
+            Err(_) => {
+                // A known option of the wrong length is refused by `parse_all` alone.
+                let wrong_length = |(kind, o): &(u8, &[u8])| match kind {
+                    1 | 2 | 5 => o.len() != 8,
+                    3 => o.len() != 32,
+                    _ => false,
+                };
+                let explained = walked.iter().any(|o| o.as_ref().map_or(true, wrong_length));
+                prop_assert!(explained);
+            }
+        }
     }
 
     #[test]

@@ -7,13 +7,15 @@ on heap buffers and through the DPDK runtime with net_pcap ports, and compares b
 
 Run it (needs python3-scapy) after changing a case, then review the diff of the pcaps' dumps:
     /usr/bin/python3 tests/golden/make.py && for f in tests/golden/*/*.pcap; do tcpdump -enr $f; done
+The pcaps are committed, so the test suite itself does not need scapy (ci/setup.sh does not install it).
+Every run rewrites every pcap with new timestamps: keep only the files whose frames changed.
 Topology: topology.toml beside this file (every case shares it).
 """
 import json
 import os
 import sys
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP
+from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP, Dot1AD, Dot1Q
 from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA,
                                 ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
 
@@ -22,6 +24,7 @@ PORTS = 5
 VM1, VM2, VM3, VM4, VM5 = (f"fa:16:3e:00:00:0{i}" for i in range(1, 6))
 IP1, IP2, IP3, IP4, IP5 = "10.0.0.1", "10.0.0.2", "10.2.0.3", "10.0.0.4", "10.3.0.5"
 V6_1, V6_2, V6_3 = "2001:db8::1", "2001:db8::2", "2001:db8:2::3"
+LL_1 = "fe80::f816:3eff:fe00:1"  # VM1's link-local address (EUI-64 of its MAC)
 R1_MAC, R2_MAC = "fa:16:3e:00:00:fe", "fa:16:3e:00:00:fd"
 GW1, GW2, GW6_1 = "10.0.0.254", "10.2.0.254", "2001:db8::fe"
 BCAST = "ff:ff:ff:ff:ff:ff"
@@ -90,8 +93,13 @@ def case_classify():
     good = udp(VM1, VM2, IP1, IP2)
     ihl4 = bytearray(raw(udp(VM1, VM2, IP1, IP2)))
     ihl4[14] = 0x44
-    inp = [Raw(b"\x01" * 10), Raw(raw(Ether(src=VM1, dst=VM2, type=0x0800)) + b"\x45" * 10), Raw(bytes(ihl4)), good]
-    return inp, {1: [good]}, {"classify.malformed": 3}
+    ip = IP(src=IP1, dst=IP2, id=1, flags="DF") / UDP(sport=1234, dport=5678) / b"golden!!"
+    # VLAN-tagged frames from a VM port (not a trunk) are dropped, as OVN drops `vlan.present`.
+    tagged = Ether(src=VM1, dst=VM2) / Dot1Q(vlan=100) / ip
+    qinq = Ether(src=VM1, dst=VM2) / Dot1AD(vlan=10) / Dot1Q(vlan=100) / ip
+    inp = [Raw(b"\x01" * 10), Raw(raw(Ether(src=VM1, dst=VM2, type=0x0800)) + b"\x45" * 10), Raw(bytes(ihl4)),
+           tagged, qinq, good]
+    return inp, {1: [good]}, {"classify.malformed": 3, "classify.vlan_tagged": 2}
 
 
 def case_port_security():
@@ -100,8 +108,15 @@ def case_port_security():
                 / BOOTP(chaddr=bytes.fromhex("fa163e000001"), xid=7) / DHCP(options=[("message-type", "discover"), "end"]))
     offer = (Ether(src=VM1, dst=BCAST) / IP(src=IP1, dst="255.255.255.255") / UDP(sport=67, dport=68)
              / BOOTP(op=2, xid=7) / DHCP(options=[("message-type", "offer"), "end"]))
-    ra = (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src="fe80::f816:3eff:fe00:1", dst="ff02::1", hlim=255)
+    ra = (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src=LL_1, dst="ff02::1", hlim=255)
           / ICMPv6ND_RA() / ICMPv6NDOptSrcLLAddr(lladdr=VM1))
+
+    def unsolicited_na(target, tll):
+        return (Ether(src=VM1, dst="33:33:00:00:00:01") / IPv6(src=LL_1, dst="ff02::1", hlim=255)
+                / ICMPv6ND_NA(R=0, S=0, O=1, tgt=target) / ICMPv6NDOptDstLLAddr(lladdr=tll))
+    own_na = unsolicited_na(V6_1, VM1)
+    ns_other_sll = ns(VM1, V6_1, V6_2)
+    ns_other_sll[ICMPv6NDOptSrcLLAddr].lladdr = VM2
     inp = [
         udp("02:00:00:00:00:66", VM2, IP1, IP2),      # MAC spoof
         udp(VM1, VM2, "10.0.0.9", IP2),                 # IP spoof
@@ -110,12 +125,16 @@ def case_port_security():
         offer,                                          # a VM acting as a DHCP server
         ra,                                             # a VM acting as a router
         Ether(src=VM1, dst=VM2, type=0x88b5) / Raw(b"x" * 46),  # not IP/ARP
+        unsolicited_na(V6_2, VM1),                      # NA claiming VM2's address
+        unsolicited_na(V6_1, VM2),                      # NA giving VM2's MAC for VM1's address
+        ns_other_sll,                                   # NS giving VM2's MAC as its source
+        own_na,                                         # allowed: VM1 announcing itself
         discover,                                       # allowed: DHCP from 0.0.0.0
         good,
     ]
     drops = {"port_security.mac_spoof": 1, "port_security.ip_spoof": 2, "port_security.arp_spoof": 1,
-             "port_security.rogue_server": 2, "port_security.ethertype": 1}
-    return inp, {1: [discover, good]}, drops
+             "port_security.nd_spoof": 3, "port_security.rogue_server": 2, "port_security.ethertype": 1}
+    return inp, {1: [own_na, discover, good]}, drops
 
 
 def case_arp_responder():
@@ -151,12 +170,16 @@ def case_l3_route():
     expiring = udp(VM1, R1_MAC, IP1, IP3, ttl=1)
     big = udp(VM1, R1_MAC, IP1, IP3, ttl=1, payload=b"B" * 1000)
     expiring6 = udp6(VM1, R1_MAC, V6_1, V6_3, hlim=1)
+    # Five more expiring from VM1: with `expiring` and `big`, 7 time-exceeded errors due to 10.0.0.1 at
+    # once; Linux's per-destination limit (a burst of 6, then one a second) lets 6 go and drops the last.
+    again = [udp(VM1, R1_MAC, IP1, IP3, ttl=1, payload=b"again!%d!" % i) for i in range(5)]
     inp = [to3, to3_v6, via, ping, ping6, expiring, big, expiring6,
-           udp(VM1, R1_MAC, IP1, "192.168.1.1"), udp(VM1, R1_MAC, IP1, "10.2.0.99")]
+           udp(VM1, R1_MAC, IP1, "192.168.1.1"), udp(VM1, R1_MAC, IP1, "10.2.0.99")] + again
     out0 = [pong, pong6, time_exceeded(expiring, GW1, R1_MAC), time_exceeded(big, GW1, R1_MAC),
-            time_exceeded6(expiring6, GW6_1, R1_MAC)]
+            time_exceeded6(expiring6, GW6_1, R1_MAC)] + [time_exceeded(p, GW1, R1_MAC) for p in again[:4]]
     out2 = [routed(to3, R2_MAC, VM3), routed(to3_v6, R2_MAC, VM3), routed(via, R2_MAC, VM3)]
-    return inp, {0: out0, 2: out2}, {"l3_route.no_route": 1, "l3_route.no_neighbor": 1}
+    return inp, {0: out0, 2: out2}, {"l3_route.no_route": 1, "l3_route.no_neighbor": 1,
+                                     "l3_route.icmp_ratelimit": 1}
 
 
 def case_egress():

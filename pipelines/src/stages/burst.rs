@@ -12,7 +12,7 @@
 use crate::buf::PacketBuf;
 use crate::meta::{flags, Action, Meta};
 use crate::routing::Router;
-use crate::stages::{egress, l3_route, BurstMemo};
+use crate::stages::{egress, l3_route, BurstMemo, WorkerState};
 use crate::tables::{PortEntry, Tables};
 use crate::wire::{Ipv4Addr, Mac};
 
@@ -63,7 +63,14 @@ impl<'t> Template<'t> {
     /// Decides packet `p` if the fast path covers it (true); false leaves `m` untouched for the
     /// per-packet path.
     #[inline(always)]
-    pub(crate) fn packet<B: PacketBuf>(&self, t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: &mut Meta) -> bool {
+    pub(crate) fn packet<B: PacketBuf>(
+        &self,
+        t: &Tables,
+        memo: &mut BurstMemo<'_>,
+        w: &mut WorkerState,
+        p: &mut B,
+        m: &mut Meta,
+    ) -> bool {
         let d = p.data();
         if m.in_port != self.in_port || d.len() < 14 + 20 + 4 || d[..14] != self.header {
             return false;
@@ -99,7 +106,7 @@ impl<'t> Template<'t> {
             Kind::Switch(out) => m.output(out),
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
-                l3_route::packet(t, memo, key, r, p, m);
+                l3_route::packet(t, memo, w, key, r, p, m);
                 debug_assert!(!m.pending());
                 egress::packet(t, m);
             }

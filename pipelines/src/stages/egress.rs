@@ -71,7 +71,8 @@ mod tests {
         let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
         let mut m = Meta::new(0);
         let mut p = HeapBuf::new(&udp4(VM1, REMOTE_VM, IP1, remote_ip));
-        stages::decide(&t, core::slice::from_mut(&mut p), core::slice::from_mut(&mut m));
+        let w = &mut stages::WorkerState::new(1);
+        stages::decide(&t, w, core::slice::from_mut(&mut p), core::slice::from_mut(&mut m));
         assert_eq!((m.action, m.reason), (Action::Drop, Reason::EgressNoTunnel));
         assert_eq!((m.dst_lport, m.chassis), (109, 7));
         let (meta, out, _) = decide(&t, &[arp_request(VM1, IP1, remote_ip)]);

@@ -87,7 +87,7 @@ mod tests {
         let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
         let mut meta = vec![Meta::new(0); frames.len()];
         let mut drops = DropCounters::default();
-        stages::run(&t, &mut pkts, &mut meta, &mut drops);
+        stages::run(&t, &mut stages::WorkerState::new(1), &mut pkts, &mut meta, &mut drops);
         let actions: Vec<(Action, u16)> = meta.iter().map(|m| (m.action, m.out_port)).collect();
         assert_eq!(
             actions,

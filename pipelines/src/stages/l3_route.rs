@@ -7,15 +7,18 @@
 //! ICMP time-exceeded error (RFC 792/1812, RFC 4443) from the router's interface on the ingress network
 //! back to its sender, quoting as much of it as fits in 576 (IPv4) or 1280 (IPv6) bytes; no error is sent
 //! about an ICMP error, a later fragment, or a packet from an unspecified or multicast source, and those
-//! are dropped as `.ttl_exceeded`. Errors are not rate-limited yet: there is one per expiring packet,
-//! never more, and it goes back out of the port the packet came in by.
-//! Drops: `l3_route.no_route`, `.ttl_exceeded`, `.to_router`, `.no_neighbor`.
+//! are dropped as `.ttl_exceeded`. There is at most one error per expiring packet, going back out of the
+//! port the packet came in by, and errors are rate-limited as Linux limits them (`icmp_ratelimit.rs`:
+//! per sender, a burst of 6 then one a second for IPv4, one per 250 ms for IPv6 on a /64, and about 1000
+//! a second per worker overall); an expiring packet whose error is over the limit is dropped as
+//! `.icmp_ratelimit`. Echo replies are not limited (nor are they in Linux).
+//! Drops: `l3_route.no_route`, `.ttl_exceeded`, `.to_router`, `.no_neighbor`, `.icmp_ratelimit`.
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
 use crate::routing::Router;
-use crate::stages::BurstMemo;
+use crate::stages::{BurstMemo, WorkerState};
 use crate::tables::{IpNet, Tables};
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Packet;
@@ -23,19 +26,34 @@ use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 /// Routes one pending packet addressed to the MAC of router `key`'s interface on the packet's network.
 #[inline]
-pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, key: u32, r: &Router, p: &mut B, m: &mut Meta) {
+pub fn packet<B: PacketBuf>(
+    t: &Tables,
+    memo: &mut BurstMemo<'_>,
+    w: &mut WorkerState,
+    key: u32,
+    r: &Router,
+    p: &mut B,
+    m: &mut Meta,
+) {
     m.router = key;
     if m.has(flags::IPV4) {
-        route_v4(t, memo, r, p, m);
+        route_v4(t, memo, w, r, p, m);
     } else if m.has(flags::IPV6) {
-        route_v6(t, memo, r, p, m);
+        route_v6(t, memo, w, r, p, m);
     } else if !m.has(flags::ARP) {
         m.drop(Reason::L3ToRouter);
     }
 }
 
 #[inline(always)]
-fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &mut B, m: &mut Meta) {
+fn route_v4<B: PacketBuf>(
+    t: &Tables,
+    memo: &mut BurstMemo<'_>,
+    w: &mut WorkerState,
+    r: &Router,
+    p: &mut B,
+    m: &mut Meta,
+) {
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
@@ -48,8 +66,8 @@ fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
         return;
     }
     if d[l3 + 8] <= 1 {
-        if !time_exceeded_v4(r, p, m) {
-            m.drop(Reason::L3TtlExceeded);
+        if let Err(reason) = time_exceeded_v4(w, r, p, m) {
+            m.drop(reason);
         }
         return;
     }
@@ -77,7 +95,14 @@ fn route_v4<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
 }
 
 #[inline(always)]
-fn route_v6<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &mut B, m: &mut Meta) {
+fn route_v6<B: PacketBuf>(
+    t: &Tables,
+    memo: &mut BurstMemo<'_>,
+    w: &mut WorkerState,
+    r: &Router,
+    p: &mut B,
+    m: &mut Meta,
+) {
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
@@ -93,8 +118,8 @@ fn route_v6<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, r: &Router, p: &
         return;
     }
     if d[l3 + 7] <= 1 {
-        if !time_exceeded_v6(r, p, m) {
-            m.drop(Reason::L3TtlExceeded);
+        if let Err(reason) = time_exceeded_v6(w, r, p, m) {
+            m.drop(reason);
         }
         return;
     }
@@ -188,20 +213,26 @@ fn wrap_for_error<B: PacketBuf>(p: &mut B, l3: usize, ip_len: usize, hdr: usize,
 }
 
 /// Turns the IPv4 packet in `p` into the ICMP time-exceeded error about it, addressed back to its sender
-/// from the router's gateway address on the ingress network; false (and `p` unchanged) where RFC 1812
-/// forbids an error or there is no room.
-fn time_exceeded_v4<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
+/// from the router's gateway address on the ingress network. Leaves `p` unchanged and says why the packet
+/// drops where RFC 1812 forbids an error or there is no room (`L3TtlExceeded`), or the error is over the
+/// limit (`L3IcmpRateLimit`).
+fn time_exceeded_v4<B: PacketBuf>(w: &mut WorkerState, r: &Router, p: &mut B, m: &mut Meta) -> Result<(), Reason> {
     const TIME_EXCEEDED: u8 = 11;
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let d = p.data();
     let src = Ipv4Addr(d[l3 + 12..l3 + 16].try_into().expect("classify checked"));
     let is_error = m.ip_proto == 1 && !matches!(d.get(l4), Some(0 | 8 | 13 | 14 | 15 | 16 | 17 | 18) | None);
     if is_error || m.has(flags::LATER_FRAGMENT) || src.0[0] == 0 || src.0[0] >= 224 || src.0 == [255; 4] {
-        return false;
+        return Err(Reason::L3TtlExceeded);
     }
-    let Some(IpNet::V4(gw, _)) = gateway(r, m.network, false) else { return false };
+    let Some(IpNet::V4(gw, _)) = gateway(r, m.network, false) else { return Err(Reason::L3TtlExceeded) };
+    if !w.icmp.allow_v4(w.now_ms, m.network, src) {
+        return Err(Reason::L3IcmpRateLimit);
+    }
     let ip_len = (u16::from_be_bytes([d[l3 + 2], d[l3 + 3]]) as usize).min(d.len() - l3);
-    let Some(quoted) = wrap_for_error(p, l3, ip_len, 20 + 8, ICMP4_ERROR_MAX) else { return false };
+    let Some(quoted) = wrap_for_error(p, l3, ip_len, 20 + 8, ICMP4_ERROR_MAX) else {
+        return Err(Reason::L3TtlExceeded);
+    };
     let d = p.data_mut();
     let total = (20 + 8 + quoted) as u16;
     let ip = &mut d[l3..l3 + 20];
@@ -215,23 +246,30 @@ fn time_exceeded_v4<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
     icmp[..8].copy_from_slice(&[TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
     let c = !checksum::fold(checksum::sum(0, icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    error_reply(d, m, 1, l3 + 20)
+    error_reply(d, m, 1, l3 + 20);
+    Ok(())
 }
 
 /// As [`time_exceeded_v4`] for IPv6 (RFC 4443 2.4: no error about an ICMPv6 error or a multicast or
 /// unspecified source).
-fn time_exceeded_v6<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
+fn time_exceeded_v6<B: PacketBuf>(w: &mut WorkerState, r: &Router, p: &mut B, m: &mut Meta) -> Result<(), Reason> {
     use crate::wire::icmpv6::TIME_EXCEEDED;
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let d = p.data();
     let src = Ipv6Addr(d[l3 + 8..l3 + 24].try_into().expect("classify checked"));
     let is_error = m.ip_proto == 58 && d.get(l4).is_none_or(|t| *t < 128);
     if is_error || src.is_unspecified() || src.is_multicast() {
-        return false;
+        return Err(Reason::L3TtlExceeded);
     }
-    let Some(IpNet::V6(gw, _)) = gateway(r, m.network, true) else { return false };
+    let Some(IpNet::V6(gw, prefix_len)) = gateway(r, m.network, true) else { return Err(Reason::L3TtlExceeded) };
+    // The sender is on the ingress interface's subnet: that route's prefix sets its period.
+    if !w.icmp.allow_v6(w.now_ms, m.network, src, prefix_len) {
+        return Err(Reason::L3IcmpRateLimit);
+    }
     let ip_len = (40 + u16::from_be_bytes([d[l3 + 4], d[l3 + 5]]) as usize).min(d.len() - l3);
-    let Some(quoted) = wrap_for_error(p, l3, ip_len, 40 + 8, ICMP6_ERROR_MAX) else { return false };
+    let Some(quoted) = wrap_for_error(p, l3, ip_len, 40 + 8, ICMP6_ERROR_MAX) else {
+        return Err(Reason::L3TtlExceeded);
+    };
     let d = p.data_mut();
     let ip = &mut d[l3..l3 + 40];
     ip[..8].copy_from_slice(&[0x60, 0, 0, 0, 0, 0, 58, 64]);
@@ -242,16 +280,16 @@ fn time_exceeded_v6<B: PacketBuf>(r: &Router, p: &mut B, m: &mut Meta) -> bool {
     icmp[..8].copy_from_slice(&[TIME_EXCEEDED, 0, 0, 0, 0, 0, 0, 0]);
     let c = !checksum::fold(checksum::sum(checksum::pseudo_v6(gw.0, src.0, 58, icmp.len() as u32), icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    error_reply(d, m, 58, l3 + 40)
+    error_reply(d, m, 58, l3 + 40);
+    Ok(())
 }
 
 /// Sends the error built in `d` back where its invoking packet came from.
-fn error_reply(d: &mut [u8], m: &mut Meta, proto: u8, l4: usize) -> bool {
+fn error_reply(d: &mut [u8], m: &mut Meta, proto: u8, l4: usize) {
     m.ip_proto = proto;
     m.l4_off = l4 as u16;
     m.flags &= !flags::LATER_FRAGMENT;
     bounce(d, m);
-    true
 }
 
 #[cfg(test)]
@@ -260,6 +298,7 @@ mod tests {
     use crate::drop::DropCounters;
     use crate::fixtures::*;
     use crate::meta::Action;
+    use crate::stages::WorkerState;
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::*;
 
@@ -329,6 +368,36 @@ mod tests {
         let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
         assert!(icmp.verify_checksum(pseudo_v6(ip6(0xfe).0, ip6(1).0, 58, ip.payload().len() as u32)));
         assert_eq!((icmp.msg_type(), &ip.payload()[8..]), (3, &expiring6[14..]));
+    }
+
+    #[test]
+    fn errors_are_rate_limited_per_sender_as_linux_does() {
+        let t = routed_tables();
+        let w = &mut WorkerState::new(1);
+        let expiring = udp4_ttl(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 3), 1);
+        let mut expiring6 = udp6(VM1, ROUTER_MAC, ip6(1), ip6_net2(3));
+        expiring6[14 + 7] = 1;
+        let verdicts = |w: &mut WorkerState, f: &Vec<u8>, n: usize| -> Vec<Reason> {
+            let (meta, _, _) = run_burst_on(&t, w, &vec![f.clone(); n]);
+            meta.iter().map(|m| if m.action == Action::Reply { Reason::None } else { m.reason }).collect()
+        };
+        let (sent, limited) = (Reason::None, Reason::L3IcmpRateLimit);
+        // At one instant: a burst of 6 per sender, IPv4 and IPv6 apart.
+        assert_eq!(verdicts(w, &expiring, 8), [[sent; 6].as_slice(), &[limited; 2]].concat());
+        assert_eq!(verdicts(w, &expiring6, 7), [[sent; 6].as_slice(), &[limited]].concat());
+        // Pings are not errors: not limited.
+        let mut echo = [0u8; 16];
+        Icmpv4Repr::EchoRequest { ident: 9, seq: 1, data: b"abcdefgh" }
+            .emit(&mut Icmpv4Packet::new_unchecked(&mut echo[..]));
+        let gw = Ipv4Addr::new(10, 0, 0, 254);
+        let ping = ethernet(VM1, ROUTER_MAC, 0x0800, &ipv4(IP1, gw, IpProtocol::Icmp, 64, &echo));
+        assert_eq!(verdicts(w, &ping, 10), [sent; 10]);
+        // Then one a second for IPv4; one per 250 ms for IPv6 (its sender is on a /64).
+        w.now_ms = 999;
+        assert_eq!(verdicts(w, &expiring, 2), [limited; 2]);
+        w.now_ms = 1000;
+        assert_eq!(verdicts(w, &expiring, 2), [sent, limited]);
+        assert_eq!(verdicts(w, &expiring6, 5), [[sent; 4].as_slice(), &[limited]].concat());
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! and the tunnel stage at egress's `Action::Remote` hook (with its decapsulating twin before classify).
 //! Each stage has a burst-level `run` (its tests use it) and a per-packet `packet` that [`decide`] chains
 //! in one pass over the burst.
+//!
+//! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
+//! remember from one burst to the next (so far, how many ICMP errors it sent) is its [`WorkerState`],
+//! passed to [`decide`] by the worker that owns it, with the time of the burst.
 
 pub mod arp_responder;
 mod burst;
@@ -18,10 +22,33 @@ pub mod port_security;
 
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
+use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
 use crate::routing::Router;
 use crate::tables::{IpNet, PortEntry, Tables};
 use crate::wire::Mac;
+
+/// The mutable state of one worker's pipeline, kept from burst to burst: the time of the burst and the
+/// ICMP error limits.
+///
+/// Thread-safety: one per worker, owned by it and passed by `&mut` to [`decide`]; never shared, so
+/// plain fields (no atomics, no locks). Allocated once, when the worker starts.
+#[derive(Debug, Clone)]
+pub struct WorkerState {
+    /// The worker's clock, in milliseconds from any fixed origin, never going back: the worker sets it
+    /// before each burst (one clock read per burst, none per packet).
+    pub now_ms: u64,
+    /// How many ICMP errors the router may still send (`l3_route`).
+    pub icmp: IcmpLimiter,
+}
+
+impl WorkerState {
+    /// A worker's state at time 0; `seed` starts its randomness (a worker seeds it from its clock; tests
+    /// and goldens with a constant, to be repeatable).
+    pub fn new(seed: u32) -> WorkerState {
+        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed) }
+    }
+}
 
 /// Lookups that consecutive packets of a burst share (a burst comes from one port and mostly goes to
 /// one destination): remembered for the length of one burst, never across table versions.
@@ -97,42 +124,43 @@ impl<'t> BurstMemo<'t> {
 }
 
 /// Runs the whole pipeline over a burst: `pkts[i]` came in on `meta[i].in_port`; on return every
-/// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`).
+/// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`) and has
+/// set `w.now_ms` to the time of the burst.
 /// One pass over the burst: packets with the Ethernet header of the first plain IPv4 packet take the
 /// burst fast path (`burst.rs`), the others go through the stages in order (see [`decide_per_packet`]).
 #[inline]
-pub fn decide<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
     debug_assert_eq!(pkts.len(), meta.len());
     let mut memo = BurstMemo::default();
     let mut template: Option<burst::Template<'_>> = None;
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         if let Some(tpl) = &template {
-            if tpl.packet(t, &mut memo, p, m) {
+            if tpl.packet(t, &mut memo, w, p, m) {
                 continue;
             }
         }
         if template.is_none() {
             let header = burst::Template::header(p);
-            packet(t, &mut memo, p, m);
+            packet(t, &mut memo, w, p, m);
             template = header.and_then(|h| burst::Template::of(t, &mut memo, h, m));
         } else {
-            packet(t, &mut memo, p, m);
+            packet(t, &mut memo, w, p, m);
         }
     }
 }
 
 /// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
 /// path is tested against.
-pub fn decide_per_packet<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide_per_packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        packet(t, &mut memo, p, m);
+        packet(t, &mut memo, w, p, m);
     }
 }
 
 /// One packet through the stages in order, as far as it is still pending.
 #[inline(always)]
-fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, m: &mut Meta) {
+fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
     classify::packet(t, memo, p, m);
     if !m.pending() {
         return;
@@ -147,7 +175,7 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, 
     if m.pending() && !m.has(crate::meta::flags::MULTICAST_DST) {
         let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
         if let Some((key, router)) = memo.router(t, m.network, dst) {
-            l3_route::packet(t, memo, key, router, p, m);
+            l3_route::packet(t, memo, w, key, router, p, m);
         }
     }
     if m.pending() {
@@ -157,8 +185,8 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, 
 }
 
 /// [`decide`], counting the drops in `drops`.
-pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta], drops: &mut DropCounters) {
-    decide(t, pkts, meta);
+pub fn run<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta], drops: &mut DropCounters) {
+    decide(t, w, pkts, meta);
     for m in meta.iter() {
         if m.action == Action::Drop {
             drops.count(m.reason);

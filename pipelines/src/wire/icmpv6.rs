@@ -7,9 +7,14 @@ mod field {
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
     pub const CHECKSUM: Field = 2..4;
+    /// Neighbour solicitation and advertisement: the target address, then the options.
+    pub const ND_TARGET: Field = 8..24;
+    pub const ND_OPTIONS: usize = 24;
 }
 
 pub const HEADER_LEN: usize = 4;
+/// The fixed part of a neighbour solicitation or advertisement (up to its options).
+pub const ND_HEADER_LEN: usize = field::ND_OPTIONS;
 
 pub const DST_UNREACHABLE: u8 = 1;
 pub const PACKET_TOO_BIG: u8 = 2;
@@ -31,6 +36,9 @@ pub const RA_OTHER: u8 = 0x40;
 /// Prefix information flags.
 pub const PREFIX_ON_LINK: u8 = 0x80;
 pub const PREFIX_AUTONOMOUS: u8 = 0x40;
+/// Neighbour-discovery option types (RFC 4861 4.6).
+pub const OPT_SOURCE_LINK_ADDR: u8 = 1;
+pub const OPT_TARGET_LINK_ADDR: u8 = 2;
 
 /// A view of an ICMPv6 message.
 #[derive(Debug, Clone)]
@@ -61,6 +69,62 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// True if the checksum is right for the pseudo-header sum (`checksum::pseudo_v6`).
     pub fn verify_checksum(&self, pseudo: u32) -> bool {
         checksum::fold(checksum::sum(pseudo, self.buffer.as_ref())) == 0xffff
+    }
+
+    /// The target address of a neighbour solicitation or advertisement; `None` if the message is shorter
+    /// than [`ND_HEADER_LEN`].
+    pub fn nd_target(&self) -> Option<Ipv6Addr> {
+        Some(Ipv6Addr(self.buffer.as_ref().get(field::ND_TARGET)?.try_into().expect("16")))
+    }
+
+    /// The options of a neighbour solicitation or advertisement, walked in place (empty if the message is
+    /// shorter than [`ND_HEADER_LEN`]).
+    pub fn nd_options(&self) -> NdOptions<'_> {
+        NdOptions::new(self.buffer.as_ref().get(field::ND_OPTIONS..).unwrap_or_default())
+    }
+}
+
+/// A walk over neighbour-discovery options that allocates nothing, for the fast path: each item is one
+/// option's type and its bytes (type and length included). A zero length or an option past the end
+/// (RFC 4861 4.6: the message is then to be discarded) yields one error and ends the walk.
+#[derive(Debug, Clone)]
+pub struct NdOptions<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> NdOptions<'a> {
+    /// The options in `b` (the bytes after a message's fixed part).
+    pub fn new(b: &'a [u8]) -> NdOptions<'a> {
+        NdOptions { rest: b }
+    }
+
+    /// The MAC of a source or target link-layer address option (`option`: its bytes, as the walk yields
+    /// them); `None` for another length than Ethernet's 8 bytes.
+    pub fn link_addr(option: &[u8]) -> Option<Mac> {
+        (option.len() == 8).then(|| Mac(option[2..8].try_into().expect("6")))
+    }
+}
+
+impl<'a> Iterator for NdOptions<'a> {
+    type Item = Result<(u8, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let b = self.rest;
+        if b.is_empty() {
+            return None;
+        }
+        let len = b.get(1).map(|l| *l as usize * 8);
+        let err = match len {
+            None => WireError::Truncated,
+            Some(0) => WireError::Malformed,
+            Some(len) if len > b.len() => WireError::Truncated,
+            Some(len) => {
+                self.rest = &b[len..];
+                return Some(Ok((b[0], &b[..len])));
+            }
+        };
+        self.rest = &[];
+        Some(Err(err))
     }
 }
 
@@ -102,37 +166,26 @@ impl NdOption {
     }
 
     /// Parses the options in `b`; a zero length or one past the end is malformed (RFC 4861 4.6).
-    pub fn parse_all(mut b: &[u8]) -> Result<Vec<NdOption>> {
-        let mut out = Vec::new();
-        while !b.is_empty() {
-            if b.len() < 2 {
-                return Err(WireError::Truncated);
-            }
-            let len = b[1] as usize * 8;
-            if len == 0 {
-                return Err(WireError::Malformed);
-            }
-            if len > b.len() {
-                return Err(WireError::Truncated);
-            }
-            let o = &b[..len];
-            out.push(match (o[0], len) {
-                (1, 8) => NdOption::SourceLinkAddr(Mac(o[2..8].try_into().expect("6"))),
-                (2, 8) => NdOption::TargetLinkAddr(Mac(o[2..8].try_into().expect("6"))),
-                (3, 32) => NdOption::PrefixInfo {
-                    prefix_len: o[2],
-                    flags: o[3],
-                    valid_lifetime: get_u32(o, 4),
-                    preferred_lifetime: get_u32(o, 8),
-                    prefix: Ipv6Addr(o[16..32].try_into().expect("16")),
-                },
-                (5, 8) => NdOption::Mtu(get_u32(o, 4)),
-                (1 | 2 | 3 | 5, _) => return Err(WireError::Malformed),
-                (kind, _) => NdOption::Unknown { kind, len8: o[1] },
-            });
-            b = &b[len..];
-        }
-        Ok(out)
+    pub fn parse_all(b: &[u8]) -> Result<Vec<NdOption>> {
+        NdOptions::new(b).map(|o| o.and_then(|(kind, o)| NdOption::parse(kind, o))).collect()
+    }
+
+    /// One option of type `kind`, `o` its bytes as [`NdOptions`] yields them.
+    fn parse(kind: u8, o: &[u8]) -> Result<NdOption> {
+        Ok(match (kind, o.len()) {
+            (OPT_SOURCE_LINK_ADDR, 8) => NdOption::SourceLinkAddr(NdOptions::link_addr(o).expect("8 bytes")),
+            (OPT_TARGET_LINK_ADDR, 8) => NdOption::TargetLinkAddr(NdOptions::link_addr(o).expect("8 bytes")),
+            (3, 32) => NdOption::PrefixInfo {
+                prefix_len: o[2],
+                flags: o[3],
+                valid_lifetime: get_u32(o, 4),
+                preferred_lifetime: get_u32(o, 8),
+                prefix: Ipv6Addr(o[16..32].try_into().expect("16")),
+            },
+            (5, 8) => NdOption::Mtu(get_u32(o, 4)),
+            (1 | 2 | 3 | 5, _) => return Err(WireError::Malformed),
+            (kind, _) => NdOption::Unknown { kind, len8: o[1] },
+        })
     }
 
     fn emit(&self, o: &mut [u8]) {
@@ -268,9 +321,9 @@ impl<'a> Icmpv6Repr<'a> {
             }
             NEIGHBOR_SOLICIT | NEIGHBOR_ADVERT => {
                 nd_code()?;
-                need(24)?;
-                let target = Ipv6Addr(b[8..24].try_into().expect("16"));
-                let options = NdOption::parse_all(&b[24..])?;
+                need(ND_HEADER_LEN)?;
+                let target = p.nd_target().expect("length checked");
+                let options = NdOption::parse_all(&b[field::ND_OPTIONS..])?;
                 if t == NEIGHBOR_SOLICIT {
                     Icmpv6Repr::NeighborSolicit { target, options }
                 } else {
@@ -434,6 +487,29 @@ mod tests {
         round_trip(&Icmpv6Repr::EchoReply { ident: 1, seq: 2, data: b"" });
         round_trip(&Icmpv6Repr::TimeExceeded { code: 0, data: &[0x60; 48] });
         round_trip(&Icmpv6Repr::PacketTooBig { mtu: 1280, data: &[0x60; 48] });
+    }
+
+    #[test]
+    fn nd_options_are_walked_in_place() {
+        let mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 1]);
+        let ns = Icmpv6Repr::NeighborSolicit {
+            target: addr(2),
+            options: vec![NdOption::Unknown { kind: 14, len8: 2 }, NdOption::SourceLinkAddr(mac)],
+        };
+        let b = round_trip(&ns);
+        let p = Icmpv6Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.nd_target(), Some(addr(2)));
+        let walked: Vec<_> = p.nd_options().map(|o| o.unwrap()).collect();
+        assert_eq!(walked.iter().map(|(kind, o)| (*kind, o.len())).collect::<Vec<_>>(), vec![(14, 16), (1, 8)]);
+        assert_eq!(NdOptions::link_addr(walked[1].1), Some(mac));
+        assert_eq!(NdOptions::link_addr(walked[0].1), None);
+        // A zero length, or an option past the end, ends the walk with one error.
+        let bad: Vec<_> = NdOptions::new(&[1, 1, 0, 0, 0, 0, 0, 0, 2, 0, 9, 9]).collect();
+        assert_eq!(bad, vec![Ok((1, &[1u8, 1, 0, 0, 0, 0, 0, 0][..])), Err(WireError::Malformed)]);
+        assert_eq!(NdOptions::new(&[2, 2, 0, 0]).collect::<Vec<_>>(), vec![Err(WireError::Truncated)]);
+        assert_eq!(NdOptions::new(&[2]).collect::<Vec<_>>(), vec![Err(WireError::Truncated)]);
+        assert_eq!(Icmpv6Packet::new_unchecked(&b[..20]).nd_target(), None);
+        assert_eq!(Icmpv6Packet::new_unchecked(&b[..20]).nd_options().count(), 0);
     }
 
     #[test]

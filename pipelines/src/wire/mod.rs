@@ -27,7 +27,7 @@ pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, Mac};
 pub use geneve::{GeneveOption, GenevePacket, GeneveRepr};
 pub use gre::{GrePacket, GreRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
-pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdOption};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdOption, NdOptions};
 pub use ipv4::{Ipv4Addr, Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Addr, Ipv6Packet, Ipv6Repr};
 pub use tcp::{TcpPacket, TcpRepr};
