@@ -56,6 +56,8 @@ for i in 1 2; do
     --fixed-ip "subnet=demo-subnet,ip-address=10.0.0.1$i" -f value -c id
   read -r id mac < <(os port show "vm$i" -f value -c id -c mac_address | paste -sd' ')
   tap="tap${id:0:11}"
+  # ACTIVE: the node plugged and started the device (moving a TAP before its start would fail the start).
+  for _ in $(seq 50); do [ "$(os port show "vm$i" -f value -c status)" = ACTIVE ] && break; sleep 0.2; done
   for _ in $(seq 100); do ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.1; done
   ip netns add "df-vm$i"
   ip link set "$tap" netns "df-vm$i"

@@ -127,7 +127,7 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
         });
     }
     for vm in &vms {
-        vm.attach();
+        vm.attach(api);
     }
     for vm in &vms {
         wait_for(&format!("port {} ACTIVE", vm.port), Duration::from_secs(10), || {
@@ -215,7 +215,7 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     assert!(!link_in(Some(&vm1.ns), &vm1.tap), "the node's devices go with it");
     (roles.start_node)(world);
     for vm in [vm1, vm4] {
-        vm.attach();
+        vm.attach(api);
     }
     assert!(pings(&vm1.ns, vm4.ip(false)), "vm1 -> vm4 after the restart (IPv4)");
     assert!(pings(&vm4.ns, vm1.ip(true)), "vm4 -> vm1 after the restart (IPv6)");
@@ -340,7 +340,7 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
         mac: vm["mac_address"].as_str().unwrap().to_owned(),
         addrs: vec![("10.9.0.10".into(), 24, "10.9.0.1".into())],
     };
-    vm.attach();
+    vm.attach(&api);
     let guest_counts = || -> (u64, u64) {
         let Ok(r) = std::fs::read_to_string(&stats).map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))
         else {

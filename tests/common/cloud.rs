@@ -133,7 +133,12 @@ pub struct Vm {
 
 impl Vm {
     /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
-    pub fn attach(&self) {
+    /// Waits until the node says the port is plugged (ACTIVE through the API at `api`: its device is
+    /// started; moving a TAP before that fails the device's start), then moves it in.
+    pub fn attach(&self, api: &str) {
+        wait_for(&format!("the node plugs {}", self.port), Duration::from_secs(10), || {
+            get_port(api, &self.port).is_some_and(|p| p["status"] == "ACTIVE")
+        });
         wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
         sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
         let n = self.ns.as_str();
