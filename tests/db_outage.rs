@@ -90,24 +90,8 @@ fn the_node_forwards_through_etcd_outages_and_resyncs_by_difference() {
     let sub = create(&api, "subnet", json!({ "network_id": net, "cidr": "10.7.0.0/24", "ip_version": 4 }));
     let sub = sub["id"].as_str().unwrap().to_owned();
     let vm = |i: usize, world: &mut World| {
-        let ip = format!("10.7.0.{}", 10 + i);
-        let p = create(
-            &api,
-            "port",
-            json!({ "network_id": net, "binding:host_id": "outage",
-                    "fixed_ips": [{ "subnet_id": sub, "ip_address": ip }] }),
-        );
-        let id = p["id"].as_str().unwrap().to_owned();
-        let ns = format!("dft-outage-{i}-{}", std::process::id() % 100_000);
-        sh(&["ip", "netns", "add", &ns]);
-        world.namespaces.push(ns.clone());
-        let vm = Vm {
-            ns,
-            tap: format!("tap{}", &id[..11]),
-            port: id,
-            mac: p["mac_address"].as_str().unwrap().to_owned(),
-            addrs: vec![(ip, 24, "10.7.0.1".into())],
-        };
+        let (ip, ns) = (format!("10.7.0.{}", 10 + i), format!("dft-outage-{i}-{}", std::process::id() % 100_000));
+        let vm = Vm::create(world, &api, &ns, &net, "outage", &[(&sub, &ip, "10.7.0.1")]);
         vm.attach(&api);
         vm
     };

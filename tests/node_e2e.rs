@@ -104,27 +104,9 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     .into_iter()
     .enumerate()
     {
-        let fixed: Vec<Value> = ips.iter().map(|(s, ip, _)| json!({ "subnet_id": s, "ip_address": ip })).collect();
-        let p = create(
-            api,
-            "port",
-            json!({ "network_id": net, "fixed_ips": fixed, "binding:host_id": roles.chassis, "name": format!("vm{}", i + 1) }),
-        );
-        let id = p["id"].as_str().unwrap().to_owned();
         let ns = format!("dfe2e-{tag}-{}-{}", i + 1, std::process::id() % 100_000);
-        sh(&["ip", "netns", "add", &ns]);
-        world.namespaces.push(ns.clone());
-        let addrs = ips
-            .iter()
-            .map(|(_, ip, gw)| (ip.to_string(), if ip.contains(':') { 64 } else { 24 }, gw.to_string()))
-            .collect();
-        vms.push(Vm {
-            ns,
-            tap: format!("tap{}", &id[..11]),
-            port: id,
-            mac: p["mac_address"].as_str().unwrap().to_owned(),
-            addrs,
-        });
+        let ips: Vec<(&str, &str, &str)> = ips.iter().map(|(s, ip, gw)| (s.as_str(), *ip, *gw)).collect();
+        vms.push(Vm::create(world, api, &ns, net, &roles.chassis, &ips));
     }
     for vm in &vms {
         vm.attach(api);
@@ -323,23 +305,8 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
     let guest_prefix = format!("dfe2e-guest-{}", std::process::id());
     let _guest = testpmd(&guest_prefix, &format!("virtio_user0,path={sock},queues=1"));
 
-    let vm = create(
-        &api,
-        "port",
-        json!({ "network_id": net, "binding:host_id": "e2e-vhu",
-                "fixed_ips": [{ "subnet_id": sub, "ip_address": "10.9.0.10" }] }),
-    );
-    let id = vm["id"].as_str().unwrap().to_owned();
     let ns = format!("dfe2e-vhu-{}", std::process::id() % 100_000);
-    sh(&["ip", "netns", "add", &ns]);
-    world.namespaces.push(ns.clone());
-    let vm = Vm {
-        ns,
-        tap: format!("tap{}", &id[..11]),
-        port: id,
-        mac: vm["mac_address"].as_str().unwrap().to_owned(),
-        addrs: vec![("10.9.0.10".into(), 24, "10.9.0.1".into())],
-    };
+    let vm = Vm::create(&mut world, &api, &ns, &net, "e2e-vhu", &[(&sub, "10.9.0.10", "10.9.0.1")]);
     vm.attach(&api);
     let guest_counts = || -> (u64, u64) {
         let Ok(r) = std::fs::read_to_string(&stats).map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))

@@ -133,6 +133,39 @@ pub struct Vm {
 
 impl Vm {
     /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
+    /// A port on `network` bound to `chassis` with fixed IPs `ips` (subnet id, address, gateway; /24 for
+    /// IPv4, /64 for IPv6) made through the API at `api`, and a namespace `ns` for it, removed with
+    /// `world`. Not attached yet.
+    pub fn create(
+        world: &mut World,
+        api: &str,
+        ns: &str,
+        network: &str,
+        chassis: &str,
+        ips: &[(&str, &str, &str)],
+    ) -> Vm {
+        let fixed: Vec<Value> = ips.iter().map(|(s, ip, _)| json!({ "subnet_id": s, "ip_address": ip })).collect();
+        let p = create(
+            api,
+            "port",
+            json!({ "network_id": network, "fixed_ips": fixed, "binding:host_id": chassis, "name": ns }),
+        );
+        let id = p["id"].as_str().unwrap().to_owned();
+        sh(&["ip", "netns", "add", ns]);
+        world.namespaces.push(ns.to_owned());
+        let addrs = ips
+            .iter()
+            .map(|(_, ip, gw)| (ip.to_string(), if ip.contains(':') { 64 } else { 24 }, gw.to_string()))
+            .collect();
+        Vm {
+            ns: ns.to_owned(),
+            tap: format!("tap{}", &id[..11]),
+            port: id,
+            mac: p["mac_address"].as_str().unwrap().to_owned(),
+            addrs,
+        }
+    }
+
     /// Waits until the node says the port is plugged (ACTIVE through the API at `api`: its device is
     /// started; moving a TAP before that fails the device's start), then moves it in.
     pub fn attach(&self, api: &str) {
