@@ -19,9 +19,8 @@ use pipelines::routing::RouterIface;
 use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
-use crate::api::ROUTER_INTERFACE;
 use crate::config::parse_net;
-use crate::model::{FixedIp, Network, Port, Router, Subnet};
+use crate::model::{FixedIp, Network, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]

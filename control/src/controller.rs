@@ -32,11 +32,10 @@ use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
-use crate::api::ROUTER_INTERFACE;
 use crate::compile::{host_net, iface_ip, local_entry, Keys, Model, Summary};
 use crate::config::parse_net;
 use crate::db::{Db, DbError, Event, Revision};
-use crate::model::{Network, Object, Port, Router, Subnet};
+use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// A port bound to this chassis, as the node must plumb it.
 #[derive(Debug)]

@@ -11,6 +11,8 @@
 //! assert_eq!(cfg.dataplane.ports.len(), 2);
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod compile;
 pub mod config;

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::db::{Db, DbError};
 use crate::model::{
     Direction, EtherType, FixedIp, FloatingIp, Network, Object, Port, Router as NeutronRouter, SecurityGroup,
-    SecurityGroupRule, Store, Subnet,
+    SecurityGroupRule, Store, Subnet, ROUTER_INTERFACE,
 };
 
 type Router = NeutronRouter;
@@ -840,9 +840,6 @@ async fn delete_port(State(api): State<Api>, Path(id): Path<String>) -> ApiResul
     })
     .await
 }
-
-/// The `device_owner` of a router's interface ports.
-pub const ROUTER_INTERFACE: &str = "network:router_interface";
 
 async fn create_router(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResult<Response> {
     let mut attrs = body(
