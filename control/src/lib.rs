@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cidr;
 pub mod compile;
 pub mod config;
 pub mod controller;

@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Map, Value};
 
+use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
 use crate::model::{
     Direction, EtherType, FixedIp, FloatingIp, Network, Object, Port, Router as NeutronRouter, SecurityGroup,
@@ -86,8 +87,8 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
 /// damage): an error for this request, never a panic of the process.
-fn stored_cidr(s: &Subnet) -> ApiResult<ipam::Cidr> {
-    ipam::Cidr::parse(&s.cidr).ok_or_else(|| {
+fn stored_cidr(s: &Subnet) -> ApiResult<Cidr> {
+    Cidr::parse_network(&s.cidr).ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
@@ -387,7 +388,7 @@ async fn create_subnet(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRes
     attrs.remove("subnetpool_id");
     attrs.remove("segment_id");
     let cidr_s = attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
-    let cidr = ipam::Cidr::parse(&cidr_s)
+    let cidr = Cidr::parse_network(&cidr_s)
         .ok_or_else(|| ApiError::bad(format!("Invalid input for cidr: '{cidr_s}' is not a valid IP subnet")))?;
     let version = attrs.get("ip_version").and_then(Value::as_u64).unwrap_or(cidr.ip_version() as u64);
     if version != cidr.ip_version() as u64 {
@@ -412,7 +413,7 @@ async fn create_subnet(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRes
             Some(g.clone())
         }
         Some(_) => return Err(ApiError::bad("gateway_ip must be a string or null")),
-        None => Some(ipam::to_ip(cidr.v6, cidr.base + 1).to_string()),
+        None => Some(ip_from_bits(cidr.is_v6(), cidr.base() + 1).to_string()),
     };
     let gw_bits = gateway.as_deref().and_then(ipam::parse_ip).map(|(_, b)| b);
     let base = Subnet {
@@ -459,7 +460,7 @@ async fn create_subnet(State(api): State<Api>, raw: axum::body::Bytes) -> ApiRes
         let s = Store::new(db);
         let mut net: Network = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
         let (all, _) = s.list::<Subnet>()?;
-        if let Some(o) = all.iter().filter(|o| o.network_id == network_id).find(|o| ipam::Cidr::parse(&o.cidr).is_some_and(|c| c.overlaps(&cidr))) {
+        if let Some(o) = all.iter().filter(|o| o.network_id == network_id).find(|o| Cidr::parse_network(&o.cidr).is_some_and(|c| c.overlaps(&cidr))) {
             return Err(ApiError::bad(format!("Invalid input for operation: Requested subnet with cidr: {cidr_s} for network: {network_id} overlaps with another subnet ({}).", o.cidr)));
         }
         let sub = s.create(sub)?;
@@ -648,7 +649,7 @@ fn take_fixed_ips(
                                 .map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
                             subnets
                                 .iter()
-                                .find(|x| ipam::Cidr::parse(&x.cidr).is_some_and(|c| c.contains(a)))
+                                .find(|x| Cidr::parse_network(&x.cidr).is_some_and(|c| c.contains(a)))
                                 .ok_or_else(|| {
                                     ApiError::bad(format!(
                                         "IP address {ip} is not a valid IP for any subnet of network {}",
@@ -879,7 +880,7 @@ async fn update_router(
         attrs.remove("description");
         let r = merge(&cur, attrs)?;
         for route in &r.routes {
-            if ipam::Cidr::parse(&route.destination).is_none() || route.nexthop.parse::<std::net::IpAddr>().is_err() {
+            if Cidr::parse_network(&route.destination).is_none() || route.nexthop.parse::<std::net::IpAddr>().is_err() {
                 return Err(ApiError::bad(format!("Invalid route {} via {}", route.destination, route.nexthop)));
             }
         }
@@ -1240,8 +1241,9 @@ async fn create_rule(State(api): State<Api>, raw: axum::body::Bytes) -> ApiResul
         return Err(ApiError::bad("Must also specify protocol if port range is given."));
     }
     if let Some(prefix) = &r.remote_ip_prefix {
-        let c = ipam::Cidr::parse(prefix).ok_or_else(|| ApiError::bad(format!("Invalid remote_ip_prefix {prefix}")))?;
-        if c.v6 != (r.ethertype == EtherType::IPv6) {
+        let c =
+            Cidr::parse_network(prefix).ok_or_else(|| ApiError::bad(format!("Invalid remote_ip_prefix {prefix}")))?;
+        if c.is_v6() != (r.ethertype == EtherType::IPv6) {
             return Err(ApiError::bad(format!(
                 "Conflicting value ethertype {} for CIDR {prefix}",
                 ethertype_name(r.ethertype)
@@ -1376,7 +1378,7 @@ async fn create_floatingip(State(api): State<Api>, raw: axum::body::Bytes) -> Ap
             Some(a) => {
                 let ip: std::net::IpAddr =
                     a.parse().map_err(|_| ApiError::bad(format!("Invalid floating_ip_address {a}")))?;
-                if !ipam::Cidr::parse(&sub.cidr).is_some_and(|c| c.contains(ip))
+                if !Cidr::parse_network(&sub.cidr).is_some_and(|c| c.contains(ip))
                     || !ipam::take(db, &sub.id, &ip.to_string(), &id)?
                 {
                     return Err(ApiError::conflict(
