@@ -17,8 +17,8 @@ pub enum Mode {
     /// Cross-connect: port A to port B and back, untouched (testpmd's `io`).
     #[default]
     Patch,
-    /// Dragonflow's table pipeline (classification, port security, ARP/ND responders, L2), over the
-    /// ports bound in `[[port]]` (until the control plane binds them from the DB).
+    /// Dragonflow's table pipeline over the ports bound in `[[port]]` and the routers in `[[router]]`
+    /// (`dragonflow run`; the `node` and `all-in-one` roles bind their ports from the DB).
     Pipeline,
 }
 
