@@ -19,9 +19,8 @@ use pipelines::routing::RouterIface;
 use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
-use crate::api::ROUTER_INTERFACE;
-use crate::config::parse_net;
-use crate::model::{FixedIp, Network, Port, Router, Subnet};
+use crate::cidr::Cidr;
+use crate::model::{FixedIp, Network, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]
@@ -61,10 +60,7 @@ pub struct Summary {
 }
 
 pub(crate) fn host_net(ip: &str) -> Option<IpNet> {
-    match parse_net(ip)? {
-        IpNet::V4(a, _) => Some(IpNet::host_v4(a)),
-        IpNet::V6(a, _) => Some(IpNet::host_v6(a)),
-    }
+    Some(Cidr::parse(ip)?.to_host().into())
 }
 
 /// A router interface's address: the interface port `p`'s fixed IP `f` with the prefix length of its
@@ -72,11 +68,11 @@ pub(crate) fn host_net(ip: &str) -> Option<IpNet> {
 /// a node holds the subnets of its networks only).
 pub(crate) fn iface_ip(subnets: &HashMap<String, Subnet>, p: &Port, f: &FixedIp) -> Option<IpNet> {
     let cidr = &subnets.get(&f.subnet_id).filter(|s| s.network_id == p.network_id)?.cidr;
-    match (parse_net(&f.ip_address)?, parse_net(cidr)?) {
-        (IpNet::V4(a, _), IpNet::V4(_, len)) => Some(IpNet::V4(a, len)),
-        (IpNet::V6(a, _), IpNet::V6(_, len)) => Some(IpNet::V6(a, len)),
-        _ => None,
+    let (a, subnet) = (Cidr::parse(&f.ip_address)?, Cidr::parse(cidr)?);
+    if a.is_v6() != subnet.is_v6() {
+        return None;
     }
+    Some(a.with_prefix_len(subnet.prefix_len())?.into())
 }
 
 /// The entry of a port bound and plumbed here: what it may send from (its MAC with each fixed IP, and
@@ -85,8 +81,8 @@ pub(crate) fn local_entry(p: &Port, net: &Network, mac: Mac, ips: &[IpNet], lpor
     let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
     for pair in &p.allowed_address_pairs {
         let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
-        if let Some(net) = parse_net(&pair.ip_address) {
-            allowed.push((pair_mac, net));
+        if let Some(net) = Cidr::parse(&pair.ip_address) {
+            allowed.push((pair_mac, net.into()));
         }
     }
     let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
@@ -146,8 +142,11 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
     let mut routers: Vec<&Router> = m.routers.values().filter(|r| ifaces.contains_key(r.id.as_str())).collect();
     routers.sort_by(|a, b| a.id.cmp(&b.id));
     for r in routers {
-        let routes: Vec<(IpNet, IpNet)> =
-            r.routes.iter().filter_map(|x| Some((parse_net(&x.destination)?, host_net(&x.nexthop)?))).collect();
+        let routes: Vec<(IpNet, IpNet)> = r
+            .routes
+            .iter()
+            .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
+            .collect();
         let key = keys.key("router", &r.id);
         b.router(key, &ifaces[r.id.as_str()], &routes);
         sum.routers += 1;

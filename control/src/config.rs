@@ -8,6 +8,8 @@ use pipelines::tables::IpNet;
 use pipelines::wire::Mac;
 use serde::{Deserialize, Serialize};
 
+use crate::cidr::Cidr;
+
 /// How the dataplane forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -15,8 +17,8 @@ pub enum Mode {
     /// Cross-connect: port A to port B and back, untouched (testpmd's `io`).
     #[default]
     Patch,
-    /// Dragonflow's table pipeline (classification, port security, ARP/ND responders, L2), over the
-    /// ports bound in `[[port]]` (until the control plane binds them from the DB).
+    /// Dragonflow's table pipeline over the ports bound in `[[port]]` and the routers in `[[router]]`
+    /// (`dragonflow run`; the `node` and `all-in-one` roles bind their ports from the DB).
     Pipeline,
 }
 
@@ -238,7 +240,7 @@ impl StaticPort {
         let ips = self
             .ips
             .iter()
-            .map(|s| parse_net(s).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
+            .map(|s| Cidr::parse(s).map(IpNet::from).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
             .collect::<Result<_, _>>()?;
         Ok((mac, ips))
     }
@@ -261,38 +263,21 @@ impl StaticRouter {
                 let mac = Mac::parse(&i.mac)
                     .filter(Mac::is_unicast)
                     .ok_or_else(|| bad("mac", &i.mac, "not a unicast MAC"))?;
-                let ip = parse_net(&i.ip).ok_or_else(|| bad("ip", &i.ip, "not an address with a prefix length"))?;
-                Ok(RouterIface { network: i.network, mac, ip })
+                let ip = Cidr::parse(&i.ip).ok_or_else(|| bad("ip", &i.ip, "not an address with a prefix length"))?;
+                Ok(RouterIface { network: i.network, mac, ip: ip.into() })
             })
             .collect::<Result<_, ConfigError>>()?;
         let routes = self
             .routes
             .iter()
             .map(|r| {
-                let d = parse_net(&r.destination).ok_or_else(|| bad("destination", &r.destination, "not a prefix"))?;
-                let n = parse_net(&r.nexthop).ok_or_else(|| bad("nexthop", &r.nexthop, "not an address"))?;
-                Ok((d, n))
+                let d =
+                    Cidr::parse(&r.destination).ok_or_else(|| bad("destination", &r.destination, "not a prefix"))?;
+                let n = Cidr::parse(&r.nexthop).ok_or_else(|| bad("nexthop", &r.nexthop, "not an address"))?;
+                Ok((d.into(), n.into()))
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok((ifaces, routes))
-    }
-}
-
-/// `10.0.0.1`, `10.0.0.0/24`, `2001:db8::1`, `2001:db8::/64`.
-pub fn parse_net(s: &str) -> Option<IpNet> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u8>().ok()?)),
-        None => (s, None),
-    };
-    match addr.parse::<std::net::IpAddr>().ok()? {
-        std::net::IpAddr::V4(a) => {
-            let len = len.unwrap_or(32);
-            (len <= 32).then(|| IpNet::V4(a.into(), len))
-        }
-        std::net::IpAddr::V6(a) => {
-            let len = len.unwrap_or(128);
-            (len <= 128).then(|| IpNet::V6(a.into(), len))
-        }
     }
 }
 

@@ -32,11 +32,10 @@ use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
-use crate::api::ROUTER_INTERFACE;
+use crate::cidr::Cidr;
 use crate::compile::{host_net, iface_ip, local_entry, Keys, Model, Summary};
-use crate::config::parse_net;
 use crate::db::{Db, DbError, Event, Revision};
-use crate::model::{Network, Object, Port, Router, Subnet};
+use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// A port bound to this chassis, as the node must plumb it.
 #[derive(Debug)]
@@ -872,8 +871,11 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         if ifaces.is_empty() {
             return None;
         }
-        let routes: Vec<(IpNet, IpNet)> =
-            r.routes.iter().filter_map(|x| Some((parse_net(&x.destination)?, host_net(&x.nexthop)?))).collect();
+        let routes: Vec<(IpNet, IpNet)> = r
+            .routes
+            .iter()
+            .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
+            .collect();
         let key = self.keys.key("router", id);
         b.router(key, &ifaces, &routes);
         let claims = ifaces

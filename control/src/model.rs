@@ -232,8 +232,11 @@ pub struct ExternalGateway {
     pub external_fixed_ips: Vec<FixedIp>,
 }
 
-/// A router; its interfaces are ports with `device_owner` `network:router_interface` and `device_id`
-/// the router's id, as in Neutron.
+/// The `device_owner` of a router's interface ports.
+pub const ROUTER_INTERFACE: &str = "network:router_interface";
+
+/// A router; its interfaces are ports with `device_owner` [`ROUTER_INTERFACE`] and `device_id` the
+/// router's id, as in Neutron.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Router {
     pub id: String,

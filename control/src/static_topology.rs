@@ -1,5 +1,23 @@
-//! Port bindings from the configuration file (`[[port]]`), compiled into the pipeline's tables: the
-//! stand-in for the local controller until the DB and the Neutron API bind ports.
+//! Tables from the configuration file's `[[port]]` and `[[router]]` sections, for `dragonflow run`: the
+//! switch alone, without DB or API (the benchmarks' and the golden pcap tests' mode; SIGHUP compiles
+//! the file again). The roles with a DB (`node`, `all-in-one`) bind ports from the DB through the local
+//! controller ([`crate::controller`]) instead. A `[[port]]` names its dataplane port by name or index;
+//! its logical port key is that index + 1; its `ips` are what it may send from (an address without a
+//! length is a host: [`crate::cidr::Cidr::parse`]).
+//!
+//! ```
+//! let cfg = control::config::NodeConfig::from_toml_str(r#"
+//!     [[port]]
+//!     name = "net_tap1"
+//!     mac = "fa:16:3e:00:00:01"
+//!     network = 1
+//!     ips = ["10.0.0.1"]
+//! "#).unwrap();
+//! let names = ["net_tap0".to_owned(), "net_tap1".to_owned()];
+//! let tables = control::static_topology::compile(&cfg.ports, &cfg.routers, &names).unwrap();
+//! assert_eq!(tables.port(1).unwrap().lport, 2);
+//! assert!(tables.port(0).is_none(), "net_tap0 is bound to nothing");
+//! ```
 
 use pipelines::tables::{PortEntry, Tables, TablesBuilder};
 

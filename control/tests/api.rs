@@ -2,17 +2,24 @@
 //! Neutron's error body, filters and fields, IPAM (never the same address twice, even to concurrent
 //! requests), MAC generation.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use control::db::embedded::EmbeddedDb;
 use serde_json::{json, Value};
+use test_support::{error_type, Neutron};
 
+/// The API on a loopback port, and the client for it (`s.post(…)`, `s.call(…)`).
 struct Server {
-    addr: String,
+    api: Neutron,
     _rt: tokio::runtime::Runtime,
     dir: std::path::PathBuf,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Neutron;
+    fn deref(&self) -> &Neutron {
+        &self.api
+    }
 }
 
 impl Drop for Server {
@@ -39,69 +46,44 @@ fn serve_db(db: Arc<EmbeddedDb>, dir: std::path::PathBuf, wrap: impl FnOnce(axum
     let addr = listener.local_addr().unwrap().to_string();
     let routes = wrap(control::api::router(db));
     rt.spawn(async move { axum::serve(listener, routes).await });
-    Server { addr, _rt: rt, dir }
-}
-
-/// One request; the status and the JSON body (Null if none).
-fn call(s: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut c = TcpStream::connect(&s.addr).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
-fn post(s: &Server, path: &str, v: Value) -> (u16, Value) {
-    call(s, "POST", path, Some(&v.to_string()))
-}
-
-fn error_type(v: &Value) -> &str {
-    v["NeutronError"]["type"].as_str().unwrap_or("<no NeutronError body>")
+    Server { api: Neutron::new(&addr), _rt: rt, dir }
 }
 
 #[test]
 fn networks_subnets_ports_and_their_errors() {
     let s = serve("crud");
-    let (st, v) = call(&s, "GET", "/", None);
+    let (st, v) = s.call("GET", "/", None);
     assert_eq!((st, v["versions"][0]["id"].as_str()), (200, Some("v2.0")));
-    let (st, v) = call(&s, "GET", "/v2.0/extensions", None);
+    let (st, v) = s.call("GET", "/v2.0/extensions", None);
     assert!(st == 200 && v["extensions"].as_array().unwrap().iter().any(|e| e["alias"] == "binding"));
 
-    let (st, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n1", "provider:network_type": "vxlan"}}));
+    let (st, net) = s.post("/v2.0/networks", json!({"network": {"name": "n1", "provider:network_type": "vxlan"}}));
     assert_eq!(st, 201, "{net}");
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
     assert_eq!((net["network"]["mtu"].as_u64(), net["network"]["admin_state_up"].as_bool()), (Some(1500), Some(true)));
-    post(&s, "/v2.0/networks", json!({"network": {"name": "n2"}}));
-    let (_, v) = call(&s, "GET", "/v2.0/networks?name=n1&fields=id&fields=name", None);
+    s.post("/v2.0/networks", json!({"network": {"name": "n2"}}));
+    let (_, v) = s.call("GET", "/v2.0/networks?name=n1&fields=id&fields=name", None);
     assert_eq!(v["networks"], json!([{"id": nid, "name": "n1"}]));
-    let (st, v) = call(&s, "PUT", &format!("/v2.0/networks/{nid}"), Some(r#"{"network": {"name": "renamed"}}"#));
+    let (st, v) = s.call("PUT", &format!("/v2.0/networks/{nid}"), Some(r#"{"network": {"name": "renamed"}}"#));
     assert_eq!((st, v["network"]["name"].as_str()), (200, Some("renamed")));
     assert!(v["network"]["revision_number"].as_u64() > net["network"]["revision_number"].as_u64());
 
     // Bad bodies: malformed JSON, unknown attribute, wrong type; a missing object.
-    let (st, v) = call(&s, "POST", "/v2.0/networks", Some("{not json"));
+    let (st, v) = s.call("POST", "/v2.0/networks", Some("{not json"));
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
-    let (st, _) = post(&s, "/v2.0/networks", json!({"network": {"colour": "blue"}}));
+    let (st, _) = s.post("/v2.0/networks", json!({"network": {"colour": "blue"}}));
     assert_eq!(st, 400);
-    let (st, _) = post(&s, "/v2.0/networks", json!({"network": {"admin_state_up": "maybe"}}));
+    let (st, _) = s.post("/v2.0/networks", json!({"network": {"admin_state_up": "maybe"}}));
     assert_eq!(st, 400);
-    let (st, v) = call(&s, "GET", "/v2.0/networks/nope", None);
+    let (st, v) = s.call("GET", "/v2.0/networks/nope", None);
     assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"));
 
     // Subnets: an invalid CIDR, then a good one, then an overlapping one.
     let (st, v) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/33", "ip_version": 4}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/33", "ip_version": 4}}));
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
     let (st, sub) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}));
     assert_eq!(st, 201, "{sub}");
     assert_eq!(sub["subnet"]["gateway_ip"], "10.0.0.1");
     assert_eq!(sub["subnet"]["allocation_pools"], json!([{"start": "10.0.0.2", "end": "10.0.0.254"}]));
@@ -111,18 +93,18 @@ fn networks_subnets_ports_and_their_errors() {
     for (gw, status) in
         [(json!("10.9.9.9"), 400), (json!("10.0.0.7"), 409), (Value::Null, 200), (json!("10.0.0.1"), 200)]
     {
-        let (st, v) = call(&s, "PUT", &sub_path, Some(&json!({"subnet": {"gateway_ip": gw}}).to_string()));
+        let (st, v) = s.call("PUT", &sub_path, Some(&json!({"subnet": {"gateway_ip": gw}}).to_string()));
         assert_eq!(st, status, "gateway {gw}: {v}");
     }
     let (st, _) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.128/25", "ip_version": 4}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.128/25", "ip_version": 4}}));
     assert_eq!(st, 400, "overlapping subnets");
     let (st, _) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "2001:db8::/64", "ip_version": 6}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "2001:db8::/64", "ip_version": 6}}));
     assert_eq!(st, 201);
 
     // Ports: a generated MAC and the first free addresses; an IP outside the subnet; duplicates.
-    let (st, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "name": "vm1"}}));
+    let (st, p) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "name": "vm1"}}));
     assert_eq!(st, 201, "{p}");
     let mac = p["port"]["mac_address"].as_str().unwrap().to_owned();
     assert!(mac.starts_with("fa:16:3e:"), "{mac}");
@@ -130,29 +112,28 @@ fn networks_subnets_ports_and_their_errors() {
     assert_eq!(p["port"]["fixed_ips"][1]["ip_address"], "2001:db8::2");
     assert_eq!((p["port"]["status"].as_str(), p["port"]["binding:vif_type"].as_str()), (Some("DOWN"), Some("unbound")));
     let pid = p["port"]["id"].as_str().unwrap().to_owned();
-    let (st, v) = post(
-        &s,
+    let (st, v) = s.post(
         "/v2.0/ports",
         json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid, "ip_address": "10.9.9.9"}]}}),
     );
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
     let (st, v) =
-        post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.2"}]}}));
+        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.2"}]}}));
     assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"));
-    let (st, v) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": mac}}));
+    let (st, v) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": mac}}));
     assert_eq!((st, error_type(&v)), (409, "MacAddressInUse"));
     // The failed requests released what they took: the next port gets 10.0.0.3.
-    let (_, p2) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid}]}}));
+    let (_, p2) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid}]}}));
     assert_eq!(p2["port"]["fixed_ips"], json!([{"subnet_id": sid, "ip_address": "10.0.0.3"}]));
-    let (_, v) = call(&s, "GET", &format!("/v2.0/ports?network_id={nid}&fields=id"), None);
+    let (_, v) = s.call("GET", &format!("/v2.0/ports?network_id={nid}&fields=id"), None);
     assert_eq!(v["ports"].as_array().unwrap().len(), 2);
-    let (st, v) = call(&s, "PUT", &format!("/v2.0/ports/{pid}"), Some(r#"{"port": {"binding:host_id": "compute-1"}}"#));
+    let (st, v) = s.call("PUT", &format!("/v2.0/ports/{pid}"), Some(r#"{"port": {"binding:host_id": "compute-1"}}"#));
     assert_eq!((st, v["port"]["binding:host_id"].as_str()), (200, Some("compute-1")));
 
     // New fixed IPs on an update: taken (a taken one is refused), the old ones released, the kept kept.
     let p2id = p2["port"]["id"].as_str().unwrap().to_owned();
     let put_ips = |port: &str, ips: Value| {
-        call(&s, "PUT", &format!("/v2.0/ports/{port}"), Some(&json!({"port": {"fixed_ips": ips}}).to_string()))
+        s.call("PUT", &format!("/v2.0/ports/{port}"), Some(&json!({"port": {"fixed_ips": ips}}).to_string()))
     };
     let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.2"}]));
     assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "vm1's address");
@@ -168,33 +149,33 @@ fn networks_subnets_ports_and_their_errors() {
     let (st, _) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}]));
     assert_eq!(st, 200);
     let (_, p3) =
-        post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.3"}]}}));
+        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.3"}]}}));
     assert_eq!(p3["port"]["fixed_ips"][0]["ip_address"], "10.0.0.3", "released again: {p3}");
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/ports/{}", p3["port"]["id"].as_str().unwrap()), None).0, 204);
+    assert_eq!(s.call("DELETE", &format!("/v2.0/ports/{}", p3["port"]["id"].as_str().unwrap()), None).0, 204);
 
     // Deleting a network with ports is refused; a subnet with allocations too.
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/networks/{nid}"), None);
+    let (st, v) = s.call("DELETE", &format!("/v2.0/networks/{nid}"), None);
     assert_eq!((st, error_type(&v)), (409, "NetworkInUse"));
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/subnets/{sid}"), None);
+    let (st, v) = s.call("DELETE", &format!("/v2.0/subnets/{sid}"), None);
     assert_eq!((st, error_type(&v)), (409, "SubnetInUse"));
     for p in [&pid, p2["port"]["id"].as_str().unwrap()] {
-        assert_eq!(call(&s, "DELETE", &format!("/v2.0/ports/{p}"), None).0, 204);
+        assert_eq!(s.call("DELETE", &format!("/v2.0/ports/{p}"), None).0, 204);
     }
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/networks/{nid}"), None).0, 204);
-    assert_eq!(call(&s, "GET", &format!("/v2.0/networks/{nid}"), None).0, 404);
+    assert_eq!(s.call("DELETE", &format!("/v2.0/networks/{nid}"), None).0, 204);
+    assert_eq!(s.call("GET", &format!("/v2.0/networks/{nid}"), None).0, 404);
 }
 
 #[test]
 fn concurrent_port_creations_never_share_an_address() {
     let s = Arc::new(serve("ipam"));
-    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n"}}));
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.1.0.0/28", "ip_version": 4}}));
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.1.0.0/28", "ip_version": 4}}));
     // 13 addresses in the pool (.2-.14), 16 requests at once: 13 get distinct addresses, 3 are refused.
     let threads: Vec<_> = (0..16)
         .map(|_| {
             let (s, nid) = (s.clone(), nid.clone());
-            std::thread::spawn(move || post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}})))
+            std::thread::spawn(move || s.post("/v2.0/ports", json!({"port": {"network_id": nid}})))
         })
         .collect();
     let results: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -213,76 +194,73 @@ fn concurrent_port_creations_never_share_an_address() {
 #[test]
 fn routers_and_their_interfaces() {
     let s = serve("routers");
-    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n"}}));
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
     let (_, sub) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.5.0.0/24", "ip_version": 4}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.5.0.0/24", "ip_version": 4}}));
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-    let (st, r) = post(&s, "/v2.0/routers", json!({"router": {"name": "r1"}}));
+    let (st, r) = s.post("/v2.0/routers", json!({"router": {"name": "r1"}}));
     assert_eq!(st, 201, "{r}");
     let rid = r["router"]["id"].as_str().unwrap().to_owned();
     let add = format!("/v2.0/routers/{rid}/add_router_interface");
-    let (st, v) = call(&s, "PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
+    let (st, v) = s.call("PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
     assert_eq!((st, v["subnet_id"].as_str()), (200, Some(sid.as_str())), "{v}");
     let port_id = v["port_id"].as_str().unwrap().to_owned();
-    let (_, p) = call(&s, "GET", &format!("/v2.0/ports/{port_id}"), None);
+    let (_, p) = s.call("GET", &format!("/v2.0/ports/{port_id}"), None);
     assert_eq!(p["port"]["fixed_ips"][0]["ip_address"], "10.5.0.1", "the subnet's gateway");
     assert_eq!(
         (p["port"]["device_owner"].as_str(), p["port"]["device_id"].as_str()),
         (Some("network:router_interface"), Some(rid.as_str()))
     );
-    let (st, _) = call(&s, "PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
+    let (st, _) = s.call("PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
     assert_eq!(st, 400, "a second interface on one subnet");
-    let (st, v) = call(
-        &s,
+    let (st, v) = s.call(
         "PUT",
         &format!("/v2.0/routers/{rid}"),
         Some(&json!({"router": {"routes": [{"destination": "10.9.0.0/16", "nexthop": "10.5.0.7"}]}}).to_string()),
     );
     assert_eq!((st, v["router"]["routes"][0]["nexthop"].as_str()), (200, Some("10.5.0.7")));
-    let (st, _) = call(
-        &s,
+    let (st, _) = s.call(
         "PUT",
         &format!("/v2.0/routers/{rid}"),
         Some(&json!({"router": {"routes": [{"destination": "nope", "nexthop": "x"}]}}).to_string()),
     );
     assert_eq!(st, 400);
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/routers/{rid}"), None);
+    let (st, v) = s.call("DELETE", &format!("/v2.0/routers/{rid}"), None);
     assert_eq!((st, error_type(&v)), (409, "RouterInUse"));
-    let (st, _) = call(
-        &s,
+    let (st, _) = s.call(
         "PUT",
         &format!("/v2.0/routers/{rid}/remove_router_interface"),
         Some(&json!({"subnet_id": sid}).to_string()),
     );
     assert_eq!(st, 200);
-    assert_eq!(call(&s, "GET", &format!("/v2.0/ports/{port_id}"), None).0, 404);
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/routers/{rid}"), None).0, 204);
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/subnets/{sid}"), None).0, 204, "the gateway address was released");
+    assert_eq!(s.call("GET", &format!("/v2.0/ports/{port_id}"), None).0, 404);
+    assert_eq!(s.call("DELETE", &format!("/v2.0/routers/{rid}"), None).0, 204);
+    assert_eq!(s.call("DELETE", &format!("/v2.0/subnets/{sid}"), None).0, 204, "the gateway address was released");
 }
 
 #[test]
 fn security_groups_rules_and_the_default_group() {
     let s = serve("sg");
-    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n", "project_id": "p1"}}));
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n", "project_id": "p1"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.6.0.0/24", "ip_version": 4}}));
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.6.0.0/24", "ip_version": 4}}));
     // A port without groups gets its project's default group, made on first use.
-    let (_, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "project_id": "p1"}}));
+    let (_, p) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "project_id": "p1"}}));
     let default = p["port"]["security_groups"][0].as_str().unwrap().to_owned();
-    let (st, g) = call(&s, "GET", &format!("/v2.0/security-groups/{default}"), None);
+    let (st, g) = s.call("GET", &format!("/v2.0/security-groups/{default}"), None);
     assert_eq!((st, g["security_group"]["name"].as_str()), (200, Some("default")));
     assert_eq!(g["security_group"]["security_group_rules"].as_array().unwrap().len(), 4);
 
-    let (st, g) = post(&s, "/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
+    let (st, g) = s.post("/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
     assert_eq!(st, 201, "{g}");
     let gid = g["security_group"]["id"].as_str().unwrap().to_owned();
     assert_eq!(g["security_group"]["security_group_rules"].as_array().unwrap().len(), 2, "egress v4 and v6");
     let http = json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "protocol": "tcp",
                       "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"}});
-    let (st, r) = post(&s, "/v2.0/security-group-rules", http.clone());
+    let (st, r) = s.post("/v2.0/security-group-rules", http.clone());
     assert_eq!(st, 201, "{r}");
-    let (st, v) = post(&s, "/v2.0/security-group-rules", http);
+    let (st, v) = s.post("/v2.0/security-group-rules", http);
     assert_eq!((st, error_type(&v)), (409, "SecurityGroupRuleExists"));
     for bad in [
         json!({"security_group_rule": {"security_group_id": gid, "direction": "sideways"}}),
@@ -290,45 +268,45 @@ fn security_groups_rules_and_the_default_group() {
         json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"}}),
         json!({"security_group_rule": {"security_group_id": gid, "direction": "ingress", "protocol": "carrier-pigeon"}}),
     ] {
-        assert_eq!(post(&s, "/v2.0/security-group-rules", bad.clone()).0, 400, "{bad}");
+        assert_eq!(s.post("/v2.0/security-group-rules", bad.clone()).0, 400, "{bad}");
     }
-    let (_, v) = call(&s, "GET", &format!("/v2.0/security-groups/{gid}"), None);
+    let (_, v) = s.call("GET", &format!("/v2.0/security-groups/{gid}"), None);
     assert_eq!(v["security_group"]["security_group_rules"].as_array().unwrap().len(), 3);
     // In use by a port: not deleted.
     let pid = p["port"]["id"].as_str().unwrap().to_owned();
-    call(&s, "PUT", &format!("/v2.0/ports/{pid}"), Some(&json!({"port": {"security_groups": [gid]}}).to_string()));
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/security-groups/{gid}"), None);
+    s.call("PUT", &format!("/v2.0/ports/{pid}"), Some(&json!({"port": {"security_groups": [gid]}}).to_string()));
+    let (st, v) = s.call("DELETE", &format!("/v2.0/security-groups/{gid}"), None);
     assert_eq!((st, error_type(&v)), (409, "SecurityGroupInUse"));
-    call(&s, "DELETE", &format!("/v2.0/ports/{pid}"), None);
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/security-groups/{gid}"), None).0, 204);
+    s.call("DELETE", &format!("/v2.0/ports/{pid}"), None);
+    assert_eq!(s.call("DELETE", &format!("/v2.0/security-groups/{gid}"), None).0, 204);
     let rid = r["security_group_rule"]["id"].as_str().unwrap();
-    assert_eq!(call(&s, "GET", &format!("/v2.0/security-group-rules/{rid}"), None).0, 404, "rules go with their group");
+    assert_eq!(s.call("GET", &format!("/v2.0/security-group-rules/{rid}"), None).0, 404, "rules go with their group");
 }
 
 #[test]
 fn floating_ips_come_from_the_external_network_through_a_router() {
     let s = serve("fip");
-    let (_, ext) = post(&s, "/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
     let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
-    post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
-    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "private"}}));
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "private"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
     let (_, sub) =
-        post(&s, "/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.7.0.0/24", "ip_version": 4}}));
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.7.0.0/24", "ip_version": 4}}));
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();
-    let (_, p) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}}));
+    let (_, p) = s.post("/v2.0/ports", json!({"port": {"network_id": nid}}));
     let pid = p["port"]["id"].as_str().unwrap().to_owned();
 
-    let (st, v) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": nid}}));
+    let (st, v) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": nid}}));
     assert_eq!(st, 400, "not an external network: {v}");
     // No router between the port's subnet and the external network yet.
-    let (st, v) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
+    let (st, v) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
     assert_eq!((st, error_type(&v)), (404, "ExternalGatewayForFloatingIPNotFound"));
     let (_, r) =
-        post(&s, "/v2.0/routers", json!({"router": {"name": "r", "external_gateway_info": {"network_id": ext_id}}}));
+        s.post("/v2.0/routers", json!({"router": {"name": "r", "external_gateway_info": {"network_id": ext_id}}}));
     let rid = r["router"]["id"].as_str().unwrap().to_owned();
-    call(&s, "PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(&json!({"subnet_id": sid}).to_string()));
-    let (st, f) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
+    s.call("PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(&json!({"subnet_id": sid}).to_string()));
+    let (st, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
     assert_eq!(st, 201, "{f}");
     assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2");
     assert_eq!(
@@ -336,42 +314,39 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
         (Some("10.7.0.2"), Some(rid.as_str()))
     );
     let fid = f["floatingip"]["id"].as_str().unwrap().to_owned();
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/networks/{ext_id}"), None);
+    let (st, v) = s.call("DELETE", &format!("/v2.0/networks/{ext_id}"), None);
     assert_eq!((st, error_type(&v)), (409, "NetworkInUse"), "floating IPs are on it");
-    let (rp, _) = call(&s, "GET", &format!("/v2.0/ports?device_id={rid}"), None);
+    let (rp, _) = s.call("GET", &format!("/v2.0/ports?device_id={rid}"), None);
     assert_eq!(rp, 200);
-    let (_, ports) = call(&s, "GET", &format!("/v2.0/ports?device_id={rid}&fields=id"), None);
+    let (_, ports) = s.call("GET", &format!("/v2.0/ports?device_id={rid}&fields=id"), None);
     let rport = ports["ports"][0]["id"].as_str().unwrap().to_owned();
-    let (st, v) = call(&s, "DELETE", &format!("/v2.0/ports/{rport}"), None);
+    let (st, v) = s.call("DELETE", &format!("/v2.0/ports/{rport}"), None);
     assert_eq!((st, error_type(&v)), (409, "PortInUse"), "a router interface goes through the router");
     // Deleting the port disassociates its floating IP.
-    let (_, p2) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid}}));
+    let (_, p2) = s.post("/v2.0/ports", json!({"port": {"network_id": nid}}));
     let p2id = p2["port"]["id"].as_str().unwrap().to_owned();
-    call(&s, "PUT", &format!("/v2.0/floatingips/{fid}"), Some(&json!({"floatingip": {"port_id": p2id}}).to_string()));
-    call(&s, "DELETE", &format!("/v2.0/ports/{p2id}"), None);
-    let (_, f) = call(&s, "GET", &format!("/v2.0/floatingips/{fid}"), None);
+    s.call("PUT", &format!("/v2.0/floatingips/{fid}"), Some(&json!({"floatingip": {"port_id": p2id}}).to_string()));
+    s.call("DELETE", &format!("/v2.0/ports/{p2id}"), None);
+    let (_, f) = s.call("GET", &format!("/v2.0/floatingips/{fid}"), None);
     assert_eq!((f["floatingip"]["port_id"].clone(), f["floatingip"]["status"].as_str()), (Value::Null, Some("DOWN")));
-    let (st, f) = call(&s, "PUT", &format!("/v2.0/floatingips/{fid}"), Some(r#"{"floatingip": {"port_id": null}}"#));
+    let (st, f) = s.call("PUT", &format!("/v2.0/floatingips/{fid}"), Some(r#"{"floatingip": {"port_id": null}}"#));
     assert_eq!(
         (st, f["floatingip"]["port_id"].clone(), f["floatingip"]["status"].as_str()),
         (200, Value::Null, Some("DOWN"))
     );
-    assert_eq!(call(&s, "DELETE", &format!("/v2.0/floatingips/{fid}"), None).0, 204);
-    let (_, f) = post(&s, "/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
+    assert_eq!(s.call("DELETE", &format!("/v2.0/floatingips/{fid}"), None).0, 204);
+    let (_, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
     assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2", "the address came back");
 }
 
 #[test]
 fn a_static_token_guards_everything_but_the_version_document() {
     let s = serve_with("token", |routes| control::api::with_token(routes, "s3cret".into()));
-    assert_eq!(call(&s, "GET", "/", None).0, 200);
-    let (st, v) = call(&s, "GET", "/v2.0/networks", None);
+    assert_eq!(s.call("GET", "/", None).0, 200);
+    let (st, v) = s.call("GET", "/v2.0/networks", None);
     assert_eq!((st, error_type(&v)), (401, "HTTPUnauthorized"));
-    let mut c = TcpStream::connect(&s.addr).unwrap();
-    write!(c, "GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Auth-Token: s3cret\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let (st, v) = Neutron::new(s.addr()).with_token("s3cret").get("/v2.0/networks");
+    assert_eq!((st, v["networks"].is_array()), (200, true), "{v}");
 }
 
 /// What the DB holds is not trusted: a row that does not decode is left out of a list, and a subnet whose
@@ -383,30 +358,30 @@ fn bad_rows_in_the_db_are_errors_not_crashes() {
     let _ = std::fs::remove_dir_all(&dir);
     let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
     let s = serve_db(db.clone(), dir, |r| r);
-    let (_, net) = post(&s, "/v2.0/networks", json!({"network": {"name": "n"}}));
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    let (st, _) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "name": "good"}}));
+    let (st, _) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "name": "good"}}));
     assert_eq!(st, 201);
     db.create("port", "garbage", b"{not json").unwrap();
     db.create("port", "wrong-shape", br#"{"id": 7}"#).unwrap();
     let bad = json!({"id": "bad-subnet", "network_id": nid, "ip_version": 4, "cidr": "10.0.0.0/99"});
     db.create("subnet", "bad-subnet", bad.to_string().as_bytes()).unwrap();
 
-    let (st, v) = call(&s, "GET", "/v2.0/ports", None);
+    let (st, v) = s.call("GET", "/v2.0/ports", None);
     assert_eq!(st, 200, "{v}");
     let names: Vec<&str> = v["ports"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["good"]);
-    let (st, v) = call(&s, "GET", "/v2.0/ports/garbage", None);
+    let (st, v) = s.call("GET", "/v2.0/ports/garbage", None);
     assert!(st >= 500 && v["NeutronError"].is_object(), "{st} {v}");
 
     let (st, v) =
-        call(&s, "PUT", "/v2.0/subnets/bad-subnet", Some(&json!({"subnet": {"gateway_ip": "10.0.0.9"}}).to_string()));
+        s.call("PUT", "/v2.0/subnets/bad-subnet", Some(&json!({"subnet": {"gateway_ip": "10.0.0.9"}}).to_string()));
     // (A panic in the handler would be a 500 too here, but aborts the release binary: panic = "abort".)
     assert_eq!((st, error_type(&v)), (500, "InternalError"), "{v}");
     assert!(v["NeutronError"]["message"].as_str().unwrap().contains("invalid cidr"), "{v}");
     let fixed = json!([{"subnet_id": "bad-subnet", "ip_address": "10.0.0.5"}]);
-    let (st, v) = post(&s, "/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": fixed}}));
+    let (st, v) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": fixed}}));
     assert!(st >= 400, "{st} {v}");
-    let (st, _) = call(&s, "GET", "/v2.0/networks", None);
+    let (st, _) = s.call("GET", "/v2.0/networks", None);
     assert_eq!(st, 200, "the server is still up");
 }

@@ -1,9 +1,8 @@
 //! The local controller's compiler on a small cloud: what a node holds (selective distribution) and how
 //! the pipeline then handles its traffic (local switching, routing, remote ports, ARP for remote ones).
 
-use control::api::ROUTER_INTERFACE;
 use control::compile::{compile, networks_needed, Keys, Model, Summary};
-use control::model::{FixedIp, Network, Port, Route, Router, Subnet};
+use control::model::{FixedIp, Network, Port, Route, Router, Subnet, ROUTER_INTERFACE};
 use pipelines::buf::{HeapBuf, PacketBuf};
 use pipelines::drop::Reason;
 use pipelines::fixtures::{arp, arp_request, udp4};

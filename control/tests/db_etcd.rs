@@ -1,88 +1,16 @@
 //! The DB conformance suite against a real etcd server (`etcd-server` from Debian, started here on free
 //! loopback ports with a temporary data directory, stopped at the end even if a check fails).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use control::db::etcd::{EtcdDb, REQUEST_TIMEOUT};
 use control::db::{conformance, Db, DbError};
-
-struct Etcd {
-    child: Option<Child>,
-    dir: PathBuf,
-    url: String,
-    peer_url: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Etcd {
-    /// An etcd on free loopback ports, not started yet.
-    fn new(name: &str) -> Etcd {
-        let dir = std::env::temp_dir().join(format!("df-etcd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let (client, peer) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        Etcd { child: None, dir, url, peer_url }
-    }
-
-    /// Starts (or restarts, on the same data) the server; returns once it answers.
-    fn start(&mut self) {
-        let child = Command::new("etcd")
-            .args(["--name", "df", "--data-dir"])
-            .arg(&self.dir)
-            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
-            .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
-            .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
-        self.child = Some(child);
-        let probe = EtcdDb::connect(std::slice::from_ref(&self.url), "probe").unwrap();
-        let start = Instant::now();
-        while probe.probe().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "etcd did not answer within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = self.child.as_ref().expect("running").id() as i32;
-        // SAFETY: kill(2) on our own child, which is not reaped yet.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
-    }
-}
-
-fn start_etcd(name: &str) -> Etcd {
-    let mut etcd = Etcd::new(name);
-    etcd.start();
-    etcd
-}
+use test_support::Etcd;
 
 #[test]
 fn etcd_passes_the_conformance_suite() {
-    let etcd = start_etcd("conformance");
+    let etcd = Etcd::started("conformance");
     static N: AtomicUsize = AtomicUsize::new(0);
     conformance::run_all(&|| {
         let prefix = format!("df-test-{}", N.fetch_add(1, Ordering::Relaxed));
@@ -90,28 +18,15 @@ fn etcd_passes_the_conformance_suite() {
     });
 }
 
-/// Compacts etcd's history up to `rev`, through its v3 JSON gateway (etcdctl is another package).
-fn compact(url: &str, rev: u64) {
-    use std::io::{Read, Write};
-    let addr = url.strip_prefix("http://").unwrap();
-    let body = format!("{{\"revision\": \"{rev}\", \"physical\": true}}");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "POST /v3/kv/compaction HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n").unwrap();
-    write!(s, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "compaction: {answer}");
-}
-
 #[test]
 fn a_compacted_revision_cannot_be_resumed_from() {
-    let etcd = start_etcd("compact");
+    let etcd = Etcd::started("compact");
     let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
     let r1 = db.create("port", "a", b"1").unwrap();
     db.update("port", "a", b"2", r1).unwrap();
     let r3 = db.update("port", "a", b"3", r1 + 1).unwrap();
     assert!(db.watch(Some("port"), r1).is_ok(), "still in etcd's history");
-    compact(&etcd.url, r3);
+    etcd.compact(r3);
     assert!(matches!(db.watch(Some("port"), r1), Err(DbError::Compacted { .. })));
     assert!(db.watch(Some("port"), r3).is_ok());
 }
@@ -121,11 +36,11 @@ fn a_compacted_revision_cannot_be_resumed_from() {
 /// client works again, and so does a new watch.
 #[test]
 fn a_frozen_etcd_is_detected_not_waited_on() {
-    let etcd = start_etcd("frozen");
+    let etcd = Etcd::started("frozen");
     let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
     let r = db.create("port", "a", b"1").unwrap();
     let watch = db.watch(None, r).unwrap();
-    etcd.signal(libc::SIGSTOP);
+    etcd.freeze();
     let t = Instant::now();
     assert!(matches!(db.get("port", "a"), Err(DbError::Unavailable(_))));
     let waited = t.elapsed();
@@ -142,7 +57,7 @@ fn a_frozen_etcd_is_detected_not_waited_on() {
     assert!(ended, "the watch on a frozen etcd did not end within 15 s (keepalive)");
     eprintln!("frozen etcd: a read failed after {waited:?}, the watch ended after {:?}", t.elapsed());
 
-    etcd.signal(libc::SIGCONT);
+    etcd.thaw();
     let t = Instant::now();
     while db.probe().is_err() {
         assert!(t.elapsed() < Duration::from_secs(15), "the client did not come back after SIGCONT");
@@ -187,7 +102,7 @@ fn the_client_waits_for_etcd_and_outlives_its_restarts() {
 /// The last handle dropped on a runtime's thread (the API's) neither panics nor blocks.
 #[test]
 fn dropping_the_client_inside_a_runtime_is_fine() {
-    let etcd = start_etcd("drop");
+    let etcd = Etcd::started("drop");
     let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
     db.probe().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -199,7 +114,7 @@ fn dropping_the_client_inside_a_runtime_is_fine() {
 /// connection, every few seconds).
 #[test]
 fn a_quiet_watch_lives_on() {
-    let etcd = start_etcd("quiet");
+    let etcd = Etcd::started("quiet");
     let db = EtcdDb::connect(std::slice::from_ref(&etcd.url), "df").unwrap();
     let r = db.create("port", "a", b"1").unwrap();
     let watch = db.watch(None, r).unwrap();

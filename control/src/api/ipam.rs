@@ -1,104 +1,33 @@
-//! IP address management for the API: CIDRs, allocation pools, and allocation that never hands out an
+//! IP address management for the API: allocation pools, and allocation that never hands out an
 //! address twice, even to concurrent requests on several API servers: an address is taken by creating
 //! the DB entry `ipam.<subnet>/<address>` (a create fails if it exists), and a MAC by creating
 //! `mac.<network>/<mac>`.
 
 use std::net::IpAddr;
 
+use crate::cidr::{ip_bits, ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
 use crate::model::{AllocationPool, Subnet};
 
-/// A prefix: address bits in a u128 (IPv4 in the low 32), its length, and the family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub v6: bool,
-    pub base: u128,
-    pub len: u8,
-}
-
-fn bits(a: IpAddr) -> (bool, u128) {
-    match a {
-        IpAddr::V4(a) => (false, u32::from(a) as u128),
-        IpAddr::V6(a) => (true, u128::from(a)),
-    }
-}
-
-pub fn to_ip(v6: bool, b: u128) -> IpAddr {
-    if v6 {
-        IpAddr::V6(b.into())
-    } else {
-        IpAddr::V4((b as u32).into())
-    }
-}
-
-impl Cidr {
-    /// `10.0.0.0/24`, `2001:db8::/64`; host bits must be zero (as Neutron requires).
-    pub fn parse(s: &str) -> Option<Cidr> {
-        let (a, l) = s.split_once('/')?;
-        let (v6, base) = bits(a.parse().ok()?);
-        let len: u8 = l.parse().ok()?;
-        let c = Cidr { v6, base, len };
-        (len <= c.width() && base & !c.mask() == 0).then_some(c)
-    }
-
-    pub fn width(&self) -> u8 {
-        if self.v6 {
-            128
-        } else {
-            32
-        }
-    }
-
-    fn mask(&self) -> u128 {
-        let host = (self.width() - self.len) as u32;
-        let all = if self.v6 { u128::MAX } else { u32::MAX as u128 };
-        if host >= 128 {
-            0
-        } else {
-            all & !((1u128 << host) - 1)
-        }
-    }
-
-    pub fn contains(&self, a: IpAddr) -> bool {
-        let (v6, b) = bits(a);
-        v6 == self.v6 && b & self.mask() == self.base
-    }
-
-    pub fn overlaps(&self, o: &Cidr) -> bool {
-        let (short, long) = if self.len <= o.len { (self, o) } else { (o, self) };
-        short.v6 == long.v6 && long.base & short.mask() == short.base
-    }
-
-    /// The last address (broadcast for IPv4).
-    pub fn last(&self) -> u128 {
-        self.base | (!self.mask() & if self.v6 { u128::MAX } else { u32::MAX as u128 })
-    }
-
-    pub fn ip_version(&self) -> u8 {
-        if self.v6 {
-            6
-        } else {
-            4
-        }
-    }
-}
-
 pub fn parse_ip(s: &str) -> Option<(bool, u128)> {
-    s.parse::<IpAddr>().ok().map(bits)
+    s.parse::<IpAddr>().ok().map(ip_bits)
 }
 
 /// Neutron's defaults: the gateway is the first address; the pool is everything after it up to the last
 /// address (excluded for IPv4: broadcast), minus the gateway.
 pub fn default_pools(c: &Cidr, gateway: Option<u128>) -> Vec<AllocationPool> {
-    let Some(first) = c.base.checked_add(1) else { return Vec::new() };
-    let last = if c.v6 { c.last() } else { c.last().saturating_sub(1) };
+    let Some(first) = c.base().checked_add(1) else { return Vec::new() };
+    let last = if c.is_v6() { c.last() } else { c.last().saturating_sub(1) };
     if last < first {
         return Vec::new();
     }
     let mut pools = Vec::new();
     let mut push = |a: u128, b: u128| {
         if a <= b {
-            pools.push(AllocationPool { start: to_ip(c.v6, a).to_string(), end: to_ip(c.v6, b).to_string() })
+            pools.push(AllocationPool {
+                start: ip_from_bits(c.is_v6(), a).to_string(),
+                end: ip_from_bits(c.is_v6(), b).to_string(),
+            })
         }
     };
     match gateway.filter(|g| (first..=last).contains(g)) {
@@ -173,7 +102,7 @@ pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>
                 if tries == HINT_TRIES {
                     break;
                 }
-                let ip = to_ip(v6, x).to_string();
+                let ip = ip_from_bits(v6, x).to_string();
                 if take(db, &s.id, &ip, port_id)? {
                     remember(x);
                     return Ok(Some(ip));
@@ -186,7 +115,7 @@ pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>
     let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
     for &(v6, a, b) in &pools {
         for x in a..=b {
-            let ip = to_ip(v6, x).to_string();
+            let ip = ip_from_bits(v6, x).to_string();
             if !taken.contains(&ip) && take(db, &s.id, &ip, port_id)? {
                 remember(x);
                 return Ok(Some(ip));
@@ -210,18 +139,18 @@ mod tests {
 
     #[test]
     fn cidrs_and_default_pools() {
-        let c = Cidr::parse("10.0.0.0/24").unwrap();
+        let c = Cidr::parse_network("10.0.0.0/24").unwrap();
         assert!(c.contains("10.0.0.77".parse().unwrap()) && !c.contains("10.0.1.1".parse().unwrap()));
-        assert!(Cidr::parse("10.0.0.1/24").is_none(), "host bits set");
-        assert!(Cidr::parse("10.0.0.0/33").is_none() && Cidr::parse("bogus").is_none());
-        assert!(c.overlaps(&Cidr::parse("10.0.0.128/25").unwrap()));
-        assert!(!c.overlaps(&Cidr::parse("10.0.1.0/24").unwrap()));
-        let p = default_pools(&c, Some(c.base + 1));
+        assert!(Cidr::parse_network("10.0.0.1/24").is_none(), "host bits set");
+        assert!(Cidr::parse_network("10.0.0.0/33").is_none() && Cidr::parse_network("bogus").is_none());
+        assert!(c.overlaps(&Cidr::parse_network("10.0.0.128/25").unwrap()));
+        assert!(!c.overlaps(&Cidr::parse_network("10.0.1.0/24").unwrap()));
+        let p = default_pools(&c, Some(c.base() + 1));
         assert_eq!(p, vec![AllocationPool { start: "10.0.0.2".into(), end: "10.0.0.254".into() }]);
-        let v6 = Cidr::parse("2001:db8::/64").unwrap();
+        let v6 = Cidr::parse_network("2001:db8::/64").unwrap();
         assert_eq!(v6.ip_version(), 6);
-        assert_eq!(default_pools(&v6, Some(v6.base + 1))[0].start, "2001:db8::2");
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert_eq!(default_pools(&v6, Some(v6.base() + 1))[0].start, "2001:db8::2");
+        assert!(Cidr::parse_network("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
     }
 
     /// A pool that ends at the very last IPv6 address: every address is given once, then `None` (no
@@ -231,11 +160,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("df-ipam-top-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let db = crate::db::embedded::EmbeddedDb::open(&dir).unwrap();
-        let c = Cidr::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124").unwrap();
+        let c = Cidr::parse_network("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124").unwrap();
         assert_eq!(c.last(), u128::MAX);
         let pools = default_pools(&c, Some(c.last()));
         assert_eq!(pools.len(), 1, "the gateway at the last address leaves one pool before it: {pools:?}");
-        let pools = default_pools(&c, Some(c.base + 1));
+        let pools = default_pools(&c, Some(c.base() + 1));
         assert_eq!(pools[0].end, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
         let mut s: Subnet = serde_json::from_value(serde_json::json!({"id": "top", "network_id": "n",
             "ip_version": 6, "cidr": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124"}))

@@ -1,0 +1,408 @@
+//! The shape every Neutron resource shares, written once: list (with filters and `fields`), show,
+//! create, update (merge, then compare-and-swap, retried when another writer came first) and delete.
+//! A resource implements [`Resource`]: its JSON names, the attributes a request may set, and hooks
+//! where it differs from plain storage (checks, allocations, cascades); the handlers here do the rest
+//! the same way for all of them.
+//!
+//! | request | handler | the resource's part |
+//! |---|---|---|
+//! | `GET /v2.0/<many>` | [`list`] | [`Resource::views`] |
+//! | `GET /v2.0/<many>/{id}` | [`show`] | [`Resource::views`] |
+//! | `POST /v2.0/<many>` | [`create`] | [`Resource::CREATE`], [`Resource::draft`] (no DB), [`Resource::insert`] (DB) |
+//! | `PUT /v2.0/<many>/{id}` | [`update`] | [`Resource::UPDATE`], [`Resource::change`], [`Resource::settle`] |
+//! | `DELETE /v2.0/<many>/{id}` | [`delete`] | [`Resource::before_delete`], [`Resource::after_delete`] |
+//!
+//! Handlers run the (synchronous) DB calls on tokio's blocking pool ([`blocking`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::db::{Db, DbError};
+use crate::model::{Object, Store};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct Api {
+    pub db: Arc<dyn Db>,
+}
+
+/// A request's attributes: the object inside `{"<one>": {...}}`.
+pub(super) type Attrs = Map<String, Value>;
+
+/// A Neutron resource as the generic handlers see it.
+pub(super) trait Resource: Object + Send + 'static {
+    /// `network`: the key of a request's and a response's object; names the 404 (`NetworkNotFound`).
+    const ONE: &'static str;
+    /// `networks`: the key of a list.
+    const MANY: &'static str;
+    /// The attributes a create may carry (another is a 400).
+    const CREATE: &'static [&'static str];
+    /// Those of [`Resource::CREATE`] that Neutron has and this model does not: accepted and dropped.
+    const CREATE_IGNORED: &'static [&'static str] = &[];
+    /// The attributes an update may carry (another is a 400).
+    const UPDATE: &'static [&'static str] = &[];
+    /// Those of [`Resource::UPDATE`] accepted and dropped.
+    const UPDATE_IGNORED: &'static [&'static str] = &[];
+
+    /// A create request checked and completed without the DB.
+    type Draft: Send + 'static;
+
+    /// The create request's attributes (`tenant_id` read as `project_id`, the ignored ones dropped),
+    /// checked and completed with defaults: everything that needs no DB, so a bad request costs none.
+    fn draft(attrs: Attrs) -> ApiResult<Self::Draft>;
+
+    /// Stores a draft: the checks against the DB, the allocations, the write. On an error it gives back
+    /// what it took.
+    fn insert(db: &dyn Db, draft: Self::Draft) -> ApiResult<Self>;
+
+    /// The object an update makes of `cur` (as stored now) and the request's attributes; by default
+    /// they are merged over it. It runs again, on the fresh object, when another writer came first.
+    fn change(_db: &dyn Db, cur: &Self, attrs: Attrs) -> ApiResult<Self> {
+        merge(cur, attrs)
+    }
+
+    /// After the write of `next` over `cur`, `written` or not: gives back what [`Resource::change`] took
+    /// and is not needed (the old object's, or the refused one's).
+    fn settle(_db: &dyn Db, _cur: &Self, _next: &Self, _written: bool) {}
+
+    /// Before `cur` is deleted: the refusals (in use: 409) and the cascades.
+    fn before_delete(_db: &dyn Db, _cur: &Self) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// After `cur` is deleted: what it held is released.
+    fn after_delete(_db: &dyn Db, _cur: &Self) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// The objects as the API shows them; by default as stored.
+    fn views(_db: &dyn Db, objects: Vec<Self>) -> ApiResult<Vec<Value>> {
+        Ok(objects.iter().map(to_json).collect())
+    }
+}
+
+/// An object of the model as JSON (its serialisation cannot fail: strings, numbers, maps).
+pub(super) fn to_json<T: serde::Serialize>(o: &T) -> Value {
+    serde_json::to_value(o).expect("model serialises")
+}
+
+fn view<T: Resource>(db: &dyn Db, o: T) -> ApiResult<Value> {
+    Ok(T::views(db, vec![o])?.pop().unwrap_or(Value::Null))
+}
+
+/// Runs `f` on the DB in tokio's blocking pool.
+pub(super) async fn blocking<T: Send + 'static>(
+    api: &Api,
+    f: impl FnOnce(&dyn Db) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let db = api.db.clone();
+    tokio::task::spawn_blocking(move || f(&*db)).await.map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+/// `GET /v2.0/<many>`.
+pub(super) async fn list<T: Resource>(
+    State(api): State<Api>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let values = blocking(&api, |db| T::views(db, Store::new(db).list::<T>()?.0)).await?;
+    Ok(Json(json!({ T::MANY: present(values, &q) })))
+}
+
+/// `GET /v2.0/<many>/{id}`.
+pub(super) async fn show<T: Resource>(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
+    let idc = id.clone();
+    let o = blocking(&api, move |db| Store::new(db).get::<T>(&idc)?.map(|o| view(db, o)).transpose()).await?;
+    let o = o.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+    Ok(Json(json!({ T::ONE: select(o, &fields(&q)) })))
+}
+
+/// `POST /v2.0/<many>`: 201 and the new object.
+pub(super) async fn create<T: Resource>(State(api): State<Api>, raw: Bytes) -> ApiResult<Response> {
+    let mut attrs = body(&raw, T::ONE, T::CREATE)?;
+    normalise(&mut attrs);
+    for k in T::CREATE_IGNORED {
+        attrs.remove(*k);
+    }
+    let draft = T::draft(attrs)?;
+    let o = blocking(&api, move |db| view(db, T::insert(db, draft)?)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ T::ONE: o }))).into_response())
+}
+
+/// Writes of one update before it gives up on a busy object (each lost to another writer).
+const UPDATE_TRIES: usize = 8;
+
+/// `PUT /v2.0/<many>/{id}`: read, [`Resource::change`], compare-and-swap; a write that lost to another
+/// writer is settled and done again on the fresh object, up to [`UPDATE_TRIES`] times (then 409
+/// `RevisionConflict`).
+pub(super) async fn update<T: Resource>(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    let mut attrs = body(&raw, T::ONE, T::UPDATE)?;
+    for k in T::UPDATE_IGNORED {
+        attrs.remove(*k);
+    }
+    let o = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let mut tries = 0;
+        loop {
+            let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+            let next = T::change(db, &cur, attrs.clone())?;
+            match s.update(next.clone()) {
+                Ok(written) => {
+                    T::settle(db, &cur, &written, true);
+                    return view(db, written);
+                }
+                Err(e) => {
+                    T::settle(db, &cur, &next, false);
+                    tries += 1;
+                    if !matches!(e, DbError::Conflict { .. }) || tries == UPDATE_TRIES {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(Json(json!({ T::ONE: o })))
+}
+
+/// `DELETE /v2.0/<many>/{id}`: 204.
+pub(super) async fn delete<T: Resource>(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+        T::before_delete(db, &cur)?;
+        s.delete::<T>(&id, None)?;
+        T::after_delete(db, &cur)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+fn fields(query: &[(String, String)]) -> Vec<&str> {
+    query.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.as_str()).collect()
+}
+
+/// Applies `fields=` and equality filters (`name=x`, repeated values mean any of them) to objects.
+fn present(objects: Vec<Value>, query: &[(String, String)]) -> Vec<Value> {
+    let fields = fields(query);
+    let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (k, v) in
+        query.iter().filter(|(k, _)| !matches!(k.as_str(), "fields" | "limit" | "marker" | "sort_key" | "sort_dir"))
+    {
+        filters.entry(k.as_str()).or_default().push(v.as_str());
+    }
+    objects
+        .into_iter()
+        .filter(|o| {
+            filters.iter().all(|(k, vs)| {
+                let v = &o[*k];
+                vs.iter().any(|want| match v {
+                    Value::String(s) => s == want,
+                    Value::Bool(b) => want.eq_ignore_ascii_case(&b.to_string()),
+                    Value::Number(n) => n.to_string() == *want,
+                    Value::Array(a) => a.iter().any(|x| x.as_str() == Some(*want)),
+                    _ => false,
+                })
+            })
+        })
+        .map(|o| select(o, &fields))
+        .collect()
+}
+
+fn select(o: Value, fields: &[&str]) -> Value {
+    if fields.is_empty() {
+        return o;
+    }
+    let Value::Object(m) = o else { return o };
+    Value::Object(m.into_iter().filter(|(k, _)| fields.contains(&k.as_str())).collect())
+}
+
+/// The body `{"<one>": {...}}` as an object, with only the attributes in `allowed`.
+pub(super) fn body(raw: &[u8], one: &str, allowed: &[&str]) -> ApiResult<Attrs> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    let Some(Value::Object(m)) = v.get(one).cloned() else {
+        return Err(ApiError::bad(format!("the body must be {{\"{one}\": {{...}}}}")));
+    };
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad(format!("Unrecognized attribute(s) '{k}'")));
+    }
+    Ok(m)
+}
+
+/// Neutron's older `tenant_id` is `project_id`.
+fn normalise(attrs: &mut Attrs) {
+    if let Some(t) = attrs.remove("tenant_id") {
+        attrs.entry("project_id").or_insert(t);
+    }
+}
+
+/// A new object from the request's attributes, with a fresh id and `status`; everything the request
+/// leaves out takes the model's defaults (Neutron's, in `model.rs`): one place for them.
+pub(super) fn new_object<T: Object>(attrs: Attrs, status: Option<&str>) -> ApiResult<T> {
+    let mut v = Value::Object(attrs);
+    v["id"] = json!(new_id());
+    if let Some(st) = status {
+        v["status"] = json!(st);
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+}
+
+/// Merges the request's attributes over an object's JSON and decodes it back: type errors are 400s.
+pub(super) fn merge<T: Object>(base: &T, attrs: Attrs) -> ApiResult<T> {
+    let mut v = to_json(base);
+    for (k, x) in attrs {
+        v[k] = x;
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+}
+
+/// A fresh id in the shape of a random (version 4) UUID, as Neutron's.
+pub(super) fn new_id() -> String {
+    let (a, b) = (rand_u64(), rand_u64());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// 64 bits that differ on every call (std's randomly keyed hasher over a counter and the time).
+pub(super) fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_fields() {
+        let objects = vec![
+            json!({"id": "a", "name": "x", "up": true, "mtu": 1500, "tags": ["t1"]}),
+            json!({"id": "b", "name": "y", "up": false, "mtu": 9000, "tags": []}),
+        ];
+        let q = |s: &[(&str, &str)]| s.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let ids = |v: Vec<Value>| v.iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        assert_eq!(ids(present(objects.clone(), &q(&[("name", "x"), ("name", "y")]))), ["a", "b"], "any of them");
+        assert_eq!(ids(present(objects.clone(), &q(&[("up", "False")]))), ["b"]);
+        assert_eq!(ids(present(objects.clone(), &q(&[("mtu", "9000"), ("limit", "1")]))), ["b"]);
+        assert_eq!(ids(present(objects.clone(), &q(&[("tags", "t1")]))), ["a"]);
+        assert_eq!(present(objects, &q(&[("fields", "id"), ("name", "x")])), vec![json!({"id": "a"})]);
+    }
+
+    /// A DB where another writer (a node setting a port's status) comes first on the next `races`
+    /// updates of a port: the update is done again on the fresh object, keeps the other writer's
+    /// change, and gives back the addresses it took in the attempts that lost.
+    struct Racing {
+        inner: crate::db::embedded::EmbeddedDb,
+        races: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Db for Racing {
+        fn revision(&self) -> crate::db::Result<crate::db::Revision> {
+            self.inner.revision()
+        }
+        fn get(&self, table: &str, key: &str) -> crate::db::Result<Option<crate::db::Entry>> {
+            self.inner.get(table, key)
+        }
+        fn list(&self, table: &str) -> crate::db::Result<(Vec<crate::db::Entry>, crate::db::Revision)> {
+            self.inner.list(table)
+        }
+        fn create(&self, table: &str, key: &str, value: &[u8]) -> crate::db::Result<crate::db::Revision> {
+            self.inner.create(table, key, value)
+        }
+        fn update(&self, table: &str, key: &str, value: &[u8], expected: u64) -> crate::db::Result<u64> {
+            use std::sync::atomic::Ordering::Relaxed;
+            if table == "port" && self.races.load(Relaxed) > 0 {
+                self.races.fetch_sub(1, Relaxed);
+                let e = self.inner.get(table, key)?.expect("the port");
+                let mut v: Value = serde_json::from_slice(&e.value).unwrap();
+                v["status"] = json!("ACTIVE");
+                self.inner.update(table, key, &serde_json::to_vec(&v).unwrap(), e.revision)?;
+            }
+            self.inner.update(table, key, value, expected)
+        }
+        fn delete(&self, table: &str, key: &str, expected: Option<u64>) -> crate::db::Result<u64> {
+            self.inner.delete(table, key, expected)
+        }
+        fn watch(&self, table: Option<&str>, after: u64) -> crate::db::Result<crate::db::Watch> {
+            self.inner.watch(table, after)
+        }
+    }
+
+    #[test]
+    fn an_update_that_loses_a_race_is_done_again_on_the_fresh_object() {
+        use crate::model::{Network, Port, Subnet};
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = std::env::temp_dir().join(format!("df-api-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let racing =
+            Arc::new(Racing { inner: crate::db::embedded::EmbeddedDb::open(&dir).unwrap(), races: Default::default() });
+        let db: &dyn Db = &*racing;
+        let attrs = |v: Value| v.as_object().unwrap().clone();
+        let net = Network::insert(db, Network::draft(attrs(json!({"name": "n"}))).unwrap()).unwrap();
+        let sub = Subnet::draft(attrs(json!({"network_id": net.id, "cidr": "10.0.0.0/24"}))).unwrap();
+        let sub = Subnet::insert(db, sub).unwrap();
+        let port = Port::insert(db, Port::draft(attrs(json!({"network_id": net.id}))).unwrap()).unwrap();
+        assert_eq!(port.fixed_ips[0].ip_address, "10.0.0.2");
+
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let api = Api { db: racing.clone() };
+        let put = |races: usize, ip: &str| {
+            racing.races.store(races, Relaxed);
+            let body = json!({"port": {"name": "renamed", "fixed_ips": [{"subnet_id": sub.id, "ip_address": ip}]}});
+            let raw = Bytes::from(body.to_string());
+            rt.block_on(update::<Port>(State(api.clone()), Path(port.id.clone()), raw))
+        };
+        let taken = || {
+            let mut t: Vec<String> =
+                db.list(&crate::api::ipam::ipam_table(&sub.id)).unwrap().0.into_iter().map(|e| e.key).collect();
+            t.sort();
+            t
+        };
+
+        let Json(v) = put(2, "10.0.0.50").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((v["port"]["name"].as_str(), v["port"]["status"].as_str()), (Some("renamed"), Some("ACTIVE")));
+        assert_eq!(v["port"]["fixed_ips"][0]["ip_address"], "10.0.0.50");
+        assert_eq!(taken(), ["10.0.0.50"], "the old address released, the lost attempts' given back");
+
+        let e = put(UPDATE_TRIES, "10.0.0.60").unwrap_err();
+        assert!(format!("{e:?}").contains("RevisionConflict"), "{e:?}");
+        assert_eq!(taken(), ["10.0.0.50"], "every attempt gave back what it took");
+        drop(rt);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn ids_look_like_uuids_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{a}");
+        assert_eq!(&a[14..15], "4", "version 4: {a}");
+    }
+}

@@ -1,0 +1,117 @@
+//! The server: every route of the API in one table ([`router`]), the documents that describe it (the
+//! version document at `/`, the resources at `/v2.0`, the extensions), the static token guard
+//! ([`with_token`]) and [`serve_until`], which the binary runs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, put};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::crud::{create, delete, list, show, update, Api};
+use super::error::ApiError;
+use super::routers::{add_router_interface, remove_router_interface};
+use super::security_groups::delete_rule;
+use crate::db::Db;
+use crate::model::{FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
+
+/// The API's routes over `db`.
+pub fn router(db: Arc<dyn Db>) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(versions))
+        .route("/v2.0", get(resources))
+        .route("/v2.0/", get(resources))
+        .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/networks", get(list::<Network>).post(create::<Network>))
+        .route("/v2.0/networks/{id}", get(show::<Network>).put(update::<Network>).delete(delete::<Network>))
+        .route("/v2.0/subnets", get(list::<Subnet>).post(create::<Subnet>))
+        .route("/v2.0/subnets/{id}", get(show::<Subnet>).put(update::<Subnet>).delete(delete::<Subnet>))
+        .route("/v2.0/ports", get(list::<Port>).post(create::<Port>))
+        .route("/v2.0/ports/{id}", get(show::<Port>).put(update::<Port>).delete(delete::<Port>))
+        .route("/v2.0/routers", get(list::<Router>).post(create::<Router>))
+        .route("/v2.0/routers/{id}", get(show::<Router>).put(update::<Router>).delete(delete::<Router>))
+        .route("/v2.0/routers/{id}/add_router_interface", put(add_router_interface))
+        .route("/v2.0/routers/{id}/remove_router_interface", put(remove_router_interface))
+        .route("/v2.0/security-groups", get(list::<SecurityGroup>).post(create::<SecurityGroup>))
+        .route(
+            "/v2.0/security-groups/{id}",
+            get(show::<SecurityGroup>).put(update::<SecurityGroup>).delete(delete::<SecurityGroup>),
+        )
+        .route("/v2.0/security-group-rules", get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>))
+        .route("/v2.0/security-group-rules/{id}", get(show::<SecurityGroupRule>).delete(delete_rule))
+        .route("/v2.0/floatingips", get(list::<FloatingIp>).post(create::<FloatingIp>))
+        .route("/v2.0/floatingips/{id}", get(show::<FloatingIp>).put(update::<FloatingIp>).delete(delete::<FloatingIp>))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
+        .with_state(Api { db })
+}
+
+async fn versions() -> Json<Value> {
+    Json(json!({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"href": "/v2.0/", "rel": "self"}]}]}))
+}
+
+async fn resources() -> Json<Value> {
+    let r: Vec<Value> = ["network", "subnet", "port", "router", "security_group", "security_group_rule", "floatingip"]
+        .iter()
+        .map(|n| json!({"name": n, "collection": format!("{n}s"), "links": [{"href": format!("/v2.0/{n}s"), "rel": "self"}]}))
+        .collect();
+    Json(json!({ "resources": r }))
+}
+
+async fn extensions() -> Json<Value> {
+    let ext = |alias: &str, name: &str| json!({"alias": alias, "name": name, "description": name, "links": [], "updated": "2026-11-25T00:00:00Z"});
+    Json(json!({"extensions": [
+        ext("binding", "Port Binding"), ext("provider", "Provider Network"), ext("external-net", "Neutron external network"),
+        ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
+        ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
+        ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
+        ext("security-group", "security-group"), ext("external-net", "Neutron external network"),
+    ]}))
+}
+
+/// `routes`, refusing every request but the version document without `X-Auth-Token: token` (401, in
+/// Neutron's error shape): the static token that protects an API not on loopback.
+pub fn with_token(routes: axum::Router, token: String) -> axum::Router {
+    let token = Arc::new(token);
+    routes.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let token = token.clone();
+        async move {
+            let ok = req.uri().path() == "/"
+                || req.headers().get("x-auth-token").and_then(|v| v.to_str().ok()) == Some(token.as_str());
+            if ok {
+                next.run(req).await
+            } else {
+                ApiError::new(StatusCode::UNAUTHORIZED, "HTTPUnauthorized", "a valid X-Auth-Token is required")
+                    .into_response()
+            }
+        }
+    }))
+}
+
+/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own;
+/// with `token`, only to requests that carry it.
+pub fn serve_until(listen: &str, db: Arc<dyn Db>, token: Option<String>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("api").enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        tracing::info!(listen = %listener.local_addr()?, "Neutron API listening");
+        eprintln!("dragonflow: Neutron API on http://{}/v2.0", listener.local_addr()?);
+        let stopped = async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let local = listener.local_addr()?;
+        if token.is_none() && !local.ip().is_loopback() {
+            tracing::warn!(%local, "the API listens beyond loopback without a token (--token): anyone reaching it may change the cloud");
+        }
+        let routes = match token {
+            Some(t) => with_token(router(db), t),
+            None => router(db),
+        };
+        axum::serve(listener, routes).with_graceful_shutdown(stopped).await
+    })
+}

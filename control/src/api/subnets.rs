@@ -1,0 +1,202 @@
+//! Subnets: `/v2.0/subnets`. The CIDR is a network (no host bits: [`Cidr::parse_network`]) of the
+//! `ip_version` asked for and overlaps no other subnet of its network; the gateway is given (inside the
+//! CIDR), null (none), or the first address; the pools are given (inside the CIDR, without the gateway)
+//! or Neutron's defaults ([`ipam::default_pools`]). A subnet with addresses allocated is not deleted
+//! (`SubnetInUse`).
+
+use serde_json::Value;
+
+use super::crud::{merge, new_id, Attrs, Resource};
+use super::error::{ApiError, ApiResult};
+use super::ipam;
+use crate::cidr::{ip_from_bits, Cidr};
+use crate::db::{Db, DbError};
+use crate::model::{Network, Store, Subnet};
+
+/// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
+/// damage): an error for this request, never a panic of the process.
+pub(super) fn stored_cidr(s: &Subnet) -> ApiResult<Cidr> {
+    Cidr::parse_network(&s.cidr)
+        .ok_or_else(|| ApiError::internal(format!("stored subnet {} has an invalid cidr {:?}", s.id, s.cidr)))
+}
+
+/// A subnet checked without the DB, and its CIDR.
+pub(super) struct SubnetDraft {
+    subnet: Subnet,
+    cidr: Cidr,
+}
+
+impl Resource for Subnet {
+    const ONE: &'static str = "subnet";
+    const MANY: &'static str = "subnets";
+    const CREATE: &'static [&'static str] = &[
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "network_id",
+        "ip_version",
+        "cidr",
+        "gateway_ip",
+        "allocation_pools",
+        "dns_nameservers",
+        "host_routes",
+        "enable_dhcp",
+        "ipv6_ra_mode",
+        "ipv6_address_mode",
+        "subnetpool_id",
+        "segment_id",
+    ];
+    const CREATE_IGNORED: &'static [&'static str] = &["subnetpool_id", "segment_id"];
+    const UPDATE: &'static [&'static str] =
+        &["name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip"];
+    const UPDATE_IGNORED: &'static [&'static str] = &["description"];
+
+    type Draft = SubnetDraft;
+
+    fn draft(mut attrs: Attrs) -> ApiResult<SubnetDraft> {
+        let cidr_s =
+            attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
+        let cidr = Cidr::parse_network(&cidr_s)
+            .ok_or_else(|| ApiError::bad(format!("Invalid input for cidr: '{cidr_s}' is not a valid IP subnet")))?;
+        let version = attrs.get("ip_version").and_then(Value::as_u64).unwrap_or(cidr.ip_version() as u64);
+        if version != cidr.ip_version() as u64 {
+            return Err(ApiError::bad(format!("Invalid input: cidr {cidr_s} is not an IPv{version} subnet")));
+        }
+        let network_id = attrs
+            .get("network_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::bad("network_id is required"))?
+            .to_owned();
+        // Gateway: given (must be in the CIDR), null (none), or the first address.
+        let gateway = match attrs.get("gateway_ip") {
+            Some(Value::Null) => None,
+            Some(Value::String(g)) => {
+                let ip: std::net::IpAddr =
+                    g.parse().map_err(|_| ApiError::bad(format!("Invalid input for gateway_ip: '{g}'")))?;
+                if !cidr.contains(ip) {
+                    return Err(ApiError::bad(format!(
+                        "Gateway ip {g} conflicts with allocation pool or is outside {cidr_s}"
+                    )));
+                }
+                Some(g.clone())
+            }
+            Some(_) => return Err(ApiError::bad("gateway_ip must be a string or null")),
+            None => Some(ip_from_bits(cidr.is_v6(), cidr.base() + 1).to_string()),
+        };
+        let gw_bits = gateway.as_deref().and_then(ipam::parse_ip).map(|(_, b)| b);
+        let base = Subnet {
+            id: new_id(),
+            name: String::new(),
+            project_id: String::new(),
+            network_id,
+            ip_version: version as u8,
+            cidr: cidr_s.clone(),
+            gateway_ip: gateway,
+            allocation_pools: ipam::default_pools(&cidr, gw_bits),
+            dns_nameservers: Vec::new(),
+            host_routes: Vec::new(),
+            enable_dhcp: true,
+            ipv6_ra_mode: None,
+            ipv6_address_mode: None,
+            revision_number: 0,
+        };
+        attrs.remove("gateway_ip");
+        attrs.remove("description");
+        let mut sub = merge(&base, attrs)?;
+        sub.ip_version = version as u8;
+        for p in &sub.allocation_pools {
+            let ok = |s: &str| s.parse().is_ok_and(|ip| cidr.contains(ip));
+            if !ok(&p.start) || !ok(&p.end) || ipam::parse_ip(&p.start) > ipam::parse_ip(&p.end) {
+                return Err(ApiError::bad(format!(
+                    "The allocation pool {}-{} spans beyond the subnet cidr {cidr_s}.",
+                    p.start, p.end
+                )));
+            }
+            if gw_bits.is_some_and(|g| ipam::in_pools(&Subnet { allocation_pools: vec![p.clone()], ..sub.clone() }, g))
+            {
+                return Err(ApiError::conflict(
+                    "GatewayConflictWithAllocationPools",
+                    format!(
+                        "Gateway ip {} conflicts with allocation pool {}-{}",
+                        sub.gateway_ip.as_deref().unwrap_or(""),
+                        p.start,
+                        p.end
+                    ),
+                ));
+            }
+        }
+        Ok(SubnetDraft { subnet: sub, cidr })
+    }
+
+    /// Stores the subnet if its network exists and no subnet of it overlaps, and attaches it to the
+    /// network.
+    fn insert(db: &dyn Db, draft: SubnetDraft) -> ApiResult<Subnet> {
+        let SubnetDraft { subnet: sub, cidr } = draft;
+        let (network_id, cidr_s) = (sub.network_id.clone(), sub.cidr.clone());
+        let s = Store::new(db);
+        let mut net: Network = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
+        let (all, _) = s.list::<Subnet>()?;
+        if let Some(o) = all
+            .iter()
+            .filter(|o| o.network_id == network_id)
+            .find(|o| Cidr::parse_network(&o.cidr).is_some_and(|c| c.overlaps(&cidr)))
+        {
+            return Err(ApiError::bad(format!("Invalid input for operation: Requested subnet with cidr: {cidr_s} for network: {network_id} overlaps with another subnet ({}).", o.cidr)));
+        }
+        let sub = s.create(sub)?;
+        // Attach it to the network, retrying if the network moved meanwhile.
+        loop {
+            net.subnets.push(sub.id.clone());
+            match s.update(net) {
+                Ok(_) => break,
+                Err(DbError::Conflict { .. }) => {
+                    net = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sub)
+    }
+
+    /// A new gateway follows the rules of a creation: inside the CIDR, outside the pools, not taken by
+    /// a port.
+    fn change(db: &dyn Db, cur: &Subnet, attrs: Attrs) -> ApiResult<Subnet> {
+        let next = merge(cur, attrs)?;
+        if next.gateway_ip != cur.gateway_ip {
+            if let Some(g) = &next.gateway_ip {
+                let cidr = stored_cidr(cur)?;
+                let ip = g.parse().ok().filter(|ip| cidr.contains(*ip));
+                let Some(ip) = ip else {
+                    return Err(ApiError::bad(format!("Invalid input for gateway_ip: '{g}' is not in {}", cur.cidr)));
+                };
+                let bits = ipam::parse_ip(g).map(|(_, b)| b).unwrap_or_default();
+                if ipam::in_pools(cur, bits) || db.get(&ipam::ipam_table(&cur.id), &ip.to_string())?.is_some() {
+                    return Err(ApiError::conflict(
+                        "GatewayConflictWithAllocationPools",
+                        format!("Gateway ip {g} conflicts with an allocation pool or a port"),
+                    ));
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    fn before_delete(db: &dyn Db, sub: &Subnet) -> ApiResult<()> {
+        let id = &sub.id;
+        if !db.list(&ipam::ipam_table(id))?.0.is_empty() {
+            return Err(ApiError::conflict("SubnetInUse", format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet.")));
+        }
+        Ok(())
+    }
+
+    /// The network forgets it.
+    fn after_delete(db: &dyn Db, sub: &Subnet) -> ApiResult<()> {
+        let s = Store::new(db);
+        if let Some(mut net) = s.get::<Network>(&sub.network_id)? {
+            net.subnets.retain(|x| *x != sub.id);
+            let _ = s.update(net);
+        }
+        Ok(())
+    }
+}
