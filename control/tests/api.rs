@@ -385,3 +385,18 @@ fn bad_rows_in_the_db_are_errors_not_crashes() {
     let (st, _) = s.call("GET", "/v2.0/networks", None);
     assert_eq!(st, 200, "the server is still up");
 }
+
+/// A subnet with no address after its first (a /32, the top /128 of IPv6) gets no default gateway and no
+/// pool, and the request does not crash the server (base + 1 overflowed at ffff:…:ffff).
+#[test]
+fn a_single_address_subnet_has_no_default_gateway() {
+    let s = serve("single");
+    let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
+    let nid = net["network"]["id"].as_str().unwrap().to_owned();
+    for (cidr, v) in [("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", 6), ("10.0.0.5/32", 4)] {
+        let (st, sub) = s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": cidr, "ip_version": v}}));
+        assert_eq!(st, 201, "{cidr}: {sub}");
+        assert_eq!(sub["subnet"]["gateway_ip"], Value::Null, "{cidr}: {sub}");
+        assert_eq!(sub["subnet"]["allocation_pools"], json!([]), "{cidr}: {sub}");
+    }
+}

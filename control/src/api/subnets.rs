@@ -82,7 +82,13 @@ impl Resource for Subnet {
                 Some(g.clone())
             }
             Some(_) => return Err(ApiError::bad("gateway_ip must be a string or null")),
-            None => Some(ip_from_bits(cidr.is_v6(), cidr.base() + 1).to_string()),
+            // (None if the CIDR holds no address after its first: a /32, a /128 at the top of the space.)
+            None => cidr
+                .base()
+                .checked_add(1)
+                .map(|b| ip_from_bits(cidr.is_v6(), b))
+                .filter(|ip| cidr.contains(*ip))
+                .map(|ip| ip.to_string()),
         };
         let gw_bits = gateway.as_deref().and_then(ipam::parse_ip).map(|(_, b)| b);
         let base = Subnet {
