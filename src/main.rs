@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::config::{eal_file_prefix, Mode, NodeConfig};
+use control::config::{Mode, NodeConfig};
 use control::static_topology;
 use dataplane::{Dataplane, DataplaneOptions, Report};
 
@@ -250,13 +250,13 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     }
     let events = signal_events()?;
 
-    let eal_args = cfg.eal_args();
-    tracing::info!(version = %dpdk::version(), eal = ?eal_args, "starting the EAL");
-    let eal = dpdk::Eal::init("dragonflow", &eal_args)?;
+    let eal_args = dpdk::EalArgs::new(cfg.eal_args());
+    tracing::info!(version = %dpdk::version(), eal = ?eal_args.as_slice(), "starting the EAL");
+    let eal = dpdk::Eal::init("dragonflow", eal_args.as_slice())?;
     let d = &cfg.dataplane;
     let opts = DataplaneOptions {
         ports: d.ports.clone(),
-        eal_vdevs: eal_vdevs(&eal_args),
+        eal_vdevs: eal_args.vdevs().into_iter().map(String::from).collect(),
         patch: d.patch.clone(),
         mbufs: d.mbufs,
         mbuf_cache: d.mbuf_cache,
@@ -280,7 +280,6 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     // SAFETY: every port, queue and mempool was dropped and every worker joined by `serve`'s shutdown, or by
     // `start` on its error path (or none was made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
-    remove_runtime_dir(&eal_args);
     let report = outcome?;
     if let Some(path) = &args.stats_json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}", path.display()))?;
@@ -393,51 +392,4 @@ fn serve(
     let report = dp.shutdown();
     stats_log::full(&report);
     report
-}
-
-/// `rte_eal_cleanup` leaves the runtime directory of the file prefix behind; remove ours.
-fn remove_runtime_dir(eal_args: &[String]) {
-    let Some(prefix) = eal_file_prefix(eal_args) else {
-        return;
-    };
-    if prefix.is_empty() || prefix.contains('/') || prefix.contains("..") {
-        return;
-    }
-    let base = if is_root() {
-        PathBuf::from("/var/run/dpdk")
-    } else {
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(d) => PathBuf::from(d).join("dpdk"),
-            None => PathBuf::from("/tmp/dpdk"),
-        }
-    };
-    let _ = std::fs::remove_dir_all(base.join(prefix));
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
-}
-
-/// The devargs of `--vdev=X` / `--vdev X` among EAL arguments.
-fn eal_vdevs(eal: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut it = eal.iter();
-    while let Some(a) = it.next() {
-        if let Some(d) = a.strip_prefix("--vdev=") {
-            out.push(d.to_string());
-        } else if a == "--vdev" {
-            out.extend(it.next().cloned());
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn eal_vdevs_in_both_spellings() {
-        let args: Vec<String> =
-            ["-l", "0-1", "--vdev=net_null0", "--vdev", "net_pcap0,rx_pcap=a", "--vdev"].map(String::from).to_vec();
-        assert_eq!(super::eal_vdevs(&args), ["net_null0", "net_pcap0,rx_pcap=a"]);
-    }
 }

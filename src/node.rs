@@ -503,21 +503,21 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
         None => None,
     };
 
-    let eal_args: Vec<String> = if a.eal.is_empty() {
+    let eal_args = dpdk::EalArgs::new(if a.eal.is_empty() {
         let prefix = format!("dragonflow-{}", short(&chassis));
         ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", &prefix]
             .map(String::from)
             .to_vec()
     } else {
         a.eal.clone()
-    };
+    });
     if a.vif_type == "vhostuser" {
         std::fs::create_dir_all(&a.vhost_dir).with_context(|| format!("{}", a.vhost_dir.display()))?;
     }
-    tracing::info!(version = %dpdk::version(), eal = ?eal_args, "starting the EAL");
-    let eal = dpdk::Eal::init("dragonflow", &eal_args)?;
+    tracing::info!(version = %dpdk::version(), eal = ?eal_args.as_slice(), "starting the EAL");
+    let eal = dpdk::Eal::init("dragonflow", eal_args.as_slice())?;
     let opts = DataplaneOptions {
-        eal_vdevs: crate::eal_vdevs(&eal_args),
+        eal_vdevs: eal_args.vdevs().into_iter().map(String::from).collect(),
         pipeline: true,
         hotplug_ports: dataplane::MAX_PORTS as u16,
         ..DataplaneOptions::default()
@@ -533,7 +533,6 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     // SAFETY: `serve` dropped every port, queue and mempool and joined every worker (or `start` did on its
     // error path, or none was made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
-    crate::remove_runtime_dir(&eal_args);
     let report = outcome?;
     if report.mempool.in_use != 0 {
         bail!("{} mbufs did not come back to the pool after the ports were closed", report.mempool.in_use);

@@ -296,20 +296,6 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
     }
 }
 
-/// The value of `--file-prefix` in EAL arguments (`--file-prefix X` or `--file-prefix=X`), if any.
-pub fn eal_file_prefix(args: &[String]) -> Option<&str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--file-prefix" {
-            return it.next().map(String::as_str);
-        }
-        if let Some(v) = a.strip_prefix("--file-prefix=") {
-            return Some(v);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,14 +376,6 @@ mod tests {
             let e = NodeConfig::from_toml_str(&text).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
-    }
-
-    #[test]
-    fn file_prefix_is_found_in_both_spellings() {
-        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(eal_file_prefix(&v(&["-l", "0", "--file-prefix", "a"])), Some("a"));
-        assert_eq!(eal_file_prefix(&v(&["--file-prefix=b", "--no-huge"])), Some("b"));
-        assert_eq!(eal_file_prefix(&v(&["--no-huge"])), None);
     }
 }
 
