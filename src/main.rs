@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use control::config::{Mode, NodeConfig};
+use config::{RunConfig, SwitchArgs};
 use control::static_topology;
-use dataplane::{Dataplane, DataplaneOptions, Report};
+use dataplane::{Dataplane, Mode, Report};
 
+mod config;
 mod node;
 mod stats_log;
 
@@ -114,44 +115,12 @@ struct RunArgs {
     /// Patch pair "A,B" by port name or index (repeatable). Default: 0 and 1, 2 and 3, ...
     #[arg(long, value_name = "A,B", value_parser = parse_pair)]
     patch: Vec<(String, String)>,
-    /// Mbufs in the packet pool (default: sized from the ports and queues).
-    #[arg(long)]
-    mbufs: Option<u32>,
-    /// Per-lcore mbuf cache (default 256).
-    #[arg(long)]
-    mbuf_cache: Option<u32>,
-    /// Rx descriptors per queue (default 1024).
-    #[arg(long)]
-    rx_desc: Option<u16>,
-    /// Tx descriptors per queue (default 1024).
-    #[arg(long)]
-    tx_desc: Option<u16>,
-    /// Retries of a burst's unsent tail before it is dropped as tx.full (default 0, as testpmd).
-    #[arg(long)]
-    tx_retries: Option<u32>,
     /// Forwarding: "patch" (port pairs, untouched) or "pipeline" (Dragonflow's tables over the ports
     /// bound in the config file's [[port]] sections). Default patch.
     #[arg(long, value_parser = ["patch", "pipeline"])]
     mode: Option<String>,
-    /// Do not measure the switch latency (saves a TSC read per burst).
-    #[arg(long)]
-    no_latency: bool,
-    /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
-    #[arg(long)]
-    log_level: Option<String>,
-    /// Seconds between two counter lines in the log (default 0: none).
-    #[arg(long)]
-    stats_interval: Option<u64>,
-    /// Stop by itself after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    duration: Option<f64>,
-    /// Write the final counters, latency and mempool check as JSON to this file on exit.
-    #[arg(long, value_name = "FILE")]
-    stats_json: Option<PathBuf>,
-    /// DPDK EAL arguments, after `--` (default: -l 0-1 --main-lcore 0 --no-huge -m 512 --no-pci
-    /// --file-prefix dragonflow).
-    #[arg(last = true, value_name = "EAL")]
-    eal: Vec<String>,
+    #[command(flatten)]
+    switch: SwitchArgs,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -162,36 +131,24 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 /// The configuration file with the flags applied over it.
-fn resolve(file: Option<&PathBuf>, a: &RunArgs) -> Result<NodeConfig> {
+fn resolve(file: Option<&PathBuf>, a: &RunArgs) -> Result<RunConfig> {
     let mut cfg = match file {
-        Some(p) => NodeConfig::load(p)?,
-        None => NodeConfig::default(),
+        Some(p) => RunConfig::load(p)?,
+        None => RunConfig::default(),
     };
     let d = &mut cfg.dataplane;
-    if !a.eal.is_empty() {
-        d.eal = a.eal.clone();
-    }
     if !a.ports.is_empty() {
         d.ports = a.ports.clone();
     }
     if !a.patch.is_empty() {
         d.patch = a.patch.clone();
     }
-    d.mbufs = a.mbufs.unwrap_or(d.mbufs);
-    d.mbuf_cache = a.mbuf_cache.unwrap_or(d.mbuf_cache);
-    d.rx_desc = a.rx_desc.unwrap_or(d.rx_desc);
-    d.tx_desc = a.tx_desc.unwrap_or(d.tx_desc);
-    d.tx_retries = a.tx_retries.unwrap_or(d.tx_retries);
-    d.latency &= !a.no_latency;
     match a.mode.as_deref() {
         Some("pipeline") => d.mode = Mode::Pipeline,
         Some("patch") => d.mode = Mode::Patch,
         _ => {}
     }
-    if let Some(l) = &a.log_level {
-        cfg.log.level = l.clone();
-    }
-    cfg.log.stats_interval = a.stats_interval.unwrap_or(cfg.log.stats_interval);
+    a.switch.apply(&mut cfg.dataplane, &mut cfg.log);
     cfg.validate()?;
     Ok(cfg)
 }
@@ -250,23 +207,9 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     }
     let events = signal_events()?;
 
-    let eal_args = dpdk::EalArgs::new(cfg.eal_args());
+    let eal_args = cfg.dataplane.eal_args();
     tracing::info!(version = %dpdk::version(), eal = ?eal_args.as_slice(), "starting the EAL");
     let eal = dpdk::Eal::init("dragonflow", eal_args.as_slice())?;
-    let d = &cfg.dataplane;
-    let opts = DataplaneOptions {
-        ports: d.ports.clone(),
-        eal_vdevs: eal_args.vdevs().into_iter().map(String::from).collect(),
-        patch: d.patch.clone(),
-        mbufs: d.mbufs,
-        mbuf_cache: d.mbuf_cache,
-        rx_desc: d.rx_desc,
-        tx_desc: d.tx_desc,
-        tx_retries: d.tx_retries,
-        latency: d.latency,
-        pipeline: d.mode == Mode::Pipeline,
-        hotplug_ports: 0,
-    };
     let tables = |names: &[String]| {
         let t = static_topology::compile(&cfg.ports, &cfg.routers, names).map_err(|e| e.to_string())?;
         tracing::info!(bound = t.ports.iter().flatten().count(), "tables compiled from the [[port]] bindings");
@@ -275,13 +218,13 @@ fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     let reload = Reload { file: file.cloned(), args, names: Vec::new() };
     let outcome = dpdk::MainLcore::here(&eal)
         .map_err(anyhow::Error::from)
-        .and_then(|main| Ok(Dataplane::start(&main, &opts, tables)?))
-        .map(|dp| serve(dp, &cfg, args.duration, &stop, &events, reload));
+        .and_then(|main| Ok(Dataplane::start(&main, &cfg.dataplane, tables)?))
+        .map(|dp| serve(dp, &cfg, args.switch.duration, &stop, &events, reload));
     // SAFETY: every port, queue and mempool was dropped and every worker joined by `serve`'s shutdown, or by
     // `start` on its error path (or none was made); nothing of DPDK follows.
     unsafe { eal.cleanup() };
     let report = outcome?;
-    if let Some(path) = &args.stats_json {
+    if let Some(path) = &args.switch.stats_json {
         std::fs::write(path, serde_json::to_string_pretty(&report)?).with_context(|| format!("{}", path.display()))?;
     }
     if report.mempool.in_use != 0 {
@@ -331,7 +274,7 @@ struct Reload<'a> {
 }
 
 impl Reload<'_> {
-    fn apply(&self, dp: &mut Dataplane, running: &NodeConfig) -> Result<u64> {
+    fn apply(&self, dp: &mut Dataplane, running: &RunConfig) -> Result<u64> {
         let cfg = resolve(self.file.as_ref(), self.args)?;
         if cfg.dataplane != running.dataplane {
             tracing::warn!("the [dataplane] section changed: it takes effect at the next start");
@@ -345,7 +288,7 @@ impl Reload<'_> {
 /// topology and publishes it. Returns the final report.
 fn serve(
     mut dp: Dataplane,
-    cfg: &NodeConfig,
+    cfg: &RunConfig,
     duration: Option<f64>,
     stop: &AtomicBool,
     events: &std::sync::mpsc::Receiver<i32>,

@@ -19,8 +19,10 @@ use control::compile::Summary;
 use control::controller::{Binding, Controller, Node};
 use control::db::{Db, DbError};
 use control::model::{Chassis, Port, Store};
-use dataplane::{Dataplane, DataplaneOptions, Report};
+use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
 use pipelines::tables::Tables;
+
+use crate::config::{LogConfig, SwitchArgs};
 
 /// The embedded DB's data directory unless --data-dir says.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/dragonflow";
@@ -73,22 +75,8 @@ pub struct NodeArgs {
     /// Where vhost-user sockets are made (`vhu` + 11 characters of the port id).
     #[arg(long, default_value = "/var/run/dragonflow")]
     vhost_dir: PathBuf,
-    /// Log filter (default info).
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// Seconds between two counter lines in the log (0: none).
-    #[arg(long, default_value_t = 0)]
-    stats_interval: u64,
-    /// Write the counters as JSON to this file every second and on exit.
-    #[arg(long, value_name = "FILE")]
-    stats_json: Option<PathBuf>,
-    /// Stop by itself after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    duration: Option<f64>,
-    /// DPDK EAL arguments, after `--` (default: -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci
-    /// --file-prefix dragonflow-CHASSIS).
-    #[arg(last = true, value_name = "EAL")]
-    eal: Vec<String>,
+    #[command(flatten)]
+    switch: SwitchArgs,
 }
 
 /// How a port is plumbed.
@@ -456,8 +444,17 @@ fn register(db: &dyn Db, chassis: &str, ip: &str) -> Result<()> {
 /// Runs a node until a signal or the duration: `all_in_one` adds the Neutron API (on 127.0.0.1:9696
 /// unless --listen says otherwise).
 pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
+    // The dataplane of a node: the tables' pipeline, on ports plugged as they are bound here.
+    let mut opts = DataplaneOptions {
+        mode: Mode::Pipeline,
+        hotplug_ports: dataplane::MAX_PORTS as u16,
+        ..DataplaneOptions::default()
+    };
+    let mut log = LogConfig::default();
+    a.switch.apply(&mut opts, &mut log);
+    opts.validate()?;
     let filter =
-        tracing_subscriber::EnvFilter::try_new(&a.log_level).with_context(|| format!("log level {:?}", a.log_level))?;
+        tracing_subscriber::EnvFilter::try_new(&log.level).with_context(|| format!("log level {:?}", log.level))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -503,29 +500,22 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
         None => None,
     };
 
-    let eal_args = dpdk::EalArgs::new(if a.eal.is_empty() {
+    if opts.eal.is_empty() {
         let prefix = format!("dragonflow-{}", short(&chassis));
-        ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", &prefix]
+        opts.eal = ["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "1024", "--no-pci", "--file-prefix", &prefix]
             .map(String::from)
-            .to_vec()
-    } else {
-        a.eal.clone()
-    });
+            .to_vec();
+    }
+    let eal_args = opts.eal_args();
     if a.vif_type == "vhostuser" {
         std::fs::create_dir_all(&a.vhost_dir).with_context(|| format!("{}", a.vhost_dir.display()))?;
     }
     tracing::info!(version = %dpdk::version(), eal = ?eal_args.as_slice(), "starting the EAL");
     let eal = dpdk::Eal::init("dragonflow", eal_args.as_slice())?;
-    let opts = DataplaneOptions {
-        eal_vdevs: eal_args.vdevs().into_iter().map(String::from).collect(),
-        pipeline: true,
-        hotplug_ports: dataplane::MAX_PORTS as u16,
-        ..DataplaneOptions::default()
-    };
     let outcome = dpdk::MainLcore::here(&eal)
         .map_err(anyhow::Error::from)
         .and_then(|main| Ok(Dataplane::start(&main, &opts, |_| Ok(Tables::default()))?))
-        .and_then(|dp| serve(dp, a, &chassis, db.clone(), &stop));
+        .and_then(|dp| serve(dp, a, &log, &chassis, db.clone(), &stop));
     stop.store(true, Ordering::Relaxed);
     if let Some(th) = api {
         let _ = th.join();
@@ -554,7 +544,14 @@ fn write_stats(path: &Option<PathBuf>, r: &Report) {
 /// How long a stopping node waits for its ports' DOWN status to reach the DB.
 const STATUS_GRACE: Duration = Duration::from_secs(3);
 
-fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc<AtomicBool>) -> Result<Report> {
+fn serve(
+    dp: Dataplane,
+    a: &NodeArgs,
+    log: &LogConfig,
+    chassis: &str,
+    db: Arc<dyn Db>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Report> {
     let dp = Arc::new(Mutex::new(dp));
     let (status_tx, status_rx) = crossbeam_channel::unbounded();
     let status = {
@@ -599,8 +596,8 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
     };
     eprintln!("dragonflow: node {chassis} running (Ctrl-C to stop)");
     let started = Instant::now();
-    let deadline = a.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
-    let interval = Duration::from_secs(a.stats_interval);
+    let deadline = a.switch.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
+    let interval = Duration::from_secs(log.stats_interval);
     let mut next_stats = started + interval;
     let mut next_second = started + Duration::from_secs(1);
     let mut stats = crate::stats_log::StatsLog::default();
@@ -611,7 +608,7 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
             let mut dp = dp.lock().expect("poisoned");
             dp.collect_latency();
             dp.reclaim();
-            write_stats(&a.stats_json, &dp.report());
+            write_stats(&a.switch.stats_json, &dp.report());
             next_second = now + Duration::from_secs(1);
         }
         if !interval.is_zero() && now >= next_stats {
@@ -638,7 +635,7 @@ fn serve(dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>, stop: &Arc
     dp.collect_latency();
     let report = dp.shutdown();
     crate::stats_log::full(&report);
-    write_stats(&a.stats_json, &report);
+    write_stats(&a.switch.stats_json, &report);
     Ok(report)
 }
 

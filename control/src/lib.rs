@@ -1,14 +1,18 @@
-//! Dragonflow's control plane: the node's configuration file (`dragonflow.toml`, parsed and validated
-//! here so that the binary, the tests and the operator see the same rules), the model (`model`), the
-//! pluggable DB (`db`: the trait, the embedded and etcd drivers, the conformance suite). The Neutron API
-//! and the local controller come next. No DPDK here.
+//! Dragonflow's control plane: the static topology of the `run` role's configuration file (`config`:
+//! `[[port]]` and `[[router]]`, parsed and validated here so that the binary, the tests and the operator
+//! see the same rules; `static_topology` compiles it), the model (`model`), the pluggable DB (`db`: the
+//! trait, the embedded and etcd drivers, the conformance suite), the local controller and the Neutron API.
+//! No DPDK here.
 //!
 //! ```
-//! let cfg = control::config::NodeConfig::from_toml_str(r#"
-//!     [dataplane]
-//!     ports = ["net_tap0,iface=dtap0", "net_tap1,iface=dtap1"]
+//! let topology = control::config::StaticTopology::from_toml_str(r#"
+//!     [[port]]
+//!     name = "net_tap0"
+//!     mac = "fa:16:3e:00:00:01"
+//!     network = 1
 //! "#).unwrap();
-//! assert_eq!(cfg.dataplane.ports.len(), 2);
+//! let tables = control::static_topology::compile(&topology.ports, &topology.routers, &["net_tap0".into()]).unwrap();
+//! assert_eq!(tables.port(0).unwrap().network, 1);
 //! ```
 
 pub mod api;

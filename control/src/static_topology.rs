@@ -43,11 +43,11 @@ pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::NodeConfig;
+    use crate::config::StaticTopology;
 
     #[test]
     fn binds_by_name_or_index() {
-        let c = NodeConfig::from_toml_str(
+        let c = StaticTopology::from_toml_str(
             r#"
             [[port]]
             name = "net_pcap0"

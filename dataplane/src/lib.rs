@@ -17,14 +17,15 @@
 
 pub mod counters;
 pub mod latency;
+mod options;
 mod pcap_size;
 pub mod pkt;
 pub mod plan;
 mod runtime;
 mod worker;
 
+pub use options::{DataplaneOptions, Mode, OptionsError, DEFAULT_EAL};
 pub use pcap_size::{pcap_frames, preloaded_frames};
 pub use runtime::{
-    Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport, PortSummary, Report,
-    WorkerReport, MAX_PORTS,
+    Dataplane, DataplaneError, HwCounters, MempoolReport, PortReport, PortSummary, Report, WorkerReport, MAX_PORTS,
 };
