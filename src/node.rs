@@ -23,6 +23,7 @@ use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
 use pipelines::tables::Tables;
 
 use crate::config::{LogConfig, SwitchArgs};
+use crate::lifecycle::{Lifecycle, StatsJson};
 
 /// The embedded DB's data directory unless --data-dir says.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/dragonflow";
@@ -453,23 +454,12 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     let mut log = LogConfig::default();
     a.switch.apply(&mut opts, &mut log);
     opts.validate()?;
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&log.level).with_context(|| format!("log level {:?}", log.level))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let life = Lifecycle::start(&log, &a.switch, StatsJson::EverySecond)?;
     let chassis = a.chassis.clone().unwrap_or_else(host_name);
     if chassis.is_empty() || chassis.contains('/') {
         bail!("chassis name {chassis:?}: give one with --chassis");
     }
-    crate::set_signal_mask(libc::SIG_BLOCK);
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
-    }
-    let _events = crate::signal_events()?;
+    let stop = life.stop_flag().clone();
 
     let db = a.db.open()?;
     if !register_when_up(&*db, &chassis, &a.tunnel_ip, &stop)? {
@@ -506,52 +496,29 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
             .map(String::from)
             .to_vec();
     }
-    let eal_args = opts.eal_args();
     if a.vif_type == "vhostuser" {
         std::fs::create_dir_all(&a.vhost_dir).with_context(|| format!("{}", a.vhost_dir.display()))?;
     }
-    tracing::info!(version = %dpdk::version(), eal = ?eal_args.as_slice(), "starting the EAL");
-    let eal = dpdk::Eal::init("dragonflow", eal_args.as_slice())?;
-    let outcome = dpdk::MainLcore::here(&eal)
-        .map_err(anyhow::Error::from)
-        .and_then(|main| Ok(Dataplane::start(&main, &opts, |_| Ok(Tables::default()))?))
-        .and_then(|dp| serve(dp, a, &log, &chassis, db.clone(), &stop));
+    // SAFETY: the dataplane is the only DPDK object made, and `serve` shuts it down (joining its workers)
+    // before it returns: by `finish`, or by dropping it on an error path, as `start` does on its own.
+    let outcome = unsafe {
+        life.with_eal(&opts.eal_args(), |main| {
+            let dp = Dataplane::start(main, &opts, |_| Ok(Tables::default()))?;
+            serve(&life, dp, a, &chassis, db.clone())
+        })
+    };
     stop.store(true, Ordering::Relaxed);
     if let Some(th) = api {
         let _ = th.join();
     }
-    // SAFETY: `serve` dropped every port, queue and mempool and joined every worker (or `start` did on its
-    // error path, or none was made); nothing of DPDK follows.
-    unsafe { eal.cleanup() };
-    let report = outcome?;
-    if report.mempool.in_use != 0 {
-        bail!("{} mbufs did not come back to the pool after the ports were closed", report.mempool.in_use);
-    }
-    Ok(())
-}
-
-fn write_stats(path: &Option<PathBuf>, r: &Report) {
-    if let Some(p) = path {
-        let tmp = p.with_extension("tmp");
-        if let Ok(s) = serde_json::to_string_pretty(r) {
-            if std::fs::write(&tmp, s).is_ok() {
-                let _ = std::fs::rename(&tmp, p);
-            }
-        }
-    }
+    outcome.map(drop)
 }
 
 /// How long a stopping node waits for its ports' DOWN status to reach the DB.
 const STATUS_GRACE: Duration = Duration::from_secs(3);
 
-fn serve(
-    dp: Dataplane,
-    a: &NodeArgs,
-    log: &LogConfig,
-    chassis: &str,
-    db: Arc<dyn Db>,
-    stop: &Arc<AtomicBool>,
-) -> Result<Report> {
+fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>) -> Result<Report> {
+    let stop = life.stop_flag();
     let dp = Arc::new(Mutex::new(dp));
     let (status_tx, status_rx) = crossbeam_channel::unbounded();
     let status = {
@@ -595,27 +562,8 @@ fn serve(
         })?
     };
     eprintln!("dragonflow: node {chassis} running (Ctrl-C to stop)");
-    let started = Instant::now();
-    let deadline = a.switch.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
-    let interval = Duration::from_secs(log.stats_interval);
-    let mut next_stats = started + interval;
-    let mut next_second = started + Duration::from_secs(1);
-    let mut stats = crate::stats_log::StatsLog::default();
-    while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = Instant::now();
-        if now >= next_second {
-            let mut dp = dp.lock().expect("poisoned");
-            dp.collect_latency();
-            dp.reclaim();
-            write_stats(&a.switch.stats_json, &dp.report());
-            next_second = now + Duration::from_secs(1);
-        }
-        if !interval.is_zero() && now >= next_stats {
-            stats.tick(&dp.lock().expect("poisoned").report());
-            next_stats = now + interval;
-        }
-    }
+    // SIGHUP means nothing to a node: its topology follows the DB.
+    life.watch(&dp, |_| {});
     stop.store(true, Ordering::Relaxed);
     let stopped = Instant::now();
     // The controller gives the dataplane back; a DB call it is in ends within the DB's request deadline.
@@ -630,13 +578,10 @@ fn serve(
     } else {
         tracing::warn!("the DB did not take the ports' DOWN status within {STATUS_GRACE:?}; not waiting longer");
     }
-    let dp = Arc::into_inner(dp).context("the dataplane is still shared")?.into_inner().expect("poisoned");
-    let mut dp = dp;
-    dp.collect_latency();
-    let report = dp.shutdown();
-    crate::stats_log::full(&report);
-    write_stats(&a.switch.stats_json, &report);
-    Ok(report)
+    // The controller thread held the only other reference, and it is joined (its captures dropped, also
+    // if it panicked).
+    let dp = Arc::into_inner(dp).expect("the dataplane is shared with a joined thread only");
+    life.finish(dp.into_inner().expect("poisoned"))
 }
 
 #[cfg(test)]
