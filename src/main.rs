@@ -8,11 +8,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+mod backoff;
+mod binding;
+mod chassis;
 mod config;
+mod db;
 mod lifecycle;
 mod node;
+mod port_status;
 mod run;
 mod stats_log;
+mod vif;
 
 /// DPDK userspace virtual switch with the Dragonflow SDN control plane built in.
 ///
@@ -56,29 +62,7 @@ enum Command {
     Node(node::NodeArgs),
     /// The embedded DB's data directory, while no process has it open.
     #[command(subcommand)]
-    Db(DbCommand),
-}
-
-#[derive(Subcommand, Debug)]
-enum DbCommand {
-    /// Mend a log the embedded DB refuses to start on: keep every record before the first corrupt one,
-    /// move the rest to log.corrupt-<offset> beside it (nothing is deleted), and print what was done.
-    Repair {
-        /// The embedded DB's data directory.
-        #[arg(long, default_value = node::DEFAULT_DATA_DIR)]
-        data_dir: PathBuf,
-    },
-}
-
-fn db(c: &DbCommand) -> Result<()> {
-    match c {
-        DbCommand::Repair { data_dir } => {
-            let report = control::db::embedded::EmbeddedDb::repair(data_dir)
-                .with_context(|| format!("repairing the embedded DB in {}", data_dir.display()))?;
-            println!("{report}");
-            Ok(())
-        }
-    }
+    Db(db::DbCommand),
 }
 
 #[derive(Args, Debug)]
@@ -87,7 +71,7 @@ struct ApiArgs {
     #[arg(long, default_value = "127.0.0.1:9696")]
     listen: String,
     #[command(flatten)]
-    db: node::DbArgs,
+    db: db::DbArgs,
     /// A static token every request must carry in X-Auth-Token (for an API not on loopback).
     #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
     token: Option<String>,
@@ -126,7 +110,7 @@ fn main() {
         Command::Api(a) => api(a),
         Command::AllInOne(a) => node::run(a, true),
         Command::Node(a) => node::run(a, false),
-        Command::Db(c) => db(c),
+        Command::Db(c) => db::run(c),
         Command::CheckConfig(a) => run::check_config(cli.config.as_ref(), a),
     };
     if let Err(e) = result {
