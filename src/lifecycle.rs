@@ -44,6 +44,9 @@ pub enum StatsJson {
 }
 
 /// A dataplane process between its start and its exit.
+///
+/// Thread-safety: used by the main thread only; of its state only the stop flag is shared (see the
+/// module's doc), and the signal channel's sender belongs to the `signals` thread.
 pub struct Lifecycle {
     stop: Arc<AtomicBool>,
     signals: Receiver<i32>,
