@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-use control::config::NodeConfig;
+use control::config::StaticTopology;
 use pipelines::buf::HeapBuf;
 use pipelines::drop::{DropCounters, Reason};
 use pipelines::meta::{Action, Meta};
@@ -49,7 +49,7 @@ fn load(name: &str) -> Case {
 /// error limits decide as at one instant (the DPDK run reads a real clock, but replays a case in far less
 /// than the 1 s that would refill a sender's limit).
 fn through_heap(input: &[Vec<u8>]) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, u64>) {
-    let cfg = NodeConfig::load(&golden().join("topology.toml")).unwrap();
+    let cfg = StaticTopology::load(&golden().join("topology.toml")).unwrap();
     let t = control::static_topology::compile(&cfg.ports, &cfg.routers, &names()).unwrap();
     let mut out = vec![Vec::new(); PORTS];
     let mut drops = DropCounters::default();

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use control::config::NodeConfig;
+use control::config::StaticTopology;
 use pipelines::buf::HeapBuf;
 use pipelines::tables::Tables;
 use pipelines::wire::Mac;
@@ -13,7 +13,7 @@ pub const BURST: usize = 32;
 
 pub fn tables(config: &str, names: &[&str]) -> Tables {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
-    let cfg = NodeConfig::load(&path).expect("bench config");
+    let cfg = StaticTopology::load(&path).expect("bench config");
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
 }

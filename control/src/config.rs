@@ -1,5 +1,9 @@
-//! The node's TOML configuration. Every field has a default and a command-line flag of the same name
-//! (the binary applies flags over the file); unknown keys are errors, so a typo never passes silently.
+//! The static topology of the `run` role's configuration file: its `[[port]]` bindings and `[[router]]`s,
+//! which [`crate::static_topology`] compiles into tables, checked here so that the binary, the tests and
+//! the benchmarks see the same rules. The rest of that file (`[dataplane]`, `[log]`) is the binary's;
+//! unknown keys are errors there, so a typo never passes silently.
+//!
+//! Also the address parser the controller shares with it ([`parse_net`]).
 
 use std::path::Path;
 
@@ -10,24 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::cidr::Cidr;
 
-/// How the dataplane forwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Cross-connect: port A to port B and back, untouched (testpmd's `io`).
-    #[default]
-    Patch,
-    /// Dragonflow's table pipeline over the ports bound in `[[port]]` and the routers in `[[router]]`
-    /// (`dragonflow run`; the `node` and `all-in-one` roles bind their ports from the DB).
-    Pipeline,
-}
-
-/// The whole file.
+/// The `[[port]]` and `[[router]]` arrays of a configuration file; [`StaticTopology::load`] reads them
+/// and leaves the file's other sections to their owner (the `dragonflow` binary parses and checks the
+/// whole file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct NodeConfig {
-    pub dataplane: DataplaneConfig,
-    pub log: LogConfig,
+#[serde(default)]
+pub struct StaticTopology {
     /// Static port bindings for `mode = "pipeline"`.
     #[serde(rename = "port")]
     pub ports: Vec<StaticPort>,
@@ -87,69 +79,6 @@ fn yes() -> bool {
     true
 }
 
-/// `[dataplane]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataplaneConfig {
-    /// DPDK EAL arguments, passed through as given (`-l 0-1`, `--vdev=…`, `--no-huge`, …). Empty means
-    /// [`DEFAULT_EAL`].
-    pub eal: Vec<String>,
-    /// Ports as DPDK devargs (`net_tap0,iface=dtap0`, `net_pcap0,rx_pcap=in.pcap`, `0000:01:00.0`). Empty
-    /// means every port the EAL probed (from `--vdev` and the PCI bus).
-    pub ports: Vec<String>,
-    pub mode: Mode,
-    /// Patch pairs by port name or index; empty means 0 ↔ 1, 2 ↔ 3, …
-    pub patch: Vec<(String, String)>,
-    /// Mbufs in the packet pool (0 = sized from the ports and queues).
-    pub mbufs: u32,
-    /// Per-lcore mbuf cache.
-    pub mbuf_cache: u32,
-    pub rx_desc: u16,
-    pub tx_desc: u16,
-    /// Times a worker retries the unsent tail of a burst before it drops it (counted as `tx_full`).
-    pub tx_retries: u32,
-    /// Record the rx-to-tx time of every burst in a latency histogram.
-    pub latency: bool,
-}
-
-/// The EAL arguments used when none are given: two lcores (control on 0, one worker on 1), 4 KiB pages,
-/// no PCI scan, and a file prefix of our own so that other DPDK processes do not collide with us.
-pub const DEFAULT_EAL: &[&str] =
-    &["-l", "0-1", "--main-lcore", "0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", "dragonflow"];
-
-impl Default for DataplaneConfig {
-    fn default() -> Self {
-        DataplaneConfig {
-            eal: Vec::new(),
-            ports: Vec::new(),
-            mode: Mode::Patch,
-            patch: Vec::new(),
-            mbufs: 0,
-            mbuf_cache: 256,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            tx_retries: 0,
-            latency: true,
-        }
-    }
-}
-
-/// `[log]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug`, `trace`, or a filter as `RUST_LOG` takes it.
-    pub level: String,
-    /// Seconds between two counter lines in the log; 0 for none.
-    pub stats_interval: u64,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig { level: "info".to_owned(), stats_interval: 0 }
-    }
-}
-
 /// A configuration that cannot be used, and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -157,72 +86,38 @@ pub enum ConfigError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
     Parse { path: String, source: toml::de::Error },
-    #[error("dataplane.{field} = {value}: {why}")]
-    Invalid { field: &'static str, value: String, why: &'static str },
     #[error("port {port:?}: {field} = {value:?}: {why}")]
     InvalidPort { port: String, field: &'static str, value: String, why: &'static str },
 }
 
-impl NodeConfig {
-    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+impl StaticTopology {
+    /// The `[[port]]` and `[[router]]` of the file at `path`, checked.
+    pub fn load(path: &Path) -> Result<StaticTopology, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
-    pub fn from_toml_str(text: &str) -> Result<NodeConfig, ConfigError> {
+    pub fn from_toml_str(text: &str) -> Result<StaticTopology, ConfigError> {
         Self::parse(text, "<config>")
     }
 
-    fn parse(text: &str, path: &str) -> Result<NodeConfig, ConfigError> {
-        let cfg: NodeConfig =
+    fn parse(text: &str, path: &str) -> Result<StaticTopology, ConfigError> {
+        let t: StaticTopology =
             toml::from_str(text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
-        cfg.validate()?;
-        Ok(cfg)
+        t.validate()?;
+        Ok(t)
     }
 
-    /// Checks the values that parse but make no sense.
+    /// Checks every port's and router's addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let d = &self.dataplane;
-        let pow2_desc = |field, v: u16| {
-            if v == 0 || !v.is_power_of_two() {
-                Err(ConfigError::Invalid { field, value: v.to_string(), why: "must be a power of two above 0" })
-            } else {
-                Ok(())
-            }
-        };
-        pow2_desc("rx_desc", d.rx_desc)?;
-        pow2_desc("tx_desc", d.tx_desc)?;
-        if d.mbuf_cache > 512 {
-            return Err(ConfigError::Invalid {
-                field: "mbuf_cache",
-                value: d.mbuf_cache.to_string(),
-                why: "DPDK caps the per-lcore cache at 512",
-            });
-        }
         for p in &self.ports {
             p.parse()?;
         }
         for r in &self.routers {
             r.parse()?;
         }
-        if d.mbufs != 0 && d.mbufs < 1024 {
-            return Err(ConfigError::Invalid {
-                field: "mbufs",
-                value: d.mbufs.to_string(),
-                why: "must be 0 (automatic) or at least 1024",
-            });
-        }
         Ok(())
-    }
-
-    /// The EAL arguments to use: the configured ones, or [`DEFAULT_EAL`].
-    pub fn eal_args(&self) -> Vec<String> {
-        if self.dataplane.eal.is_empty() {
-            DEFAULT_EAL.iter().map(|s| (*s).to_owned()).collect()
-        } else {
-            self.dataplane.eal.clone()
-        }
     }
 }
 
@@ -281,69 +176,13 @@ impl StaticRouter {
     }
 }
 
-/// The value of `--file-prefix` in EAL arguments (`--file-prefix X` or `--file-prefix=X`), if any.
-pub fn eal_file_prefix(args: &[String]) -> Option<&str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--file-prefix" {
-            return it.next().map(String::as_str);
-        }
-        if let Some(v) = a.strip_prefix("--file-prefix=") {
-            return Some(v);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn empty_file_gives_defaults() {
-        let c = NodeConfig::from_toml_str("").unwrap();
-        assert_eq!(c, NodeConfig::default());
-        assert_eq!(c.eal_args(), DEFAULT_EAL.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn full_file_parses() {
-        let c = NodeConfig::from_toml_str(
-            r#"
-            [dataplane]
-            eal = ["-l", "0-2", "--no-huge"]
-            ports = ["net_null0", "net_null1"]
-            mode = "patch"
-            patch = [["net_null0", "net_null1"]]
-            mbufs = 8192
-            tx_retries = 3
-            latency = false
-            [log]
-            level = "debug"
-            stats_interval = 5
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.dataplane.patch, vec![("net_null0".to_owned(), "net_null1".to_owned())]);
-        assert_eq!((c.dataplane.mbufs, c.dataplane.tx_retries, c.dataplane.latency), (8192, 3, false));
-        assert_eq!((c.log.level.as_str(), c.log.stats_interval), ("debug", 5));
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_refused() {
-        let e = NodeConfig::from_toml_str("[dataplane]\nprots = []").unwrap_err().to_string();
-        assert!(e.contains("unknown field `prots`"), "{e}");
-        let e = NodeConfig::from_toml_str("[dataplane]\nrx_desc = 1000").unwrap_err().to_string();
-        assert!(e.contains("rx_desc"), "{e}");
-        let e = NodeConfig::from_toml_str("[dataplane]\nmode = \"l9\"").unwrap_err().to_string();
-        assert!(e.contains("unknown variant"), "{e}");
-        assert!(NodeConfig::from_toml_str("[dataplane]\nmbufs = 10").is_err());
-        assert!(NodeConfig::from_toml_str("[dataplane]\nmbuf_cache = 4096").is_err());
-    }
-
-    #[test]
     fn static_ports_parse_and_bad_ones_are_refused() {
-        let c = NodeConfig::from_toml_str(
+        let c = StaticTopology::from_toml_str(
             r#"
             [dataplane]
             mode = "pipeline"
@@ -360,7 +199,6 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(c.dataplane.mode, Mode::Pipeline);
         let (mac, ips) = c.ports[0].parse().unwrap();
         assert_eq!(mac.to_string(), "fa:16:3e:00:00:01");
         assert_eq!(ips.len(), 3);
@@ -372,25 +210,10 @@ mod tests {
                 if field == "mac" { bad } else { "mac = \"fa:16:3e:00:00:01\"" },
                 if field == "ips" { bad } else { "" }
             );
-            let e = NodeConfig::from_toml_str(&text).unwrap_err().to_string();
+            let e = StaticTopology::from_toml_str(&text).unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         }
-    }
-
-    #[test]
-    fn file_prefix_is_found_in_both_spellings() {
-        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(eal_file_prefix(&v(&["-l", "0", "--file-prefix", "a"])), Some("a"));
-        assert_eq!(eal_file_prefix(&v(&["--file-prefix=b", "--no-huge"])), Some("b"));
-        assert_eq!(eal_file_prefix(&v(&["--no-huge"])), None);
-    }
-}
-
-#[cfg(test)]
-mod example_file {
-    #[test]
-    fn the_shipped_example_parses() {
-        let c = super::NodeConfig::from_toml_str(include_str!("../../dragonflow.example.toml")).unwrap();
-        assert_eq!(c.dataplane.ports.len(), 2);
+        let e = StaticTopology::from_toml_str("[[port]]\nname = \"x\"\nnetwork = 1\nmacc = \"\"").unwrap_err();
+        assert!(e.to_string().contains("unknown field `macc`"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`config`] | the node's TOML file (`dragonflow.toml`), parsed and checked once for the binary, the tests and the operator |
+//! | [`config`] | the static topology of `dragonflow run`'s file (`[[port]]`, `[[router]]`), parsed and checked once for the binary, the tests and the operator |
 //! | [`model`] | Neutron's objects as stored (networks, subnets, ports, routers, security groups, floating IPs) and the chassis; [`model::Store`] reads and writes them with compare-and-swap |
 //! | [`db`] | the pluggable DB: the [`db::Db`] trait, the embedded driver and the etcd one, the conformance suite both pass |
 //! | [`api`] | the Neutron REST API over a [`db::Db`], one file per resource |
@@ -19,12 +19,15 @@
 //! ```
 //! use control::model::{Network, Store};
 //!
-//! // The node's configuration: unknown keys are errors.
-//! let cfg = control::config::NodeConfig::from_toml_str(r#"
-//!     [dataplane]
-//!     ports = ["net_tap0,iface=dtap0", "net_tap1,iface=dtap1"]
+//! // The static topology of `dragonflow run`'s file: unknown keys are errors.
+//! let topology = control::config::StaticTopology::from_toml_str(r#"
+//!     [[port]]
+//!     name = "net_tap0"
+//!     mac = "fa:16:3e:00:00:01"
+//!     network = 1
 //! "#).unwrap();
-//! assert_eq!(cfg.dataplane.ports.len(), 2);
+//! let tables = control::static_topology::compile(&topology.ports, &topology.routers, &["net_tap0".into()]).unwrap();
+//! assert_eq!(tables.port(0).unwrap().network, 1);
 //!
 //! // The model in the embedded DB: a write names the revision it read, a stale one is refused.
 //! let dir = std::env::temp_dir().join(format!("control-doc-{}", std::process::id()));

@@ -6,7 +6,7 @@
 //! length is a host: [`crate::cidr::Cidr::parse`]).
 //!
 //! ```
-//! let cfg = control::config::NodeConfig::from_toml_str(r#"
+//! let cfg = control::config::StaticTopology::from_toml_str(r#"
 //!     [[port]]
 //!     name = "net_tap1"
 //!     mac = "fa:16:3e:00:00:01"
@@ -61,11 +61,11 @@ pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::NodeConfig;
+    use crate::config::StaticTopology;
 
     #[test]
     fn binds_by_name_or_index() {
-        let c = NodeConfig::from_toml_str(
+        let c = StaticTopology::from_toml_str(
             r#"
             [[port]]
             name = "net_pcap0"

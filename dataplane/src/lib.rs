@@ -1,7 +1,8 @@
 //! The DPDK runtime of the switch: ports given as devargs, poll-mode workers pinned to EAL lcores, bursts
 //! of 32 through the forwarding decision, per-port and per-worker counters with a named reason for every
 //! drop, a latency histogram of the time a burst spends in the switch, and a shutdown that returns every
-//! mbuf to its pool.
+//! mbuf to its pool. What it runs is [`DataplaneOptions`]: the `[dataplane]` section of the configuration
+//! file as it is, and every flag over it.
 //!
 //! ```no_run
 //! use dataplane::{Dataplane, DataplaneOptions};
@@ -17,14 +18,15 @@
 
 pub mod counters;
 pub mod latency;
+mod options;
 mod pcap_size;
 pub mod pkt;
 pub mod plan;
 mod runtime;
 mod worker;
 
+pub use options::{DataplaneOptions, Mode, OptionsError, DEFAULT_EAL};
 pub use pcap_size::{pcap_frames, preloaded_frames};
 pub use runtime::{
-    Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport, PortSummary, Report,
-    WorkerReport, MAX_PORTS,
+    Dataplane, DataplaneError, HwCounters, MempoolReport, PortReport, PortSummary, Report, WorkerReport, MAX_PORTS,
 };

@@ -21,51 +21,10 @@ use pipelines::tables::Tables;
 
 use crate::counters::{CounterSnapshot, WorkerCounters};
 use crate::latency::{self, LatencyReader, LatencySummary};
+use crate::options::DataplaneOptions;
 use crate::pcap_size::preloaded_frames;
 use crate::plan::QueuePlan;
 use crate::worker::{Change, Forwarding, Mailbox, RxAssignment, Worker, WorkerExit};
-
-/// What the dataplane is asked to run.
-#[derive(Debug, Clone)]
-pub struct DataplaneOptions {
-    /// Ports as devargs; empty means every port the EAL probed.
-    pub ports: Vec<String>,
-    /// The devargs of the EAL's own `--vdev` arguments: only for sizing the pool (a `net_pcap` port with
-    /// `infinite_rx=1` preloads its whole pcap into mbufs).
-    pub eal_vdevs: Vec<String>,
-    /// Patch pairs by port name or index; empty means 0 ↔ 1, 2 ↔ 3, …
-    pub patch: Vec<(String, String)>,
-    /// Mbufs in the pool; 0 sizes it from the ports, queues and preloaded pcaps.
-    pub mbufs: u32,
-    pub mbuf_cache: u32,
-    pub rx_desc: u16,
-    pub tx_desc: u16,
-    pub tx_retries: u32,
-    pub latency: bool,
-    /// Run Dragonflow's table pipeline (tables given with [`Dataplane::publish`]) instead of patch mode.
-    pub pipeline: bool,
-    /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`]), for sizing the pool.
-    /// With it, the dataplane may start with no port at all.
-    pub hotplug_ports: u16,
-}
-
-impl Default for DataplaneOptions {
-    fn default() -> Self {
-        DataplaneOptions {
-            ports: Vec::new(),
-            eal_vdevs: Vec::new(),
-            patch: Vec::new(),
-            mbufs: 0,
-            mbuf_cache: 256,
-            rx_desc: 1024,
-            tx_desc: 1024,
-            tx_retries: 0,
-            latency: true,
-            pipeline: false,
-            hotplug_ports: 0,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataplaneError {
@@ -251,7 +210,7 @@ impl Dataplane {
     /// Opens and starts the ports and launches one worker per worker lcore that has a queue to poll; on
     /// the main lcore (the token). On an error, whatever was launched has stopped and returned first.
     ///
-    /// With `opts.pipeline`, `tables` builds the first tables from the port names (in port-index order)
+    /// In pipeline mode, `tables` builds the first tables from the port names (in port-index order)
     /// before any worker runs, so no packet meets empty tables; later ones come with [`Dataplane::publish`].
     pub fn start(
         main: &MainLcore,
@@ -268,7 +227,7 @@ impl Dataplane {
         } else {
             opts.ports.iter().map(|d| Port::open(&eal, d)).collect::<Result<_, _>>()?
         };
-        if ports.is_empty() && !(opts.pipeline && opts.hotplug_ports > 0) {
+        if ports.is_empty() && !(opts.pipeline() && opts.hotplug_ports > 0) {
             return Err(DataplaneError::NoPorts);
         }
         let names: Vec<String> = ports.iter().map(|p| p.name().to_owned()).collect();
@@ -281,7 +240,7 @@ impl Dataplane {
         let infos = ports.iter().map(|p| p.info()).collect::<Result<Vec<_>, _>>()?;
         let max_rx: Vec<u16> = infos.iter().map(|i| i.max_rx_queues).collect();
         let max_tx: Vec<u16> = infos.iter().map(|i| i.max_tx_queues).collect();
-        let plan = if opts.pipeline {
+        let plan = if opts.pipeline() {
             QueuePlan::full_mesh(lcores.len(), &max_rx, &max_tx)
         } else {
             QueuePlan::new(lcores.len(), &max_rx, &max_tx, &patch)
@@ -299,7 +258,9 @@ impl Dataplane {
             let rings: u64 = (0..ports.len())
                 .map(|p| nrxq[p] as u64 * opts.rx_desc as u64 + ntxq[p] as u64 * opts.tx_desc as u64)
                 .sum();
-            let preload: u64 = opts.ports.iter().chain(&opts.eal_vdevs).map(|d| preloaded_frames(d)).sum();
+            let eal_args = opts.eal_args();
+            let preload: u64 =
+                opts.ports.iter().map(String::as_str).chain(eal_args.vdevs()).map(preloaded_frames).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
             let hotplug = opts.hotplug_ports as u64 * (lcores.len() as u64 + 1) * HOTPLUG_DESC as u64;
             round_pool_size(rings + preload + caches + hotplug + 4096)
@@ -333,7 +294,7 @@ impl Dataplane {
         let in_use_at_start = pool.in_use_count();
 
         let stop = Arc::new(AtomicBool::new(false));
-        let mut publisher = match opts.pipeline {
+        let mut publisher = match opts.pipeline() {
             true => Some(Publisher::new(tables(&names).map_err(DataplaneError::Tables)?, lcores.len())),
             false => None,
         };
@@ -344,7 +305,7 @@ impl Dataplane {
         let mut launching = Launching { main, stop: stop.clone(), launched: Vec::new() };
         for (wi, &lcore) in lcores.iter().enumerate() {
             // A pipeline worker with nothing to poll yet runs anyway: ports may be plugged later.
-            if plan.rx[wi].is_empty() && !opts.pipeline {
+            if plan.rx[wi].is_empty() && !opts.pipeline() {
                 tracing::warn!(lcore, "worker lcore has no queue to poll; left idle");
                 continue;
             }

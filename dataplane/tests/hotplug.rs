@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use dataplane::{Dataplane, DataplaneOptions};
+use dataplane::{Dataplane, DataplaneOptions, Mode};
 use pipelines::tables::{PortEntry, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
@@ -115,7 +115,8 @@ fn ports_plug_and_unplug_under_running_workers() {
     let eal =
         dpdk::Eal::init("hotplug", &["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &prefix])
             .expect("EAL");
-    let opts = DataplaneOptions { pipeline: true, hotplug_ports: 4, latency: false, ..DataplaneOptions::default() };
+    let opts =
+        DataplaneOptions { mode: Mode::Pipeline, hotplug_ports: 4, latency: false, ..DataplaneOptions::default() };
     let main = dpdk::MainLcore::here(&eal).expect("the EAL's own thread is the main lcore");
     let mut dp = Dataplane::start(&main, &opts, |names| {
         assert!(names.is_empty());

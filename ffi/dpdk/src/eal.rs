@@ -13,10 +13,15 @@
 //! [`MainLcore::launch`] launches on enabled worker lcores only. A launch returns a [`Launched`] handle,
 //! `Send`, that waits for the function's end from any thread without calling DPDK (the trampoline reports
 //! it), and waits for it when dropped: a launched function never outlives its handle.
+//!
+//! [`EalArgs`] are the arguments as given, with the few of them the process reads itself (the file
+//! prefix, the `--vdev` devargs); [`Eal::cleanup`] also removes the runtime directory DPDK leaves behind.
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::marker::PhantomData;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -93,16 +98,94 @@ impl Eal {
         unsafe { dpdk_sys::rte_get_tsc_hz() }
     }
 
-    /// `rte_eal_cleanup`: releases hugepages and the EAL's threads. Every port must be closed and every
-    /// mempool freed before; nothing of DPDK may be used after.
+    /// The EAL's runtime directory (`/var/run/dpdk/<file prefix>` as root, else under
+    /// `$XDG_RUNTIME_DIR/dpdk` or `/tmp/dpdk`): its config, its multi-process and telemetry sockets.
+    pub fn runtime_dir(&self) -> PathBuf {
+        // SAFETY: the EAL is initialised (self exists); rte_eal_get_runtime_dir returns a pointer to the EAL's
+        // static NUL-terminated path, set once by rte_eal_init.
+        let dir = unsafe { CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) };
+        PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()))
+    }
+
+    /// `rte_eal_cleanup`: releases hugepages and the EAL's threads; then, in a primary process, removes the
+    /// runtime directory ([`Eal::runtime_dir`]), which DPDK leaves behind. Every port must be closed and
+    /// every mempool freed before; nothing of DPDK may be used after.
     ///
     /// # Safety
     /// No DPDK object (port, queue, mempool, mbuf, ring, [`MainLcore`]) may be used after this call, and
     /// no function launched on a worker lcore may still be running: every [`Launched`] handle has been
     /// joined or dropped (which waits), so nothing that DPDK frees here is in use on a worker.
     pub unsafe fn cleanup(self) -> i32 {
+        // SAFETY: the EAL is initialised and not cleaned up yet (self is consumed here); a plain read.
+        let primary = unsafe { dpdk_sys::rte_eal_process_type() } == dpdk_sys::rte_proc_type_t_RTE_PROC_PRIMARY;
+        let dir = self.runtime_dir();
         // SAFETY: the caller promises nothing of DPDK is used after this, nor while it runs.
-        unsafe { dpdk_sys::rte_eal_cleanup() }
+        let ret = unsafe { dpdk_sys::rte_eal_cleanup() };
+        if primary {
+            remove_runtime_dir(&dir);
+        }
+        ret
+    }
+}
+
+/// Removes a runtime directory of the shape DPDK makes (`<base>/dpdk/<file prefix>`), nothing else: a
+/// secondary process never calls this (the directory is its primary's).
+fn remove_runtime_dir(dir: &Path) {
+    let mut parts = dir.components().rev();
+    let shaped = matches!(parts.next(), Some(Component::Normal(_)))
+        && matches!(parts.next(), Some(Component::Normal(d)) if d == "dpdk")
+        && dir.is_absolute();
+    if shaped {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// EAL arguments as the user gives them (`-l 0-1 --no-huge --file-prefix df0 --vdev=net_null0 …`): passed
+/// to [`Eal::init`] untouched, and read here for the few things the process needs beside the EAL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EalArgs(Vec<String>);
+
+impl EalArgs {
+    pub fn new<S: Into<String>>(args: impl IntoIterator<Item = S>) -> EalArgs {
+        EalArgs(args.into_iter().map(Into::into).collect())
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The value of `--file-prefix X` or `--file-prefix=X`, if given (DPDK's own default is `rte`).
+    pub fn file_prefix(&self) -> Option<&str> {
+        let mut it = self.0.iter();
+        while let Some(a) = it.next() {
+            if a == "--file-prefix" {
+                return it.next().map(String::as_str);
+            }
+            if let Some(v) = a.strip_prefix("--file-prefix=") {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The devargs of every `--vdev=X` and `--vdev X`, in order.
+    pub fn vdevs(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut it = self.0.iter();
+        while let Some(a) = it.next() {
+            if let Some(d) = a.strip_prefix("--vdev=") {
+                out.push(d);
+            } else if a == "--vdev" {
+                out.extend(it.next().map(String::as_str));
+            }
+        }
+        out
+    }
+}
+
+impl AsRef<[String]> for EalArgs {
+    fn as_ref(&self) -> &[String] {
+        &self.0
     }
 }
 
@@ -321,5 +404,38 @@ pub fn rdtsc() -> u64 {
     {
         // SAFETY: no preconditions.
         unsafe { dpdk_sys::vs_rte_rdtsc() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_prefix_in_both_spellings() {
+        assert_eq!(EalArgs::new(["-l", "0", "--file-prefix", "a"]).file_prefix(), Some("a"));
+        assert_eq!(EalArgs::new(["--file-prefix=b", "--no-huge"]).file_prefix(), Some("b"));
+        assert_eq!(EalArgs::new(["--no-huge"]).file_prefix(), None);
+    }
+
+    #[test]
+    fn vdevs_in_both_spellings() {
+        let args = EalArgs::new(["-l", "0-1", "--vdev=net_null0", "--vdev", "net_pcap0,rx_pcap=a", "--vdev"]);
+        assert_eq!(args.vdevs(), ["net_null0", "net_pcap0,rx_pcap=a"]);
+    }
+
+    #[test]
+    fn only_a_runtime_directory_of_dpdk_shape_is_removed() {
+        let base = std::env::temp_dir().join(format!("df-eal-rtdir-{}", std::process::id()));
+        let (ours, other) = (base.join("dpdk").join("p"), base.join("elsewhere"));
+        for d in [&ours, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        remove_runtime_dir(&other);
+        remove_runtime_dir(&base.join("dpdk").join(".."));
+        assert!(other.exists() && ours.exists());
+        remove_runtime_dir(&ours);
+        assert!(!ours.exists());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! A safe layer over `dpdk-sys`: the pieces a poll-mode switch needs, each owning what it must free.
 //!
-//! - [`Eal`]: `rte_eal_init` once per process, EAL arguments passed through; [`MainLcore`]: the main
-//!   lcore's token, launching on worker lcores, each launch a [`Launched`] handle that waits for its end.
+//! - [`Eal`]: `rte_eal_init` once per process, EAL arguments ([`EalArgs`]) passed through, a cleanup that
+//!   leaves no runtime directory behind; [`MainLcore`]: the main lcore's token, launching on worker
+//!   lcores, each launch a [`Launched`] handle that waits for its end.
 //! - [`Mempool`]: packet-buffer pools; [`Mbuf`]: one owned buffer, freed on drop; [`Burst`]: a fixed array
 //!   of up to 32 owned mbufs, the unit of rx and tx.
 //! - [`Port`]: one owner per device, found by name or hot-plugged from devargs, configured, started,
@@ -30,7 +31,7 @@ mod mempool;
 mod port;
 mod ring;
 
-pub use eal::{rdtsc, Eal, Launched, Lcore, MainLcore};
+pub use eal::{rdtsc, Eal, EalArgs, Launched, Lcore, MainLcore};
 pub use error::{DpdkError, Errno, Result};
 pub use mbuf::{Burst, Mbuf, BURST_SIZE};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM};

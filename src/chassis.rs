@@ -1,0 +1,83 @@
+//! This node's chassis record in the DB: its name (`--chassis`, or the host name) and tunnel endpoint,
+//! registered (or refreshed) at start, before the node follows the DB. Ports bound here name the chassis
+//! in `binding:host_id`. Runs on the main thread, once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{bail, Result};
+use control::db::{Db, DbError};
+use control::model::{Chassis, Store};
+
+use crate::backoff::{sleep_unless, Backoff};
+
+/// The chassis name unless --chassis says: the host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Registers (or refreshes) this node's chassis, waiting for the DB (with backoff) if it does not answer
+/// yet; `Ok(false)` if `stop` came first.
+pub fn register_when_up(db: &dyn Db, chassis: &str, ip: &str, stop: &AtomicBool) -> Result<bool> {
+    let mut backoff = Backoff::new();
+    while !stop.load(Ordering::Relaxed) {
+        match register(db, chassis, ip) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.downcast_ref::<DbError>().is_some_and(|e| matches!(e, DbError::Unavailable(_))) => {
+                let wait = backoff.next();
+                tracing::warn!("registering chassis {chassis}: {e:#}; the DB does not answer: again in {wait:?}");
+                sleep_unless(stop, wait);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// Registers (or refreshes) this node's chassis.
+fn register(db: &dyn Db, chassis: &str, ip: &str) -> Result<()> {
+    let store = Store::new(db);
+    for _ in 0..10 {
+        let current: Option<Chassis> = store.get(chassis)?;
+        let result = match current {
+            Some(c) if c.ip == ip => return Ok(()),
+            Some(mut c) => {
+                c.ip = ip.into();
+                store.update(c).map(drop)
+            }
+            None => store
+                .create(Chassis { id: chassis.into(), ip: ip.into(), tunnel_types: Vec::new(), revision_number: 0 })
+                .map(drop),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(DbError::Conflict { .. } | DbError::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("registering chassis {chassis}: the entry kept changing under us")
+}
+
+#[cfg(test)]
+mod tests {
+    use control::db::embedded::EmbeddedDb;
+
+    use super::*;
+
+    #[test]
+    fn registering_creates_the_chassis_then_follows_its_tunnel_ip() {
+        let dir = std::env::temp_dir().join(format!("df-chassis-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = EmbeddedDb::open(&dir).unwrap();
+        let stop = AtomicBool::new(false);
+        assert!(register_when_up(&db, "c1", "10.0.0.1", &stop).unwrap());
+        register(&db, "c1", "10.0.0.1").unwrap();
+        let ip = |db: &EmbeddedDb| Store::new(db).get::<Chassis>("c1").unwrap().map(|c| c.ip);
+        assert_eq!(ip(&db).as_deref(), Some("10.0.0.1"));
+        register(&db, "c1", "10.0.0.2").unwrap();
+        assert_eq!(ip(&db).as_deref(), Some("10.0.0.2"));
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
