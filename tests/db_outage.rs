@@ -79,20 +79,21 @@ fn the_node_forwards_through_etcd_outages_and_resyncs_by_difference() {
     let node = spawn_logged(&mut world, &node_args);
     assert!(node.wait_for("the DB does not answer", 2, Duration::from_secs(10)), "the node waits for etcd");
     assert!(node.lines_with("dragonflow: node").is_empty(), "the node ran without its DB");
-    let (status, v) = call(&api, "GET", "/v2.0/networks", None);
+    let neutron = Neutron::new(&api);
+    let (status, v) = neutron.get("/v2.0/networks");
     assert_eq!(status, 503, "the API without etcd: {v}");
     etcd.start();
     assert!(node.wait_for("dragonflow: node", 1, Duration::from_secs(15)), "the node started once etcd answered");
-    wait_for("the API answers", Duration::from_secs(10), || call(&api, "GET", "/v2.0/networks", None).0 == 200);
+    wait_for("the API answers", Duration::from_secs(10), || neutron.get("/v2.0/networks").0 == 200);
 
     // Two VMs on one network.
-    let net = create(&api, "network", json!({ "name": "n" }))["id"].as_str().unwrap().to_owned();
-    let sub = create(&api, "subnet", json!({ "network_id": net, "cidr": "10.7.0.0/24", "ip_version": 4 }));
+    let net = neutron.create("network", json!({ "name": "n" }))["id"].as_str().unwrap().to_owned();
+    let sub = neutron.create("subnet", json!({ "network_id": net, "cidr": "10.7.0.0/24", "ip_version": 4 }));
     let sub = sub["id"].as_str().unwrap().to_owned();
     let vm = |i: usize, world: &mut World| {
         let (ip, ns) = (format!("10.7.0.{}", 10 + i), format!("dft-outage-{i}-{}", std::process::id() % 100_000));
-        let vm = Vm::create(world, &api, &ns, &net, "outage", &[(&sub, &ip, "10.7.0.1")]);
-        vm.attach(&api);
+        let vm = Vm::create(world, &neutron, &ns, &net, "outage", &[(&sub, &ip, "10.7.0.1")]);
+        vm.attach(&neutron);
         vm
     };
     let (vm1, vm2) = (vm(1, &mut world), vm(2, &mut world));
@@ -135,7 +136,7 @@ fn the_node_forwards_through_etcd_outages_and_resyncs_by_difference() {
     assert!(node.lines_with("resync: the tables changed").is_empty(), "a resync published changed tables");
 
     // The watch is back: a change is applied.
-    let p = create(&api, "port", json!({ "network_id": net, "binding:host_id": "outage" }));
+    let p = neutron.create("port", json!({ "network_id": net, "binding:host_id": "outage" }));
     let tap = format!("tap{}", &p["id"].as_str().unwrap()[..11]);
     wait_for("the node plumbs a port made after the outage", Duration::from_secs(10), || link_in(None, &tap));
     no_loss("after the outages", steady(&vm1.ns, &target, 1));

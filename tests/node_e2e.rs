@@ -76,14 +76,14 @@ fn burst(ns: &str, addr: &str) {
 }
 
 fn scenario(world: &mut World, roles: &Roles, tag: &str) {
-    let api = roles.api.as_str();
+    let api = &Neutron::new(&roles.api);
     wait_for("the API answers", Duration::from_secs(30), || {
-        TcpStream::connect(api).is_ok() && call(api, "GET", "/", None).0 == 200
+        TcpStream::connect(api.addr()).is_ok() && api.get("/").0 == 200
     });
     // Topology: net1 (v4 + v6) with vm1 and vm2; net2 with vm3; net3 (v4 + v6) with vm4, routed to net1.
-    let net = |name: &str| create(api, "network", json!({ "name": name }))["id"].as_str().unwrap().to_owned();
+    let net = |name: &str| api.create("network", json!({ "name": name }))["id"].as_str().unwrap().to_owned();
     let subnet = |net: &str, cidr: &str, v: u8| {
-        create(api, "subnet", json!({ "network_id": net, "cidr": cidr, "ip_version": v }))["id"]
+        api.create("subnet", json!({ "network_id": net, "cidr": cidr, "ip_version": v }))["id"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -113,7 +113,7 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     }
     for vm in &vms {
         wait_for(&format!("port {} ACTIVE", vm.port), Duration::from_secs(10), || {
-            get_port(api, &vm.port).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "tap")
+            api.show("port", &vm.port).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "tap")
         });
     }
     let (vm1, vm2, vm3, vm4) = (&vms[0], &vms[1], &vms[2], &vms[3]);
@@ -144,10 +144,9 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     assert!(seen >= BURST_BYTES, "the same burst from vm2 brought vm1 only {seen} bytes: the measure is blind");
 
     // A router joins net1 and net3.
-    let r = create(api, "router", json!({ "name": "r1" }))["id"].as_str().unwrap().to_owned();
+    let r = api.create("router", json!({ "name": "r1" }))["id"].as_str().unwrap().to_owned();
     for s in [&s1, &s1v6, &s3, &s3v6] {
-        let (status, v) =
-            call(api, "PUT", &format!("/v2.0/routers/{r}/add_router_interface"), Some(json!({ "subnet_id": s })));
+        let (status, v) = api.put(&format!("/v2.0/routers/{r}/add_router_interface"), json!({ "subnet_id": s }));
         assert_eq!(status, 200, "add_router_interface: {v}");
     }
     assert!(pings(&vm1.ns, vm4.ip(false)), "vm1 -> vm4 across the router (IPv4)");
@@ -168,7 +167,7 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
 
     // Deleting vm2's port: its device (and so its traffic) is gone within a second.
     let t = Instant::now();
-    let (status, _) = call(api, "DELETE", &format!("/v2.0/ports/{}", vm2.port), None);
+    let (status, _) = api.delete(&format!("/v2.0/ports/{}", vm2.port));
     assert_eq!(status, 204);
     wait_for("vm2's TAP removed", Duration::from_secs(1), || !link_in(Some(&vm2.ns), &vm2.tap));
     eprintln!("port delete -> device gone: {:?}", t.elapsed());
@@ -184,12 +183,11 @@ fn scenario(world: &mut World, roles: &Roles, tag: &str) {
     assert_eq!(replied(&roles.stats, &vm1.tap), replies, "the switch still answers ARP for a deleted port");
 
     // Unbinding vm3's port: DOWN, device gone.
-    let (status, v) =
-        call(api, "PUT", &format!("/v2.0/ports/{}", vm3.port), Some(json!({ "port": { "binding:host_id": "" } })));
+    let (status, v) = api.put(&format!("/v2.0/ports/{}", vm3.port), json!({ "port": { "binding:host_id": "" } }));
     assert_eq!(status, 200, "unbind: {v}");
     wait_for("vm3's TAP removed", Duration::from_secs(2), || !link_in(Some(&vm3.ns), &vm3.tap));
     wait_for("vm3's port DOWN", Duration::from_secs(5), || {
-        get_port(api, &vm3.port).is_some_and(|p| p["status"] == "DOWN")
+        api.show("port", &vm3.port).is_some_and(|p| p["status"] == "DOWN")
     });
 
     // Restart: the ports bound here come back with their traffic.
@@ -283,14 +281,14 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
     let args = all_in_one("e2e-vhu", &dir, &prefix, &api, &["--vhost-dir", &vhost_dir]);
     std::fs::create_dir_all(dir.join("vhu")).unwrap();
     spawn_until(&mut world, &args, "dragonflow: node");
-    wait_for("the API answers", Duration::from_secs(30), || call(&api, "GET", "/", None).0 == 200);
-    let net = create(&api, "network", json!({ "name": "n" }))["id"].as_str().unwrap().to_owned();
-    let sub = create(&api, "subnet", json!({ "network_id": net, "cidr": "10.9.0.0/24", "ip_version": 4 }));
+    let neutron = Neutron::new(&api);
+    wait_for("the API answers", Duration::from_secs(30), || neutron.get("/").0 == 200);
+    let net = neutron.create("network", json!({ "name": "n" }))["id"].as_str().unwrap().to_owned();
+    let sub = neutron.create("subnet", json!({ "network_id": net, "cidr": "10.9.0.0/24", "ip_version": 4 }));
     let sub = sub["id"].as_str().unwrap().to_owned();
     // The guest swaps MACs and sends back what it got, addresses unchanged: its port cannot pass port
     // security, as a router VM's could not either.
-    let guest = create(
-        &api,
+    let guest = neutron.create(
         "port",
         json!({ "network_id": net, "binding:host_id": "e2e-vhu", "port_security_enabled": false,
                 "binding:profile": { "vif_type": "vhostuser" },
@@ -298,16 +296,17 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
     );
     let gid = guest["id"].as_str().unwrap().to_owned();
     wait_for("the guest's port ACTIVE as vhostuser", Duration::from_secs(10), || {
-        get_port(&api, &gid).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "vhostuser")
+        neutron.show("port", &gid).is_some_and(|p| p["status"] == "ACTIVE" && p["binding:vif_type"] == "vhostuser")
     });
-    let sock = get_port(&api, &gid).unwrap()["binding:vif_details"]["vhostuser_socket"].as_str().unwrap().to_owned();
+    let sock =
+        neutron.show("port", &gid).unwrap()["binding:vif_details"]["vhostuser_socket"].as_str().unwrap().to_owned();
     assert!(std::path::Path::new(&sock).exists(), "the socket {sock} exists");
     let guest_prefix = format!("dfe2e-guest-{}", std::process::id());
     let _guest = testpmd(&guest_prefix, &format!("virtio_user0,path={sock},queues=1"));
 
     let ns = format!("dfe2e-vhu-{}", std::process::id() % 100_000);
-    let vm = Vm::create(&mut world, &api, &ns, &net, "e2e-vhu", &[(&sub, "10.9.0.10", "10.9.0.1")]);
-    vm.attach(&api);
+    let vm = Vm::create(&mut world, &neutron, &ns, &net, "e2e-vhu", &[(&sub, "10.9.0.10", "10.9.0.1")]);
+    vm.attach(&neutron);
     let guest_counts = || -> (u64, u64) {
         let Ok(r) = std::fs::read_to_string(&stats).map(|t| serde_json::from_str::<Value>(&t).unwrap_or(Value::Null))
         else {
@@ -327,7 +326,7 @@ fn a_vhost_user_port_is_plugged_for_a_virtio_guest() {
         let (to_guest, from_guest) = guest_counts();
         to_guest > 0 && from_guest > 0
     });
-    let (status, _) = call(&api, "DELETE", &format!("/v2.0/ports/{gid}"), None);
+    let (status, _) = neutron.delete(&format!("/v2.0/ports/{gid}"));
     assert_eq!(status, 204);
     wait_for("the socket removed with the port", Duration::from_secs(5), || !std::path::Path::new(&sock).exists());
 }

@@ -12,34 +12,13 @@
 //!   cargo build --release && cargo run --release -p benches --example cp_api -- [PORTS] [UPDATES]
 //!   (defaults 10000 200; run as root)
 
-use std::io::{BufRead, Read, Write};
+use std::io::BufRead;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-fn call(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut c = TcpStream::connect(addr).expect("the API");
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
-fn create(addr: &str, kind: &str, body: Value) -> Value {
-    let (status, v) = call(addr, "POST", &format!("/v2.0/{kind}s"), Some(&json!({ kind: body })));
-    assert_eq!(status, 201, "POST {kind}: {v}");
-    v[kind].clone()
-}
+use serde_json::json;
+use test_support::Neutron;
 
 fn mac_bytes(s: &str) -> [u8; 6] {
     let v: Vec<u8> = s.split(':').map(|x| u8::from_str_radix(x, 16).unwrap()).collect();
@@ -175,12 +154,12 @@ fn main() {
     while TcpStream::connect(&api).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let api = Neutron::new(&api);
 
-    let net = create(&api, "network", json!({"name": "bench"}))["id"].as_str().unwrap().to_owned();
-    let sub = create(&api, "subnet", json!({"network_id": net, "cidr": "10.128.0.0/16", "ip_version": 4}));
+    let net = api.create("network", json!({"name": "bench"}))["id"].as_str().unwrap().to_owned();
+    let sub = api.create("subnet", json!({"network_id": net, "cidr": "10.128.0.0/16", "ip_version": 4}));
     let sub = sub["id"].as_str().unwrap().to_owned();
-    let probe = create(
-        &api,
+    let probe = api.create(
         "port",
         json!({"network_id": net, "binding:host_id": "bench", "fixed_ips": [{"subnet_id": sub, "ip_address": "10.128.0.2"}]}),
     );
@@ -204,8 +183,7 @@ fn main() {
                     (w..n)
                         .step_by(4)
                         .map(|i| {
-                            let p = create(
-                                api,
+                            let p = api.create(
                                 "port",
                                 json!({"network_id": net, "binding:host_id": "elsewhere", "name": format!("p{i}")}),
                             );
@@ -242,7 +220,7 @@ fn main() {
         let ip = format!("10.128.{}.{}", 250 + u / 250, 1 + u % 250);
         let body = json!({"port": {"fixed_ips": [{"subnet_id": sub, "ip_address": ip}]}});
         let t = Instant::now();
-        let (status, v) = call(&api, "PUT", &format!("/v2.0/ports/{id}"), Some(&body));
+        let (status, v) = api.put(&format!("/v2.0/ports/{id}"), body);
         assert_eq!(status, 200, "PUT port: {v}");
         api_lat.push(t.elapsed());
         match probe.resolve(ip_bytes(&ip), mac_bytes(mac), Duration::from_secs(5)) {

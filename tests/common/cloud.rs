@@ -2,8 +2,7 @@
 //! processes a test starts (removed with everything else it made, even when a check fails), a real etcd.
 #![allow(dead_code)]
 
-use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,6 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::bin;
+#[allow(unused_imports)] // (each test binary uses a part)
+pub use test_support::{free_port, Etcd, Neutron};
 
 /// Everything a test started, removed on drop.
 #[derive(Default)]
@@ -38,10 +39,6 @@ impl Drop for World {
             let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{p}"));
         }
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn sh(args: &[&str]) {
@@ -77,34 +74,6 @@ pub fn pings(ns: &str, addr: &str) -> bool {
     false
 }
 
-/// The Neutron API at `addr`: one request, its status and JSON body.
-pub fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut c = TcpStream::connect(addr).unwrap_or_else(|e| panic!("API {addr}: {e}"));
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let (_, rest) = out.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
-pub fn create(addr: &str, kind: &str, body: Value) -> Value {
-    let (status, v) = call(addr, "POST", &format!("/v2.0/{kind}s"), Some(json!({ kind: body })));
-    assert_eq!(status, 201, "POST {kind}: {v}");
-    v[kind].clone()
-}
-
-pub fn get_port(addr: &str, id: &str) -> Option<Value> {
-    let (status, v) = call(addr, "GET", &format!("/v2.0/ports/{id}"), None);
-    (status == 200).then(|| v["port"].clone())
-}
-
 pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
     while !f() {
@@ -132,21 +101,19 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// Moves the port's TAP (once the node made it) into the namespace and configures it as the VM.
     /// A port on `network` bound to `chassis` with fixed IPs `ips` (subnet id, address, gateway; /24 for
-    /// IPv4, /64 for IPv6) made through the API at `api`, and a namespace `ns` for it, removed with
+    /// IPv4, /64 for IPv6) made through `api`, and a namespace `ns` for it, removed with
     /// `world`. Not attached yet.
     pub fn create(
         world: &mut World,
-        api: &str,
+        api: &Neutron,
         ns: &str,
         network: &str,
         chassis: &str,
         ips: &[(&str, &str, &str)],
     ) -> Vm {
         let fixed: Vec<Value> = ips.iter().map(|(s, ip, _)| json!({ "subnet_id": s, "ip_address": ip })).collect();
-        let p = create(
-            api,
+        let p = api.create(
             "port",
             json!({ "network_id": network, "fixed_ips": fixed, "binding:host_id": chassis, "name": ns }),
         );
@@ -166,11 +133,12 @@ impl Vm {
         }
     }
 
-    /// Waits until the node says the port is plugged (ACTIVE through the API at `api`: its device is
-    /// started; moving a TAP before that fails the device's start), then moves it in.
-    pub fn attach(&self, api: &str) {
+    /// Moves the port's TAP into the namespace and configures it as the VM, once the node says the port
+    /// is plugged (ACTIVE through `api`: its device is started; moving a TAP before that fails the
+    /// device's start).
+    pub fn attach(&self, api: &Neutron) {
         wait_for(&format!("the node plugs {}", self.port), Duration::from_secs(10), || {
-            get_port(api, &self.port).is_some_and(|p| p["status"] == "ACTIVE")
+            api.show("port", &self.port).is_some_and(|p| p["status"] == "ACTIVE")
         });
         wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
         sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
@@ -267,71 +235,6 @@ impl Log {
             std::thread::sleep(Duration::from_millis(20));
         }
         true
-    }
-}
-
-/// A real etcd server (Debian's `etcd-server`) on free loopback ports with a data directory of its own;
-/// it can be stopped, restarted on the same data, frozen and thawed. Killed and removed on drop.
-pub struct Etcd {
-    child: Option<Child>,
-    pub dir: PathBuf,
-    pub url: String,
-    peer_url: String,
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Etcd {
-    /// Not started yet.
-    pub fn new(name: &str) -> Etcd {
-        let dir = std::env::temp_dir().join(format!("dft-etcd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let url = format!("http://127.0.0.1:{}", free_port());
-        let peer_url = format!("http://127.0.0.1:{}", free_port());
-        Etcd { child: None, dir, url, peer_url }
-    }
-
-    /// Starts (or restarts, on the same data) the server; returns once it answers.
-    pub fn start(&mut self) {
-        let child = Command::new("etcd")
-            .args(["--name", "df", "--data-dir"])
-            .arg(&self.dir)
-            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
-            .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
-            .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
-        self.child = Some(child);
-        let addr = self.url.strip_prefix("http://").unwrap().to_owned();
-        wait_for("etcd answers", Duration::from_secs(30), || {
-            // Its v3 JSON gateway: a range read answers once the server serves.
-            let Ok(mut c) = TcpStream::connect(&addr) else { return false };
-            let body = r#"{"key": "AA=="}"#;
-            let req =
-                format!("POST /v3/kv/range HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-            let mut out = String::new();
-            c.write_all(req.as_bytes()).is_ok() && c.read_to_string(&mut out).is_ok() && out.contains(" 200 ")
-        });
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn signal(&self, sig: i32) {
-        let pid = self.child.as_ref().expect("etcd running").id() as i32;
-        // SAFETY: kill(2) on our own child, which is not reaped yet.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     }
 }
 
