@@ -10,9 +10,9 @@ use pipelines::fixtures::*;
 use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
 use pipelines::stages::{decide, decide_per_packet, WorkerState};
-use pipelines::tables::{IpNet, Tables};
+use pipelines::tables::Tables;
 use pipelines::wire::icmpv6::NA_SOLICITED;
-use pipelines::wire::{Icmpv6Repr, Ipv4Addr, Mac, NdOption};
+use pipelines::wire::{Icmpv6Repr, IpNet, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
 
 const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);

@@ -19,10 +19,10 @@ use crate::drop::Reason;
 use crate::meta::{flags, Meta};
 use crate::routing::Router;
 use crate::stages::{BurstMemo, WorkerState};
-use crate::tables::{IpNet, Tables};
+use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
 /// Routes one pending packet addressed to the MAC of router `key`'s interface on the packet's network.
 #[inline]

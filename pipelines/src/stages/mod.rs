@@ -25,8 +25,8 @@ use crate::drop::DropCounters;
 use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
 use crate::routing::Router;
-use crate::tables::{IpNet, PortEntry, Tables};
-use crate::wire::Mac;
+use crate::tables::{PortEntry, Tables};
+use crate::wire::{IpNet, Mac};
 
 /// The mutable state of one worker's pipeline, kept from burst to burst: the time of the burst and the
 /// ICMP error limits.

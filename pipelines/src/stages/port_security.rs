@@ -119,7 +119,7 @@ mod tests {
     use crate::fixtures::*;
     use crate::meta::Action;
     use crate::stages::classify;
-    use crate::tables::IpNet;
+    use crate::wire::IpNet;
 
     fn verdicts(t: &Tables, frames: &[Vec<u8>]) -> Vec<Reason> {
         let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
