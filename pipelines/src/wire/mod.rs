@@ -73,6 +73,7 @@ pub enum IpProtocol {
 }
 
 impl From<u8> for IpProtocol {
+    #[inline]
     fn from(v: u8) -> Self {
         match v {
             0 => IpProtocol::HopByHop,
@@ -90,9 +91,12 @@ impl From<u8> for IpProtocol {
     }
 }
 
-impl From<IpProtocol> for u8 {
-    fn from(p: IpProtocol) -> u8 {
-        match p {
+impl IpProtocol {
+    /// The protocol's number: a constant for a named protocol (`IpProtocol::Udp.number()` is 17, and
+    /// costs nothing), to compare with a number read from a header or kept in `Meta::ip_proto`.
+    #[inline(always)]
+    pub const fn number(self) -> u8 {
+        match self {
             IpProtocol::HopByHop => 0,
             IpProtocol::Icmp => 1,
             IpProtocol::Tcp => 6,
@@ -105,6 +109,13 @@ impl From<IpProtocol> for u8 {
             IpProtocol::Ipv6Opts => 60,
             IpProtocol::Unknown(v) => v,
         }
+    }
+}
+
+impl From<IpProtocol> for u8 {
+    #[inline]
+    fn from(p: IpProtocol) -> u8 {
+        p.number()
     }
 }
 
