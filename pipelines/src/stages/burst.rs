@@ -117,7 +117,7 @@ impl<'t> Template<'t> {
             Kind::Switch(out) => m.output(out),
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
-                l3_route::packet(t, memo, w, key, r, p, m);
+                l3_route::route(t, memo, w, key, r, p, m);
                 debug_assert!(!m.pending());
                 egress::packet(t, m);
             }

@@ -13,15 +13,17 @@ use crate::wire::Mac;
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if m.pending() {
-            packet(t, &mut memo, p, m);
-        }
+        packet(t, &mut memo, p, m);
     }
 }
 
-/// One pending packet: known unicast out of its port, else flooded (or dropped with nobody to flood to).
+/// One packet, if it is still pending: known unicast out of its port, else flooded (or dropped with
+/// nobody to flood to). Every packet that reaches this stage pending leaves it decided.
 #[inline(always)]
 pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: &mut Meta) {
+    if !m.pending() {
+        return;
+    }
     if !m.has(flags::MULTICAST_DST) {
         let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
         if let Some(out) = memo.l2(t, m.network, dst) {
