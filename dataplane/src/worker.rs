@@ -13,7 +13,9 @@ use pipelines::publish::Reader;
 use pipelines::stages;
 use pipelines::tables::Tables;
 
-use crate::counters::{bump, DropReason, PortCounters, WorkerCounters};
+use pipelines::drop::Reason;
+
+use crate::counters::{bump, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
 use crate::pkt::as_pkts;
 
@@ -160,7 +162,7 @@ impl Worker {
                     }
                     match tx[p].as_mut() {
                         Some(q) => transmit(q, ob, *tx_retries, &counters.ports[p], c_in),
-                        None => c_in.drop(DropReason::NoTxQueue, ob.free_all() as u64),
+                        None => c_in.drop(Reason::TxNoQueue, ob.free_all() as u64),
                     }
                 }
                 clock.burst_sent(latency);
@@ -191,7 +193,7 @@ impl Worker {
                 let c_in = received(counters, a.port, n);
                 match a.out.and_then(|o| tx[o].as_mut().map(|q| (o, q))) {
                     Some((o, q)) => transmit(q, &mut burst, *tx_retries, &counters.ports[o], c_in),
-                    None => c_in.drop(DropReason::PatchNoPeer, burst.free_all() as u64),
+                    None => c_in.drop(Reason::PatchNoPeer, burst.free_all() as u64),
                 }
                 clock.burst_sent(latency);
             }
@@ -295,14 +297,14 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
     match m.action {
         Action::Output => match out.get_mut(m.out_port as usize) {
             Some(ob) => push(ob, pkt, c_in),
-            None => c_in.drop(DropReason::NoTxQueue, 1),
+            None => c_in.drop(Reason::TxNoQueue, 1),
         },
         Action::Reply => match out.get_mut(m.out_port as usize) {
             Some(ob) => {
                 bump(&c_in.replied, 1);
                 push(ob, pkt, c_in)
             }
-            None => c_in.drop(DropReason::NoTxQueue, 1),
+            None => c_in.drop(Reason::TxNoQueue, 1),
         },
         Action::Flood => {
             let mut ports = stages::l2_switch::flood_ports(t, m.network, m.in_port).peekable();
@@ -314,17 +316,17 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
                 }
                 match Mbuf::from_bytes(pool, pkt.data()) {
                     Some(copy) => push(ob, copy, c_in),
-                    None => c_in.drop(DropReason::FloodNoMbuf, 1),
+                    None => c_in.drop(Reason::FloodNoMbuf, 1),
                 }
             }
             // The last flood port (or every one) is not plugged on this worker: the packet is freed here.
-            c_in.drop(DropReason::NoTxQueue, 1);
+            c_in.drop(Reason::TxNoQueue, 1);
         }
-        Action::Drop => bump(&c_in.pipeline[m.reason as usize], 1),
+        Action::Drop => c_in.drop(m.reason, 1),
         // The stages decide every packet; an undecided one would be a bug, counted rather than lost.
-        Action::Continue => bump(&c_in.pipeline[pipelines::drop::Reason::L2NoDestination as usize], 1),
+        Action::Continue => c_in.drop(Reason::L2NoDestination, 1),
         // The egress stage hands these to the tunnel stage, or drops them while there is none.
-        Action::Remote => bump(&c_in.pipeline[pipelines::drop::Reason::EgressNoTunnel as usize], 1),
+        Action::Remote => c_in.drop(Reason::EgressNoTunnel, 1),
     }
 }
 
@@ -333,7 +335,7 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
 #[inline(always)]
 fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     if ob.push(pkt).is_err() {
-        c_in.drop(DropReason::TxFull, 1);
+        c_in.drop(Reason::TxFull, 1);
     }
 }
 
@@ -349,6 +351,6 @@ fn transmit(q: &mut TxQueue, b: &mut Burst, retries: u32, out: &PortCounters, c_
     }
     bump(&out.tx, sent as u64);
     if !b.is_empty() {
-        c_in.drop(DropReason::TxFull, b.free_all() as u64);
+        c_in.drop(Reason::TxFull, b.free_all() as u64);
     }
 }
