@@ -14,6 +14,7 @@
 
 pub mod buf;
 pub mod drop;
+pub mod fate;
 pub mod fixtures;
 pub mod icmp_ratelimit;
 pub mod meta;

@@ -118,7 +118,7 @@ impl<'t> Template<'t> {
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
                 l3_route::route(t, memo, w, key, r, p, m);
-                debug_assert!(!m.pending());
+                debug_assert!(!m.pending(), "see fate::Decided");
                 egress::packet(t, m);
             }
         }

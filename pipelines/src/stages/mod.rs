@@ -7,11 +7,14 @@
 //! Every stage but the first and the last looks at a packet only while its `Meta::action` is still
 //! `Continue`, and only at the kinds it handles (ARP, ICMPv6, unicast to a router's MAC): that test is
 //! the first line of its `packet`. `classify` starts every packet; `egress` checks the decided ones.
-//! `l2_switch` decides every packet still pending, so none leaves the pipeline undecided. Stages still
-//! to come slot in by adding a file and a line in `packet`: DHCP after the ARP/ND responders (it answers
-//! in place, as they do), security groups after port security (ingress) and before egress (egress
-//! rules), NAT in `l3_route` around the routing decision, and the tunnel stage at egress's
-//! `Action::Remote` hook (with its decapsulating twin before classify).
+//! `l2_switch` decides every packet still pending, and `egress` turns `Remote` into a drop, so the burst
+//! [`decide`] returns is a `fate::Decided`: each packet's `fate::Fate` (its port, its reply port, its
+//! flood set, or its drop) is all the dataplane needs to carry it out.
+//!
+//! Stages still to come slot in by adding a file and a line in `packet`: DHCP after the ARP/ND
+//! responders (it answers in place, as they do), security groups after port security (ingress) and
+//! before egress (egress rules), NAT in `l3_route` around the routing decision, and the tunnel stage at
+//! egress's `Action::Remote` hook (with its decapsulating twin before classify).
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent) is its [`WorkerState`],
@@ -28,6 +31,7 @@ pub mod port_security;
 
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
+use crate::fate::Decided;
 use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
 use crate::routing::Router;
@@ -129,14 +133,15 @@ impl<'t> BurstMemo<'t> {
     }
 }
 
-/// Runs the whole pipeline over a burst: `pkts[i]` came in on `meta[i].in_port`; on return every
-/// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`) and has
-/// set `w.now_ms` to the time of the burst.
+/// Runs the whole pipeline over a burst: `pkts[i]` came in on port `p` and `meta[i]` is `Meta::new(p)`;
+/// returns the burst decided, whose [`Decided::fates`] say where each packet goes. The caller counts the
+/// drops and has set `w.now_ms` to the time of the burst.
 /// One pass over the burst: packets with the Ethernet header of the first plain IPv4 packet take the
 /// burst fast path (`burst.rs`), the others go through the stages in order (see [`decide_per_packet`]).
 #[inline]
-pub fn decide<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &'m mut [Meta]) -> Decided<'m> {
     debug_assert_eq!(pkts.len(), meta.len());
+    debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     let mut template: Option<burst::Template<'_>> = None;
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
@@ -153,15 +158,23 @@ pub fn decide<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], met
             packet(t, &mut memo, w, p, m);
         }
     }
+    Decided::new(meta)
 }
 
 /// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
 /// path is tested against.
-pub fn decide_per_packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide_per_packet<'m, B: PacketBuf>(
+    t: &Tables,
+    w: &mut WorkerState,
+    pkts: &mut [B],
+    meta: &'m mut [Meta],
+) -> Decided<'m> {
+    debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         packet(t, &mut memo, w, p, m);
     }
+    Decided::new(meta)
 }
 
 /// One packet through the stages: the pipeline's order, top to bottom. A packet `classify` drops goes
@@ -179,14 +192,22 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
     l3_route::packet(t, memo, w, p, m);
     l2_switch::packet(t, memo, p, m);
     egress::packet(t, m);
+    debug_assert!(!matches!(m.action, Action::Continue | Action::Remote), "see fate::Decided");
 }
 
 /// [`decide`], counting the drops in `drops`.
-pub fn run<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta], drops: &mut DropCounters) {
-    decide(t, w, pkts, meta);
-    for m in meta.iter() {
+pub fn run<'m, B: PacketBuf>(
+    t: &Tables,
+    w: &mut WorkerState,
+    pkts: &mut [B],
+    meta: &'m mut [Meta],
+    drops: &mut DropCounters,
+) -> Decided<'m> {
+    let decided = decide(t, w, pkts, meta);
+    for m in decided.meta() {
         if m.action == Action::Drop {
             drops.count(m.reason);
         }
     }
+    decided
 }
