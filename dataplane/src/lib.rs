@@ -17,13 +17,13 @@
 
 pub mod counters;
 pub mod latency;
-mod pcap_size;
+mod pcap_preload;
 pub mod pkt;
 pub mod plan;
 mod runtime;
 mod worker;
 
-pub use pcap_size::{pcap_frames, preloaded_frames};
+pub use pcap_preload::{pcap_frames, preloaded_frames};
 pub use runtime::{
     Dataplane, DataplaneError, DataplaneOptions, HwCounters, MempoolReport, PortReport, PortSummary, Report,
     WorkerReport, MAX_PORTS,
