@@ -15,7 +15,8 @@ use common::*;
 use control::config::StaticTopology;
 use pipelines::buf::HeapBuf;
 use pipelines::drop::{DropCounters, Reason};
-use pipelines::meta::{Action, Meta};
+use pipelines::fate::Fate;
+use pipelines::meta::Meta;
 use pipelines::stages;
 
 const PORTS: usize = 5;
@@ -44,10 +45,11 @@ fn load(name: &str) -> Case {
     Case { dir, input, expected, drops }
 }
 
-/// The pipeline over heap buffers, dispatched as `dataplane::worker` does: what leaves each port, and
-/// the non-zero drop counters by name. One worker for the whole case, its clock stopped at 0, so the ICMP
-/// error limits decide as at one instant (the DPDK run reads a real clock, but replays a case in far less
-/// than the 1 s that would refill a sender's limit).
+/// The pipeline over heap buffers, each packet sent where its `Fate` says (`Decided::fates`, as
+/// `dataplane::worker` reads them): what leaves each port, and the non-zero drop counters by name. One
+/// worker for the whole case, its clock stopped at 0, so the ICMP error limits decide as at one instant
+/// (the DPDK run reads a real clock, but replays a case in far less than the 1 s that would refill a
+/// sender's limit).
 fn through_heap(input: &[Vec<u8>]) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, u64>) {
     let cfg = StaticTopology::load(&golden().join("topology.toml")).unwrap();
     let t = control::static_topology::compile(&cfg.ports, &cfg.routers, &names()).unwrap();
@@ -57,18 +59,17 @@ fn through_heap(input: &[Vec<u8>]) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, u64>)
     for burst in input.chunks(32) {
         let mut pkts: Vec<HeapBuf> = burst.iter().map(|f| HeapBuf::new(f)).collect();
         let mut meta = vec![Meta::new(0); pkts.len()];
-        stages::run(&t, &mut worker, &mut pkts, &mut meta, &mut drops);
-        for (p, m) in pkts.iter().zip(&meta) {
+        let decided = stages::run(&t, &mut worker, &mut pkts, &mut meta, &mut drops);
+        for (p, fate) in pkts.iter().zip(decided.fates(&t)) {
             let bytes = p.clone().into_vec();
-            match m.action {
-                Action::Output | Action::Reply => out[m.out_port as usize].push(bytes),
-                Action::Flood => {
-                    for q in stages::l2_switch::flood_ports(&t, m.network, m.in_port) {
+            match fate {
+                Fate::Output(port) | Fate::Reply(port) => out[port as usize].push(bytes),
+                Fate::Flood(ports) => {
+                    for q in ports {
                         out[q as usize].push(bytes.clone());
                     }
                 }
-                Action::Drop => {}
-                a => panic!("undecided or unexpected action {a:?}"),
+                Fate::Drop(_) => {}
             }
         }
     }

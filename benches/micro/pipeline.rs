@@ -9,9 +9,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use pipelines::buf::HeapBuf;
 use pipelines::meta::Meta;
-use pipelines::stages::{
-    self, arp_responder, classify, egress, l2_switch, l3_route, port_security, BurstMemo, WorkerState,
-};
+use pipelines::stages::{self, arp_responder, classify, egress, l2_switch, l3_route, port_security, WorkerState};
 use pipelines::tables::Tables;
 
 mod traffic;
@@ -74,11 +72,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let pkts = b3.restore();
             meta.copy_from_slice(&pre3);
-            let mut memo = BurstMemo::default();
-            for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-                let (key, r) = memo.router(&l3, m.network, router).expect("router");
-                l3_route::packet(&l3, &mut memo, &mut w, key, r, p, m);
-            }
+            l3_route::run(&l3, &mut w, pkts, &mut meta);
             black_box(&meta);
         })
     });

@@ -35,8 +35,12 @@ fn main() {
         meta.iter_mut().for_each(|m| *m = Meta::new(0));
         match mode {
             "restore" => {}
-            "l2" | "l3" => decide(&t, &mut w, pkts, &mut meta),
-            "l2-per-packet" | "l3-per-packet" => decide_per_packet(&t, &mut w, pkts, &mut meta),
+            "l2" | "l3" => {
+                decide(&t, &mut w, pkts, &mut meta);
+            }
+            "l2-per-packet" | "l3-per-packet" => {
+                decide_per_packet(&t, &mut w, pkts, &mut meta);
+            }
             _ => {
                 eprintln!("unknown mode {mode}");
                 std::process::exit(2);

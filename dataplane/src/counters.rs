@@ -1,5 +1,5 @@
 //! Software counters of the workers: per worker and per port, packets in, packets out, and every drop by
-//! its named reason.
+//! its named reason (`pipelines::drop::Reason`: the stages' and the dataplane's own, one list).
 //!
 //! Thread-safety: each [`PortCounters`] block has exactly one writer, the worker that owns it, which adds
 //! with a relaxed load and store (a plain `mov` on x86: no atomic read-modify-write on the fast path);
@@ -9,36 +9,6 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use pipelines::drop::Reason;
-
-/// Why a worker dropped a packet. Named `<stage>.<reason>` in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum DropReason {
-    /// The tx queue stayed full after the configured retries: the unsent tail was freed.
-    TxFull,
-    /// Patch mode: the port has no peer to send to.
-    PatchNoPeer,
-    /// A flooded packet could not be copied for one of its ports: the pool was empty.
-    FloodNoMbuf,
-    /// The packet's destination port has no tx queue on this worker: the port is being unplugged (the
-    /// tables still named it), or a flood found none of its ports plugged.
-    NoTxQueue,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 4] =
-        [DropReason::TxFull, DropReason::PatchNoPeer, DropReason::FloodNoMbuf, DropReason::NoTxQueue];
-    pub const COUNT: usize = Self::ALL.len();
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::TxFull => "tx.full",
-            DropReason::PatchNoPeer => "patch.no_peer",
-            DropReason::FloodNoMbuf => "flood.no_mbuf",
-            DropReason::NoTxQueue => "tx.no_queue",
-        }
-    }
-}
 
 /// One worker's counters for one port.
 #[repr(align(64))]
@@ -53,10 +23,8 @@ pub struct PortCounters {
     /// Packets received on this port that the switch answered itself (ARP and ND responders), sent back
     /// out of it: the peer they asked for never saw them.
     pub replied: AtomicU64,
-    /// Drops of packets received on this port, by reason.
-    pub drops: [AtomicU64; DropReason::COUNT],
-    /// Drops by the pipeline's stages of packets received on this port, by `pipelines::drop::Reason`.
-    pub pipeline: [AtomicU64; Reason::COUNT],
+    /// Drops of packets received on this port, by reason (`Reason as usize`; `Reason::None` stays 0).
+    pub drops: [AtomicU64; Reason::COUNT],
 }
 
 /// Adds `n` to a counter that only the calling thread writes.
@@ -67,15 +35,13 @@ pub fn bump(c: &AtomicU64, n: u64) {
 
 impl PortCounters {
     #[inline(always)]
-    pub fn drop(&self, reason: DropReason, n: u64) {
+    pub fn drop(&self, reason: Reason, n: u64) {
         bump(&self.drops[reason as usize], n);
     }
 
     /// Zeroes every counter: only while no worker writes this block (a port slot being reused).
     pub fn reset(&self) {
-        for c in
-            [&self.rx, &self.tx, &self.rx_bursts, &self.replied].into_iter().chain(&self.drops).chain(&self.pipeline)
-        {
+        for c in [&self.rx, &self.tx, &self.rx_bursts, &self.replied].into_iter().chain(&self.drops) {
             c.store(0, Relaxed);
         }
     }
@@ -87,7 +53,6 @@ impl PortCounters {
             rx_bursts: self.rx_bursts.load(Relaxed),
             replied: self.replied.load(Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
-            pipeline: std::array::from_fn(|i| self.pipeline[i].load(Relaxed)),
         }
     }
 }
@@ -99,20 +64,12 @@ pub struct CounterSnapshot {
     pub tx: u64,
     pub rx_bursts: u64,
     pub replied: u64,
-    pub drops: [u64; DropReason::COUNT],
-    pub pipeline: [u64; Reason::COUNT],
+    pub drops: [u64; Reason::COUNT],
 }
 
 impl Default for CounterSnapshot {
     fn default() -> Self {
-        CounterSnapshot {
-            rx: 0,
-            tx: 0,
-            rx_bursts: 0,
-            replied: 0,
-            drops: [0; DropReason::COUNT],
-            pipeline: [0; Reason::COUNT],
-        }
+        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, replied: 0, drops: [0; Reason::COUNT] }
     }
 }
 
@@ -125,20 +82,15 @@ impl CounterSnapshot {
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }
-        for (a, b) in self.pipeline.iter_mut().zip(o.pipeline) {
-            *a += b;
-        }
     }
 
     pub fn dropped(&self) -> u64 {
-        self.drops.iter().sum::<u64>() + self.pipeline.iter().sum::<u64>()
+        self.drops.iter().sum()
     }
 
-    /// `(name, count)` for every reason: the dataplane's, then the pipeline's (but `none`).
+    /// `(name, count)` for every reason but `none`, in `Reason::ALL`'s order.
     pub fn named_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        let dp = DropReason::ALL.iter().map(|r| (r.name(), self.drops[*r as usize]));
-        let pl = Reason::ALL[1..].iter().map(|r| (r.name(), self.pipeline[*r as usize]));
-        dp.chain(pl)
+        Reason::ALL.iter().filter(|r| **r != Reason::None).map(|r| (r.name(), self.drops[*r as usize]))
     }
 }
 
@@ -164,17 +116,17 @@ mod tests {
         let w = WorkerCounters::new(2);
         bump(&w.ports[0].rx, 32);
         bump(&w.ports[1].tx, 30);
-        w.ports[0].drop(DropReason::TxFull, 2);
+        w.ports[0].drop(Reason::TxFull, 2);
         let mut total = w.ports[0].snapshot();
         total.add(&w.ports[1].snapshot());
         assert_eq!((total.rx, total.tx, total.dropped()), (32, 30, 2));
-        assert_eq!(total.named_drops().count(), DropReason::COUNT + Reason::COUNT - 1);
-        bump(&w.ports[1].pipeline[Reason::PortSecurityMac as usize], 3);
+        assert_eq!(total.named_drops().count(), Reason::COUNT - 1);
+        w.ports[1].drop(Reason::PortSecurityMac, 3);
         let mut total = w.ports[0].snapshot();
         total.add(&w.ports[1].snapshot());
         assert_eq!(total.dropped(), 5);
         let named: Vec<_> = total.named_drops().filter(|(_, n)| *n > 0).collect();
-        assert_eq!(named, vec![("tx.full", 2), ("port_security.mac_spoof", 3)]);
+        assert_eq!(named, vec![("port_security.mac_spoof", 3), ("tx.full", 2)]);
         assert_eq!(std::mem::align_of::<PortCounters>(), 64);
     }
 }

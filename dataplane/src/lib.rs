@@ -19,14 +19,14 @@
 pub mod counters;
 pub mod latency;
 mod options;
-mod pcap_size;
+mod pcap_preload;
 pub mod pkt;
 pub mod plan;
 mod runtime;
 mod worker;
 
 pub use options::{DataplaneOptions, Mode, OptionsError, DEFAULT_EAL};
-pub use pcap_size::{pcap_frames, preloaded_frames};
+pub use pcap_preload::{pcap_frames, preloaded_frames};
 pub use runtime::{
     Dataplane, DataplaneError, HwCounters, MempoolReport, PortReport, PortSummary, Report, WorkerReport, MAX_PORTS,
 };

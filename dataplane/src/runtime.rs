@@ -22,7 +22,7 @@ use pipelines::tables::Tables;
 use crate::counters::{CounterSnapshot, WorkerCounters};
 use crate::latency::{self, LatencyReader, LatencySummary};
 use crate::options::DataplaneOptions;
-use crate::pcap_size::preloaded_frames;
+use crate::pcap_preload::preloaded_frames;
 use crate::plan::QueuePlan;
 use crate::worker::{Change, Forwarding, Mailbox, RxAssignment, Worker, WorkerExit};
 

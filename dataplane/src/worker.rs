@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use dpdk::{rdtsc, Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use hdrhistogram::Histogram;
-use pipelines::meta::{Action, Meta};
+use pipelines::fate::Fate;
+use pipelines::meta::Meta;
 use pipelines::publish::Reader;
 use pipelines::stages;
 use pipelines::tables::Tables;
 
-use crate::counters::{bump, DropReason, PortCounters, WorkerCounters};
+use pipelines::drop::Reason;
+
+use crate::counters::{bump, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
 use crate::pkt::as_pkts;
 
@@ -141,17 +144,15 @@ impl Worker {
                     *m = Meta::new(a.port as u16);
                 }
                 state.now_ms = rdtsc() / tsc_per_ms;
-                stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
-                // The common case, a whole burst to one port, leaves the burst as it is.
-                let first = meta[0];
-                let one_port = first.action == Action::Output
-                    && meta.iter().all(|m| m.action == Action::Output && m.out_port == first.out_port);
-                if one_port && (first.out_port as usize) < out.len() {
-                    std::mem::swap(&mut burst, &mut out[first.out_port as usize]);
-                } else {
-                    for m in meta.iter() {
-                        let pkt = burst.pop_front().expect("one packet per meta");
-                        dispatch(&tables, pool, c_in, m, pkt, &mut out);
+                let decided = stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
+                match decided.one_port().map(usize::from) {
+                    // The common case, a whole burst to one port, leaves the burst as it is.
+                    Some(p) if p < out.len() => std::mem::swap(&mut burst, &mut out[p]),
+                    _ => {
+                        for fate in decided.fates(&tables) {
+                            let pkt = burst.pop_front().expect("one packet per meta");
+                            dispatch(fate, pool, c_in, pkt, &mut out);
+                        }
                     }
                 }
                 for (p, ob) in out.iter_mut().enumerate() {
@@ -160,7 +161,7 @@ impl Worker {
                     }
                     match tx[p].as_mut() {
                         Some(q) => transmit(q, ob, *tx_retries, &counters.ports[p], c_in),
-                        None => c_in.drop(DropReason::NoTxQueue, ob.free_all() as u64),
+                        None => c_in.drop(Reason::TxNoQueue, ob.free_all() as u64),
                     }
                 }
                 clock.burst_sent(latency);
@@ -191,7 +192,7 @@ impl Worker {
                 let c_in = received(counters, a.port, n);
                 match a.out.and_then(|o| tx[o].as_mut().map(|q| (o, q))) {
                     Some((o, q)) => transmit(q, &mut burst, *tx_retries, &counters.ports[o], c_in),
-                    None => c_in.drop(DropReason::PatchNoPeer, burst.free_all() as u64),
+                    None => c_in.drop(Reason::PatchNoPeer, burst.free_all() as u64),
                 }
                 clock.burst_sent(latency);
             }
@@ -289,23 +290,24 @@ impl<const TIMED: bool> PassClock<TIMED> {
     }
 }
 
-/// Moves one decided packet to where its `Meta` says.
+/// Carries out the fate the pipeline decided for one packet: moves it to its port's tx burst (a copy to
+/// each port of a flood but the last, which gets the packet itself), or frees it, and counts.
 #[inline(always)]
-fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf, out: &mut [Burst]) {
-    match m.action {
-        Action::Output => match out.get_mut(m.out_port as usize) {
+fn dispatch(fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
+    match fate {
+        Fate::Output(port) => match out.get_mut(port as usize) {
             Some(ob) => push(ob, pkt, c_in),
-            None => c_in.drop(DropReason::NoTxQueue, 1),
+            None => c_in.drop(Reason::TxNoQueue, 1),
         },
-        Action::Reply => match out.get_mut(m.out_port as usize) {
+        Fate::Reply(port) => match out.get_mut(port as usize) {
             Some(ob) => {
                 bump(&c_in.replied, 1);
                 push(ob, pkt, c_in)
             }
-            None => c_in.drop(DropReason::NoTxQueue, 1),
+            None => c_in.drop(Reason::TxNoQueue, 1),
         },
-        Action::Flood => {
-            let mut ports = stages::l2_switch::flood_ports(t, m.network, m.in_port).peekable();
+        Fate::Flood(ports) => {
+            let mut ports = ports.peekable();
             while let Some(p) = ports.next() {
                 let Some(ob) = out.get_mut(p as usize) else { continue };
                 if ports.peek().is_none() {
@@ -314,17 +316,13 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
                 }
                 match Mbuf::from_bytes(pool, pkt.data()) {
                     Some(copy) => push(ob, copy, c_in),
-                    None => c_in.drop(DropReason::FloodNoMbuf, 1),
+                    None => c_in.drop(Reason::FloodNoMbuf, 1),
                 }
             }
             // The last flood port (or every one) is not plugged on this worker: the packet is freed here.
-            c_in.drop(DropReason::NoTxQueue, 1);
+            c_in.drop(Reason::TxNoQueue, 1);
         }
-        Action::Drop => bump(&c_in.pipeline[m.reason as usize], 1),
-        // The stages decide every packet; an undecided one would be a bug, counted rather than lost.
-        Action::Continue => bump(&c_in.pipeline[pipelines::drop::Reason::L2NoDestination as usize], 1),
-        // The egress stage hands these to the tunnel stage, or drops them while there is none.
-        Action::Remote => bump(&c_in.pipeline[pipelines::drop::Reason::EgressNoTunnel as usize], 1),
+        Fate::Drop(reason) => c_in.drop(reason, 1),
     }
 }
 
@@ -333,7 +331,7 @@ fn dispatch(t: &Tables, pool: &Mempool, c_in: &PortCounters, m: &Meta, pkt: Mbuf
 #[inline(always)]
 fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     if ob.push(pkt).is_err() {
-        c_in.drop(DropReason::TxFull, 1);
+        c_in.drop(Reason::TxFull, 1);
     }
 }
 
@@ -349,6 +347,6 @@ fn transmit(q: &mut TxQueue, b: &mut Burst, retries: u32, out: &PortCounters, c_
     }
     bump(&out.tx, sent as u64);
     if !b.is_empty() {
-        c_in.drop(DropReason::TxFull, b.free_all() as u64);
+        c_in.drop(Reason::TxFull, b.free_all() as u64);
     }
 }

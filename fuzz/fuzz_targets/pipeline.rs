@@ -23,11 +23,12 @@ fn run(t: &Tables, now_ms: u64, frames: &[(u16, &[u8])], fast: bool) -> (Vec<Met
     let mut meta: Vec<Meta> = frames.iter().map(|(p, _)| Meta::new(*p)).collect();
     let w = &mut WorkerState::new(1);
     w.now_ms = now_ms;
+    // Reading every fate checks that no packet is left pending or remote (`fate::Decided`).
     if fast {
-        decide(t, w, &mut pkts, &mut meta);
+        decide(t, w, &mut pkts, &mut meta).fates(t).for_each(drop);
     } else {
         for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m));
+            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m)).fates(t).for_each(drop);
         }
     }
     (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())

@@ -1,75 +1,102 @@
-//! Every reason the pipeline drops a packet, named `<stage>.<reason>` and counted.
+//! Every reason a packet is dropped, named `<stage>.<reason>` and counted: the pipeline's stages' (a stage
+//! sets one in `Meta::reason` with `Meta::drop`) and the dataplane's own, met while it carries out what
+//! the pipeline decided (`tx`, `flood`, and the patch mode's `patch`), which no stage ever sets. One list,
+//! in stage order; one counter per reason per port (`DropCounters` here, the dataplane's per-port
+//! atomics there); one name per reason in the stats JSON and the log.
 
-/// Why the pipeline dropped a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-#[repr(u8)]
-pub enum Reason {
-    /// No drop (the default of a fresh `Meta`).
+/// Declares [`Reason`] from one list of `Variant => "name"`: the enum, `ALL` in declaration order (the
+/// counters' order), `COUNT` and `name()` cannot disagree.
+macro_rules! reasons {
+    ($($(#[$attr:meta])* $variant:ident => $name:literal,)*) => {
+        /// Why a packet was dropped.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+        #[repr(u8)]
+        pub enum Reason {
+            $($(#[$attr])* $variant,)*
+        }
+
+        impl Reason {
+            /// How many reasons there are (`None` included): the length of a counter array.
+            pub const COUNT: usize = [$($name),*].len();
+
+            /// Every reason, in the order of their counters (`r as usize` is `r`'s index).
+            pub const ALL: [Reason; Reason::COUNT] = [$(Reason::$variant),*];
+
+            /// `<stage>.<reason>`: the counter's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// No drop (the default of a fresh `Meta`); never counted.
     #[default]
-    None,
+    None => "none",
+
+    // classify
     /// Shorter than an Ethernet header, or a header that does not parse.
-    ClassifyMalformed,
+    ClassifyMalformed => "classify.malformed",
     /// The in-port is bound to no logical port.
-    ClassifyUnknownPort,
+    ClassifyUnknownPort => "classify.unknown_port",
     /// The logical port is administratively down.
-    ClassifyPortDown,
+    ClassifyPortDown => "classify.port_down",
     /// An 802.1Q or 802.1ad tag on a frame from a VM port (no port is a trunk; OVN drops `vlan.present`).
-    ClassifyVlanTagged,
+    ClassifyVlanTagged => "classify.vlan_tagged",
+
+    // port_security
     /// Source MAC not the port's (nor an allowed address pair's).
-    PortSecurityMac,
+    PortSecurityMac => "port_security.mac_spoof",
     /// Source IP (v4 or v6) not the port's, nor an allowed pair's.
-    PortSecurityIp,
+    PortSecurityIp => "port_security.ip_spoof",
     /// ARP whose sender MAC or IP is not the port's.
-    PortSecurityArp,
+    PortSecurityArp => "port_security.arp_spoof",
     /// A neighbour solicitation or advertisement whose link-layer address option or advertised target is
     /// not the port's (or whose options do not parse).
-    PortSecurityNd,
+    PortSecurityNd => "port_security.nd_spoof",
     /// A router advertisement or DHCP server reply from a VM port (Neutron drops these).
-    PortSecurityRogueServer,
+    PortSecurityRogueServer => "port_security.rogue_server",
     /// Neither IPv4, IPv6 nor ARP, from a port with port security.
-    PortSecurityEthertype,
+    PortSecurityEthertype => "port_security.ethertype",
+
+    // l2_switch
     /// Unicast to an unknown MAC in a network with no other port to flood to, or an own-port loop.
-    L2NoDestination,
+    L2NoDestination => "l2_switch.no_destination",
+
+    // l3_route
     /// No route to the destination.
-    L3NoRoute,
+    L3NoRoute => "l3_route.no_route",
     /// TTL/hop limit exhausted (an ICMP time exceeded is sent when the packet allows it).
-    L3TtlExceeded,
+    L3TtlExceeded => "l3_route.ttl_exceeded",
     /// To a router address, but neither ARP/ND nor ping.
-    L3ToRouter,
+    L3ToRouter => "l3_route.to_router",
     /// The next hop's MAC is not known yet.
-    L3NoNeighbor,
+    L3NoNeighbor => "l3_route.no_neighbor",
     /// TTL/hop limit exhausted, and the ICMP error about it over the per-sender or the worker's limit.
-    L3IcmpRateLimit,
+    L3IcmpRateLimit => "l3_route.icmp_ratelimit",
+
+    // egress
     /// The output port is administratively down (or no longer bound).
-    EgressPortDown,
+    EgressPortDown => "egress.port_down",
     /// Destination is on another node and no tunnel stage is configured to carry it.
-    EgressNoTunnel,
+    EgressNoTunnel => "egress.no_tunnel",
+
+    // The dataplane, carrying the decision out (never set by a stage).
+    /// A flooded packet could not be copied for one of its ports: the pool was empty.
+    FloodNoMbuf => "flood.no_mbuf",
+    /// The packet's destination port has no tx queue on this worker: the port is being unplugged (the
+    /// tables still named it), or a flood found none of its ports plugged.
+    TxNoQueue => "tx.no_queue",
+    /// The tx queue stayed full after the configured retries: the unsent tail was freed.
+    TxFull => "tx.full",
+    /// Patch mode: the port has no peer to send to.
+    PatchNoPeer => "patch.no_peer",
 }
 
 impl Reason {
-    pub const ALL: [Reason; 19] = [
-        Reason::None,
-        Reason::ClassifyMalformed,
-        Reason::ClassifyUnknownPort,
-        Reason::ClassifyPortDown,
-        Reason::ClassifyVlanTagged,
-        Reason::PortSecurityMac,
-        Reason::PortSecurityIp,
-        Reason::PortSecurityArp,
-        Reason::PortSecurityNd,
-        Reason::PortSecurityRogueServer,
-        Reason::PortSecurityEthertype,
-        Reason::L2NoDestination,
-        Reason::L3NoRoute,
-        Reason::L3TtlExceeded,
-        Reason::L3ToRouter,
-        Reason::L3NoNeighbor,
-        Reason::L3IcmpRateLimit,
-        Reason::EgressPortDown,
-        Reason::EgressNoTunnel,
-    ];
-    pub const COUNT: usize = Self::ALL.len();
-
     /// A verdict of the L3 router (which is per packet, past classification and port security).
     pub fn is_l3_route(self) -> bool {
         matches!(
@@ -80,30 +107,6 @@ impl Reason {
                 | Reason::L3NoNeighbor
                 | Reason::L3IcmpRateLimit
         )
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::None => "none",
-            Reason::ClassifyMalformed => "classify.malformed",
-            Reason::ClassifyUnknownPort => "classify.unknown_port",
-            Reason::ClassifyPortDown => "classify.port_down",
-            Reason::ClassifyVlanTagged => "classify.vlan_tagged",
-            Reason::PortSecurityMac => "port_security.mac_spoof",
-            Reason::PortSecurityIp => "port_security.ip_spoof",
-            Reason::PortSecurityArp => "port_security.arp_spoof",
-            Reason::PortSecurityNd => "port_security.nd_spoof",
-            Reason::PortSecurityRogueServer => "port_security.rogue_server",
-            Reason::PortSecurityEthertype => "port_security.ethertype",
-            Reason::L2NoDestination => "l2_switch.no_destination",
-            Reason::L3NoRoute => "l3_route.no_route",
-            Reason::L3TtlExceeded => "l3_route.ttl_exceeded",
-            Reason::L3ToRouter => "l3_route.to_router",
-            Reason::L3NoNeighbor => "l3_route.no_neighbor",
-            Reason::L3IcmpRateLimit => "l3_route.icmp_ratelimit",
-            Reason::EgressPortDown => "egress.port_down",
-            Reason::EgressNoTunnel => "egress.no_tunnel",
-        }
     }
 }
 
@@ -137,7 +140,16 @@ mod tests {
             assert_eq!(*r as usize, i);
         }
         let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
         names.dedup();
         assert_eq!(names.len(), Reason::COUNT);
+    }
+
+    #[test]
+    fn names_are_stage_dot_reason() {
+        for r in &Reason::ALL[1..] {
+            let (stage, reason) = r.name().split_once('.').expect("<stage>.<reason>");
+            assert!(!stage.is_empty() && !reason.is_empty() && !reason.contains('.'), "{}", r.name());
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! addresses of `../shared/bench`'s traffic (VM1 `fa:16:3e:00:00:01` 10.0.0.1, VM2 `…:02` 10.0.0.2).
 
 use crate::routing::RouterIface;
-use crate::tables::{IpNet, PortEntry, Tables, TablesBuilder};
+use crate::tables::{PortEntry, Tables, TablesBuilder};
 use crate::wire::checksum::{pseudo_v4, pseudo_v6};
 use crate::wire::icmpv6::{NdOption, NA_OVERRIDE, NA_SOLICITED, RA_OTHER};
 use crate::wire::*;

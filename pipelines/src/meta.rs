@@ -3,7 +3,9 @@
 
 use crate::drop::Reason;
 
-/// What happens to the packet after the pipeline.
+/// Where a packet stands between stages. Two of these are for the stages alone, and no packet leaves
+/// the pipeline in them (`fate::Decided` says why): `Continue` and `Remote`. The dataplane reads a
+/// decided packet as a `fate::Fate`, which has neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum Action {
@@ -16,7 +18,8 @@ pub enum Action {
     Flood,
     /// Rewritten into a reply in place: back out of the port it came in on.
     Reply,
-    /// To logical port `Meta::dst_lport` on node `Meta::chassis`: for the tunnel stage to encapsulate.
+    /// To logical port `Meta::dst_lport` on node `Meta::chassis`: for the tunnel stage to encapsulate
+    /// (`egress` drops it while there is none).
     Remote,
     /// Dropped, counted under `Meta::reason`.
     Drop,

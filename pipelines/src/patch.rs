@@ -1,6 +1,14 @@
 //! Cross-connect ("patch") forwarding: every packet received on a port leaves by its peer port, untouched,
 //! as testpmd's `io` mode does. Pairs are symmetric (A → B and B → A); a port in no pair drops what it
 //! receives, counted as `patch.no_peer`.
+//!
+//! ```
+//! use pipelines::patch::PatchMap;
+//! let names = ["net_tap0", "net_tap1"];
+//! let map = PatchMap::from_pairs(&names, &[("net_tap0", "net_tap1")]).unwrap();
+//! assert_eq!(map.peer(0), Some(1));
+//! assert_eq!(map.peer(1), Some(0));
+//! ```
 
 /// Index of a port in the dataplane's port list.
 pub type PortIndex = usize;

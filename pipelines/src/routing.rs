@@ -2,8 +2,7 @@
 //! gateway address) and its routes (the attached subnets plus extra routes), looked up by longest prefix.
 //! Every node holds the routers of its networks, so routing happens on the node the packet enters.
 
-use crate::tables::IpNet;
-use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
 /// A router interface: the router's port on one network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

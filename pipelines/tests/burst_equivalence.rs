@@ -10,9 +10,9 @@ use pipelines::fixtures::*;
 use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
 use pipelines::stages::{decide, decide_per_packet, WorkerState};
-use pipelines::tables::{IpNet, Tables};
+use pipelines::tables::Tables;
 use pipelines::wire::icmpv6::NA_SOLICITED;
-use pipelines::wire::{Icmpv6Repr, Ipv4Addr, Mac, NdOption};
+use pipelines::wire::{Icmpv6Repr, IpNet, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
 
 const ROUTER: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xfe]);
@@ -87,11 +87,12 @@ fn run(t: &Tables, frames: &[Vec<u8>], ports: &[u16], fast: bool) -> (Vec<Meta>,
     let mut meta: Vec<Meta> = ports.iter().map(|&p| Meta::new(p)).collect();
     // A fresh worker for each run: the ICMP error limits see the same errors in the same order.
     let w = &mut WorkerState::new(1);
+    // Reading every fate checks that no packet is left pending or remote (`fate::Decided`).
     if fast {
-        decide(t, w, &mut pkts, &mut meta);
+        decide(t, w, &mut pkts, &mut meta).fates(t).for_each(drop);
     } else {
         for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m));
+            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m)).fates(t).for_each(drop);
         }
     }
     (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())

@@ -10,14 +10,20 @@ use crate::wire::{ArpOperation, EthernetFrame, Ipv4Addr};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if m.pending() && m.has(flags::ARP) {
-            packet(t, p, m);
-        }
+        packet(t, p, m);
+    }
+}
+
+/// One packet, answered if it is a pending ARP request the stage answers.
+#[inline(always)]
+pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    if m.pending() && m.has(flags::ARP) {
+        answer(t, p, m);
     }
 }
 
 /// One pending ARP packet.
-pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+fn answer<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let arp = ArpPacket::new_unchecked(&d[l3..]);

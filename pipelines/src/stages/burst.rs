@@ -14,12 +14,20 @@ use crate::meta::{flags, Action, Meta};
 use crate::routing::Router;
 use crate::stages::{egress, l3_route, BurstMemo, WorkerState};
 use crate::tables::{PortEntry, Tables};
-use crate::wire::{Ipv4Addr, Mac};
+use crate::wire::dhcpv4::{CLIENT_PORT, SERVER_PORT};
+use crate::wire::{ethernet, ipv4, EtherType, IpProtocol, Ipv4Packet, Mac, UdpPacket};
+
+/// Where the IPv4 header starts: right after an untagged Ethernet header.
+const L3: usize = ethernet::HEADER_LEN;
+/// Where the L4 header starts: after an IPv4 header without options.
+const L4: usize = L3 + ipv4::HEADER_LEN;
+/// The bytes the fast path reads: the headers above and a UDP datagram's ports.
+const MIN_LEN: usize = L4 + 4;
 
 /// What the first packet's header decided, for the packets that share it.
 pub(crate) struct Template<'t> {
     in_port: u16,
-    header: [u8; 14],
+    header: [u8; ethernet::HEADER_LEN],
     src: Mac,
     port: &'t PortEntry,
     kind: Kind<'t>,
@@ -33,18 +41,23 @@ enum Kind<'t> {
 }
 
 impl<'t> Template<'t> {
-    /// The first 14 bytes of a packet, taken before the per-packet path decides it (the router rewrites
-    /// them).
+    /// The Ethernet header of a packet, taken before the per-packet path decides it (the router
+    /// rewrites it).
     #[inline(always)]
-    pub(crate) fn header<B: PacketBuf>(p: &B) -> Option<[u8; 14]> {
-        p.data().get(..14)?.try_into().ok()
+    pub(crate) fn header<B: PacketBuf>(p: &B) -> Option<[u8; ethernet::HEADER_LEN]> {
+        p.data().get(..ethernet::HEADER_LEN)?.try_into().ok()
     }
 
     /// The template of a packet the per-packet path has just decided (`header`: its bytes before), if its
     /// kind is one the fast path repeats: untagged IPv4 unicast that passed classification and port
     /// security and was either switched to a port or handed to a router.
-    pub(crate) fn of(t: &'t Tables, memo: &mut BurstMemo<'t>, header: [u8; 14], m: &Meta) -> Option<Template<'t>> {
-        if m.flags != flags::IPV4 || m.l3_off != 14 {
+    pub(crate) fn of(
+        t: &'t Tables,
+        memo: &mut BurstMemo<'t>,
+        header: [u8; ethernet::HEADER_LEN],
+        m: &Meta,
+    ) -> Option<Template<'t>> {
+        if m.flags != flags::IPV4 || m.l3_off as usize != L3 {
             return None;
         }
         let dst = Mac(header[..6].try_into().ok()?);
@@ -72,42 +85,40 @@ impl<'t> Template<'t> {
         m: &mut Meta,
     ) -> bool {
         let d = p.data();
-        if m.in_port != self.in_port || d.len() < 14 + 20 + 4 || d[..14] != self.header {
+        if m.in_port != self.in_port || d.len() < MIN_LEN || d[..L3] != self.header {
             return false;
         }
-        let ip = &d[14..];
-        let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+        let ip = Ipv4Packet::new_unchecked(&d[L3..]);
+        let total = ip.total_len() as usize;
         // No options, no fragment (offset or more-fragments), a length the frame holds.
-        if ip[0] != 0x45 || total < 20 || total > ip.len() || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        if d[L3] != ipv4::VER_IHL_NO_OPTIONS || total < ipv4::HEADER_LEN || total > d.len() - L3 || ip.is_fragment() {
             return false;
         }
-        let proto = ip[9];
-        if proto == 17 {
+        let proto = ip.protocol_number();
+        if proto == IpProtocol::Udp.number() {
             // DHCP (server replies are port security's to drop; requests are the DHCP stage's).
-            let (sport, dport) = (u16::from_be_bytes([ip[20], ip[21]]), u16::from_be_bytes([ip[22], ip[23]]));
-            if matches!(sport, 67 | 68) || matches!(dport, 67 | 68) {
+            let udp = UdpPacket::new_unchecked(&d[L4..]);
+            let dhcp = |port| matches!(port, SERVER_PORT | CLIENT_PORT);
+            if dhcp(udp.src_port()) || dhcp(udp.dst_port()) {
                 return false;
             }
         }
-        if self.port.security {
-            let src = Ipv4Addr(ip[12..16].try_into().expect("20-byte header"));
-            if !self.port.v4_allowed(self.src, src) {
-                return false;
-            }
+        if self.port.security && !self.port.v4_allowed(self.src, ip.src()) {
+            return false;
         }
         m.lport = self.port.lport;
         m.network = self.port.network;
         m.flags = flags::IPV4;
-        m.ethertype = 0x0800;
-        m.l3_off = 14;
-        m.l4_off = 34;
+        m.ethertype = EtherType::Ipv4.into();
+        m.l3_off = L3 as u16;
+        m.l4_off = L4 as u16;
         m.ip_proto = proto;
         match self.kind {
             Kind::Switch(out) => m.output(out),
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
-                l3_route::packet(t, memo, w, key, r, p, m);
-                debug_assert!(!m.pending());
+                l3_route::route(t, memo, w, key, r, p, m);
+                debug_assert!(!m.pending(), "see fate::Decided");
                 egress::packet(t, m);
             }
         }

@@ -18,8 +18,9 @@ use crate::stages::BurstMemo;
 use crate::tables::Tables;
 use crate::wire::ipv6::Ipv6Packet;
 use crate::wire::vlan::{self, VlanTag};
+use crate::wire::{arp, ethernet, ipv4, EtherType, EthernetFrame, IpProtocol, Ipv4Packet};
 
-const ETH_LEN: usize = 14;
+const ETH_LEN: usize = ethernet::HEADER_LEN;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let mut memo = BurstMemo::default();
@@ -46,10 +47,6 @@ pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut
     }
 }
 
-/// 802.1Q C-tag and 802.1ad S-tag TPIDs.
-const TPID_C: u16 = 0x8100;
-const TPID_S: u16 = 0x88a8;
-
 /// Fills the header fields of `m` from the frame; false if a header is cut short or invalid, or if the
 /// frame is tagged (no port takes tags: it is then flagged `VLAN`, and its inner headers are parsed all
 /// the same).
@@ -58,10 +55,16 @@ pub fn parse(d: &[u8], m: &mut Meta) -> bool {
     if d.len() < ETH_LEN {
         return false;
     }
-    if d[0] & 1 != 0 {
+    if EthernetFrame::new_unchecked(d).dst().is_multicast() {
         m.flags |= flags::MULTICAST_DST;
     }
     from_l3(d, u16::from_be_bytes([d[12], d[13]]), ETH_LEN, m)
+}
+
+/// An 802.1Q C-tag or an 802.1ad S-tag follows.
+#[inline(always)]
+fn is_tag(et: EtherType) -> bool {
+    matches!(et, EtherType::Vlan | EtherType::QinQ)
 }
 
 /// The headers from offset `l3` on, after the EtherType `et`.
@@ -69,25 +72,25 @@ pub fn parse(d: &[u8], m: &mut Meta) -> bool {
 fn from_l3(d: &[u8], et: u16, l3: usize, m: &mut Meta) -> bool {
     m.ethertype = et;
     m.l3_off = l3 as u16;
-    match et {
-        0x0800 => {
-            let ip = &d[l3..];
-            if ip.len() < 20 || ip[0] >> 4 != 4 {
+    match EtherType::from(et) {
+        EtherType::Ipv4 => {
+            let b = &d[l3..];
+            if b.len() < ipv4::HEADER_LEN {
                 return false;
             }
-            let ihl = ((ip[0] & 0x0f) as usize) * 4;
-            let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-            if ihl < 20 || total < ihl || ip.len() < total {
+            let ip = Ipv4Packet::new_unchecked(b);
+            let (ihl, total) = (ip.header_len(), ip.total_len() as usize);
+            if ip.version() != 4 || ihl < ipv4::HEADER_LEN || total < ihl || b.len() < total {
                 return false;
             }
             m.flags |= flags::IPV4;
-            m.ip_proto = ip[9];
+            m.ip_proto = ip.protocol_number();
             m.l4_off = (l3 + ihl) as u16;
-            if u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
+            if ip.is_later_fragment() {
                 m.flags |= flags::LATER_FRAGMENT;
             }
         }
-        0x86dd => {
+        EtherType::Ipv6 => {
             let Ok(ip) = Ipv6Packet::new_checked(&d[l3..]) else {
                 return false;
             };
@@ -95,24 +98,21 @@ fn from_l3(d: &[u8], et: u16, l3: usize, m: &mut Meta) -> bool {
                 return false;
             };
             m.flags |= flags::IPV6;
-            if proto == crate::wire::IpProtocol::Ipv6Frag {
+            if proto == IpProtocol::Ipv6Frag {
                 m.flags |= flags::LATER_FRAGMENT;
             }
             m.ip_proto = proto.into();
             m.l4_off = (l3 + off) as u16;
         }
-        0x0806 => {
-            if d.len() < l3 + crate::wire::arp::PACKET_LEN {
+        EtherType::Arp => {
+            if d.len() < l3 + arp::PACKET_LEN {
                 return false;
             }
             m.flags |= flags::ARP;
         }
-        _ => {
-            // The outer EtherType only (`tagged` reads at most two tags, and comes back here past them).
-            if l3 == ETH_LEN && (et == TPID_C || et == TPID_S) {
-                return tagged(d, m);
-            }
-        }
+        // The outer EtherType only (`tagged` reads at most two tags, and comes back here past them).
+        t if l3 == ETH_LEN && is_tag(t) => return tagged(d, m),
+        _ => {}
     }
     true
 }
@@ -125,7 +125,7 @@ fn tagged(d: &[u8], m: &mut Meta) -> bool {
     m.flags |= flags::VLAN;
     let (mut et, mut at) = (u16::from_be_bytes([d[12], d[13]]), ETH_LEN);
     for _ in 0..2 {
-        if et != TPID_C && et != TPID_S {
+        if !is_tag(EtherType::from(et)) {
             break;
         }
         let Ok(tag) = VlanTag::new_checked(&d[at..]) else { return false };

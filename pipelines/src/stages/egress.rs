@@ -32,8 +32,8 @@ mod tests {
     use crate::drop::DropCounters;
     use crate::fixtures::*;
     use crate::stages;
-    use crate::tables::{IpNet, RemotePort, TablesBuilder};
-    use crate::wire::{Ipv4Addr, Mac};
+    use crate::tables::{RemotePort, TablesBuilder};
+    use crate::wire::{IpNet, Ipv4Addr, Mac};
 
     const REMOTE_VM: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 9]);
 

@@ -13,15 +13,17 @@ use crate::wire::Mac;
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if m.pending() {
-            packet(t, &mut memo, p, m);
-        }
+        packet(t, &mut memo, p, m);
     }
 }
 
-/// One pending packet: known unicast out of its port, else flooded (or dropped with nobody to flood to).
+/// One packet, if it is still pending: known unicast out of its port, else flooded (or dropped with
+/// nobody to flood to). Every packet that reaches this stage pending leaves it decided.
 #[inline(always)]
 pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: &mut Meta) {
+    if !m.pending() {
+        return;
+    }
     if !m.has(flags::MULTICAST_DST) {
         let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
         if let Some(out) = memo.l2(t, m.network, dst) {
@@ -48,12 +50,35 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
 
 /// The ports a flooded packet from `in_port` in `network` goes to: the network's other local ports that
 /// are up.
-pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> impl Iterator<Item = u16> + '_ {
-    t.networks
-        .get(&network)
-        .into_iter()
-        .flat_map(|n| n.local_ports.iter().copied())
-        .filter(move |&p| p != in_port && t.port(p).is_some_and(|e| e.up))
+#[inline]
+pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> FloodPorts<'_> {
+    let ports = t.networks.get(&network).map_or(&[][..], |n| &n.local_ports[..]);
+    FloodPorts { t, ports: ports.iter(), in_port }
+}
+
+/// The ports of a flood (see [`flood_ports`]), read from the tables as it goes: no allocation.
+#[derive(Clone)]
+pub struct FloodPorts<'t> {
+    t: &'t Tables,
+    ports: core::slice::Iter<'t, u16>,
+    in_port: u16,
+}
+
+/// The ports still to come, not the tables.
+impl core::fmt::Debug for FloodPorts<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
+    }
+}
+
+impl Iterator for FloodPorts<'_> {
+    type Item = u16;
+
+    #[inline]
+    fn next(&mut self) -> Option<u16> {
+        let (t, in_port) = (self.t, self.in_port);
+        self.ports.by_ref().copied().find(|&p| p != in_port && t.port(p).is_some_and(|e| e.up))
+    }
 }
 
 #[cfg(test)]

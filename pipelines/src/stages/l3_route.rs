@@ -19,14 +19,34 @@ use crate::drop::Reason;
 use crate::meta::{flags, Meta};
 use crate::routing::Router;
 use crate::stages::{BurstMemo, WorkerState};
-use crate::tables::{IpNet, Tables};
+use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Packet;
-use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
+use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
-/// Routes one pending packet addressed to the MAC of router `key`'s interface on the packet's network.
+pub fn run<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
+    let mut memo = BurstMemo::default();
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        packet(t, &mut memo, w, p, m);
+    }
+}
+
+/// One packet, routed if it is pending and unicast to the MAC of a router's interface on its network.
+#[inline(always)]
+pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
+    if !m.pending() || m.has(flags::MULTICAST_DST) {
+        return;
+    }
+    let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+    if let Some((key, r)) = memo.router(t, m.network, dst) {
+        route(t, memo, w, key, r, p, m);
+    }
+}
+
+/// Routes one pending packet addressed to the MAC of router `key`'s interface on the packet's network
+/// (the burst fast path calls this directly, with the router its template looked up).
 #[inline]
-pub fn packet<B: PacketBuf>(
+pub fn route<B: PacketBuf>(
     t: &Tables,
     memo: &mut BurstMemo<'_>,
     w: &mut WorkerState,

@@ -1,11 +1,20 @@
-//! The stages, in Dragonflow's order; each is one file with its drop reasons and its loop over a burst.
-//! A stage looks only at packets whose `Meta::action` is still `Continue`, but for `egress`, which
-//! checks the decided ones. Stages still to come slot in by adding a file and a line in [`decide`]:
-//! DHCP after the ARP/ND responders (it answers in place, as they do), security groups after port
-//! security (ingress) and before egress (egress rules), NAT in `l3_route` around the routing decision,
-//! and the tunnel stage at egress's `Action::Remote` hook (with its decapsulating twin before classify).
-//! Each stage has a burst-level `run` (its tests use it) and a per-packet `packet` that [`decide`] chains
-//! in one pass over the burst.
+//! The stages, one file each with its drop reasons, its per-packet `packet` and a burst-level `run` (its
+//! tests use it). Their order is written once, top to bottom, in the body of `packet` below (the first
+//! function a reader of the pipeline should read); [`decide`] chains them in one pass over a burst, and
+//! the burst fast path (`burst.rs`) repeats, for the packets that share the first one's header, what
+//! that order decided for it.
+//!
+//! Every stage but the first and the last looks at a packet only while its `Meta::action` is still
+//! `Continue`, and only at the kinds it handles (ARP, ICMPv6, unicast to a router's MAC): that test is
+//! the first line of its `packet`. `classify` starts every packet; `egress` checks the decided ones.
+//! `l2_switch` decides every packet still pending, and `egress` turns `Remote` into a drop, so the burst
+//! [`decide`] returns is a `fate::Decided`: each packet's `fate::Fate` (its port, its reply port, its
+//! flood set, or its drop) is all the dataplane needs to carry it out.
+//!
+//! Stages still to come slot in by adding a file and a line in `packet`: DHCP after the ARP/ND
+//! responders (it answers in place, as they do), security groups after port security (ingress) and
+//! before egress (egress rules), NAT in `l3_route` around the routing decision, and the tunnel stage at
+//! egress's `Action::Remote` hook (with its decapsulating twin before classify).
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent) is its [`WorkerState`],
@@ -22,11 +31,12 @@ pub mod port_security;
 
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
+use crate::fate::Decided;
 use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
 use crate::routing::Router;
-use crate::tables::{IpNet, PortEntry, Tables};
-use crate::wire::Mac;
+use crate::tables::{PortEntry, Tables};
+use crate::wire::{IpNet, Mac};
 
 /// The mutable state of one worker's pipeline, kept from burst to burst: the time of the burst and the
 /// ICMP error limits.
@@ -123,14 +133,15 @@ impl<'t> BurstMemo<'t> {
     }
 }
 
-/// Runs the whole pipeline over a burst: `pkts[i]` came in on `meta[i].in_port`; on return every
-/// `meta[i].action` is decided (never `Continue`). The caller counts the drops (`Meta::reason`) and has
-/// set `w.now_ms` to the time of the burst.
+/// Runs the whole pipeline over a burst: `pkts[i]` came in on port `p` and `meta[i]` is `Meta::new(p)`;
+/// returns the burst decided, whose [`Decided::fates`] say where each packet goes. The caller counts the
+/// drops and has set `w.now_ms` to the time of the burst.
 /// One pass over the burst: packets with the Ethernet header of the first plain IPv4 packet take the
 /// burst fast path (`burst.rs`), the others go through the stages in order (see [`decide_per_packet`]).
 #[inline]
-pub fn decide<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &'m mut [Meta]) -> Decided<'m> {
     debug_assert_eq!(pkts.len(), meta.len());
+    debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     let mut template: Option<burst::Template<'_>> = None;
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
@@ -147,18 +158,28 @@ pub fn decide<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], met
             packet(t, &mut memo, w, p, m);
         }
     }
+    Decided::new(meta)
 }
 
 /// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
 /// path is tested against.
-pub fn decide_per_packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn decide_per_packet<'m, B: PacketBuf>(
+    t: &Tables,
+    w: &mut WorkerState,
+    pkts: &mut [B],
+    meta: &'m mut [Meta],
+) -> Decided<'m> {
+    debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         packet(t, &mut memo, w, p, m);
     }
+    Decided::new(meta)
 }
 
-/// One packet through the stages in order, as far as it is still pending.
+/// One packet through the stages: the pipeline's order, top to bottom. A packet `classify` drops goes
+/// no further (`egress` has nothing to check on a drop); each later stage looks at it only while it is
+/// pending, and `egress` at the decided ones.
 #[inline(always)]
 fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
     classify::packet(t, memo, p, m);
@@ -166,30 +187,27 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
         return;
     }
     port_security::packet(t, memo, p, m);
-    if m.pending() && m.has(crate::meta::flags::ARP) {
-        arp_responder::packet(t, p, m);
-    }
-    if m.pending() && nd_responder::is_icmpv6(m) {
-        nd_responder::packet(t, p, m);
-    }
-    if m.pending() && !m.has(crate::meta::flags::MULTICAST_DST) {
-        let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
-        if let Some((key, router)) = memo.router(t, m.network, dst) {
-            l3_route::packet(t, memo, w, key, router, p, m);
-        }
-    }
-    if m.pending() {
-        l2_switch::packet(t, memo, p, m);
-    }
+    arp_responder::packet(t, p, m);
+    nd_responder::packet(t, p, m);
+    l3_route::packet(t, memo, w, p, m);
+    l2_switch::packet(t, memo, p, m);
     egress::packet(t, m);
+    debug_assert!(!matches!(m.action, Action::Continue | Action::Remote), "see fate::Decided");
 }
 
 /// [`decide`], counting the drops in `drops`.
-pub fn run<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta], drops: &mut DropCounters) {
-    decide(t, w, pkts, meta);
-    for m in meta.iter() {
+pub fn run<'m, B: PacketBuf>(
+    t: &Tables,
+    w: &mut WorkerState,
+    pkts: &mut [B],
+    meta: &'m mut [Meta],
+    drops: &mut DropCounters,
+) -> Decided<'m> {
+    let decided = decide(t, w, pkts, meta);
+    for m in decided.meta() {
         if m.action == Action::Drop {
             drops.count(m.reason);
         }
     }
+    decided
 }

@@ -15,9 +15,7 @@ const NA_LEN: usize = 4 + 4 + 16 + 8;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if m.pending() && is_icmpv6(m) {
-            packet(t, p, m);
-        }
+        packet(t, p, m);
     }
 }
 
@@ -26,8 +24,16 @@ pub fn is_icmpv6(m: &Meta) -> bool {
     m.has(flags::IPV6) && m.ip_proto == 58
 }
 
-/// One pending ICMPv6 packet.
+/// One packet, answered if it is a pending neighbour solicitation the stage answers.
+#[inline(always)]
 pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    if m.pending() && is_icmpv6(m) {
+        answer(t, p, m);
+    }
+}
+
+/// One pending ICMPv6 packet.
+fn answer<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     if let Some(answer) = solicitation(t, p.data(), m) {
         let router = t.router_for(m.network, answer).is_some();
         advertise(p, m, answer, router);

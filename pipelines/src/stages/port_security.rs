@@ -25,15 +25,16 @@ use crate::wire::{Icmpv6Packet, Ipv4Addr, Ipv6Addr, Mac, NdOptions};
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let mut memo = BurstMemo::default();
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        if m.pending() {
-            packet(t, &mut memo, p, m);
-        }
+        packet(t, &mut memo, p, m);
     }
 }
 
-/// One packet still pending.
+/// One packet, checked if it is still pending.
 #[inline(always)]
 pub fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, p: &mut B, m: &mut Meta) {
+    if !m.pending() {
+        return;
+    }
     let Some(port) = memo.port(t, m.in_port).filter(|e| e.security) else { return };
     if let Err(r) = check(port, p.data(), m) {
         m.drop(r);
@@ -119,7 +120,7 @@ mod tests {
     use crate::fixtures::*;
     use crate::meta::Action;
     use crate::stages::classify;
-    use crate::tables::IpNet;
+    use crate::wire::IpNet;
 
     fn verdicts(t: &Tables, frames: &[Vec<u8>]) -> Vec<Reason> {
         let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();

@@ -81,6 +81,7 @@ pub enum EtherType {
 }
 
 impl From<u16> for EtherType {
+    #[inline]
     fn from(v: u16) -> Self {
         match v {
             0x0800 => EtherType::Ipv4,
@@ -95,6 +96,7 @@ impl From<u16> for EtherType {
 }
 
 impl From<EtherType> for u16 {
+    #[inline]
     fn from(t: EtherType) -> u16 {
         match t {
             EtherType::Ipv4 => 0x0800,

@@ -69,6 +69,14 @@ mod field {
 
 /// Length of a header without options.
 pub const HEADER_LEN: usize = field::DST.end;
+/// The first byte of a header without options: version 4, five 32-bit words.
+pub const VER_IHL_NO_OPTIONS: u8 = 0x45;
+/// In the flags and fragment offset word: do not fragment.
+pub const FLAG_DONT_FRAG: u16 = 0x4000;
+/// In the flags and fragment offset word: more fragments follow.
+pub const FLAG_MORE_FRAGS: u16 = 0x2000;
+/// In the flags and fragment offset word: the fragment offset (in 8-byte units).
+pub const FRAG_OFFSET: u16 = 0x1fff;
 
 /// A view of an IPv4 packet.
 #[derive(Debug, Clone)]
@@ -127,16 +135,28 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     pub fn dont_frag(&self) -> bool {
-        self.b()[field::FLG_OFF.start] & 0x40 != 0
+        get_u16(self.b(), field::FLG_OFF.start) & FLAG_DONT_FRAG != 0
     }
 
     pub fn more_frags(&self) -> bool {
-        self.b()[field::FLG_OFF.start] & 0x20 != 0
+        get_u16(self.b(), field::FLG_OFF.start) & FLAG_MORE_FRAGS != 0
     }
 
     /// Fragment offset in bytes.
     pub fn frag_offset(&self) -> u16 {
-        (get_u16(self.b(), field::FLG_OFF.start) & 0x1fff) * 8
+        (get_u16(self.b(), field::FLG_OFF.start) & FRAG_OFFSET) * 8
+    }
+
+    /// A fragment, the first or a later one: more fragments follow, or it has an offset.
+    #[inline]
+    pub fn is_fragment(&self) -> bool {
+        get_u16(self.b(), field::FLG_OFF.start) & (FLAG_MORE_FRAGS | FRAG_OFFSET) != 0
+    }
+
+    /// A fragment other than the first: it has an offset (and no upper-layer header).
+    #[inline]
+    pub fn is_later_fragment(&self) -> bool {
+        get_u16(self.b(), field::FLG_OFF.start) & FRAG_OFFSET != 0
     }
 
     pub fn ttl(&self) -> u8 {
@@ -144,7 +164,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     pub fn protocol(&self) -> IpProtocol {
-        self.b()[field::PROTOCOL].into()
+        self.protocol_number().into()
+    }
+
+    /// The protocol field as a number, for a fast path that keeps or compares the number itself
+    /// (against `IpProtocol::number()`) rather than convert it to an `IpProtocol` and back.
+    #[inline]
+    pub fn protocol_number(&self) -> u8 {
+        self.b()[field::PROTOCOL]
     }
 
     pub fn checksum(&self) -> u16 {
@@ -289,7 +316,7 @@ impl Ipv4Repr {
         b[field::DSCP_ECN] = self.dscp_ecn;
         set_u16(b, field::LENGTH.start, (HEADER_LEN + self.payload_len) as u16);
         set_u16(b, field::IDENT.start, self.ident);
-        set_u16(b, field::FLG_OFF.start, if self.dont_frag { 0x4000 } else { 0 });
+        set_u16(b, field::FLG_OFF.start, if self.dont_frag { FLAG_DONT_FRAG } else { 0 });
         b[field::TTL] = self.ttl;
         b[field::PROTOCOL] = self.protocol.into();
         p.set_src(self.src);
@@ -345,6 +372,23 @@ mod tests {
         assert_eq!(p.rewrite_src(Ipv4Addr::new(172, 24, 4, 10)), Ipv4Addr::new(10, 0, 0, 1));
         assert_eq!(p.rewrite_dst(Ipv4Addr::new(255, 255, 255, 255)), Ipv4Addr::new(10, 1, 0, 5));
         assert!(p.verify_checksum());
+    }
+
+    #[test]
+    fn fragments_first_and_later() {
+        let b = packet();
+        let p = Ipv4Packet::new_unchecked(&b[..]);
+        assert_eq!(b[0], VER_IHL_NO_OPTIONS);
+        assert!(p.dont_frag() && !p.more_frags() && !p.is_fragment() && !p.is_later_fragment());
+        let mut first = b;
+        first[6..8].copy_from_slice(&FLAG_MORE_FRAGS.to_be_bytes()); // MF, offset 0
+        let p = Ipv4Packet::new_unchecked(&first[..]);
+        assert!(p.more_frags() && p.is_fragment() && !p.is_later_fragment() && !p.dont_frag());
+        let mut last = b;
+        last[6..8].copy_from_slice(&[0x00, 0xb9]); // no MF, offset 185 * 8
+        let p = Ipv4Packet::new_unchecked(&last[..]);
+        assert!(!p.more_frags() && p.is_fragment() && p.is_later_fragment());
+        assert_eq!(p.frag_offset(), 1480);
     }
 
     #[test]

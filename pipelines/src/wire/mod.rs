@@ -13,6 +13,7 @@ pub mod geneve;
 pub mod gre;
 pub mod icmpv4;
 pub mod icmpv6;
+pub mod ipnet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod tcp;
@@ -28,6 +29,7 @@ pub use geneve::{GeneveOption, GenevePacket, GeneveRepr};
 pub use gre::{GrePacket, GreRepr};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6Packet, Icmpv6Repr, NdOption, NdOptions};
+pub use ipnet::IpNet;
 pub use ipv4::{Ipv4Addr, Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Addr, Ipv6Packet, Ipv6Repr};
 pub use tcp::{TcpPacket, TcpRepr};
@@ -71,6 +73,7 @@ pub enum IpProtocol {
 }
 
 impl From<u8> for IpProtocol {
+    #[inline]
     fn from(v: u8) -> Self {
         match v {
             0 => IpProtocol::HopByHop,
@@ -88,9 +91,12 @@ impl From<u8> for IpProtocol {
     }
 }
 
-impl From<IpProtocol> for u8 {
-    fn from(p: IpProtocol) -> u8 {
-        match p {
+impl IpProtocol {
+    /// The protocol's number: a constant for a named protocol (`IpProtocol::Udp.number()` is 17, and
+    /// costs nothing), to compare with a number read from a header or kept in `Meta::ip_proto`.
+    #[inline(always)]
+    pub const fn number(self) -> u8 {
+        match self {
             IpProtocol::HopByHop => 0,
             IpProtocol::Icmp => 1,
             IpProtocol::Tcp => 6,
@@ -103,6 +109,13 @@ impl From<IpProtocol> for u8 {
             IpProtocol::Ipv6Opts => 60,
             IpProtocol::Unknown(v) => v,
         }
+    }
+}
+
+impl From<IpProtocol> for u8 {
+    #[inline]
+    fn from(p: IpProtocol) -> u8 {
+        p.number()
     }
 }
 

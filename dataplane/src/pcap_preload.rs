@@ -1,5 +1,7 @@
-//! Counting the frames of a pcap file, to size the mempool for `net_pcap` with `infinite_rx=1`, which
-//! preloads every frame into mbufs when the port starts.
+//! The mbufs a `net_pcap` vdev preloads: with `infinite_rx=1` the driver reads every frame of its
+//! `rx_pcap` file into an mbuf when the port starts, so the packet pool is sized for that many more
+//! (`Dataplane::start`, for the ports and the EAL `--vdev`s alike). Counting them means counting the
+//! frames of a classic pcap file.
 
 use std::io::Read;
 
@@ -47,7 +49,7 @@ mod tests {
             bytes.extend_from_slice(&len.to_le_bytes());
             bytes.extend(std::iter::repeat_n(0xabu8, len as usize));
         }
-        let path = std::env::temp_dir().join(format!("df-pcap-size-{}.pcap", std::process::id()));
+        let path = std::env::temp_dir().join(format!("df-pcap-preload-{}.pcap", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
         let p = path.to_str().unwrap();
         assert_eq!(pcap_frames(p), Some(3));
