@@ -10,8 +10,8 @@
 //! - a router interface port is the router's interface on its network (gateway address, MAC), and the
 //!   router's extra routes are its routes.
 //!
-//! Keys: networks, ports and nodes get small integer keys (`Keys`), stable for the life of the
-//! controller, so that two compilations agree and the dataplane's per-key state survives a publish.
+//! Keys: networks, ports, nodes and routers are known to the tables by the keys of [`crate::keys`], given
+//! by a [`Keys`] that lives as long as the controller, so that two compilations agree.
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,6 +20,7 @@ use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
 use crate::cidr::Cidr;
+use crate::keys::{Keys, LportKey, NetworkKey};
 use crate::model::{FixedIp, Network, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// The model objects a node compiles from.
@@ -29,25 +30,6 @@ pub struct Model {
     pub subnets: HashMap<String, Subnet>,
     pub ports: HashMap<String, Port>,
     pub routers: HashMap<String, Router>,
-}
-
-/// Stable small keys for ids.
-#[derive(Debug, Default)]
-pub struct Keys {
-    /// Per kind: id → key, and the last key given.
-    kinds: HashMap<&'static str, (HashMap<String, u32>, u32)>,
-}
-
-impl Keys {
-    pub fn key(&mut self, kind: &'static str, id: &str) -> u32 {
-        let (keys, last) = self.kinds.entry(kind).or_default();
-        if let Some(k) = keys.get(id) {
-            return *k;
-        }
-        *last += 1;
-        keys.insert(id.to_owned(), *last);
-        *last
-    }
 }
 
 /// What a compilation holds, for the caller to log or check.
@@ -77,7 +59,14 @@ pub(crate) fn iface_ip(subnets: &HashMap<String, Subnet>, p: &Port, f: &FixedIp)
 
 /// The entry of a port bound and plumbed here: what it may send from (its MAC with each fixed IP, and
 /// its allowed address pairs), its security and state (the network's where the port does not say).
-pub(crate) fn local_entry(p: &Port, net: &Network, mac: Mac, ips: &[IpNet], lport: u32, network: u32) -> PortEntry {
+pub(crate) fn local_entry(
+    p: &Port,
+    net: &Network,
+    mac: Mac,
+    ips: &[IpNet],
+    lport: LportKey,
+    network: NetworkKey,
+) -> PortEntry {
     let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
     for pair in &p.allowed_address_pairs {
         let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
@@ -87,7 +76,7 @@ pub(crate) fn local_entry(p: &Port, net: &Network, mac: Mac, ips: &[IpNet], lpor
     }
     let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
     let up = p.admin_state_up && net.admin_state_up;
-    PortEntry { lport, network, mac, up, security, allowed }
+    PortEntry { lport: lport.into(), network: network.into(), mac, up, security, allowed }
 }
 
 /// The networks node `chassis` needs: those with a port bound to it, and one routed hop from them.
@@ -119,23 +108,23 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
     for p in ports {
         let Some(net) = m.networks.get(&p.network_id) else { continue };
         let Some(mac) = Mac::parse(&p.mac_address) else { continue };
-        let network = keys.key("network", &net.id);
+        let network = keys.network(&net.id);
         let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
         if p.device_owner == ROUTER_INTERFACE {
             for f in &p.fixed_ips {
                 let Some(ip) = iface_ip(&m.subnets, p, f) else { continue };
-                ifaces.entry(p.device_id.as_str()).or_default().push(RouterIface { network, mac, ip });
+                ifaces.entry(p.device_id.as_str()).or_default().push(RouterIface { network: network.into(), mac, ip });
             }
             continue;
         }
-        let lport = keys.key("port", &p.id);
+        let lport = keys.lport(&p.id);
         if p.host_id == chassis {
             let Some(index) = local(p) else { continue };
             b.local_port(index, local_entry(p, net, mac, &ips, lport, network));
             sum.local_ports += 1;
         } else if !p.host_id.is_empty() {
-            let chassis = keys.key("chassis", &p.host_id);
-            b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
+            let chassis = keys.chassis(&p.host_id);
+            b.remote_port(network.into(), mac, &ips, RemotePort { lport: lport.into(), chassis: chassis.into() });
             sum.remote_ports += 1;
         }
     }
@@ -147,8 +136,8 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
             .iter()
             .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
             .collect();
-        let key = keys.key("router", &r.id);
-        b.router(key, &ifaces[r.id.as_str()], &routes);
+        let key = keys.router(&r.id);
+        b.router(key.into(), &ifaces[r.id.as_str()], &routes);
         sum.routers += 1;
     }
     (b.build(), sum)

@@ -33,8 +33,9 @@ use pipelines::wire::Mac;
 use serde::de::DeserializeOwned;
 
 use crate::cidr::Cidr;
-use crate::compile::{host_net, iface_ip, local_entry, Keys, Model, Summary};
+use crate::compile::{host_net, iface_ip, local_entry, Model, Summary};
 use crate::db::{Db, DbError, Event, Revision};
+use crate::keys::{Keys, NetworkKey, RouterKey};
 use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// A port bound to this chassis, as the node must plumb it.
@@ -71,7 +72,7 @@ enum Fragment {
     /// A port bound here, at this dataplane index.
     Local(u16),
     /// A port on another node.
-    Remote { network: u32, mac: Mac, ips: Vec<IpNet> },
+    Remote { network: NetworkKey, mac: Mac, ips: Vec<IpNet> },
 }
 
 /// What a fragment holds in the tables (read back from them): the same before and after a rebuild of
@@ -79,13 +80,13 @@ enum Fragment {
 #[derive(Debug, PartialEq)]
 enum Held {
     Local(u16, Option<PortEntry>),
-    Remote(u32, Mac, Vec<IpNet>, Option<RemotePort>),
-    Router(u32, Option<pipelines::routing::Router>),
+    Remote(NetworkKey, Mac, Vec<IpNet>, Option<RemotePort>),
+    Router(RouterKey, Option<pipelines::routing::Router>),
 }
 
 /// The ARP/ND entries a fragment answers for, in the order it adds them: (network key, host address) and
 /// the MAC.
-type Claims = Vec<((u32, IpNet), Mac)>;
+type Claims = Vec<((NetworkKey, IpNet), Mac)>;
 
 /// Who claims an ARP/ND entry, in the order a full compilation adds them (ports by id, then routers by
 /// id): where several claim one address (a VIP in two ports' allowed address pairs, a pair naming another
@@ -101,8 +102,8 @@ enum Owner {
 /// each entry touched is set to its winning claim again (or removed if none is left).
 #[derive(Debug, Default)]
 struct Neighbors {
-    claims: HashMap<(u32, IpNet), Vec<(Owner, Mac)>>,
-    touched: HashSet<(u32, IpNet)>,
+    claims: HashMap<(NetworkKey, IpNet), Vec<(Owner, Mac)>>,
+    touched: HashSet<(NetworkKey, IpNet)>,
 }
 
 impl Neighbors {
@@ -129,8 +130,8 @@ impl Neighbors {
     fn settle(&mut self, b: &mut TablesBuilder) {
         for (network, ip) in self.touched.drain() {
             match self.claims.get(&(network, ip)).and_then(|v| v.iter().max_by(|x, y| x.0.cmp(&y.0))) {
-                Some((_, mac)) => b.neighbor(network, ip, *mac),
-                None => b.remove_neighbor(network, ip),
+                Some((_, mac)) => b.neighbor(network.into(), ip, *mac),
+                None => b.remove_neighbor(network.into(), ip),
             };
         }
     }
@@ -241,7 +242,7 @@ pub struct Controller<'d, D: Db + ?Sized> {
     frags_by_net: HashMap<String, HashSet<String>>,
     counts: (usize, usize),
     /// Router id → its key and claims, for the routers in the tables.
-    routers: HashMap<String, (u32, Claims)>,
+    routers: HashMap<String, (RouterKey, Claims)>,
     neighbors: Neighbors,
     tables: Tables,
     dirty_nets: HashSet<String>,
@@ -720,13 +721,13 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let ports = ports.iter().filter_map(|id| self.frags.get(id)).map(|f| match &f.kind {
             Fragment::Local(i) => Held::Local(*i, t.port(*i).cloned()),
             Fragment::Remote { network, mac, ips } => {
-                Held::Remote(*network, *mac, ips.clone(), t.remote_lookup(*network, *mac))
+                Held::Remote(*network, *mac, ips.clone(), t.remote_lookup((*network).into(), *mac))
             }
         });
         let routers = routers
             .iter()
             .filter_map(|r| self.routers.get(r))
-            .map(|(k, _)| Held::Router(*k, t.routers.get(k).cloned()));
+            .map(|(k, _)| Held::Router(*k, t.routers.get(&(*k).into()).cloned()));
         ports.chain(routers).collect()
     }
 
@@ -765,14 +766,14 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
                     self.counts.0 -= 1;
                 }
                 Fragment::Remote { network, mac, ips } => {
-                    b.remove_remote_port(network, mac, &ips);
+                    b.remove_remote_port(network.into(), mac, &ips);
                     self.counts.1 -= 1;
                 }
             }
         }
         for r in &dirty_routers {
             if let Some((key, claims)) = self.routers.remove(r) {
-                b.remove_router(key);
+                b.remove_router(key.into());
                 self.neighbors.remove(&Owner::Router(r.clone()), &claims);
             }
         }
@@ -826,9 +827,9 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         }
         let net = self.model.networks.get(&p.network_id)?;
         let mac = Mac::parse(&p.mac_address)?;
-        let network = self.keys.key("network", &net.id);
+        let network = self.keys.network(&net.id);
         let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
-        let lport = self.keys.key("port", &p.id);
+        let lport = self.keys.lport(&p.id);
         if p.host_id == self.chassis {
             let index = local(p)?;
             let entry = local_entry(p, net, mac, &ips, lport, network);
@@ -841,8 +842,8 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             b.local_port(index, entry);
             Some((Fragment::Local(index), claims))
         } else if !p.host_id.is_empty() {
-            let chassis = self.keys.key("chassis", &p.host_id);
-            b.remote_port(network, mac, &ips, RemotePort { lport, chassis });
+            let chassis = self.keys.chassis(&p.host_id);
+            b.remote_port(network.into(), mac, &ips, RemotePort { lport: lport.into(), chassis: chassis.into() });
             let claims = ips.iter().map(|ip| ((network, *ip), mac)).collect();
             Some((Fragment::Remote { network, mac, ips }, claims))
         } else {
@@ -852,9 +853,10 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
 
     /// A router with its interfaces on needed networks, added to `b`; its key and claims (its interface
     /// addresses), or `None` if it has no interface here.
-    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<(u32, Claims)> {
+    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<(RouterKey, Claims)> {
         let r = self.model.routers.get(id)?;
         let mut ifaces = Vec::new();
+        let mut claims = Vec::new();
         for pid in self.index.iface_ports.get(id).into_iter().flatten() {
             let Some(p) = self.model.ports.get(pid) else { continue };
             if !self.needed.contains(&p.network_id) {
@@ -862,10 +864,15 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             }
             let Some(net) = self.model.networks.get(&p.network_id) else { continue };
             let Some(mac) = Mac::parse(&p.mac_address) else { continue };
-            let network = self.keys.key("network", &net.id);
+            let network = self.keys.network(&net.id);
             for f in &p.fixed_ips {
                 let Some(ip) = iface_ip(&self.model.subnets, p, f) else { continue };
-                ifaces.push(RouterIface { network, mac, ip });
+                ifaces.push(RouterIface { network: network.into(), mac, ip });
+                let host = match ip {
+                    IpNet::V4(a, _) => IpNet::host_v4(a),
+                    IpNet::V6(a, _) => IpNet::host_v6(a),
+                };
+                claims.push(((network, host), mac));
             }
         }
         if ifaces.is_empty() {
@@ -876,18 +883,8 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             .iter()
             .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
             .collect();
-        let key = self.keys.key("router", id);
-        b.router(key, &ifaces, &routes);
-        let claims = ifaces
-            .iter()
-            .map(|i| {
-                let host = match i.ip {
-                    IpNet::V4(a, _) => IpNet::host_v4(a),
-                    IpNet::V6(a, _) => IpNet::host_v6(a),
-                };
-                ((i.network, host), i.mac)
-            })
-            .collect();
+        let key = self.keys.router(id);
+        b.router(key.into(), &ifaces, &routes);
         Some((key, claims))
     }
 
