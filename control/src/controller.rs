@@ -23,19 +23,16 @@
 //! subnets and ports, and the routers it brings), one leaving it is forgotten. Objects carry their
 //! revision, so an event older than what a fetch already gave is ignored.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pipelines::routing::RouterIface;
-use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
-use pipelines::wire::Mac;
+use pipelines::tables::{Tables, TablesBuilder};
 use serde::de::DeserializeOwned;
 
-use crate::cidr::Cidr;
-use crate::compile::{host_net, iface_ip, local_entry, Model, Summary};
+use crate::compile::{Fragments, Index, Model, Summary, View};
 use crate::db::{Db, DbError, Event, Revision};
-use crate::keys::{Keys, NetworkKey, RouterKey};
+use crate::keys::Keys;
 use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// A port bound to this chassis, as the node must plumb it.
@@ -59,176 +56,6 @@ pub trait Node {
     fn publish(&mut self, tables: Tables, summary: Summary);
 }
 
-/// What one port put into the tables.
-#[derive(Debug)]
-struct PortFragment {
-    network: String,
-    kind: Fragment,
-    claims: Claims,
-}
-
-#[derive(Debug)]
-enum Fragment {
-    /// A port bound here, at this dataplane index.
-    Local(u16),
-    /// A port on another node.
-    Remote { network: NetworkKey, mac: Mac, ips: Vec<IpNet> },
-}
-
-/// What a fragment holds in the tables (read back from them): the same before and after a rebuild of
-/// every dirty fragment means the tables did not change.
-#[derive(Debug, PartialEq)]
-enum Held {
-    Local(u16, Option<PortEntry>),
-    Remote(NetworkKey, Mac, Vec<IpNet>, Option<RemotePort>),
-    Router(RouterKey, Option<pipelines::routing::Router>),
-}
-
-/// The ARP/ND entries a fragment answers for, in the order it adds them: (network key, host address) and
-/// the MAC.
-type Claims = Vec<((NetworkKey, IpNet), Mac)>;
-
-/// Who claims an ARP/ND entry, in the order a full compilation adds them (ports by id, then routers by
-/// id): where several claim one address (a VIP in two ports' allowed address pairs, a pair naming another
-/// port's address), the last one wins, as there.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Owner {
-    Port(String),
-    Router(String),
-}
-
-/// Every claim on every ARP/ND entry in the tables. Taking a fragment out removes its entries from the
-/// tables even where another fragment claims them too, and putting one in overwrites them: after a patch,
-/// each entry touched is set to its winning claim again (or removed if none is left).
-#[derive(Debug, Default)]
-struct Neighbors {
-    claims: HashMap<(NetworkKey, IpNet), Vec<(Owner, Mac)>>,
-    touched: HashSet<(NetworkKey, IpNet)>,
-}
-
-impl Neighbors {
-    fn add(&mut self, owner: &Owner, claims: &Claims) {
-        for (key, mac) in claims {
-            self.claims.entry(*key).or_default().push((owner.clone(), *mac));
-            self.touched.insert(*key);
-        }
-    }
-
-    fn remove(&mut self, owner: &Owner, claims: &Claims) {
-        for (key, _) in claims {
-            if let Some(v) = self.claims.get_mut(key) {
-                v.retain(|(o, _)| o != owner);
-                if v.is_empty() {
-                    self.claims.remove(key);
-                }
-            }
-            self.touched.insert(*key);
-        }
-    }
-
-    /// Sets every entry touched since the last call to its winner (the last claim of the last owner).
-    fn settle(&mut self, b: &mut TablesBuilder) {
-        for (network, ip) in self.touched.drain() {
-            match self.claims.get(&(network, ip)).and_then(|v| v.iter().max_by(|x, y| x.0.cmp(&y.0))) {
-                Some((_, mac)) => b.neighbor(network.into(), ip, *mac),
-                None => b.remove_neighbor(network.into(), ip),
-            };
-        }
-    }
-}
-
-/// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
-#[derive(Debug, Default)]
-struct PairIndex(HashMap<String, HashMap<String, usize>>);
-
-impl PairIndex {
-    fn add(&mut self, a: &str, b: &str) {
-        *self.0.entry(a.to_owned()).or_default().entry(b.to_owned()).or_default() += 1;
-    }
-
-    fn remove(&mut self, a: &str, b: &str) {
-        if let Some(m) = self.0.get_mut(a) {
-            if let Some(n) = m.get_mut(b) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(b);
-                }
-            }
-            if m.is_empty() {
-                self.0.remove(a);
-            }
-        }
-    }
-
-    fn of(&self, a: &str) -> impl Iterator<Item = &String> {
-        self.0.get(a).into_iter().flat_map(|m| m.keys())
-    }
-}
-
-/// The indexes the network set and the fragments are computed from.
-#[derive(Debug, Default)]
-struct Index {
-    ports_by_net: HashMap<String, BTreeSet<String>>,
-    /// Ports bound to this chassis, per network.
-    local_by_net: HashMap<String, usize>,
-    /// Router interface ports: network → router, router → network, router → port ids.
-    router_of_net: PairIndex,
-    net_of_router: PairIndex,
-    iface_ports: HashMap<String, BTreeSet<String>>,
-}
-
-impl Index {
-    fn port(&mut self, p: &Port, chassis: &str, add: bool) {
-        let net = p.network_id.as_str();
-        if add {
-            self.ports_by_net.entry(net.to_owned()).or_default().insert(p.id.clone());
-        } else if let Some(s) = self.ports_by_net.get_mut(net) {
-            s.remove(&p.id);
-            if s.is_empty() {
-                self.ports_by_net.remove(net);
-            }
-        }
-        if p.host_id == chassis {
-            let n = self.local_by_net.entry(net.to_owned()).or_default();
-            if add {
-                *n += 1;
-            } else {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.local_by_net.remove(net);
-                }
-            }
-        }
-        if p.device_owner == ROUTER_INTERFACE {
-            let r = p.device_id.as_str();
-            if add {
-                self.router_of_net.add(net, r);
-                self.net_of_router.add(r, net);
-                self.iface_ports.entry(r.to_owned()).or_default().insert(p.id.clone());
-            } else {
-                self.router_of_net.remove(net, r);
-                self.net_of_router.remove(r, net);
-                if let Some(s) = self.iface_ports.get_mut(r) {
-                    s.remove(&p.id);
-                    if s.is_empty() {
-                        self.iface_ports.remove(r);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The networks with a port bound here, and those one router away from them.
-    fn needed(&self) -> HashSet<String> {
-        let mut nets: HashSet<String> = self.local_by_net.keys().cloned().collect();
-        let routers: HashSet<&String> = self.local_by_net.keys().flat_map(|n| self.router_of_net.of(n)).collect();
-        for r in routers {
-            nets.extend(self.net_of_router.of(r).cloned());
-        }
-        nets
-    }
-}
-
 pub struct Controller<'d, D: Db + ?Sized> {
     db: &'d D,
     chassis: String,
@@ -237,13 +64,8 @@ pub struct Controller<'d, D: Db + ?Sized> {
     revision: Revision,
     index: Index,
     needed: HashSet<String>,
-    /// Port id → its fragment; network id → the ports with a fragment; how many are local and remote.
-    frags: HashMap<String, PortFragment>,
-    frags_by_net: HashMap<String, HashSet<String>>,
-    counts: (usize, usize),
-    /// Router id → its key and claims, for the routers in the tables.
-    routers: HashMap<String, (RouterKey, Claims)>,
-    neighbors: Neighbors,
+    /// The fragments in `tables`, the last tables built.
+    fragments: Fragments,
     tables: Tables,
     dirty_nets: HashSet<String>,
     dirty_ports: HashSet<String>,
@@ -338,11 +160,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             revision: 0,
             index: Index::default(),
             needed: HashSet::new(),
-            frags: HashMap::new(),
-            frags_by_net: HashMap::new(),
-            counts: (0, 0),
-            routers: HashMap::new(),
-            neighbors: Neighbors::default(),
+            fragments: Fragments::default(),
             tables: Tables::default(),
             dirty_nets: HashSet::new(),
             dirty_ports: HashSet::new(),
@@ -404,7 +222,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     }
 
     fn holds_router(&self, id: &str) -> bool {
-        self.index.net_of_router.of(id).any(|n| self.needed.contains(n))
+        self.index.networks_of(id).any(|n| self.needed.contains(n))
     }
 
     /// Drops what this node does not need from its model (and the ports from the indexes).
@@ -499,24 +317,17 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     /// Starts over from `model`: indexes rebuilt, every fragment dirty, empty tables to patch.
     pub fn reset(&mut self, model: Model) {
         self.model = model;
-        self.index = Index::default();
-        for p in self.model.ports.values() {
-            self.index.port(p, &self.chassis, true);
-        }
+        self.index = Index::of(self.model.ports.values(), &self.chassis);
         self.needed = self.index.needed();
-        self.frags.clear();
-        self.frags_by_net.clear();
-        self.counts = (0, 0);
+        self.fragments = Fragments::default();
         self.dirty_ports.clear();
-        self.routers.clear();
-        self.neighbors = Neighbors::default();
         let published = std::mem::take(&mut self.tables);
         if self.published && !self.resync {
             // (Reset twice before a step: the node still has the first one's tables.)
             self.before_reset = Some(published);
         }
         self.dirty_nets = self.needed.clone();
-        self.dirty_routers = self.model.routers.keys().cloned().chain(self.index.iface_ports.keys().cloned()).collect();
+        self.dirty_routers = self.model.routers.keys().chain(self.index.routers()).cloned().collect();
         self.bindings.clear();
         self.fetch_nets.clear();
         self.must_sync = false;
@@ -570,13 +381,11 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.revision = self.revision.max(ev.revision());
         self.renew_needed();
         // Only networks this node needs (or had) and routers with an interface on one may change its tables.
-        let (needed, by_net, frags, routers, index) =
-            (&self.needed, &self.frags_by_net, &self.frags, &self.routers, &self.index);
-        self.dirty_nets.retain(|n| needed.contains(n) || by_net.contains_key(n));
-        let ports = &self.model.ports;
+        let (needed, fragments, index, ports) = (&self.needed, &self.fragments, &self.index, &self.model.ports);
+        self.dirty_nets.retain(|n| needed.contains(n) || fragments.has_network(n));
         self.dirty_ports
-            .retain(|p| frags.contains_key(p) || ports.get(p).is_some_and(|p| needed.contains(&p.network_id)));
-        self.dirty_routers.retain(|r| routers.contains_key(r) || index.net_of_router.of(r).any(|n| needed.contains(n)));
+            .retain(|p| fragments.has_port(p) || ports.get(p).is_some_and(|p| needed.contains(&p.network_id)));
+        self.dirty_routers.retain(|r| fragments.has_router(r) || index.networks_of(r).any(|n| needed.contains(n)));
         !self.dirty_nets.is_empty()
             || !self.dirty_ports.is_empty()
             || !self.dirty_routers.is_empty()
@@ -584,7 +393,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     }
 
     fn routers_on(&mut self, net: &str) {
-        let rs: Vec<String> = self.index.router_of_net.of(net).cloned().collect();
+        let rs: Vec<String> = self.index.routers_on(net).cloned().collect();
         self.dirty_routers.extend(rs);
     }
 
@@ -604,7 +413,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             self.model.subnets.insert(id.to_owned(), s);
         }
         // Subnets shape router interfaces (their prefix) only, and only on their own network
-        // ([`crate::compile::iface_ip`]): the routers on it.
+        // (`compile::fragment`'s `iface_ip`): the routers on it.
         for n in [old, new].into_iter().flatten() {
             self.routers_on(&n);
         }
@@ -715,30 +524,14 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         self.dirty_ports.extend(plugged);
     }
 
-    /// What the dirty fragments hold in the tables now, in a fixed order.
-    fn held(&self, ports: &[String], routers: &[String]) -> Vec<Held> {
-        let t = &self.tables;
-        let ports = ports.iter().filter_map(|id| self.frags.get(id)).map(|f| match &f.kind {
-            Fragment::Local(i) => Held::Local(*i, t.port(*i).cloned()),
-            Fragment::Remote { network, mac, ips } => {
-                Held::Remote(*network, *mac, ips.clone(), t.remote_lookup((*network).into(), *mac))
-            }
-        });
-        let routers = routers
-            .iter()
-            .filter_map(|r| self.routers.get(r))
-            .map(|(k, _)| Held::Router(*k, t.routers.get(&(*k).into()).cloned()));
-        ports.chain(routers).collect()
-    }
-
     /// This node's tables now: the dirty fragments rebuilt into the last tables; `None` if they are
     /// unchanged (nothing was dirty, or every dirty fragment came back the same).
     pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> Option<(Tables, Summary)> {
         self.fetch_pending();
         // A network's change (or its entering or leaving the set) is a change of each of its ports.
         for n in std::mem::take(&mut self.dirty_nets) {
-            self.dirty_ports.extend(self.index.ports_by_net.get(&n).into_iter().flatten().cloned());
-            self.dirty_ports.extend(self.frags_by_net.get(&n).into_iter().flatten().cloned());
+            self.dirty_ports.extend(self.index.ports_of(&n).cloned());
+            self.dirty_ports.extend(self.fragments.ports_on(&n).cloned());
         }
         if self.dirty_ports.is_empty() && self.dirty_routers.is_empty() {
             return None;
@@ -747,145 +540,27 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         dirty_ports.sort();
         let mut dirty_routers: Vec<String> = self.dirty_routers.drain().collect();
         dirty_routers.sort();
-        let before = self.held(&dirty_ports, &dirty_routers);
+        let before = self.fragments.held(&self.tables, &dirty_ports, &dirty_routers);
         let mut b = TablesBuilder::from_tables(std::mem::take(&mut self.tables));
-        // Everything dirty out first, then in again: a key moving between two dirty fragments (a MAC from
-        // one port to another) is never removed after it was added.
-        for id in &dirty_ports {
-            let Some(f) = self.frags.remove(id) else { continue };
-            if let Some(set) = self.frags_by_net.get_mut(&f.network) {
-                set.remove(id);
-                if set.is_empty() {
-                    self.frags_by_net.remove(&f.network);
-                }
-            }
-            self.neighbors.remove(&Owner::Port(id.clone()), &f.claims);
-            match f.kind {
-                Fragment::Local(i) => {
-                    b.remove_local_port(i);
-                    self.counts.0 -= 1;
-                }
-                Fragment::Remote { network, mac, ips } => {
-                    b.remove_remote_port(network.into(), mac, &ips);
-                    self.counts.1 -= 1;
-                }
-            }
-        }
-        for r in &dirty_routers {
-            if let Some((key, claims)) = self.routers.remove(r) {
-                b.remove_router(key.into());
-                self.neighbors.remove(&Owner::Router(r.clone()), &claims);
-            }
-        }
-        for id in &dirty_ports {
-            let Some((kind, claims)) = self.port_fragment(id, &mut b, local) else { continue };
-            let network = self.model.ports[id].network_id.clone();
-            match kind {
-                Fragment::Local(_) => self.counts.0 += 1,
-                Fragment::Remote { .. } => self.counts.1 += 1,
-            }
-            self.neighbors.add(&Owner::Port(id.clone()), &claims);
-            self.frags_by_net.entry(network.clone()).or_default().insert(id.clone());
-            self.frags.insert(id.clone(), PortFragment { network, kind, claims });
-        }
-        for r in &dirty_routers {
-            if let Some((key, claims)) = self.router_fragment(r, &mut b) {
-                self.neighbors.add(&Owner::Router(r.clone()), &claims);
-                self.routers.insert(r.clone(), (key, claims));
-            }
-        }
-        self.neighbors.settle(&mut b);
+        let mut view = View {
+            model: &self.model,
+            index: &self.index,
+            needed: &self.needed,
+            chassis: &self.chassis,
+            keys: &mut self.keys,
+            local,
+        };
+        self.fragments.rebuild(&mut view, &dirty_ports, &dirty_routers, &mut b);
         self.tables = b.build();
         // (ARP/ND entries follow the fragments: the same fragments, the same claims and winners.)
-        if self.held(&dirty_ports, &dirty_routers) == before {
+        if self.fragments.held(&self.tables, &dirty_ports, &dirty_routers) == before {
             return None;
         }
         Some((self.tables.clone(), self.summary()))
     }
 
     fn summary(&self) -> Summary {
-        Summary {
-            networks: self.needed.len(),
-            local_ports: self.counts.0,
-            remote_ports: self.counts.1,
-            routers: self.routers.len(),
-        }
-    }
-
-    /// A port's entry, added to `b` (as [`crate::compile::compile`] does): a local port if it is bound and
-    /// plumbed here, a remote one if bound elsewhere; nothing for a router interface, an unbound port, or
-    /// a port of a network the node does not need.
-    fn port_fragment(
-        &mut self,
-        id: &str,
-        b: &mut TablesBuilder,
-        local: &dyn Fn(&Port) -> Option<u16>,
-    ) -> Option<(Fragment, Claims)> {
-        let p = self.model.ports.get(id)?;
-        if p.device_owner == ROUTER_INTERFACE || !self.needed.contains(&p.network_id) {
-            return None;
-        }
-        let net = self.model.networks.get(&p.network_id)?;
-        let mac = Mac::parse(&p.mac_address)?;
-        let network = self.keys.network(&net.id);
-        let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
-        let lport = self.keys.lport(&p.id);
-        if p.host_id == self.chassis {
-            let index = local(p)?;
-            let entry = local_entry(p, net, mac, &ips, lport, network);
-            let claims = entry
-                .allowed
-                .iter()
-                .filter(|(_, ip)| matches!(ip, IpNet::V4(_, 32) | IpNet::V6(_, 128)))
-                .map(|(mac, ip)| ((network, *ip), *mac))
-                .collect();
-            b.local_port(index, entry);
-            Some((Fragment::Local(index), claims))
-        } else if !p.host_id.is_empty() {
-            let chassis = self.keys.chassis(&p.host_id);
-            b.remote_port(network.into(), mac, &ips, RemotePort { lport: lport.into(), chassis: chassis.into() });
-            let claims = ips.iter().map(|ip| ((network, *ip), mac)).collect();
-            Some((Fragment::Remote { network, mac, ips }, claims))
-        } else {
-            None
-        }
-    }
-
-    /// A router with its interfaces on needed networks, added to `b`; its key and claims (its interface
-    /// addresses), or `None` if it has no interface here.
-    fn router_fragment(&mut self, id: &str, b: &mut TablesBuilder) -> Option<(RouterKey, Claims)> {
-        let r = self.model.routers.get(id)?;
-        let mut ifaces = Vec::new();
-        let mut claims = Vec::new();
-        for pid in self.index.iface_ports.get(id).into_iter().flatten() {
-            let Some(p) = self.model.ports.get(pid) else { continue };
-            if !self.needed.contains(&p.network_id) {
-                continue;
-            }
-            let Some(net) = self.model.networks.get(&p.network_id) else { continue };
-            let Some(mac) = Mac::parse(&p.mac_address) else { continue };
-            let network = self.keys.network(&net.id);
-            for f in &p.fixed_ips {
-                let Some(ip) = iface_ip(&self.model.subnets, p, f) else { continue };
-                ifaces.push(RouterIface { network: network.into(), mac, ip });
-                let host = match ip {
-                    IpNet::V4(a, _) => IpNet::host_v4(a),
-                    IpNet::V6(a, _) => IpNet::host_v6(a),
-                };
-                claims.push(((network, host), mac));
-            }
-        }
-        if ifaces.is_empty() {
-            return None;
-        }
-        let routes: Vec<(IpNet, IpNet)> = r
-            .routes
-            .iter()
-            .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
-            .collect();
-        let key = self.keys.router(id);
-        b.router(key.into(), &ifaces, &routes);
-        Some((key, claims))
+        self.fragments.summary(self.needed.len())
     }
 
     /// Binds and compiles what [`Controller::sync`] and [`Controller::apply`] left pending, and publishes

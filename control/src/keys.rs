@@ -8,8 +8,9 @@
 //! (tunnels) must be the cloud's instead, the same on every node: each type's documentation says where
 //! its values will come from then.
 //!
-//! The pipelines' tables take plain `u32`s for now (`pipelines::tables`): the compiler converts
-//! (`u32::from`) where it hands them to the tables' builder. The tables will take these types too.
+//! The pipelines' tables take plain `u32`s for now (`pipelines::tables`): the compiler converts them
+//! (`u32::from`) in one place, where a fragment is put into the tables or read back from them (the tables'
+//! side of `compile::fragment`). The tables will take these types too.
 //!
 //! ```
 //! use control::keys::Keys;
