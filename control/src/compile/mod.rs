@@ -10,10 +10,10 @@
 //! - a router interface port is the router's interface on its network (gateway address, MAC), and the
 //!   router's extra routes are its routes.
 //!
-//! Each rule is written once, in the modules below; [`compile`], the full compilation, is every fragment
-//! of the model put into empty tables, and the local controller ([`crate::controller`]) puts in again the
-//! fragments a change touched. The full one is the reference the incremental one is checked against
-//! (`tests/incremental.rs`).
+//! Each rule is written once, in the modules below. [`compile`], the full compilation, puts every
+//! fragment of the model into empty tables; the local controller ([`crate::controller`]) takes the
+//! fragments a change touched out of its last tables and puts them in again, with the same routine. The
+//! full one is the reference the incremental one is checked against (`tests/incremental.rs`).
 //!
 //! | module | what |
 //! |---|---|
@@ -68,13 +68,11 @@ pub fn networks_needed(m: &Model, chassis: &str) -> HashSet<String> {
 pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) -> Option<u16>) -> (Tables, Summary) {
     let index = Index::of(m.ports.values(), chassis);
     let needed = index.needed();
-    // In id order, ports then routers, as the controller rebuilds them.
-    let sorted = |ids: Vec<&String>| {
-        let mut ids: Vec<String> = ids.into_iter().cloned().collect();
-        ids.sort();
-        ids
-    };
-    let (ports, routers) = (sorted(m.ports.keys().collect()), sorted(m.routers.keys().collect()));
+    // Every port and router, in id order, as the controller rebuilds the dirty ones.
+    let mut ports: Vec<String> = m.ports.keys().cloned().collect();
+    ports.sort();
+    let mut routers: Vec<String> = m.routers.keys().cloned().collect();
+    routers.sort();
     let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local };
     let mut b = TablesBuilder::new();
     let mut fragments = Fragments::default();

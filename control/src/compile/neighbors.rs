@@ -55,3 +55,39 @@ impl Neighbors {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pipelines::tables::Tables;
+    use pipelines::wire::Ipv4Addr;
+
+    use super::*;
+    use crate::keys::Keys;
+
+    #[test]
+    fn the_last_claim_of_the_last_owner_wins_and_a_removed_one_gives_way() {
+        let net = Keys::default().network("n");
+        let key = (net, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9)));
+        let mac = |i: u8| Mac([0xfa, 0x16, 0x3e, 0, 0, i]);
+        let (r1, p1, p2) = (Owner::Router("r1".into()), Owner::Port("p1".into()), Owner::Port("p2".into()));
+        let mut n = Neighbors::default();
+        n.add(&r1, &[(key, mac(1))]);
+        n.add(&p2, &[(key, mac(2)), (key, mac(3))]);
+        n.add(&p1, &[(key, mac(4))]);
+        // Each settle patches the tables the last one left.
+        let mut t = Tables::default();
+        let mut settled = |n: &mut Neighbors| {
+            let mut b = TablesBuilder::from_tables(std::mem::take(&mut t));
+            n.settle(&mut b);
+            t = b.build();
+            t.arp_lookup(net.into(), Ipv4Addr::new(10, 0, 0, 9))
+        };
+        assert_eq!(settled(&mut n), Some(mac(1)), "routers come after ports");
+        n.remove(&r1, &[(key, mac(1))]);
+        assert_eq!(settled(&mut n), Some(mac(3)), "p2 after p1, and its last claim");
+        n.remove(&p2, &[(key, mac(2)), (key, mac(3))]);
+        assert_eq!(settled(&mut n), Some(mac(4)));
+        n.remove(&p1, &[(key, mac(4))]);
+        assert_eq!(settled(&mut n), None, "no claim left: removed");
+    }
+}
