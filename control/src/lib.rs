@@ -8,7 +8,8 @@
 //! | [`db`] | the pluggable DB: the [`db::Db`] trait, the embedded driver and the etcd one, the conformance suite both pass |
 //! | [`api`] | the Neutron REST API over a [`db::Db`], one file per resource |
 //! | [`controller`] | the local controller: follows the DB (selectively), binds this node's ports, and publishes tables incrementally |
-//! | [`compile`] | the model as one node sees it into the pipeline's tables (the full compilation the incremental one is checked against) |
+//! | [`compile`] | the model as one node sees it into the pipeline's tables: the node's network set, what a port and a router become (fragments), which ARP/ND claim wins; the full compilation built from them, the reference the incremental one is checked against |
+//! | [`keys`] | the keys the tables know networks, logical ports, chassis and routers by, and where they come from |
 //! | [`static_topology`] | tables from the config file's `[[port]]` and `[[router]]`, for `dragonflow run` (no DB) |
 //! | [`cidr`] | [`cidr::Cidr`], the one address-with-prefix type of all the above |
 //!
@@ -50,5 +51,6 @@ pub mod compile;
 pub mod config;
 pub mod controller;
 pub mod db;
+pub mod keys;
 pub mod model;
 pub mod static_topology;

@@ -1,7 +1,8 @@
 //! The local controller's compiler on a small cloud: what a node holds (selective distribution) and how
 //! the pipeline then handles its traffic (local switching, routing, remote ports, ARP for remote ones).
 
-use control::compile::{compile, networks_needed, Keys, Model, Summary};
+use control::compile::{compile, networks_needed, Model, Summary};
+use control::keys::Keys;
 use control::model::{FixedIp, Network, Port, Route, Router, Subnet, ROUTER_INTERFACE};
 use pipelines::buf::{HeapBuf, PacketBuf};
 use pipelines::drop::Reason;
@@ -98,7 +99,7 @@ fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel
     let mut meta = vec![Meta::new(0); frames.len()];
     stages::decide(&t, &mut stages::WorkerState::new(1), &mut pkts, &mut meta);
     assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::EgressNoTunnel));
-    assert_eq!(meta[0].chassis, keys.key("chassis", "other"));
+    assert_eq!(meta[0].chassis, u32::from(keys.chassis("other")));
     assert_eq!(meta[1].action, Action::Reply);
     assert_eq!(pkts[1].clone().into_vec(), arp(ArpOperation::Reply, vm2, Ipv4Addr::new(10, 0, 0, 6), vm1, ip1, vm1));
     assert_eq!((meta[2].action, meta[2].out_port), (Action::Output, 1));
@@ -118,7 +119,7 @@ fn a_router_interface_address_on_another_networks_subnet_is_ignored() {
     let mut keys = Keys::default();
     let (t, sum) = compile(&m, "here", &mut keys, &plumbed);
     assert_eq!(sum.routers, 1, "r1 keeps its interface on net1");
-    assert_eq!(t.routers[&keys.key("router", "r1")].ifaces.len(), 1);
-    assert_eq!(t.arp_lookup(keys.key("network", "net2"), Ipv4Addr::new(10, 2, 0, 1)), None);
-    assert!(t.arp_lookup(keys.key("network", "net1"), Ipv4Addr::new(10, 0, 0, 1)).is_some());
+    assert_eq!(t.routers[&u32::from(keys.router("r1"))].ifaces.len(), 1);
+    assert_eq!(t.arp_lookup(keys.network("net2").into(), Ipv4Addr::new(10, 2, 0, 1)), None);
+    assert!(t.arp_lookup(keys.network("net1").into(), Ipv4Addr::new(10, 0, 0, 1)).is_some());
 }

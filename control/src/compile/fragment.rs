@@ -1,0 +1,277 @@
+//! What one port and one router become in the tables: a fragment, built from what the node holds
+//! ([`View::port`], [`View::router`]), put into a set of tables and taken out again. The full compilation
+//! and the controller both build their tables from these builders; the rules are here, once:
+//! - a port bound here and plumbed (the node maps it to a dataplane port) is a local port: what it may
+//!   send from (its MAC with each fixed IP, and its allowed address pairs), its security and state (the
+//!   network's where the port does not say);
+//! - a port bound to another node is a remote port: its MAC goes to that node, its fixed IPs are answered
+//!   for;
+//! - a router interface port makes no port of its own: its fixed IPs, with their subnet's prefix, are its
+//!   router's interfaces on its network, and the router's extra routes are its routes.
+//!
+//! The tables' side (each fragment's `put`, `take` and `held`, and [`set_neighbor`]) is the one place the
+//! keys of [`crate::keys`] become the tables' integers.
+
+use std::collections::{HashMap, HashSet};
+
+use pipelines::routing::{Router, RouterIface};
+use pipelines::tables::{self, IpNet, PortEntry, Tables, TablesBuilder};
+use pipelines::wire::Mac;
+
+use super::index::Index;
+use super::Model;
+use crate::cidr::Cidr;
+use crate::keys::{ChassisKey, Keys, LportKey, NetworkKey, RouterKey};
+use crate::model::{FixedIp, Port, Subnet, ROUTER_INTERFACE};
+
+/// What the fragment builders read: the model as the node holds it, its index and network set, the node's
+/// name; the keys they give out, and where the node plumbed the ports bound to it (`None`: not plumbed,
+/// left out).
+pub(crate) struct View<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) index: &'a Index,
+    pub(crate) needed: &'a HashSet<String>,
+    pub(crate) chassis: &'a str,
+    pub(crate) keys: &'a mut Keys,
+    pub(crate) local: &'a dyn Fn(&Port) -> Option<u16>,
+}
+
+/// What one port puts into the tables.
+#[derive(Debug)]
+pub(crate) enum PortFragment {
+    Local(LocalPort),
+    Remote(RemotePort),
+}
+
+/// A port bound here, at dataplane index `index`: its entry.
+#[derive(Debug)]
+pub(crate) struct LocalPort {
+    index: u16,
+    lport: LportKey,
+    network: NetworkKey,
+    mac: Mac,
+    up: bool,
+    security: bool,
+    /// What it may send from: (MAC, address or prefix).
+    allowed: Vec<(Mac, IpNet)>,
+}
+
+/// A port bound to another node.
+#[derive(Debug)]
+pub(crate) struct RemotePort {
+    network: NetworkKey,
+    mac: Mac,
+    ips: Vec<IpNet>,
+    lport: LportKey,
+    chassis: ChassisKey,
+}
+
+/// What one router puts into the tables: its interfaces on the networks the node needs, its extra routes.
+#[derive(Debug)]
+pub(crate) struct RouterFragment {
+    key: RouterKey,
+    ifaces: Vec<Iface>,
+    /// (destination, next hop).
+    routes: Vec<(IpNet, IpNet)>,
+}
+
+#[derive(Debug)]
+struct Iface {
+    network: NetworkKey,
+    mac: Mac,
+    /// The gateway address, with the subnet's prefix length.
+    ip: IpNet,
+}
+
+/// An ARP/ND entry a fragment answers for: (network, host address) and the MAC.
+pub(crate) type Claim = ((NetworkKey, IpNet), Mac);
+
+/// An address as a host prefix (/32, /128).
+fn host_net(ip: &str) -> Option<IpNet> {
+    Some(Cidr::parse(ip)?.to_host().into())
+}
+
+fn host_of(ip: IpNet) -> IpNet {
+    match ip {
+        IpNet::V4(a, _) => IpNet::host_v4(a),
+        IpNet::V6(a, _) => IpNet::host_v6(a),
+    }
+}
+
+/// A router interface's address: the interface port `p`'s fixed IP `f` with the prefix length of its
+/// subnet. `None` if the subnet is unknown or on another network than the port (Neutron never makes one;
+/// a node holds the subnets of its networks only).
+fn iface_ip(subnets: &HashMap<String, Subnet>, p: &Port, f: &FixedIp) -> Option<IpNet> {
+    let cidr = &subnets.get(&f.subnet_id).filter(|s| s.network_id == p.network_id)?.cidr;
+    let (a, subnet) = (Cidr::parse(&f.ip_address)?, Cidr::parse(cidr)?);
+    if a.is_v6() != subnet.is_v6() {
+        return None;
+    }
+    Some(a.with_prefix_len(subnet.prefix_len())?.into())
+}
+
+impl View<'_> {
+    /// Port `id`'s fragment: a local port if it is bound and plumbed here, a remote one if bound
+    /// elsewhere; `None` for a router interface, an unbound port, or a port of a network the node does not
+    /// need.
+    pub(crate) fn port(&mut self, id: &str) -> Option<PortFragment> {
+        let p = self.model.ports.get(id)?;
+        if p.device_owner == ROUTER_INTERFACE || !self.needed.contains(&p.network_id) {
+            return None;
+        }
+        let net = self.model.networks.get(&p.network_id)?;
+        let mac = Mac::parse(&p.mac_address)?;
+        let network = self.keys.network(&net.id);
+        let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
+        let lport = self.keys.lport(&p.id);
+        if p.host_id == self.chassis {
+            let index = (self.local)(p)?;
+            let mut allowed: Vec<(Mac, IpNet)> = ips.iter().map(|ip| (mac, *ip)).collect();
+            for pair in &p.allowed_address_pairs {
+                let pair_mac = pair.mac_address.as_deref().and_then(Mac::parse).unwrap_or(mac);
+                if let Some(net) = Cidr::parse(&pair.ip_address) {
+                    allowed.push((pair_mac, net.into()));
+                }
+            }
+            let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
+            let up = p.admin_state_up && net.admin_state_up;
+            Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed }))
+        } else if !p.host_id.is_empty() {
+            let chassis = self.keys.chassis(&p.host_id);
+            Some(PortFragment::Remote(RemotePort { network, mac, ips, lport, chassis }))
+        } else {
+            None
+        }
+    }
+
+    /// Router `id`'s fragment: its interfaces on the networks the node needs (its interface ports in id
+    /// order), its extra routes; `None` if it has no interface here.
+    pub(crate) fn router(&mut self, id: &str) -> Option<RouterFragment> {
+        let r = self.model.routers.get(id)?;
+        let mut ifaces = Vec::new();
+        for pid in self.index.ifaces_of(id) {
+            let Some(p) = self.model.ports.get(pid) else { continue };
+            if !self.needed.contains(&p.network_id) {
+                continue;
+            }
+            let Some(net) = self.model.networks.get(&p.network_id) else { continue };
+            let Some(mac) = Mac::parse(&p.mac_address) else { continue };
+            let network = self.keys.network(&net.id);
+            for f in &p.fixed_ips {
+                let Some(ip) = iface_ip(&self.model.subnets, p, f) else { continue };
+                ifaces.push(Iface { network, mac, ip });
+            }
+        }
+        if ifaces.is_empty() {
+            return None;
+        }
+        let routes = r
+            .routes
+            .iter()
+            .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
+            .collect();
+        let key = self.keys.router(id);
+        Some(RouterFragment { key, ifaces, routes })
+    }
+}
+
+impl PortFragment {
+    /// The ARP/ND entries it answers for, in the order it adds them: a local port's host addresses it may
+    /// send from, a remote port's fixed IPs.
+    pub(crate) fn claims(&self) -> Vec<Claim> {
+        match self {
+            PortFragment::Local(l) => l
+                .allowed
+                .iter()
+                .filter(|(_, ip)| matches!(ip, IpNet::V4(_, 32) | IpNet::V6(_, 128)))
+                .map(|(mac, ip)| ((l.network, *ip), *mac))
+                .collect(),
+            PortFragment::Remote(r) => r.ips.iter().map(|ip| ((r.network, *ip), r.mac)).collect(),
+        }
+    }
+}
+
+impl RouterFragment {
+    /// The ARP/ND entries it answers for: its interface addresses, in interface order.
+    pub(crate) fn claims(&self) -> Vec<Claim> {
+        self.ifaces.iter().map(|i| ((i.network, host_of(i.ip)), i.mac)).collect()
+    }
+}
+
+// The tables' side: where the keys become the tables' integers (`u32::from`), here only. The tables will
+// take the key types too.
+
+/// What a fragment holds in the tables (read back from them): the same before and after a rebuild of
+/// every dirty fragment means the tables did not change.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Held {
+    Local(u16, Option<PortEntry>),
+    Remote(NetworkKey, Mac, Vec<IpNet>, Option<tables::RemotePort>),
+    Router(RouterKey, Option<Router>),
+}
+
+impl PortFragment {
+    /// Adds it to `b`, its ARP/ND entries with it (overwriting whoever had them).
+    pub(crate) fn put(&self, b: &mut TablesBuilder) {
+        match self {
+            PortFragment::Local(l) => {
+                let entry = PortEntry {
+                    lport: l.lport.into(),
+                    network: l.network.into(),
+                    mac: l.mac,
+                    up: l.up,
+                    security: l.security,
+                    allowed: l.allowed.clone(),
+                };
+                b.local_port(l.index, entry);
+            }
+            PortFragment::Remote(r) => {
+                let port = tables::RemotePort { lport: r.lport.into(), chassis: r.chassis.into() };
+                b.remote_port(r.network.into(), r.mac, &r.ips, port);
+            }
+        }
+    }
+
+    /// Takes it out of `b`, its ARP/ND entries with it (whoever else claims them).
+    pub(crate) fn take(&self, b: &mut TablesBuilder) {
+        match self {
+            PortFragment::Local(l) => b.remove_local_port(l.index),
+            PortFragment::Remote(r) => b.remove_remote_port(r.network.into(), r.mac, &r.ips),
+        };
+    }
+
+    pub(crate) fn held(&self, t: &Tables) -> Held {
+        match self {
+            PortFragment::Local(l) => Held::Local(l.index, t.port(l.index).cloned()),
+            PortFragment::Remote(r) => {
+                Held::Remote(r.network, r.mac, r.ips.clone(), t.remote_lookup(r.network.into(), r.mac))
+            }
+        }
+    }
+}
+
+impl RouterFragment {
+    /// Adds it to `b`, its interface addresses' ARP/ND entries with it (overwriting whoever had them).
+    pub(crate) fn put(&self, b: &mut TablesBuilder) {
+        let ifaces: Vec<RouterIface> =
+            self.ifaces.iter().map(|i| RouterIface { network: i.network.into(), mac: i.mac, ip: i.ip }).collect();
+        b.router(self.key.into(), &ifaces, &self.routes);
+    }
+
+    /// Takes it out of `b`, its ARP/ND entries with it (whoever else claims them).
+    pub(crate) fn take(&self, b: &mut TablesBuilder) {
+        b.remove_router(self.key.into());
+    }
+
+    pub(crate) fn held(&self, t: &Tables) -> Held {
+        Held::Router(self.key, t.routers.get(&self.key.into()).cloned())
+    }
+}
+
+/// Sets ARP/ND entry `(network, ip)` to `mac`, or removes it (`None`).
+pub(crate) fn set_neighbor(b: &mut TablesBuilder, (network, ip): (NetworkKey, IpNet), mac: Option<Mac>) {
+    match mac {
+        Some(mac) => b.neighbor(network.into(), ip, mac),
+        None => b.remove_neighbor(network.into(), ip),
+    };
+}

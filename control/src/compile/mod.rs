@@ -1,0 +1,81 @@
+//! The local controller's compiler: the model, as one node sees it, into the pipeline's tables.
+//!
+//! Selective, as Dragonflow's topology distribution: a node compiles the networks that have a port bound
+//! to it, the routers attached to those, and the networks on the other side of those routers (reachable
+//! in one routed hop); nothing else of the cloud. In them:
+//! - a port bound here and plumbed (the caller maps it to a dataplane port) is a local port: its MAC and
+//!   addresses are switched to it and answered for, its port security checked;
+//! - a port bound to another node is a remote port: its MAC goes to that node (the tunnel stage), its
+//!   addresses are answered for by the ARP/ND responders;
+//! - a router interface port is the router's interface on its network (gateway address, MAC), and the
+//!   router's extra routes are its routes.
+//!
+//! Each rule is written once, in the modules below. [`compile`], the full compilation, puts every
+//! fragment of the model into empty tables; the local controller ([`crate::controller`]) takes the
+//! fragments a change touched out of its last tables and puts them in again, with the same routine. The
+//! full one is the reference the incremental one is checked against (`tests/incremental.rs`).
+//!
+//! | module | what |
+//! |---|---|
+//! | `index` | what the node holds, indexed: its network set ([`networks_needed`]'s rule), ports by network, router interfaces by network and by router |
+//! | `fragment` | what one port, one router becomes in the tables (its fragment), put in and taken out; where the keys become the tables' integers |
+//! | `neighbors` | the ARP/ND entries several fragments claim, and which claim wins |
+//! | `patch` | the fragments a set of tables holds, and the one routine that builds tables from them |
+//!
+//! Keys: networks, ports, nodes and routers are known to the tables by the keys of [`crate::keys`], given
+//! by a [`Keys`] that lives as long as the controller, so that two compilations agree.
+
+mod fragment;
+mod index;
+mod neighbors;
+mod patch;
+
+use std::collections::{HashMap, HashSet};
+
+use pipelines::tables::{Tables, TablesBuilder};
+
+pub(crate) use self::fragment::View;
+pub(crate) use self::index::Index;
+pub(crate) use self::patch::Fragments;
+use crate::keys::Keys;
+use crate::model::{Network, Port, Router, Subnet};
+
+/// The model objects a node compiles from.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub networks: HashMap<String, Network>,
+    pub subnets: HashMap<String, Subnet>,
+    pub ports: HashMap<String, Port>,
+    pub routers: HashMap<String, Router>,
+}
+
+/// What a compilation holds, for the caller to log or check.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub networks: usize,
+    pub local_ports: usize,
+    pub remote_ports: usize,
+    pub routers: usize,
+}
+
+/// The networks node `chassis` needs: those with a port bound to it, and one routed hop from them.
+pub fn networks_needed(m: &Model, chassis: &str) -> HashSet<String> {
+    Index::of(m.ports.values(), chassis).needed()
+}
+
+/// Compiles what `chassis` needs of `m`; `local(port)` is the dataplane index a port bound here is
+/// plumbed on (`None`: not plumbed yet, left out).
+pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) -> Option<u16>) -> (Tables, Summary) {
+    let index = Index::of(m.ports.values(), chassis);
+    let needed = index.needed();
+    // Every port and router, in id order, as the controller rebuilds the dirty ones.
+    let mut ports: Vec<String> = m.ports.keys().cloned().collect();
+    ports.sort();
+    let mut routers: Vec<String> = m.routers.keys().cloned().collect();
+    routers.sort();
+    let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local };
+    let mut b = TablesBuilder::new();
+    let mut fragments = Fragments::default();
+    fragments.rebuild(&mut view, &ports, &routers, &mut b);
+    (b.build(), fragments.summary(needed.len()))
+}

@@ -1,0 +1,206 @@
+//! One change from the watch ([`Controller::apply`]): what the node holds of it (a change to what it does
+//! not hold is dropped on arrival), which fragments it makes dirty, which bindings the node must hear of,
+//! and the network set after it (networks entering it are fetched, those leaving it forgotten).
+
+use std::collections::HashSet;
+
+use serde::de::DeserializeOwned;
+
+use super::sync::decode;
+use super::Controller;
+use crate::db::{Db, DbError, Event};
+use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
+
+/// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
+fn plumbing_changed(old: &Port, new: &Port) -> bool {
+    old.profile != new.profile || old.admin_state_up != new.admin_state_up || old.network_id != new.network_id
+}
+
+/// True if `old` and `new` differ only in what the nodes write back (`status`, `binding:vif_*`) or the
+/// revision: nothing any node compiles.
+fn only_status_changed(old: &Port, new: &Port) -> bool {
+    let blank = |p: &Port| Port {
+        status: String::new(),
+        vif_type: String::new(),
+        vif_details: Default::default(),
+        revision_number: 0,
+        ..p.clone()
+    };
+    blank(old) == blank(new)
+}
+
+impl<D: Db + ?Sized> Controller<'_, D> {
+    /// Applies one change; true if it may change this node's tables or plumbing.
+    pub fn apply(&mut self, ev: &Event) -> bool {
+        let (table, key) = match ev {
+            Event::Put(e) => (e.table.as_str(), e.key.as_str()),
+            Event::Delete { table, key, .. } => (table.as_str(), key.as_str()),
+        };
+        // Decode first: bad DB contents are logged and the object left as it was; never a crash.
+        fn put<T: Object + DeserializeOwned>(ev: &Event) -> Result<Option<T>, DbError> {
+            match ev {
+                Event::Put(e) => decode(e).map(Some),
+                Event::Delete { .. } => Ok(None),
+            }
+        }
+        // An object held at this revision or a newer one (a fetch listed it after this event): stale.
+        let held = match table {
+            "network" => self.model.networks.get(key).map(Object::revision),
+            "subnet" => self.model.subnets.get(key).map(Object::revision),
+            "port" => self.model.ports.get(key).map(Object::revision),
+            "router" => self.model.routers.get(key).map(Object::revision),
+            _ => return false,
+        };
+        if held.is_some_and(|r| r >= ev.revision()) {
+            return false;
+        }
+        // What this node does not hold is dropped on arrival (a held object that leaves the node's view
+        // is removed, as if deleted).
+        let result = match table {
+            "network" => put::<Network>(ev).map(|n| self.network(key, n.filter(|_| self.needed.contains(key)))),
+            "subnet" => put::<Subnet>(ev).map(|s| {
+                let s = s.filter(|s| self.needed.contains(&s.network_id));
+                self.subnet(key, s)
+            }),
+            "port" => put::<Port>(ev).map(|p| {
+                let p = p.filter(|p| self.holds_port(p));
+                self.port(key, p)
+            }),
+            "router" => put::<Router>(ev).map(|r| self.router(key, r.filter(|_| self.holds_router(key)))),
+            _ => return false,
+        };
+        if let Err(e) = result {
+            tracing::error!("ignoring an undecodable {table}/{key}: {e}");
+            return false;
+        }
+        self.revision = self.revision.max(ev.revision());
+        self.renew_needed();
+        // Only networks this node needs (or had) and routers with an interface on one may change its tables.
+        let (needed, fragments, index, ports) = (&self.needed, &self.fragments, &self.index, &self.model.ports);
+        self.dirty_nets.retain(|n| needed.contains(n) || fragments.has_network(n));
+        self.dirty_ports
+            .retain(|p| fragments.has_port(p) || ports.get(p).is_some_and(|p| needed.contains(&p.network_id)));
+        self.dirty_routers.retain(|r| fragments.has_router(r) || index.networks_of(r).any(|n| needed.contains(n)));
+        !self.dirty_nets.is_empty()
+            || !self.dirty_ports.is_empty()
+            || !self.dirty_routers.is_empty()
+            || !self.bindings.is_empty()
+    }
+
+    fn network(&mut self, id: &str, n: Option<Network>) {
+        match n {
+            Some(n) => self.model.networks.insert(id.to_owned(), n),
+            None => self.model.networks.remove(id),
+        };
+        self.dirty_nets.insert(id.to_owned());
+        self.routers_on(id);
+    }
+
+    fn subnet(&mut self, id: &str, s: Option<Subnet>) {
+        let old = self.model.subnets.remove(id).map(|s| s.network_id);
+        let new = s.as_ref().map(|s| s.network_id.clone());
+        if let Some(s) = s {
+            self.model.subnets.insert(id.to_owned(), s);
+        }
+        // Subnets shape router interfaces (their prefix) only, and only on their own network
+        // (`compile::fragment`'s `iface_ip`): the routers on it.
+        for n in [old, new].into_iter().flatten() {
+            self.routers_on(&n);
+        }
+    }
+
+    pub(super) fn port(&mut self, id: &str, p: Option<Port>) {
+        if let (Some(old), Some(new)) = (self.model.ports.get(id), &p) {
+            if only_status_changed(old, new) {
+                self.model.ports.insert(id.to_owned(), p.expect("checked"));
+                return;
+            }
+        }
+        let old = self.model.ports.remove(id);
+        let here = |p: &Option<Port>, chassis: &str| p.as_ref().is_some_and(|p| p.host_id == chassis);
+        let (was, is) = (here(&old, &self.chassis), here(&p, &self.chassis));
+        if (is && (!was || old.as_ref().zip(p.as_ref()).is_some_and(|(o, n)| plumbing_changed(o, n)))) || (was && !is) {
+            // The first change since the node was told says what the node has.
+            self.bindings.entry(id.to_owned()).or_insert(was);
+        }
+        self.dirty_ports.insert(id.to_owned());
+        for v in [&old, &p].into_iter().flatten() {
+            if v.device_owner == ROUTER_INTERFACE {
+                self.dirty_routers.insert(v.device_id.clone());
+            }
+        }
+        if let Some(o) = &old {
+            self.index.port(o, &self.chassis, false);
+        }
+        if let Some(p) = p {
+            self.index.port(&p, &self.chassis, true);
+            self.model.ports.insert(id.to_owned(), p);
+        }
+    }
+
+    fn router(&mut self, id: &str, r: Option<Router>) {
+        match r {
+            Some(r) => self.model.routers.insert(id.to_owned(), r),
+            None => self.model.routers.remove(id),
+        };
+        self.dirty_routers.insert(id.to_owned());
+    }
+
+    pub(super) fn routers_on(&mut self, net: &str) {
+        let rs: Vec<String> = self.index.routers_on(net).cloned().collect();
+        self.dirty_routers.extend(rs);
+    }
+
+    /// The network set after a change: networks that enter or leave it are dirty, and their routers; the
+    /// ones entering are fetched before the next tables, the ones leaving forgotten now.
+    pub(super) fn renew_needed(&mut self) {
+        let needed = self.index.needed();
+        if needed == self.needed {
+            return;
+        }
+        let changed: Vec<String> = needed.symmetric_difference(&self.needed).cloned().collect();
+        for n in &changed {
+            self.dirty_nets.insert(n.clone());
+            self.routers_on(n);
+            if needed.contains(n) {
+                self.fetch_nets.insert(n.clone());
+            }
+        }
+        let shrunk = self.needed.iter().any(|n| !needed.contains(n));
+        self.needed = needed;
+        if shrunk {
+            self.forget_unneeded();
+        }
+    }
+
+    /// Whether this node holds a port: bound here, a router interface, or in a network it needs.
+    fn holds_port(&self, p: &Port) -> bool {
+        p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || self.needed.contains(&p.network_id)
+    }
+
+    pub(super) fn holds_router(&self, id: &str) -> bool {
+        self.index.networks_of(id).any(|n| self.needed.contains(n))
+    }
+
+    /// Drops what this node does not need from its model (and the ports from the indexes).
+    pub(super) fn forget_unneeded(&mut self) {
+        let needed = &self.needed;
+        self.model.networks.retain(|id, _| needed.contains(id));
+        self.model.subnets.retain(|_, s| needed.contains(&s.network_id));
+        let gone: Vec<Port> = self
+            .model
+            .ports
+            .values()
+            .filter(|p| {
+                !(p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || needed.contains(&p.network_id))
+            })
+            .cloned()
+            .collect();
+        for p in gone {
+            self.index.port(&p, &self.chassis, false);
+            self.model.ports.remove(&p.id);
+        }
+        let keep: HashSet<String> = self.model.routers.keys().filter(|r| self.holds_router(r)).cloned().collect();
+        self.model.routers.retain(|id, _| keep.contains(id));
+    }
+}
