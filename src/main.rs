@@ -56,7 +56,7 @@ enum Command {
     Api(ApiArgs),
     /// API + embedded DB + node in one process (the Neutron API on 127.0.0.1:9696).
     ///
-    /// Every port bound to this chassis is plumbed as a TAP (or vhost-user) port of the dataplane.
+    /// Every port bound to this chassis is plugged in as a TAP (or vhost-user) port of the dataplane.
     AllInOne(node::NodeArgs),
     /// The node role: the local controller and dataplane, following a DB (etcd: --etcd URL).
     Node(node::NodeArgs),

@@ -47,7 +47,7 @@ pub struct NodeArgs {
     /// A static token every API request must carry in X-Auth-Token.
     #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
     token: Option<String>,
-    /// How ports bound here are plumbed unless their `binding:profile` says (`{"vif_type": "vhostuser"}`):
+    /// How ports bound here are plugged in unless their `binding:profile` says (`{"vif_type": "vhostuser"}`):
     /// a TAP device `tap` + the port id's first 11 characters, or a vhost-user socket in --vhost-dir.
     #[arg(long, default_value = "tap", value_parser = ["tap", "vhostuser"])]
     vif_type: String,
