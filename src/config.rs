@@ -74,12 +74,7 @@ impl RunConfig {
     /// Checks the values that parse but make no sense.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.dataplane.validate()?;
-        for p in &self.ports {
-            p.parse()?;
-        }
-        for r in &self.routers {
-            r.parse()?;
-        }
+        control::config::validate(&self.ports, &self.routers)?;
         Ok(())
     }
 }

@@ -1,9 +1,8 @@
 //! The static topology of the `run` role's configuration file: its `[[port]]` bindings and `[[router]]`s,
 //! which [`crate::static_topology`] compiles into tables, checked here so that the binary, the tests and
 //! the benchmarks see the same rules. The rest of that file (`[dataplane]`, `[log]`) is the binary's;
-//! unknown keys are errors there, so a typo never passes silently.
-//!
-//! Also the address parser the controller shares with it ([`parse_net`]).
+//! unknown keys are errors there, so a typo never passes silently. Addresses parse with
+//! [`crate::cidr::Cidr`], as the API's do.
 
 use std::path::Path;
 
@@ -111,14 +110,20 @@ impl StaticTopology {
 
     /// Checks every port's and router's addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for p in &self.ports {
-            p.parse()?;
-        }
-        for r in &self.routers {
-            r.parse()?;
-        }
-        Ok(())
+        validate(&self.ports, &self.routers)
     }
+}
+
+/// Checks every port's and router's addresses: the rule of [`StaticTopology::validate`], for a file whose
+/// owner holds the two arrays in its own struct (the `run` role's whole file).
+pub fn validate(ports: &[StaticPort], routers: &[StaticRouter]) -> Result<(), ConfigError> {
+    for p in ports {
+        p.parse()?;
+    }
+    for r in routers {
+        r.parse()?;
+    }
+    Ok(())
 }
 
 impl StaticPort {

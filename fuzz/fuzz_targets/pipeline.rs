@@ -2,37 +2,20 @@
 //! Whole bursts through every stage: up to 32 arbitrary frames from arbitrary ports, on one of three
 //! topologies (two VM ports with and without port security; two networks joined by a router with an
 //! extra route). Every frame is decided (never left pending, never a panic), a rewritten frame never
-//! grows past its buffer (HeapBuf panics if one would), and the burst fast path decides every frame, bytes included, exactly as each
-//! frame decided alone through every stage (the oracle of `pipelines/tests/burst_equivalence.rs`, here on
-//! whatever libFuzzer finds).
+//! grows past its buffer (HeapBuf panics if one would), and the burst fast path decides every frame,
+//! bytes included, exactly as each frame decided alone through every stage (`fixtures::decide_burst`, the
+//! oracle of `pipelines/tests/burst_equivalence.rs`, here on whatever libFuzzer finds).
 //!
 //! Input: byte 0 picks the topology and the clock; then records `[in_port, length, bytes...]`.
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use pipelines::buf::HeapBuf;
-use pipelines::fixtures::{routed_tables, two_port_tables};
-use pipelines::meta::{Action, Meta};
-use pipelines::stages::{decide, decide_per_packet, WorkerState};
+use pipelines::fixtures::{decide_burst, routed_tables, two_port_tables};
+use pipelines::meta::Action;
 use pipelines::tables::Tables;
 
-static TABLES: LazyLock<[Tables; 3]> = LazyLock::new(|| [two_port_tables(true), two_port_tables(false), routed_tables()]);
-
-fn run(t: &Tables, now_ms: u64, frames: &[(u16, &[u8])], fast: bool) -> (Vec<Meta>, Vec<Vec<u8>>) {
-    let mut pkts: Vec<HeapBuf> = frames.iter().map(|(_, f)| HeapBuf::new(f)).collect();
-    let mut meta: Vec<Meta> = frames.iter().map(|(p, _)| Meta::new(*p)).collect();
-    let w = &mut WorkerState::new(1);
-    w.now_ms = now_ms;
-    // Reading every fate checks that no packet is left pending or remote (`fate::Decided`).
-    if fast {
-        decide(t, w, &mut pkts, &mut meta).fates(t).for_each(drop);
-    } else {
-        for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m)).fates(t).for_each(drop);
-        }
-    }
-    (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())
-}
+static TABLES: LazyLock<[Tables; 3]> =
+    LazyLock::new(|| [two_port_tables(true), two_port_tables(false), routed_tables()]);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&head, mut rest)) = data.split_first() else { return };
@@ -50,8 +33,8 @@ fuzz_target!(|data: &[u8]| {
     if frames.is_empty() {
         return;
     }
-    let (fast_meta, fast_bytes) = run(t, now_ms, &frames, true);
-    let (slow_meta, slow_bytes) = run(t, now_ms, &frames, false);
+    let (fast_meta, fast_bytes) = decide_burst(t, now_ms, &frames, true);
+    let (slow_meta, slow_bytes) = decide_burst(t, now_ms, &frames, false);
     for i in 0..frames.len() {
         assert_ne!(fast_meta[i].action, Action::Continue, "frame {i} left undecided");
         assert_eq!(fast_meta[i], slow_meta[i], "frame {i}: the fast path decided otherwise");

@@ -204,3 +204,30 @@ pub fn run_burst_on(
     crate::stages::run(t, w, &mut pkts, &mut meta, &mut drops);
     (meta, pkts.into_iter().map(crate::buf::HeapBuf::into_vec).collect(), drops)
 }
+
+/// `frames` (each with the port it came in on) decided by a fresh worker at `now_ms`, as one burst
+/// (`fast`: [`crate::stages::decide`], with its burst fast path) or each frame alone through every stage
+/// ([`crate::stages::decide_per_packet`]): the metadata and the bytes. Equal for both is the oracle of the
+/// burst fast path (`tests/burst_equivalence.rs`, the `pipeline` fuzz target). Reading every fate checks
+/// that no packet is left pending or remote (`fate::Decided`).
+pub fn decide_burst(
+    t: &Tables,
+    now_ms: u64,
+    frames: &[(u16, &[u8])],
+    fast: bool,
+) -> (Vec<crate::meta::Meta>, Vec<Vec<u8>>) {
+    use crate::stages::{decide, decide_per_packet, WorkerState};
+    let mut pkts: Vec<crate::buf::HeapBuf> = frames.iter().map(|(_, f)| crate::buf::HeapBuf::new(f)).collect();
+    let mut meta: Vec<crate::meta::Meta> = frames.iter().map(|(p, _)| crate::meta::Meta::new(*p)).collect();
+    // A fresh worker for each run: the ICMP error limits see the same errors in the same order.
+    let w = &mut WorkerState::new(1);
+    w.now_ms = now_ms;
+    if fast {
+        decide(t, w, &mut pkts, &mut meta).fates(t).for_each(drop);
+    } else {
+        for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m)).fates(t).for_each(drop);
+        }
+    }
+    (meta, pkts.into_iter().map(crate::buf::HeapBuf::into_vec).collect())
+}

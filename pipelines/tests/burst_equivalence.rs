@@ -5,12 +5,8 @@
 //! VLAN-tagged and corrupted frames, `decide` over the burst gives the same metadata and bytes as each
 //! packet decided alone by `decide_per_packet`.
 
-use pipelines::buf::HeapBuf;
 use pipelines::fixtures::*;
-use pipelines::meta::Meta;
 use pipelines::routing::NextHop;
-use pipelines::stages::{decide, decide_per_packet, WorkerState};
-use pipelines::tables::Tables;
 use pipelines::wire::icmpv6::NA_SOLICITED;
 use pipelines::wire::{Icmpv6Repr, IpNet, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
@@ -82,22 +78,6 @@ fn burst() -> impl Strategy<Value = (Vec<Vec<u8>>, Vec<u16>)> {
         .prop_map(|v| v.into_iter().unzip())
 }
 
-fn run(t: &Tables, frames: &[Vec<u8>], ports: &[u16], fast: bool) -> (Vec<Meta>, Vec<Vec<u8>>) {
-    let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
-    let mut meta: Vec<Meta> = ports.iter().map(|&p| Meta::new(p)).collect();
-    // A fresh worker for each run: the ICMP error limits see the same errors in the same order.
-    let w = &mut WorkerState::new(1);
-    // Reading every fate checks that no packet is left pending or remote (`fate::Decided`).
-    if fast {
-        decide(t, w, &mut pkts, &mut meta).fates(t).for_each(drop);
-    } else {
-        for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-            decide_per_packet(t, w, core::slice::from_mut(p), core::slice::from_mut(m)).fates(t).for_each(drop);
-        }
-    }
-    (meta, pkts.into_iter().map(HeapBuf::into_vec).collect())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -108,10 +88,11 @@ proptest! {
         // A longer prefix inside the extra route 10.1.0.0/16, via a gateway with no known MAC.
         let r = t.routers.get_mut(&1).unwrap();
         r.add_route(IpNet::V4(Ipv4Addr::new(10, 1, 7, 0), 24), NextHop::Via(IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 9))));
-        let (fast_meta, fast_bytes) = run(&t, &frames, &ports, true);
-        let (slow_meta, slow_bytes) = run(&t, &frames, &ports, false);
+        let frames: Vec<(u16, &[u8])> = ports.iter().copied().zip(frames.iter().map(Vec::as_slice)).collect();
+        let (fast_meta, fast_bytes) = decide_burst(&t, 0, &frames, true);
+        let (slow_meta, slow_bytes) = decide_burst(&t, 0, &frames, false);
         for i in 0..frames.len() {
-            prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?}", i, frames[i]);
+            prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?}", i, frames[i].1);
             prop_assert_eq!(&fast_bytes[i], &slow_bytes[i], "packet {}", i);
         }
     }
