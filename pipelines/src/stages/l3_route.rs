@@ -17,7 +17,7 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
-use crate::routing::Router;
+use crate::routing::{Lookup, Router};
 use crate::stages::{BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::wire::checksum;
@@ -77,33 +77,24 @@ fn route_v4<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    // A leaf route the burst already matched holds none of the router's own addresses.
-    let cached = memo.route.filter(|(k, route)| *k == m.router && route.matches(dst.to_u32())).map(|(_, route)| route);
-    if cached.is_none() && r.owns_v4(dst) {
-        if !echo_reply_v4(d, m) {
-            m.drop(Reason::L3ToRouter);
-        }
-        return;
-    }
-    if d[l3 + 8] <= 1 {
-        if let Err(reason) = time_exceeded_v4(w, r, p, m) {
-            m.drop(reason);
-        }
-        return;
-    }
-    let route = match cached {
-        Some(route) => Some(route),
-        None => {
-            let route = r.lookup_v4(dst).copied();
-            if let Some(leaf) = route.filter(|route| route.leaf) {
-                memo.route = Some((m.router, leaf));
+    let hop = match r.lookup_v4(dst, || flow_hash(d, m, l3 + 12, 4)) {
+        Lookup::Local => {
+            if !echo_reply_v4(d, m) {
+                m.drop(Reason::L3ToRouter);
             }
-            route
+            return;
         }
-    };
-    let Some(hop) = route.and_then(|route| route.resolve(dst)) else {
-        m.drop(Reason::L3NoRoute);
-        return;
+        _ if d[l3 + 8] <= 1 => {
+            if let Err(reason) = time_exceeded_v4(w, r, p, m) {
+                m.drop(reason);
+            }
+            return;
+        }
+        Lookup::Next(hop) => hop,
+        Lookup::NoRoute => {
+            m.drop(Reason::L3NoRoute);
+            return;
+        }
     };
     let iface = r.ifaces[hop.iface as usize];
     let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
@@ -126,7 +117,8 @@ fn route_v6<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
-    if r.owns_v6(dst) {
+    let hop = r.lookup_v6(dst, || flow_hash(d, m, l3 + 8, 16));
+    if hop == Lookup::Local {
         if !echo_reply_v6(d, m) {
             m.drop(Reason::L3ToRouter);
         }
@@ -143,7 +135,7 @@ fn route_v6<B: PacketBuf>(
         }
         return;
     }
-    let Some(hop) = r.route_v6(dst) else {
+    let Lookup::Next(hop) = hop else {
         m.drop(Reason::L3NoRoute);
         return;
     };
@@ -154,6 +146,22 @@ fn route_v6<B: PacketBuf>(
     };
     d[l3 + 7] -= 1;
     forward(d, m, iface.mac, mac, iface.network, port);
+}
+
+/// The hash of a packet's flow that picks an equal-cost group's member: its source and destination
+/// addresses (`len` bytes each from `addrs`), its protocol and, for TCP and UDP but a later fragment,
+/// its ports; the same for every packet of a flow, on every worker and node.
+fn flow_hash(d: &[u8], m: &Meta, addrs: usize, len: usize) -> u32 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(m.ip_proto);
+    let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+    for w in d[addrs..addrs + 2 * len].chunks_exact(4) {
+        mix(u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])));
+    }
+    let l4 = m.l4_off as usize;
+    if matches!(m.ip_proto, 6 | 17) && !m.has(flags::LATER_FRAGMENT) && d.len() >= l4 + 4 {
+        mix(u64::from(u32::from_be_bytes([d[l4], d[l4 + 1], d[l4 + 2], d[l4 + 3]])));
+    }
+    (h ^ (h >> 32)) as u32
 }
 
 #[inline(always)]
