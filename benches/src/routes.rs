@@ -120,7 +120,8 @@ pub fn frames(n: usize, v6: bool, imix: bool, count: usize) -> Vec<Vec<u8>> {
             let dport = 5001 + (k % 7) as u16;
             let mut f = if v6 {
                 let host_bits = 128 - u32::from(len_v6(i));
-                let host = if host_bits == 0 { 0 } else { u128::from(rng.next_u64()) & ((1u128 << host_bits.min(64)) - 1) };
+                let host =
+                    if host_bits == 0 { 0 } else { u128::from(rng.next_u64()) & ((1u128 << host_bits.min(64)) - 1) };
                 let src = Ipv6Addr((0x2001_0db8u128 << 96 | (1 + (k % 200) as u128)).to_be_bytes());
                 udp6_ports(VM1, ROUTER, src, Ipv6Addr((base_v6(i) | host).to_be_bytes()), sport, dport)
             } else {

@@ -1,5 +1,6 @@
 //! The distributed L3 router: a packet sent to a router interface's MAC is routed by longest prefix over
-//! the router's attached subnets and extra routes, its TTL/hop limit decremented (IPv4 checksum updated
+//! the router's attached subnets and extra routes (`routing.rs`; an equal-cost group picks its member by
+//! a hash of the packet's addresses, protocol and ports), its TTL/hop limit decremented (IPv4 checksum updated
 //! incrementally), its MACs rewritten (source: the router's interface on the egress network;
 //! destination: the next hop's, from the ARP/ND tables), and it leaves by the next hop's port, all on the
 //! node it entered. The router answers pings to its own gateway addresses in place (ARP and ND for them
@@ -326,7 +327,9 @@ mod tests {
     use crate::drop::DropCounters;
     use crate::fixtures::*;
     use crate::meta::Action;
+    use crate::routing::RouterIface;
     use crate::stages::WorkerState;
+    use crate::tables::TablesBuilder;
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::*;
 
@@ -365,6 +368,36 @@ mod tests {
         assert_eq!((&out[1][0..6], &out[1][6..12], out[1][14 + 7]), (&VM3.0[..], &ROUTER_MAC2.0[..], 63));
         // The extra route 10.1.0.0/16 via 10.2.0.3 (VM3).
         assert_eq!((meta[2].action, meta[2].out_port), (Action::Output, 2));
+    }
+
+    #[test]
+    fn an_equal_cost_group_spreads_flows_and_keeps_each_on_one_path() {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        let (vm3, vm4) = (Mac([0xfa, 0x16, 0x3e, 0, 0, 3]), Mac([0xfa, 0x16, 0x3e, 0, 0, 4]));
+        b.local_port(2, vm_port(103, 2, vm3, Ipv4Addr::new(10, 2, 0, 3), ip6_net2(3), true));
+        b.local_port(3, vm_port(104, 2, vm4, Ipv4Addr::new(10, 2, 0, 4), ip6_net2(4), true));
+        let ifaces = [
+            RouterIface { network: 1, mac: ROUTER_MAC, ip: IpNet::V4(Ipv4Addr::new(10, 0, 0, 254), 24) },
+            RouterIface { network: 2, mac: ROUTER_MAC2, ip: IpNet::V4(Ipv4Addr::new(10, 2, 0, 254), 24) },
+        ];
+        let net = IpNet::V4(Ipv4Addr::new(10, 9, 0, 0), 16);
+        let extra =
+            [(net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))), (net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 4)))];
+        b.router(1, &ifaces, &extra);
+        let t = b.build();
+        let flows: Vec<Vec<u8>> =
+            (0..64u16).map(|i| udp4_ports(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 9, 1, 1), 1024 + i, 80)).collect();
+        let (first, out, _) = decide_with(&t, &flows);
+        let (again, _, _) = decide_with(&t, &flows);
+        let ports: Vec<u16> = first.iter().map(|m| m.out_port).collect();
+        assert_eq!(ports, again.iter().map(|m| m.out_port).collect::<Vec<_>>(), "a flow keeps its path");
+        let to3 = ports.iter().filter(|&&p| p == 2).count();
+        assert!((16..=48).contains(&to3), "both paths carry flows: {to3} of 64 via VM3");
+        assert_eq!(to3 + ports.iter().filter(|&&p| p == 3).count(), 64);
+        for (m, f) in first.iter().zip(&out) {
+            assert_eq!(&f[0..6], if m.out_port == 2 { &vm3.0 } else { &vm4.0 }, "the MAC of the member taken");
+        }
     }
 
     #[test]
