@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Instructions per packet of the table pipeline (heap buffers, the harness's 1k-flow traffic, bursts of 32),
 # counted by callgrind: repeatable to a few instructions, unlike timings on this machine.
-#   benches/ir.sh [BURSTS]     (default 20000)
+#   benches/ir.sh [BURSTS]            (default 20000)
+#   benches/ir.sh --routes [BURSTS]   the route-count scenarios instead: L3 with 1 to 100,000 routes, IPv4
+#                                     and IPv6, destinations spread over the routes (benches/src/routes.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROUTES=0
+if [ "${1:-}" = --routes ]; then ROUTES=1; shift; fi
 N=${1:-20000}
 cargo build --release --locked -q -p benches --example pipeline_ir
 BIN=target/release/examples/pipeline_ir
@@ -14,6 +18,18 @@ ir() {
   callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",","",$1); print $1}'
   rm -f "$out"
 }
+if [ "$ROUTES" = 1 ]; then
+  echo "| routes | IPv4 instructions per packet | IPv6 instructions per packet |"
+  echo "|---|---|---|"
+  for r in 1 100 1000 10000 100000; do
+    row="| $r |"
+    for f in v4 v6; do
+      row="$row $(( ($(ir "l3-routes:$r:$f") - $(ir "restore-routes:$r:$f")) / (N * 32) )) |"
+    done
+    echo "$row"
+  done
+  exit 0
+fi
 base=$(ir restore)
 echo "| mode | instructions per packet |"
 echo "|---|---|"

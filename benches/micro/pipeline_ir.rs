@@ -3,6 +3,8 @@
 //! subtracts the `restore` run (the cost of replaying the bursts).
 //!
 //!   pipeline_ir MODE BURSTS    MODE: restore | l2 | l2-per-packet | l3 | l3-per-packet
+//!                              | l3-routes:N:v4|v6 (a router with N routes, `benches::routes`)
+//!                              | restore-routes:N:v4|v6 (its replay cost)
 
 use std::hint::black_box;
 
@@ -23,7 +25,10 @@ fn main() {
         }
     };
     let names = ["net_pcap0", "net_null0"];
-    let (t, mut bursts) = if mode.starts_with("l3") {
+    let routed = routed(mode.strip_prefix("restore-").map_or(mode.to_owned(), |m| format!("l3-{m}")).as_str(), &names);
+    let (t, mut bursts) = if let Some(r) = routed {
+        r
+    } else if mode.starts_with("l3") {
         (tables("l3.toml", &names), Bursts::new(ROUTER, true))
     } else {
         (tables("l2pipe.toml", &names), Bursts::new(VM2, false))
@@ -34,7 +39,10 @@ fn main() {
         let pkts = bursts.restore();
         meta.iter_mut().for_each(|m| *m = Meta::new(0));
         match mode {
-            "restore" => {}
+            m if m.starts_with("restore") => {}
+            m if m.starts_with("l3-routes:") => {
+                decide(&t, &mut w, pkts, &mut meta);
+            }
             "l2" | "l3" => {
                 decide(&t, &mut w, pkts, &mut meta);
             }

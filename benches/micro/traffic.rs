@@ -13,9 +13,21 @@ pub const BURST: usize = 32;
 
 pub fn tables(config: &str, names: &[&str]) -> Tables {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(config);
-    let cfg = StaticTopology::load(&path).expect("bench config");
+    compile(&StaticTopology::load(&path).expect("bench config"), names)
+}
+
+pub fn compile(cfg: &StaticTopology, names: &[&str]) -> Tables {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
+}
+
+/// The route-count scenario `l3-routes:N:v4|v6` (`benches::routes`): its tables and 4,096 frames.
+pub fn routed(spec: &str, names: &[&str]) -> Option<(Tables, Bursts)> {
+    let mut it = spec.strip_prefix("l3-routes:")?.split(':');
+    let n: usize = it.next()?.parse().ok()?;
+    let v6 = it.next()? == "v6";
+    let cfg = StaticTopology::from_toml_str(&benches::routes::config_toml(n, v6)).expect("generated config");
+    Some((compile(&cfg, names), Bursts::of(benches::routes::frames(n, v6, false, 4096))))
 }
 
 /// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
@@ -41,8 +53,13 @@ pub struct Bursts {
 
 impl Bursts {
     pub fn new(dst: Mac, l3: bool) -> Bursts {
-        let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, dst, l3)).collect();
-        Bursts { pkts: frames[..BURST].iter().map(|f| HeapBuf::new(f)).collect(), frames, next: 0 }
+        Bursts::of((0..1000).map(|i| frame(i, dst, l3)).collect())
+    }
+
+    /// Bursts of `frames`, in turn (buffers as large as the largest frame).
+    pub fn of(frames: Vec<Vec<u8>>) -> Bursts {
+        let largest = frames.iter().max_by_key(|f| f.len()).expect("frames").clone();
+        Bursts { pkts: (0..BURST).map(|_| HeapBuf::new(&largest)).collect(), frames, next: 0 }
     }
 
     /// The next burst of the 1,000 flows, written over the same buffers.

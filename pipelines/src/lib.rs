@@ -66,6 +66,7 @@ pub mod drop;
 pub mod fate;
 pub mod fixtures;
 pub mod icmp_ratelimit;
+pub mod lpm;
 pub mod meta;
 pub mod patch;
 pub mod publish;

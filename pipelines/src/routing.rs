@@ -1,7 +1,27 @@
 //! The distributed router's tables: each router's interfaces (one per attached subnet: network, MAC,
 //! gateway address) and its routes (the attached subnets plus extra routes), looked up by longest prefix.
 //! Every node holds the routers of its networks, so routing happens on the node the packet enters.
+//!
+//! A lookup costs the same with one route or a million: the prefixes live in a [`Trie`] per family
+//! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count), and every prefix's answer is
+//! resolved when the router is built, not per packet: the router's own addresses are host prefixes
+//! whose answer is "local" (so "is it for the router?" is the same lookup), an attached subnet's answer
+//! is its interface, and an extra route's is its gateway with the gateway's interface. Several extra
+//! routes to one destination (Neutron allows it) are one equal-cost group: a packet's flow (its
+//! addresses, protocol and ports) picks the member, so a flow keeps one path.
+//!
+//! Precedence for one prefix, as Linux and Neutron have it: the router's own address, then the attached
+//! subnet, then the extra routes. A gateway resolves through the attached subnets only (the longest
+//! that holds it, as Linux's link-scope check of a next hop), never through another extra route.
+//!
+//! A [`Router`] is a plain value that clones in time independent of its routes (the tries and the route
+//! list are shared by reference count), so the local controller patches tables without copying routes.
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::lpm::{HopId, Trie};
 use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
 /// A router interface: the router's port on one network.
@@ -13,57 +33,76 @@ pub struct RouterIface {
     pub ip: IpNet,
 }
 
-/// Where a prefix goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextHop {
-    /// An attached subnet: to the destination itself, out of interface `iface`.
-    Connected { iface: u16 },
-    /// An extra route: to this gateway (on an attached subnet).
-    Via(IpNet),
-}
-
-/// One router.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One router: its interfaces and routes, and the lookup structures built from them.
+#[derive(Debug, Clone, Default)]
 pub struct Router {
     pub ifaces: Vec<RouterIface>,
-    /// Longest prefix first.
-    pub routes: Vec<(IpNet, NextHop)>,
-    /// The IPv4 routes again in the lookup's fast form, longest first, gateways resolved.
-    v4: Vec<V4Route>,
-    /// The router's own IPv4 addresses.
-    own_v4: Vec<u32>,
+    /// Per prefix (host bits cleared), what was configured for it: the source of everything below.
+    routes: Arc<FxHashMap<IpNet, Configured>>,
+    v4: Trie<4>,
+    v6: Trie<16>,
+    /// The tries' answers, numbered from 1 (`HopId` n is `hops[n - 1]`).
+    hops: Vec<Hop>,
+    /// The members of the equal-cost groups.
+    members: Vec<Resolved>,
+    /// Interned answers: one `HopId` per distinct answer, whatever the number of prefixes sharing it.
+    ids: FxHashMap<Answer, HopId>,
 }
 
-/// An IPv4 route as the lookup scans it: the extra routes' gateways resolved to their interface when the
-/// router is built, not per packet.
+/// Two routers are equal when they were configured alike: same interfaces, same routes.
+impl PartialEq for Router {
+    fn eq(&self, other: &Router) -> bool {
+        self.ifaces == other.ifaces && (Arc::ptr_eq(&self.routes, &other.routes) || self.routes == other.routes)
+    }
+}
+
+impl Eq for Router {}
+
+/// What was configured for one prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Configured {
+    /// One of the router's own addresses (a host prefix).
+    own: bool,
+    /// An attached subnet: the first interface on it.
+    connected: Option<u16>,
+    /// Extra routes' gateways, in the order added, without repeats.
+    via: Vec<IpNet>,
+}
+
+/// A prefix's answer, before resolution to interfaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Answer {
+    Local,
+    Connected(u16),
+    /// Gateways, sorted (a group is the same whatever order its routes came in).
+    Via(Vec<IpNet>),
+}
+
+/// A prefix's answer, resolved: what a lookup returns without further work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct V4Route {
-    pub net: u32,
-    pub mask: u32,
-    /// Out of this interface; `u16::MAX`: the gateway is on no attached subnet (no route).
-    pub iface: u16,
-    /// To this gateway; 0 (never a gateway): to the destination itself.
-    pub gateway: u32,
-    /// No longer prefix and none of the router's own addresses lies inside this one: every destination
-    /// it matches gets this very answer, so a burst may reuse it without a lookup.
-    pub leaf: bool,
+enum Hop {
+    Local,
+    /// To the destination itself, out of this interface.
+    Direct(u16),
+    /// To one gateway.
+    Via(Resolved),
+    /// To one of `count` gateways, `members[first..]`, by flow.
+    Group {
+        first: u32,
+        count: u32,
+    },
+    /// Gateways on no attached subnet.
+    Unreachable,
 }
 
-impl V4Route {
-    /// The next hop for `dst` (which this route matches).
-    #[inline(always)]
-    pub fn resolve(&self, dst: Ipv4Addr) -> Option<Resolved> {
-        if self.iface == u16::MAX {
-            return None;
-        }
-        let neighbor = if self.gateway == 0 { dst } else { Ipv4Addr::from_u32(self.gateway) };
-        Some(Resolved { iface: self.iface, neighbor: IpNet::host_v4(neighbor) })
-    }
-
-    #[inline(always)]
-    pub fn matches(&self, dst: u32) -> bool {
-        dst & self.mask == self.net
-    }
+/// What a route lookup decided for a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// One of the router's own addresses.
+    Local,
+    /// Out of `iface`, to `neighbor`.
+    Next(Resolved),
+    NoRoute,
 }
 
 /// The result of a route lookup: out of `iface`, to the neighbour whose address is `neighbor`.
@@ -73,105 +112,202 @@ pub struct Resolved {
     pub neighbor: IpNet,
 }
 
-fn prefix_len(n: &IpNet) -> u8 {
-    match n {
-        IpNet::V4(_, l) | IpNet::V6(_, l) => *l,
+/// `a` as a host prefix (an interface's or a gateway's address, whatever length it came with).
+fn host(a: IpNet) -> IpNet {
+    match a {
+        IpNet::V4(a, _) => IpNet::host_v4(a),
+        IpNet::V6(a, _) => IpNet::host_v6(a),
     }
 }
 
 impl Router {
-    /// Adds an interface and its connected route.
+    /// Adds an interface: its address is the router's own, its subnet an attached one.
     pub fn add_iface(&mut self, iface: RouterIface) {
         let i = self.ifaces.len() as u16;
         self.ifaces.push(iface);
-        self.add_route(iface.ip, NextHop::Connected { iface: i });
+        self.configure(host(iface.ip), |c| c.own = true);
+        self.configure(iface.ip.network(), |c| {
+            c.connected.get_or_insert(i);
+        });
+        // A gateway may resolve now, or to a longer subnet.
+        self.resolve_all();
     }
 
-    /// Adds a route, keeping the longest prefixes first.
-    pub fn add_route(&mut self, net: IpNet, hop: NextHop) {
-        let at = self.routes.iter().position(|(n, _)| prefix_len(n) < prefix_len(&net)).unwrap_or(self.routes.len());
-        self.routes.insert(at, (net, hop));
-        self.compile_v4();
+    /// Adds an extra route: `net` via `gateway`. A second gateway for the same `net` makes them an
+    /// equal-cost group.
+    pub fn add_route(&mut self, net: IpNet, gateway: IpNet) {
+        let gw = host(gateway);
+        self.configure(net.network(), |c| {
+            if !c.via.contains(&gw) {
+                c.via.push(gw);
+            }
+        });
     }
 
-    /// Rebuilds the IPv4 fast form from `routes` and `ifaces`.
-    fn compile_v4(&mut self) {
-        let lookup = |a: Ipv4Addr| self.lookup(|n| n.contains_v4(a)).copied();
-        let v4 = self
-            .routes
-            .iter()
-            .filter_map(|(n, h)| match *n {
-                IpNet::V4(a, len) => {
-                    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len.min(32)) };
-                    let (iface, gateway) = match *h {
-                        NextHop::Connected { iface } => (iface, 0),
-                        NextHop::Via(IpNet::V4(gw, _)) => match lookup(gw) {
-                            Some(NextHop::Connected { iface }) if gw.to_u32() != 0 => (iface, gw.to_u32()),
-                            _ => (u16::MAX, 0),
-                        },
-                        NextHop::Via(IpNet::V6(..)) => (u16::MAX, 0),
-                    };
-                    Some(V4Route { net: a.to_u32() & mask, mask, iface, gateway, leaf: false })
+    /// Removes the extra route `net` via `gateway`; true if the router had it.
+    pub fn remove_route(&mut self, net: IpNet, gateway: IpNet) -> bool {
+        let gw = host(gateway);
+        if !self.routes.get(&net.network()).is_some_and(|c| c.via.contains(&gw)) {
+            return false;
+        }
+        self.configure(net.network(), |c| c.via.retain(|g| *g != gw));
+        true
+    }
+
+    /// How many prefixes the router holds (its own addresses, attached subnets, extra routes'
+    /// destinations).
+    pub fn prefixes(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Edits what is configured for one prefix and puts its new answer in the trie (or takes the prefix
+    /// out, when nothing is left configured for it).
+    fn configure(&mut self, net: IpNet, edit: impl FnOnce(&mut Configured)) {
+        let routes = Arc::make_mut(&mut self.routes);
+        let c = routes.entry(net).or_default();
+        edit(c);
+        let answer = if c.own {
+            Some(Answer::Local)
+        } else if let Some(i) = c.connected {
+            Some(Answer::Connected(i))
+        } else if !c.via.is_empty() {
+            let mut gws = c.via.clone();
+            gws.sort_by_key(|g| match g {
+                IpNet::V4(a, _) => (4, u128::from(a.to_u32())),
+                IpNet::V6(a, _) => (6, a.to_u128()),
+            });
+            Some(Answer::Via(gws))
+        } else {
+            routes.remove(&net);
+            None
+        };
+        let id = answer.map(|a| self.intern(a));
+        match (net, id) {
+            (IpNet::V4(a, len), Some(id)) => self.v4.insert(&a.0, len, id),
+            (IpNet::V6(a, len), Some(id)) => self.v6.insert(&a.0, len, id),
+            (IpNet::V4(a, len), None) => {
+                self.v4.remove(&a.0, len);
+            }
+            (IpNet::V6(a, len), None) => {
+                self.v6.remove(&a.0, len);
+            }
+        }
+    }
+
+    /// The id of an answer, resolved and numbered the first time it is seen. An answer no prefix uses
+    /// any more keeps its number: a router's distinct answers are its interfaces and its sets of
+    /// gateways, few whatever the number of routes.
+    fn intern(&mut self, a: Answer) -> HopId {
+        if let Some(&id) = self.ids.get(&a) {
+            return id;
+        }
+        let hop = self.resolve(&a);
+        self.hops.push(hop);
+        let id = self.hops.len() as HopId;
+        self.ids.insert(a, id);
+        id
+    }
+
+    fn resolve(&mut self, a: &Answer) -> Hop {
+        match a {
+            Answer::Local => Hop::Local,
+            Answer::Connected(i) => Hop::Direct(*i),
+            Answer::Via(gws) => {
+                let up: Vec<Resolved> =
+                    gws.iter().filter_map(|gw| Some(Resolved { iface: self.attached(*gw)?, neighbor: *gw })).collect();
+                match up.as_slice() {
+                    [] => Hop::Unreachable,
+                    [one] => Hop::Via(*one),
+                    many => {
+                        let first = self.members.len() as u32;
+                        self.members.extend_from_slice(many);
+                        Hop::Group { first, count: many.len() as u32 }
+                    }
                 }
-                IpNet::V6(..) => None,
-            })
-            .collect::<Vec<_>>();
-        self.own_v4 = self
-            .ifaces
-            .iter()
-            .filter_map(|i| match i.ip {
-                IpNet::V4(a, _) => Some(a.to_u32()),
-                IpNet::V6(..) => None,
-            })
-            .collect();
-        self.v4 = v4
-            .iter()
-            .map(|r| {
-                let longer_inside = v4.iter().any(|o| o.mask > r.mask && r.matches(o.net));
-                let own_inside = self.own_v4.iter().any(|&a| r.matches(a));
-                V4Route { leaf: !longer_inside && !own_inside, ..*r }
-            })
-            .collect();
+            }
+        }
     }
 
-    fn lookup(&self, contains: impl Fn(&IpNet) -> bool) -> Option<&NextHop> {
-        self.routes.iter().find(|(n, _)| contains(n)).map(|(_, h)| h)
+    /// Resolves every answer again (the attached subnets changed).
+    fn resolve_all(&mut self) {
+        self.members.clear();
+        let mut answers: Vec<(Answer, HopId)> = self.ids.iter().map(|(a, id)| (a.clone(), *id)).collect();
+        answers.sort_by_key(|(_, id)| *id);
+        for (a, id) in answers {
+            self.hops[id as usize - 1] = self.resolve(&a);
+        }
     }
 
-    /// Longest-prefix match of an IPv4 destination, resolved to an interface and a neighbour (one level
-    /// of gateway recursion: an extra route's gateway must be on an attached subnet).
+    /// The interface of the longest attached subnet holding gateway `gw` (not as the router's own
+    /// address).
+    fn attached(&self, gw: IpNet) -> Option<u16> {
+        let holds = |i: &RouterIface| match gw {
+            IpNet::V4(a, _) => i.ip.contains_v4(a),
+            IpNet::V6(a, _) => i.ip.contains_v6(a),
+        };
+        let len = |i: &RouterIface| match i.ip {
+            IpNet::V4(_, l) | IpNet::V6(_, l) => l,
+        };
+        let own = self.ifaces.iter().any(|i| host(i.ip) == gw);
+        let best =
+            self.ifaces.iter().enumerate().filter(|(_, i)| holds(i)).max_by_key(|(n, i)| (len(i), usize::MAX - n));
+        best.filter(|_| !own).map(|(n, _)| n as u16)
+    }
+
+    #[inline(always)]
+    fn answer(&self, id: HopId, dst: IpNet, flow: impl FnOnce() -> u32) -> Lookup {
+        let Some(hop) = (id as usize).checked_sub(1).and_then(|i| self.hops.get(i)) else { return Lookup::NoRoute };
+        match *hop {
+            Hop::Local => Lookup::Local,
+            Hop::Direct(iface) => Lookup::Next(Resolved { iface, neighbor: dst }),
+            Hop::Via(r) => Lookup::Next(r),
+            Hop::Group { first, count } => Lookup::Next(self.members[(first + flow() % count) as usize]),
+            Hop::Unreachable => Lookup::NoRoute,
+        }
+    }
+
+    /// Longest-prefix match of an IPv4 destination: the router's own address, or the interface and the
+    /// neighbour to send to. `flow` hashes the packet's flow; it is called only for an equal-cost group.
     #[inline]
+    pub fn lookup_v4(&self, dst: Ipv4Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(self.v4.lookup(&dst.0), IpNet::host_v4(dst), flow)
+    }
+
+    /// As [`Router::lookup_v4`] for IPv6.
+    #[inline]
+    pub fn lookup_v6(&self, dst: Ipv6Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(self.v6.lookup(&dst.0), IpNet::host_v6(dst), flow)
+    }
+
+    /// The next hop of an IPv4 destination the router forwards (`None`: its own address, or no route);
+    /// a group's first member.
     pub fn route_v4(&self, dst: Ipv4Addr) -> Option<Resolved> {
-        self.lookup_v4(dst)?.resolve(dst)
-    }
-
-    /// The longest route matching `dst`.
-    #[inline]
-    pub fn lookup_v4(&self, dst: Ipv4Addr) -> Option<&V4Route> {
-        let a = dst.to_u32();
-        self.v4.iter().find(|r| r.matches(a))
+        match self.lookup_v4(dst, || 0) {
+            Lookup::Next(r) => Some(r),
+            _ => None,
+        }
     }
 
     /// As [`Router::route_v4`] for IPv6.
     pub fn route_v6(&self, dst: Ipv6Addr) -> Option<Resolved> {
-        match *self.lookup(|n| n.contains_v6(dst))? {
-            NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v6(dst) }),
-            NextHop::Via(IpNet::V6(gw, _)) => match *self.lookup(|n| n.contains_v6(gw))? {
-                NextHop::Connected { iface } => Some(Resolved { iface, neighbor: IpNet::host_v6(gw) }),
-                NextHop::Via(_) => None,
-            },
-            NextHop::Via(IpNet::V4(..)) => None,
+        match self.lookup_v6(dst, || 0) {
+            Lookup::Next(r) => Some(r),
+            _ => None,
         }
     }
 
     /// True if `ip` is one of the router's own (gateway) addresses.
-    #[inline]
     pub fn owns_v4(&self, ip: Ipv4Addr) -> bool {
-        self.own_v4.contains(&ip.to_u32())
+        self.lookup_v4(ip, || 0) == Lookup::Local
     }
 
     pub fn owns_v6(&self, ip: Ipv6Addr) -> bool {
-        self.ifaces.iter().any(|i| matches!(i.ip, IpNet::V6(a, _) if a == ip))
+        self.lookup_v6(ip, || 0) == Lookup::Local
+    }
+
+    /// The tries' chunks (4 KiB each), IPv4 and IPv6: the router's memory, for benchmarks.
+    pub fn chunks(&self) -> (usize, usize) {
+        (self.v4.chunks(), self.v6.chunks())
     }
 }
 
@@ -183,36 +319,99 @@ mod tests {
         Ipv4Addr::new(a, b, c, d)
     }
 
-    #[test]
-    fn longest_prefix_wins_and_gateways_resolve() {
+    fn two_subnets() -> Router {
         let mut r = Router::default();
         r.add_iface(RouterIface { network: 1, mac: Mac([2, 0, 0, 0, 0, 1]), ip: IpNet::V4(v4(10, 0, 0, 254), 24) });
         r.add_iface(RouterIface { network: 2, mac: Mac([2, 0, 0, 0, 0, 2]), ip: IpNet::V4(v4(10, 2, 0, 254), 24) });
-        r.add_route(IpNet::V4(v4(10, 1, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
-        r.add_route(IpNet::V4(v4(0, 0, 0, 0), 0), NextHop::Via(IpNet::host_v4(v4(10, 0, 0, 1))));
+        r
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_gateways_resolve() {
+        let mut r = two_subnets();
+        r.add_route(IpNet::V4(v4(10, 1, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 2)));
+        r.add_route(IpNet::V4(v4(0, 0, 0, 0), 0), IpNet::host_v4(v4(10, 0, 0, 1)));
         assert_eq!(r.route_v4(v4(10, 0, 0, 7)), Some(Resolved { iface: 0, neighbor: IpNet::host_v4(v4(10, 0, 0, 7)) }));
         assert_eq!(r.route_v4(v4(10, 1, 3, 4)), Some(Resolved { iface: 1, neighbor: IpNet::host_v4(v4(10, 2, 0, 2)) }));
         assert_eq!(r.route_v4(v4(8, 8, 8, 8)), Some(Resolved { iface: 0, neighbor: IpNet::host_v4(v4(10, 0, 0, 1)) }));
         assert!(r.owns_v4(v4(10, 2, 0, 254)) && !r.owns_v4(v4(10, 2, 0, 2)));
+        assert_eq!(r.lookup_v4(v4(10, 2, 0, 254), || unreachable!()), Lookup::Local);
         let mut bare = Router::default();
-        bare.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(192, 168, 0, 1))));
+        bare.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), IpNet::host_v4(v4(192, 168, 0, 1)));
         assert_eq!(bare.route_v4(v4(10, 9, 0, 1)), None, "a gateway on no attached subnet does not resolve");
         assert_eq!(bare.route_v4(v4(1, 1, 1, 1)), None);
     }
 
     #[test]
-    fn leaves_hold_no_longer_prefix_and_no_own_address() {
+    fn a_gateway_resolves_once_its_subnet_is_attached_and_through_attached_subnets_only() {
         let mut r = Router::default();
-        r.add_iface(RouterIface { network: 1, mac: Mac([2, 0, 0, 0, 0, 1]), ip: IpNet::V4(v4(10, 0, 0, 254), 24) });
-        r.add_iface(RouterIface { network: 2, mac: Mac([2, 0, 0, 0, 0, 2]), ip: IpNet::V4(v4(10, 2, 0, 254), 24) });
-        r.add_route(IpNet::V4(v4(10, 1, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
-        r.add_route(IpNet::V4(v4(10, 1, 7, 0), 24), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 9))));
-        r.add_route(IpNet::V4(v4(10, 3, 0, 0), 16), NextHop::Via(IpNet::host_v4(v4(10, 2, 0, 2))));
-        let leaf = |a| r.lookup_v4(a).map(|route| route.leaf);
-        assert_eq!(leaf(v4(10, 0, 0, 1)), Some(false), "holds the gateway 10.0.0.254");
-        assert_eq!(leaf(v4(10, 1, 3, 1)), Some(false), "holds 10.1.7.0/24");
-        assert_eq!(leaf(v4(10, 1, 7, 1)), Some(true));
-        assert_eq!(leaf(v4(10, 3, 0, 1)), Some(true));
-        assert_eq!(leaf(v4(8, 8, 8, 8)), None);
+        r.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 2)));
+        // A more specific extra route holding the gateway does not carry it.
+        r.add_route(IpNet::V4(v4(10, 2, 0, 0), 28), IpNet::host_v4(v4(10, 0, 0, 9)));
+        assert_eq!(r.route_v4(v4(10, 9, 1, 1)), None);
+        r = {
+            let mut with = two_subnets();
+            with.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 2)));
+            with.add_route(IpNet::V4(v4(10, 2, 0, 0), 28), IpNet::host_v4(v4(10, 0, 0, 9)));
+            with
+        };
+        assert_eq!(r.route_v4(v4(10, 9, 1, 1)).map(|h| h.iface), Some(1));
+        // Attached later: resolved then.
+        let mut late = Router::default();
+        late.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 2)));
+        late.add_iface(RouterIface { network: 2, mac: Mac([2, 0, 0, 0, 0, 2]), ip: IpNet::V4(v4(10, 2, 0, 254), 24) });
+        assert_eq!(late.route_v4(v4(10, 9, 1, 1)).map(|h| h.iface), Some(0));
+        // Via the router's own address: no route.
+        late.add_route(IpNet::V4(v4(10, 8, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 254)));
+        assert_eq!(late.route_v4(v4(10, 8, 1, 1)), None);
+    }
+
+    #[test]
+    fn own_address_then_attached_subnet_then_extra_route() {
+        let mut r = two_subnets();
+        r.add_route(IpNet::V4(v4(10, 0, 0, 254), 32), IpNet::host_v4(v4(10, 2, 0, 2)));
+        r.add_route(IpNet::V4(v4(10, 0, 0, 0), 24), IpNet::host_v4(v4(10, 2, 0, 2)));
+        assert!(r.owns_v4(v4(10, 0, 0, 254)));
+        assert_eq!(r.route_v4(v4(10, 0, 0, 5)).map(|h| h.iface), Some(0));
+        assert_eq!(r.prefixes(), 4, "two own addresses, two subnets; the extra routes share their prefixes");
+    }
+
+    #[test]
+    fn several_gateways_are_an_equal_cost_group_picked_by_flow() {
+        let mut r = two_subnets();
+        let net = IpNet::V4(v4(10, 9, 0, 0), 16);
+        for gw in [3, 1, 2] {
+            r.add_route(net, IpNet::host_v4(v4(10, 2, 0, gw)));
+        }
+        let via = |r: &Router, flow: u32| match r.lookup_v4(v4(10, 9, 0, 1), || flow) {
+            Lookup::Next(h) => h.neighbor,
+            other => panic!("{other:?}"),
+        };
+        // Members sorted by address: the order routes came in does not matter.
+        assert_eq!(via(&r, 0), IpNet::host_v4(v4(10, 2, 0, 1)));
+        assert_eq!(via(&r, 1), IpNet::host_v4(v4(10, 2, 0, 2)));
+        assert_eq!(via(&r, 5), IpNet::host_v4(v4(10, 2, 0, 3)));
+        assert!(r.remove_route(net, IpNet::host_v4(v4(10, 2, 0, 2))));
+        assert!(!r.remove_route(net, IpNet::host_v4(v4(10, 2, 0, 2))));
+        assert_eq!(via(&r, 1), IpNet::host_v4(v4(10, 2, 0, 3)));
+        r.remove_route(net, IpNet::host_v4(v4(10, 2, 0, 1)));
+        assert_eq!(r.lookup_v4(v4(10, 9, 0, 1), || panic!("one gateway: no hash")), {
+            Lookup::Next(Resolved { iface: 1, neighbor: IpNet::host_v4(v4(10, 2, 0, 3)) })
+        });
+        r.remove_route(net, IpNet::host_v4(v4(10, 2, 0, 3)));
+        assert_eq!(r.route_v4(v4(10, 9, 0, 1)), None);
+        assert_eq!(r.prefixes(), 4);
+    }
+
+    #[test]
+    fn equal_when_configured_alike_and_a_clone_is_not_edited_by_its_original() {
+        let mut a = two_subnets();
+        let b = two_subnets();
+        assert_eq!(a, b);
+        let published = a.clone();
+        a.add_route(IpNet::V4(v4(10, 9, 0, 0), 16), IpNet::host_v4(v4(10, 2, 0, 2)));
+        assert_ne!(a, b);
+        assert_eq!(published, b);
+        assert_eq!(published.route_v4(v4(10, 9, 0, 1)), None);
     }
 }

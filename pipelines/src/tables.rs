@@ -4,7 +4,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::routing::{NextHop, Router, RouterIface};
+use crate::routing::{Router, RouterIface};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 /// The old path of [`IpNet`], which now lives in `wire` (`wire/ipnet.rs`), below the tables and the
@@ -230,7 +230,7 @@ impl TablesBuilder {
             self.neighbor(i.network, host, i.mac);
         }
         for (net, gw) in extra_routes {
-            r.add_route(*net, NextHop::Via(*gw));
+            r.add_route(*net, *gw);
         }
         self.t.routers.insert(key, r);
         self

@@ -6,7 +6,6 @@
 //! packet decided alone by `decide_per_packet`.
 
 use pipelines::fixtures::*;
-use pipelines::routing::NextHop;
 use pipelines::wire::icmpv6::NA_SOLICITED;
 use pipelines::wire::{Icmpv6Repr, IpNet, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
@@ -87,7 +86,7 @@ proptest! {
         t.ports[0].as_mut().unwrap().security = security;
         // A longer prefix inside the extra route 10.1.0.0/16, via a gateway with no known MAC.
         let r = t.routers.get_mut(&1).unwrap();
-        r.add_route(IpNet::V4(Ipv4Addr::new(10, 1, 7, 0), 24), NextHop::Via(IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 9))));
+        r.add_route(IpNet::V4(Ipv4Addr::new(10, 1, 7, 0), 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 9)));
         let frames: Vec<(u16, &[u8])> = ports.iter().copied().zip(frames.iter().map(Vec::as_slice)).collect();
         let (fast_meta, fast_bytes) = decide_burst(&t, 0, &frames, true);
         let (slow_meta, slow_bytes) = decide_burst(&t, 0, &frames, false);

@@ -1,5 +1,6 @@
 //! The distributed L3 router: a packet sent to a router interface's MAC is routed by longest prefix over
-//! the router's attached subnets and extra routes, its TTL/hop limit decremented (IPv4 checksum updated
+//! the router's attached subnets and extra routes (`routing.rs`; an equal-cost group picks its member by
+//! a hash of the packet's addresses, protocol and ports), its TTL/hop limit decremented (IPv4 checksum updated
 //! incrementally), its MACs rewritten (source: the router's interface on the egress network;
 //! destination: the next hop's, from the ARP/ND tables), and it leaves by the next hop's port, all on the
 //! node it entered. The router answers pings to its own gateway addresses in place (ARP and ND for them
@@ -17,7 +18,7 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
-use crate::routing::Router;
+use crate::routing::{Lookup, Router};
 use crate::stages::{BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::wire::checksum;
@@ -77,33 +78,24 @@ fn route_v4<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    // A leaf route the burst already matched holds none of the router's own addresses.
-    let cached = memo.route.filter(|(k, route)| *k == m.router && route.matches(dst.to_u32())).map(|(_, route)| route);
-    if cached.is_none() && r.owns_v4(dst) {
-        if !echo_reply_v4(d, m) {
-            m.drop(Reason::L3ToRouter);
-        }
-        return;
-    }
-    if d[l3 + 8] <= 1 {
-        if let Err(reason) = time_exceeded_v4(w, r, p, m) {
-            m.drop(reason);
-        }
-        return;
-    }
-    let route = match cached {
-        Some(route) => Some(route),
-        None => {
-            let route = r.lookup_v4(dst).copied();
-            if let Some(leaf) = route.filter(|route| route.leaf) {
-                memo.route = Some((m.router, leaf));
+    let hop = match r.lookup_v4(dst, || flow_hash(d, m, l3 + 12, 4)) {
+        Lookup::Local => {
+            if !echo_reply_v4(d, m) {
+                m.drop(Reason::L3ToRouter);
             }
-            route
+            return;
         }
-    };
-    let Some(hop) = route.and_then(|route| route.resolve(dst)) else {
-        m.drop(Reason::L3NoRoute);
-        return;
+        _ if d[l3 + 8] <= 1 => {
+            if let Err(reason) = time_exceeded_v4(w, r, p, m) {
+                m.drop(reason);
+            }
+            return;
+        }
+        Lookup::Next(hop) => hop,
+        Lookup::NoRoute => {
+            m.drop(Reason::L3NoRoute);
+            return;
+        }
     };
     let iface = r.ifaces[hop.iface as usize];
     let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
@@ -126,7 +118,8 @@ fn route_v6<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
-    if r.owns_v6(dst) {
+    let hop = r.lookup_v6(dst, || flow_hash(d, m, l3 + 8, 16));
+    if hop == Lookup::Local {
         if !echo_reply_v6(d, m) {
             m.drop(Reason::L3ToRouter);
         }
@@ -143,7 +136,7 @@ fn route_v6<B: PacketBuf>(
         }
         return;
     }
-    let Some(hop) = r.route_v6(dst) else {
+    let Lookup::Next(hop) = hop else {
         m.drop(Reason::L3NoRoute);
         return;
     };
@@ -154,6 +147,22 @@ fn route_v6<B: PacketBuf>(
     };
     d[l3 + 7] -= 1;
     forward(d, m, iface.mac, mac, iface.network, port);
+}
+
+/// The hash of a packet's flow that picks an equal-cost group's member: its source and destination
+/// addresses (`len` bytes each from `addrs`), its protocol and, for TCP and UDP but a later fragment,
+/// its ports; the same for every packet of a flow, on every worker and node.
+fn flow_hash(d: &[u8], m: &Meta, addrs: usize, len: usize) -> u32 {
+    let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(m.ip_proto);
+    let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+    for w in d[addrs..addrs + 2 * len].chunks_exact(4) {
+        mix(u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])));
+    }
+    let l4 = m.l4_off as usize;
+    if matches!(m.ip_proto, 6 | 17) && !m.has(flags::LATER_FRAGMENT) && d.len() >= l4 + 4 {
+        mix(u64::from(u32::from_be_bytes([d[l4], d[l4 + 1], d[l4 + 2], d[l4 + 3]])));
+    }
+    (h ^ (h >> 32)) as u32
 }
 
 #[inline(always)]
@@ -318,7 +327,9 @@ mod tests {
     use crate::drop::DropCounters;
     use crate::fixtures::*;
     use crate::meta::Action;
+    use crate::routing::RouterIface;
     use crate::stages::WorkerState;
+    use crate::tables::TablesBuilder;
     use crate::wire::checksum::pseudo_v6;
     use crate::wire::*;
 
@@ -357,6 +368,36 @@ mod tests {
         assert_eq!((&out[1][0..6], &out[1][6..12], out[1][14 + 7]), (&VM3.0[..], &ROUTER_MAC2.0[..], 63));
         // The extra route 10.1.0.0/16 via 10.2.0.3 (VM3).
         assert_eq!((meta[2].action, meta[2].out_port), (Action::Output, 2));
+    }
+
+    #[test]
+    fn an_equal_cost_group_spreads_flows_and_keeps_each_on_one_path() {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        let (vm3, vm4) = (Mac([0xfa, 0x16, 0x3e, 0, 0, 3]), Mac([0xfa, 0x16, 0x3e, 0, 0, 4]));
+        b.local_port(2, vm_port(103, 2, vm3, Ipv4Addr::new(10, 2, 0, 3), ip6_net2(3), true));
+        b.local_port(3, vm_port(104, 2, vm4, Ipv4Addr::new(10, 2, 0, 4), ip6_net2(4), true));
+        let ifaces = [
+            RouterIface { network: 1, mac: ROUTER_MAC, ip: IpNet::V4(Ipv4Addr::new(10, 0, 0, 254), 24) },
+            RouterIface { network: 2, mac: ROUTER_MAC2, ip: IpNet::V4(Ipv4Addr::new(10, 2, 0, 254), 24) },
+        ];
+        let net = IpNet::V4(Ipv4Addr::new(10, 9, 0, 0), 16);
+        let extra =
+            [(net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))), (net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 4)))];
+        b.router(1, &ifaces, &extra);
+        let t = b.build();
+        let flows: Vec<Vec<u8>> =
+            (0..64u16).map(|i| udp4_ports(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 9, 1, 1), 1024 + i, 80)).collect();
+        let (first, out, _) = decide_with(&t, &flows);
+        let (again, _, _) = decide_with(&t, &flows);
+        let ports: Vec<u16> = first.iter().map(|m| m.out_port).collect();
+        assert_eq!(ports, again.iter().map(|m| m.out_port).collect::<Vec<_>>(), "a flow keeps its path");
+        let to3 = ports.iter().filter(|&&p| p == 2).count();
+        assert!((16..=48).contains(&to3), "both paths carry flows: {to3} of 64 via VM3");
+        assert_eq!(to3 + ports.iter().filter(|&&p| p == 3).count(), 64);
+        for (m, f) in first.iter().zip(&out) {
+            assert_eq!(&f[0..6], if m.out_port == 2 { &vm3.0 } else { &vm4.0 }, "the MAC of the member taken");
+        }
     }
 
     #[test]

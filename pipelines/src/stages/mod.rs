@@ -68,8 +68,6 @@ pub struct BurstMemo<'t> {
     l2: Option<(u32, Mac, Option<u16>)>,
     router: Option<(u32, Mac, Option<KeyedRouter<'t>>)>,
     neighbor: Option<(u32, IpNet, Option<Neighbor>)>,
-    /// The last leaf route (see `V4Route::leaf`) a router matched, with the router's key.
-    route: Option<(u32, crate::routing::V4Route)>,
 }
 
 /// A router and its key.

@@ -31,6 +31,23 @@ impl IpNet {
         }
     }
 
+    /// The prefix with its host bits cleared (`10.0.0.254/24` -> `10.0.0.0/24`); a length past the
+    /// family's width counts as the full width.
+    pub fn network(self) -> IpNet {
+        match self {
+            IpNet::V4(a, len) => {
+                let len = len.min(32);
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                IpNet::V4(Ipv4Addr::from_u32(a.to_u32() & mask), len)
+            }
+            IpNet::V6(a, len) => {
+                let len = len.min(128);
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                IpNet::V6(Ipv6Addr((a.to_u128() & mask).to_be_bytes()), len)
+            }
+        }
+    }
+
     pub fn host_v4(a: Ipv4Addr) -> IpNet {
         IpNet::V4(a, 32)
     }
