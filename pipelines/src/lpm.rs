@@ -80,13 +80,19 @@ fn mask8(bits: u8) -> u8 {
 }
 
 /// A longest-prefix-match table over `N`-byte addresses (4: IPv4, 16: IPv6), in network byte order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Trie<const N: usize> {
     /// The hop of the zero-length prefix (0: none).
     default: HopId,
     root: Arc<Chunk>,
     /// How many prefixes the trie holds.
     len: usize,
+}
+
+impl<const N: usize> std::fmt::Debug for Trie<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trie {{ prefixes: {}, chunks: {} }}", self.len, self.chunks())
+    }
 }
 
 impl<const N: usize> Default for Trie<N> {

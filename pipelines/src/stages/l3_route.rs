@@ -384,7 +384,7 @@ mod tests {
         let net = IpNet::V4(Ipv4Addr::new(10, 9, 0, 0), 16);
         let extra =
             [(net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))), (net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 4)))];
-        b.router(1, &ifaces, &extra);
+        b.router(1, &ifaces, extra);
         let t = b.build();
         let flows: Vec<Vec<u8>> =
             (0..64u16).map(|i| udp4_ports(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 9, 1, 1), 1024 + i, 80)).collect();
