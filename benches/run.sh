@@ -93,7 +93,7 @@ routes() {  # routes SCENARIO SWITCH
   IFS=- read -r _ n fam size <<<"$scen"
   dir=$BIG_PCAPS/$scen
   [ -s "$dir/traffic.pcap" ] || "$GEN_ROUTES" "$n" "$fam" "$size" "$ROUTE_FRAMES" "$dir" || return 1
-  warm=$((3 + n / 5000))
+  warm=$((3 + n / 2000))
   case $sw in
     "$DF") cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 $BIN run --config $dir/config.toml ${DF_ARGS:-} -- {EAL}" ;;
     testpmd-io) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 dpdk-testpmd {EAL} -- --forward-mode=io"

@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::lpm::{HopId, Trie};
+pub use crate::lpm::HopId;
+use crate::lpm::Trie;
 use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
 /// A router interface: the router's port on one network.
@@ -377,6 +378,42 @@ impl Router {
     #[inline]
     pub fn lookup_v6(&self, dst: Ipv6Addr, flow: impl FnOnce() -> u32) -> Lookup {
         self.answer(self.v6.lookup(&dst.0), IpNet::host_v6(dst), flow)
+    }
+
+    /// The trie's answer for an IPv4 destination, to resolve with [`Router::answer_v4`]: what
+    /// [`Router::lookup_v4`] does in two steps, so that a burst's lookups can be made in one batch
+    /// ([`Router::hops_v4`]) before its packets are routed one by one.
+    #[inline]
+    pub fn hop_v4(&self, dst: Ipv4Addr) -> HopId {
+        self.v4.lookup(&dst.0)
+    }
+
+    /// [`Router::hop_v4`] of several destinations at once (their cache misses overlap).
+    pub fn hops_v4(&self, dsts: &[[u8; 4]], out: &mut [HopId]) {
+        self.v4.lookup_batch(dsts, out);
+    }
+
+    /// The lookup result of trie answer `id` for `dst` (see [`Router::lookup_v4`]).
+    #[inline]
+    pub fn answer_v4(&self, id: HopId, dst: Ipv4Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(id, IpNet::host_v4(dst), flow)
+    }
+
+    /// As [`Router::hop_v4`] for IPv6.
+    #[inline]
+    pub fn hop_v6(&self, dst: Ipv6Addr) -> HopId {
+        self.v6.lookup(&dst.0)
+    }
+
+    /// As [`Router::hops_v4`] for IPv6.
+    pub fn hops_v6(&self, dsts: &[[u8; 16]], out: &mut [HopId]) {
+        self.v6.lookup_batch(dsts, out);
+    }
+
+    /// As [`Router::answer_v4`] for IPv6.
+    #[inline]
+    pub fn answer_v6(&self, id: HopId, dst: Ipv6Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(id, IpNet::host_v6(dst), flow)
     }
 
     /// The next hop of an IPv4 destination the router forwards (`None`: its own address, or no route);

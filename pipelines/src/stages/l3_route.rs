@@ -78,7 +78,8 @@ fn route_v4<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    let hop = match r.lookup_v4(dst, || flow_hash(d, m, l3 + 12, 4)) {
+    let id = memo.ahead_v4(m.router, dst.0).unwrap_or_else(|| r.hop_v4(dst));
+    let hop = match r.answer_v4(id, dst, || flow_hash(d, m, l3 + 12, 4)) {
         Lookup::Local => {
             if !echo_reply_v4(d, m) {
                 m.drop(Reason::L3ToRouter);
@@ -118,7 +119,8 @@ fn route_v6<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
-    let hop = r.lookup_v6(dst, || flow_hash(d, m, l3 + 8, 16));
+    let id = memo.ahead_v6(m.router, dst.0).unwrap_or_else(|| r.hop_v6(dst));
+    let hop = r.answer_v6(id, dst, || flow_hash(d, m, l3 + 8, 16));
     if hop == Lookup::Local {
         if !echo_reply_v6(d, m) {
             m.drop(Reason::L3ToRouter);
