@@ -87,6 +87,8 @@ pub struct Trie<const N: usize> {
     root: Arc<Chunk>,
     /// How many prefixes the trie holds.
     len: usize,
+    /// How many chunks it holds, the root included (kept as they come and go: [`Trie::chunks`]).
+    chunks: usize,
 }
 
 impl<const N: usize> std::fmt::Debug for Trie<N> {
@@ -97,7 +99,7 @@ impl<const N: usize> std::fmt::Debug for Trie<N> {
 
 impl<const N: usize> Default for Trie<N> {
     fn default() -> Self {
-        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0 }
+        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0, chunks: 1 }
     }
 }
 
@@ -177,7 +179,11 @@ impl<const N: usize> Trie<N> {
         let start = 8 * level as u8;
         let mut c = Arc::make_mut(&mut self.root);
         for &b in &addr[..level] {
-            c = Arc::make_mut(c.e[b as usize].next.get_or_insert_with(|| Arc::new(Chunk::new())));
+            let slot = &mut c.e[b as usize].next;
+            if slot.is_none() {
+                self.chunks += 1;
+            }
+            c = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Chunk::new())));
         }
         let base = addr[level] & mask8(len - start);
         match c.prefixes.iter_mut().find(|p| p.0 == base && p.1 == len) {
@@ -212,7 +218,9 @@ impl<const N: usize> Trie<N> {
             return false;
         }
         let level = usize::from((len - 1) / 8);
-        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0);
+        let mut freed = 0;
+        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0, &mut freed);
+        self.chunks -= freed;
         self.len -= 1;
         true
     }
@@ -232,23 +240,21 @@ impl<const N: usize> Trie<N> {
         c.prefixes.iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
     }
 
-    /// How many chunks the trie holds (4 KiB each): its memory, for benchmarks and logs.
+    /// How many chunks the trie holds (4 KiB each): its memory.
     pub fn chunks(&self) -> usize {
-        fn count(c: &Chunk) -> usize {
-            1 + c.e.iter().filter_map(|e| e.next.as_deref()).map(count).sum::<usize>()
-        }
-        count(&self.root)
+        self.chunks
     }
 }
 
 /// Removes `addr/len` from the chunk at `depth` on its path (which holds it); frees the chunks below
-/// left empty. Returns whether `c` itself is now empty.
-fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize) -> bool {
+/// left empty, counting them in `freed`. Returns whether `c` itself is now empty.
+fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, freed: &mut usize) -> bool {
     if depth < level {
         let slot = &mut c.e[addr[depth] as usize];
         let child = Arc::make_mut(slot.next.as_mut().expect("get found the path"));
-        if remove_at(child, addr, len, level, depth + 1) {
+        if remove_at(child, addr, len, level, depth + 1, freed) {
             slot.next = None;
+            *freed += 1;
         }
         return c.is_empty();
     }
@@ -341,6 +347,10 @@ mod tests {
         });
         assert_eq!(shared.count(), 254);
         assert_eq!(t.chunks(), 1 + 1 + 255);
+        fn count(c: &Chunk) -> usize {
+            1 + c.e.iter().filter_map(|e| e.next.as_deref()).map(count).sum::<usize>()
+        }
+        assert_eq!(count(&t.root), t.chunks());
     }
 
     #[test]

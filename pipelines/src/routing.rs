@@ -2,8 +2,10 @@
 //! gateway address) and its routes (the attached subnets plus extra routes), looked up by longest prefix.
 //! Every node holds the routers of its networks, so routing happens on the node the packet enters.
 //!
-//! A lookup costs the same with one route or a million: the prefixes live in a [`Trie`] per family
-//! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count), and every prefix's answer is
+//! A lookup takes the same steps with one route or a million: the prefixes live in a [`Trie`] per family
+//! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count; what grows with the count is
+//! the memory those steps touch, hence the batched lookups of `stages::routes_ahead`, whose cache misses
+//! overlap), and every prefix's answer is
 //! resolved when the router is built, not per packet: the router's own addresses are host prefixes
 //! whose answer is "local" (so "is it for the router?" is the same lookup), an attached subnet's answer
 //! is its interface, and an extra route's is its gateway with the gateway's interface. Several extra
@@ -25,6 +27,9 @@ use rustc_hash::FxHashMap;
 pub use crate::lpm::HopId;
 use crate::lpm::Trie;
 use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
+
+/// Above this many trie chunks (256 KiB), a router's lookups are batched per burst.
+pub const LARGE_CHUNKS: usize = 64;
 
 /// A router interface: the router's port on one network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +54,8 @@ pub struct Router {
     /// The members of the equal-cost groups.
     members: Vec<Resolved>,
     /// Interned answers: one `HopId` per distinct answer, whatever the number of prefixes sharing it.
+    /// An answer no prefix uses any more keeps its number (and a group its members) until the router is
+    /// built again: few in practice (interfaces and gateway sets), but not reclaimed.
     ids: FxHashMap<Answer, HopId>,
     /// The extra routes as last set ([`Router::set_routes`]), the reference its next call differs from.
     extra: Arc<[(IpNet, IpNet)]>,
@@ -445,6 +452,13 @@ impl Router {
     /// The tries' chunks (4 KiB each), IPv4 and IPv6: the router's memory, for benchmarks.
     pub fn chunks(&self) -> (usize, usize) {
         (self.v4.chunks(), self.v6.chunks())
+    }
+
+    /// True when its tries outgrow a core's own caches (more than [`LARGE_CHUNKS`] chunks): then a
+    /// burst's lookups are worth making in one batch (`stages::routes_ahead`); below, they hit the cache
+    /// one by one anyway, and the batch would only add work.
+    pub fn is_large(&self) -> bool {
+        self.v4.chunks() + self.v6.chunks() > LARGE_CHUNKS
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Tables {
     pub routers: FxHashMap<u32, Router>,
     /// (network, MAC) → a port on another node, looked up when no local port has the MAC.
     pub remote: FxHashMap<u64, RemotePort>,
+    /// Some router is large ([`Router::is_large`]): the workers batch route lookups. Set by
+    /// [`TablesBuilder::build`].
+    pub large_routers: bool,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -256,7 +259,8 @@ impl TablesBuilder {
         self
     }
 
-    pub fn build(self) -> Tables {
+    pub fn build(mut self) -> Tables {
+        self.t.large_routers = self.t.routers.values().any(Router::is_large);
         self.t
     }
 

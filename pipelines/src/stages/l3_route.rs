@@ -78,7 +78,7 @@ fn route_v4<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    let id = memo.ahead_v4(m.router, dst.0).unwrap_or_else(|| r.hop_v4(dst));
+    let id = memo.ahead_v4(w, m.router, dst.0).unwrap_or_else(|| r.hop_v4(dst));
     let hop = match r.answer_v4(id, dst, || flow_hash(d, m, l3 + 12, 4)) {
         Lookup::Local => {
             if !echo_reply_v4(d, m) {
@@ -119,7 +119,7 @@ fn route_v6<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
-    let id = memo.ahead_v6(m.router, dst.0).unwrap_or_else(|| r.hop_v6(dst));
+    let id = memo.ahead_v6(w, m.router, dst.0).unwrap_or_else(|| r.hop_v6(dst));
     let hop = r.answer_v6(id, dst, || flow_hash(d, m, l3 + 8, 16));
     if hop == Lookup::Local {
         if !echo_reply_v6(d, m) {
@@ -370,6 +370,45 @@ mod tests {
         assert_eq!((&out[1][0..6], &out[1][6..12], out[1][14 + 7]), (&VM3.0[..], &ROUTER_MAC2.0[..], 63));
         // The extra route 10.1.0.0/16 via 10.2.0.3 (VM3).
         assert_eq!((meta[2].action, meta[2].out_port), (Action::Output, 2));
+    }
+
+    #[test]
+    fn a_large_router_looks_its_burst_up_in_a_batch_and_routes_as_one_by_one() {
+        // 300 extra routes in 300 /16s: more chunks than LARGE_CHUNKS, so decide batches.
+        let mut t = routed_tables();
+        let r = t.routers.get_mut(&1).unwrap();
+        let mut routes: Vec<(IpNet, IpNet)> = r.extra_routes().to_vec();
+        for i in 0..300u32 {
+            let net = Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (5 << 8));
+            routes.push((IpNet::V4(net, 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))));
+        }
+        r.set_routes(routes);
+        assert!(r.is_large());
+        t.large_routers = true;
+        let frames: Vec<Vec<u8>> = (0..32u32)
+            .map(|i| {
+                let dst = match i % 4 {
+                    0 => Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (5 << 8) + 9), // an extra route
+                    1 => Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (6 << 8) + 9), // no route
+                    2 => Ipv4Addr::new(10, 2, 0, 3),                                 // attached
+                    _ => Ipv4Addr::new(10, 2, 0, 254),                               // the router
+                };
+                udp4(VM1, ROUTER_MAC, IP1, dst)
+            })
+            .collect();
+        let (batched, bytes, _) = decide_with(&t, &frames);
+        let mut one_by_one = frames.clone();
+        let mut w = WorkerState::new(1);
+        let mut meta = vec![Meta::new(0); frames.len()];
+        let mut pkts: Vec<crate::buf::HeapBuf> = one_by_one.iter_mut().map(|f| crate::buf::HeapBuf::new(f)).collect();
+        crate::stages::decide_per_packet(&t, &mut w, &mut pkts, &mut meta);
+        for i in 0..32 {
+            assert_eq!(batched[i], meta[i], "packet {i}");
+            assert_eq!(bytes[i], pkts[i].data(), "packet {i}");
+        }
+        assert_eq!((batched[0].action, batched[0].out_port), (Action::Output, 2));
+        assert_eq!((batched[1].action, batched[1].reason), (Action::Drop, Reason::L3NoRoute));
+        assert_eq!(batched[3].action, Action::Drop, "UDP to the router itself");
     }
 
     #[test]

@@ -50,48 +50,49 @@ pub struct WorkerState {
     pub now_ms: u64,
     /// How many ICMP errors the router may still send (`l3_route`).
     pub icmp: IcmpLimiter,
+    /// The current burst's route lookups, made ahead ([`routes_ahead`]).
+    pub ahead: Ahead,
 }
 
 impl WorkerState {
     /// A worker's state at time 0; `seed` starts its randomness (a worker seeds it from its clock; tests
     /// and goldens with a constant, to be repeatable).
     pub fn new(seed: u32) -> WorkerState {
-        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed) }
+        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed), ahead: Ahead::default() }
     }
 }
 
 /// Lookups that consecutive packets of a burst share (a burst comes from one port and mostly goes to
-/// one destination), and the burst's route lookups made ahead in one batch: remembered for the length
-/// of one burst, never across table versions.
+/// one destination), and which packets' routes were looked up ahead in one batch: remembered for the
+/// length of one burst, never across table versions.
+#[derive(Default)]
 pub struct BurstMemo<'t> {
     port: Option<(u16, Option<&'t PortEntry>)>,
     l2: Option<(u32, Mac, Option<u16>)>,
     router: Option<(u32, Mac, Option<KeyedRouter<'t>>)>,
     neighbor: Option<(u32, IpNet, Option<Neighbor>)>,
-    /// The route lookups [`routes_ahead`] made for the burst: per packet, its router's key and
-    /// destination and the trie's answer; valid for the packets whose bit is set in `ahead`.
+    /// The packets of the burst whose route [`routes_ahead`] looked up (bit `i`: packet `i`; the
+    /// answers are in the worker's [`Ahead`]).
     ahead: u64,
-    ahead_v4: [(u32, [u8; 4], HopId); BURST_AHEAD],
-    ahead_v6: [(u32, [u8; 16], HopId); BURST_AHEAD],
-    /// The packet of the burst being decided (its index): which `ahead` entry is its.
+    /// The packet of the burst being decided (its index).
     at: usize,
 }
 
 /// How many packets of a burst [`routes_ahead`] looks up at once.
-const BURST_AHEAD: usize = 64;
+pub const BURST_AHEAD: usize = 32;
 
-impl Default for BurstMemo<'_> {
+/// The route lookups [`routes_ahead`] made for a burst: per packet, its router's key and destination and
+/// the trie's answer. Kept in the worker's state (written for the packets looked up, never cleared:
+/// [`BurstMemo`] says which entries belong to the current burst).
+#[derive(Debug, Clone)]
+pub struct Ahead {
+    v4: [(u32, [u8; 4], HopId); BURST_AHEAD],
+    v6: [(u32, [u8; 16], HopId); BURST_AHEAD],
+}
+
+impl Default for Ahead {
     fn default() -> Self {
-        BurstMemo {
-            port: None,
-            l2: None,
-            router: None,
-            neighbor: None,
-            ahead: 0,
-            ahead_v4: [(0, [0; 4], 0); BURST_AHEAD],
-            ahead_v6: [(0, [0; 16], 0); BURST_AHEAD],
-            at: 0,
-        }
+        Ahead { v4: [(0, [0; 4], 0); BURST_AHEAD], v6: [(0, [0; 16], 0); BURST_AHEAD] }
     }
 }
 
@@ -104,16 +105,22 @@ impl<'t> BurstMemo<'t> {
     /// The trie's answer [`routes_ahead`] found for the current packet, if it looked up this very
     /// router and IPv4 destination.
     #[inline(always)]
-    pub fn ahead_v4(&self, router: u32, dst: [u8; 4]) -> Option<HopId> {
-        let (k, d, id) = *self.ahead_v4.get(self.at)?;
-        (self.ahead >> self.at & 1 == 1 && k == router && d == dst).then_some(id)
+    pub fn ahead_v4(&self, w: &WorkerState, router: u32, dst: [u8; 4]) -> Option<HopId> {
+        if self.ahead >> self.at.min(63) & 1 == 0 {
+            return None;
+        }
+        let (k, d, id) = *w.ahead.v4.get(self.at)?;
+        (k == router && d == dst).then_some(id)
     }
 
     /// As [`BurstMemo::ahead_v4`] for IPv6.
     #[inline(always)]
-    pub fn ahead_v6(&self, router: u32, dst: [u8; 16]) -> Option<HopId> {
-        let (k, d, id) = *self.ahead_v6.get(self.at)?;
-        (self.ahead >> self.at & 1 == 1 && k == router && d == dst).then_some(id)
+    pub fn ahead_v6(&self, w: &WorkerState, router: u32, dst: [u8; 16]) -> Option<HopId> {
+        if self.ahead >> self.at.min(63) & 1 == 0 {
+            return None;
+        }
+        let (k, d, id) = *w.ahead.v6.get(self.at)?;
+        (k == router && d == dst).then_some(id)
     }
 
     #[inline(always)]
@@ -181,7 +188,9 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     debug_assert_eq!(pkts.len(), meta.len());
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
-    routes_ahead(t, &mut memo, pkts, meta);
+    if t.large_routers {
+        routes_ahead(t, &mut memo, &mut w.ahead, pkts, meta);
+    }
     let mut template: Option<burst::Template<'_>> = None;
     for (i, (p, m)) in pkts.iter_mut().zip(meta.iter_mut()).enumerate() {
         memo.at = i;
@@ -201,20 +210,27 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     Decided::new(meta)
 }
 
-/// Looks up, before any packet of the burst is decided, the route of every packet sent to a router's
-/// MAC (IPv4 or IPv6, untagged), in one batch per router and family ([`Router::hops_v4`]): one packet
-/// at a time, a table of many routes costs its cache misses one after the other; in a batch they
-/// overlap. Only the lookups: `l3_route` still decides each packet, and takes the answer found here when
-/// it routes that packet with that router to that destination ([`BurstMemo::ahead_v4`]); a packet the
-/// stages before it drop or answer wastes its lookup, nothing else.
-fn routes_ahead<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, pkts: &[B], meta: &[Meta]) {
+/// Looks up, before any packet of the burst is decided, the route of every packet sent to a large
+/// router's MAC (IPv4 or IPv6, untagged), in one batch per family ([`Router::hops_v4`]): one packet at a
+/// time, a table that outgrows the caches costs its misses one after the other; in a batch they
+/// overlap. [`decide`] calls it only when the tables hold a large router ([`Router::is_large`]), and it
+/// batches the packets of the first large router it meets (a burst mostly goes to one; the others look
+/// up as they are routed). Only the lookups: `l3_route` still decides each packet, and takes the answer
+/// found here when it routes that packet with that router to that destination
+/// ([`BurstMemo::ahead_v4`]); a packet the stages before it drop or answer wastes its lookup, nothing
+/// else.
+fn routes_ahead<'t, B: PacketBuf>(
+    t: &'t Tables,
+    memo: &mut BurstMemo<'t>,
+    ahead: &mut Ahead,
+    pkts: &[B],
+    meta: &[Meta],
+) {
     use crate::wire::ethernet::EtherType;
-    let n = pkts.len().min(BURST_AHEAD);
-    // (packet index, router) of the packets to look up, IPv4 then IPv6.
-    let mut v4: [(usize, Option<&'t Router>); BURST_AHEAD] = [(0, None); BURST_AHEAD];
-    let mut v6: [(usize, Option<&'t Router>); BURST_AHEAD] = [(0, None); BURST_AHEAD];
+    let mut batch: Option<(u32, &'t Router)> = None;
+    let (mut v4, mut v6) = ([0u8; BURST_AHEAD], [0u8; BURST_AHEAD]);
     let (mut n4, mut n6) = (0, 0);
-    for i in 0..n {
+    for i in 0..pkts.len().min(BURST_AHEAD) {
         let d = pkts[i].data();
         let kind = if d.len() >= 14 { EtherType::from(u16::from_be_bytes([d[12], d[13]])) } else { continue };
         if !matches!((kind, d.len()), (EtherType::Ipv4, 34..) | (EtherType::Ipv6, 54..)) {
@@ -223,53 +239,44 @@ fn routes_ahead<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, pkts:
         let Some(port) = memo.port(t, meta[i].in_port) else { continue };
         let dst = Mac(d[0..6].try_into().expect("length checked"));
         let Some((key, r)) = memo.router(t, port.network, dst) else { continue };
+        match batch {
+            None if r.is_large() => batch = Some((key, r)),
+            Some((k, _)) if k == key => {}
+            _ => continue,
+        }
         if kind == EtherType::Ipv4 {
-            memo.ahead_v4[i] = (key, d[30..34].try_into().expect("length checked"), 0);
-            v4[n4] = (i, Some(r));
+            ahead.v4[i] = (key, d[30..34].try_into().expect("length checked"), 0);
+            v4[n4] = i as u8;
             n4 += 1;
         } else {
-            memo.ahead_v6[i] = (key, d[38..54].try_into().expect("length checked"), 0);
-            v6[n6] = (i, Some(r));
+            ahead.v6[i] = (key, d[38..54].try_into().expect("length checked"), 0);
+            v6[n6] = i as u8;
             n6 += 1;
         }
     }
-    let mut addrs4 = [[0u8; 4]; BURST_AHEAD];
-    let mut addrs6 = [[0u8; 16]; BURST_AHEAD];
+    let Some((_, r)) = batch else { return };
     let mut ids = [0 as HopId; BURST_AHEAD];
-    // One batch per router: a burst mostly goes to one.
-    let mut todo = &mut v4[..n4];
-    while let Some(&(_, Some(r))) = todo.first() {
-        let mut k = 0;
-        for j in 0..todo.len() {
-            if todo[j].1.is_some_and(|o| std::ptr::eq(o, r)) {
-                addrs4[k] = memo.ahead_v4[todo[j].0].1;
-                todo.swap(j, k);
-                k += 1;
-            }
+    if n4 > 0 {
+        let mut addrs = [[0u8; 4]; BURST_AHEAD];
+        for (a, &i) in addrs.iter_mut().zip(&v4[..n4]) {
+            *a = ahead.v4[i as usize].1;
         }
-        r.hops_v4(&addrs4[..k], &mut ids[..k]);
-        for (j, &(i, _)) in todo[..k].iter().enumerate() {
-            memo.ahead_v4[i].2 = ids[j];
+        r.hops_v4(&addrs[..n4], &mut ids[..n4]);
+        for (&id, &i) in ids.iter().zip(&v4[..n4]) {
+            ahead.v4[i as usize].2 = id;
             memo.ahead |= 1 << i;
         }
-        todo = &mut todo[k..];
     }
-    let mut todo = &mut v6[..n6];
-    while let Some(&(_, Some(r))) = todo.first() {
-        let mut k = 0;
-        for j in 0..todo.len() {
-            if todo[j].1.is_some_and(|o| std::ptr::eq(o, r)) {
-                addrs6[k] = memo.ahead_v6[todo[j].0].1;
-                todo.swap(j, k);
-                k += 1;
-            }
+    if n6 > 0 {
+        let mut addrs = [[0u8; 16]; BURST_AHEAD];
+        for (a, &i) in addrs.iter_mut().zip(&v6[..n6]) {
+            *a = ahead.v6[i as usize].1;
         }
-        r.hops_v6(&addrs6[..k], &mut ids[..k]);
-        for (j, &(i, _)) in todo[..k].iter().enumerate() {
-            memo.ahead_v6[i].2 = ids[j];
+        r.hops_v6(&addrs[..n6], &mut ids[..n6]);
+        for (&id, &i) in ids.iter().zip(&v6[..n6]) {
+            ahead.v6[i as usize].2 = id;
             memo.ahead |= 1 << i;
         }
-        todo = &mut todo[k..];
     }
 }
 
