@@ -5,7 +5,11 @@
 #   benches/run.sh [--setup] [--rounds N] [--seconds S] [SCENARIO...]
 #
 #   SCENARIO   harness scenarios (default: l2-1flow l2-1kflows l2-10kflows), or l2-1mflows (1M flows: the
-#              harness's method with benches/gen_flows.py's pcap; only dragonflow and testpmd run it)
+#              harness's method with benches/gen_flows.py's pcap; only dragonflow and testpmd run it), or
+#              routes-N-v4|v6-64|imix: a router with N routes, 131,072 frames to random hosts of random
+#              routes (benches/src/routes.rs); peers testpmd-io, l3fwd (benches/build-l3fwd.sh) and ovs
+#              (benches/ovs-routes.sh) get the same routes; e.g. PEERS="testpmd-io l3fwd ovs" run.sh
+#              routes-1-v4-64 routes-100000-v4-64
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
 #   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
@@ -50,8 +54,9 @@ for p in "${PEERS[@]}"; do
   esac
 done
 
-(cd "$REPO" && cargo build --release --locked -q)
+(cd "$REPO" && cargo build --release --locked -q && cargo build --release --locked -q -p benches --example gen_routes)
 BIN=$REPO/target/release/dragonflow
+GEN_ROUTES=$REPO/target/release/examples/gen_routes
 export ANCHOR_OUT=${ANCHOR_OUT:-$(mktemp -d /tmp/df-bench.XXXXXX)}
 mkdir -p "$ANCHOR_OUT"
 export ANCHOR_SECONDS=$SECONDS_
@@ -80,8 +85,41 @@ big() {  # big SCENARIO SWITCH
     "$BENCH/run-anchor.sh" l2-1kflows custom 2>>"$ANCHOR_OUT/stderr.txt" || true
 }
 
+# routes-N-FAMILY-SIZE: the harness's l3-1kflows run (vdevs, cores, measurement) with gen_routes's files;
+# the warm-up grows with N (l3fwd and OVS install 100,000 routes in seconds, not milliseconds).
+ROUTE_FRAMES=131072
+routes() {  # routes SCENARIO SWITCH
+  local scen=$1 sw=$2 n fam size dir cmd warm tx=""
+  IFS=- read -r _ n fam size <<<"$scen"
+  dir=$BIG_PCAPS/$scen
+  [ -s "$dir/traffic.pcap" ] || "$GEN_ROUTES" "$n" "$fam" "$size" "$ROUTE_FRAMES" "$dir" || return 1
+  warm=$((3 + n / 2000))
+  case $sw in
+    "$DF") cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 $BIN run --config $dir/config.toml ${DF_ARGS:-} -- {EAL}" ;;
+    testpmd-io) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 dpdk-testpmd {EAL} -- --forward-mode=io"
+      cmd="$cmd --auto-start --total-num-mbufs=$((ROUTE_FRAMES + 65536)) --stats-period 3600" ;;
+    l3fwd) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 4096 $("$HERE/build-l3fwd.sh") -l 1 --no-pci"
+      cmd="$cmd --file-prefix={PREFIX} {MEM} --vdev={SRC} --vdev={SINK} -- -p 0x3 --config=\"(0,0,1),(1,0,1)\""
+      cmd="$cmd --parse-ptype --lookup=lpm --rule_ipv4=$dir/l3fwd-v4.cfg --rule_ipv6=$dir/l3fwd-v6.cfg"
+      cmd="$cmd --eth-dest=1,fa:16:3e:00:00:02" ;;
+    ovs) cmd="$HERE/ovs-routes.sh {PREFIX} net_pcap0,rx_pcap=$dir/traffic.pcap,infinite_rx=1 {SINK}"
+      cmd="$cmd $dir/ovs-flows.txt 2048"; tx="$HERE/ovs-routes.sh --tx \$ANCHOR_PREFIX" ;;
+    *) return 1 ;;
+  esac
+  mkdir -p "$ANCHOR_OUT/$scen"
+  ANCHOR_OUT=$ANCHOR_OUT/$scen ANCHOR_SWITCH_NAME=$sw ANCHOR_SWITCH_CMD="$cmd" ANCHOR_WARMUP=$warm \
+    ANCHOR_TX_COUNTER_CMD=$tx "$BENCH/run-anchor.sh" l3-1kflows custom 2>>"$ANCHOR_OUT/stderr.txt" || true
+}
+
 one() {  # one SCENARIO SWITCH
   local scen=$1 sw=$2 run_scen=$1 line
+  if [[ $scen =~ ^routes-[0-9]+-v[46]-(64|imix)$ ]]; then
+    line=$(routes "$scen" "$sw") || return 0
+    local mpps
+    mpps=$(awk '{print $3}' <<<"$line")
+    echo "$scen $sw ${mpps:-FAIL}" | tee -a "$RESULTS"
+    return 0
+  fi
   if [[ $scen =~ ^l2-[0-9]+mflows$ ]]; then
     line=$(big "$scen" "$sw") || return 0  # a peer that cannot run it: no line
     local mpps

@@ -1,14 +1,16 @@
-//! Writes a route-count scenario (`benches::routes`): the switch's configuration and the pcap to replay.
+//! Writes a route-count scenario (`benches::routes`) into a directory, one file per consumer, all from
+//! the same routes and traffic: `config.toml` (dragonflow run), `traffic.pcap` (the source vdev),
+//! `l3fwd-v4.cfg` and `l3fwd-v6.cfg` (DPDK l3fwd), `ovs-flows.txt` (OVS-DPDK).
 //!
-//!   gen_routes ROUTES v4|v6 64|imix FRAMES CONFIG.toml OUT.pcap
+//!   gen_routes ROUTES v4|v6 64|imix FRAMES DIR
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: gen_routes ROUTES v4|v6 64|imix FRAMES CONFIG.toml OUT.pcap");
+        eprintln!("usage: gen_routes ROUTES v4|v6 64|imix FRAMES DIR");
         std::process::exit(2)
     };
-    if a.len() != 7 {
+    if a.len() != 6 {
         usage();
     }
     let n: usize = a[1].parse().unwrap_or_else(|_| usage());
@@ -26,7 +28,14 @@ fn main() {
     if n == 0 || count == 0 {
         usage();
     }
-    let frames = benches::routes::frames(n, v6, imix, count);
-    std::fs::write(&a[5], benches::routes::config_toml(n, v6)).expect("write the configuration");
-    std::fs::write(&a[6], benches::routes::pcap(&frames)).expect("write the pcap");
+    let dir = std::path::Path::new(&a[5]);
+    std::fs::create_dir_all(dir).expect("create the directory");
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write");
+    use benches::routes;
+    write("config.toml", routes::config_toml(n, v6).as_bytes());
+    write("traffic.pcap", &routes::pcap(&routes::frames(n, v6, imix, count)));
+    let (r4, r6) = routes::l3fwd_rules(n, v6);
+    write("l3fwd-v4.cfg", r4.as_bytes());
+    write("l3fwd-v6.cfg", r6.as_bytes());
+    write("ovs-flows.txt", routes::ovs_flows(n, v6).as_bytes());
 }

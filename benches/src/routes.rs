@@ -108,6 +108,57 @@ routes = [
     )
 }
 
+/// Route `i` as an address and a length, in text.
+fn route(i: usize, v6: bool) -> (String, u8) {
+    if v6 {
+        (std::net::Ipv6Addr::from(base_v6(i)).to_string(), len_v6(i))
+    } else {
+        (std::net::Ipv4Addr::from(base_v4(i)).to_string(), len_v4(i))
+    }
+}
+
+/// DPDK `l3fwd`'s LPM rule files (`--rule_ipv4`, `--rule_ipv6`) for the scenario: every route to port 1
+/// (the sink). The other family's file holds one route (l3fwd wants both files).
+pub fn l3fwd_rules(n: usize, v6: bool) -> (String, String) {
+    let rules: String = (0..n).map(|i| route(i, v6)).map(|(a, l)| format!("R{a}/{l} 1\n")).collect();
+    if v6 {
+        ("R10.1.0.0/16 1\n".to_owned(), rules)
+    } else {
+        (rules, "R2001:db8:1::/48 1\n".to_owned())
+    }
+}
+
+/// OVS-DPDK's OpenFlow tables for the scenario (`ovs-ofctl add-flows`), the shared harness's L3 pipeline
+/// (classification, port security, routing, egress) with one flow per route in the routing table,
+/// prioritised by prefix length as a longest-prefix match needs.
+pub fn ovs_flows(n: usize, v6: bool) -> String {
+    const VM1: &str = "fa:16:3e:00:00:01";
+    const VM2: &str = "fa:16:3e:00:00:02";
+    const ROUTER: &str = "fa:16:3e:00:00:fe";
+    let mut s = String::with_capacity(n * 200);
+    s.push_str("table=0,priority=100,in_port=1,actions=load:0x1->NXM_NX_REG6[],write_metadata:0x1,goto_table:10\n");
+    s.push_str(&format!(
+        "table=10,priority=100,metadata=0x1,reg6=0x1,dl_src={VM1},ip,nw_src=10.0.0.0/24,actions=goto_table:20\n"
+    ));
+    s.push_str(&format!(
+        "table=10,priority=100,metadata=0x1,reg6=0x1,dl_src={VM1},ipv6,ipv6_src=2001:db8::/64,actions=goto_table:20\n"
+    ));
+    s.push_str("table=10,priority=1,actions=drop\n");
+    let (proto, field) = if v6 { ("ipv6", "ipv6_dst") } else { ("ip", "nw_dst") };
+    for i in 0..n {
+        let (a, l) = route(i, v6);
+        s.push_str(&format!(
+            "table=20,priority={},{proto},metadata=0x1,dl_dst={ROUTER},{field}={a}/{l},actions=dec_ttl,\
+             set_field:{ROUTER}->eth_src,set_field:{VM2}->eth_dst,load:0x2->NXM_NX_REG7[],write_metadata:0x2,\
+             goto_table:115\n",
+            100 + u32::from(l)
+        ));
+    }
+    s.push_str("table=20,priority=1,actions=drop\n");
+    s.push_str("table=115,priority=100,reg7=0x2,actions=output:2\n");
+    s
+}
+
 /// `count` frames from VM1 to the router, each to a random host of a random one of the `n` routes,
 /// with varied sources and UDP ports; 60 bytes each, or IMIX sizes.
 pub fn frames(n: usize, v6: bool, imix: bool, count: usize) -> Vec<Vec<u8>> {

@@ -29,7 +29,7 @@ pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String])
     let mut b = TablesBuilder::new();
     for r in routers {
         let (ifaces, routes) = r.parse()?;
-        b.router(r.key, &ifaces, &routes);
+        b.router(r.key, &ifaces, routes);
     }
     for p in ports {
         let index = names

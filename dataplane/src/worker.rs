@@ -138,6 +138,9 @@ impl Worker {
                     continue;
                 }
                 got += n;
+                for m in burst.as_slice() {
+                    m.prefetch_data();
+                }
                 let c_in = received(counters, a.port, n);
                 let meta = &mut meta[..n];
                 for m in meta.iter_mut() {

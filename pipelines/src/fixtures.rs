@@ -169,7 +169,7 @@ pub fn routed_tables() -> Tables {
         RouterIface { network: 2, mac: ROUTER_MAC2, ip: IpNet::V6(ip6_net2(0xfe), 64) },
     ];
     let extra = [(IpNet::V4(Ipv4Addr::new(10, 1, 0, 0), 16), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3)))];
-    b.router(1, &ifaces, &extra);
+    b.router(1, &ifaces, extra);
     b.build()
 }
 

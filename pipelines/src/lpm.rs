@@ -80,18 +80,26 @@ fn mask8(bits: u8) -> u8 {
 }
 
 /// A longest-prefix-match table over `N`-byte addresses (4: IPv4, 16: IPv6), in network byte order.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Trie<const N: usize> {
     /// The hop of the zero-length prefix (0: none).
     default: HopId,
     root: Arc<Chunk>,
     /// How many prefixes the trie holds.
     len: usize,
+    /// How many chunks it holds, the root included (kept as they come and go: [`Trie::chunks`]).
+    chunks: usize,
+}
+
+impl<const N: usize> std::fmt::Debug for Trie<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Trie {{ prefixes: {}, chunks: {} }}", self.len, self.chunks())
+    }
 }
 
 impl<const N: usize> Default for Trie<N> {
     fn default() -> Self {
-        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0 }
+        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0, chunks: 1 }
     }
 }
 
@@ -112,6 +120,39 @@ impl<const N: usize> Trie<N> {
             }
         }
         best
+    }
+
+    /// [`Trie::lookup`] of up to 64 addresses at once, level by level: the loads of one level are
+    /// independent of each other, so their cache misses overlap (a trie of 100,000 routes does not fit in
+    /// a cache; one address at a time, its misses come one after the other). `out[i]` gets the answer
+    /// for `addrs[i]`.
+    pub fn lookup_batch(&self, addrs: &[[u8; N]], out: &mut [HopId]) {
+        let n = addrs.len().min(out.len()).min(64);
+        let mut at: [&Chunk; 64] = [&*self.root; 64];
+        out[..n].fill(self.default);
+        let mut live: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        // `level` indexes the byte of every address in turn, not one slice: a range is what it is.
+        #[allow(clippy::needless_range_loop)]
+        for level in 0..N {
+            let mut next = 0u64;
+            let mut bits = live;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let e = &at[i].e[addrs[i][level] as usize];
+                if e.hop != 0 {
+                    out[i] = e.hop;
+                }
+                if let Some(c) = &e.next {
+                    at[i] = c;
+                    next |= 1 << i;
+                }
+            }
+            live = next;
+            if live == 0 {
+                break;
+            }
+        }
     }
 
     /// How many prefixes the trie holds.
@@ -138,7 +179,11 @@ impl<const N: usize> Trie<N> {
         let start = 8 * level as u8;
         let mut c = Arc::make_mut(&mut self.root);
         for &b in &addr[..level] {
-            c = Arc::make_mut(c.e[b as usize].next.get_or_insert_with(|| Arc::new(Chunk::new())));
+            let slot = &mut c.e[b as usize].next;
+            if slot.is_none() {
+                self.chunks += 1;
+            }
+            c = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Chunk::new())));
         }
         let base = addr[level] & mask8(len - start);
         match c.prefixes.iter_mut().find(|p| p.0 == base && p.1 == len) {
@@ -173,7 +218,9 @@ impl<const N: usize> Trie<N> {
             return false;
         }
         let level = usize::from((len - 1) / 8);
-        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0);
+        let mut freed = 0;
+        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0, &mut freed);
+        self.chunks -= freed;
         self.len -= 1;
         true
     }
@@ -193,23 +240,21 @@ impl<const N: usize> Trie<N> {
         c.prefixes.iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
     }
 
-    /// How many chunks the trie holds (4 KiB each): its memory, for benchmarks and logs.
+    /// How many chunks the trie holds (4 KiB each): its memory.
     pub fn chunks(&self) -> usize {
-        fn count(c: &Chunk) -> usize {
-            1 + c.e.iter().filter_map(|e| e.next.as_deref()).map(count).sum::<usize>()
-        }
-        count(&self.root)
+        self.chunks
     }
 }
 
 /// Removes `addr/len` from the chunk at `depth` on its path (which holds it); frees the chunks below
-/// left empty. Returns whether `c` itself is now empty.
-fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize) -> bool {
+/// left empty, counting them in `freed`. Returns whether `c` itself is now empty.
+fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, freed: &mut usize) -> bool {
     if depth < level {
         let slot = &mut c.e[addr[depth] as usize];
         let child = Arc::make_mut(slot.next.as_mut().expect("get found the path"));
-        if remove_at(child, addr, len, level, depth + 1) {
+        if remove_at(child, addr, len, level, depth + 1, freed) {
             slot.next = None;
+            *freed += 1;
         }
         return c.is_empty();
     }
@@ -302,6 +347,10 @@ mod tests {
         });
         assert_eq!(shared.count(), 254);
         assert_eq!(t.chunks(), 1 + 1 + 255);
+        fn count(c: &Chunk) -> usize {
+            1 + c.e.iter().filter_map(|e| e.next.as_deref()).map(count).sum::<usize>()
+        }
+        assert_eq!(count(&t.root), t.chunks());
     }
 
     #[test]
@@ -314,6 +363,25 @@ mod tests {
         t.remove(&a, 128);
         assert_eq!(t.chunks(), 1);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_batch_answers_as_one_at_a_time() {
+        let mut t = Trie::<4>::default();
+        t.insert(&[0, 0, 0, 0], 0, 9);
+        for i in 0..200u8 {
+            t.insert(&[10, i, 0, 0], 16 + (i % 17), 1 + u32::from(i));
+        }
+        let addrs: Vec<[u8; 4]> = (0..64u8).map(|i| [if i % 5 == 0 { 11 } else { 10 }, i * 3, i, i]).collect();
+        let mut out = [0; 64];
+        for n in [0, 1, 7, 63, 64] {
+            out.fill(12345);
+            t.lookup_batch(&addrs[..n], &mut out);
+            for i in 0..n {
+                assert_eq!(out[i], t.lookup(&addrs[i]), "{n}: {:?}", addrs[i]);
+            }
+            assert!(out[n..].iter().all(|&o| o == 12345), "nothing written past the batch");
+        }
     }
 
     proptest::proptest! {

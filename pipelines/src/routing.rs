@@ -2,8 +2,10 @@
 //! gateway address) and its routes (the attached subnets plus extra routes), looked up by longest prefix.
 //! Every node holds the routers of its networks, so routing happens on the node the packet enters.
 //!
-//! A lookup costs the same with one route or a million: the prefixes live in a [`Trie`] per family
-//! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count), and every prefix's answer is
+//! A lookup takes the same steps with one route or a million: the prefixes live in a [`Trie`] per family
+//! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count; what grows with the count is
+//! the memory those steps touch, hence the batched lookups of `stages::routes_ahead`, whose cache misses
+//! overlap), and every prefix's answer is
 //! resolved when the router is built, not per packet: the router's own addresses are host prefixes
 //! whose answer is "local" (so "is it for the router?" is the same lookup), an attached subnet's answer
 //! is its interface, and an extra route's is its gateway with the gateway's interface. Several extra
@@ -15,14 +17,19 @@
 //! that holds it, as Linux's link-scope check of a next hop), never through another extra route.
 //!
 //! A [`Router`] is a plain value that clones in time independent of its routes (the tries and the route
-//! list are shared by reference count), so the local controller patches tables without copying routes.
+//! map are persistent structures, shared by reference count), and an edit copies only its own path in
+//! them: the local controller patches tables without copying routes ([`Router::set_routes`]).
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::lpm::{HopId, Trie};
+pub use crate::lpm::HopId;
+use crate::lpm::Trie;
 use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
+
+/// Above this many trie chunks (256 KiB), a router's lookups are batched per burst.
+pub const LARGE_CHUNKS: usize = 64;
 
 /// A router interface: the router's port on one network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,11 +41,12 @@ pub struct RouterIface {
 }
 
 /// One router: its interfaces and routes, and the lookup structures built from them.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Router {
     pub ifaces: Vec<RouterIface>,
-    /// Per prefix (host bits cleared), what was configured for it: the source of everything below.
-    routes: Arc<FxHashMap<IpNet, Configured>>,
+    /// Per prefix (host bits cleared), what was configured for it: the source of everything below. A
+    /// persistent map: a clone shares it, an edit copies a path of it, never all of it.
+    routes: imbl::HashMap<IpNet, Configured>,
     v4: Trie<4>,
     v6: Trie<16>,
     /// The tries' answers, numbered from 1 (`HopId` n is `hops[n - 1]`).
@@ -46,17 +54,48 @@ pub struct Router {
     /// The members of the equal-cost groups.
     members: Vec<Resolved>,
     /// Interned answers: one `HopId` per distinct answer, whatever the number of prefixes sharing it.
+    /// An answer no prefix uses any more keeps its number (and a group its members) until the router is
+    /// built again: few in practice (interfaces and gateway sets), but not reclaimed.
     ids: FxHashMap<Answer, HopId>,
+    /// The extra routes as last set ([`Router::set_routes`]), the reference its next call differs from.
+    extra: Arc<[(IpNet, IpNet)]>,
 }
 
 /// Two routers are equal when they were configured alike: same interfaces, same routes.
 impl PartialEq for Router {
     fn eq(&self, other: &Router) -> bool {
-        self.ifaces == other.ifaces && (Arc::ptr_eq(&self.routes, &other.routes) || self.routes == other.routes)
+        self.ifaces == other.ifaces && self.routes == other.routes
     }
 }
 
 impl Eq for Router {}
+
+/// The interfaces, then every prefix (sorted) with what was configured for it and the answer a lookup
+/// gives: the same text for two routers configured alike, however they were built.
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|(net, c)| {
+                let id = match *net {
+                    IpNet::V4(a, l) => self.v4.get(&a.0, l),
+                    IpNet::V6(a, l) => self.v6.get(&a.0, l),
+                };
+                let hop = id.and_then(|id| self.hops.get(id as usize - 1));
+                let hop = match hop {
+                    Some(Hop::Group { first, count }) => {
+                        format!("{:?}", &self.members[*first as usize..(*first + *count) as usize])
+                    }
+                    other => format!("{other:?}"),
+                };
+                format!("{net:?} {c:?} -> {hop}")
+            })
+            .collect();
+        routes.sort();
+        f.debug_struct("Router").field("ifaces", &self.ifaces).field("routes", &routes).finish()
+    }
+}
 
 /// What was configured for one prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,8 +104,9 @@ struct Configured {
     own: bool,
     /// An attached subnet: the first interface on it.
     connected: Option<u16>,
-    /// Extra routes' gateways, in the order added, without repeats.
-    via: Vec<IpNet>,
+    /// Extra routes' gateways, sorted (so that a group is the same whatever order its routes came in),
+    /// each with how many times the route list names it.
+    via: Vec<(IpNet, u32)>,
 }
 
 /// A prefix's answer, before resolution to interfaces.
@@ -112,6 +152,19 @@ pub struct Resolved {
     pub neighbor: IpNet,
 }
 
+/// The order of gateways in a group.
+fn gw_order(g: IpNet) -> (u8, u128) {
+    match g {
+        IpNet::V4(a, _) => (4, u128::from(a.to_u32())),
+        IpNet::V6(a, _) => (6, a.to_u128()),
+    }
+}
+
+/// An extra route as the router keys it: the destination without host bits, the gateway as a host.
+fn norm(&(net, gw): &(IpNet, IpNet)) -> (IpNet, IpNet) {
+    (net.network(), host(gw))
+}
+
 /// `a` as a host prefix (an interface's or a gateway's address, whatever length it came with).
 fn host(a: IpNet) -> IpNet {
     match a {
@@ -133,25 +186,85 @@ impl Router {
         self.resolve_all();
     }
 
-    /// Adds an extra route: `net` via `gateway`. A second gateway for the same `net` makes them an
-    /// equal-cost group.
+    /// Adds an extra route: `net` via `gateway` (to the end of the route list). A second gateway for the
+    /// same `net` makes them an equal-cost group. Copies the route list: for tests and single edits; a
+    /// new list is [`Router::set_routes`]'s.
     pub fn add_route(&mut self, net: IpNet, gateway: IpNet) {
-        let gw = host(gateway);
-        self.configure(net.network(), |c| {
-            if !c.via.contains(&gw) {
-                c.via.push(gw);
-            }
-        });
+        let mut v = self.extra.to_vec();
+        v.push((net, gateway));
+        self.set_routes(v);
     }
 
-    /// Removes the extra route `net` via `gateway`; true if the router had it.
+    /// Removes extra route `net` via `gateway` from the route list; true if the list had it.
     pub fn remove_route(&mut self, net: IpNet, gateway: IpNet) -> bool {
-        let gw = host(gateway);
-        if !self.routes.get(&net.network()).is_some_and(|c| c.via.contains(&gw)) {
-            return false;
-        }
-        self.configure(net.network(), |c| c.via.retain(|g| *g != gw));
+        let key = (net.network(), host(gateway));
+        let Some(at) = self.extra.iter().position(|r| norm(r) == key) else { return false };
+        let mut v = self.extra.to_vec();
+        v.remove(at);
+        self.set_routes(v);
         true
+    }
+
+    /// The extra routes (destination, gateway) as last set, in their order.
+    pub fn extra_routes(&self) -> &[(IpNet, IpNet)] {
+        &self.extra
+    }
+
+    /// Makes the extra routes `routes` (destination, gateway; Neutron's list, repeats allowed), by
+    /// difference with the list last set, position by position: a route at the same place in both lists
+    /// costs one comparison and is not touched, so a change of one route among a million edits one
+    /// path of the trie and of the route map. The list is kept by reference (an `Arc` passed in is not
+    /// copied).
+    pub fn set_routes(&mut self, routes: impl Into<Arc<[(IpNet, IpNet)]>>) {
+        let new: Arc<[(IpNet, IpNet)]> = routes.into();
+        let old = std::mem::replace(&mut self.extra, new.clone());
+        if Arc::ptr_eq(&old, &new) {
+            return;
+        }
+        let common = old.len().min(new.len());
+        let mut gone = Vec::new();
+        // Additions first: a route that only moved in the list never leaves the trie.
+        for (o, n) in old[..common].iter().zip(&new[..common]) {
+            if o == n {
+                continue;
+            }
+            let (o, n) = (norm(o), norm(n));
+            if o != n {
+                self.count(n, 1);
+                gone.push(o);
+            }
+        }
+        for r in &new[common..] {
+            self.count(norm(r), 1);
+        }
+        gone.extend(old[common..].iter().map(norm));
+        for r in gone {
+            self.count(r, -1);
+        }
+    }
+
+    /// Counts one more (or one less) mention of route `net` via `gw`; the route map and the trie change
+    /// only when the route appears or disappears.
+    fn count(&mut self, (net, gw): (IpNet, IpNet), delta: i32) {
+        let cur = self.routes.get(&net).and_then(|c| c.via.iter().find(|v| v.0 == gw)).map_or(0, |v| v.1);
+        let next = cur.saturating_add_signed(delta);
+        if cur == next {
+            return;
+        }
+        if cur > 0 && next > 0 {
+            if let Some(v) = self.routes.get_mut(&net).and_then(|c| c.via.iter_mut().find(|v| v.0 == gw)) {
+                v.1 = next;
+            }
+            return;
+        }
+        self.configure(net, |c| {
+            if next == 0 {
+                c.via.retain(|v| v.0 != gw);
+            } else {
+                let at = c.via.partition_point(|v| gw_order(v.0) < gw_order(gw));
+                c.via.insert(at, (gw, next));
+            }
+        });
     }
 
     /// How many prefixes the router holds (its own addresses, attached subnets, extra routes'
@@ -163,7 +276,7 @@ impl Router {
     /// Edits what is configured for one prefix and puts its new answer in the trie (or takes the prefix
     /// out, when nothing is left configured for it).
     fn configure(&mut self, net: IpNet, edit: impl FnOnce(&mut Configured)) {
-        let routes = Arc::make_mut(&mut self.routes);
+        let routes = &mut self.routes;
         let c = routes.entry(net).or_default();
         edit(c);
         let answer = if c.own {
@@ -171,12 +284,7 @@ impl Router {
         } else if let Some(i) = c.connected {
             Some(Answer::Connected(i))
         } else if !c.via.is_empty() {
-            let mut gws = c.via.clone();
-            gws.sort_by_key(|g| match g {
-                IpNet::V4(a, _) => (4, u128::from(a.to_u32())),
-                IpNet::V6(a, _) => (6, a.to_u128()),
-            });
-            Some(Answer::Via(gws))
+            Some(Answer::Via(c.via.iter().map(|v| v.0).collect()))
         } else {
             routes.remove(&net);
             None
@@ -279,6 +387,42 @@ impl Router {
         self.answer(self.v6.lookup(&dst.0), IpNet::host_v6(dst), flow)
     }
 
+    /// The trie's answer for an IPv4 destination, to resolve with [`Router::answer_v4`]: what
+    /// [`Router::lookup_v4`] does in two steps, so that a burst's lookups can be made in one batch
+    /// ([`Router::hops_v4`]) before its packets are routed one by one.
+    #[inline]
+    pub fn hop_v4(&self, dst: Ipv4Addr) -> HopId {
+        self.v4.lookup(&dst.0)
+    }
+
+    /// [`Router::hop_v4`] of several destinations at once (their cache misses overlap).
+    pub fn hops_v4(&self, dsts: &[[u8; 4]], out: &mut [HopId]) {
+        self.v4.lookup_batch(dsts, out);
+    }
+
+    /// The lookup result of trie answer `id` for `dst` (see [`Router::lookup_v4`]).
+    #[inline]
+    pub fn answer_v4(&self, id: HopId, dst: Ipv4Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(id, IpNet::host_v4(dst), flow)
+    }
+
+    /// As [`Router::hop_v4`] for IPv6.
+    #[inline]
+    pub fn hop_v6(&self, dst: Ipv6Addr) -> HopId {
+        self.v6.lookup(&dst.0)
+    }
+
+    /// As [`Router::hops_v4`] for IPv6.
+    pub fn hops_v6(&self, dsts: &[[u8; 16]], out: &mut [HopId]) {
+        self.v6.lookup_batch(dsts, out);
+    }
+
+    /// As [`Router::answer_v4`] for IPv6.
+    #[inline]
+    pub fn answer_v6(&self, id: HopId, dst: Ipv6Addr, flow: impl FnOnce() -> u32) -> Lookup {
+        self.answer(id, IpNet::host_v6(dst), flow)
+    }
+
     /// The next hop of an IPv4 destination the router forwards (`None`: its own address, or no route);
     /// a group's first member.
     pub fn route_v4(&self, dst: Ipv4Addr) -> Option<Resolved> {
@@ -308,6 +452,13 @@ impl Router {
     /// The tries' chunks (4 KiB each), IPv4 and IPv6: the router's memory, for benchmarks.
     pub fn chunks(&self) -> (usize, usize) {
         (self.v4.chunks(), self.v6.chunks())
+    }
+
+    /// True when its tries outgrow a core's own caches (more than [`LARGE_CHUNKS`] chunks): then a
+    /// burst's lookups are worth making in one batch (`stages::routes_ahead`); below, they hit the cache
+    /// one by one anyway, and the batch would only add work.
+    pub fn is_large(&self) -> bool {
+        self.v4.chunks() + self.v6.chunks() > LARGE_CHUNKS
     }
 }
 

@@ -2,6 +2,8 @@
 //! publishes to the workers (see `publish`). Lookups are hash probes on small integer keys (FxHash: one
 //! multiply) or dense vector indexes; nothing here depends on how many flows cross the switch.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use crate::routing::{Router, RouterIface};
@@ -89,6 +91,9 @@ pub struct Tables {
     pub routers: FxHashMap<u32, Router>,
     /// (network, MAC) → a port on another node, looked up when no local port has the MAC.
     pub remote: FxHashMap<u64, RemotePort>,
+    /// Some router is large ([`Router::is_large`]): the workers batch route lookups. Set by
+    /// [`TablesBuilder::build`].
+    pub large_routers: bool,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -160,6 +165,8 @@ impl Tables {
 #[derive(Debug, Default)]
 pub struct TablesBuilder {
     t: Tables,
+    /// The routers taken out since this builder was made, by key: `router` edits one of them back in.
+    taken: FxHashMap<u32, Router>,
 }
 
 impl TablesBuilder {
@@ -218,10 +225,29 @@ impl TablesBuilder {
     }
 
     /// A router with its interfaces and extra routes; the switch answers ARP/ND for its gateway addresses.
-    pub fn router(&mut self, key: u32, ifaces: &[RouterIface], extra_routes: &[(IpNet, IpNet)]) -> &mut Self {
-        let mut r = Router::default();
+    ///
+    /// A router this builder took out ([`TablesBuilder::remove_router`]) with the same interfaces is put
+    /// back with its routes changed by difference ([`Router::set_routes`]), not built again: the local
+    /// controller takes a router out and puts it back for any change of it, and a change of one route
+    /// among many then costs one route.
+    pub fn router(
+        &mut self,
+        key: u32,
+        ifaces: &[RouterIface],
+        extra_routes: impl Into<Arc<[(IpNet, IpNet)]>>,
+    ) -> &mut Self {
+        let mut r = match self.taken.remove(&key) {
+            Some(r) if r.ifaces == ifaces => r,
+            _ => {
+                let mut r = Router::default();
+                for i in ifaces {
+                    r.add_iface(*i);
+                }
+                r
+            }
+        };
+        r.set_routes(extra_routes);
         for i in ifaces {
-            r.add_iface(*i);
             self.t.router_macs.insert(l2_key(i.network, i.mac), key);
             let host = match i.ip {
                 IpNet::V4(a, _) => IpNet::host_v4(a),
@@ -229,21 +255,19 @@ impl TablesBuilder {
             };
             self.neighbor(i.network, host, i.mac);
         }
-        for (net, gw) in extra_routes {
-            r.add_route(*net, *gw);
-        }
         self.t.routers.insert(key, r);
         self
     }
 
-    pub fn build(self) -> Tables {
+    pub fn build(mut self) -> Tables {
+        self.t.large_routers = self.t.routers.values().any(Router::is_large);
         self.t
     }
 
     /// Continues from existing tables: the local controller patches the last snapshot it published
     /// (removing what changed, adding it again) instead of building the whole node anew.
     pub fn from_tables(t: Tables) -> TablesBuilder {
-        TablesBuilder { t }
+        TablesBuilder { t, taken: FxHashMap::default() }
     }
 
     /// Undoes [`TablesBuilder::local_port`] for the port at `index` (its MAC, addresses and flood-list
@@ -295,7 +319,7 @@ impl TablesBuilder {
     /// Undoes [`TablesBuilder::router`] for router `key`.
     pub fn remove_router(&mut self, key: u32) -> &mut Self {
         let Some(r) = self.t.routers.remove(&key) else { return self };
-        for i in &r.ifaces {
+        for i in r.ifaces.clone() {
             self.t.router_macs.remove(&l2_key(i.network, i.mac));
             let host = match i.ip {
                 IpNet::V4(a, _) => IpNet::host_v4(a),
@@ -303,6 +327,7 @@ impl TablesBuilder {
             };
             self.remove_neighbor(i.network, host);
         }
+        self.taken.insert(key, r);
         self
     }
 }
@@ -310,6 +335,34 @@ impl TablesBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_router_taken_out_and_put_back_is_edited_to_what_a_fresh_build_gives() {
+        let ifaces =
+            [RouterIface { network: 1, mac: Mac([2, 0, 0, 0, 0, 1]), ip: IpNet::V4(Ipv4Addr::new(10, 0, 0, 1), 24) }];
+        let r =
+            |i: u8, gw: u8| (IpNet::V4(Ipv4Addr::new(11, i, 0, 0), 16), IpNet::host_v4(Ipv4Addr::new(10, 0, 0, gw)));
+        let before = vec![r(1, 9), r(2, 9), r(2, 8), r(3, 9), r(1, 9)];
+        let after = vec![r(2, 8), r(4, 9), r(3, 9), r(1, 9)];
+        let mut b = TablesBuilder::new();
+        b.router(7, &ifaces, before.as_slice());
+        let published = b.build();
+        let mut b = TablesBuilder::from_tables(published.clone());
+        b.remove_router(7);
+        b.router(7, &ifaces, after.as_slice());
+        let edited = b.build();
+        let mut fresh = TablesBuilder::new();
+        fresh.router(7, &ifaces, after.as_slice());
+        let fresh = fresh.build();
+        assert_eq!(edited, fresh);
+        assert_eq!(format!("{:?}", edited.routers[&7]), format!("{:?}", fresh.routers[&7]));
+        let hop = |t: &Tables, i| t.routers[&7].route_v4(Ipv4Addr::new(11, i, 1, 1)).map(|h| h.neighbor);
+        assert_eq!(hop(&edited, 2), Some(IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 8))), "10.0.0.9 left the group");
+        assert_eq!(hop(&edited, 4), Some(IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9))));
+        assert_eq!(hop(&edited, 1), Some(IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9))), "named twice, removed once");
+        assert_eq!(hop(&published, 4), None, "the published tables are not edited");
+        assert!(hop(&published, 2).is_some());
+    }
 
     #[test]
     fn builder_fills_l2_arp_and_flood_lists() {

@@ -72,7 +72,7 @@ pub(crate) struct RouterFragment {
     key: RouterKey,
     ifaces: Vec<Iface>,
     /// (destination, next hop).
-    routes: Vec<(IpNet, IpNet)>,
+    routes: std::sync::Arc<[(IpNet, IpNet)]>,
 }
 
 #[derive(Debug)]
@@ -255,7 +255,7 @@ impl RouterFragment {
     pub(crate) fn put(&self, b: &mut TablesBuilder) {
         let ifaces: Vec<RouterIface> =
             self.ifaces.iter().map(|i| RouterIface { network: i.network.into(), mac: i.mac, ip: i.ip }).collect();
-        b.router(self.key.into(), &ifaces, &self.routes);
+        b.router(self.key.into(), &ifaces, self.routes.clone());
     }
 
     /// Takes it out of `b`, its ARP/ND entries with it (whoever else claims them).

@@ -90,6 +90,23 @@ impl Mbuf {
         unsafe { std::slice::from_raw_parts(m.buf_addr.cast::<u8>().add(m.data_off as usize), m.data_len as usize) }
     }
 
+    /// Asks the CPU to bring the first cache line of the data into its caches, without waiting for it
+    /// (`rte_prefetch0` of `rte_pktmbuf_mtod`): called for a whole burst as it arrives, the misses of its
+    /// packets overlap instead of stalling the pipeline one after the other (a pcap of many frames, or a
+    /// NIC's DMA, leaves the data out of the cache). A hint: no effect on what the program computes.
+    #[inline(always)]
+    pub fn prefetch_data(&self) {
+        let m = self.raw();
+        let p = m.buf_addr.cast::<u8>().wrapping_add(m.data_off as usize);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch reads nothing the program sees and cannot fault, whatever the address.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = p;
+    }
+
     /// The first segment's data, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {

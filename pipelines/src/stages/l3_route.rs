@@ -78,7 +78,8 @@ fn route_v4<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv4Addr(d[l3 + 16..l3 + 20].try_into().expect("classify checked"));
-    let hop = match r.lookup_v4(dst, || flow_hash(d, m, l3 + 12, 4)) {
+    let id = memo.ahead_v4(w, m.router, dst.0).unwrap_or_else(|| r.hop_v4(dst));
+    let hop = match r.answer_v4(id, dst, || flow_hash(d, m, l3 + 12, 4)) {
         Lookup::Local => {
             if !echo_reply_v4(d, m) {
                 m.drop(Reason::L3ToRouter);
@@ -118,7 +119,8 @@ fn route_v6<B: PacketBuf>(
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let dst = Ipv6Addr(d[l3 + 24..l3 + 40].try_into().expect("classify checked"));
-    let hop = r.lookup_v6(dst, || flow_hash(d, m, l3 + 8, 16));
+    let id = memo.ahead_v6(w, m.router, dst.0).unwrap_or_else(|| r.hop_v6(dst));
+    let hop = r.answer_v6(id, dst, || flow_hash(d, m, l3 + 8, 16));
     if hop == Lookup::Local {
         if !echo_reply_v6(d, m) {
             m.drop(Reason::L3ToRouter);
@@ -371,6 +373,45 @@ mod tests {
     }
 
     #[test]
+    fn a_large_router_looks_its_burst_up_in_a_batch_and_routes_as_one_by_one() {
+        // 300 extra routes in 300 /16s: more chunks than LARGE_CHUNKS, so decide batches.
+        let mut t = routed_tables();
+        let r = t.routers.get_mut(&1).unwrap();
+        let mut routes: Vec<(IpNet, IpNet)> = r.extra_routes().to_vec();
+        for i in 0..300u32 {
+            let net = Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (5 << 8));
+            routes.push((IpNet::V4(net, 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))));
+        }
+        r.set_routes(routes);
+        assert!(r.is_large());
+        t.large_routers = true;
+        let frames: Vec<Vec<u8>> = (0..32u32)
+            .map(|i| {
+                let dst = match i % 4 {
+                    0 => Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (5 << 8) + 9), // an extra route
+                    1 => Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (6 << 8) + 9), // no route
+                    2 => Ipv4Addr::new(10, 2, 0, 3),                                 // attached
+                    _ => Ipv4Addr::new(10, 2, 0, 254),                               // the router
+                };
+                udp4(VM1, ROUTER_MAC, IP1, dst)
+            })
+            .collect();
+        let (batched, bytes, _) = decide_with(&t, &frames);
+        let mut one_by_one = frames.clone();
+        let mut w = WorkerState::new(1);
+        let mut meta = vec![Meta::new(0); frames.len()];
+        let mut pkts: Vec<crate::buf::HeapBuf> = one_by_one.iter_mut().map(|f| crate::buf::HeapBuf::new(f)).collect();
+        crate::stages::decide_per_packet(&t, &mut w, &mut pkts, &mut meta);
+        for i in 0..32 {
+            assert_eq!(batched[i], meta[i], "packet {i}");
+            assert_eq!(bytes[i], pkts[i].data(), "packet {i}");
+        }
+        assert_eq!((batched[0].action, batched[0].out_port), (Action::Output, 2));
+        assert_eq!((batched[1].action, batched[1].reason), (Action::Drop, Reason::L3NoRoute));
+        assert_eq!(batched[3].action, Action::Drop, "UDP to the router itself");
+    }
+
+    #[test]
     fn an_equal_cost_group_spreads_flows_and_keeps_each_on_one_path() {
         let mut b = TablesBuilder::new();
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
@@ -384,7 +425,7 @@ mod tests {
         let net = IpNet::V4(Ipv4Addr::new(10, 9, 0, 0), 16);
         let extra =
             [(net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))), (net, IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 4)))];
-        b.router(1, &ifaces, &extra);
+        b.router(1, &ifaces, extra);
         let t = b.build();
         let flows: Vec<Vec<u8>> =
             (0..64u16).map(|i| udp4_ports(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 9, 1, 1), 1024 + i, 80)).collect();

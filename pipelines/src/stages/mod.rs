@@ -34,7 +34,7 @@ use crate::drop::DropCounters;
 use crate::fate::Decided;
 use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
-use crate::routing::Router;
+use crate::routing::{HopId, Router};
 use crate::tables::{PortEntry, Tables};
 use crate::wire::{IpNet, Mac};
 
@@ -50,24 +50,50 @@ pub struct WorkerState {
     pub now_ms: u64,
     /// How many ICMP errors the router may still send (`l3_route`).
     pub icmp: IcmpLimiter,
+    /// The current burst's route lookups, made ahead ([`routes_ahead`]).
+    pub ahead: Ahead,
 }
 
 impl WorkerState {
     /// A worker's state at time 0; `seed` starts its randomness (a worker seeds it from its clock; tests
     /// and goldens with a constant, to be repeatable).
     pub fn new(seed: u32) -> WorkerState {
-        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed) }
+        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed), ahead: Ahead::default() }
     }
 }
 
 /// Lookups that consecutive packets of a burst share (a burst comes from one port and mostly goes to
-/// one destination): remembered for the length of one burst, never across table versions.
+/// one destination), and which packets' routes were looked up ahead in one batch: remembered for the
+/// length of one burst, never across table versions.
 #[derive(Default)]
 pub struct BurstMemo<'t> {
     port: Option<(u16, Option<&'t PortEntry>)>,
     l2: Option<(u32, Mac, Option<u16>)>,
     router: Option<(u32, Mac, Option<KeyedRouter<'t>>)>,
     neighbor: Option<(u32, IpNet, Option<Neighbor>)>,
+    /// The packets of the burst whose route [`routes_ahead`] looked up (bit `i`: packet `i`; the
+    /// answers are in the worker's [`Ahead`]).
+    ahead: u64,
+    /// The packet of the burst being decided (its index).
+    at: usize,
+}
+
+/// How many packets of a burst [`routes_ahead`] looks up at once.
+pub const BURST_AHEAD: usize = 32;
+
+/// The route lookups [`routes_ahead`] made for a burst: per packet, its router's key and destination and
+/// the trie's answer. Kept in the worker's state (written for the packets looked up, never cleared:
+/// [`BurstMemo`] says which entries belong to the current burst).
+#[derive(Debug, Clone)]
+pub struct Ahead {
+    v4: [(u32, [u8; 4], HopId); BURST_AHEAD],
+    v6: [(u32, [u8; 16], HopId); BURST_AHEAD],
+}
+
+impl Default for Ahead {
+    fn default() -> Self {
+        Ahead { v4: [(0, [0; 4], 0); BURST_AHEAD], v6: [(0, [0; 16], 0); BURST_AHEAD] }
+    }
 }
 
 /// A router and its key.
@@ -76,6 +102,27 @@ pub type KeyedRouter<'t> = (u32, &'t Router);
 pub type Neighbor = (Mac, u16);
 
 impl<'t> BurstMemo<'t> {
+    /// The trie's answer [`routes_ahead`] found for the current packet, if it looked up this very
+    /// router and IPv4 destination.
+    #[inline(always)]
+    pub fn ahead_v4(&self, w: &WorkerState, router: u32, dst: [u8; 4]) -> Option<HopId> {
+        if self.ahead >> self.at.min(63) & 1 == 0 {
+            return None;
+        }
+        let (k, d, id) = *w.ahead.v4.get(self.at)?;
+        (k == router && d == dst).then_some(id)
+    }
+
+    /// As [`BurstMemo::ahead_v4`] for IPv6.
+    #[inline(always)]
+    pub fn ahead_v6(&self, w: &WorkerState, router: u32, dst: [u8; 16]) -> Option<HopId> {
+        if self.ahead >> self.at.min(63) & 1 == 0 {
+            return None;
+        }
+        let (k, d, id) = *w.ahead.v6.get(self.at)?;
+        (k == router && d == dst).then_some(id)
+    }
+
     #[inline(always)]
     pub fn port(&mut self, t: &'t Tables, index: u16) -> Option<&'t PortEntry> {
         match self.port {
@@ -141,8 +188,12 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     debug_assert_eq!(pkts.len(), meta.len());
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
+    if t.large_routers {
+        routes_ahead(t, &mut memo, &mut w.ahead, pkts, meta);
+    }
     let mut template: Option<burst::Template<'_>> = None;
-    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+    for (i, (p, m)) in pkts.iter_mut().zip(meta.iter_mut()).enumerate() {
+        memo.at = i;
         if let Some(tpl) = &template {
             if tpl.packet(t, &mut memo, w, p, m) {
                 continue;
@@ -157,6 +208,76 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
         }
     }
     Decided::new(meta)
+}
+
+/// Looks up, before any packet of the burst is decided, the route of every packet sent to a large
+/// router's MAC (IPv4 or IPv6, untagged), in one batch per family ([`Router::hops_v4`]): one packet at a
+/// time, a table that outgrows the caches costs its misses one after the other; in a batch they
+/// overlap. [`decide`] calls it only when the tables hold a large router ([`Router::is_large`]), and it
+/// batches the packets of the first large router it meets (a burst mostly goes to one; the others look
+/// up as they are routed). Only the lookups: `l3_route` still decides each packet, and takes the answer
+/// found here when it routes that packet with that router to that destination
+/// ([`BurstMemo::ahead_v4`]); a packet the stages before it drop or answer wastes its lookup, nothing
+/// else.
+fn routes_ahead<'t, B: PacketBuf>(
+    t: &'t Tables,
+    memo: &mut BurstMemo<'t>,
+    ahead: &mut Ahead,
+    pkts: &[B],
+    meta: &[Meta],
+) {
+    use crate::wire::ethernet::EtherType;
+    let mut batch: Option<(u32, &'t Router)> = None;
+    let (mut v4, mut v6) = ([0u8; BURST_AHEAD], [0u8; BURST_AHEAD]);
+    let (mut n4, mut n6) = (0, 0);
+    for i in 0..pkts.len().min(BURST_AHEAD) {
+        let d = pkts[i].data();
+        let kind = if d.len() >= 14 { EtherType::from(u16::from_be_bytes([d[12], d[13]])) } else { continue };
+        if !matches!((kind, d.len()), (EtherType::Ipv4, 34..) | (EtherType::Ipv6, 54..)) {
+            continue;
+        }
+        let Some(port) = memo.port(t, meta[i].in_port) else { continue };
+        let dst = Mac(d[0..6].try_into().expect("length checked"));
+        let Some((key, r)) = memo.router(t, port.network, dst) else { continue };
+        match batch {
+            None if r.is_large() => batch = Some((key, r)),
+            Some((k, _)) if k == key => {}
+            _ => continue,
+        }
+        if kind == EtherType::Ipv4 {
+            ahead.v4[i] = (key, d[30..34].try_into().expect("length checked"), 0);
+            v4[n4] = i as u8;
+            n4 += 1;
+        } else {
+            ahead.v6[i] = (key, d[38..54].try_into().expect("length checked"), 0);
+            v6[n6] = i as u8;
+            n6 += 1;
+        }
+    }
+    let Some((_, r)) = batch else { return };
+    let mut ids = [0 as HopId; BURST_AHEAD];
+    if n4 > 0 {
+        let mut addrs = [[0u8; 4]; BURST_AHEAD];
+        for (a, &i) in addrs.iter_mut().zip(&v4[..n4]) {
+            *a = ahead.v4[i as usize].1;
+        }
+        r.hops_v4(&addrs[..n4], &mut ids[..n4]);
+        for (&id, &i) in ids.iter().zip(&v4[..n4]) {
+            ahead.v4[i as usize].2 = id;
+            memo.ahead |= 1 << i;
+        }
+    }
+    if n6 > 0 {
+        let mut addrs = [[0u8; 16]; BURST_AHEAD];
+        for (a, &i) in addrs.iter_mut().zip(&v6[..n6]) {
+            *a = ahead.v6[i as usize].1;
+        }
+        r.hops_v6(&addrs[..n6], &mut ids[..n6]);
+        for (&id, &i) in ids.iter().zip(&v6[..n6]) {
+            ahead.v6[i as usize].2 = id;
+            memo.ahead |= 1 << i;
+        }
+    }
 }
 
 /// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
