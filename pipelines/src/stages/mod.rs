@@ -17,8 +17,9 @@
 //! egress's `Action::Remote` hook (with its decapsulating twin before classify).
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
-//! remember from one burst to the next (so far, how many ICMP errors it sent) is its [`WorkerState`],
-//! passed to [`decide`] by the worker that owns it, with the time of the burst.
+//! remember from one burst to the next (so far, how many ICMP errors it sent), and the scratch space of
+//! a burst's batched route lookups ([`Ahead`]), are its [`WorkerState`], passed to [`decide`] by the
+//! worker that owns it, with the time of the burst.
 
 pub mod arp_responder;
 mod burst;
@@ -255,29 +256,32 @@ fn routes_ahead<'t, B: PacketBuf>(
         }
     }
     let Some((_, r)) = batch else { return };
+    memo.ahead |= look_up(&v4[..n4], &mut ahead.v4, |a, ids| r.hops_v4(a, ids));
+    memo.ahead |= look_up(&v6[..n6], &mut ahead.v6, |a, ids| r.hops_v6(a, ids));
+}
+
+/// Looks up the destinations of the packets `at` (indexes into `entries`, one family's) in one batch,
+/// writes each answer in its entry; returns the packets' bits.
+fn look_up<const N: usize>(
+    at: &[u8],
+    entries: &mut [(u32, [u8; N], HopId); BURST_AHEAD],
+    batch: impl FnOnce(&[[u8; N]], &mut [HopId]),
+) -> u64 {
+    if at.is_empty() {
+        return 0;
+    }
+    let mut addrs = [[0u8; N]; BURST_AHEAD];
     let mut ids = [0 as HopId; BURST_AHEAD];
-    if n4 > 0 {
-        let mut addrs = [[0u8; 4]; BURST_AHEAD];
-        for (a, &i) in addrs.iter_mut().zip(&v4[..n4]) {
-            *a = ahead.v4[i as usize].1;
-        }
-        r.hops_v4(&addrs[..n4], &mut ids[..n4]);
-        for (&id, &i) in ids.iter().zip(&v4[..n4]) {
-            ahead.v4[i as usize].2 = id;
-            memo.ahead |= 1 << i;
-        }
+    for (a, &i) in addrs.iter_mut().zip(at) {
+        *a = entries[i as usize].1;
     }
-    if n6 > 0 {
-        let mut addrs = [[0u8; 16]; BURST_AHEAD];
-        for (a, &i) in addrs.iter_mut().zip(&v6[..n6]) {
-            *a = ahead.v6[i as usize].1;
-        }
-        r.hops_v6(&addrs[..n6], &mut ids[..n6]);
-        for (&id, &i) in ids.iter().zip(&v6[..n6]) {
-            ahead.v6[i as usize].2 = id;
-            memo.ahead |= 1 << i;
-        }
+    batch(&addrs[..at.len()], &mut ids[..at.len()]);
+    let mut bits = 0;
+    for (&id, &i) in ids.iter().zip(at) {
+        entries[i as usize].2 = id;
+        bits |= 1 << i;
     }
+    bits
 }
 
 /// [`decide`] without the burst fast path: every packet through every stage. The reference the fast
