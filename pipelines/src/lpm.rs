@@ -1,6 +1,6 @@
 //! Longest-prefix match in a time that does not grow with the number of prefixes: a multibit trie of
 //! 8-bit strides over the address's bytes (IPv4: at most 4 steps; IPv6: at most 16), each step one
-//! 256-entry chunk indexed by one byte of the address.
+//! 256-entry chunk indexed by one byte of the address, each chunk stored compressed (as poptrie does).
 //!
 //! Why this structure, and not the others the field uses:
 //! - DPDK's `rte_lpm` (DIR-24-8) answers most IPv4 lookups in one memory read, but its first table is
@@ -8,21 +8,28 @@
 //!   with tens of routers, and it cannot be shared between two published snapshots, so a route change
 //!   would have to write into the table the workers are reading (as `rte_lpm` does, with its own
 //!   ordering rules) or copy it. `rte_lpm6` has the same shape.
-//! - Poptrie and DXR compress better and read less, but are built for a table that is rebuilt, not
-//!   edited: a route change recomputes a whole subtree or the whole table.
-//! - A trie of 256-entry chunks is edited by path copying: a snapshot the workers hold is never written,
-//!   and a route change copies at most the chunks on its path (4 of 4 KiB for IPv4), whatever the table
-//!   holds; every other chunk is shared, by reference count, between the old and the new snapshot. Its
-//!   memory grows with the prefixes' spread, not with a fixed 2^24.
+//! - Poptrie and DXR compress best, but are built for a table that is rebuilt, not edited: a route
+//!   change recomputes a whole subtree or the whole table. This trie takes poptrie's compression of a
+//!   chunk (below), not its 6-bit strides and contiguous arrays, so that it stays editable chunk by chunk.
+//! - A trie of chunks is edited by path copying: a snapshot the workers hold is never written, and a
+//!   route change copies at most the chunks on its path (4 for IPv4), whatever the table holds; every
+//!   other chunk is shared, by reference count, between the old and the new snapshot.
 //!
-//! Each entry of a chunk holds the best prefix of that chunk's level that covers it (a prefix whose
-//! length ends inside the level is expanded over the entries it covers, the longest one winning) and a
-//! pointer to the next level's chunk. A lookup walks down from the root, keeping the last prefix it met,
-//! and stops at the first entry without a next level: a prefix found deeper is always longer. So a
-//! shorter prefix is never copied into the chunks below it, and changing it touches one chunk.
+//! Each of a chunk's 256 entries stands for the best prefix of that chunk's level that covers it (a
+//! prefix whose length ends inside the level covers a range of entries, the longest one winning) and
+//! may lead to a next-level chunk. A lookup walks down from the root, keeping the last prefix it met, and
+//! stops at the first entry without a next level: a prefix found deeper is always longer. So a shorter
+//! prefix is never copied into the chunks below it, and changing it touches one chunk.
+//!
+//! A chunk is stored as runs: a 256-bit map of where a run of entries with the same prefix starts, one
+//! hop per run, and a 256-bit map of the entries with a next level with one pointer per such entry; an
+//! entry's run (or next level) is the number of bits set up to it (one `popcnt`, as in poptrie). A chunk
+//! holding one /28 has 3 runs: with the maps, 192 bytes where 256 plain entries would take 4 KiB, so a
+//! table of 100,000 routes of mixed lengths takes about 20 MB instead of 320 MB, mostly inside the
+//! last-level cache. A lookup in a chunk without a next level reads its first cache line and its hops.
 //!
 //! The prefixes a chunk's level holds are listed in the chunk itself, so that removing one finds the
-//! next best without a table of every prefix; a chunk left with neither prefix nor child is freed.
+//! next best without a table of every prefix; a chunk left with neither prefix nor next level is freed.
 //!
 //! Thread-safety: a [`Trie`] is a plain value. Clone it (the root's reference count) and edit the clone
 //! while readers keep using the original; `&Trie` is `Sync` and a lookup allocates nothing and locks
@@ -33,30 +40,143 @@ use std::sync::Arc;
 /// A next hop's number in the trie: whatever the owner numbers its next hops by. 0 is "no route".
 pub type HopId = u32;
 
-#[derive(Debug, Clone, Default)]
-struct Entry {
-    /// The best prefix of this level covering the entry: its hop (0: none) and its length.
-    hop: HopId,
-    len: u8,
-    next: Option<Arc<Chunk>>,
+/// The number of bits set in `bits` at positions `0..=i`, `before[w]` being the number set in the words
+/// before word `w`.
+#[inline(always)]
+fn rank(bits: &[u64; 4], before: &[u8; 4], i: u8) -> usize {
+    let w = usize::from(i >> 6);
+    usize::from(before[w]) + (bits[w] & (u64::MAX >> (63 - (i & 63)))).count_ones() as usize
 }
 
-/// One level's 256 entries, and the prefixes that end in this level (so that a removal finds the next
-/// best one without a table of every prefix).
-#[derive(Debug, Clone)]
+#[inline(always)]
+fn bit(bits: &[u64; 4], i: u8) -> bool {
+    bits[usize::from(i >> 6)] >> (i & 63) & 1 != 0
+}
+
+/// The `before` counts of a 256-bit map (see [`rank`]).
+fn counts_before(bits: &[u64; 4]) -> [u8; 4] {
+    let mut before = [0u8; 4];
+    for w in 1..4 {
+        before[w] = before[w - 1] + bits[w - 1].count_ones() as u8;
+    }
+    before
+}
+
+/// One level's 256 entries, compressed (module doc). The first cache line holds what a lookup reads in
+/// a chunk without a next level.
+#[derive(Clone)]
+#[repr(C, align(64))]
 struct Chunk {
-    e: [Entry; 256],
+    /// Bit `i`: entry `i` starts a run of entries with the same prefix (bit 0 is always set).
+    starts: [u64; 4],
+    /// Each run's hop: the best prefix of this level over the run (0: none).
+    hops: Box<[HopId]>,
+    starts_before: [u8; 4],
+    kids_before: [u8; 4],
+    /// Any bit of `kids` set.
+    has_kids: bool,
+    /// Bit `i`: entry `i` has a next-level chunk, `next[rank(kids, i) - 1]`.
+    kids: [u64; 4],
+    next: Box<[Arc<Chunk>]>,
+    /// Each run's prefix length (0: none), for edits: a longer prefix overrides a shorter one.
+    lens: Box<[u8]>,
     /// (first byte of the prefix at this level, masked; prefix length; hop).
     prefixes: Vec<(u8, u8, HopId)>,
 }
 
 impl Chunk {
     fn new() -> Chunk {
-        Chunk { e: std::array::from_fn(|_| Entry::default()), prefixes: Vec::new() }
+        Chunk {
+            starts: [1, 0, 0, 0],
+            hops: Box::new([0]),
+            starts_before: [0, 1, 1, 1],
+            kids_before: [0; 4],
+            has_kids: false,
+            kids: [0; 4],
+            next: Box::new([]),
+            lens: Box::new([0]),
+            prefixes: Vec::new(),
+        }
+    }
+
+    /// The hop entry `b` holds (0: none).
+    #[inline(always)]
+    fn hop(&self, b: u8) -> HopId {
+        self.hops[rank(&self.starts, &self.starts_before, b) - 1]
+    }
+
+    /// Entry `b`'s next-level chunk.
+    #[inline(always)]
+    fn kid(&self, b: u8) -> Option<&Chunk> {
+        if self.has_kids && bit(&self.kids, b) {
+            Some(&self.next[rank(&self.kids, &self.kids_before, b) - 1])
+        } else {
+            None
+        }
+    }
+
+    fn kid_mut(&mut self, b: u8) -> Option<&mut Arc<Chunk>> {
+        if bit(&self.kids, b) {
+            Some(&mut self.next[rank(&self.kids, &self.kids_before, b) - 1])
+        } else {
+            None
+        }
+    }
+
+    /// Gives entry `b` next-level chunk `kid`, or none.
+    fn set_kid(&mut self, b: u8, kid: Option<Arc<Chunk>>) {
+        let at = rank(&self.kids, &self.kids_before, b) - usize::from(bit(&self.kids, b));
+        let mut next = std::mem::take(&mut self.next).into_vec();
+        let (w, m) = (usize::from(b >> 6), 1u64 << (b & 63));
+        match (bit(&self.kids, b), kid) {
+            (true, Some(k)) => next[at] = k,
+            (true, None) => {
+                next.remove(at);
+                self.kids[w] &= !m;
+            }
+            (false, Some(k)) => {
+                next.insert(at, k);
+                self.kids[w] |= m;
+            }
+            (false, None) => {}
+        }
+        self.next = next.into_boxed_slice();
+        self.kids_before = counts_before(&self.kids);
+        self.has_kids = !self.next.is_empty();
+    }
+
+    /// The 256 entries, uncompressed: (hop, prefix length).
+    fn entries(&self) -> [(HopId, u8); 256] {
+        let mut out = [(0, 0); 256];
+        let mut run = 0;
+        for (i, e) in out.iter_mut().enumerate() {
+            run += usize::from(bit(&self.starts, i as u8));
+            *e = (self.hops[run - 1], self.lens[run - 1]);
+        }
+        out
+    }
+
+    /// Stores `entries` as runs; returns how many runs the chunk had before and has now.
+    fn set_entries(&mut self, entries: &[(HopId, u8); 256]) -> (usize, usize) {
+        let mut starts = [0u64; 4];
+        let (mut hops, mut lens) = (Vec::new(), Vec::new());
+        for (i, &e) in entries.iter().enumerate() {
+            if i == 0 || e != entries[i - 1] {
+                starts[i >> 6] |= 1 << (i & 63);
+                hops.push(e.0);
+                lens.push(e.1);
+            }
+        }
+        let was = self.hops.len();
+        self.starts = starts;
+        self.starts_before = counts_before(&starts);
+        self.hops = hops.into_boxed_slice();
+        self.lens = lens.into_boxed_slice();
+        (was, self.hops.len())
     }
 
     fn is_empty(&self) -> bool {
-        self.prefixes.is_empty() && self.e.iter().all(|e| e.next.is_none())
+        self.prefixes.is_empty() && !self.has_kids
     }
 
     /// The longest prefix of this level (length in `level_start + 1 ..= level_start + 8`) covering byte
@@ -87,19 +207,21 @@ pub struct Trie<const N: usize> {
     root: Arc<Chunk>,
     /// How many prefixes the trie holds.
     len: usize,
-    /// How many chunks it holds, the root included (kept as they come and go: [`Trie::chunks`]).
+    /// How many chunks it holds, the root included, and how many runs they hold in all (kept as they
+    /// come and go: [`Trie::chunks`], [`Trie::bytes`]).
     chunks: usize,
+    runs: usize,
 }
 
 impl<const N: usize> std::fmt::Debug for Trie<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Trie {{ prefixes: {}, chunks: {} }}", self.len, self.chunks())
+        write!(f, "Trie {{ prefixes: {}, chunks: {}, bytes: {} }}", self.len, self.chunks, self.bytes())
     }
 }
 
 impl<const N: usize> Default for Trie<N> {
     fn default() -> Self {
-        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0, chunks: 1 }
+        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0, chunks: 1, runs: 1 }
     }
 }
 
@@ -110,11 +232,11 @@ impl<const N: usize> Trie<N> {
         let mut best = self.default;
         let mut c: &Chunk = &self.root;
         for &b in addr {
-            let e = &c.e[b as usize];
-            if e.hop != 0 {
-                best = e.hop;
+            let hop = c.hop(b);
+            if hop != 0 {
+                best = hop;
             }
-            match &e.next {
+            match c.kid(b) {
                 Some(n) => c = n,
                 None => break,
             }
@@ -123,9 +245,9 @@ impl<const N: usize> Trie<N> {
     }
 
     /// [`Trie::lookup`] of up to 64 addresses at once, level by level: the loads of one level are
-    /// independent of each other, so their cache misses overlap (a trie of 100,000 routes does not fit in
-    /// a cache; one address at a time, its misses come one after the other). `out[i]` gets the answer
-    /// for `addrs[i]`.
+    /// independent of each other, so their cache misses overlap (a large table does not fit in a core's
+    /// own caches; one address at a time, its misses come one after the other). `out[i]` gets the
+    /// answer for `addrs[i]`.
     pub fn lookup_batch(&self, addrs: &[[u8; N]], out: &mut [HopId]) {
         let n = addrs.len().min(out.len()).min(64);
         let mut at: [&Chunk; 64] = [&*self.root; 64];
@@ -139,12 +261,13 @@ impl<const N: usize> Trie<N> {
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let e = &at[i].e[addrs[i][level] as usize];
-                if e.hop != 0 {
-                    out[i] = e.hop;
+                let (c, b) = (at[i], addrs[i][level]);
+                let hop = c.hop(b);
+                if hop != 0 {
+                    out[i] = hop;
                 }
-                if let Some(c) = &e.next {
-                    at[i] = c;
+                if let Some(k) = c.kid(b) {
+                    at[i] = k;
                     next |= 1 << i;
                 }
             }
@@ -179,11 +302,12 @@ impl<const N: usize> Trie<N> {
         let start = 8 * level as u8;
         let mut c = Arc::make_mut(&mut self.root);
         for &b in &addr[..level] {
-            let slot = &mut c.e[b as usize].next;
-            if slot.is_none() {
+            if c.kid_mut(b).is_none() {
+                c.set_kid(b, Some(Arc::new(Chunk::new())));
                 self.chunks += 1;
+                self.runs += 1;
             }
-            c = Arc::make_mut(slot.get_or_insert_with(|| Arc::new(Chunk::new())));
+            c = Arc::make_mut(c.kid_mut(b).expect("made above"));
         }
         let base = addr[level] & mask8(len - start);
         match c.prefixes.iter_mut().find(|p| p.0 == base && p.1 == len) {
@@ -194,12 +318,14 @@ impl<const N: usize> Trie<N> {
             }
         }
         let span = 1usize << (start + 8 - len);
-        for e in &mut c.e[base as usize..base as usize + span] {
-            if e.len <= len {
-                e.hop = hop;
-                e.len = len;
+        let mut e = c.entries();
+        for e in &mut e[base as usize..base as usize + span] {
+            if e.1 <= len {
+                *e = (hop, len);
             }
         }
+        let (was, now) = c.set_entries(&e);
+        self.runs = self.runs + now - was;
     }
 
     /// Removes prefix `addr/len`; true if the trie held it. Its entries fall back to the next longest
@@ -218,9 +344,10 @@ impl<const N: usize> Trie<N> {
             return false;
         }
         let level = usize::from((len - 1) / 8);
-        let mut freed = 0;
-        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0, &mut freed);
-        self.chunks -= freed;
+        let mut gone = Gone::default();
+        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0, &mut gone);
+        self.chunks -= gone.chunks;
+        self.runs = self.runs + gone.runs_now - gone.runs_was;
         self.len -= 1;
         true
     }
@@ -234,27 +361,45 @@ impl<const N: usize> Trie<N> {
         let level = usize::from((len - 1) / 8);
         let mut c: &Chunk = &self.root;
         for &b in &addr[..level] {
-            c = c.e[b as usize].next.as_deref()?;
+            c = c.kid(b)?;
         }
         let base = addr[level] & mask8(len - 8 * level as u8);
         c.prefixes.iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
     }
 
-    /// How many chunks the trie holds (4 KiB each): its memory.
+    /// How many chunks the trie holds.
     pub fn chunks(&self) -> usize {
         self.chunks
     }
+
+    /// About how many bytes the trie takes: its chunks, their runs, their next-level pointers and
+    /// their prefix lists (allocator overhead aside).
+    pub fn bytes(&self) -> usize {
+        let run = std::mem::size_of::<HopId>() + 1;
+        let per_prefix = std::mem::size_of::<(u8, u8, HopId)>();
+        let per_kid = std::mem::size_of::<Arc<Chunk>>();
+        self.chunks * std::mem::size_of::<Chunk>() + self.runs * run + self.len * per_prefix + (self.chunks - 1) * per_kid
+    }
+}
+
+/// What a removal changed: chunks freed, runs before and after in the chunks it edited.
+#[derive(Default)]
+struct Gone {
+    chunks: usize,
+    runs_was: usize,
+    runs_now: usize,
 }
 
 /// Removes `addr/len` from the chunk at `depth` on its path (which holds it); frees the chunks below
-/// left empty, counting them in `freed`. Returns whether `c` itself is now empty.
-fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, freed: &mut usize) -> bool {
+/// left empty, counting them in `gone`. Returns whether `c` itself is now empty.
+fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, gone: &mut Gone) -> bool {
     if depth < level {
-        let slot = &mut c.e[addr[depth] as usize];
-        let child = Arc::make_mut(slot.next.as_mut().expect("get found the path"));
-        if remove_at(child, addr, len, level, depth + 1, freed) {
-            slot.next = None;
-            *freed += 1;
+        let b = addr[depth];
+        let child = Arc::make_mut(c.kid_mut(b).expect("get found the path"));
+        if remove_at(child, addr, len, level, depth + 1, gone) {
+            gone.chunks += 1;
+            gone.runs_was += child.hops.len();
+            c.set_kid(b, None);
         }
         return c.is_empty();
     }
@@ -263,12 +408,15 @@ fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, fr
     c.prefixes.retain(|p| !(p.0 == base && p.1 == len));
     let (hop, plen) = c.best_covering(base, len, start);
     let span = 1usize << (start + 8 - len);
-    for e in &mut c.e[base as usize..base as usize + span] {
-        if e.len == len {
-            e.hop = hop;
-            e.len = plen;
+    let mut e = c.entries();
+    for e in &mut e[base as usize..base as usize + span] {
+        if e.1 == len {
+            *e = (hop, plen);
         }
     }
+    let (was, now) = c.set_entries(&e);
+    gone.runs_was += was;
+    gone.runs_now += now;
     c.is_empty()
 }
 
@@ -339,18 +487,32 @@ mod tests {
         assert_eq!(t.lookup(&[10, 7, 0, 1]), 999);
         assert_eq!(t.lookup(&[10, 8, 0, 1]), 0);
         // The root, 10's chunk and the two /16 chunks are copies; the 254 other /16 chunks are shared.
-        let (a, b) = (&published.root.e[10], &t.root.e[10]);
-        let (a, b) = (a.next.as_ref().unwrap(), b.next.as_ref().unwrap());
-        let shared = (0..256).filter(|&i| match (&a.e[i].next, &b.e[i].next) {
-            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        let (a, b) = (published.root.kid(10).unwrap(), t.root.kid(10).unwrap());
+        let shared = (0..=255u8).filter(|&i| match (a.kid(i), b.kid(i)) {
+            (Some(x), Some(y)) => std::ptr::eq(x, y),
             _ => false,
         });
         assert_eq!(shared.count(), 254);
         assert_eq!(t.chunks(), 1 + 1 + 255);
-        fn count(c: &Chunk) -> usize {
-            1 + c.e.iter().filter_map(|e| e.next.as_deref()).map(count).sum::<usize>()
+        fn count(c: &Chunk) -> (usize, usize) {
+            (0..=255u8).filter_map(|i| c.kid(i)).map(count).fold((1, c.hops.len()), |s, k| (s.0 + k.0, s.1 + k.1))
         }
-        assert_eq!(count(&t.root), t.chunks());
+        assert_eq!(count(&t.root), (t.chunks(), t.runs));
+    }
+
+    #[test]
+    fn a_chunk_is_stored_as_runs() {
+        let mut t = Trie::<4>::default();
+        t.insert(&[10, 0, 0, 16], 28, 7);
+        let c = t.root.kid(10).unwrap().kid(0).unwrap().kid(0).unwrap();
+        assert_eq!((&*c.hops, &*c.lens), (&[0, 7, 0][..], &[0, 28, 0][..]));
+        assert_eq!(c.starts, [1 | 1 << 16 | 1 << 32, 0, 0, 0]);
+        assert_eq!((t.lookup(&[10, 0, 0, 15]), t.lookup(&[10, 0, 0, 16]), t.lookup(&[10, 0, 0, 31])), (0, 7, 7));
+        assert_eq!(t.lookup(&[10, 0, 0, 32]), 0);
+        assert!(std::mem::size_of::<Chunk>() <= 192, "{}", std::mem::size_of::<Chunk>());
+        assert!(t.bytes() < 4 * 256, "{}", t.bytes());
+        t.remove(&[10, 0, 0, 16], 28);
+        assert_eq!((t.chunks(), t.runs), (1, 1));
     }
 
     #[test]
