@@ -15,7 +15,8 @@
 #   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
 #   PEERS      peers to run beside dragonflow (default "testpmd-io testpmd-macswap ovs"); "ovs" runs the
 #              harness's l2-* OVS flows (in_port=1 -> output:2, OVS's patch), "ovs-pipe" its Dragonflow-like
-#              l2pipe-* pipeline, "l2fwd"/"l3fwd" DPDK's examples
+#              l2pipe-* pipeline, "l2fwd"/"l3fwd" DPDK's examples, "dragonflow-base" another build of the
+#              switch, $DF_BASE_BIN (an A/B of two commits in one run: build the other one in a worktree)
 #   DF_ARGS    extra arguments for `dragonflow run` (e.g. --no-latency, or --config benches/l2pipe.toml for
 #              the table pipeline)
 #   DF_NAME    the name dragonflow's lines and logs carry (default dragonflow)
@@ -50,6 +51,7 @@ for p in "${PEERS[@]}"; do
   case $p in
     ovs|ovs-pipe) [ -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ] \
                     || { echo "benches/run.sh: OVS-DPDK is missing: run with --setup" >&2; exit 1; } ;;
+    dragonflow-base) [ -x "${DF_BASE_BIN:-}" ] || { echo "benches/run.sh: dragonflow-base needs DF_BASE_BIN" >&2; exit 1; } ;;
     testpmd-*) command -v dpdk-testpmd >/dev/null || { echo "benches/run.sh: dpdk-testpmd missing: --setup" >&2; exit 1; } ;;
   esac
 done
@@ -96,6 +98,8 @@ routes() {  # routes SCENARIO SWITCH
   warm=$((3 + n / 2000))
   case $sw in
     "$DF") cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 $BIN run --config $dir/config.toml ${DF_ARGS:-} -- {EAL}" ;;
+    dragonflow-base) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 $DF_BASE_BIN run --config $dir/config.toml"
+      cmd="$cmd ${DF_ARGS:-} -- {EAL}" ;;
     testpmd-io) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 2048 dpdk-testpmd {EAL} -- --forward-mode=io"
       cmd="$cmd --auto-start --total-num-mbufs=$((ROUTE_FRAMES + 65536)) --stats-period 3600" ;;
     l3fwd) cmd="$HERE/with-pcap.sh $dir/traffic.pcap 4096 $("$HERE/build-l3fwd.sh") -l 1 --no-pci"
@@ -130,6 +134,9 @@ one() {  # one SCENARIO SWITCH
   case $sw in
     "$DF")
       line=$(ANCHOR_SWITCH_NAME=$DF ANCHOR_SWITCH_CMD="$BIN run ${DF_ARGS:-} -- {EAL}" \
+        "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+    dragonflow-base)
+      line=$(ANCHOR_SWITCH_NAME=$sw ANCHOR_SWITCH_CMD="$DF_BASE_BIN run ${DF_ARGS:-} -- {EAL}" \
         "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
     ovs-pipe) run_scen=l2pipe-${scen#l2-}
       line=$("$BENCH/run-anchor.sh" "$run_scen" ovs 2>>"$ANCHOR_OUT/stderr.txt") || true ;;

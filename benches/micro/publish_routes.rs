@@ -2,8 +2,9 @@
 //! the local controller's path from the router's new route list in hand (the last tables cloned, the
 //! router taken out and put back with the new list, `TablesBuilder::router` editing it by difference,
 //! the result published with one atomic swap), timed per change over 200 changes, each removing one
-//! route and adding another. Also the table's memory (trie chunks of 4 KiB) and the time to build it
-//! from nothing.
+//! route and adding another. Also the table's memory (trie nodes and bytes) and the time to build it
+//! from nothing. The routes are the route-count scenarios' (`benches::routes`: mixed lengths from /24 to
+//! /32, so that the trie has nodes at every level).
 //!
 //!   publish_routes [ROUTES...]     (default 1000 100000 1000000)
 
@@ -15,8 +16,7 @@ use pipelines::tables::TablesBuilder;
 use pipelines::wire::{IpNet, Ipv4Addr, Mac};
 
 fn route(i: usize) -> (IpNet, IpNet) {
-    let net = Ipv4Addr::from_u32(0x0b00_0000u32.wrapping_add((i as u32) << 8));
-    (IpNet::V4(net, 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 2)))
+    (benches::routes::prefix(i, false), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 2)))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -38,8 +38,8 @@ fn main() {
             ip: IpNet::V4(Ipv4Addr::new(10, 2, 0, 254), 24),
         },
     ];
-    println!("| routes | build from nothing | trie chunks (4 KiB) | change published: p50 | p99 | max |");
-    println!("|---|---|---|---|---|---|");
+    println!("| routes | build from nothing | trie nodes | trie MB | change published: p50 | p99 | max |");
+    println!("|---|---|---|---|---|---|---|");
     for n in counts {
         let mut routes: Vec<(IpNet, IpNet)> = (0..n).map(route).collect();
         let start = Instant::now();
@@ -47,7 +47,8 @@ fn main() {
         b.router(1, &ifaces, routes.as_slice());
         let t = b.build();
         let built = start.elapsed().as_secs_f64();
-        let chunks = t.routers[&1].chunks().0;
+        let nodes = t.routers[&1].trie_nodes().0;
+        let mb = t.routers[&1].trie_bytes().0 as f64 / 1e6;
         let mut publisher = Publisher::new(t, 1);
         let mut times = Vec::new();
         for k in 0..200 {
@@ -65,12 +66,12 @@ fn main() {
             times.push(start.elapsed().as_secs_f64() * 1e6);
             publisher.reclaim();
             let r = &publisher.current().routers[&1];
-            let added = Ipv4Addr::from_u32(0x0b00_0000u32.wrapping_add(((n + k) as u32) << 8));
+            let IpNet::V4(added, _) = route(n + k).0 else { unreachable!() };
             assert!(r.route_v4(added).is_some(), "the route added is published");
         }
         times.sort_by(f64::total_cmp);
         println!(
-            "| {n} | {:.0} ms | {chunks} | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| {n} | {:.0} ms | {nodes} | {mb:.1} | {:.0} µs | {:.0} µs | {:.0} µs |",
             built * 1e3,
             pct(&times, 0.5),
             pct(&times, 0.99),

@@ -108,6 +108,16 @@ routes = [
     )
 }
 
+/// Route `i`'s prefix.
+pub fn prefix(i: usize, v6: bool) -> pipelines::wire::IpNet {
+    use pipelines::wire::IpNet;
+    if v6 {
+        IpNet::V6(Ipv6Addr(base_v6(i).to_be_bytes()), len_v6(i))
+    } else {
+        IpNet::V4(Ipv4Addr::from_u32(base_v4(i)), len_v4(i))
+    }
+}
+
 /// Route `i` as an address and a length, in text.
 fn route(i: usize, v6: bool) -> (String, u8) {
     if v6 {

@@ -28,8 +28,9 @@ pub use crate::lpm::HopId;
 use crate::lpm::Trie;
 use crate::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
-/// Above this many trie chunks (256 KiB), a router's lookups are batched per burst.
-pub const LARGE_CHUNKS: usize = 64;
+/// Above this many bytes of tries (half a core's L2 cache here), a router's lookups are batched per
+/// burst.
+pub const LARGE_BYTES: usize = 256 << 10;
 
 /// A router interface: the router's port on one network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,16 +450,21 @@ impl Router {
         self.lookup_v6(ip, || 0) == Lookup::Local
     }
 
-    /// The tries' chunks (4 KiB each), IPv4 and IPv6: the router's memory, for benchmarks.
-    pub fn chunks(&self) -> (usize, usize) {
+    /// The tries' nodes, IPv4 and IPv6, for benchmarks.
+    pub fn trie_nodes(&self) -> (usize, usize) {
         (self.v4.chunks(), self.v6.chunks())
     }
 
-    /// True when its tries outgrow a core's own caches (more than [`LARGE_CHUNKS`] chunks): then a
+    /// The tries' memory in bytes, IPv4 and IPv6 ([`Trie::bytes`]).
+    pub fn trie_bytes(&self) -> (usize, usize) {
+        (self.v4.bytes(), self.v6.bytes())
+    }
+
+    /// True when its tries outgrow a core's own caches (more than [`LARGE_BYTES`]): then a
     /// burst's lookups are worth making in one batch (`stages::routes_ahead`); below, they hit the cache
     /// one by one anyway, and the batch would only add work.
     pub fn is_large(&self) -> bool {
-        self.v4.chunks() + self.v6.chunks() > LARGE_CHUNKS
+        self.v4.bytes() + self.v6.bytes() > LARGE_BYTES
     }
 }
 

@@ -374,11 +374,11 @@ mod tests {
 
     #[test]
     fn a_large_router_looks_its_burst_up_in_a_batch_and_routes_as_one_by_one() {
-        // 300 extra routes in 300 /16s: more chunks than LARGE_CHUNKS, so decide batches.
+        // 3,000 extra routes in 3,000 /16s: more than LARGE_BYTES of trie, so decide batches.
         let mut t = routed_tables();
         let r = t.routers.get_mut(&1).unwrap();
         let mut routes: Vec<(IpNet, IpNet)> = r.extra_routes().to_vec();
-        for i in 0..300u32 {
+        for i in 0..3000u32 {
             let net = Ipv4Addr::from_u32(0x2000_0000 + (i << 16) + (5 << 8));
             routes.push((IpNet::V4(net, 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))));
         }
