@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use benches::routes::{prefix, Rng};
+use benches::routes::{host, prefix, Rng};
 use pipelines::routing::{Router, RouterIface};
 use pipelines::wire::{IpNet, Ipv4Addr, Ipv6Addr, Mac};
 
@@ -38,22 +38,18 @@ fn router(n: usize, v6: bool) -> Router {
     r
 }
 
-/// `count` random hosts of random routes, as 16 bytes (IPv4 in the first 4).
+/// `count` random hosts of random routes (`benches::routes::host`), as 16 bytes (IPv4 in the first 4).
 fn destinations(n: usize, v6: bool, count: usize) -> Vec<[u8; 16]> {
     let mut rng = Rng::new(7);
     (0..count)
         .map(|_| {
-            let (net, host) = (prefix(rng.below(n as u64) as usize, v6), rng.next_u64());
+            let i = rng.below(n as u64) as usize;
+            let h = host(i, v6, &mut rng);
             let mut a = [0u8; 16];
-            match net {
-                IpNet::V4(ip, len) => {
-                    let m = if len == 32 { 0 } else { u32::MAX >> len };
-                    a[..4].copy_from_slice(&(ip.to_u32() | (host as u32 & m)).to_be_bytes());
-                }
-                IpNet::V6(ip, len) => {
-                    let m = if len == 128 { 0 } else { u128::MAX >> len };
-                    a = (u128::from_be_bytes(ip.0) | (u128::from(host) & m)).to_be_bytes();
-                }
+            if v6 {
+                a = h.to_be_bytes();
+            } else {
+                a[..4].copy_from_slice(&(h as u32).to_be_bytes());
             }
             a
         })

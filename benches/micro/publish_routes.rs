@@ -2,9 +2,9 @@
 //! the local controller's path from the router's new route list in hand (the last tables cloned, the
 //! router taken out and put back with the new list, `TablesBuilder::router` editing it by difference,
 //! the result published with one atomic swap), timed per change over 200 changes, each removing one
-//! route and adding another. Also the table's memory (trie nodes and bytes) and the time to build it
+//! route and adding another. Also the table's memory (trie chunks and bytes) and the time to build it
 //! from nothing. The routes are the route-count scenarios' (`benches::routes`: mixed lengths from /24 to
-//! /32, so that the trie has nodes at every level).
+//! /32, so that the trie has chunks at every level).
 //!
 //!   publish_routes [ROUTES...]     (default 1000 100000 1000000)
 
@@ -38,7 +38,7 @@ fn main() {
             ip: IpNet::V4(Ipv4Addr::new(10, 2, 0, 254), 24),
         },
     ];
-    println!("| routes | build from nothing | trie nodes | trie MB | change published: p50 | p99 | max |");
+    println!("| routes | build from nothing | trie chunks | trie MB | change published: p50 | p99 | max |");
     println!("|---|---|---|---|---|---|---|");
     for n in counts {
         let mut routes: Vec<(IpNet, IpNet)> = (0..n).map(route).collect();
@@ -47,7 +47,7 @@ fn main() {
         b.router(1, &ifaces, routes.as_slice());
         let t = b.build();
         let built = start.elapsed().as_secs_f64();
-        let nodes = t.routers[&1].trie_nodes().0;
+        let chunks = t.routers[&1].trie_chunks().0;
         let mb = t.routers[&1].trie_bytes().0 as f64 / 1e6;
         let mut publisher = Publisher::new(t, 1);
         let mut times = Vec::new();
@@ -71,7 +71,7 @@ fn main() {
         }
         times.sort_by(f64::total_cmp);
         println!(
-            "| {n} | {:.0} ms | {nodes} | {mb:.1} | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| {n} | {:.0} ms | {chunks} | {mb:.1} | {:.0} µs | {:.0} µs | {:.0} µs |",
             built * 1e3,
             pct(&times, 0.5),
             pct(&times, 0.99),

@@ -169,6 +169,17 @@ pub fn ovs_flows(n: usize, v6: bool) -> String {
     s
 }
 
+/// A random host of route `i` (IPv4 in the low 32 bits): the destinations of the traffic.
+pub fn host(i: usize, v6: bool, rng: &mut Rng) -> u128 {
+    let host_bits = if v6 { 128 - u32::from(len_v6(i)) } else { 32 - u32::from(len_v4(i)) };
+    let r = if host_bits == 0 { 0 } else { u128::from(rng.next_u64()) & ((1u128 << host_bits.min(64)) - 1) };
+    if v6 {
+        base_v6(i) | r
+    } else {
+        u128::from(base_v4(i)) | r
+    }
+}
+
 /// `count` frames from VM1 to the router, each to a random host of a random one of the `n` routes,
 /// with varied sources and UDP ports; 60 bytes each, or IMIX sizes.
 pub fn frames(n: usize, v6: bool, imix: bool, count: usize) -> Vec<Vec<u8>> {
@@ -180,16 +191,13 @@ pub fn frames(n: usize, v6: bool, imix: bool, count: usize) -> Vec<Vec<u8>> {
             let sport = 1024 + (k % 60000) as u16;
             let dport = 5001 + (k % 7) as u16;
             let mut f = if v6 {
-                let host_bits = 128 - u32::from(len_v6(i));
-                let host =
-                    if host_bits == 0 { 0 } else { u128::from(rng.next_u64()) & ((1u128 << host_bits.min(64)) - 1) };
+                let dst = Ipv6Addr(host(i, true, &mut rng).to_be_bytes());
                 let src = Ipv6Addr((0x2001_0db8u128 << 96 | (1 + (k % 200) as u128)).to_be_bytes());
-                udp6_ports(VM1, ROUTER, src, Ipv6Addr((base_v6(i) | host).to_be_bytes()), sport, dport)
+                udp6_ports(VM1, ROUTER, src, dst, sport, dport)
             } else {
-                let host_bits = 32 - u32::from(len_v4(i));
-                let host = if host_bits == 0 { 0 } else { (rng.next_u64() as u32) & ((1u32 << host_bits) - 1) };
+                let dst = Ipv4Addr::from_u32(host(i, false, &mut rng) as u32);
                 let src = Ipv4Addr::new(10, 0, 0, 1 + (k % 200) as u8);
-                udp4_ports(VM1, ROUTER, src, Ipv4Addr::from_u32(base_v4(i) | host), sport, dport)
+                udp4_ports(VM1, ROUTER, src, dst, sport, dport)
             };
             let size = if imix {
                 let mut pick = rng.below(u64::from(total)) as u32;

@@ -450,8 +450,8 @@ impl Router {
         self.lookup_v6(ip, || 0) == Lookup::Local
     }
 
-    /// The tries' nodes, IPv4 and IPv6, for benchmarks.
-    pub fn trie_nodes(&self) -> (usize, usize) {
+    /// The tries' chunks, IPv4 and IPv6, for benchmarks.
+    pub fn trie_chunks(&self) -> (usize, usize) {
         (self.v4.chunks(), self.v6.chunks())
     }
 
