@@ -23,188 +23,46 @@
 //! stops at the first entry without a next level: a prefix found deeper is always longer. So a shorter
 //! prefix is never copied into the chunks below it, and changing it touches one chunk.
 //!
-//! A chunk is plain (256 entries of 16 bytes: hop, length, next level) or, when it has at most one next
-//! level and at most `RUNS` (4) runs of entries with the same prefix, compressed: a 256-bit map of where
-//! each run starts and the runs' hops in its first cache line (an entry's run is the number of bits set
-//! up to it: one `popcnt`, as in poptrie), the pointer to its one next level in the second. Most chunks
-//! of a large table are sparse: the last level under a /24 holding one /28 is 3 runs; the chain of
-//! chunks down to an IPv6 /64 has one next level each. 100,000 routes of mixed lengths take 12.7 MB
-//! instead of 320 MB with plain chunks (IPv6: 54 MB instead of 1.4 GB), and a lookup reads one line per
-//! sparse step, as it reads one entry per plain step.
+//! A chunk is plain (256 entries of 16 bytes inline: hop, length, next level) or, when it has at most one
+//! next level and at most 4 runs of entries with the same prefix, sparse: a 256-bit map of where each
+//! run starts, the runs' hops and the pointer to its one next level, all in one cache line (an entry's
+//! run is the number of bits set up to it: one `popcnt`, as in poptrie). Most chunks of a large table
+//! are sparse: the last level under a /24 holding one /28 is 3 runs; the chain of chunks down to an IPv6
+//! /64 has one next level each. 100,000 routes of mixed lengths take 12.7 MB instead of 320 MB with plain
+//! chunks only (IPv6: 54 MB instead of 1.4 GB). So every step of a lookup reads one cache line: the
+//! sparse chunk's first, or the plain chunk's entry.
+//!
+//! What a lookup in a large table waits for is memory, and three choices keep it short (`chunk.rs`,
+//! `heap.rs`): a reference to a chunk says in its low bit whether the chunk is plain or sparse, so the
+//! line the next step reads is known before the chunk is; batched lookups prefetch that line and go on
+//! with the other addresses while it comes ([`Trie::lookup_batch`]); and chunks live in 2 MiB huge pages,
+//! so that steps do not also miss the TLB. At 100,000 IPv4 routes, a batched lookup takes 24 ns instead
+//! of 120 ns with chunks behind `Arc`s and `Box`es from the global heap (`lpm_lookup`,
+//! `benches/RESULTS.md`).
 //!
 //! The prefixes a chunk's level holds are listed in the chunk itself, so that removing one finds the
 //! next best without a table of every prefix; a chunk left with neither prefix nor next level is freed.
 //!
 //! Thread-safety: a [`Trie`] is a plain value. Clone it (the root's reference count) and edit the clone
 //! while readers keep using the original; `&Trie` is `Sync` and a lookup allocates nothing and locks
-//! nothing.
+//! nothing. Edits and drops allocate and free chunks under the heap's lock (`heap.rs`).
 
-use std::sync::Arc;
+mod chunk;
+pub mod heap;
+
+use chunk::{Kid, Node, Plain, Prefix, Sparse};
 
 /// A next hop's number in the trie: whatever the owner numbers its next hops by. 0 is "no route".
 pub type HopId = u32;
 
-/// The number of bits set in `bits` at positions `0..=i`, `before[w]` being the number set in the words
-/// before word `w`.
-#[inline(always)]
-fn rank(bits: &[u64; 4], before: &[u8; 4], i: u8) -> usize {
-    let w = usize::from(i >> 6);
-    usize::from(before[w]) + (bits[w] & (u64::MAX >> (63 - (i & 63)))).count_ones() as usize
-}
-
-/// How many runs a chunk with at most one next level may have and still be stored compressed (its first
-/// cache line holds them).
-const RUNS: usize = 4;
-
-/// One entry of a plain chunk: the best prefix of the chunk's level covering it (hop 0: none; its length)
-/// and its next-level chunk.
-#[derive(Clone, Default)]
-struct Entry {
-    hop: HopId,
-    len: u8,
-    next: Option<Arc<Chunk>>,
-}
-
-/// One level's 256 entries (module doc): plain, or, when it has at most one next level and at most
-/// [`RUNS`] runs, compressed: its first cache line is all a lookup reads, and the next one the pointer
-/// to its one next level if the lookup goes there.
-#[derive(Clone)]
-#[repr(C, align(64))]
-struct Chunk {
-    /// The entries, when the chunk is plain.
-    plain: Option<Box<[Entry; 256]>>,
-    /// Compressed: bit `i` says entry `i` starts a run of entries with the same prefix (bit 0 always
-    /// does), the run's hop being `hops[rank(starts, i) - 1]`.
-    starts: [u64; 4],
-    before: [u8; 4],
-    hops: [HopId; RUNS],
-    /// Compressed: entry `kid_at` has next level `kid` if `has_kid`.
-    kid_at: u8,
-    has_kid: bool,
-    kid: Option<Arc<Chunk>>,
-    /// Compressed: each run's prefix length (0: none), for edits.
-    lens: [u8; RUNS],
-    /// (first byte of the prefix at this level, masked; prefix length; hop).
-    prefixes: Vec<(u8, u8, HopId)>,
-}
-
-impl Chunk {
-    fn new() -> Chunk {
-        Chunk {
-            plain: None,
-            starts: [1, 0, 0, 0],
-            before: [0, 1, 1, 1],
-            hops: [0; RUNS],
-            kid_at: 0,
-            has_kid: false,
-            kid: None,
-            lens: [0; RUNS],
-            prefixes: Vec::new(),
-        }
-    }
-
-    /// Entry `b`: its hop (0: none) and its next-level chunk.
-    #[inline(always)]
-    fn step(&self, b: u8) -> (HopId, Option<&Chunk>) {
-        match &self.plain {
-            Some(e) => {
-                let e = &e[usize::from(b)];
-                (e.hop, e.next.as_deref())
-            }
-            None => {
-                let hop = self.hops[rank(&self.starts, &self.before, b) - 1];
-                (hop, if self.has_kid && self.kid_at == b { self.kid.as_deref() } else { None })
-            }
-        }
-    }
-
-    /// Entry `b`'s next-level chunk.
-    fn kid(&self, b: u8) -> Option<&Chunk> {
-        self.step(b).1
-    }
-
-    fn kid_mut(&mut self, b: u8) -> Option<&mut Arc<Chunk>> {
-        match &mut self.plain {
-            Some(e) => e[usize::from(b)].next.as_mut(),
-            None if self.has_kid && self.kid_at == b => self.kid.as_mut(),
-            None => None,
-        }
-    }
-
-    /// The entries, plain (a compressed chunk expanded; a plain one taken out of the chunk, which is
-    /// left compressed and empty until [`Chunk::put_entries`]).
-    fn take_entries(&mut self) -> Box<[Entry; 256]> {
-        if let Some(e) = self.plain.take() {
-            return e;
-        }
-        let mut out: Box<[Entry; 256]> = Box::new(std::array::from_fn(|_| Entry::default()));
-        let mut run = 0;
-        for (i, e) in out.iter_mut().enumerate() {
-            run += (self.starts[i >> 6] >> (i & 63) & 1) as usize;
-            (e.hop, e.len) = (self.hops[run - 1], self.lens[run - 1]);
-        }
-        out[usize::from(self.kid_at)].next = self.kid.take();
-        self.has_kid = false;
-        out
-    }
-
-    /// Stores `entries`, compressed if they have at most one next level and few enough runs; returns
-    /// whether the chunk was plain before and is now.
-    fn put_entries(&mut self, mut entries: Box<[Entry; 256]>, was_plain: bool) -> (bool, bool) {
-        let mut starts = [0u64; 4];
-        let (mut hops, mut lens) = ([0; RUNS], [0; RUNS]);
-        let mut runs = 0;
-        let mut kid = None;
-        for (i, e) in entries.iter().enumerate() {
-            if e.next.is_some() {
-                if kid.is_some() {
-                    runs = RUNS + 1;
-                    break;
-                }
-                kid = Some(i);
-            }
-            if i == 0 || (e.hop, e.len) != (entries[i - 1].hop, entries[i - 1].len) {
-                if runs == RUNS {
-                    runs += 1;
-                    break;
-                }
-                starts[i >> 6] |= 1 << (i & 63);
-                (hops[runs], lens[runs]) = (e.hop, e.len);
-                runs += 1;
-            }
-        }
-        if runs > RUNS {
-            self.plain = Some(entries);
-        } else {
-            self.plain = None;
-            self.starts = starts;
-            self.before = [0, 0, 0, 0];
-            for w in 1..4 {
-                self.before[w] = self.before[w - 1] + starts[w - 1].count_ones() as u8;
-            }
-            (self.hops, self.lens) = (hops, lens);
-            self.kid_at = kid.unwrap_or(0) as u8;
-            self.kid = kid.and_then(|i| entries[i].next.take());
-            self.has_kid = self.kid.is_some();
-        }
-        (was_plain, self.plain.is_some())
-    }
-
-    fn is_empty(&self) -> bool {
-        self.prefixes.is_empty()
-            && !self.has_kid
-            && self.plain.as_ref().is_none_or(|e| e.iter().all(|e| e.next.is_none()))
-    }
-
-    /// The longest prefix of this level (length in `level_start + 1 ..= level_start + 8`) covering byte
-    /// `b`, shorter than `below` bits: (hop, length), or (0, 0).
-    fn best_covering(&self, b: u8, below: u8, level_start: u8) -> (HopId, u8) {
-        self.prefixes
-            .iter()
-            .filter(|&&(base, len, _)| len < below && b & mask8(len - level_start) == base)
-            .max_by_key(|&&(_, len, _)| len)
-            .map_or((0, 0), |&(_, len, hop)| (hop, len))
-    }
+/// The longest prefix of a chunk's level (its `prefixes`; length in `level_start + 1 ..= level_start +
+/// 8`) covering byte `b`, shorter than `below` bits: (hop, length), or (0, 0).
+fn best_covering(prefixes: &[Prefix], b: u8, below: u8, level_start: u8) -> (HopId, u8) {
+    prefixes
+        .iter()
+        .filter(|&&(base, len, _)| len < below && b & mask8(len - level_start) == base)
+        .max_by_key(|&&(_, len, _)| len)
+        .map_or((0, 0), |&(_, len, hop)| (hop, len))
 }
 
 /// The top `bits` (0..=8) of a byte.
@@ -221,7 +79,7 @@ fn mask8(bits: u8) -> u8 {
 pub struct Trie<const N: usize> {
     /// The hop of the zero-length prefix (0: none).
     default: HopId,
-    root: Arc<Chunk>,
+    root: Kid,
     /// How many prefixes the trie holds.
     len: usize,
     /// How many chunks it holds, the root included, and how many of them are plain (kept as they come
@@ -238,7 +96,7 @@ impl<const N: usize> std::fmt::Debug for Trie<N> {
 
 impl<const N: usize> Default for Trie<N> {
     fn default() -> Self {
-        Trie { default: 0, root: Arc::new(Chunk::new()), len: 0, chunks: 1, plain: 0 }
+        Trie { default: 0, root: Kid::empty(), len: 0, chunks: 1, plain: 0 }
     }
 }
 
@@ -247,7 +105,7 @@ impl<const N: usize> Trie<N> {
     #[inline]
     pub fn lookup(&self, addr: &[u8; N]) -> HopId {
         let mut best = self.default;
-        let mut c: &Chunk = &self.root;
+        let mut c = self.root.node();
         for &b in addr {
             let (hop, next) = c.step(b);
             if hop != 0 {
@@ -261,13 +119,15 @@ impl<const N: usize> Trie<N> {
         best
     }
 
-    /// [`Trie::lookup`] of up to 64 addresses at once, level by level: the loads of one level are
-    /// independent of each other, so their cache misses overlap (a large table does not fit in a core's
-    /// own caches; one address at a time, its misses come one after the other). `out[i]` gets the
-    /// answer for `addrs[i]`.
+    /// [`Trie::lookup`] of up to 64 addresses at once, level by level: each step, as soon as it knows
+    /// the next chunk, prefetches the line the address's next step will read there (a reference says
+    /// whether its chunk is plain or sparse, so that line is known before the chunk is read), and the
+    /// other addresses' steps run while it arrives. One address at a time, a large table's cache misses
+    /// come one after the other. `out[i]` gets the answer for `addrs[i]`.
     pub fn lookup_batch(&self, addrs: &[[u8; N]], out: &mut [HopId]) {
         let n = addrs.len().min(out.len()).min(64);
-        let mut at: [&Chunk; 64] = [&*self.root; 64];
+        let root = self.root.node();
+        let mut at: [Node<'_>; 64] = [root; 64];
         out[..n].fill(self.default);
         let mut live: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
         // `level` indexes the byte of every address in turn, not one slice: a range is what it is.
@@ -283,6 +143,9 @@ impl<const N: usize> Trie<N> {
                     out[i] = hop;
                 }
                 if let Some(k) = kid {
+                    if level + 1 < N {
+                        k.prefetch(addrs[i][level + 1]);
+                    }
                     at[i] = k;
                     next |= 1 << i;
                 }
@@ -316,34 +179,36 @@ impl<const N: usize> Trie<N> {
         }
         let level = usize::from((len - 1) / 8);
         let start = 8 * level as u8;
-        let mut c = Arc::make_mut(&mut self.root);
+        let mut c = &mut self.root;
         for &b in &addr[..level] {
-            if c.kid(b).is_none() {
-                let was = c.plain.is_some();
-                let mut e = c.take_entries();
-                e[usize::from(b)].next = Some(Arc::new(Chunk::new()));
-                count(&mut self.plain, c.put_entries(e, was));
+            if c.node().kid(b).is_none() {
+                let ((), change) = c.edit(|e, _| e[usize::from(b)].next = Some(Kid::empty()));
+                count(&mut self.plain, change);
                 self.chunks += 1;
             }
-            c = Arc::make_mut(c.kid_mut(b).expect("made above"));
+            c = c.kid_mut(b).expect("made above");
         }
         let base = addr[level] & mask8(len - start);
-        match c.prefixes.iter_mut().find(|p| p.0 == base && p.1 == len) {
-            Some(p) => p.2 = hop,
-            None => {
-                c.prefixes.push((base, len, hop));
-                self.len += 1;
-            }
-        }
         let span = 1usize << (start + 8 - len);
-        let was = c.plain.is_some();
-        let mut e = c.take_entries();
-        for e in &mut e[base as usize..base as usize + span] {
-            if e.len <= len {
-                (e.hop, e.len) = (hop, len);
+        let (added, change) = c.edit(|e, prefixes| {
+            for e in &mut e[base as usize..base as usize + span] {
+                if e.len <= len {
+                    (e.hop, e.len) = (hop, len);
+                }
             }
-        }
-        count(&mut self.plain, c.put_entries(e, was));
+            match prefixes.iter_mut().find(|p| p.0 == base && p.1 == len) {
+                Some(p) => {
+                    p.2 = hop;
+                    false
+                }
+                None => {
+                    prefixes.push((base, len, hop));
+                    true
+                }
+            }
+        });
+        self.len += usize::from(added);
+        count(&mut self.plain, change);
     }
 
     /// Removes prefix `addr/len`; true if the trie held it. Its entries fall back to the next longest
@@ -363,7 +228,7 @@ impl<const N: usize> Trie<N> {
         }
         let level = usize::from((len - 1) / 8);
         let mut gone = Gone::default();
-        remove_at(Arc::make_mut(&mut self.root), addr, len, level, 0, &mut gone);
+        remove_at(&mut self.root, addr, len, level, 0, &mut gone);
         self.chunks -= gone.chunks;
         self.plain = self.plain + gone.plain_now - gone.plain_was;
         self.len -= 1;
@@ -377,12 +242,12 @@ impl<const N: usize> Trie<N> {
             return (self.default != 0).then_some(self.default);
         }
         let level = usize::from((len - 1) / 8);
-        let mut c: &Chunk = &self.root;
+        let mut c = self.root.node();
         for &b in &addr[..level] {
             c = c.kid(b)?;
         }
         let base = addr[level] & mask8(len - 8 * level as u8);
-        c.prefixes.iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
+        c.prefixes().iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
     }
 
     /// How many chunks the trie holds.
@@ -390,17 +255,16 @@ impl<const N: usize> Trie<N> {
         self.chunks
     }
 
-    /// About how many bytes the trie takes: its chunks, the entries of the plain ones and the prefix
-    /// lists (allocator overhead aside).
+    /// About how many bytes the trie takes: its chunks and their prefix lists (allocator overhead aside;
+    /// the heap's regions, [`heap::reserved`], hold every trie's chunks and the free ones).
     pub fn bytes(&self) -> usize {
-        let per_prefix = std::mem::size_of::<(u8, u8, HopId)>();
-        self.chunks * std::mem::size_of::<Chunk>()
-            + self.plain * std::mem::size_of::<[Entry; 256]>()
-            + self.len * per_prefix
+        (self.chunks - self.plain) * Sparse::size()
+            + self.plain * Plain::size()
+            + self.len * std::mem::size_of::<Prefix>()
     }
 }
 
-/// Keeps a count of plain chunks as one turns plain or compressed.
+/// Keeps a count of plain chunks as one turns plain or sparse.
 fn count(plain: &mut usize, (was, now): (bool, bool)) {
     *plain = *plain + usize::from(now) - usize::from(was);
 }
@@ -422,31 +286,35 @@ impl Gone {
 
 /// Removes `addr/len` from the chunk at `depth` on its path (which holds it); frees the chunks below
 /// left empty, counting them in `gone`. Returns whether `c` itself is now empty.
-fn remove_at(c: &mut Chunk, addr: &[u8], len: u8, level: usize, depth: usize, gone: &mut Gone) -> bool {
-    let was = c.plain.is_some();
-    let mut e = c.take_entries();
+fn remove_at(c: &mut Kid, addr: &[u8], len: u8, level: usize, depth: usize, gone: &mut Gone) -> bool {
     if depth < level {
-        let slot = &mut e[usize::from(addr[depth])].next;
-        let child = Arc::make_mut(slot.as_mut().expect("get found the path"));
-        if remove_at(child, addr, len, level, depth + 1, gone) {
-            gone.count((child.plain.is_some(), false));
-            gone.chunks += 1;
-            *slot = None;
+        let b = addr[depth];
+        let child = c.kid_mut(b).expect("get found the path");
+        if !remove_at(child, addr, len, level, depth + 1, gone) {
+            // The child changed in place (its reference too, if it turned plain or sparse): this chunk's
+            // entries did not.
+            return false;
         }
+        gone.count((child.is_plain(), false));
+        gone.chunks += 1;
+        let ((), change) = c.edit(|e, _| e[usize::from(b)].next = None);
+        gone.count(change);
     } else {
         let start = 8 * level as u8;
         let base = addr[level] & mask8(len - start);
-        c.prefixes.retain(|p| !(p.0 == base && p.1 == len));
-        let (hop, plen) = c.best_covering(base, len, start);
         let span = 1usize << (start + 8 - len);
-        for e in &mut e[base as usize..base as usize + span] {
-            if e.len == len {
-                (e.hop, e.len) = (hop, plen);
+        let ((), change) = c.edit(|e, prefixes| {
+            prefixes.retain(|p| !(p.0 == base && p.1 == len));
+            let (hop, plen) = best_covering(prefixes, base, len, start);
+            for e in &mut e[base as usize..base as usize + span] {
+                if e.len == len {
+                    (e.hop, e.len) = (hop, plen);
+                }
             }
-        }
+        });
+        gone.count(change);
     }
-    gone.count(c.put_entries(e, was));
-    c.is_empty()
+    c.node().is_empty()
 }
 
 #[cfg(test)]
@@ -464,8 +332,8 @@ mod tests {
     }
 
     /// The chunks under `c`, itself included, and how many of them are plain.
-    fn walk(c: &Chunk) -> (usize, usize) {
-        let own = (1, usize::from(c.plain.is_some()));
+    fn walk(c: Node<'_>) -> (usize, usize) {
+        let own = (1, usize::from(c.is_plain()));
         (0..=255u8).filter_map(|i| c.kid(i)).map(walk).fold(own, |s, k| (s.0 + k.0, s.1 + k.1))
     }
 
@@ -522,23 +390,23 @@ mod tests {
         assert_eq!(t.lookup(&[10, 7, 0, 1]), 999);
         assert_eq!(t.lookup(&[10, 8, 0, 1]), 0);
         // The root, 10's chunk and the two /16 chunks are copies; the 254 other /16 chunks are shared.
-        let (a, b) = (published.root.kid(10).unwrap(), t.root.kid(10).unwrap());
+        let (a, b) = (published.root.node().kid(10).unwrap(), t.root.node().kid(10).unwrap());
         let shared = (0..=255u8).filter(|&i| match (a.kid(i), b.kid(i)) {
-            (Some(x), Some(y)) => std::ptr::eq(x, y),
+            (Some(x), Some(y)) => x.same(y),
             _ => false,
         });
         assert_eq!(shared.count(), 254);
         assert_eq!(t.chunks(), 1 + 1 + 255);
-        assert_eq!(walk(&t.root), (t.chunks(), t.plain));
+        assert_eq!(walk(t.root.node()), (t.chunks(), t.plain));
     }
 
     #[test]
     fn a_chunk_with_few_runs_and_one_next_level_is_stored_compressed() {
-        assert_eq!(std::mem::offset_of!(Chunk, kid), 64, "a compressed lookup reads one cache line");
         let mut t = Trie::<4>::default();
-        let leaf = |t: &Trie<4>| t.root.kid(10).unwrap().kid(0).unwrap().kid(0).unwrap().plain.is_some();
+        let at = |t: &Trie<4>, path: &[u8]| path.iter().fold(t.root.node(), |c, &b| c.kid(b).unwrap()).is_plain();
+        let leaf = |t: &Trie<4>| at(t, &[10, 0, 0]);
         t.insert(&[10, 0, 0, 16], 28, 7);
-        let c = t.root.kid(10).unwrap().kid(0).unwrap().kid(0).unwrap();
+        let c = t.root.node().kid(10).unwrap().kid(0).unwrap().kid(0).unwrap().sparse().unwrap();
         assert_eq!((c.hops, c.lens), ([0, 7, 0, 0], [0, 28, 0, 0]));
         assert_eq!(c.starts, [1 | 1 << 16 | 1 << 32, 0, 0, 0]);
         assert_eq!((t.lookup(&[10, 0, 0, 15]), t.lookup(&[10, 0, 0, 16]), t.lookup(&[10, 0, 0, 31])), (0, 7, 7));
@@ -552,7 +420,7 @@ mod tests {
         assert_eq!((t.lookup(&[10, 0, 0, 200]), t.lookup(&[10, 0, 0, 201]), t.lookup(&[10, 0, 0, 40])), (9, 0, 8));
         // A second next level makes the chunk above plain.
         t.insert(&[10, 0, 1, 0], 32, 10);
-        assert!(t.root.kid(10).unwrap().kid(0).unwrap().plain.is_some());
+        assert!(at(&t, &[10, 0]));
         assert_eq!((t.lookup(&[10, 0, 1, 0]), t.lookup(&[10, 0, 0, 17])), (10, 7));
         t.remove(&[10, 0, 1, 0], 32);
         t.remove(&[10, 0, 0, 200], 32);
@@ -624,7 +492,7 @@ mod tests {
                 }
             }
             proptest::prop_assert_eq!(t.len(), reference.len());
-            proptest::prop_assert_eq!(walk(&t.root), (t.chunks(), t.plain), "chunk counts kept");
+            proptest::prop_assert_eq!(walk(t.root.node()), (t.chunks(), t.plain), "chunk counts kept");
             let probes: Vec<[u8; 4]> = probes.into_iter().chain(reference.iter().map(|r| r.0)).map(|mut p| {
                 p[0] = 10;
                 p[1] &= 3;

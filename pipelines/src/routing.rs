@@ -4,13 +4,13 @@
 //!
 //! A lookup takes the same steps with one route or a million: the prefixes live in a [`Trie`] per family
 //! (`lpm.rs`: at most 4 steps for IPv4, 16 for IPv6, whatever the count; what grows with the count is
-//! the memory those steps touch, hence the batched lookups of `stages::routes_ahead`, whose cache misses
-//! overlap), and every prefix's answer is
-//! resolved when the router is built, not per packet: the router's own addresses are host prefixes
-//! whose answer is "local" (so "is it for the router?" is the same lookup), an attached subnet's answer
-//! is its interface, and an extra route's is its gateway with the gateway's interface. Several extra
-//! routes to one destination (Neutron allows it) are one equal-cost group: a packet's flow (its
-//! addresses, protocol and ports) picks the member, so a flow keeps one path.
+//! the memory those steps touch, hence the batched lookups of `stages::routes_ahead`, prefetched so that
+//! their cache misses overlap), and every prefix's answer is resolved when the router is built, not per
+//! packet: the router's own addresses are host prefixes whose answer is "local" (so "is it for the
+//! router?" is the same lookup), an attached subnet's answer is its interface, and an extra route's is
+//! its gateway with the gateway's interface. Several extra routes to one destination (Neutron allows it)
+//! are one equal-cost group: a packet's flow (its addresses, protocol and ports) picks the member, so a
+//! flow keeps one path.
 //!
 //! Precedence for one prefix, as Linux and Neutron have it: the router's own address, then the attached
 //! subnet, then the extra routes. A gateway resolves through the attached subnets only (the longest
