@@ -9,10 +9,10 @@
 //!   would have to write into the table the workers are reading (as `rte_lpm` does, with its own
 //!   ordering rules) or copy it. `rte_lpm6` has the same shape.
 //! - Poptrie and DXR compress best, but are built for a table that is rebuilt, not edited: a route
-//!   change recomputes a whole subtree or the whole table. This trie takes poptrie's bitmap of runs for
-//!   its sparse chunks (below), not its 6-bit strides and contiguous arrays, so that it stays editable
-//!   chunk by chunk. (Tried here: every chunk as poptrie-style bitmaps, with next levels behind a pointer
-//!   array or side by side; both read more cache lines per step and were slower than this.)
+//!   change recomputes a whole subtree or the whole table. This trie takes their idea of storing a sparse
+//!   level as its runs of equal entries (below), not their strides and contiguous arrays, so that it
+//!   stays editable chunk by chunk. (Tried here: every chunk as poptrie-style bitmaps, with next levels
+//!   behind a pointer array or side by side; both read more cache lines per step and were slower.)
 //! - A trie of chunks is edited by path copying: a snapshot the workers hold is never written, and a
 //!   route change copies at most the chunks on its path (4 for IPv4), whatever the table holds; every
 //!   other chunk is shared, by reference count, between the old and the new snapshot.
@@ -24,13 +24,22 @@
 //! prefix is never copied into the chunks below it, and changing it touches one chunk.
 //!
 //! A chunk is plain (256 entries of 16 bytes inline: hop, length, next level) or, when it has at most one
-//! next level and at most 4 runs of entries with the same prefix, sparse: a 256-bit map of where each
-//! run starts, the runs' hops and the pointer to its one next level, all in one cache line (an entry's
-//! run is the number of bits set up to it: one `popcnt`, as in poptrie). Most chunks of a large table
-//! are sparse: the last level under a /24 holding one /28 is 3 runs; the chain of chunks down to an IPv6
-//! /64 has one next level each. 100,000 routes of mixed lengths take 12.7 MB instead of 320 MB with plain
-//! chunks only (IPv6: 54 MB instead of 1.4 GB). So every step of a lookup reads one cache line: the
-//! sparse chunk's first, or the plain chunk's entry.
+//! next level and at most 6 runs of entries with the same prefix, sparse: where its runs start, their
+//! hops and the pointer to its one next level, all in one cache line (an entry's run is the number of
+//! starts at or below it: one SSE2 compare of eight). Most chunks of a large table are sparse: the last
+//! level under a /24 holding one /28 is 3 runs; the chain of chunks down to an IPv6 /64 has one next
+//! level each. 100,000 routes of mixed lengths take 12.7 MB instead of 320 MB with plain chunks only
+//! (IPv6: 54 MB instead of 1.4 GB). So every step of a lookup reads one cache line: the sparse chunk's
+//! first, or the plain chunk's entry.
+//!
+//! Path compression. A chunk with no prefix and one next level (a pass-through: every chunk of the chain
+//! from a /64 down to an IPv6 host route, and the top of a table whose prefixes share their first bytes)
+//! only tells a lookup "go on if the byte is this one". A sparse chunk whose next level starts a chain of
+//! them keeps, in its lookup line, the bytes of up to 8 of them and a pointer past them: the lookup
+//! compares those bytes of the address at once and jumps, or stops if they differ (a pass-through holds
+//! no prefix, so nothing below it can match). The chunks stay in the trie as they are, for edits; an
+//! edit resets the shortcuts of the chunks on its path, the only ones whose chains it can change
+//! (`Kid::relink`). An IPv6 host route under a /64 takes 3 reads instead of 9.
 //!
 //! What a lookup in a large table waits for is memory, and three choices keep it short (`chunk.rs`,
 //! `heap.rs`): a reference to a chunk says in its low bit whether the chunk is plain or sparse, so the
@@ -105,55 +114,50 @@ impl<const N: usize> Trie<N> {
     #[inline]
     pub fn lookup(&self, addr: &[u8; N]) -> HopId {
         let mut best = self.default;
-        let mut c = self.root.node();
-        for &b in addr {
-            let (hop, next) = c.step(b);
+        let (mut c, mut level) = (self.root.node(), 0);
+        while level < N {
+            let (hop, next) = c.step(addr, level);
             if hop != 0 {
                 best = hop;
             }
             match next {
-                Some(n) => c = n,
+                Some((n, l)) => (c, level) = (n, l),
                 None => break,
             }
         }
         best
     }
 
-    /// [`Trie::lookup`] of up to 64 addresses at once, level by level: each step, as soon as it knows
-    /// the next chunk, prefetches the line the address's next step will read there (a reference says
-    /// whether its chunk is plain or sparse, so that line is known before the chunk is read), and the
-    /// other addresses' steps run while it arrives. One address at a time, a large table's cache misses
-    /// come one after the other. `out[i]` gets the answer for `addrs[i]`.
+    /// [`Trie::lookup`] of up to 64 addresses at once, a step of each in turn: each step, as soon as it
+    /// knows the next chunk, prefetches the line the address's next step will read there (a reference
+    /// says whether its chunk is plain or sparse, so that line is known before the chunk is read), and
+    /// the other addresses' steps run while it arrives. One address at a time, a large table's cache
+    /// misses come one after the other. `out[i]` gets the answer for `addrs[i]`.
     pub fn lookup_batch(&self, addrs: &[[u8; N]], out: &mut [HopId]) {
         let n = addrs.len().min(out.len()).min(64);
-        let root = self.root.node();
-        let mut at: [Node<'_>; 64] = [root; 64];
-        out[..n].fill(self.default);
+        let (addrs, out) = (&addrs[..n], &mut out[..n]);
+        let mut at: [Node<'_>; 64] = [self.root.node(); 64];
+        let mut levels = [0u8; 64];
+        out.fill(self.default);
         let mut live: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-        // `level` indexes the byte of every address in turn, not one slice: a range is what it is.
-        #[allow(clippy::needless_range_loop)]
-        for level in 0..N {
+        while live != 0 {
             let mut next = 0u64;
             let mut bits = live;
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let (hop, kid) = at[i].step(addrs[i][level]);
+                let (hop, kid) = at[i].step(&addrs[i], usize::from(levels[i]));
                 if hop != 0 {
                     out[i] = hop;
                 }
-                if let Some(k) = kid {
-                    if level + 1 < N {
-                        k.prefetch(addrs[i][level + 1]);
-                    }
-                    at[i] = k;
+                // A chunk sits at a level below N: the filter only spares the index its check.
+                if let Some((k, l)) = kid.filter(|&(_, l)| l < N) {
+                    k.prefetch(addrs[i][l]);
+                    (at[i], levels[i]) = (k, l as u8);
                     next |= 1 << i;
                 }
             }
             live = next;
-            if live == 0 {
-                break;
-            }
         }
     }
 
@@ -181,7 +185,7 @@ impl<const N: usize> Trie<N> {
         let start = 8 * level as u8;
         let mut c = &mut self.root;
         for &b in &addr[..level] {
-            if c.node().kid(b).is_none() {
+            if c.node().child(b).is_none() {
                 let ((), change) = c.edit(|e, _| e[usize::from(b)].next = Some(Kid::empty()));
                 count(&mut self.plain, change);
                 self.chunks += 1;
@@ -209,6 +213,7 @@ impl<const N: usize> Trie<N> {
         });
         self.len += usize::from(added);
         count(&mut self.plain, change);
+        relink(&mut self.root, &addr[..level]);
     }
 
     /// Removes prefix `addr/len`; true if the trie held it. Its entries fall back to the next longest
@@ -229,6 +234,7 @@ impl<const N: usize> Trie<N> {
         let level = usize::from((len - 1) / 8);
         let mut gone = Gone::default();
         remove_at(&mut self.root, addr, len, level, 0, &mut gone);
+        relink(&mut self.root, &addr[..level]);
         self.chunks -= gone.chunks;
         self.plain = self.plain + gone.plain_now - gone.plain_was;
         self.len -= 1;
@@ -244,7 +250,7 @@ impl<const N: usize> Trie<N> {
         let level = usize::from((len - 1) / 8);
         let mut c = self.root.node();
         for &b in &addr[..level] {
-            c = c.kid(b)?;
+            c = c.child(b)?;
         }
         let base = addr[level] & mask8(len - 8 * level as u8);
         c.prefixes().iter().find(|p| p.0 == base && p.1 == len).map(|p| p.2)
@@ -262,6 +268,17 @@ impl<const N: usize> Trie<N> {
             + self.plain * Plain::size()
             + self.len * std::mem::size_of::<Prefix>()
     }
+}
+
+/// Resets the shortcuts of the chunks on the path `path` leads down from `c` (as far as it goes), from
+/// the bottom up: after an edit of that path, before the trie is read ([`Kid::relink`]).
+fn relink(c: &mut Kid, path: &[u8]) {
+    if let Some((&b, rest)) = path.split_first() {
+        if let Some(k) = c.kid_mut(b) {
+            relink(k, rest);
+        }
+    }
+    c.relink();
 }
 
 /// Keeps a count of plain chunks as one turns plain or sparse.
@@ -334,7 +351,7 @@ mod tests {
     /// The chunks under `c`, itself included, and how many of them are plain.
     fn walk(c: Node<'_>) -> (usize, usize) {
         let own = (1, usize::from(c.is_plain()));
-        (0..=255u8).filter_map(|i| c.kid(i)).map(walk).fold(own, |s, k| (s.0 + k.0, s.1 + k.1))
+        (0..=255u8).filter_map(|i| c.child(i)).map(walk).fold(own, |s, k| (s.0 + k.0, s.1 + k.1))
     }
 
     #[test]
@@ -390,8 +407,8 @@ mod tests {
         assert_eq!(t.lookup(&[10, 7, 0, 1]), 999);
         assert_eq!(t.lookup(&[10, 8, 0, 1]), 0);
         // The root, 10's chunk and the two /16 chunks are copies; the 254 other /16 chunks are shared.
-        let (a, b) = (published.root.node().kid(10).unwrap(), t.root.node().kid(10).unwrap());
-        let shared = (0..=255u8).filter(|&i| match (a.kid(i), b.kid(i)) {
+        let (a, b) = (published.root.node().child(10).unwrap(), t.root.node().child(10).unwrap());
+        let shared = (0..=255u8).filter(|&i| match (a.child(i), b.child(i)) {
             (Some(x), Some(y)) => x.same(y),
             _ => false,
         });
@@ -403,28 +420,31 @@ mod tests {
     #[test]
     fn a_chunk_with_few_runs_and_one_next_level_is_stored_compressed() {
         let mut t = Trie::<4>::default();
-        let at = |t: &Trie<4>, path: &[u8]| path.iter().fold(t.root.node(), |c, &b| c.kid(b).unwrap()).is_plain();
+        let at = |t: &Trie<4>, path: &[u8]| path.iter().fold(t.root.node(), |c, &b| c.child(b).unwrap()).is_plain();
         let leaf = |t: &Trie<4>| at(t, &[10, 0, 0]);
         t.insert(&[10, 0, 0, 16], 28, 7);
-        let c = t.root.node().kid(10).unwrap().kid(0).unwrap().kid(0).unwrap().sparse().unwrap();
-        assert_eq!((c.hops, c.lens), ([0, 7, 0, 0], [0, 28, 0, 0]));
-        assert_eq!(c.starts, [1 | 1 << 16 | 1 << 32, 0, 0, 0]);
+        let c = t.root.node().child(10).unwrap().child(0).unwrap().child(0).unwrap().sparse().unwrap();
+        assert_eq!((c.hops, c.lens), ([0, 7, 0, 0, 0, 0], [0, 28, 0, 0, 0, 0]));
+        assert_eq!(c.bounds, [16, 32, 256, 256, 256, 256, 256, 256]);
         assert_eq!((t.lookup(&[10, 0, 0, 15]), t.lookup(&[10, 0, 0, 16]), t.lookup(&[10, 0, 0, 31])), (0, 7, 7));
         assert_eq!(t.lookup(&[10, 0, 0, 32]), 0);
         assert_eq!(t.plain, 0, "the root and the chunks on the way have one next level each");
-        // Another prefix beside it: 4 runs, still compressed; a third: 6 runs, plain.
+        // Another prefix beside it: 4 runs, a third: 6 runs, still compressed; a fourth: 8 runs, plain.
         t.insert(&[10, 0, 0, 32], 28, 8);
-        assert!(!leaf(&t));
         t.insert(&[10, 0, 0, 200], 32, 9);
+        assert!(!leaf(&t));
+        t.insert(&[10, 0, 0, 220], 32, 11);
         assert!(leaf(&t));
+        assert_eq!((t.lookup(&[10, 0, 0, 220]), t.lookup(&[10, 0, 0, 221])), (11, 0));
         assert_eq!((t.lookup(&[10, 0, 0, 200]), t.lookup(&[10, 0, 0, 201]), t.lookup(&[10, 0, 0, 40])), (9, 0, 8));
         // A second next level makes the chunk above plain.
         t.insert(&[10, 0, 1, 0], 32, 10);
         assert!(at(&t, &[10, 0]));
         assert_eq!((t.lookup(&[10, 0, 1, 0]), t.lookup(&[10, 0, 0, 17])), (10, 7));
         t.remove(&[10, 0, 1, 0], 32);
-        t.remove(&[10, 0, 0, 200], 32);
+        t.remove(&[10, 0, 0, 220], 32);
         assert!(!leaf(&t), "compressed again");
+        t.remove(&[10, 0, 0, 200], 32);
         assert_eq!(t.plain, 0);
         t.remove(&[10, 0, 0, 16], 28);
         t.remove(&[10, 0, 0, 32], 28);
@@ -434,6 +454,40 @@ mod tests {
         t.insert(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 128, 3);
         assert_eq!((t.chunks(), t.plain), (16, 0));
         assert!(t.bytes() < 16 * 256, "{}", t.bytes());
+    }
+
+    #[test]
+    fn lookups_skip_chunks_that_hold_no_prefix_and_stop_where_an_address_leaves_them() {
+        let mut t = Trie::<16>::default();
+        let host = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        t.insert(&host, 128, 3);
+        // The root skips the 8 chunks below its next level (the most a shortcut holds).
+        let root = t.root.node().sparse().unwrap();
+        assert_eq!((root.skip, root.kid_at), (8, 0x20));
+        assert_eq!(t.lookup(&host), 3);
+        for i in 1..16 {
+            let mut off = host;
+            off[i] ^= 0x40;
+            assert_eq!(t.lookup(&off), 0, "byte {i} leaves the path");
+        }
+        // A prefix inside the chain ends a shortcut there; the lookups still find the longest prefix.
+        t.insert(&host, 48, 4);
+        t.insert(&[0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 16, 5);
+        let mut off = host;
+        off[10] = 9;
+        assert_eq!((t.lookup(&host), t.lookup(&off)), (3, 4));
+        off[5] = 9;
+        assert_eq!(t.lookup(&off), 5);
+        let mut out = [0; 3];
+        t.lookup_batch(&[host, off, [0; 16]], &mut out);
+        assert_eq!(out, [3, 5, 0]);
+        // A clone keeps its shortcuts while the original is edited along them.
+        let before = t.clone();
+        assert!(t.remove(&host, 48));
+        off[5] = 0;
+        assert_eq!((before.lookup(&off), t.lookup(&off)), (4, 5));
+        assert!(t.remove(&host, 128));
+        assert_eq!((before.lookup(&host), t.lookup(&host)), (3, 5));
     }
 
     #[test]
@@ -464,6 +518,63 @@ mod tests {
                 assert_eq!(out[i], t.lookup(&addrs[i]), "{n}: {:?}", addrs[i]);
             }
             assert!(out[n..].iter().all(|&o| o == 12345), "nothing written past the batch");
+        }
+    }
+
+    /// The reference for IPv6: every prefix, scanned.
+    fn linear6(prefixes: &[(u128, u8, HopId)], a: u128) -> HopId {
+        prefixes
+            .iter()
+            .filter(|(p, l, _)| *l == 0 || (a ^ p) >> (128 - u32::from(*l)) == 0)
+            .max_by_key(|(_, l, _)| *l)
+            .map_or(0, |p| p.2)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+        /// IPv6, where long chains of chunks with no prefix are skipped: addresses of few distinct bytes
+        /// (so that prefixes share paths and leave them at every level), random edits, then probes on,
+        /// beside and off the prefixes' paths, one at a time and in batches.
+        #[test]
+        fn ipv6_equals_a_linear_scan(
+            ops in proptest::collection::vec((proptest::collection::vec(0u8..3, 16), 0u8..=128, 0u32..4, proptest::prelude::any::<bool>()), 1..60),
+            flips in proptest::collection::vec((0usize..16, 0u8..3), 64),
+        ) {
+            let mut t = Trie::<16>::default();
+            let mut reference: Vec<(u128, u8, HopId)> = Vec::new();
+            for (bytes, len, hop, remove) in ops {
+                let a: [u8; 16] = std::array::from_fn(|i| [0, 1, 0xff][usize::from(bytes[i])]);
+                let m = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                let a = u128::from_be_bytes(a) & m;
+                reference.retain(|(p, l, _)| !(*p == a && *l == len));
+                if remove {
+                    t.remove(&a.to_be_bytes(), len);
+                } else {
+                    t.insert(&a.to_be_bytes(), len, hop + 1);
+                    reference.push((a, len, hop + 1));
+                }
+            }
+            proptest::prop_assert_eq!(t.len(), reference.len());
+            proptest::prop_assert_eq!(walk(t.root.node()), (t.chunks(), t.plain), "chunk counts kept");
+            let probes: Vec<[u8; 16]> = reference
+                .iter()
+                .zip(flips.iter().cycle())
+                .flat_map(|(r, &(at, v))| {
+                    let mut off = r.0.to_be_bytes();
+                    off[at] = [0, 1, 0xff][usize::from(v)];
+                    [r.0.to_be_bytes(), off]
+                })
+                .collect();
+            for p in &probes {
+                proptest::prop_assert_eq!(t.lookup(p), linear6(&reference, u128::from_be_bytes(*p)), "{:?}", p);
+            }
+            let mut out = [0; 64];
+            for batch in probes.chunks(64) {
+                t.lookup_batch(batch, &mut out);
+                for (p, o) in batch.iter().zip(out) {
+                    proptest::prop_assert_eq!(o, t.lookup(p));
+                }
+            }
         }
     }
 

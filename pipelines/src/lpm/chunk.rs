@@ -21,7 +21,7 @@ use super::{heap, HopId};
 
 /// How many runs a chunk with at most one next level may have and still be sparse (its lookup line
 /// holds them).
-pub(super) const RUNS: usize = 4;
+pub(super) const RUNS: usize = 6;
 
 /// A prefix a chunk's level holds: (first byte of the prefix at this level, masked; length; hop).
 pub(super) type Prefix = (u8, u8, HopId);
@@ -36,22 +36,31 @@ pub(super) struct Entry {
 }
 
 /// A chunk with at most one next level and at most [`RUNS`] runs of entries with the same prefix.
-/// Everything a lookup reads is in the first cache line.
+/// Everything a lookup reads is in the first cache line; the second holds what edits need.
 #[repr(C, align(64))]
 pub(super) struct Sparse {
-    /// Bit `i` says entry `i` starts a run (bit 0 always does); the run's hop is
-    /// `hops[rank(starts, i) - 1]`.
-    pub starts: [u64; 4],
-    pub hops: [HopId; RUNS],
-    /// Entry `kid_at`'s next level, if any.
-    pub kid: Option<Kid>,
-    /// `before[w]`: the bits set in the words of `starts` before word `w`.
-    pub before: [u8; 4],
+    /// Where runs 1.. start, in order (256 from the last run on, and in the lanes past `RUNS - 1`):
+    /// entry `b`'s run is the number of bounds `<= b`, eight compares in one SSE2 instruction.
+    pub bounds: [u16; 8],
+    /// Entry `kid_at` has the next level, if any.
     pub kid_at: u8,
-    /// Each run's prefix length (0: none), for edits.
-    pub lens: [u8; RUNS],
+    /// How many pass-through chunks below the next level a lookup skips (see `next`).
+    pub skip: u8,
+    /// Each run's hop.
+    pub hops: [HopId; RUNS],
+    /// Where a lookup through entry `kid_at` goes: the next level's chunk (a [`Kid`]'s address), or, when
+    /// `skip` is not 0, the first chunk below the `skip` pass-through chunks under it (chunks with no
+    /// prefix and one next level), which an address reaches only if its next `skip` bytes are `key`
+    /// (path compression). 0 without a next level. Kept by [`Kid::relink`]; not an owner.
+    next: usize,
+    /// The bytes the skipped chunks lead through, the first in the highest byte used.
+    key: u64,
+    /// The next level (the owner of what `next` points to).
+    pub kid: Option<Kid>,
     refs: AtomicUsize,
     pub prefixes: Vec<Prefix>,
+    /// Each run's prefix length (0: none), for edits.
+    pub lens: [u8; RUNS],
 }
 
 /// A chunk of 256 entries, read one entry per lookup.
@@ -63,16 +72,36 @@ pub(super) struct Plain {
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 16, "an entry is a quarter of a cache line");
-const _: () = assert!(std::mem::offset_of!(Sparse, kid_at) < 64, "a sparse lookup reads one line");
+const _: () = assert!(std::mem::offset_of!(Sparse, key) + 8 <= 64, "a sparse lookup reads one line");
 const _: () = assert!(std::mem::size_of::<Sparse>() == 128);
 const _: () = assert!(std::mem::offset_of!(Plain, entries) % 16 == 0, "no entry spans two lines");
 
-/// The number of bits set in `bits` at positions `0..=i`, `before[w]` being the number set in the words
-/// before word `w`.
+/// Entry `b`'s run in a sparse chunk: how many of its run bounds are `<= b` (compares, no branch).
 #[inline(always)]
-fn rank(bits: &[u64; 4], before: &[u8; 4], i: u8) -> usize {
-    let w = usize::from(i >> 6);
-    usize::from(before[w]) + (bits[w] & (u64::MAX >> (63 - (i & 63)))).count_ones() as usize
+fn run(bounds: &[u16; 8], b: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cmpgt_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16};
+        // SAFETY: SSE2 is part of x86_64; the load reads the 16 bytes of `bounds`. Bounds are at most
+        // 256 and `b + 1` at most 256: the signed 16-bit compare is exact.
+        unsafe {
+            let gt = _mm_cmpgt_epi16(_mm_set1_epi16(i16::from(b) + 1), _mm_loadu_si128(bounds.as_ptr().cast()));
+            // Two mask bits per 16-bit lane.
+            (_mm_movemask_epi8(gt).count_ones() / 2) as usize
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        bounds.iter().map(|&x| usize::from(u16::from(b) >= x)).sum()
+    }
+}
+
+/// `n` (1..=8) bytes of `addr` from byte `from`, the first in the highest byte used (`from + n <= N`).
+#[inline(always)]
+fn bytes<const N: usize>(addr: &[u8; N], from: usize, n: usize) -> u64 {
+    let mut a = [0u8; 16];
+    a[..N].copy_from_slice(addr);
+    ((u128::from_be_bytes(a) << (8 * from)) >> (128 - 8 * n)) as u64
 }
 
 /// The tag of a plain chunk in a [`Kid`]'s address (chunks are aligned to 64).
@@ -98,14 +127,16 @@ impl Kid {
     /// A new sparse chunk with no prefix and no next level.
     pub fn empty() -> Kid {
         Kid::sparse(Sparse {
-            starts: [1, 0, 0, 0],
-            hops: [0; RUNS],
-            kid: None,
-            before: [0, 1, 1, 1],
+            bounds: [256; 8],
             kid_at: 0,
-            lens: [0; RUNS],
+            skip: 0,
+            hops: [0; RUNS],
+            next: 0,
+            key: 0,
+            kid: None,
             refs: AtomicUsize::new(1),
             prefixes: Vec::new(),
+            lens: [0; RUNS],
         })
     }
 
@@ -126,9 +157,9 @@ impl Kid {
         }
     }
 
+    #[inline(always)]
     pub fn node(&self) -> Node<'_> {
-        // A Kid's address is not null.
-        Node { bits: NonZeroUsize::new(self.0.as_ptr() as usize).expect("not null"), life: PhantomData }
+        Node { bits: self.0.addr(), life: PhantomData }
     }
 
     pub fn is_plain(&self) -> bool {
@@ -185,6 +216,32 @@ impl Kid {
         }
     }
 
+    /// Sets a sparse chunk's lookup target (`Sparse::next`): its next level, or past the pass-through
+    /// chunks below it (at most 8). Edits call it on every chunk of the path they changed, from the
+    /// bottom up, before the trie is read again: a chunk's shortcut depends on its own descendants
+    /// only, and every chunk whose descendants an edit changed is on that edit's path.
+    pub fn relink(&mut self) {
+        if self.is_plain() {
+            return;
+        }
+        self.unique();
+        let at = self.0.as_ptr();
+        // SAFETY: a sparse Kid's address is its chunk; `&mut self` is the only way to it while the
+        // trie is being edited (a shared chunk is copied by `unique` before an edit reaches it, and
+        // the callers relink only chunks they reached by `kid_mut`).
+        let s = unsafe { &mut *(at as *mut Sparse) };
+        (s.next, s.skip, s.key) = (0, 0, 0);
+        let Some(kid) = s.kid.as_ref() else { return };
+        let mut to = kid.node();
+        while s.skip < 8 {
+            let Some((b, below)) = to.pass_through() else { break };
+            s.key = s.key << 8 | u64::from(b);
+            s.skip += 1;
+            to = below;
+        }
+        s.next = to.bits.get();
+    }
+
     /// Edits the chunk's entries and prefixes with `f`, copying the chunk first if it is shared, then
     /// stores it sparse if it can be and plain if not. Returns `f`'s result and whether the chunk was
     /// plain before and is now.
@@ -205,10 +262,9 @@ impl Kid {
         // SAFETY: as above.
         let s = unsafe { &mut *(at as *mut Sparse) };
         let mut entries: [Entry; 256] = std::array::from_fn(|_| Entry::default());
-        let mut run = 0;
         for (i, e) in entries.iter_mut().enumerate() {
-            run += (s.starts[i >> 6] >> (i & 63) & 1) as usize;
-            (e.hop, e.len) = (s.hops[run - 1], s.lens[run - 1]);
+            let r = run(&s.bounds, i as u8);
+            (e.hop, e.len) = (s.hops[r], s.lens[r]);
         }
         entries[usize::from(s.kid_at)].next = s.kid.take();
         let r = f(&mut entries, &mut s.prefixes);
@@ -226,10 +282,10 @@ impl Kid {
     }
 }
 
-/// The sparse form of `entries` (their one next level moved into it; refs and prefixes left for the
-/// caller), if they have at most one next level and at most [`RUNS`] runs.
+/// The sparse form of `entries` (their one next level moved into it, no skip; refs and prefixes left for
+/// the caller), if they have at most one next level and at most [`RUNS`] runs.
 fn compress(entries: &mut [Entry; 256]) -> Option<Sparse> {
-    let mut starts = [0u64; 4];
+    let mut bounds = [256u16; 8];
     let (mut hops, mut lens) = ([0; RUNS], [0; RUNS]);
     let mut runs = 0;
     let mut kid = None;
@@ -244,24 +300,25 @@ fn compress(entries: &mut [Entry; 256]) -> Option<Sparse> {
             if runs == RUNS {
                 return None;
             }
-            starts[i >> 6] |= 1 << (i & 63);
+            if runs > 0 {
+                bounds[runs - 1] = i as u16;
+            }
             (hops[runs], lens[runs]) = (e.hop, e.len);
             runs += 1;
         }
     }
-    let mut before = [0u8; 4];
-    for w in 1..4 {
-        before[w] = before[w - 1] + starts[w - 1].count_ones() as u8;
-    }
+    let kid = kid.and_then(|i| Some((i as u8, entries[i].next.take()?)));
     Some(Sparse {
-        starts,
+        bounds,
+        kid_at: kid.as_ref().map_or(0, |k| k.0),
+        skip: 0,
         hops,
-        kid: kid.and_then(|i| entries[i].next.take()),
-        before,
-        kid_at: kid.unwrap_or(0) as u8,
-        lens,
+        next: kid.as_ref().map_or(0, |k| k.1.node().bits.get()),
+        key: 0,
+        kid: kid.map(|k| k.1),
         refs: AtomicUsize::new(1),
         prefixes: Vec::new(),
+        lens,
     })
 }
 
@@ -315,20 +372,52 @@ impl<'a> Node<'a> {
         (!self.is_plain()).then(|| unsafe { &*(self.bits.get() as *const Sparse) })
     }
 
-    /// Entry `b`: its hop (0: none) and its next-level chunk.
+    /// A lookup's step at `level`, where this chunk sits: entry `addr[level]`'s hop (0: none) and, if it
+    /// leads further, the chunk to read next and its level (past the chunks a shortcut skips, if the
+    /// address follows them).
     #[inline(always)]
-    pub fn step(self, b: u8) -> (HopId, Option<Node<'a>>) {
+    pub fn step<const N: usize>(self, addr: &[u8; N], level: usize) -> (HopId, Option<(Node<'a>, usize)>) {
+        let b = addr[level];
         if self.is_plain() {
             // SAFETY: as in `plain`.
             let p = unsafe { &*((self.bits.get() - PLAIN) as *const Plain) };
             let e = &p.entries[usize::from(b)];
-            (e.hop, e.next.as_ref().map(Kid::node))
-        } else {
-            // SAFETY: as in `plain`.
-            let s = unsafe { &*(self.bits.get() as *const Sparse) };
-            let hop = s.hops[rank(&s.starts, &s.before, b) - 1];
-            (hop, if s.kid_at == b { s.kid.as_ref().map(Kid::node) } else { None })
+            return (e.hop, e.next.as_ref().map(|k| (k.node(), level + 1)));
         }
+        // SAFETY: as in `plain`.
+        let s = unsafe { &*(self.bits.get() as *const Sparse) };
+        let hop = s.hops[run(&s.bounds, b)];
+        let Some(next) = NonZeroUsize::new(s.next).filter(|_| s.kid_at == b) else { return (hop, None) };
+        let next = Node { bits: next, life: PhantomData };
+        if s.skip == 0 {
+            return (hop, Some((next, level + 1)));
+        }
+        // The skipped chunks sit at levels level + 1 ..= level + skip, and `next` one below: all < N.
+        let n = usize::from(s.skip);
+        if bytes(addr, level + 1, n) != s.key {
+            // Off the skipped chunks' one path: they hold no prefix, nothing below matches.
+            return (hop, None);
+        }
+        (hop, Some((next, level + 1 + n)))
+    }
+
+    /// Entry `b`'s next-level chunk (the trie as edits see it: no shortcut).
+    pub fn child(self, b: u8) -> Option<Node<'a>> {
+        match (self.plain(), self.sparse()) {
+            (Some(p), _) => p.entries[usize::from(b)].next.as_ref().map(Kid::node),
+            (None, Some(s)) => s.kid.as_ref().filter(|_| s.kid_at == b).map(Kid::node),
+            (None, None) => unreachable!("a chunk is plain or sparse"),
+        }
+    }
+
+    /// A chunk with no prefix and one next level, which a lookup only passes through: its next level and
+    /// the byte that leads there.
+    fn pass_through(self) -> Option<(u8, Node<'a>)> {
+        let s = self.sparse()?;
+        if !s.prefixes.is_empty() {
+            return None;
+        }
+        Some((s.kid_at, s.kid.as_ref()?.node()))
     }
 
     /// Asks the core to load the line that [`Node::step`] with `b` reads.
@@ -346,11 +435,6 @@ impl<'a> Node<'a> {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let _ = line;
-    }
-
-    /// Entry `b`'s next-level chunk.
-    pub fn kid(self, b: u8) -> Option<Node<'a>> {
-        self.step(b).1
     }
 
     pub fn prefixes(self) -> &'a [Prefix] {
