@@ -4,10 +4,13 @@
 #   benches/ir.sh [BURSTS]            (default 20000)
 #   benches/ir.sh --routes [BURSTS]   the route-count scenarios instead: L3 with 1 to 100,000 routes, IPv4
 #                                     and IPv6, destinations spread over the routes (benches/src/routes.rs)
+#   benches/ir.sh --mixed [BURSTS]    the mixed bursts (benches/src/mixed.rs: L2, routed, ARP, ND, IPv4 and
+#                                     IPv6, IMIX) with 1 and 100,000 routes, burst fast path and per packet
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUTES=0
+ROUTES=0 MIXED=0
 if [ "${1:-}" = --routes ]; then ROUTES=1; shift; fi
+if [ "${1:-}" = --mixed ]; then MIXED=1; shift; fi
 N=${1:-20000}
 cargo build --release --locked -q -p benches --example pipeline_ir
 BIN=target/release/examples/pipeline_ir
@@ -27,6 +30,15 @@ if [ "$ROUTES" = 1 ]; then
       row="$row $(( ($(ir "l3-routes:$r:$f") - $(ir "restore-routes:$r:$f")) / (N * 32) )) |"
     done
     echo "$row"
+  done
+  exit 0
+fi
+if [ "$MIXED" = 1 ]; then
+  echo "| routes per family | burst fast path (decide) | per packet (decide_per_packet) |"
+  echo "|---|---|---|"
+  for r in 1 100000; do
+    base=$(ir "restore-mixed:$r")
+    echo "| $r | $(( ($(ir "mixed:$r") - base) / (N * 32) )) | $(( ($(ir "mixed-per-packet:$r") - base) / (N * 32) )) |"
   done
   exit 0
 fi

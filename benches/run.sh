@@ -9,7 +9,10 @@
 #              routes-N-v4|v6-64|imix: a router with N routes, 131,072 frames to random hosts of random
 #              routes (benches/src/routes.rs); peers testpmd-io, l3fwd (benches/build-l3fwd.sh) and ovs
 #              (benches/ovs-routes.sh) get the same routes; e.g. PEERS="testpmd-io l3fwd ovs" run.sh
-#              routes-1-v4-64 routes-100000-v4-64
+#              routes-1-v4-64 routes-100000-v4-64; or routes-N-mixed-imix: bursts mixing L2, routed, ARP, ND,
+#              IPv4 and IPv6 of IMIX sizes over N routes per family (benches/src/mixed.rs; dragonflow and
+#              testpmd only; the rate is the rate frames are taken in, all ports' rx: ARP and ND answers
+#              leave by the source port, not the sink)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
 #   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
@@ -94,6 +97,7 @@ routes() {  # routes SCENARIO SWITCH
   local scen=$1 sw=$2 n fam size dir cmd warm tx=""
   IFS=- read -r _ n fam size <<<"$scen"
   dir=$BIG_PCAPS/$scen
+  [ "$fam" != mixed ] || [[ $sw =~ ^(dragonflow-base|testpmd-io)$ || $sw == "$DF" ]] || return 1
   [ -s "$dir/traffic.pcap" ] || "$GEN_ROUTES" "$n" "$fam" "$size" "$ROUTE_FRAMES" "$dir" || return 1
   warm=$((3 + n / 2000))
   case $sw in
@@ -117,10 +121,13 @@ routes() {  # routes SCENARIO SWITCH
 
 one() {  # one SCENARIO SWITCH
   local scen=$1 sw=$2 run_scen=$1 line
-  if [[ $scen =~ ^routes-[0-9]+-v[46]-(64|imix)$ ]]; then
+  if [[ $scen =~ ^routes-[0-9]+-(v4|v6|mixed)-(64|imix)$ ]]; then
     line=$(routes "$scen" "$sw") || return 0
     local mpps
     mpps=$(awk '{print $3}' <<<"$line")
+    if [[ $scen == *-mixed-* && -n $mpps ]]; then  # all ports' rx, from the run's log
+      mpps=$(ls -t "$ANCHOR_OUT/$scen"/*."$sw".*.log | head -1 | xargs grep -h 'all-ports rx Mpps' | tail -1 | awk '{print $(NF-1)}')
+    fi
     echo "$scen $sw ${mpps:-FAIL}" | tee -a "$RESULTS"
     return 0
   fi

@@ -3,20 +3,22 @@
 //! `l3fwd-v4.cfg` and `l3fwd-v6.cfg` (DPDK l3fwd), `ovs-flows.txt` (OVS-DPDK).
 //!
 //!   gen_routes ROUTES v4|v6 64|imix FRAMES DIR
+//!   gen_routes ROUTES mixed imix FRAMES DIR    (`benches::mixed`: config.toml and traffic.pcap only)
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let usage = || -> ! {
-        eprintln!("usage: gen_routes ROUTES v4|v6 64|imix FRAMES DIR");
+        eprintln!("usage: gen_routes ROUTES v4|v6|mixed 64|imix FRAMES DIR");
         std::process::exit(2)
     };
     if a.len() != 6 {
         usage();
     }
     let n: usize = a[1].parse().unwrap_or_else(|_| usage());
-    let v6 = match a[2].as_str() {
-        "v4" => false,
-        "v6" => true,
+    let (v6, mixed) = match a[2].as_str() {
+        "v4" => (false, false),
+        "v6" => (true, false),
+        "mixed" => (false, true),
         _ => usage(),
     };
     let imix = match a[3].as_str() {
@@ -31,7 +33,15 @@ fn main() {
     let dir = std::path::Path::new(&a[5]);
     std::fs::create_dir_all(dir).expect("create the directory");
     let write = |name: &str, bytes: &[u8]| std::fs::write(dir.join(name), bytes).expect("write");
-    use benches::routes;
+    use benches::{mixed as mix, routes};
+    if mixed {
+        if !imix {
+            usage();
+        }
+        write("config.toml", mix::config_toml(n).as_bytes());
+        write("traffic.pcap", &routes::pcap(&mix::frames(n, count)));
+        return;
+    }
     write("config.toml", routes::config_toml(n, v6).as_bytes());
     write("traffic.pcap", &routes::pcap(&routes::frames(n, v6, imix, count)));
     let (r4, r6) = routes::l3fwd_rules(n, v6);

@@ -5,6 +5,7 @@
 //!   pipeline_ir MODE BURSTS    MODE: restore | l2 | l2-per-packet | l3 | l3-per-packet
 //!                              | l3-routes:N:v4|v6 (a router with N routes, `benches::routes`)
 //!                              | restore-routes:N:v4|v6 (its replay cost)
+//!                              | mixed:N | mixed-per-packet:N | restore-mixed:N (`benches::mixed`)
 
 use std::hint::black_box;
 
@@ -26,7 +27,10 @@ fn main() {
     };
     let names = ["net_pcap0", "net_null0"];
     let routed = routed(mode.strip_prefix("restore-").map_or(mode.to_owned(), |m| format!("l3-{m}")).as_str(), &names);
-    let (t, mut bursts) = if let Some(r) = routed {
+    let spec = mode.strip_prefix("restore-").unwrap_or(mode);
+    let mixed =
+        mixed(spec.strip_prefix("mixed-per-packet").map_or(spec.to_owned(), |m| format!("mixed{m}")).as_str(), &names);
+    let (t, mut bursts) = if let Some(r) = routed.or(mixed) {
         r
     } else if mode.starts_with("l3") {
         (tables("l3.toml", &names), Bursts::new(ROUTER, true))
@@ -40,8 +44,11 @@ fn main() {
         meta.iter_mut().for_each(|m| *m = Meta::new(0));
         match mode {
             m if m.starts_with("restore") => {}
-            m if m.starts_with("l3-routes:") => {
+            m if m.starts_with("l3-routes:") || m.starts_with("mixed:") => {
                 decide(&t, &mut w, pkts, &mut meta);
+            }
+            m if m.starts_with("mixed-per-packet:") => {
+                decide_per_packet(&t, &mut w, pkts, &mut meta);
             }
             "l2" | "l3" => {
                 decide(&t, &mut w, pkts, &mut meta);

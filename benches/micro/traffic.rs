@@ -30,6 +30,13 @@ pub fn routed(spec: &str, names: &[&str]) -> Option<(Tables, Bursts)> {
     Some((compile(&cfg, names), Bursts::of(benches::routes::frames(n, v6, false, 4096))))
 }
 
+/// The mixed-traffic scenario `mixed:N` (`benches::mixed`): its tables and 4,096 frames.
+pub fn mixed(spec: &str, names: &[&str]) -> Option<(Tables, Bursts)> {
+    let n: usize = spec.strip_prefix("mixed:")?.parse().ok()?;
+    let cfg = StaticTopology::from_toml_str(&benches::mixed::config_toml(n)).expect("generated config");
+    Some((compile(&cfg, names), Bursts::of(benches::mixed::frames(n, 4096))))
+}
+
 /// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
 pub fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
     use pipelines::fixtures::{udp4, VM1};

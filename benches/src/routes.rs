@@ -119,7 +119,7 @@ pub fn prefix(i: usize, v6: bool) -> pipelines::wire::IpNet {
 }
 
 /// Route `i` as an address and a length, in text.
-fn route(i: usize, v6: bool) -> (String, u8) {
+pub fn route(i: usize, v6: bool) -> (String, u8) {
     if v6 {
         (std::net::Ipv6Addr::from(base_v6(i)).to_string(), len_v6(i))
     } else {
@@ -219,7 +219,7 @@ pub fn frames(n: usize, v6: bool, imix: bool, count: usize) -> Vec<Vec<u8>> {
 
 /// Grows a UDP frame to `size` bytes, its IP and UDP lengths with it, the UDP checksum zero (none, for
 /// IPv4; neither the switch nor a peer checks it).
-fn pad(f: &mut Vec<u8>, size: usize, v6: bool) {
+pub fn pad(f: &mut Vec<u8>, size: usize, v6: bool) {
     if f.len() >= size {
         return;
     }
@@ -240,7 +240,8 @@ fn pad(f: &mut Vec<u8>, size: usize, v6: bool) {
     }
 }
 
-fn udp6_ports(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, sp: u16, dp: u16) -> Vec<u8> {
+/// A UDP over IPv6 frame with these ports (checksum zero).
+pub fn udp6_ports(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, sp: u16, dp: u16) -> Vec<u8> {
     let mut f = pipelines::fixtures::udp6(sm, dm, s, d);
     f[54..56].copy_from_slice(&sp.to_be_bytes());
     f[56..58].copy_from_slice(&dp.to_be_bytes());
