@@ -106,7 +106,8 @@ struct PortState {
 }
 
 /// The ids some [`Port`] owns: a port has one owner at a time. Held across a port's close, so that an id
-/// the close frees and a new probe reuses is never seen still owned.
+/// the close frees and a new probe reuses is never seen still owned, and across a hot-plug probe and the
+/// search for the port it made ([`Port::open`]), so that hot-plug never runs twice at once.
 static OWNED: Mutex<Vec<PortId>> = Mutex::new(Vec::new());
 
 fn owned() -> MutexGuard<'static, Vec<PortId>> {
@@ -223,7 +224,11 @@ fn check(port: PortId, call: &'static str, ret: i32) -> Result<()> {
 impl Port {
     /// Takes ownership of port `id`; [`DpdkError::PortInUse`] if a `Port` owns it already.
     fn own(id: PortId, rings: Vec<Ring>, hotplugged: bool) -> Result<Port> {
-        let mut owned = owned();
+        Port::own_in(&mut owned(), id, rings, hotplugged)
+    }
+
+    /// [`Port::own`] under the lock of the owned ids, held by the caller.
+    fn own_in(owned: &mut Vec<PortId>, id: PortId, rings: Vec<Ring>, hotplugged: bool) -> Result<Port> {
         if owned.contains(&id) {
             return Err(DpdkError::PortInUse { port: id, name: port_name(id) });
         }
@@ -240,8 +245,12 @@ impl Port {
         if name.is_empty() {
             return Err(DpdkError::Devargs(devargs.to_owned()));
         }
+        // Hot-plug is not safe against itself in DPDK: a probe, and the search for the port it made,
+        // under the same lock as another port's close and removal (`PortState::drop`). Without it, two
+        // threads opening ports (tests do) once saw a probe succeed and its port not be found.
+        let mut owned = owned();
         if let Some(id) = find_by_name(name) {
-            return Port::own(id, Vec::new(), false);
+            return Port::own_in(&mut owned, id, Vec::new(), false);
         }
         let c = CString::new(devargs).map_err(|_| DpdkError::Devargs(devargs.to_owned()))?;
         // SAFETY: the EAL is initialised; c is a valid C string.
@@ -250,7 +259,7 @@ impl Port {
             return Err(DpdkError::Probe { devargs: devargs.to_owned(), errno: Errno::from_ret(ret) });
         }
         let id = find_by_name(name).ok_or_else(|| DpdkError::PortNotFound(name.to_owned()))?;
-        Port::own(id, Vec::new(), true)
+        Port::own_in(&mut owned, id, Vec::new(), true)
     }
 
     /// Every port the EAL probed (from `--vdev` and the PCI bus) that no `Port` owns yet, in port-id
