@@ -213,7 +213,7 @@ impl<const N: usize> Trie<N> {
         });
         self.len += usize::from(added);
         count(&mut self.plain, change);
-        relink(&mut self.root, &addr[..level]);
+        relink_path(&mut self.root, &addr[..level]);
     }
 
     /// Removes prefix `addr/len`; true if the trie held it. Its entries fall back to the next longest
@@ -234,7 +234,7 @@ impl<const N: usize> Trie<N> {
         let level = usize::from((len - 1) / 8);
         let mut gone = Gone::default();
         remove_at(&mut self.root, addr, len, level, 0, &mut gone);
-        relink(&mut self.root, &addr[..level]);
+        relink_path(&mut self.root, &addr[..level]);
         self.chunks -= gone.chunks;
         self.plain = self.plain + gone.plain_now - gone.plain_was;
         self.len -= 1;
@@ -264,18 +264,18 @@ impl<const N: usize> Trie<N> {
     /// About how many bytes the trie takes: its chunks and their prefix lists (allocator overhead aside;
     /// the heap's regions, [`heap::reserved`], hold every trie's chunks and the free ones).
     pub fn bytes(&self) -> usize {
-        (self.chunks - self.plain) * Sparse::size()
-            + self.plain * Plain::size()
+        (self.chunks - self.plain) * std::mem::size_of::<Sparse>()
+            + self.plain * std::mem::size_of::<Plain>()
             + self.len * std::mem::size_of::<Prefix>()
     }
 }
 
 /// Resets the shortcuts of the chunks on the path `path` leads down from `c` (as far as it goes), from
 /// the bottom up: after an edit of that path, before the trie is read ([`Kid::relink`]).
-fn relink(c: &mut Kid, path: &[u8]) {
+fn relink_path(c: &mut Kid, path: &[u8]) {
     if let Some((&b, rest)) = path.split_first() {
         if let Some(k) = c.kid_mut(b) {
-            relink(k, rest);
+            relink_path(k, rest);
         }
     }
     c.relink();

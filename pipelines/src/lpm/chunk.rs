@@ -162,14 +162,19 @@ impl Kid {
         Node { bits: self.0.addr(), life: PhantomData }
     }
 
+    /// The chunk's address, untagged.
+    fn chunk(&self) -> *mut u8 {
+        self.0.as_ptr().wrapping_sub(self.0.as_ptr() as usize & PLAIN)
+    }
+
     pub fn is_plain(&self) -> bool {
         self.node().is_plain()
     }
 
     fn refs(&self) -> &AtomicUsize {
-        match self.node().plain() {
-            Some(p) => &p.refs,
-            None => &self.node().sparse().expect("not plain").refs,
+        match self.node().view() {
+            View::Plain(p) => &p.refs,
+            View::Sparse(s) => &s.refs,
         }
     }
 
@@ -179,19 +184,18 @@ impl Kid {
         if self.refs().load(Ordering::Acquire) == 1 {
             return;
         }
-        let copy = match (self.node().plain(), self.node().sparse()) {
-            (Some(p), _) => Kid::plain(Plain {
+        let copy = match self.node().view() {
+            View::Plain(p) => Kid::plain(Plain {
                 refs: AtomicUsize::new(1),
                 prefixes: p.prefixes.clone(),
                 entries: p.entries.clone(),
             }),
-            (None, Some(s)) => Kid::sparse(Sparse {
+            View::Sparse(s) => Kid::sparse(Sparse {
                 refs: AtomicUsize::new(1),
                 prefixes: s.prefixes.clone(),
                 kid: s.kid.clone(),
                 ..*s
             }),
-            (None, None) => unreachable!("a chunk is plain or sparse"),
         };
         *self = copy;
     }
@@ -200,7 +204,7 @@ impl Kid {
     /// first (copied if shared).
     pub fn kid_mut(&mut self, b: u8) -> Option<&mut Kid> {
         self.unique();
-        let at = self.0.as_ptr().wrapping_sub(self.0.as_ptr() as usize & PLAIN);
+        let at = self.chunk();
         if self.is_plain() {
             // SAFETY: this Kid is the only reference to the chunk (`unique`) and is borrowed mutably.
             let p = unsafe { &mut *(at as *mut Plain) };
@@ -225,11 +229,9 @@ impl Kid {
             return;
         }
         self.unique();
-        let at = self.0.as_ptr();
-        // SAFETY: a sparse Kid's address is its chunk; `&mut self` is the only way to it while the
-        // trie is being edited (a shared chunk is copied by `unique` before an edit reaches it, and
-        // the callers relink only chunks they reached by `kid_mut`).
-        let s = unsafe { &mut *(at as *mut Sparse) };
+        // SAFETY: a sparse Kid's address is its chunk, of which this Kid is the only reference
+        // (`unique`), borrowed mutably.
+        let s = unsafe { &mut *(self.chunk() as *mut Sparse) };
         (s.next, s.skip, s.key) = (0, 0, 0);
         let Some(kid) = s.kid.as_ref() else { return };
         let mut to = kid.node();
@@ -248,7 +250,7 @@ impl Kid {
     pub fn edit<R>(&mut self, f: impl FnOnce(&mut [Entry; 256], &mut Vec<Prefix>) -> R) -> (R, (bool, bool)) {
         self.unique();
         let was = self.is_plain();
-        let at = self.0.as_ptr().wrapping_sub(self.0.as_ptr() as usize & PLAIN);
+        let at = self.chunk();
         if was {
             // SAFETY: the only reference (`unique`), borrowed mutably.
             let p = unsafe { &mut *(at as *mut Plain) };
@@ -268,15 +270,10 @@ impl Kid {
         }
         entries[usize::from(s.kid_at)].next = s.kid.take();
         let r = f(&mut entries, &mut s.prefixes);
+        let prefixes = std::mem::take(&mut s.prefixes);
         match compress(&mut entries) {
-            Some(c) => {
-                let prefixes = std::mem::take(&mut s.prefixes);
-                *s = Sparse { prefixes, refs: AtomicUsize::new(1), ..c };
-            }
-            None => {
-                let prefixes = std::mem::take(&mut s.prefixes);
-                *self = Kid::plain(Plain { refs: AtomicUsize::new(1), prefixes, entries });
-            }
+            Some(c) => *s = Sparse { prefixes, refs: AtomicUsize::new(1), ..c },
+            None => *self = Kid::plain(Plain { refs: AtomicUsize::new(1), prefixes, entries }),
         }
         (r, (false, self.is_plain()))
     }
@@ -337,7 +334,7 @@ impl Drop for Kid {
         }
         // Every other reference's uses happen before the chunk is freed (as `Arc`'s drop).
         fence(Ordering::Acquire);
-        let at = self.0.as_ptr().wrapping_sub(self.0.as_ptr() as usize & PLAIN);
+        let at = self.chunk();
         // SAFETY: this was the last reference: nothing else reads the chunk; it was written by `sparse`
         // or `plain` with the layout given back here, and is dropped and freed once.
         unsafe {
@@ -353,23 +350,36 @@ impl Drop for Kid {
     }
 }
 
+/// A chunk, by kind.
+pub(super) enum View<'a> {
+    Plain(&'a Plain),
+    Sparse(&'a Sparse),
+}
+
 impl<'a> Node<'a> {
+    #[inline(always)]
+    pub fn view(self) -> View<'a> {
+        // SAFETY: a Kid's address less its tag is a live chunk of the kind the tag says, kept alive and
+        // unchanged (shared or borrowed) for 'a by the Kid this Node was copied from.
+        unsafe {
+            if self.is_plain() {
+                View::Plain(&*((self.bits.get() - PLAIN) as *const Plain))
+            } else {
+                View::Sparse(&*(self.bits.get() as *const Sparse))
+            }
+        }
+    }
+
     #[inline(always)]
     pub fn is_plain(self) -> bool {
         self.bits.get() & PLAIN != 0
     }
 
-    #[inline(always)]
-    pub fn plain(self) -> Option<&'a Plain> {
-        // SAFETY: a plain Kid's address less its tag is a live Plain chunk, kept alive and unchanged
-        // (shared or borrowed) for 'a by the Kid this Node was copied from.
-        self.is_plain().then(|| unsafe { &*((self.bits.get() - PLAIN) as *const Plain) })
-    }
-
-    #[inline(always)]
     pub fn sparse(self) -> Option<&'a Sparse> {
-        // SAFETY: as for `plain`, untagged.
-        (!self.is_plain()).then(|| unsafe { &*(self.bits.get() as *const Sparse) })
+        match self.view() {
+            View::Sparse(s) => Some(s),
+            View::Plain(_) => None,
+        }
     }
 
     /// A lookup's step at `level`, where this chunk sits: entry `addr[level]`'s hop (0: none) and, if it
@@ -378,14 +388,13 @@ impl<'a> Node<'a> {
     #[inline(always)]
     pub fn step<const N: usize>(self, addr: &[u8; N], level: usize) -> (HopId, Option<(Node<'a>, usize)>) {
         let b = addr[level];
-        if self.is_plain() {
-            // SAFETY: as in `plain`.
-            let p = unsafe { &*((self.bits.get() - PLAIN) as *const Plain) };
-            let e = &p.entries[usize::from(b)];
-            return (e.hop, e.next.as_ref().map(|k| (k.node(), level + 1)));
-        }
-        // SAFETY: as in `plain`.
-        let s = unsafe { &*(self.bits.get() as *const Sparse) };
+        let s = match self.view() {
+            View::Plain(p) => {
+                let e = &p.entries[usize::from(b)];
+                return (e.hop, e.next.as_ref().map(|k| (k.node(), level + 1)));
+            }
+            View::Sparse(s) => s,
+        };
         let hop = s.hops[run(&s.bounds, b)];
         let Some(next) = NonZeroUsize::new(s.next).filter(|_| s.kid_at == b) else { return (hop, None) };
         let next = Node { bits: next, life: PhantomData };
@@ -403,10 +412,9 @@ impl<'a> Node<'a> {
 
     /// Entry `b`'s next-level chunk (the trie as edits see it: no shortcut).
     pub fn child(self, b: u8) -> Option<Node<'a>> {
-        match (self.plain(), self.sparse()) {
-            (Some(p), _) => p.entries[usize::from(b)].next.as_ref().map(Kid::node),
-            (None, Some(s)) => s.kid.as_ref().filter(|_| s.kid_at == b).map(Kid::node),
-            (None, None) => unreachable!("a chunk is plain or sparse"),
+        match self.view() {
+            View::Plain(p) => p.entries[usize::from(b)].next.as_ref().map(Kid::node),
+            View::Sparse(s) => s.kid.as_ref().filter(|_| s.kid_at == b).map(Kid::node),
         }
     }
 
@@ -438,20 +446,18 @@ impl<'a> Node<'a> {
     }
 
     pub fn prefixes(self) -> &'a [Prefix] {
-        match (self.plain(), self.sparse()) {
-            (Some(p), _) => &p.prefixes,
-            (None, Some(s)) => &s.prefixes,
-            (None, None) => unreachable!("a chunk is plain or sparse"),
+        match self.view() {
+            View::Plain(p) => &p.prefixes,
+            View::Sparse(s) => &s.prefixes,
         }
     }
 
     /// Neither a prefix nor a next level.
     pub fn is_empty(self) -> bool {
         self.prefixes().is_empty()
-            && match (self.plain(), self.sparse()) {
-                (Some(p), _) => p.entries.iter().all(|e| e.next.is_none()),
-                (None, Some(s)) => s.kid.is_none(),
-                (None, None) => unreachable!("a chunk is plain or sparse"),
+            && match self.view() {
+                View::Plain(p) => p.entries.iter().all(|e| e.next.is_none()),
+                View::Sparse(s) => s.kid.is_none(),
             }
     }
 
@@ -459,17 +465,5 @@ impl<'a> Node<'a> {
     #[cfg(test)]
     pub fn same(self, other: Node<'_>) -> bool {
         self.bits == other.bits
-    }
-}
-
-impl Sparse {
-    pub fn size() -> usize {
-        std::mem::size_of::<Sparse>()
-    }
-}
-
-impl Plain {
-    pub fn size() -> usize {
-        std::mem::size_of::<Plain>()
     }
 }
