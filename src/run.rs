@@ -127,7 +127,7 @@ impl Reload<'_> {
         if cfg.dataplane != self.running.dataplane {
             tracing::warn!("the [dataplane] section changed: it takes effect at the next start");
         }
-        let t = static_topology::compile(&cfg.ports, &cfg.routers, &self.names)?;
+        let t = static_topology::compile_over(dp.tables(), &cfg.ports, &cfg.routers, &self.names)?;
         dp.publish(t).context("patch mode has no tables to reload")
     }
 }

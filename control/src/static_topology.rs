@@ -26,7 +26,18 @@ use crate::config::{ConfigError, StaticPort, StaticRouter};
 /// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
 /// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
 pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String]) -> Result<Tables, ConfigError> {
-    let mut b = TablesBuilder::new();
+    compile_over(None, ports, routers, names)
+}
+
+/// [`compile`], reusing the routers of `prev` (the tables in use) where their interfaces are the same:
+/// their routes are edited by difference ([`TablesBuilder::reusing_routers`]), not built again.
+pub fn compile_over(
+    prev: Option<&Tables>,
+    ports: &[StaticPort],
+    routers: &[StaticRouter],
+    names: &[String],
+) -> Result<Tables, ConfigError> {
+    let mut b = prev.map_or_else(TablesBuilder::new, TablesBuilder::reusing_routers);
     for r in routers {
         let (ifaces, routes) = r.parse()?;
         b.router(r.key, &ifaces, routes);
@@ -98,5 +109,15 @@ mod tests {
         assert_eq!(t.port(1).unwrap().mac.to_string(), "fa:16:3e:00:00:02");
         let e = compile(&c.ports, &c.routers, &names[..1]).unwrap_err().to_string();
         assert!(e.contains("no dataplane port"), "{e}");
+
+        // Compiled again over the tables in use (SIGHUP), with a route changed: the router is edited, and
+        // the result is what a compilation from nothing gives.
+        let mut changed = c.routers.clone();
+        changed[0].routes[0].destination = "10.9.0.0/16".into();
+        let over = compile_over(Some(&t), &c.ports, &changed, &names).unwrap();
+        assert_eq!(over, compile(&c.ports, &changed, &names).unwrap());
+        let to = |t: &Tables, b| t.routers[&7].route_v4(pipelines::wire::Ipv4Addr::new(10, b, 2, 3)).is_some();
+        assert!(to(&over, 9) && !to(&over, 1), "the new route replaced the old one");
+        assert!(to(&t, 1) && !to(&t, 9), "the tables in use are not edited");
     }
 }

@@ -270,6 +270,14 @@ impl TablesBuilder {
         TablesBuilder { t, taken: FxHashMap::default() }
     }
 
+    /// A fresh builder that reuses `prev`'s routers: [`TablesBuilder::router`] puts one back edited by
+    /// difference when its interfaces are the same, as after [`TablesBuilder::remove_router`]. For a whole
+    /// topology compiled again (`dragonflow run`'s SIGHUP), so that a change of one route among many
+    /// costs one route there too, and the published trie keeps every other chunk.
+    pub fn reusing_routers(prev: &Tables) -> TablesBuilder {
+        TablesBuilder { t: Tables::default(), taken: prev.routers.clone() }
+    }
+
     /// Undoes [`TablesBuilder::local_port`] for the port at `index` (its MAC, addresses and flood-list
     /// place; its network's entry once it has no local port left).
     pub fn remove_local_port(&mut self, index: u16) -> &mut Self {
