@@ -1,12 +1,13 @@
-//! This node's chassis record in the DB: its name (`--chassis`, or the host name) and tunnel endpoint,
-//! registered (or refreshed) at start, before the node follows the DB. Ports bound here name the chassis
+//! This node's chassis record in the DB: its name (`--chassis`, or the host name), tunnel endpoint and the
+//! encapsulations it takes (`--tunnel-types`), registered (or refreshed) at start, before the node follows
+//! the DB. Ports bound here name the chassis
 //! in `binding:host_id`. Runs on the main thread, once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Result};
 use control::db::{Db, DbError};
-use control::model::{Chassis, Store};
+use control::model::{Chassis, NetworkType, Store};
 
 use crate::backoff::{sleep_unless, Backoff};
 
@@ -17,12 +18,19 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// What a chassis registers: its tunnel endpoint and the encapsulations it takes.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub ip: String,
+    pub tunnel_types: Vec<NetworkType>,
+}
+
 /// Registers (or refreshes) this node's chassis, waiting for the DB (with backoff) if it does not answer
 /// yet; `Ok(false)` if `stop` came first.
-pub fn register_when_up(db: &dyn Db, chassis: &str, ip: &str, stop: &AtomicBool) -> Result<bool> {
+pub fn register_when_up(db: &dyn Db, chassis: &str, at: &Endpoint, stop: &AtomicBool) -> Result<bool> {
     let mut backoff = Backoff::new();
     while !stop.load(Ordering::Relaxed) {
-        match register(db, chassis, ip) {
+        match register(db, chassis, at) {
             Ok(()) => return Ok(true),
             Err(e) if e.downcast_ref::<DbError>().is_some_and(|e| matches!(e, DbError::Unavailable(_))) => {
                 let wait = backoff.next();
@@ -36,18 +44,24 @@ pub fn register_when_up(db: &dyn Db, chassis: &str, ip: &str, stop: &AtomicBool)
 }
 
 /// Registers (or refreshes) this node's chassis.
-fn register(db: &dyn Db, chassis: &str, ip: &str) -> Result<()> {
+fn register(db: &dyn Db, chassis: &str, at: &Endpoint) -> Result<()> {
     let store = Store::new(db);
     for _ in 0..10 {
         let current: Option<Chassis> = store.get(chassis)?;
         let result = match current {
-            Some(c) if c.ip == ip => return Ok(()),
+            Some(c) if c.ip == at.ip && c.tunnel_types == at.tunnel_types => return Ok(()),
             Some(mut c) => {
-                c.ip = ip.into();
+                c.ip = at.ip.clone();
+                c.tunnel_types = at.tunnel_types.clone();
                 store.update(c).map(drop)
             }
             None => store
-                .create(Chassis { id: chassis.into(), ip: ip.into(), tunnel_types: Vec::new(), revision_number: 0 })
+                .create(Chassis {
+                    id: chassis.into(),
+                    ip: at.ip.clone(),
+                    tunnel_types: at.tunnel_types.clone(),
+                    revision_number: 0,
+                })
                 .map(drop),
         };
         match result {
@@ -66,17 +80,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registering_creates_the_chassis_then_follows_its_tunnel_ip() {
+    fn registering_creates_the_chassis_then_follows_its_tunnel_ip_and_types() {
         let dir = std::env::temp_dir().join(format!("df-chassis-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let db = EmbeddedDb::open(&dir).unwrap();
         let stop = AtomicBool::new(false);
-        assert!(register_when_up(&db, "c1", "10.0.0.1", &stop).unwrap());
-        register(&db, "c1", "10.0.0.1").unwrap();
-        let ip = |db: &EmbeddedDb| Store::new(db).get::<Chassis>("c1").unwrap().map(|c| c.ip);
-        assert_eq!(ip(&db).as_deref(), Some("10.0.0.1"));
-        register(&db, "c1", "10.0.0.2").unwrap();
-        assert_eq!(ip(&db).as_deref(), Some("10.0.0.2"));
+        let at =
+            |ip: &str, tunnel_types: &[NetworkType]| Endpoint { ip: ip.into(), tunnel_types: tunnel_types.to_vec() };
+        assert!(register_when_up(&db, "c1", &at("10.0.0.1", &[NetworkType::Vxlan]), &stop).unwrap());
+        register(&db, "c1", &at("10.0.0.1", &[NetworkType::Vxlan])).unwrap();
+        let got = |db: &EmbeddedDb| Store::new(db).get::<Chassis>("c1").unwrap().map(|c| (c.ip, c.tunnel_types));
+        assert_eq!(got(&db), Some(("10.0.0.1".into(), vec![NetworkType::Vxlan])));
+        register(&db, "c1", &at("10.0.0.2", &[NetworkType::Vxlan])).unwrap();
+        assert_eq!(got(&db), Some(("10.0.0.2".into(), vec![NetworkType::Vxlan])));
+        register(&db, "c1", &at("10.0.0.2", &[NetworkType::Geneve, NetworkType::Gre])).unwrap();
+        assert_eq!(got(&db), Some(("10.0.0.2".into(), vec![NetworkType::Geneve, NetworkType::Gre])));
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }

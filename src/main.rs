@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+mod api_args;
 mod backoff;
 mod binding;
 mod chassis;
@@ -75,16 +76,20 @@ struct ApiArgs {
     /// A static token every request must carry in X-Auth-Token (for an API not on loopback).
     #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
     token: Option<String>,
+    #[command(flatten)]
+    settings: api_args::ApiSettingsArgs,
 }
 
 fn api(a: &ApiArgs) -> Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let settings = a.settings.settings()?;
     let db = a.db.open()?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
-    control::api::serve_until(&a.listen, db, a.token.clone(), stop).with_context(|| format!("serving on {}", a.listen))
+    control::api::serve_until(&a.listen, db, settings, a.token.clone(), stop)
+        .with_context(|| format!("serving on {}", a.listen))
 }
 
 fn main() {

@@ -22,9 +22,10 @@ use control::db::Db;
 use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
 use pipelines::tables::Tables;
 
+use crate::api_args::ApiSettingsArgs;
 use crate::backoff::{sleep_unless, Backoff};
 use crate::binding::BindingAgent;
-use crate::chassis::{host_name, register_when_up};
+use crate::chassis::{host_name, register_when_up, Endpoint};
 use crate::config::{LogConfig, SwitchArgs};
 use crate::db::DbArgs;
 use crate::lifecycle::{Lifecycle, StatsJson};
@@ -39,6 +40,9 @@ pub struct NodeArgs {
     /// The tunnel endpoint address this chassis registers.
     #[arg(long, default_value = "127.0.0.1")]
     tunnel_ip: String,
+    /// The encapsulations this chassis takes, comma-separated (vxlan, geneve, gre).
+    #[arg(long, default_value = "vxlan,geneve,gre", value_delimiter = ',')]
+    tunnel_types: Vec<String>,
     #[command(flatten)]
     db: DbArgs,
     /// Serve the Neutron API on this address too (all-in-one: 127.0.0.1:9696 unless "none").
@@ -47,6 +51,9 @@ pub struct NodeArgs {
     /// A static token every API request must carry in X-Auth-Token.
     #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
     token: Option<String>,
+    /// The API's settings (when this node serves it).
+    #[command(flatten)]
+    api: ApiSettingsArgs,
     /// How ports bound here are plugged in unless their `binding:profile` says (`{"vif_type": "vhostuser"}`):
     /// a TAP device `tap` + the port id's first 11 characters, or a vhost-user socket in --vhost-dir.
     #[arg(long, default_value = "tap", value_parser = ["tap", "vhostuser"])]
@@ -56,6 +63,22 @@ pub struct NodeArgs {
     vhost_dir: PathBuf,
     #[command(flatten)]
     switch: SwitchArgs,
+}
+
+/// The tunnel endpoint the flags give: an IP address and tunnel types.
+fn endpoint(a: &NodeArgs) -> Result<Endpoint> {
+    use control::model::NetworkType;
+    a.tunnel_ip.parse::<std::net::IpAddr>().with_context(|| format!("--tunnel-ip {}", a.tunnel_ip))?;
+    let tunnel_types = a
+        .tunnel_types
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| match t.parse::<NetworkType>() {
+            Ok(t @ (NetworkType::Vxlan | NetworkType::Geneve | NetworkType::Gre)) => Ok(t),
+            _ => bail!("--tunnel-types: {t:?} is not a tunnel type (vxlan, geneve, gre)"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Endpoint { ip: a.tunnel_ip.clone(), tunnel_types })
 }
 
 /// Runs a node until a signal or the duration: `all_in_one` adds the Neutron API (on 127.0.0.1:9696
@@ -77,8 +100,10 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     }
     let stop = life.stop_flag().clone();
 
+    let settings = a.api.settings()?;
+    let endpoint = endpoint(a)?;
     let db = a.db.open()?;
-    if !register_when_up(&*db, &chassis, &a.tunnel_ip, &stop)? {
+    if !register_when_up(&*db, &chassis, &endpoint, &stop)? {
         tracing::info!("stopped before the DB answered");
         return Ok(());
     }
@@ -93,8 +118,9 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     let api = match listen {
         Some(listen) => {
             let (db, token, stop) = (db.clone(), a.token.clone(), stop.clone());
+            let settings = settings.clone();
             let th = std::thread::Builder::new().name("api".into()).spawn(move || {
-                let r = control::api::serve_until(&listen, db, token, stop.clone());
+                let r = control::api::serve_until(&listen, db, settings, token, stop.clone());
                 if let Err(e) = &r {
                     tracing::error!("the Neutron API on {listen} failed: {e}");
                     stop.store(true, Ordering::Relaxed);

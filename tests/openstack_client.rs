@@ -31,7 +31,8 @@ fn start_api() -> Api {
     let _ = std::fs::remove_dir_all(&dir);
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(common::bin())
-        .args(["api", "--listen", &listen, "--data-dir"])
+        .args(["api", "--listen", &listen, "--network-vlan-ranges", "physnet1:100:199", "--flat-networks", "public"])
+        .arg("--data-dir")
         .arg(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -71,8 +72,10 @@ fn the_openstack_client_drives_networks_subnets_ports_and_routers() {
     let net = json(&api, &["network", "create", "net1"]);
     assert_eq!(
         (net["name"].as_str(), net["mtu"].as_u64(), net["status"].as_str()),
-        (Some("net1"), Some(1500), Some("ACTIVE"))
+        (Some("net1"), Some(1450), Some("ACTIVE")),
+        "a VXLAN tenant network on a 1500 underlay: {net}"
     );
+    assert_eq!((&net["provider:network_type"], &net["provider:segmentation_id"]), (&"vxlan".into(), &1.into()));
     let sub = json(&api, &["subnet", "create", "sub1", "--network", "net1", "--subnet-range", "10.0.0.0/24"]);
     assert_eq!(sub["gateway_ip"], "10.0.0.1");
     let v6 = json(
@@ -88,6 +91,30 @@ fn the_openstack_client_drives_networks_subnets_ports_and_routers() {
     assert_eq!(router["name"], "r1");
     let (ok, _, err) = openstack(&api, &["router", "add", "subnet", "r1", "sub1"]);
     assert!(ok, "{err}");
+
+    // Provider networks as an admin makes them, and Neutron's refusals as the client shows them.
+    let vlan = ["network", "create", "--provider-network-type", "vlan", "--provider-physical-network", "physnet1"];
+    let v = json(&api, &[&vlan[..], &["--provider-segment", "150", "vlan150"]].concat());
+    assert_eq!(
+        (&v["provider:network_type"], &v["provider:physical_network"], &v["provider:segmentation_id"], &v["mtu"]),
+        (&"vlan".into(), &"physnet1".into(), &150.into(), &1500.into()),
+        "{v}"
+    );
+    let (ok, _, err) = openstack(&api, &[&vlan[..], &["--provider-segment", "150", "again"]].concat());
+    assert!(!ok && err.contains("The VLAN 150 on physical network physnet1 is in use"), "{err}");
+    let (ok, _, err) = openstack(&api, &[&vlan[..], &["--provider-segment", "4095", "toobig"]].concat());
+    assert!(!ok && err.contains("out of range"), "{err}");
+    let flat = ["network", "create", "--provider-network-type", "flat", "--provider-physical-network", "public", "ext"];
+    assert_eq!(json(&api, &flat)["provider:physical_network"], "public");
+    let (ok, _, err) = openstack(
+        &api,
+        &["network", "create", "--provider-network-type", "flat", "--provider-physical-network", "nowhere", "x"],
+    );
+    assert!(!ok && err.contains("physical_network 'nowhere' unknown"), "{err}");
+    for n in ["vlan150", "ext"] {
+        let (ok, _, err) = openstack(&api, &["network", "delete", n]);
+        assert!(ok, "{err}");
+    }
 
     let nets = json(&api, &["network", "list"]);
     assert_eq!(nets.as_array().unwrap().len(), 1);

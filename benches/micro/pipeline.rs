@@ -78,8 +78,9 @@ fn pipeline(c: &mut Criterion) {
     });
     g.bench_function("egress", |b| {
         b.iter(|| {
+            let pkts = b2.restore();
             meta.iter_mut().for_each(|m| m.output(1));
-            egress::run(&l2, &mut meta);
+            egress::run(&l2, pkts, &mut meta);
             black_box(&meta);
         })
     });

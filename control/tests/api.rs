@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use control::api::segments::Segments;
+use control::api::Settings;
 use control::db::embedded::EmbeddedDb;
+use control::model::NetworkType;
 use serde_json::{json, Value};
 use test_support::{error_type, Neutron};
 
@@ -34,19 +37,116 @@ fn serve(name: &str) -> Server {
 
 /// The API over a fresh embedded DB on a loopback port, its routes passed through `wrap`.
 fn serve_with(name: &str, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
+    serve_settings(name, Settings::default(), wrap)
+}
+
+fn serve_settings(name: &str, settings: Settings, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
     let dir = std::env::temp_dir().join(format!("df-api-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
-    serve_db(db, dir, wrap)
+    serve_db(db, dir, settings, wrap)
 }
 
-fn serve_db(db: Arc<EmbeddedDb>, dir: std::path::PathBuf, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
+fn serve_db(
+    db: Arc<EmbeddedDb>,
+    dir: std::path::PathBuf,
+    settings: Settings,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let routes = wrap(control::api::router(db));
+    let routes = wrap(control::api::router(db, settings));
     rt.spawn(async move { axum::serve(listener, routes).await });
     Server { api: Neutron::new(&addr), _rt: rt, dir }
+}
+
+/// Segments as Neutron's ML2 gives them: tenant networks get the first free ID of the first tenant type
+/// that has one and the MTU it leaves; provider networks are checked; an ID is taken once and given back
+/// with its network.
+#[test]
+fn network_segments_are_allocated_checked_and_given_back() {
+    let segments = Segments {
+        tenant_types: vec![NetworkType::Geneve, NetworkType::Vlan],
+        geneve: vec![(80_000, 80_000)],
+        vlan: vec![("physnet1".into(), vec![(100, 101)]), ("physnet2".into(), vec![])],
+        flat: vec!["public".into()],
+        physnet_mtu: 9000,
+        ..Segments::default()
+    };
+    let s = serve_settings("segments", Settings { segments: segments.into() }, |r| r);
+    let create = |body: Value| s.post("/v2.0/networks", json!({ "network": body }));
+    let seg = |v: &Value| {
+        let n = &v["network"];
+        (
+            n["provider:network_type"].clone(),
+            n["provider:physical_network"].clone(),
+            n["provider:segmentation_id"].clone(),
+            n["mtu"].clone(),
+        )
+    };
+    // Tenant networks: the one Geneve VNI, then VLANs of physnet1, then none left (503).
+    let (st, a) = create(json!({"name": "a"}));
+    assert_eq!((st, seg(&a)), (201, (json!("geneve"), Value::Null, json!(80_000), json!(8950))), "{a}");
+    let (_, b) = create(json!({"name": "b"}));
+    assert_eq!(seg(&b), (json!("vlan"), json!("physnet1"), json!(100), json!(9000)));
+    let (_, c) = create(json!({"name": "c"}));
+    assert_eq!(seg(&c), (json!("vlan"), json!("physnet1"), json!(101), json!(9000)));
+    let (st, v) = create(json!({"name": "d"}));
+    assert_eq!((st, error_type(&v)), (503, "NoNetworkAvailable"));
+    // Provider networks: what they ask for, checked.
+    let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": 7}));
+    assert_eq!((st, seg(&v)), (201, (json!("vxlan"), Value::Null, json!(7), json!(8950))), "{v}");
+    let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": 7}));
+    assert_eq!((st, error_type(&v)), (409, "TunnelIdInUse"));
+    let (st, v) = create(json!({"provider:network_type": "gre", "provider:segmentation_id": 7, "mtu": 8958}));
+    assert_eq!((st, seg(&v)), (201, (json!("gre"), Value::Null, json!(7), json!(8958))), "{v}");
+    let (st, v) = create(json!({"provider:network_type": "vxlan", "mtu": 8951}));
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"), "MTU above what VXLAN leaves: {v}");
+    let (st, v) = create(
+        json!({"provider:network_type": "vlan", "provider:physical_network": "physnet2", "provider:segmentation_id": 100}),
+    );
+    assert_eq!(
+        (st, seg(&v)),
+        (201, (json!("vlan"), json!("physnet2"), json!(100), json!(9000))),
+        "another physnet: {v}"
+    );
+    let (st, v) = create(
+        json!({"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 100}),
+    );
+    assert_eq!((st, error_type(&v)), (409, "VlanIdInUse"));
+    for bad in [
+        json!({"provider:network_type": "vlan", "provider:physical_network": "physnet1", "provider:segmentation_id": 4095}),
+        json!({"provider:network_type": "vlan", "provider:physical_network": "nowhere", "provider:segmentation_id": 5}),
+        json!({"provider:network_type": "vxlan", "provider:physical_network": "physnet1"}),
+        json!({"provider:network_type": "flat", "provider:physical_network": "physnet1"}),
+        json!({"provider:network_type": "flat", "provider:physical_network": "public", "provider:segmentation_id": 3}),
+        json!({"provider:network_type": "stt"}),
+        json!({"provider:segmentation_id": 3}),
+    ] {
+        let (st, v) = create(bad.clone());
+        assert_eq!((st, error_type(&v)), (400, "InvalidInput"), "{bad}: {v}");
+    }
+    let (st, flat) = create(json!({"provider:network_type": "flat", "provider:physical_network": "public"}));
+    assert_eq!((st, seg(&flat)), (201, (json!("flat"), json!("public"), Value::Null, json!(9000))), "{flat}");
+    let (st, v) = create(json!({"provider:network_type": "flat", "provider:physical_network": "public"}));
+    assert_eq!((st, error_type(&v)), (409, "FlatNetworkInUse"));
+    // The MTU follows the type on update too; the segment cannot be changed.
+    let aid = a["network"]["id"].as_str().unwrap();
+    let put = |id: &str, body: Value| {
+        s.call("PUT", &format!("/v2.0/networks/{id}"), Some(&json!({ "network": body }).to_string()))
+    };
+    assert_eq!(put(aid, json!({"mtu": 8951})).0, 400);
+    assert_eq!(put(aid, json!({"mtu": 1400})).0, 200);
+    assert_eq!(put(aid, json!({"provider:segmentation_id": 9})).0, 400);
+    // Deleted, a network gives its segment back: the next tenant network gets it.
+    assert_eq!(s.call("DELETE", &format!("/v2.0/networks/{aid}"), None).0, 204);
+    let (st, v) = create(json!({"name": "e"}));
+    assert_eq!((st, seg(&v)), (201, (json!("geneve"), Value::Null, json!(80_000), json!(8950))), "{v}");
+    let fid = flat["network"]["id"].as_str().unwrap();
+    assert_eq!(s.call("DELETE", &format!("/v2.0/networks/{fid}"), None).0, 204);
+    let (st, _) = create(json!({"provider:network_type": "flat", "provider:physical_network": "public"}));
+    assert_eq!(st, 201, "the physnet is free again");
 }
 
 #[test]
@@ -60,7 +160,7 @@ fn networks_subnets_ports_and_their_errors() {
     let (st, net) = s.post("/v2.0/networks", json!({"network": {"name": "n1", "provider:network_type": "vxlan"}}));
     assert_eq!(st, 201, "{net}");
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
-    assert_eq!((net["network"]["mtu"].as_u64(), net["network"]["admin_state_up"].as_bool()), (Some(1500), Some(true)));
+    assert_eq!((net["network"]["mtu"].as_u64(), net["network"]["admin_state_up"].as_bool()), (Some(1450), Some(true)));
     s.post("/v2.0/networks", json!({"network": {"name": "n2"}}));
     let (_, v) = s.call("GET", "/v2.0/networks?name=n1&fields=id&fields=name", None);
     assert_eq!(v["networks"], json!([{"id": nid, "name": "n1"}]));
@@ -357,7 +457,7 @@ fn bad_rows_in_the_db_are_errors_not_crashes() {
     let dir = std::env::temp_dir().join(format!("df-api-badrows-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
-    let s = serve_db(db.clone(), dir, |r| r);
+    let s = serve_db(db.clone(), dir, Settings::default(), |r| r);
     let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
     let (st, _) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "name": "good"}}));

@@ -80,7 +80,7 @@ fn a_node_holds_its_networks_and_one_routed_hop_only() {
 }
 
 #[test]
-fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel_hook() {
+fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel_stage() {
     let m = cloud();
     let mut keys = Keys::default();
     let (t, _) = compile(&m, "here", &mut keys, &plumbed);
@@ -98,7 +98,7 @@ fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel
     let mut pkts: Vec<HeapBuf> = frames.iter().map(|f| HeapBuf::new(f)).collect();
     let mut meta = vec![Meta::new(0); frames.len()];
     stages::decide(&t, &mut stages::WorkerState::new(1), &mut pkts, &mut meta);
-    assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::EgressNoTunnel));
+    assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::TunnelNoUnderlay), "no underlay on this node");
     assert_eq!(meta[0].chassis, u32::from(keys.chassis("other")));
     assert_eq!(meta[1].action, Action::Reply);
     assert_eq!(pkts[1].clone().into_vec(), arp(ArpOperation::Reply, vm2, Ipv4Addr::new(10, 0, 0, 6), vm1, ip1, vm1));

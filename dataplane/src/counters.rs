@@ -12,7 +12,6 @@ use pipelines::drop::Reason;
 
 /// One worker's counters for one port.
 #[repr(align(64))]
-#[derive(Default)]
 pub struct PortCounters {
     /// Packets received on this port by the worker.
     pub rx: AtomicU64,
@@ -25,6 +24,18 @@ pub struct PortCounters {
     pub replied: AtomicU64,
     /// Drops of packets received on this port, by reason (`Reason as usize`; `Reason::None` stays 0).
     pub drops: [AtomicU64; Reason::COUNT],
+}
+
+impl Default for PortCounters {
+    fn default() -> Self {
+        PortCounters {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            rx_bursts: AtomicU64::new(0),
+            replied: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// Adds `n` to a counter that only the calling thread writes.

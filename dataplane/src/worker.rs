@@ -12,13 +12,15 @@ use pipelines::fate::Fate;
 use pipelines::meta::Meta;
 use pipelines::publish::Reader;
 use pipelines::stages;
+use pipelines::stages::l2_switch::FloodPorts;
 use pipelines::tables::Tables;
+use pipelines::tunnel;
 
 use pipelines::drop::Reason;
 
 use crate::counters::{bump, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
-use crate::pkt::as_pkts;
+use crate::pkt::{as_pkts, Pkt};
 
 /// What the worker runs over each burst.
 pub(crate) enum Forwarding {
@@ -154,7 +156,7 @@ impl Worker {
                     _ => {
                         for fate in decided.fates(&tables) {
                             let pkt = burst.pop_front().expect("one packet per meta");
-                            dispatch(fate, pool, c_in, pkt, &mut out);
+                            dispatch(&tables, fate, pool, c_in, pkt, &mut out);
                         }
                     }
                 }
@@ -293,10 +295,11 @@ impl<const TIMED: bool> PassClock<TIMED> {
     }
 }
 
-/// Carries out the fate the pipeline decided for one packet: moves it to its port's tx burst (a copy to
-/// each port of a flood but the last, which gets the packet itself), or frees it, and counts.
+/// Carries out the fate the pipeline decided for one packet: moves it to its port's tx burst (for a
+/// flood, a copy to each local port and, encapsulated, to each other node, but the last, which gets the
+/// packet itself), or frees it, and counts.
 #[inline(always)]
-fn dispatch(fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
+fn dispatch(t: &Tables, fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
     match fate {
         Fate::Output(port) => match out.get_mut(port as usize) {
             Some(ob) => push(ob, pkt, c_in),
@@ -309,23 +312,56 @@ fn dispatch(fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out:
             }
             None => c_in.drop(Reason::TxNoQueue, 1),
         },
-        Fate::Flood(ports) => {
-            let mut ports = ports.peekable();
-            while let Some(p) = ports.next() {
-                let Some(ob) = out.get_mut(p as usize) else { continue };
-                if ports.peek().is_none() {
-                    push(ob, pkt, c_in);
-                    return;
-                }
-                match Mbuf::from_bytes(pool, pkt.data()) {
-                    Some(copy) => push(ob, copy, c_in),
-                    None => c_in.drop(Reason::FloodNoMbuf, 1),
-                }
-            }
-            // The last flood port (or every one) is not plugged on this worker: the packet is freed here.
-            c_in.drop(Reason::TxNoQueue, 1);
-        }
+        Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out),
         Fate::Drop(reason) => c_in.drop(reason, 1),
+    }
+}
+
+/// Where one copy of a flood goes.
+enum FloodCopy {
+    Port(u16),
+    /// In a tunnel to this chassis.
+    Node(u32),
+}
+
+/// A flood: one copy per local port (a port not plugged on this worker is skipped), then one per other
+/// node, in a tunnel of the network's segment (head-end replication: `tunnel::encap` on each copy); the
+/// last copy is the packet itself.
+#[inline(never)]
+fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
+    let (network, nodes) = (ports.network(), ports.chassis());
+    let plugged = out.len();
+    let local = ports.filter(|&p| (p as usize) < plugged).map(FloodCopy::Port);
+    let mut copies = local.chain(nodes.iter().map(|&c| FloodCopy::Node(c))).peekable();
+    let mut pkt = Some(pkt);
+    while let Some(copy) = copies.next() {
+        let buf = match (copies.peek(), pkt.as_ref()) {
+            (None, _) => pkt.take(),
+            (Some(_), Some(p)) => Mbuf::from_bytes(pool, p.data()),
+            (Some(_), None) => None,
+        };
+        let Some(buf) = buf else {
+            c_in.drop(Reason::FloodNoMbuf, 1);
+            continue;
+        };
+        match copy {
+            FloodCopy::Port(p) => push(&mut out[p as usize], buf, c_in),
+            FloodCopy::Node(c) => match t.tunnel_to(network, c) {
+                Ok((u, seg, ip, next_hop)) => {
+                    let mut buf = Pkt(buf);
+                    match out.get_mut(u.port as usize) {
+                        Some(ob) if tunnel::encap(u, ip, next_hop, seg, &mut buf) => push(ob, buf.0, c_in),
+                        Some(_) => c_in.drop(Reason::TunnelNoHeadroom, 1),
+                        None => c_in.drop(Reason::TxNoQueue, 1),
+                    }
+                }
+                Err(reason) => c_in.drop(reason, 1),
+            },
+        }
+    }
+    if pkt.is_some() {
+        // No local port of the flood is plugged on this worker and no node is flooded to: freed here.
+        c_in.drop(Reason::TxNoQueue, 1);
     }
 }
 

@@ -47,6 +47,21 @@ reasons! {
     /// An 802.1Q or 802.1ad tag on a frame from a VM port (no port is a trunk; OVN drops `vlan.present`).
     ClassifyVlanTagged => "classify.vlan_tagged",
 
+    // tunnel_decap (frames from the underlay port)
+    /// Not for this node: another destination MAC or tunnel endpoint.
+    TunnelNotOurs => "tunnel.not_ours",
+    /// Outer headers cut short or invalid (IPv4 version, lengths, checksum), or an inner frame that does not parse.
+    TunnelMalformed => "tunnel.malformed",
+    /// For this node but not a tunnel it takes (another protocol or port, an outer fragment, Geneve
+    /// options, GRE flags other than the key).
+    TunnelNotTunnel => "tunnel.not_tunnel",
+    /// From a tunnel endpoint that is no chassis this node shares a network with.
+    TunnelUnknownChassis => "tunnel.unknown_chassis",
+    /// A segment (VNI or key) of no network on this node.
+    TunnelUnknownSegment => "tunnel.unknown_segment",
+    /// ARP on the underlay that is not a request for this node's tunnel endpoint.
+    TunnelArp => "tunnel.arp",
+
     // port_security
     /// Source MAC not the port's (nor an allowed address pair's).
     PortSecurityMac => "port_security.mac_spoof",
@@ -77,6 +92,18 @@ reasons! {
     L3NoNeighbor => "l3_route.no_neighbor",
     /// TTL/hop limit exhausted, and the ICMP error about it over the per-sender or the worker's limit.
     L3IcmpRateLimit => "l3_route.icmp_ratelimit",
+
+    // tunnel_encap (packets for ports on other nodes)
+    /// This node has no underlay port.
+    TunnelNoUnderlay => "tunnel.no_underlay",
+    /// The network has no tunnelled segment.
+    TunnelNoSegment => "tunnel.no_segment",
+    /// The destination's node is not a known chassis.
+    TunnelNoChassis => "tunnel.no_chassis",
+    /// The next hop toward the destination's node has no known MAC yet.
+    TunnelUnresolved => "tunnel.unresolved",
+    /// No headroom in the buffer for the outer headers.
+    TunnelNoHeadroom => "tunnel.no_headroom",
 
     // egress
     /// The output port is administratively down (or no longer bound).
@@ -111,8 +138,14 @@ impl Reason {
 }
 
 /// Drops counted by reason (one per worker; plain integers, the worker is the only writer).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropCounters(pub [u64; Reason::COUNT]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters([0; Reason::COUNT])
+    }
+}
 
 impl DropCounters {
     #[inline(always)]

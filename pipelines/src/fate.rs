@@ -21,8 +21,9 @@ pub enum Fate<'t> {
     /// Rewritten into a reply in place (ARP and ND answers, the router's echo replies and ICMP errors):
     /// back out of this port, the one it came in by.
     Reply(u16),
-    /// Out of each of these ports, the network's other local ports that are up (one copy per port; the
-    /// set is never empty: `l2_switch` drops a packet with nobody to flood to).
+    /// Out of each of these ports, the network's other local ports that are up (one copy per port), and
+    /// in a tunnel to each of [`FloodPorts::chassis`] (one copy per node, encapsulated by
+    /// `tunnel::encap` for it). Never nobody: `l2_switch` drops a packet with nobody to flood to.
     Flood(FloodPorts<'t>),
     /// Dropped, and counted under this reason.
     Drop(Reason),
@@ -37,8 +38,9 @@ pub enum Fate<'t> {
 ///   `l2_switch::packet` decides every packet it finds pending (each of its paths ends in `Output`,
 ///   `Remote`, `Flood` or a drop); a packet of the burst fast path is switched (`Output`) or goes to
 ///   `l3_route::route`, which decides every IPv4 packet (a debug assertion checks it);
-/// - not `Remote`: every packet that is not a `classify` drop ends with `egress::packet`, which turns
-///   `Remote` into the drop `egress.no_tunnel` (the tunnel stage's hook).
+/// - not `Remote`: every packet that is not a `classify` drop ends with `egress::packet`, which hands a
+///   `Remote` one to `tunnel_encap::packet`, which decides it (encapsulated out of the underlay port, or a
+///   `tunnel.*` drop).
 ///
 /// `tests/burst_equivalence.rs` and the `pipeline` fuzz target read the fates of random bursts.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +87,7 @@ fn fate<'t>(t: &'t Tables, m: &Meta) -> Fate<'t> {
     match m.action {
         Action::Output => Fate::Output(m.out_port),
         Action::Reply => Fate::Reply(m.out_port),
-        Action::Flood => Fate::Flood(flood_ports(t, m.network, m.in_port)),
+        Action::Flood => Fate::Flood(flood_ports(t, m.network, m.in_port, m.flags)),
         Action::Drop => Fate::Drop(m.reason),
         // See `Decided`: the stages leave neither in a decided burst (debug builds, the tests and the
         // fuzzer check it). Were that ever broken, a release build counts the packet under the reason the
@@ -143,7 +145,7 @@ mod tests {
                 "Output(1)",
                 "Reply(0)",
                 "Flood([1, 2])", // not back to port 0, not to port 3 (down)
-                "Drop(EgressNoTunnel)",
+                "Drop(TunnelNoUnderlay)",
                 "Drop(PortSecurityMac)"
             ]
         );

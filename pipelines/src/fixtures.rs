@@ -173,6 +173,45 @@ pub fn routed_tables() -> Tables {
     b.build()
 }
 
+/// A VM on another node: `fa:16:3e:00:00:09`, 10.0.0.9 on network 1 (and [`REMOTE_VM2`], 10.2.0.9 on
+/// network 2), on chassis 1 ([`PEER_CHASSIS`]) in [`tunnel_tables`].
+pub const REMOTE_VM: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 9]);
+pub const REMOTE_VM2: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0x29]);
+/// This node's underlay in [`tunnel_tables`]: port 3, 192.168.100.1.
+pub const UNDERLAY: crate::tunnel::Underlay = crate::tunnel::Underlay {
+    port: 3,
+    mac: Mac([2, 0, 0, 0, 0, 1]),
+    ip: Ipv4Addr::new(192, 168, 100, 1),
+    dont_fragment: true,
+    ttl: 64,
+};
+/// The other node of [`tunnel_tables`] (chassis key 1), 192.168.100.2, as it sends to this one.
+pub const PEER_CHASSIS: crate::tunnel::Underlay =
+    crate::tunnel::Underlay { port: 0, mac: Mac([2, 0, 0, 0, 0, 2]), ip: Ipv4Addr::new(192, 168, 100, 2), ..UNDERLAY };
+
+/// [`routed_tables`] on a node with tunnels: its underlay on port 3 ([`UNDERLAY`]), networks 1 and 2
+/// in VXLAN 101 and Geneve 102, [`REMOTE_VM`] and [`REMOTE_VM2`] on chassis 1 ([`PEER_CHASSIS`]), which
+/// also has ports on both networks (floods are replicated to it).
+pub fn tunnel_tables() -> Tables {
+    use crate::tables::RemotePort;
+    use crate::tunnel::{Chassis, Encap, Segment};
+    let mut b = TablesBuilder::from_tables(routed_tables());
+    b.underlay(Some(UNDERLAY));
+    b.chassis(1, Chassis { ip: PEER_CHASSIS.ip, next_hop: Some(PEER_CHASSIS.mac) });
+    b.segment(1, Segment { encap: Encap::Vxlan, id: 101 }).segment(2, Segment { encap: Encap::Geneve, id: 102 });
+    b.remote_port(1, REMOTE_VM, &[IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9))], RemotePort { lport: 109, chassis: 1 });
+    b.remote_port(2, REMOTE_VM2, &[IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 9))], RemotePort { lport: 209, chassis: 1 });
+    b.flood_chassis(1, vec![1]).flood_chassis(2, vec![1]);
+    b.build()
+}
+
+/// `inner`, as [`PEER_CHASSIS`] sends it to [`UNDERLAY`] in `seg`.
+pub fn tunnelled(inner: &[u8], seg: crate::tunnel::Segment) -> Vec<u8> {
+    let mut p = crate::buf::HeapBuf::new(inner);
+    assert!(crate::tunnel::encap(&PEER_CHASSIS, UNDERLAY.ip, UNDERLAY.mac, seg, &mut p), "headroom");
+    p.into_vec()
+}
+
 /// One frame from port 0 through `classify` and then `stage` (a stage's burst `run`): its `Meta` and bytes.
 pub fn classify_then(
     t: &Tables,

@@ -73,4 +73,5 @@ pub mod publish;
 pub mod routing;
 pub mod stages;
 pub mod tables;
+pub mod tunnel;
 pub mod wire;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::drop::Reason;
 use crate::routing::{Router, RouterIface};
+use crate::tunnel::{Chassis, Segment, Underlay};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 /// The old path of [`IpNet`], which now lives in `wire` (`wire/ipnet.rs`), below the tables and the
@@ -94,6 +96,19 @@ pub struct Tables {
     /// Some router is large ([`Router::is_large`]): the workers batch route lookups. Set by
     /// [`TablesBuilder::build`].
     pub large_routers: bool,
+    /// Tunnels (`tunnel.rs`): this node's underlay port, if it has one.
+    pub underlay: Option<Underlay>,
+    /// The other nodes this node shares a network with, by chassis key.
+    pub chassis: FxHashMap<u32, Chassis>,
+    /// Tunnel endpoint (IPv4, as `u32`) → chassis key: the senders decapsulation accepts.
+    pub chassis_ips: FxHashMap<u32, u32>,
+    /// Network key → its segment on the wire.
+    pub segments: FxHashMap<u32, Segment>,
+    /// Segment (`Segment::key`) → network key: where decapsulated packets belong.
+    pub decap: FxHashMap<u64, u32>,
+    /// Network key → the other nodes with a port on it, in key order: where its floods are replicated
+    /// (head-end replication).
+    pub flood_chassis: FxHashMap<u32, Vec<u32>>,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -118,6 +133,12 @@ impl PartialEq for Tables {
             && self.router_macs == o.router_macs
             && self.routers == o.routers
             && self.remote == o.remote
+            && self.underlay == o.underlay
+            && self.chassis == o.chassis
+            && self.chassis_ips == o.chassis_ips
+            && self.segments == o.segments
+            && self.decap == o.decap
+            && self.flood_chassis == o.flood_chassis
     }
 }
 
@@ -148,6 +169,26 @@ impl Tables {
             return None;
         }
         self.router_macs.get(&l2_key(network, mac)).copied()
+    }
+
+    /// What a packet of `network` needs to reach node `chassis` in a tunnel: the underlay, the network's
+    /// segment, the node's tunnel endpoint and the next hop's MAC; or why it cannot.
+    #[inline]
+    pub fn tunnel_to(&self, network: u32, chassis: u32) -> Result<(&Underlay, Segment, Ipv4Addr, Mac), Reason> {
+        let u = self.underlay.as_ref().ok_or(Reason::TunnelNoUnderlay)?;
+        let seg = *self.segments.get(&network).ok_or(Reason::TunnelNoSegment)?;
+        let c = self.chassis.get(&chassis).ok_or(Reason::TunnelNoChassis)?;
+        let mac = c.next_hop.ok_or(Reason::TunnelUnresolved)?;
+        Ok((u, seg, c.ip, mac))
+    }
+
+    /// The other nodes a flood of `network` is replicated to.
+    #[inline]
+    pub fn flood_chassis(&self, network: u32) -> &[u32] {
+        if self.flood_chassis.is_empty() {
+            return &[];
+        }
+        self.flood_chassis.get(&network).map_or(&[], Vec::as_slice)
     }
 
     #[inline]
@@ -256,6 +297,60 @@ impl TablesBuilder {
             self.neighbor(i.network, host, i.mac);
         }
         self.t.routers.insert(key, r);
+        self
+    }
+
+    /// This node's underlay port (`None`: none, and no tunnel).
+    pub fn underlay(&mut self, u: Option<Underlay>) -> &mut Self {
+        self.t.underlay = u;
+        self
+    }
+
+    /// Another node, by chassis key: its tunnel endpoint and next hop (replaces what the key had).
+    pub fn chassis(&mut self, key: u32, c: Chassis) -> &mut Self {
+        self.remove_chassis(key);
+        self.t.chassis_ips.insert(c.ip.to_u32(), key);
+        self.t.chassis.insert(key, c);
+        self
+    }
+
+    /// Undoes [`TablesBuilder::chassis`].
+    pub fn remove_chassis(&mut self, key: u32) -> &mut Self {
+        if let Some(old) = self.t.chassis.remove(&key) {
+            if self.t.chassis_ips.get(&old.ip.to_u32()) == Some(&key) {
+                self.t.chassis_ips.remove(&old.ip.to_u32());
+            }
+        }
+        self
+    }
+
+    /// The segment of `network` on the wire (replaces the one it had).
+    pub fn segment(&mut self, network: u32, seg: Segment) -> &mut Self {
+        self.remove_segment(network);
+        self.t.decap.insert(seg.key(), network);
+        self.t.segments.insert(network, seg);
+        self
+    }
+
+    /// Undoes [`TablesBuilder::segment`].
+    pub fn remove_segment(&mut self, network: u32) -> &mut Self {
+        if let Some(old) = self.t.segments.remove(&network) {
+            if self.t.decap.get(&old.key()) == Some(&network) {
+                self.t.decap.remove(&old.key());
+            }
+        }
+        self
+    }
+
+    /// The other nodes with a port on `network` (none: the entry goes).
+    pub fn flood_chassis(&mut self, network: u32, mut chassis: Vec<u32>) -> &mut Self {
+        chassis.sort_unstable();
+        chassis.dedup();
+        if chassis.is_empty() {
+            self.t.flood_chassis.remove(&network);
+        } else {
+            self.t.flood_chassis.insert(network, chassis);
+        }
         self
     }
 

@@ -96,3 +96,57 @@ proptest! {
         }
     }
 }
+
+/// A frame of a node with tunnels ([`tunnel_tables`]) and the port it comes in by: to and from ports on
+/// the other node (switched and routed), floods, and what the other node sends through the underlay
+/// (tunnelled frames of known and unknown segments, from known and unknown endpoints, ARP), some
+/// corrupted.
+fn tunnel_frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
+    use pipelines::tunnel::{Encap, Segment};
+    let corrupt = proptest::option::weighted(0.15, (0usize..90, any::<u8>()));
+    (0u8..10, any::<u8>(), corrupt).prop_map(|(kind, low, corrupt)| {
+        let vxlan = |id| Segment { encap: Encap::Vxlan, id };
+        let (mut f, port) = match kind {
+            0 => (udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9)), 0),
+            1 => (udp4(VM1, ROUTER, IP1, Ipv4Addr::new(10, 2, 0, 9 - low % 2)), 0),
+            2 => (udp4(VM1, Mac::BROADCAST, IP1, Ipv4Addr::BROADCAST), 0),
+            3 => (arp_request(VM1, IP1, Ipv4Addr::new(10, 0, 0, 9)), 0),
+            4 => (tunnelled(&udp4(REMOTE_VM, VM2, Ipv4Addr::new(10, 0, 0, 9), IP2), vxlan(101)), 3),
+            5 => (tunnelled(&udp4(REMOTE_VM, Mac::BROADCAST, Ipv4Addr::new(10, 0, 0, 9), IP2), vxlan(101)), 3),
+            6 => {
+                (tunnelled(&udp4(REMOTE_VM, VM2, Ipv4Addr::new(10, 0, 0, 9), IP2), vxlan(100 + u32::from(low % 4))), 3)
+            }
+            7 => (
+                tunnelled(
+                    &udp4(REMOTE_VM, ROUTER, Ipv4Addr::new(10, 0, 0, 9), IP2),
+                    Segment { encap: Encap::Geneve, id: 102 },
+                ),
+                3,
+            ),
+            8 => (arp_request(PEER_CHASSIS.mac, PEER_CHASSIS.ip, Ipv4Addr::new(192, 168, 100, low % 3)), 3),
+            _ => (udp4(VM1, VM2, IP1, IP2), low as u16 % 4),
+        };
+        if let Some((at, b)) = corrupt {
+            if at < f.len() {
+                f[at] = b;
+            }
+        }
+        (f, port)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_path_decides_as_the_per_packet_path_with_tunnels(burst in proptest::collection::vec(tunnel_frame(), 1..33)) {
+        let t = tunnel_tables();
+        let frames: Vec<(u16, &[u8])> = burst.iter().map(|(f, p)| (*p, f.as_slice())).collect();
+        let (fast_meta, fast_bytes) = decide_burst(&t, 0, &frames, true);
+        let (slow_meta, slow_bytes) = decide_burst(&t, 0, &frames, false);
+        for i in 0..frames.len() {
+            prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?}", i, frames[i].1);
+            prop_assert_eq!(&fast_bytes[i], &slow_bytes[i], "packet {}", i);
+        }
+    }
+}

@@ -25,6 +25,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::segments::Segments;
 use crate::db::{Db, DbError};
 use crate::model::{Object, Store};
 
@@ -32,6 +33,14 @@ use crate::model::{Object, Store};
 #[derive(Clone)]
 pub struct Api {
     pub db: Arc<dyn Db>,
+    pub settings: Settings,
+}
+
+/// The API's settings, the same for every request: what Neutron reads from its configuration files.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// What network segments are allocated from, and the MTUs they leave.
+    pub segments: Arc<Segments>,
 }
 
 /// A request's attributes: the object inside `{"<one>": {...}}`.
@@ -57,7 +66,7 @@ pub(super) trait Resource: Object + Send + 'static {
 
     /// The create request's attributes (`tenant_id` read as `project_id`, the ignored ones dropped),
     /// checked and completed with defaults: everything that needs no DB, so a bad request costs none.
-    fn draft(attrs: Attrs) -> ApiResult<Self::Draft>;
+    fn draft(attrs: Attrs, settings: &Settings) -> ApiResult<Self::Draft>;
 
     /// Stores a draft: the checks against the DB, the allocations, the write. On an error it gives back
     /// what it took.
@@ -65,7 +74,7 @@ pub(super) trait Resource: Object + Send + 'static {
 
     /// The object an update makes of `cur` (as stored now) and the request's attributes; by default
     /// they are merged over it. It runs again, on the fresh object, when another writer came first.
-    fn change(_db: &dyn Db, cur: &Self, attrs: Attrs) -> ApiResult<Self> {
+    fn change(_db: &dyn Db, _settings: &Settings, cur: &Self, attrs: Attrs) -> ApiResult<Self> {
         merge(cur, attrs)
     }
 
@@ -79,7 +88,7 @@ pub(super) trait Resource: Object + Send + 'static {
     }
 
     /// After `cur` is deleted: what it held is released.
-    fn after_delete(_db: &dyn Db, _cur: &Self) -> ApiResult<()> {
+    fn after_delete(_db: &dyn Db, _settings: &Settings, _cur: &Self) -> ApiResult<()> {
         Ok(())
     }
 
@@ -135,7 +144,7 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, raw: Bytes) -> A
     for k in T::CREATE_IGNORED {
         attrs.remove(*k);
     }
-    let draft = T::draft(attrs)?;
+    let draft = T::draft(attrs, &api.settings)?;
     let o = blocking(&api, move |db| view(db, T::insert(db, draft)?)).await?;
     Ok((StatusCode::CREATED, Json(json!({ T::ONE: o }))).into_response())
 }
@@ -155,12 +164,13 @@ pub(super) async fn update<T: Resource>(
     for k in T::UPDATE_IGNORED {
         attrs.remove(*k);
     }
+    let settings = api.settings.clone();
     let o = blocking(&api, move |db| {
         let s = Store::new(db);
         let mut tries = 0;
         loop {
             let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
-            let next = T::change(db, &cur, attrs.clone())?;
+            let next = T::change(db, &settings, &cur, attrs.clone())?;
             match s.update(next.clone()) {
                 Ok(written) => {
                     T::settle(db, &cur, &written, true);
@@ -182,12 +192,13 @@ pub(super) async fn update<T: Resource>(
 
 /// `DELETE /v2.0/<many>/{id}`: 204.
 pub(super) async fn delete<T: Resource>(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let settings = api.settings.clone();
     blocking(&api, move |db| {
         let s = Store::new(db);
         let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
         T::before_delete(db, &cur)?;
         s.delete::<T>(&id, None)?;
-        T::after_delete(db, &cur)?;
+        T::after_delete(db, &settings, &cur)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -364,14 +375,17 @@ mod tests {
             Arc::new(Racing { inner: crate::db::embedded::EmbeddedDb::open(&dir).unwrap(), races: Default::default() });
         let db: &dyn Db = &*racing;
         let attrs = |v: Value| v.as_object().unwrap().clone();
-        let net = Network::insert(db, Network::draft(attrs(json!({"name": "n"}))).unwrap()).unwrap();
-        let sub = Subnet::draft(attrs(json!({"network_id": net.id, "cidr": "10.0.0.0/24"}))).unwrap();
+        let net =
+            Network::insert(db, Network::draft(attrs(json!({"name": "n"})), &Settings::default()).unwrap()).unwrap();
+        let sub =
+            Subnet::draft(attrs(json!({"network_id": net.id, "cidr": "10.0.0.0/24"})), &Settings::default()).unwrap();
         let sub = Subnet::insert(db, sub).unwrap();
-        let port = Port::insert(db, Port::draft(attrs(json!({"network_id": net.id}))).unwrap()).unwrap();
+        let port =
+            Port::insert(db, Port::draft(attrs(json!({"network_id": net.id})), &Settings::default()).unwrap()).unwrap();
         assert_eq!(port.fixed_ips[0].ip_address, "10.0.0.2");
 
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let api = Api { db: racing.clone() };
+        let api = Api { db: racing.clone(), settings: Settings::default() };
         let put = |races: usize, ip: &str| {
             racing.races.store(races, Relaxed);
             let body = json!({"port": {"name": "renamed", "fixed_ips": [{"subnet_id": sub.id, "ip_address": ip}]}});

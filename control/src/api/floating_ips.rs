@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::crud::{new_id, Attrs, Resource};
+use super::crud::{new_id, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use crate::cidr::Cidr;
@@ -104,7 +104,7 @@ impl Resource for FloatingIp {
 
     type Draft = FloatingIpDraft;
 
-    fn draft(attrs: Attrs) -> ApiResult<FloatingIpDraft> {
+    fn draft(attrs: Attrs, _: &Settings) -> ApiResult<FloatingIpDraft> {
         let network_id =
             string(&attrs, "floating_network_id").ok_or_else(|| ApiError::bad("floating_network_id is required"))?;
         Ok(FloatingIpDraft {
@@ -172,14 +172,14 @@ impl Resource for FloatingIp {
     }
 
     /// Not a merge: the request says where the floating IP points now (no `port_id`: nowhere).
-    fn change(db: &dyn Db, cur: &FloatingIp, attrs: Attrs) -> ApiResult<FloatingIp> {
+    fn change(db: &dyn Db, _: &Settings, cur: &FloatingIp, attrs: Attrs) -> ApiResult<FloatingIp> {
         let mut f = cur.clone();
         associate(db, &mut f, string(&attrs, "port_id"), string(&attrs, "fixed_ip_address"))?;
         Ok(f)
     }
 
     /// Its address goes back to the external network's pool.
-    fn after_delete(db: &dyn Db, f: &FloatingIp) -> ApiResult<()> {
+    fn after_delete(db: &dyn Db, _: &Settings, f: &FloatingIp) -> ApiResult<()> {
         if let Some(net) = Store::new(db).get::<Network>(&f.floating_network_id)? {
             for sid in &net.subnets {
                 ipam::release(db, sid, &f.floating_ip_address);

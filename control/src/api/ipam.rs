@@ -62,25 +62,84 @@ pub fn take(db: &dyn Db, subnet_id: &str, ip: &str, port_id: &str) -> Result<boo
 }
 
 pub fn release(db: &dyn Db, subnet_id: &str, ip: &str) {
-    let _ = db.delete(&ipam_table(subnet_id), ip, None);
-    // The next allocation here starts at the freed address: the lowest free ones are given first.
-    if let (Some((_, x)), Ok(mut next)) = (parse_ip(ip), NEXT.lock()) {
-        if let Some(h) = next.get_or_insert_with(Default::default).get_mut(subnet_id) {
+    if let Some((_, x)) = parse_ip(ip) {
+        give_back(db, &ipam_table(subnet_id), ip, x);
+    }
+}
+
+/// Deletes `key` (the value `x` of a range [`take_first_free`] allocates from) from `table`; the next
+/// allocation there starts at it: the lowest free ones are given first.
+pub fn give_back(db: &dyn Db, table: &str, key: &str, x: u128) {
+    let _ = db.delete(table, key, None);
+    if let Ok(mut next) = NEXT.lock() {
+        if let Some(h) = next.get_or_insert_with(Default::default).get_mut(table) {
             *h = (*h).min(x);
         }
     }
 }
 
-/// Where the next allocation in a subnet starts looking (this process's last allocation + 1): an
-/// allocation is one DB create in the common case instead of a list of every address taken. Another API
+/// Where the next allocation in a table starts looking (this process's last allocation there + 1): an
+/// allocation is one DB create in the common case instead of a list of every key taken. Another API
 /// server's allocations only cost a failed create each.
 static NEXT: std::sync::Mutex<Option<std::collections::HashMap<String, u128>>> = std::sync::Mutex::new(None);
 
-/// Tries of the addresses after the hint before listing the subnet's allocations.
+/// Tries of the values after the hint before listing the table's allocations.
 const HINT_TRIES: u32 = 32;
 
-/// A free address of the subnet's pools, taken for `port_id`: the ones after the last one this process
-/// gave, else the first free one; `None` when the pools are full.
+/// Takes for `owner` a free value of `ranges` (inclusive, in order) in `table`, where value `x` is the
+/// entry `key(x)`, taken by creating it (a create fails if the entry exists, so two API servers never
+/// take one value): one of those after the last one this process took there, else the first free one.
+/// `None` when every value is taken.
+pub fn take_first_free(
+    db: &dyn Db,
+    table: &str,
+    ranges: &[(u128, u128)],
+    key: impl Fn(u128) -> String,
+    owner: &str,
+) -> Result<Option<u128>, DbError> {
+    let take = |x: u128| -> Result<bool, DbError> {
+        match db.create(table, &key(x), owner.as_bytes()) {
+            Ok(_) => {
+                NEXT.lock()
+                    .expect("poisoned")
+                    .get_or_insert_with(Default::default)
+                    .insert(table.to_owned(), x.saturating_add(1));
+                Ok(true)
+            }
+            Err(DbError::AlreadyExists) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let hint = NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).get(table).copied();
+    if let Some(h) = hint {
+        let mut tries = 0;
+        for &(a, b) in ranges {
+            // Inclusive ranges: one may end at the type's last value (no `x + 1` past it).
+            for x in h.max(a)..=b {
+                if tries == HINT_TRIES {
+                    break;
+                }
+                if take(x)? {
+                    return Ok(Some(x));
+                }
+                tries += 1;
+            }
+        }
+    }
+    let (taken, _) = db.list(table)?;
+    let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
+    for &(a, b) in ranges {
+        for x in a..=b {
+            if !taken.contains(&key(x)) && take(x)? {
+                return Ok(Some(x));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A free address of the subnet's pools, taken for `port_id` ([`take_first_free`]); `None` when the
+/// pools are full.
 pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>, DbError> {
     let pools: Vec<(bool, u128, u128)> = s
         .allocation_pools
@@ -90,39 +149,10 @@ pub fn allocate(db: &dyn Db, s: &Subnet, port_id: &str) -> Result<Option<String>
             Some((v6, a, b))
         })
         .collect();
-    let hint = NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).get(&s.id).copied();
-    let remember = |x: u128| {
-        NEXT.lock().expect("poisoned").get_or_insert_with(Default::default).insert(s.id.clone(), x.saturating_add(1));
-    };
-    if let Some(h) = hint {
-        let mut tries = 0;
-        for &(v6, a, b) in &pools {
-            // Inclusive ranges: a pool may end at the family's last address (no `x + 1` past it).
-            for x in h.max(a)..=b {
-                if tries == HINT_TRIES {
-                    break;
-                }
-                let ip = ip_from_bits(v6, x).to_string();
-                if take(db, &s.id, &ip, port_id)? {
-                    remember(x);
-                    return Ok(Some(ip));
-                }
-                tries += 1;
-            }
-        }
-    }
-    let (taken, _) = db.list(&ipam_table(&s.id))?;
-    let taken: std::collections::HashSet<String> = taken.into_iter().map(|e| e.key).collect();
-    for &(v6, a, b) in &pools {
-        for x in a..=b {
-            let ip = ip_from_bits(v6, x).to_string();
-            if !taken.contains(&ip) && take(db, &s.id, &ip, port_id)? {
-                remember(x);
-                return Ok(Some(ip));
-            }
-        }
-    }
-    Ok(None)
+    let Some(&(v6, _, _)) = pools.first() else { return Ok(None) };
+    let ranges: Vec<(u128, u128)> = pools.iter().filter(|p| p.0 == v6).map(|&(_, a, b)| (a, b)).collect();
+    let got = take_first_free(db, &ipam_table(&s.id), &ranges, |x| ip_from_bits(v6, x).to_string(), port_id)?;
+    Ok(got.map(|x| ip_from_bits(v6, x).to_string()))
 }
 
 /// True if `ip` is in one of the subnet's pools.

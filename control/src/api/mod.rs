@@ -13,6 +13,7 @@
 //! | `routers.rs` | routers, `add_router_interface` / `remove_router_interface`, extra routes |
 //! | `security_groups.rs` | security groups (shown with their rules) and rules, the default group |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
+//! | `segments.rs` | network segments (VXLAN, Geneve, GRE, VLAN, flat): checked or allocated cloud-wide, MTUs |
 //! | `ipam.rs` | address and MAC allocation that never hands one out twice, even across API servers |
 //! | `crud.rs` | the generic list / show / create / update / delete handlers and the `Resource` trait |
 //! | `server.rs` | every route, the version / resources / extensions documents, the token guard, [`serve_until`] |
@@ -27,7 +28,7 @@
 //! let db = Arc::new(control::db::embedded::EmbeddedDb::open("/var/lib/dragonflow/db")?);
 //! let stop = Arc::new(AtomicBool::new(false));
 //! // Serves until `stop` is set; `Some(token)` requires `X-Auth-Token` on every request but `GET /`.
-//! control::api::serve_until("127.0.0.1:9696", db, None, stop)?;
+//! control::api::serve_until("127.0.0.1:9696", db, control::api::Settings::default(), None, stop)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -35,7 +36,7 @@
 //!
 //! ```text
 //! POST /v2.0/networks      {"network": {"name": "net1"}}
-//!   201 {"network": {"id": "5f1f…", "name": "net1", "status": "ACTIVE", "mtu": 1500, "revision_number": 1, …}}
+//!   201 {"network": {"id": "5f1f…", "name": "net1", "status": "ACTIVE", "mtu": 1450, "provider:network_type": "vxlan", "provider:segmentation_id": 1, …}}
 //! GET  /v2.0/networks/nope
 //!   404 {"NeutronError": {"type": "NetworkNotFound", "message": "network nope could not be found.", "detail": ""}}
 //! ```
@@ -48,9 +49,10 @@ mod networks;
 mod ports;
 mod routers;
 mod security_groups;
+pub mod segments;
 mod server;
 mod subnets;
 
-pub use crud::Api;
+pub use crud::{Api, Settings};
 pub use error::ApiError;
 pub use server::{router, serve_until, with_token};

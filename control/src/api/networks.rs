@@ -1,10 +1,25 @@
-//! Networks: `/v2.0/networks`. A new network is `ACTIVE` at once (there is no agent to wait for); one
-//! with ports or floating IPs on it is not deleted (`NetworkInUse`), and its subnets go with it.
+//! Networks: `/v2.0/networks`. A new network is `ACTIVE` at once (there is no agent to wait for) and
+//! has its segment (`segments.rs`: type, physical network, segmentation ID, allocated or checked) and the
+//! MTU its type leaves; one with ports or floating IPs on it is not deleted (`NetworkInUse`), and its
+//! subnets and segment go with it.
 
-use super::crud::{new_object, Attrs, Resource};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::crud::{merge, new_object, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::segments::Segments;
 use crate::db::Db;
-use crate::model::{FloatingIp, Network, Port, Store, Subnet};
+use crate::model::{FloatingIp, Network, NetworkType, Port, Store, Subnet};
+
+/// A network to create: checked, its segment not taken yet.
+pub(super) struct NetworkDraft {
+    net: Network,
+    /// The request gave an MTU (checked against its type's once the type is known), or takes the largest.
+    mtu_given: bool,
+    segments: Arc<Segments>,
+}
 
 impl Resource for Network {
     const ONE: &'static str = "network";
@@ -32,14 +47,39 @@ impl Resource for Network {
     const UPDATE: &'static [&'static str] =
         &["name", "description", "admin_state_up", "mtu", "port_security_enabled", "shared", "router:external"];
 
-    type Draft = Network;
+    type Draft = NetworkDraft;
 
-    fn draft(attrs: Attrs) -> ApiResult<Network> {
-        new_object(attrs, Some("ACTIVE"))
+    fn draft(attrs: Attrs, settings: &Settings) -> ApiResult<NetworkDraft> {
+        if let Some(Value::String(t)) = attrs.get("provider:network_type") {
+            t.parse::<NetworkType>()
+                .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidInput", e))?;
+        }
+        let mtu_given = attrs.get("mtu").is_some_and(|m| !m.is_null());
+        let net: Network = new_object(attrs, Some("ACTIVE"))?;
+        settings.segments.check_provider(&net)?;
+        Ok(NetworkDraft { net, mtu_given, segments: settings.segments.clone() })
     }
 
-    fn insert(db: &dyn Db, n: Network) -> ApiResult<Network> {
-        Ok(Store::new(db).create(n)?)
+    fn insert(db: &dyn Db, d: NetworkDraft) -> ApiResult<Network> {
+        let NetworkDraft { mut net, mtu_given, segments } = d;
+        segments.take(db, &mut net)?;
+        if !mtu_given {
+            net.mtu = net.network_type.map_or(segments.physnet_mtu, |t| segments.max_mtu(t));
+        }
+        let created = segments.check_mtu(&net).and_then(|()| Ok(Store::new(db).create(net.clone())?));
+        if created.is_err() {
+            segments.give_back(db, &net);
+        }
+        created
+    }
+
+    /// A new MTU must fit the network's type.
+    fn change(_db: &dyn Db, settings: &Settings, cur: &Network, attrs: Attrs) -> ApiResult<Network> {
+        let next = merge(cur, attrs)?;
+        if next.mtu != cur.mtu {
+            settings.segments.check_mtu(&next)?;
+        }
+        Ok(next)
     }
 
     fn before_delete(db: &dyn Db, n: &Network) -> ApiResult<()> {
@@ -56,6 +96,11 @@ impl Resource for Network {
         for sub in &n.subnets {
             let _ = s.delete::<Subnet>(sub, None);
         }
+        Ok(())
+    }
+
+    fn after_delete(db: &dyn Db, settings: &Settings, n: &Network) -> ApiResult<()> {
+        settings.segments.give_back(db, n);
         Ok(())
     }
 }

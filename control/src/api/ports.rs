@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use super::crud::{merge, new_id, rand_u64, Attrs, Resource};
+use super::crud::{merge, new_id, rand_u64, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::floating_ips::associate;
 use super::ipam;
@@ -236,7 +236,7 @@ impl Resource for Port {
 
     type Draft = PortDraft;
 
-    fn draft(mut attrs: Attrs) -> ApiResult<PortDraft> {
+    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<PortDraft> {
         let network_id = attrs
             .get("network_id")
             .and_then(Value::as_str)
@@ -264,7 +264,7 @@ impl Resource for Port {
 
     /// New fixed IPs are taken here, before the write (compare-and-swap); [`Resource::settle`] releases
     /// the old ones once it is done, or the new ones if it failed.
-    fn change(db: &dyn Db, cur: &Port, mut attrs: Attrs) -> ApiResult<Port> {
+    fn change(db: &dyn Db, _: &Settings, cur: &Port, mut attrs: Attrs) -> ApiResult<Port> {
         let requested = requested_ips(&mut attrs)?;
         let mut next = merge(cur, attrs)?;
         if let Some(requested) = requested {
@@ -298,7 +298,7 @@ impl Resource for Port {
         Ok(())
     }
 
-    fn after_delete(db: &dyn Db, p: &Port) -> ApiResult<()> {
+    fn after_delete(db: &dyn Db, _: &Settings, p: &Port) -> ApiResult<()> {
         release_port(db, p);
         Ok(())
     }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::crud::{blocking, merge, new_id, new_object, Api, Attrs, Resource};
+use super::crud::{blocking, merge, new_id, new_object, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use super::ports::{release_port, take_new_mac};
@@ -39,7 +39,7 @@ impl Resource for Router {
 
     type Draft = Router;
 
-    fn draft(attrs: Attrs) -> ApiResult<Router> {
+    fn draft(attrs: Attrs, _: &Settings) -> ApiResult<Router> {
         new_object(attrs, Some("ACTIVE"))
     }
 
@@ -48,7 +48,7 @@ impl Resource for Router {
     }
 
     /// Extra routes: a destination network (no host bits) and a next hop address.
-    fn change(_db: &dyn Db, cur: &Router, attrs: Attrs) -> ApiResult<Router> {
+    fn change(_db: &dyn Db, _: &Settings, cur: &Router, attrs: Attrs) -> ApiResult<Router> {
         let r = merge(cur, attrs)?;
         for route in &r.routes {
             if Cidr::parse_network(&route.destination).is_none() || route.nexthop.parse::<std::net::IpAddr>().is_err() {

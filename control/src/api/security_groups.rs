@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::crud::{blocking, new_id, new_object, to_json, Api, Attrs, Resource};
+use super::crud::{blocking, new_id, new_object, to_json, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use crate::cidr::Cidr;
 use crate::db::{Db, DbError};
@@ -94,7 +94,7 @@ impl Resource for SecurityGroup {
 
     type Draft = SecurityGroup;
 
-    fn draft(attrs: Attrs) -> ApiResult<SecurityGroup> {
+    fn draft(attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroup> {
         new_object(attrs, None)
     }
 
@@ -145,7 +145,7 @@ impl Resource for SecurityGroupRule {
 
     type Draft = SecurityGroupRule;
 
-    fn draft(mut attrs: Attrs) -> ApiResult<SecurityGroupRule> {
+    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroupRule> {
         attrs.entry("ethertype").or_insert(json!("IPv4"));
         if let Some(Value::Number(n)) = attrs.get("protocol") {
             let n = n.to_string();

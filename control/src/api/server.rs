@@ -12,15 +12,15 @@ use axum::routing::{get, put};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::crud::{create, delete, list, show, update, Api};
+use super::crud::{create, delete, list, show, update, Api, Settings};
 use super::error::ApiError;
 use super::routers::{add_router_interface, remove_router_interface};
 use super::security_groups::delete_rule;
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
-/// The API's routes over `db`.
-pub fn router(db: Arc<dyn Db>) -> axum::Router {
+/// The API's routes over `db`, with `settings`.
+pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
     axum::Router::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
@@ -46,7 +46,7 @@ pub fn router(db: Arc<dyn Db>) -> axum::Router {
         .route("/v2.0/floatingips", get(list::<FloatingIp>).post(create::<FloatingIp>))
         .route("/v2.0/floatingips/{id}", get(show::<FloatingIp>).put(update::<FloatingIp>).delete(delete::<FloatingIp>))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
-        .with_state(Api { db })
+        .with_state(Api { db, settings })
 }
 
 async fn versions() -> Json<Value> {
@@ -93,7 +93,13 @@ pub fn with_token(routes: axum::Router, token: String) -> axum::Router {
 
 /// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own;
 /// with `token`, only to requests that carry it.
-pub fn serve_until(listen: &str, db: Arc<dyn Db>, token: Option<String>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+pub fn serve_until(
+    listen: &str,
+    db: Arc<dyn Db>,
+    settings: Settings,
+    token: Option<String>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("api").enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -109,8 +115,8 @@ pub fn serve_until(listen: &str, db: Arc<dyn Db>, token: Option<String>, stop: A
             tracing::warn!(%local, "the API listens beyond loopback without a token (--token): anyone reaching it may change the cloud");
         }
         let routes = match token {
-            Some(t) => with_token(router(db), t),
-            None => router(db),
+            Some(t) => with_token(router(db, settings), t),
+            None => router(db, settings),
         };
         axum::serve(listener, routes).with_graceful_shutdown(stopped).await
     })

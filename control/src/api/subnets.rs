@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::crud::{merge, new_id, Attrs, Resource};
+use super::crud::{merge, new_id, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use crate::cidr::{ip_from_bits, Cidr};
@@ -54,7 +54,7 @@ impl Resource for Subnet {
 
     type Draft = SubnetDraft;
 
-    fn draft(mut attrs: Attrs) -> ApiResult<SubnetDraft> {
+    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetDraft> {
         let cidr_s =
             attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
         let cidr = Cidr::parse_network(&cidr_s)
@@ -167,7 +167,7 @@ impl Resource for Subnet {
 
     /// A new gateway follows the rules of a creation: inside the CIDR, outside the pools, not taken by
     /// a port.
-    fn change(db: &dyn Db, cur: &Subnet, attrs: Attrs) -> ApiResult<Subnet> {
+    fn change(db: &dyn Db, _: &Settings, cur: &Subnet, attrs: Attrs) -> ApiResult<Subnet> {
         let next = merge(cur, attrs)?;
         if next.gateway_ip != cur.gateway_ip {
             if let Some(g) = &next.gateway_ip {
@@ -197,7 +197,7 @@ impl Resource for Subnet {
     }
 
     /// The network forgets it.
-    fn after_delete(db: &dyn Db, sub: &Subnet) -> ApiResult<()> {
+    fn after_delete(db: &dyn Db, _: &Settings, sub: &Subnet) -> ApiResult<()> {
         let s = Store::new(db);
         if let Some(mut net) = s.get::<Network>(&sub.network_id)? {
             net.subnets.retain(|x| *x != sub.id);

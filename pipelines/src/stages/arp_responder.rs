@@ -6,7 +6,7 @@ use crate::buf::PacketBuf;
 use crate::meta::{flags, Meta};
 use crate::tables::Tables;
 use crate::wire::arp::ArpPacket;
-use crate::wire::{ArpOperation, EthernetFrame, Ipv4Addr};
+use crate::wire::{ArpOperation, EthernetFrame, Ipv4Addr, Mac};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
@@ -24,6 +24,15 @@ pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
 
 /// One pending ARP packet.
 fn answer<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    let network = m.network;
+    answer_with(p, m, |ip| t.arp_lookup(network, ip));
+}
+
+/// Rewrites an ARP request (its header at `m.l3_off`) into the reply `lookup` gives for its target
+/// address, back out of its port; leaves it as it is if `lookup` has no answer or the request is not one
+/// the responder answers (not Ethernet/IPv4, a probe, gratuitous, or asking for the sender's own MAC).
+/// The tunnel stage answers for the underlay's own address with it too.
+pub(crate) fn answer_with<B: PacketBuf>(p: &mut B, m: &mut Meta, lookup: impl FnOnce(Ipv4Addr) -> Option<Mac>) {
     let l3 = m.l3_off as usize;
     let d = p.data_mut();
     let arp = ArpPacket::new_unchecked(&d[l3..]);
@@ -34,7 +43,7 @@ fn answer<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     if spa == Ipv4Addr::UNSPECIFIED || spa == tpa {
         return;
     }
-    let Some(answer) = t.arp_lookup(m.network, tpa) else {
+    let Some(answer) = lookup(tpa) else {
         return;
     };
     if answer == sha {

@@ -67,7 +67,10 @@ impl<'t> Template<'t> {
         let kind = match memo.router(t, port.network, dst) {
             // The router's verdicts are per packet: past classify and port security is enough.
             Some((key, r)) if passed_port_security => Kind::Route(key, r),
-            None if m.action == Action::Output => Kind::Switch(m.out_port),
+            // Switched to a local port; not in a tunnel (out of the underlay port), which is per packet.
+            None if m.action == Action::Output && t.underlay.as_ref().is_none_or(|u| u.port != m.out_port) => {
+                Kind::Switch(m.out_port)
+            }
             _ => return None,
         };
         Some(Template { in_port: m.in_port, header, src: Mac(header[6..12].try_into().ok()?), port, kind })
@@ -119,7 +122,7 @@ impl<'t> Template<'t> {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
                 l3_route::route(t, memo, w, key, r, p, m);
                 debug_assert!(!m.pending(), "see fate::Decided");
-                egress::packet(t, m);
+                egress::packet(t, p, m);
             }
         }
         true

@@ -1,26 +1,26 @@
-//! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up;
-//! a packet for a port on another node goes to the tunnel stage, which encapsulates it for that node.
-//! The tunnel stage (VXLAN/Geneve/GRE) is a later issue: until it is configured such packets are
-//! dropped and counted here, never flooded or lost silently.
-//! Drops: `egress.port_down`, `egress.no_tunnel`.
+//! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up; a
+//! packet for a port on another node goes to the tunnel stage (`tunnel_encap`), which decides it: out of
+//! the underlay port in a tunnel, or dropped and counted, never flooded or lost silently.
+//! Drops: `egress.port_down`.
 
+use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{Action, Meta};
+use crate::stages::tunnel_encap;
 use crate::tables::Tables;
 
-pub fn run(t: &Tables, meta: &mut [Meta]) {
-    for m in meta.iter_mut() {
-        packet(t, m);
+pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        packet(t, p, m);
     }
 }
 
-/// One decided packet.
+/// One decided packet (or one for another node, which the tunnel stage decides).
 #[inline(always)]
-pub fn packet(t: &Tables, m: &mut Meta) {
+pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     match m.action {
         Action::Output if !t.port(m.out_port).is_some_and(|e| e.up) => m.drop(Reason::EgressPortDown),
-        // The tunnel stage's hook: `tunnel::packet(t, p, m)` encapsulates for `m.chassis` here.
-        Action::Remote => m.drop(Reason::EgressNoTunnel),
+        Action::Remote => tunnel_encap::packet(t, p, m),
         _ => {}
     }
 }
@@ -66,14 +66,14 @@ mod tests {
     }
 
     #[test]
-    fn remote_ports_go_to_the_tunnel_hook_and_are_answered_for() {
+    fn remote_ports_go_to_the_tunnel_stage_and_are_answered_for() {
         let t = tables(true);
         let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
         let mut m = Meta::new(0);
         let mut p = HeapBuf::new(&udp4(VM1, REMOTE_VM, IP1, remote_ip));
         let w = &mut stages::WorkerState::new(1);
         stages::decide(&t, w, core::slice::from_mut(&mut p), core::slice::from_mut(&mut m));
-        assert_eq!((m.action, m.reason), (Action::Drop, Reason::EgressNoTunnel));
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::TunnelNoUnderlay));
         assert_eq!((m.dst_lport, m.chassis), (109, 7));
         let (meta, out, _) = decide(&t, &[arp_request(VM1, IP1, remote_ip)]);
         assert_eq!(meta[0].action, Action::Reply);

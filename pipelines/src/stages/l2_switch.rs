@@ -1,6 +1,8 @@
 //! L2 lookup: destination MAC in the packet's network → a local port, else a port on another node (for
-//! the egress stage to hand to the tunnel stage). Broadcast, multicast and unknown unicast are flooded
-//! to the network's other local ports that are up, never across networks.
+//! the tunnel stage to encapsulate). Broadcast, multicast and unknown unicast are flooded to the
+//! network's other local ports that are up and, by head-end replication, to the other nodes with a port
+//! on the network; never across networks. A packet from a tunnel (`flags::FROM_TUNNEL`) goes to local
+//! ports only: a node never sends what it received from a tunnel into another one.
 //! Drops: `l2_switch.no_destination` (back to its own port, or nobody to flood to).
 
 use crate::buf::PacketBuf;
@@ -34,34 +36,53 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
             }
             return;
         }
-        if let Some(r) = t.remote_lookup(m.network, dst) {
+        if let Some(r) = t.remote_lookup(m.network, dst).filter(|_| !m.has(flags::FROM_TUNNEL)) {
             m.action = Action::Remote;
             m.dst_lport = r.lport;
             m.chassis = r.chassis;
             return;
         }
     }
-    if flood_ports(t, m.network, m.in_port).next().is_some() {
+    let mut flood = flood_ports(t, m.network, m.in_port, m.flags);
+    if !flood.chassis().is_empty() || flood.next().is_some() {
         m.action = Action::Flood;
     } else {
         m.drop(Reason::L2NoDestination);
     }
 }
 
-/// The ports a flooded packet from `in_port` in `network` goes to: the network's other local ports that
-/// are up.
+/// Where a flooded packet from `in_port` in `network` goes (`meta_flags`: its `Meta::flags`): the
+/// network's other local ports that are up, and the other nodes with a port on it unless it came from a
+/// tunnel.
 #[inline]
-pub fn flood_ports(t: &Tables, network: u32, in_port: u16) -> FloodPorts<'_> {
+pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8) -> FloodPorts<'_> {
     let ports = t.networks.get(&network).map_or(&[][..], |n| &n.local_ports[..]);
-    FloodPorts { t, ports: ports.iter(), in_port }
+    let chassis = if meta_flags & flags::FROM_TUNNEL == 0 { t.flood_chassis(network) } else { &[] };
+    FloodPorts { t, ports: ports.iter(), in_port, network, chassis }
 }
 
-/// The ports of a flood (see [`flood_ports`]), read from the tables as it goes: no allocation.
+/// The local ports of a flood (see [`flood_ports`]), read from the tables as it goes (no allocation),
+/// and the nodes it is replicated to.
 #[derive(Clone)]
 pub struct FloodPorts<'t> {
     t: &'t Tables,
     ports: core::slice::Iter<'t, u16>,
     in_port: u16,
+    network: u32,
+    chassis: &'t [u32],
+}
+
+impl<'t> FloodPorts<'t> {
+    /// The other nodes (chassis keys) a copy goes to, each in a tunnel of [`FloodPorts::network`]'s
+    /// segment (`Tables::tunnel_to`).
+    pub fn chassis(&self) -> &'t [u32] {
+        self.chassis
+    }
+
+    /// The network flooded.
+    pub fn network(&self) -> u32 {
+        self.network
+    }
 }
 
 /// The ports still to come, not the tables.
@@ -118,7 +139,7 @@ mod tests {
             actions,
             vec![(Action::Output, 1), (Action::Flood, 0), (Action::Flood, 0), (Action::Drop, 0), (Action::Flood, 0)]
         );
-        assert_eq!(flood_ports(&t, 1, 0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(flood_ports(&t, 1, 0, 0).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(drops.get(Reason::L2NoDestination), 1);
     }
 

@@ -3,7 +3,8 @@
 //! a hash of the packet's addresses, protocol and ports), its TTL/hop limit decremented (IPv4 checksum updated
 //! incrementally), its MACs rewritten (source: the router's interface on the egress network;
 //! destination: the next hop's, from the ARP/ND tables), and it leaves by the next hop's port, all on the
-//! node it entered. The router answers pings to its own gateway addresses in place (ARP and ND for them
+//! node it entered; a next hop on another node gets it in a tunnel (`tunnel_encap`), routed already, as
+//! Dragonflow's distributed router does it. The router answers pings to its own gateway addresses in place (ARP and ND for them
 //! are answered by the responders). A packet whose TTL/hop limit would expire becomes, in place, the
 //! ICMP time-exceeded error (RFC 792/1812, RFC 4443) from the router's interface on the ingress network
 //! back to its sender, quoting as much of it as fits in 576 (IPv4) or 1280 (IPv6) bytes; no error is sent
@@ -17,8 +18,8 @@
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
-use crate::meta::{flags, Meta};
-use crate::routing::{Lookup, Router};
+use crate::meta::{flags, Action, Meta};
+use crate::routing::{Lookup, Router, RouterIface};
 use crate::stages::{BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::wire::checksum;
@@ -100,8 +101,7 @@ fn route_v4<B: PacketBuf>(
     };
     let iface = r.ifaces[hop.iface as usize];
     let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
-        m.drop(Reason::L3NoNeighbor);
-        return;
+        return to_remote(t, d, m, iface, hop.neighbor);
     };
     Ipv4Packet::new_unchecked(&mut d[l3..]).decrement_ttl();
     forward(d, m, iface.mac, mac, iface.network, port);
@@ -144,8 +144,7 @@ fn route_v6<B: PacketBuf>(
     };
     let iface = r.ifaces[hop.iface as usize];
     let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
-        m.drop(Reason::L3NoNeighbor);
-        return;
+        return to_remote(t, d, m, iface, hop.neighbor);
     };
     d[l3 + 7] -= 1;
     forward(d, m, iface.mac, mac, iface.network, port);
@@ -167,7 +166,35 @@ fn flow_hash(d: &[u8], m: &Meta, addrs: usize, len: usize) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
-#[inline(always)]
+/// A packet routed through `iface` to a next hop that no local port has: if the next hop is a port on
+/// another node (its MAC from the ARP/ND tables, then the remote ports), the packet's TTL or hop limit is
+/// decremented and its MACs rewritten here, and it goes to that node in a tunnel (`Action::Remote`, for
+/// `tunnel_encap`: routed here, delivered there); else it is dropped as `l3_route.no_neighbor`. Out of
+/// the local path's way, and not memoised as a local next hop is ([`BurstMemo::neighbor`]).
+#[cold]
+#[inline(never)]
+fn to_remote(t: &Tables, d: &mut [u8], m: &mut Meta, iface: RouterIface, next_hop: IpNet) {
+    let mac = match next_hop {
+        IpNet::V4(a, _) => t.arp_lookup(iface.network, a),
+        IpNet::V6(a, _) => t.nd_lookup(iface.network, a),
+    };
+    let Some((mac, to)) = mac.and_then(|mac| t.remote_lookup(iface.network, mac).map(|r| (mac, r))) else {
+        return m.drop(Reason::L3NoNeighbor);
+    };
+    let l3 = m.l3_off as usize;
+    if m.has(flags::IPV4) {
+        Ipv4Packet::new_unchecked(&mut d[l3..]).decrement_ttl();
+    } else {
+        d[l3 + 7] -= 1;
+    }
+    d[0..6].copy_from_slice(&mac.0);
+    d[6..12].copy_from_slice(&iface.mac.0);
+    m.network = iface.network;
+    m.action = Action::Remote;
+    m.dst_lport = to.lport;
+    m.chassis = to.chassis;
+}
+
 fn forward(d: &mut [u8], m: &mut Meta, src: Mac, dst: Mac, network: u32, port: u16) {
     d[0..6].copy_from_slice(&dst.0);
     d[6..12].copy_from_slice(&src.0);

@@ -7,14 +7,15 @@
 //! Every stage but the first and the last looks at a packet only while its `Meta::action` is still
 //! `Continue`, and only at the kinds it handles (ARP, ICMPv6, unicast to a router's MAC): that test is
 //! the first line of its `packet`. `classify` starts every packet; `egress` checks the decided ones.
-//! `l2_switch` decides every packet still pending, and `egress` turns `Remote` into a drop, so the burst
-//! [`decide`] returns is a `fate::Decided`: each packet's `fate::Fate` (its port, its reply port, its
-//! flood set, or its drop) is all the dataplane needs to carry it out.
+//! `l2_switch` decides every packet still pending, `egress` hands every packet for another node (`Remote`)
+//! to `tunnel_encap`, which decides it, so the burst [`decide`] returns is a `fate::Decided`: each packet's `fate::Fate` (its port,
+//! its reply port, its flood set, or its drop) is all the dataplane needs to carry it out. A frame that
+//! comes in by the underlay port takes another way: `tunnel_decap` instead of `classify` and the stages
+//! after it, then `l2_switch` and `egress` (the sending node did the rest).
 //!
 //! Stages still to come slot in by adding a file and a line in `packet`: DHCP after the ARP/ND
 //! responders (it answers in place, as they do), security groups after port security (ingress) and
-//! before egress (egress rules), NAT in `l3_route` around the routing decision, and the tunnel stage at
-//! egress's `Action::Remote` hook (with its decapsulating twin before classify).
+//! before egress (egress rules), NAT in `l3_route` around the routing decision.
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent), and the scratch space of
@@ -29,6 +30,8 @@ pub mod l2_switch;
 pub mod l3_route;
 pub mod nd_responder;
 pub mod port_security;
+pub mod tunnel_decap;
+pub mod tunnel_encap;
 
 use crate::buf::PacketBuf;
 use crate::drop::DropCounters;
@@ -149,7 +152,8 @@ impl<'t> BurstMemo<'t> {
         }
     }
 
-    /// The MAC and local port of the neighbour `ip` on `network` (from the ARP/ND and L2 tables).
+    /// The MAC and local port of the neighbour `ip` on `network` (from the ARP/ND and L2 tables); a
+    /// neighbour on another node is `l3_route`'s own, slower, lookup.
     #[inline(always)]
     pub fn neighbor(&mut self, t: &Tables, network: u32, ip: IpNet) -> Option<Neighbor> {
         match self.neighbor {
@@ -305,6 +309,13 @@ pub fn decide_per_packet<'m, B: PacketBuf>(
 /// pending, and `egress` at the decided ones.
 #[inline(always)]
 fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
+    if let Some(u) = t.underlay.as_ref().filter(|u| u.port == m.in_port) {
+        // From another node: decapsulated, then only switched to this node's ports.
+        tunnel_decap::packet(t, u, p, m);
+        l2_switch::packet(t, memo, p, m);
+        egress::packet(t, p, m);
+        return;
+    }
     classify::packet(t, memo, p, m);
     if !m.pending() {
         return;
@@ -314,7 +325,7 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
     nd_responder::packet(t, p, m);
     l3_route::packet(t, memo, w, p, m);
     l2_switch::packet(t, memo, p, m);
-    egress::packet(t, m);
+    egress::packet(t, p, m);
     debug_assert!(!matches!(m.action, Action::Continue | Action::Remote), "see fate::Decided");
 }
 

@@ -228,7 +228,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Decrements the TTL and updates the checksum incrementally; returns the new TTL. The caller checks
     /// for TTL ≤ 1 first (time exceeded); a TTL of 0 wraps to 255, its checksum still right.
-    #[inline]
+    #[inline(always)]
     pub fn decrement_ttl(&mut self) -> u8 {
         let b = self.bm();
         let ttl = b[field::TTL];

@@ -1,0 +1,133 @@
+//! Tunnel encapsulation, called by `egress` for a packet for a port on another node (`Action::Remote`:
+//! switched there by `l2_switch`, or routed there by `l3_route`): it leaves by the underlay port inside
+//! the outer headers of its network's segment, addressed to that node's tunnel endpoint (`tunnel.rs`). Its network is the
+//! one it is in now: a routed packet's is the egress network, as Dragonflow's distributed router does it
+//! (routed on the source node, then tunnelled to the destination's).
+//! Drops: `tunnel.no_underlay`, `tunnel.no_segment`, `tunnel.no_chassis`, `tunnel.unresolved`,
+//! `tunnel.no_headroom`.
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{Action, Meta};
+use crate::tables::Tables;
+use crate::tunnel;
+
+pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+    for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
+        if m.action == Action::Remote {
+            packet(t, p, m);
+        }
+    }
+}
+
+/// One packet for another node (`Action::Remote`), encapsulated or dropped.
+#[inline]
+pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    debug_assert_eq!(m.action, Action::Remote);
+    match t.tunnel_to(m.network, m.chassis) {
+        Ok((u, seg, ip, next_hop)) => {
+            if tunnel::encap(u, ip, next_hop, seg, p) {
+                m.output(u.port);
+            } else {
+                m.drop(Reason::TunnelNoHeadroom);
+            }
+        }
+        Err(reason) => m.drop(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::*;
+    use crate::tables::{RemotePort, TablesBuilder};
+    use crate::tunnel::{outer, Chassis, Encap, Outer, Segment, Underlay};
+    use crate::wire::{IpNet, Ipv4Addr, Mac};
+
+    const HERE: Underlay = Underlay {
+        port: 7,
+        mac: Mac([2, 0, 0, 0, 0, 1]),
+        ip: Ipv4Addr::new(192, 168, 100, 1),
+        dont_fragment: true,
+        ttl: 64,
+    };
+    const PEER: Chassis = Chassis { ip: Ipv4Addr::new(192, 168, 100, 2), next_hop: Some(Mac([2, 0, 0, 0, 0, 2])) };
+
+    /// VM1 and VM2 here on network 1, REMOTE_VM on chassis 3; `f` adds the tunnel's parts.
+    fn tables(f: impl FnOnce(&mut TablesBuilder)) -> Tables {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
+        b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
+        let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
+        b.remote_port(1, REMOTE_VM, &[IpNet::host_v4(remote_ip)], RemotePort { lport: 109, chassis: 3 });
+        f(&mut b);
+        b.build()
+    }
+
+    fn full(b: &mut TablesBuilder) {
+        b.underlay(Some(HERE)).chassis(3, PEER).segment(1, Segment { encap: Encap::Geneve, id: 5001 });
+    }
+
+    #[test]
+    fn a_packet_for_another_node_leaves_by_the_underlay_in_its_segment() {
+        let t = tables(full);
+        let frame = udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9));
+        let (meta, out, _) = run_burst(&t, std::slice::from_ref(&frame));
+        assert_eq!((meta[0].action, meta[0].out_port), (Action::Output, 7));
+        let peer = Underlay { mac: PEER.next_hop.unwrap(), ip: PEER.ip, ..HERE };
+        let seg = Segment { encap: Encap::Geneve, id: 5001 };
+        let inner = Encap::Geneve.overhead();
+        assert_eq!(outer(&peer, &out[0]), Outer::Tunnel { seg, src: HERE.ip, inner, end: out[0].len() });
+        assert_eq!(&out[0][Encap::Geneve.overhead()..], &frame[..]);
+    }
+
+    #[test]
+    fn a_packet_routed_to_a_port_on_another_node_is_tunnelled_in_the_egress_network() {
+        let t = tunnel_tables();
+        let (meta, out, _) = run_burst(&t, &[udp4(VM1, ROUTER_MAC, IP1, Ipv4Addr::new(10, 2, 0, 9))]);
+        assert_eq!((meta[0].action, meta[0].out_port, meta[0].network), (Action::Output, UNDERLAY.port, 2));
+        let Outer::Tunnel { seg, inner, .. } = outer(&PEER_CHASSIS, &out[0]) else { panic!("a tunnel packet") };
+        assert_eq!(seg, Segment { encap: Encap::Geneve, id: 102 }, "network 2's segment, not network 1's");
+        let f = &out[0][inner..];
+        assert_eq!((&f[0..6], &f[6..12]), (&REMOTE_VM2.0[..], &ROUTER_MAC2.0[..]), "routed here");
+        assert_eq!(f[22], 63, "TTL decremented once, on this node");
+    }
+
+    #[test]
+    fn each_missing_part_is_its_own_drop() {
+        let frame = udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9));
+        type Setup = fn(&mut TablesBuilder);
+        let cases: [(Setup, Reason); 4] = [
+            (
+                |b| {
+                    b.chassis(3, PEER).segment(1, Segment { encap: Encap::Vxlan, id: 1 });
+                },
+                Reason::TunnelNoUnderlay,
+            ),
+            (
+                |b| {
+                    b.underlay(Some(HERE)).chassis(3, PEER);
+                },
+                Reason::TunnelNoSegment,
+            ),
+            (
+                |b| {
+                    b.underlay(Some(HERE)).segment(1, Segment { encap: Encap::Vxlan, id: 1 });
+                },
+                Reason::TunnelNoChassis,
+            ),
+            (
+                |b| {
+                    full(b);
+                    b.chassis(3, Chassis { next_hop: None, ..PEER });
+                },
+                Reason::TunnelUnresolved,
+            ),
+        ];
+        for (f, reason) in cases {
+            let (meta, out, drops) = run_burst(&tables(f), std::slice::from_ref(&frame));
+            assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, reason));
+            assert_eq!((drops.get(reason), &out[0]), (1, &frame));
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Tunnels between nodes: what the tables know of them (this node's [`Underlay`], the other nodes'
+//! [`Chassis`], each network's [`Segment`]) and the outer headers, written by [`encap`] and read by
+//! [`outer`] for both tunnel stages (`stages/tunnel_encap.rs`, `stages/tunnel_decap.rs`) and for the
+//! dataplane's head-end replication of floods (each copy encapsulated for its chassis).
+//!
+//! | encapsulation | outer headers after the outer Ethernet | segment ID in | overhead |
+//! |---|---|---|---|
+//! | VXLAN (RFC 7348) | IPv4, UDP to 4789, VXLAN (I flag) | the VNI, 24 bits | 50 bytes |
+//! | Geneve (RFC 8926) | IPv4, UDP to 6081, Geneve without options, protocol 0x6558 | the VNI, 24 bits | 50 bytes |
+//! | GRE with key (RFC 2890) | IPv4 protocol 47, GRE with the K flag, protocol 0x6558 | the key, 32 bits | 42 bytes |
+//!
+//! The outer UDP source port is a hash of the inner flow (addresses and ports; MACs for non-IP frames),
+//! in 49152–65535 as RFC 7348 recommends, so that the underlay's ECMP and a receiver's RSS spread flows
+//! and keep each one in order. The UDP checksum is zero, as RFC 7348 says a sender should over IPv4 and
+//! as Linux and OVS send by default (RFC 8926 allows it over IPv4); the outer IPv4 checksum is computed.
+//! The outer IPv4 header has DF set or not as configured ([`Underlay::dont_fragment`]); with DF its
+//! identification is 0 (RFC 6864), without it a per-flow value.
+//!
+//! The outer headers are IPv4: an IPv6 underlay is not offered yet.
+
+use crate::buf::PacketBuf;
+use crate::wire::checksum;
+use crate::wire::{ethernet, geneve, ipv4, vxlan, EtherType, IpProtocol, Ipv4Addr, Mac};
+
+/// An encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encap {
+    Vxlan,
+    Geneve,
+    Gre,
+}
+
+/// The outer Ethernet and IPv4 headers.
+const OUTER_L3: usize = ethernet::HEADER_LEN;
+const OUTER_L4: usize = OUTER_L3 + ipv4::HEADER_LEN;
+/// UDP's header.
+const UDP_LEN: usize = 8;
+/// GRE's header with a key (flags and protocol, key).
+const GRE_KEY_LEN: usize = 8;
+/// The EtherType of an encapsulated Ethernet frame (Transparent Ethernet Bridging).
+const TEB: u16 = 0x6558;
+/// The GRE K flag (a key follows).
+const GRE_KEY: u16 = 0x2000;
+/// Geneve's UDP port (IANA).
+pub const GENEVE_PORT: u16 = 6081;
+
+impl Encap {
+    /// The bytes the outer headers add in front of the inner Ethernet frame.
+    pub const fn overhead(self) -> usize {
+        OUTER_L4
+            + match self {
+                Encap::Vxlan => UDP_LEN + vxlan::HEADER_LEN,
+                Encap::Geneve => UDP_LEN + geneve::HEADER_LEN,
+                Encap::Gre => GRE_KEY_LEN,
+            }
+    }
+
+    /// The largest segment ID it carries.
+    pub const fn max_id(self) -> u32 {
+        match self {
+            Encap::Vxlan | Encap::Geneve => (1 << 24) - 1,
+            Encap::Gre => u32::MAX,
+        }
+    }
+}
+
+/// A network's segment on the wire: its encapsulation and ID (VNI or GRE key), the cloud's, the same on
+/// every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub encap: Encap,
+    pub id: u32,
+}
+
+impl Segment {
+    /// The key of the decapsulation map: one `u64` for the encapsulation and the ID.
+    #[inline(always)]
+    pub(crate) fn key(self) -> u64 {
+        (self.encap as u64) << 32 | u64::from(self.id)
+    }
+}
+
+/// This node's side of the tunnels: the dataplane port they leave and arrive by, its MAC and the tunnel
+/// endpoint address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Underlay {
+    /// Dataplane port index of the underlay port.
+    pub port: u16,
+    pub mac: Mac,
+    /// The tunnel endpoint address (the chassis' `ip` in the DB).
+    pub ip: Ipv4Addr,
+    /// Set DF on the outer header (no fragmentation on the underlay: the networks' MTU leaves room for
+    /// the headers).
+    pub dont_fragment: bool,
+    /// The outer header's TTL.
+    pub ttl: u8,
+}
+
+/// Another node, as a tunnel reaches it: its tunnel endpoint and the MAC of the next hop toward it on
+/// the underlay (the node itself on the same link, or the underlay's gateway); `None` while that MAC is
+/// not known, and packets to the node are dropped (`tunnel.unresolved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chassis {
+    pub ip: Ipv4Addr,
+    pub next_hop: Option<Mac>,
+}
+
+/// A hash of the inner frame's flow: its IPv4 or IPv6 addresses and, for TCP, UDP and SCTP of a first
+/// fragment or none, its ports; its MACs and EtherType otherwise. The same for every packet of a flow,
+/// whatever the other headers say.
+pub fn flow_hash(frame: &[u8]) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let word = |h: u64, b: &[u8]| -> u64 {
+        let mut x = [0u8; 8];
+        x[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
+        (h.rotate_left(5) ^ u64::from_le_bytes(x)).wrapping_mul(K)
+    };
+    let Some(et) = frame.get(12..14) else { return 0 };
+    let mut h = word(0, et);
+    let l4 = match u16::from_be_bytes([et[0], et[1]]) {
+        0x0800 if frame.len() >= OUTER_L3 + ipv4::HEADER_LEN => {
+            let ip = &frame[OUTER_L3..];
+            h = word(h, &ip[12..20]);
+            let later_fragment = u16::from_be_bytes([ip[6], ip[7]]) & ipv4::FRAG_OFFSET != 0;
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            (!later_fragment).then_some((ip[9], OUTER_L3 + ihl))
+        }
+        0x86dd if frame.len() >= OUTER_L3 + 40 => {
+            let ip = &frame[OUTER_L3..];
+            h = word(word(word(word(h, &ip[8..16]), &ip[16..24]), &ip[24..32]), &ip[32..40]);
+            Some((ip[6], OUTER_L3 + 40))
+        }
+        _ => {
+            h = word(word(h, &frame[0..6]), &frame[6..12]);
+            None
+        }
+    };
+    if let Some((proto, off)) = l4 {
+        h = word(h, &[proto]);
+        if matches!(proto, 6 | 17 | 132) {
+            if let Some(ports) = frame.get(off..off + 4) {
+                h = word(h, ports);
+            }
+        }
+    }
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// Puts the Ethernet frame in `p` in a tunnel of segment `seg` from `u` to `to` (whose next hop is
+/// `next_hop`): the outer headers, written in front of it. False, and `p` unchanged, if the buffer has no
+/// headroom for them.
+pub fn encap<B: PacketBuf>(u: &Underlay, to: Ipv4Addr, next_hop: Mac, seg: Segment, p: &mut B) -> bool {
+    let inner_len = p.len();
+    let hash = flow_hash(p.data());
+    let n = seg.encap.overhead();
+    let Some(h) = p.prepend(n) else { return false };
+    // Outer Ethernet.
+    h[0..6].copy_from_slice(&next_hop.0);
+    h[6..12].copy_from_slice(&u.mac.0);
+    h[12..14].copy_from_slice(&u16::from(EtherType::Ipv4).to_be_bytes());
+    // Outer IPv4.
+    let total = (n - OUTER_L3 + inner_len) as u16;
+    let (proto, ident, frag) = match (seg.encap, u.dont_fragment) {
+        (Encap::Gre, df) => {
+            (IpProtocol::Gre, if df { 0 } else { hash as u16 }, if df { ipv4::FLAG_DONT_FRAG } else { 0 })
+        }
+        (_, true) => (IpProtocol::Udp, 0, ipv4::FLAG_DONT_FRAG),
+        (_, false) => (IpProtocol::Udp, hash as u16, 0),
+    };
+    {
+        let ip = &mut h[OUTER_L3..OUTER_L4];
+        ip[0] = ipv4::VER_IHL_NO_OPTIONS;
+        ip[1] = 0;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[4..6].copy_from_slice(&ident.to_be_bytes());
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[8] = u.ttl;
+        ip[9] = proto.into();
+        ip[10..12].fill(0);
+        ip[12..16].copy_from_slice(&u.ip.0);
+        ip[16..20].copy_from_slice(&to.0);
+        let c = checksum::checksum(ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    // The encapsulation.
+    let t = &mut h[OUTER_L4..];
+    let vni = seg.id << 8;
+    match seg.encap {
+        Encap::Vxlan | Encap::Geneve => {
+            let dst = if seg.encap == Encap::Vxlan { vxlan::UDP_PORT } else { GENEVE_PORT };
+            let src = 0xc000 | (hash as u16 & 0x3fff);
+            t[0..2].copy_from_slice(&src.to_be_bytes());
+            t[2..4].copy_from_slice(&dst.to_be_bytes());
+            t[4..6].copy_from_slice(&(total - ipv4::HEADER_LEN as u16).to_be_bytes());
+            t[6..8].fill(0);
+            let e = &mut t[UDP_LEN..];
+            if seg.encap == Encap::Vxlan {
+                e[0..4].copy_from_slice(&[vxlan::FLAG_VNI, 0, 0, 0]);
+            } else {
+                // Version 0, no options, neither O nor C; the protocol of the payload.
+                e[0..2].fill(0);
+                e[2..4].copy_from_slice(&TEB.to_be_bytes());
+            }
+            e[4..8].copy_from_slice(&vni.to_be_bytes());
+        }
+        Encap::Gre => {
+            t[0..2].copy_from_slice(&GRE_KEY.to_be_bytes());
+            t[2..4].copy_from_slice(&TEB.to_be_bytes());
+            t[4..8].copy_from_slice(&seg.id.to_be_bytes());
+        }
+    }
+    true
+}
+
+/// What an underlay frame carries, as far as the tunnel stage cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outer {
+    /// A tunnel packet to this node: its segment, the sender's tunnel endpoint, and where the inner
+    /// Ethernet frame starts and ends (the outer IPv4 length: what follows is the outer frame's padding).
+    Tunnel { seg: Segment, src: Ipv4Addr, inner: usize, end: usize },
+    /// ARP (for the underlay's own address resolution).
+    Arp,
+    /// Not for this node: another destination MAC or IPv4 address.
+    NotOurs,
+    /// For this node, but not a tunnel it takes (another protocol or port, an IPv4 fragment, a Geneve
+    /// packet with options or of another protocol, GRE without a key or with other flags).
+    NotTunnel,
+    /// A header cut short or invalid (IPv4 checksum, lengths, version).
+    Malformed,
+}
+
+/// Reads the outer headers of a frame that came in on the underlay `u`.
+pub fn outer(u: &Underlay, d: &[u8]) -> Outer {
+    if d.len() < ethernet::HEADER_LEN {
+        return Outer::Malformed;
+    }
+    let dst = Mac(d[0..6].try_into().expect("length checked"));
+    let et = u16::from_be_bytes([d[12], d[13]]);
+    if et == u16::from(EtherType::Arp) {
+        return Outer::Arp;
+    }
+    if dst != u.mac {
+        return Outer::NotOurs;
+    }
+    if et != u16::from(EtherType::Ipv4) {
+        return Outer::NotTunnel;
+    }
+    let Some(ip) = d.get(OUTER_L3..OUTER_L4) else { return Outer::Malformed };
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || d.len() < OUTER_L3 + total {
+        return Outer::Malformed;
+    }
+    if checksum::checksum(&d[OUTER_L3..OUTER_L3 + ihl]) != 0 {
+        return Outer::Malformed;
+    }
+    if ip[16..20] != u.ip.0 {
+        return Outer::NotOurs;
+    }
+    let src = Ipv4Addr(ip[12..16].try_into().expect("four bytes"));
+    let flags = u16::from_be_bytes([ip[6], ip[7]]);
+    if flags & (ipv4::FLAG_MORE_FRAGS | ipv4::FRAG_OFFSET) != 0 {
+        return Outer::NotTunnel;
+    }
+    let l4 = OUTER_L3 + ihl;
+    let end = OUTER_L3 + total;
+    let t = &d[l4..end];
+    match ip[9] {
+        17 => {
+            if t.len() < UDP_LEN + 8 {
+                return Outer::Malformed;
+            }
+            let dport = u16::from_be_bytes([t[2], t[3]]);
+            let e = &t[UDP_LEN..];
+            let id = u32::from_be_bytes([e[4], e[5], e[6], e[7]]) >> 8;
+            let inner = l4 + UDP_LEN + 8;
+            match dport {
+                vxlan::UDP_PORT if e[0] & vxlan::FLAG_VNI != 0 => {
+                    Outer::Tunnel { seg: Segment { encap: Encap::Vxlan, id }, src, inner, end }
+                }
+                // Version 0 and no options (this switch sends none and reads none), an Ethernet payload.
+                GENEVE_PORT if e[0] == 0 && e[2..4] == TEB.to_be_bytes() => {
+                    Outer::Tunnel { seg: Segment { encap: Encap::Geneve, id }, src, inner, end }
+                }
+                _ => Outer::NotTunnel,
+            }
+        }
+        47 => {
+            if t.len() < GRE_KEY_LEN {
+                return Outer::Malformed;
+            }
+            // Exactly the K flag, version 0 (no checksum, no sequence number), an Ethernet payload.
+            if t[0..4] != [0x20, 0x00, 0x65, 0x58] {
+                return Outer::NotTunnel;
+            }
+            let id = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+            Outer::Tunnel { seg: Segment { encap: Encap::Gre, id }, src, inner: l4 + GRE_KEY_LEN, end }
+        }
+        _ => Outer::NotTunnel,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::fixtures::{udp4, IP1, IP2, VM1, VM2};
+    use crate::wire::{EthernetFrame, Ipv4Packet, UdpPacket};
+
+    const UNDERLAY: Underlay = Underlay {
+        port: 5,
+        mac: Mac([2, 0, 0, 0, 0, 1]),
+        ip: Ipv4Addr::new(192, 168, 100, 1),
+        dont_fragment: true,
+        ttl: 64,
+    };
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 2);
+    const PEER_MAC: Mac = Mac([2, 0, 0, 0, 0, 2]);
+
+    /// The peer's view of `UNDERLAY`: what it receives is addressed to it.
+    fn peer() -> Underlay {
+        Underlay { mac: PEER_MAC, ip: PEER, ..UNDERLAY }
+    }
+
+    #[test]
+    fn each_encapsulation_round_trips_with_valid_outer_headers() {
+        let inner = udp4(VM1, VM2, IP1, IP2);
+        for (kind, id) in [(Encap::Vxlan, 100), (Encap::Geneve, 0xff_ffff), (Encap::Gre, 0xdead_beef)] {
+            let seg = Segment { encap: kind, id };
+            let mut p = HeapBuf::new(&inner);
+            assert!(encap(&UNDERLAY, PEER, PEER_MAC, seg, &mut p));
+            let d = p.data();
+            assert_eq!(d.len(), inner.len() + kind.overhead());
+            assert_eq!(&d[kind.overhead()..], &inner[..], "{kind:?}: the inner frame as it was");
+            let eth = EthernetFrame::new_checked(d).unwrap();
+            assert_eq!((eth.dst(), eth.src(), eth.ethertype()), (PEER_MAC, UNDERLAY.mac, EtherType::Ipv4));
+            let ip = Ipv4Packet::new_checked(&d[OUTER_L3..]).unwrap();
+            assert!(ip.verify_checksum(), "{kind:?}");
+            assert_eq!((ip.src(), ip.dst(), ip.ttl(), ip.dont_frag()), (UNDERLAY.ip, PEER, 64, true));
+            assert_eq!(usize::from(ip.total_len()), d.len() - OUTER_L3);
+            if kind != Encap::Gre {
+                let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+                assert_eq!(usize::from(udp.len()), ip.payload().len());
+                assert!(udp.src_port() >= 49152, "{}", udp.src_port());
+                assert_eq!(udp.checksum(), 0);
+            }
+            let expected = Outer::Tunnel { seg, src: UNDERLAY.ip, inner: kind.overhead(), end: d.len() };
+            assert_eq!(outer(&peer(), d), expected, "{kind:?}");
+            assert_eq!(outer(&UNDERLAY, d), Outer::NotOurs, "{kind:?}: another node's");
+        }
+    }
+
+    #[test]
+    fn no_headroom_leaves_the_packet_as_it_was() {
+        let inner = udp4(VM1, VM2, IP1, IP2);
+        let mut p = HeapBuf::with_room(&inner, 20, 0);
+        assert!(!encap(&UNDERLAY, PEER, PEER_MAC, Segment { encap: Encap::Vxlan, id: 1 }, &mut p));
+        assert_eq!(p.data(), &inner[..]);
+    }
+
+    #[test]
+    fn the_source_port_follows_the_flow() {
+        let port = |f: &[u8]| {
+            let mut p = HeapBuf::new(f);
+            encap(&UNDERLAY, PEER, PEER_MAC, Segment { encap: Encap::Vxlan, id: 1 }, &mut p);
+            u16::from_be_bytes([p.data()[OUTER_L4], p.data()[OUTER_L4 + 1]])
+        };
+        let a = udp4(VM1, VM2, IP1, IP2);
+        let mut b = a.clone();
+        b[OUTER_L3 + 8] = 1; // another TTL: the same flow
+        assert_eq!(port(&a), port(&b));
+        let ports: std::collections::HashSet<u16> =
+            (0..64u8).map(|i| port(&udp4(VM1, VM2, IP1, Ipv4Addr::new(10, 0, 1, i)))).collect();
+        assert!(ports.len() > 32, "64 flows over {} ports", ports.len());
+    }
+
+    #[test]
+    fn frames_that_are_not_tunnels_to_this_node_are_told_apart() {
+        let u = peer();
+        let mut p = HeapBuf::new(&udp4(VM1, VM2, IP1, IP2));
+        encap(&UNDERLAY, PEER, PEER_MAC, Segment { encap: Encap::Vxlan, id: 7 }, &mut p);
+        let good = p.into_vec();
+        let with = |f: &dyn Fn(&mut Vec<u8>)| {
+            let mut d = good.clone();
+            f(&mut d);
+            outer(&u, &d)
+        };
+        assert!(matches!(with(&|_| {}), Outer::Tunnel { .. }));
+        assert_eq!(with(&|d| d[OUTER_L3 + 10] ^= 1), Outer::Malformed, "IPv4 checksum");
+        assert_eq!(with(&|d| d.truncate(40)), Outer::Malformed, "cut short");
+        assert_eq!(with(&|d| d[0] = 9), Outer::NotOurs, "another MAC");
+        let refill = |d: &mut Vec<u8>| {
+            d[OUTER_L3 + 10..OUTER_L3 + 12].fill(0);
+            let c = checksum::checksum(&d[OUTER_L3..OUTER_L4]);
+            d[OUTER_L3 + 10..OUTER_L3 + 12].copy_from_slice(&c.to_be_bytes());
+        };
+        assert_eq!(
+            with(&|d| {
+                d[OUTER_L3 + 19] = 9;
+                refill(d)
+            }),
+            Outer::NotOurs,
+            "another address"
+        );
+        assert_eq!(
+            with(&|d| {
+                d[OUTER_L3 + 6] = 0x20;
+                refill(d)
+            }),
+            Outer::NotTunnel,
+            "a fragment"
+        );
+        assert_eq!(with(&|d| d[OUTER_L4 + 3] = 1), Outer::NotTunnel, "another UDP port");
+        assert_eq!(with(&|d| d[OUTER_L4 + UDP_LEN] = 0), Outer::NotTunnel, "VXLAN without the I flag");
+        let mut arp = good.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(outer(&u, &arp), Outer::Arp);
+    }
+}
