@@ -304,22 +304,15 @@ pub fn outer(u: &Underlay, d: &[u8]) -> Outer {
 mod tests {
     use super::*;
     use crate::buf::HeapBuf;
-    use crate::fixtures::{udp4, IP1, IP2, VM1, VM2};
+    use crate::fixtures::{udp4, IP1, IP2, PEER_CHASSIS, UNDERLAY, VM1, VM2};
     use crate::wire::{EthernetFrame, Ipv4Packet, UdpPacket};
 
-    const UNDERLAY: Underlay = Underlay {
-        port: 5,
-        mac: Mac([2, 0, 0, 0, 0, 1]),
-        ip: Ipv4Addr::new(192, 168, 100, 1),
-        dont_fragment: true,
-        ttl: 64,
-    };
-    const PEER: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 2);
-    const PEER_MAC: Mac = Mac([2, 0, 0, 0, 0, 2]);
+    const PEER: Ipv4Addr = PEER_CHASSIS.ip;
+    const PEER_MAC: Mac = PEER_CHASSIS.mac;
 
-    /// The peer's view of `UNDERLAY`: what it receives is addressed to it.
+    /// The peer's view: what it receives is addressed to it.
     fn peer() -> Underlay {
-        Underlay { mac: PEER_MAC, ip: PEER, ..UNDERLAY }
+        PEER_CHASSIS
     }
 
     #[test]

@@ -75,16 +75,10 @@ mod tests {
     use crate::tunnel::{encap, Chassis, Encap, Segment};
     use crate::wire::{ArpOperation, Ipv4Addr, Mac};
 
-    const HERE: Underlay = Underlay {
-        port: 7,
-        mac: Mac([2, 0, 0, 0, 0, 1]),
-        ip: Ipv4Addr::new(192, 168, 100, 1),
-        dont_fragment: true,
-        ttl: 64,
-    };
-    const PEER_MAC: Mac = Mac([2, 0, 0, 0, 0, 2]);
+    const HERE: Underlay = UNDERLAY;
+    const PEER_MAC: Mac = PEER_CHASSIS.mac;
     /// The peer's underlay, as it sends to this node.
-    const PEER: Underlay = Underlay { port: 0, mac: PEER_MAC, ip: Ipv4Addr::new(192, 168, 100, 2), ..HERE };
+    const PEER: Underlay = PEER_CHASSIS;
     const SEG: Segment = Segment { encap: Encap::Vxlan, id: 100 };
     const REMOTE_VM: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 9]);
     const REMOTE_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);

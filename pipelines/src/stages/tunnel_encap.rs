@@ -42,16 +42,10 @@ mod tests {
     use crate::fixtures::*;
     use crate::tables::{RemotePort, TablesBuilder};
     use crate::tunnel::{outer, Chassis, Encap, Outer, Segment, Underlay};
-    use crate::wire::{IpNet, Ipv4Addr, Mac};
+    use crate::wire::{IpNet, Ipv4Addr};
 
-    const HERE: Underlay = Underlay {
-        port: 7,
-        mac: Mac([2, 0, 0, 0, 0, 1]),
-        ip: Ipv4Addr::new(192, 168, 100, 1),
-        dont_fragment: true,
-        ttl: 64,
-    };
-    const PEER: Chassis = Chassis { ip: Ipv4Addr::new(192, 168, 100, 2), next_hop: Some(Mac([2, 0, 0, 0, 0, 2])) };
+    const HERE: Underlay = UNDERLAY;
+    const PEER: Chassis = Chassis { ip: PEER_CHASSIS.ip, next_hop: Some(PEER_CHASSIS.mac) };
 
     /// VM1 and VM2 here on network 1, REMOTE_VM on chassis 3; `f` adds the tunnel's parts.
     fn tables(f: impl FnOnce(&mut TablesBuilder)) -> Tables {
@@ -73,7 +67,7 @@ mod tests {
         let t = tables(full);
         let frame = udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9));
         let (meta, out, _) = run_burst(&t, std::slice::from_ref(&frame));
-        assert_eq!((meta[0].action, meta[0].out_port), (Action::Output, 7));
+        assert_eq!((meta[0].action, meta[0].out_port), (Action::Output, HERE.port));
         let peer = Underlay { mac: PEER.next_hop.unwrap(), ip: PEER.ip, ..HERE };
         let seg = Segment { encap: Encap::Geneve, id: 5001 };
         let inner = Encap::Geneve.overhead();
