@@ -42,7 +42,8 @@ fn a_frozen_etcd_is_detected_not_waited_on() {
     let watch = db.watch(None, r).unwrap();
     etcd.freeze();
     let t = Instant::now();
-    assert!(matches!(db.get("port", "a"), Err(DbError::Unavailable(_))));
+    let got = db.get("port", "a");
+    assert!(matches!(got, Err(DbError::Unavailable(_))), "a read from a frozen etcd gave {got:?}");
     let waited = t.elapsed();
     assert!(waited < REQUEST_TIMEOUT + Duration::from_secs(2), "a read waited {waited:?} on a frozen etcd");
     let t = Instant::now();
