@@ -97,8 +97,10 @@ fn network_segments_are_allocated_checked_and_given_back() {
     // Provider networks: what they ask for, checked.
     let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": 7}));
     assert_eq!((st, seg(&v)), (201, (json!("vxlan"), Value::Null, json!(7), json!(8950))), "{v}");
-    let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": 7}));
-    assert_eq!((st, error_type(&v)), (409, "TunnelIdInUse"));
+    let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": "7"}));
+    assert_eq!((st, error_type(&v)), (409, "TunnelIdInUse"), "a string ID, as the OpenStack client sends it");
+    let (st, v) = create(json!({"provider:network_type": "vxlan", "provider:segmentation_id": "seven"}));
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"));
     let (st, v) = create(json!({"provider:network_type": "gre", "provider:segmentation_id": 7, "mtu": 8958}));
     assert_eq!((st, seg(&v)), (201, (json!("gre"), Value::Null, json!(7), json!(8958))), "{v}");
     let (st, v) = create(json!({"provider:network_type": "vxlan", "mtu": 8951}));

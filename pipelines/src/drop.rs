@@ -108,7 +108,8 @@ reasons! {
     // egress
     /// The output port is administratively down (or no longer bound).
     EgressPortDown => "egress.port_down",
-    /// Destination is on another node and no tunnel stage is configured to carry it.
+    /// For another node, and left undecided (never: `egress` hands every such packet to `tunnel_encap`,
+    /// which decides it; kept as the counter of a broken invariant, `fate.rs`).
     EgressNoTunnel => "egress.no_tunnel",
 
     // The dataplane, carrying the decision out (never set by a stage).

@@ -106,8 +106,9 @@ pub struct Chassis {
 }
 
 /// A hash of the inner frame's flow: its IPv4 or IPv6 addresses and, for TCP, UDP and SCTP of a first
-/// fragment or none, its ports; its MACs and EtherType otherwise. The same for every packet of a flow,
-/// whatever the other headers say.
+/// fragment or none, its ports; its MACs and EtherType otherwise. The same for every unfragmented packet
+/// of a flow, whatever the other headers say (a datagram's later fragments, which carry no ports, hash
+/// apart from its first).
 pub fn flow_hash(frame: &[u8]) -> u32 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let word = |h: u64, b: &[u8]| -> u64 {

@@ -49,7 +49,15 @@ impl Resource for Network {
 
     type Draft = NetworkDraft;
 
-    fn draft(attrs: Attrs, settings: &Settings) -> ApiResult<NetworkDraft> {
+    fn draft(mut attrs: Attrs, settings: &Settings) -> ApiResult<NetworkDraft> {
+        // Neutron converts the segment to an integer (`convert_to_int`): the OpenStack client sends a string.
+        if let Some(Value::String(id)) = attrs.get("provider:segmentation_id") {
+            let n: u32 = id.trim().parse().map_err(|_| {
+                let reason = format!("Invalid input for provider:segmentation_id. Reason: '{id}' is not an integer.");
+                ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidInput", reason)
+            })?;
+            attrs.insert("provider:segmentation_id".into(), n.into());
+        }
         if let Some(Value::String(t)) = attrs.get("provider:network_type") {
             t.parse::<NetworkType>()
                 .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "InvalidInput", e))?;

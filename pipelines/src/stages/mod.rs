@@ -6,7 +6,8 @@
 //!
 //! Every stage but the first and the last looks at a packet only while its `Meta::action` is still
 //! `Continue`, and only at the kinds it handles (ARP, ICMPv6, unicast to a router's MAC): that test is
-//! the first line of its `packet`. `classify` starts every packet; `egress` checks the decided ones.
+//! the first line of its `packet`. `classify` starts every packet from a VM port (`tunnel_decap` every
+//! one from the underlay port); `egress` checks the decided ones.
 //! `l2_switch` decides every packet still pending, `egress` hands every packet for another node (`Remote`)
 //! to `tunnel_encap`, which decides it, so the burst [`decide`] returns is a `fate::Decided`: each packet's `fate::Fate` (its port,
 //! its reply port, its flood set, or its drop) is all the dataplane needs to carry it out. A frame that
