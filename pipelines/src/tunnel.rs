@@ -20,7 +20,7 @@
 
 use crate::buf::PacketBuf;
 use crate::wire::checksum;
-use crate::wire::{ethernet, geneve, ipv4, vxlan, EtherType, IpProtocol, Ipv4Addr, Mac};
+use crate::wire::{ethernet, geneve, gre, ipv4, vxlan, EtherType, IpProtocol, Ipv4Addr, Mac};
 
 /// An encapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,12 +37,6 @@ const OUTER_L4: usize = OUTER_L3 + ipv4::HEADER_LEN;
 const UDP_LEN: usize = 8;
 /// GRE's header with a key (flags and protocol, key).
 const GRE_KEY_LEN: usize = 8;
-/// The EtherType of an encapsulated Ethernet frame (Transparent Ethernet Bridging).
-const TEB: u16 = 0x6558;
-/// The GRE K flag (a key follows).
-const GRE_KEY: u16 = 0x2000;
-/// Geneve's UDP port (IANA).
-pub const GENEVE_PORT: u16 = 6081;
 
 impl Encap {
     /// The bytes the outer headers add in front of the inner Ethernet frame.
@@ -188,7 +182,7 @@ pub fn encap<B: PacketBuf>(u: &Underlay, to: Ipv4Addr, next_hop: Mac, seg: Segme
     let vni = seg.id << 8;
     match seg.encap {
         Encap::Vxlan | Encap::Geneve => {
-            let dst = if seg.encap == Encap::Vxlan { vxlan::UDP_PORT } else { GENEVE_PORT };
+            let dst = if seg.encap == Encap::Vxlan { vxlan::UDP_PORT } else { geneve::UDP_PORT };
             let src = 0xc000 | (hash as u16 & 0x3fff);
             t[0..2].copy_from_slice(&src.to_be_bytes());
             t[2..4].copy_from_slice(&dst.to_be_bytes());
@@ -200,13 +194,13 @@ pub fn encap<B: PacketBuf>(u: &Underlay, to: Ipv4Addr, next_hop: Mac, seg: Segme
             } else {
                 // Version 0, no options, neither O nor C; the protocol of the payload.
                 e[0..2].fill(0);
-                e[2..4].copy_from_slice(&TEB.to_be_bytes());
+                e[2..4].copy_from_slice(&u16::from(EtherType::TransparentEthernet).to_be_bytes());
             }
             e[4..8].copy_from_slice(&vni.to_be_bytes());
         }
         Encap::Gre => {
-            t[0..2].copy_from_slice(&GRE_KEY.to_be_bytes());
-            t[2..4].copy_from_slice(&TEB.to_be_bytes());
+            t[0..2].copy_from_slice(&gre::FLAG_KEY.to_be_bytes());
+            t[2..4].copy_from_slice(&u16::from(EtherType::TransparentEthernet).to_be_bytes());
             t[4..8].copy_from_slice(&seg.id.to_be_bytes());
         }
     }
@@ -279,8 +273,13 @@ pub fn outer(u: &Underlay, d: &[u8]) -> Outer {
                 vxlan::UDP_PORT if e[0] & vxlan::FLAG_VNI != 0 => {
                     Outer::Tunnel { seg: Segment { encap: Encap::Vxlan, id }, src, inner, end }
                 }
-                // Version 0 and no options (this switch sends none and reads none), an Ethernet payload.
-                GENEVE_PORT if e[0] == 0 && e[2..4] == TEB.to_be_bytes() => {
+                // Version 0 and no options (this switch sends none and reads none), not OAM (RFC 8926: its
+                // payload is not forwarded), an Ethernet payload.
+                geneve::UDP_PORT
+                    if e[0] == 0
+                        && e[1] & geneve::FLAG_OAM == 0
+                        && e[2..4] == u16::from(EtherType::TransparentEthernet).to_be_bytes() =>
+                {
                     Outer::Tunnel { seg: Segment { encap: Encap::Geneve, id }, src, inner, end }
                 }
                 _ => Outer::NotTunnel,
@@ -406,6 +405,12 @@ mod tests {
         );
         assert_eq!(with(&|d| d[OUTER_L4 + 3] = 1), Outer::NotTunnel, "another UDP port");
         assert_eq!(with(&|d| d[OUTER_L4 + UDP_LEN] = 0), Outer::NotTunnel, "VXLAN without the I flag");
+        let mut g = HeapBuf::new(&udp4(VM1, VM2, IP1, IP2));
+        encap(&UNDERLAY, PEER, PEER_MAC, Segment { encap: Encap::Geneve, id: 7 }, &mut g);
+        let mut g = g.into_vec();
+        assert!(matches!(outer(&u, &g), Outer::Tunnel { .. }));
+        g[OUTER_L4 + UDP_LEN + 1] |= geneve::FLAG_OAM;
+        assert_eq!(outer(&u, &g), Outer::NotTunnel, "a Geneve OAM packet is not forwarded");
         let mut arp = good.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(outer(&u, &arp), Outer::Arp);
