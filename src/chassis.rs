@@ -43,6 +43,16 @@ pub fn register_when_up(db: &dyn Db, chassis: &str, at: &Endpoint, stop: &Atomic
     Ok(false)
 }
 
+/// Takes this node's chassis out of the DB as the node stops: the other nodes stop tunnelling to it (its
+/// ports' traffic is dropped there, counted as `tunnel.no_chassis`) until it registers again. A node
+/// that dies without stopping stays registered (no liveness yet).
+pub fn deregister(db: &dyn Db, chassis: &str) {
+    match Store::new(db).delete::<Chassis>(chassis, None) {
+        Ok(_) | Err(DbError::NotFound) => tracing::info!(%chassis, "chassis deregistered"),
+        Err(e) => tracing::warn!(%chassis, "deregistering the chassis: {e}"),
+    }
+}
+
 /// Registers (or refreshes) this node's chassis.
 fn register(db: &dyn Db, chassis: &str, at: &Endpoint) -> Result<()> {
     let store = Store::new(db);

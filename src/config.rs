@@ -98,6 +98,11 @@ pub struct SwitchArgs {
     /// Retries of a burst's unsent tail before it is dropped as tx.full (default 0, as testpmd).
     #[arg(long)]
     pub tx_retries: Option<u32>,
+    /// Microseconds a worker sleeps after 1024 empty polls in a row (default 0: it never sleeps), as
+    /// OVS-DPDK's pmd-maxsleep: for nodes sharing their cores; costs up to that much latency after a
+    /// quiet spell.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub idle_sleep_us: Option<u32>,
     /// Do not measure the switch latency (saves a TSC read per burst).
     #[arg(long)]
     pub no_latency: bool,
@@ -131,6 +136,7 @@ impl SwitchArgs {
         d.rx_desc = self.rx_desc.unwrap_or(d.rx_desc);
         d.tx_desc = self.tx_desc.unwrap_or(d.tx_desc);
         d.tx_retries = self.tx_retries.unwrap_or(d.tx_retries);
+        d.idle_sleep_us = self.idle_sleep_us.unwrap_or(d.idle_sleep_us);
         d.latency &= !self.no_latency;
         if let Some(l) = &self.log_level {
             log.level = l.clone();

@@ -10,6 +10,7 @@
 //! lifecycle (signals, latency, counters). The dataplane sits behind a mutex only the controller and main
 //! threads take; the workers never see it.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -17,15 +18,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use control::compile::TunnelConfig;
 use control::controller::Controller;
 use control::db::Db;
 use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
 use pipelines::tables::Tables;
+use pipelines::tunnel::Underlay;
+use pipelines::wire::Mac;
 
 use crate::api_args::ApiSettingsArgs;
 use crate::backoff::{sleep_unless, Backoff};
 use crate::binding::BindingAgent;
-use crate::chassis::{host_name, register_when_up, Endpoint};
+use crate::chassis::{deregister, host_name, register_when_up, Endpoint};
 use crate::config::{LogConfig, SwitchArgs};
 use crate::db::DbArgs;
 use crate::lifecycle::{Lifecycle, StatsJson};
@@ -37,9 +41,23 @@ pub struct NodeArgs {
     /// This node's chassis name: ports bound here name it in `binding:host_id` (default: the host name).
     #[arg(long)]
     chassis: Option<String>,
-    /// The tunnel endpoint address this chassis registers.
-    #[arg(long, default_value = "127.0.0.1")]
-    tunnel_ip: String,
+    /// The tunnel endpoint address this chassis registers (default: --underlay-ip's address, else
+    /// 127.0.0.1: no tunnels).
+    #[arg(long)]
+    tunnel_ip: Option<String>,
+    /// The underlay port tunnels leave and arrive by, as DPDK devargs (`net_tap_ul,iface=dful0`,
+    /// `net_af_packet0,iface=eth1`, a PCI address); the switch owns it and answers ARP for --underlay-ip.
+    #[arg(long, requires = "underlay_ip")]
+    underlay: Option<String>,
+    /// The underlay port's address and prefix (CIDR), the tunnel endpoint.
+    #[arg(long, requires = "underlay")]
+    underlay_ip: Option<String>,
+    /// The underlay's gateway, the next hop toward tunnel endpoints outside --underlay-ip's subnet.
+    #[arg(long, requires = "underlay")]
+    underlay_gateway: Option<String>,
+    /// Set DF on the outer IPv4 header (the networks' MTU leaves room for the tunnel headers).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    underlay_df: bool,
     /// The encapsulations this chassis takes, comma-separated (vxlan, geneve, gre).
     #[arg(long, default_value = "vxlan,geneve,gre", value_delimiter = ',')]
     tunnel_types: Vec<String>,
@@ -65,10 +83,43 @@ pub struct NodeArgs {
     switch: SwitchArgs,
 }
 
+/// The underlay the flags give: devargs, address, prefix length, gateway.
+#[derive(Debug, Clone)]
+struct UnderlayArgs {
+    devargs: String,
+    ip: Ipv4Addr,
+    prefix_len: u8,
+    gateway: Option<Ipv4Addr>,
+    dont_fragment: bool,
+}
+
+fn underlay(a: &NodeArgs) -> Result<Option<UnderlayArgs>> {
+    let (Some(devargs), Some(cidr)) = (&a.underlay, &a.underlay_ip) else { return Ok(None) };
+    let bad = || anyhow::anyhow!("--underlay-ip {cidr:?}: give an IPv4 address and prefix, as 192.168.50.1/24");
+    let (ip, len) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let prefix_len: u8 = len.parse().ok().filter(|&l| l <= 32).ok_or_else(bad)?;
+    let gateway = match &a.underlay_gateway {
+        Some(g) => Some(g.parse::<Ipv4Addr>().with_context(|| format!("--underlay-gateway {g:?}"))?),
+        None => None,
+    };
+    if let Some(t) = &a.tunnel_ip {
+        if t.parse::<Ipv4Addr>().ok() != Some(ip) {
+            bail!("--tunnel-ip {t} is not --underlay-ip's address {ip}: the tunnel endpoint is the underlay's");
+        }
+    }
+    Ok(Some(UnderlayArgs { devargs: devargs.clone(), ip, prefix_len, gateway, dont_fragment: a.underlay_df }))
+}
+
 /// The tunnel endpoint the flags give: an IP address and tunnel types.
 fn endpoint(a: &NodeArgs) -> Result<Endpoint> {
     use control::model::NetworkType;
-    a.tunnel_ip.parse::<std::net::IpAddr>().with_context(|| format!("--tunnel-ip {}", a.tunnel_ip))?;
+    let ip = match (&a.tunnel_ip, underlay(a)?) {
+        (_, Some(u)) => u.ip.to_string(),
+        (Some(t), None) => t.clone(),
+        (None, None) => "127.0.0.1".to_owned(),
+    };
+    ip.parse::<std::net::IpAddr>().with_context(|| format!("--tunnel-ip {ip}"))?;
     let tunnel_types = a
         .tunnel_types
         .iter()
@@ -78,7 +129,7 @@ fn endpoint(a: &NodeArgs) -> Result<Endpoint> {
             _ => bail!("--tunnel-types: {t:?} is not a tunnel type (vxlan, geneve, gre)"),
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Endpoint { ip: a.tunnel_ip.clone(), tunnel_types })
+    Ok(Endpoint { ip, tunnel_types })
 }
 
 /// Runs a node until a signal or the duration: `all_in_one` adds the Neutron API (on 127.0.0.1:9696
@@ -156,6 +207,17 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     outcome.map(drop)
 }
 
+/// Plugs the underlay port into the dataplane: the tunnels' side of the tables.
+fn plug_underlay(dp: &Mutex<Dataplane>, u: &UnderlayArgs) -> Result<TunnelConfig> {
+    let mut dp = dp.lock().expect("poisoned");
+    let port = dp.plug(&u.devargs).with_context(|| format!("plugging the underlay {}", u.devargs))?;
+    let mac = dp.ports().find(|(i, _)| *i == port).and_then(|(_, s)| Mac::parse(&s.mac));
+    let Some(mac) = mac else { bail!("the underlay {} has no MAC address", u.devargs) };
+    tracing::info!(port, %mac, ip = %u.ip, "underlay plugged");
+    let underlay = Underlay { port, mac, ip: u.ip.into(), dont_fragment: u.dont_fragment, ttl: 64 };
+    Ok(TunnelConfig { underlay, prefix_len: u.prefix_len, gateway: u.gateway.map(Into::into) })
+}
+
 /// How long a stopping node waits for its ports' DOWN status to reach the DB.
 const STATUS_GRACE: Duration = Duration::from_secs(3);
 
@@ -173,10 +235,17 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
     let controller = {
         let vifs = Vifs { default: Vif::from_name(&a.vif_type).unwrap_or(Vif::Tap), vhost_dir: a.vhost_dir.clone() };
         let agent = BindingAgent::new(dp.clone(), vifs, status_tx);
+        let tunnels = match underlay(a)? {
+            Some(u) => Some(plug_underlay(&dp, &u)?),
+            None => None,
+        };
         let (db, chassis, stop) = (db.clone(), chassis.to_owned(), stop.clone());
         std::thread::Builder::new().name("controller".into()).spawn(move || {
             let mut agent = agent;
             let mut c = Controller::new(&*db, &chassis);
+            if let Some(t) = tunnels {
+                c = c.with_tunnels(t);
+            }
             // A DB that fails (etcd down, frozen, restarting) is retried with backoff; the dataplane keeps
             // forwarding on the tables it has meanwhile, and the next sync patches in what changed.
             let mut backoff = Backoff::new();
@@ -213,6 +282,8 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
     }
     if status.is_finished() {
         let _ = status.join();
+        // (Only with a DB that answered the status writes: a stopping node does not wait on one that is down.)
+        deregister(&*db, chassis);
     } else {
         tracing::warn!("the DB did not take the ports' DOWN status within {STATUS_GRACE:?}; not waiting longer");
     }

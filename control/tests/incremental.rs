@@ -20,12 +20,14 @@ use control::compile::{compile, networks_needed, Model, Summary};
 use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::db::{Db, DbError, Entry, Event, Revision, Watch};
-use control::model::{Network, Object, Port, Router, Store, Subnet};
+use control::model::{Chassis, Network, Object, Port, Router, Store, Subnet};
 use pipelines::tables::Tables;
 use proptest::prelude::*;
 use serde_json::json;
 
 const HERE: &str = "here";
+/// The chassis the ports are bound to, this node's first.
+const CHASSIS: [&str; 3] = [HERE, "other", "third"];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -33,6 +35,8 @@ enum Op {
         n: u8,
         up: bool,
         security: bool,
+        /// VXLAN (even) or GRE (odd) with this segmentation ID, or no type.
+        seg: Option<u8>,
     },
     DelNetwork(u8),
     /// Subnet `s` is on network `s % 4`, IPv4 below 4 and IPv6 from 4: a subnet never changes network, as
@@ -62,6 +66,13 @@ enum Op {
         route: bool,
     },
     DelRouter(u8),
+    /// Chassis `c` (0 is this node) registers with tunnel endpoint `ip` (several may share one: DB
+    /// contents are not trusted to agree).
+    Chassis {
+        c: u8,
+        ip: u8,
+    },
+    DelChassis(u8),
 }
 
 /// An allowed address pair: the port's own, or an address other ports claim too.
@@ -83,12 +94,13 @@ fn op() -> impl Strategy<Value = Op> {
         (0..12u8).prop_map(Pair::Neighbour),
     ];
     prop_oneof![
-        1 => (0..4u8, any::<bool>(), any::<bool>()).prop_map(|(n, up, security)| Op::Network { n, up, security }),
+        1 => (0..4u8, any::<bool>(), any::<bool>(), prop::option::weighted(0.7, 0..4u8))
+            .prop_map(|(n, up, security, seg)| Op::Network { n, up, security, seg }),
         1 => (0..4u8).prop_map(Op::DelNetwork),
         1 => (0..8u8, any::<bool>()).prop_map(|(s, wide)| Op::Subnet { s, wide }),
         1 => (0..8u8).prop_map(Op::DelSubnet),
         4 => (
-            (0..12u8, 0..4u8, 0..2u8, 0..3u8, prop::option::weighted(0.3, 0..3u8)),
+            (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.3, 0..3u8)),
             (any::<bool>(), prop::option::weighted(0.4, pair), any::<bool>(), prop::bool::weighted(0.1))
         )
             .prop_map(|((p, n, s, host, router), (up, pair, profile, foreign))| Op::Port {
@@ -106,6 +118,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..12u8).prop_map(Op::Status),
         1 => (0..3u8, any::<bool>()).prop_map(|(r, route)| Op::Router { r, route }),
         1 => (0..3u8).prop_map(Op::DelRouter),
+        1 => (0..3u8, 1..4u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
+        1 => (0..3u8).prop_map(Op::DelChassis),
     ]
 }
 
@@ -124,11 +138,23 @@ fn write(db: &dyn Db, op: &Op) {
         Err(e) => panic!("delete {table}/{key}: {e}"),
     };
     match *op {
-        Op::Network { n, up, security } => put(
-            "network",
-            format!("n{n}"),
-            json!({"id": format!("n{n}"), "admin_state_up": up, "port_security_enabled": security}),
-        ),
+        Op::Network { n, up, security, seg } => {
+            let (kind, id) = match seg {
+                Some(id) => (json!(if id % 2 == 0 { "vxlan" } else { "gre" }), json!(100 + u32::from(id))),
+                None => (json!(null), json!(null)),
+            };
+            put(
+                "network",
+                format!("n{n}"),
+                json!({"id": format!("n{n}"), "admin_state_up": up, "port_security_enabled": security,
+                       "provider:network_type": kind, "provider:segmentation_id": id}),
+            )
+        }
+        Op::Chassis { c, ip } => {
+            let id = CHASSIS[c as usize];
+            put("chassis", id.into(), json!({"id": id, "ip": format!("192.168.50.{ip}"), "tunnel_types": ["vxlan"]}))
+        }
+        Op::DelChassis(c) => del("chassis", CHASSIS[c as usize].into()),
         Op::DelNetwork(n) => del("network", format!("n{n}")),
         Op::Subnet { s, wide } => put(
             "subnet",
@@ -142,7 +168,7 @@ fn write(db: &dyn Db, op: &Op) {
         ),
         Op::DelSubnet(s) => del("subnet", format!("s{s}")),
         Op::Port { p, n, s, host, router, up, pair, profile, foreign } => {
-            let host = ["here", "other", ""][host as usize];
+            let host = ["here", "other", "third", ""][host as usize];
             // Unique MAC and fixed address per port, as the API guarantees; allowed address pairs may
             // claim anything.
             let (owner, device, ip) = match router {
@@ -199,6 +225,7 @@ fn everything(db: &dyn Db) -> Model {
         subnets: all::<Subnet>(db),
         ports: all::<Port>(db),
         routers: all::<Router>(db),
+        chassis: all::<Chassis>(db),
     }
 }
 
@@ -364,8 +391,20 @@ fn canonical(t: &Tables) -> String {
             })
             .collect()
     });
+    let hops: Vec<_> = t.hops.ips().collect();
+    // A chassis by its endpoint and next hop's address (the index into the next hops is the set's).
+    let chassis =
+        sorted(&|| t.chassis.iter().map(|(k, c)| format!("{k}:{:?}:{:?}", c.ip, hops[c.hop as usize])).collect());
+    let tunnels = format!(
+        "underlay {:?}\nsegments {:?}\ndecap {:?}\nfloods {:?}\nchassis {chassis:?}\nchassis_ips {:?}\nhops {hops:?}",
+        t.underlay,
+        sorted(&|| t.segments.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.decap.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.flood_chassis.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.chassis_ips.iter().map(|x| format!("{x:?}")).collect()),
+    );
     format!(
-        "ports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}",
+        "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}",
         sorted(&|| t.l2.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.arp.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.nd.iter().map(|x| format!("{x:?}")).collect()),

@@ -50,6 +50,11 @@ pub struct DataplaneOptions {
     pub tx_desc: u16,
     /// Times a worker retries the unsent tail of a burst before it drops it (counted as `tx_full`).
     pub tx_retries: u32,
+    /// Microseconds a worker sleeps once it found nothing in [`IDLE_PASSES_BEFORE_SLEEP`] passes in a
+    /// row (0: never; it polls at full speed, the default). OVS-DPDK's `pmd-maxsleep`: for nodes that
+    /// share their cores (tests, small hosts), at the cost of up to that much latency on the first packet
+    /// after a quiet spell.
+    pub idle_sleep_us: u32,
     /// Record the rx-to-tx time of every burst in a latency histogram.
     pub latency: bool,
     /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`](crate::Dataplane::plug)),
@@ -58,6 +63,9 @@ pub struct DataplaneOptions {
     #[serde(skip)]
     pub hotplug_ports: u16,
 }
+
+/// Empty passes in a row after which a worker with [`DataplaneOptions::idle_sleep_us`] sleeps.
+pub const IDLE_PASSES_BEFORE_SLEEP: u32 = 1024;
 
 /// The EAL arguments used when none are given: two lcores (control on 0, one worker on 1), 4 KiB pages,
 /// no PCI scan, and a file prefix of our own so that other DPDK processes do not collide with us.
@@ -76,6 +84,7 @@ impl Default for DataplaneOptions {
             rx_desc: 1024,
             tx_desc: 1024,
             tx_retries: 0,
+            idle_sleep_us: 0,
             latency: true,
             hotplug_ports: 0,
         }

@@ -330,6 +330,7 @@ impl Dataplane {
                 stop: stop.clone(),
                 latency: recorder,
                 tx_retries: opts.tx_retries,
+                idle_sleep_us: opts.idle_sleep_us,
                 measure_latency: opts.latency,
                 forwarding: match publisher.as_mut().and_then(Publisher::reader) {
                     Some(tables) => Forwarding::Pipeline { tables, pool: pool.clone(), tsc_hz: eal.tsc_hz() },

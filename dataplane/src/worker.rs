@@ -13,13 +13,14 @@ use pipelines::meta::Meta;
 use pipelines::publish::Reader;
 use pipelines::stages;
 use pipelines::stages::l2_switch::FloodPorts;
+use pipelines::stages::tunnel_encap;
 use pipelines::tables::Tables;
-use pipelines::tunnel;
 
 use pipelines::drop::Reason;
 
 use crate::counters::{bump, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
+use crate::options::IDLE_PASSES_BEFORE_SLEEP;
 use crate::pkt::{as_pkts, Pkt};
 
 /// What the worker runs over each burst.
@@ -86,6 +87,7 @@ pub(crate) struct Worker {
     pub stop: Arc<AtomicBool>,
     pub latency: LatencyRecorder,
     pub tx_retries: u32,
+    pub idle_sleep_us: u32,
     pub measure_latency: bool,
     pub forwarding: Forwarding,
     pub mailbox: Arc<Mailbox>,
@@ -123,7 +125,7 @@ impl Worker {
         let mut burst: Burst = Burst::new();
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
-        let mut clock = PassClock::<TIMED>::new();
+        let mut clock = PassClock::<TIMED>::new(self.idle_sleep_us);
         let tsc_per_ms = (tsc_hz / 1000).max(1);
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
         let mut state = stages::WorkerState::new(rdtsc() as u32);
@@ -185,7 +187,7 @@ impl Worker {
     fn poll_loop<const TIMED: bool>(&mut self) {
         let Worker { rx, tx, counters, stop, latency, tx_retries, .. } = self;
         let mut burst: Burst = Burst::new();
-        let mut clock = PassClock::<TIMED>::new();
+        let mut clock = PassClock::<TIMED>::new(self.idle_sleep_us);
         while !stop.load(Ordering::Relaxed) {
             let mut got = 0;
             for a in rx.iter_mut() {
@@ -258,12 +260,15 @@ fn take_changes(
 struct PassClock<const TIMED: bool> {
     t: u64,
     passes: u32,
+    /// Empty passes in a row, and how long to sleep after `IDLE_PASSES_BEFORE_SLEEP` of them (0: never).
+    idle: u32,
+    idle_sleep_us: u32,
 }
 
 impl<const TIMED: bool> PassClock<TIMED> {
     #[inline(always)]
-    fn new() -> Self {
-        PassClock { t: if TIMED { rdtsc() } else { 0 }, passes: 0 }
+    fn new(idle_sleep_us: u32) -> Self {
+        PassClock { t: if TIMED { rdtsc() } else { 0 }, passes: 0, idle: 0, idle_sleep_us }
     }
 
     /// After a burst's tx: its sample ends here and the next one starts.
@@ -281,9 +286,15 @@ impl<const TIMED: bool> PassClock<TIMED> {
     fn pass_done(&mut self, got: usize, counters: &WorkerCounters, latency: &mut LatencyRecorder) {
         if got == 0 {
             bump(&counters.idle_polls, 1);
+            self.idle += 1;
+            if self.idle_sleep_us != 0 && self.idle >= IDLE_PASSES_BEFORE_SLEEP {
+                std::thread::sleep(std::time::Duration::from_micros(u64::from(self.idle_sleep_us)));
+            }
             if TIMED {
                 self.t = rdtsc();
             }
+        } else {
+            self.idle = 0;
         }
         self.passes = self.passes.wrapping_add(1);
         if self.passes.is_multiple_of(SERVICE_EVERY) {
@@ -325,7 +336,7 @@ enum FloodCopy {
 }
 
 /// A flood: one copy per local port (a port not plugged on this worker is skipped), then one per other
-/// node, in a tunnel of the network's segment (head-end replication: `tunnel::encap` on each copy); the
+/// node, in a tunnel of the network's segment (head-end replication: `tunnel_encap::to_node` on each copy); the
 /// last copy is the packet itself.
 #[inline(never)]
 fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
@@ -346,17 +357,16 @@ fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters,
         };
         match copy {
             FloodCopy::Port(p) => push(&mut out[p as usize], buf, c_in),
-            FloodCopy::Node(c) => match t.tunnel_to(network, c) {
-                Ok((u, seg, ip, next_hop)) => {
-                    let mut buf = Pkt(buf);
-                    match out.get_mut(u.port as usize) {
-                        Some(ob) if tunnel::encap(u, ip, next_hop, seg, &mut buf) => push(ob, buf.0, c_in),
-                        Some(_) => c_in.drop(Reason::TunnelNoHeadroom, 1),
+            FloodCopy::Node(c) => {
+                let mut buf = Pkt(buf);
+                match tunnel_encap::to_node(t, network, c, &mut buf) {
+                    Ok(port) => match out.get_mut(port as usize) {
+                        Some(ob) => push(ob, buf.0, c_in),
                         None => c_in.drop(Reason::TxNoQueue, 1),
-                    }
+                    },
+                    Err(reason) => c_in.drop(reason, 1),
                 }
-                Err(reason) => c_in.drop(reason, 1),
-            },
+            }
         }
     }
     if pkt.is_some() {

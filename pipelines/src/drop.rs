@@ -59,8 +59,12 @@ reasons! {
     TunnelUnknownChassis => "tunnel.unknown_chassis",
     /// A segment (VNI or key) of no network on this node.
     TunnelUnknownSegment => "tunnel.unknown_segment",
-    /// ARP on the underlay that is not a request for this node's tunnel endpoint.
+    /// ARP on the underlay that is not a request for this node's tunnel endpoint and not from one of its
+    /// next hops.
     TunnelArp => "tunnel.arp",
+    /// ARP from a next hop of the underlay (another node, the gateway), not for this node's tunnel
+    /// endpoint: its MAC learned (`tunnel::NextHops`), the frame taken in.
+    TunnelArpLearned => "tunnel.arp_learned",
 
     // port_security
     /// Source MAC not the port's (nor an allowed address pair's).

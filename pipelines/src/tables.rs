@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::drop::Reason;
 use crate::routing::{Router, RouterIface};
-use crate::tunnel::{Chassis, Segment, Underlay};
+use crate::tunnel::{Chassis, NextHops, Segment, Underlay};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 /// The old path of [`IpNet`], which now lives in `wire` (`wire/ipnet.rs`), below the tables and the
@@ -100,12 +99,20 @@ pub struct Tables {
     pub underlay: Option<Underlay>,
     /// The other nodes this node shares a network with, by chassis key.
     pub chassis: FxHashMap<u32, Chassis>,
-    /// Tunnel endpoint (IPv4, as `u32`) → chassis key: the senders decapsulation accepts.
+    /// The underlay's next hops toward them (`Chassis::hop` indexes it), with the MACs the workers
+    /// resolved; shared with the tables published before while the addresses stay the same.
+    pub hops: Arc<NextHops>,
+    /// Tunnel endpoint (IPv4, as `u32`) → how many of `chassis` have it: the senders decapsulation
+    /// accepts.
     pub chassis_ips: FxHashMap<u32, u32>,
     /// Network key → its segment on the wire.
     pub segments: FxHashMap<u32, Segment>,
-    /// Segment (`Segment::key`) → network key: where decapsulated packets belong.
+    /// Segment (`Segment::key`) → network key: where decapsulated packets belong. A segment that several
+    /// networks claim (DB contents gone wrong: the API gives each its own) is in none: its packets are
+    /// dropped, never delivered to the wrong tenant.
     pub decap: FxHashMap<u64, u32>,
+    /// The segments several networks claim, and how many.
+    pub segment_conflicts: FxHashMap<u64, u32>,
     /// Network key → the other nodes with a port on it, in key order: where its floods are replicated
     /// (head-end replication).
     pub flood_chassis: FxHashMap<u32, Vec<u32>>,
@@ -135,9 +142,11 @@ impl PartialEq for Tables {
             && self.remote == o.remote
             && self.underlay == o.underlay
             && self.chassis == o.chassis
+            && self.hops == o.hops
             && self.chassis_ips == o.chassis_ips
             && self.segments == o.segments
             && self.decap == o.decap
+            && self.segment_conflicts == o.segment_conflicts
             && self.flood_chassis == o.flood_chassis
     }
 }
@@ -169,17 +178,6 @@ impl Tables {
             return None;
         }
         self.router_macs.get(&l2_key(network, mac)).copied()
-    }
-
-    /// What a packet of `network` needs to reach node `chassis` in a tunnel: the underlay, the network's
-    /// segment, the node's tunnel endpoint and the next hop's MAC; or why it cannot.
-    #[inline]
-    pub fn tunnel_to(&self, network: u32, chassis: u32) -> Result<(&Underlay, Segment, Ipv4Addr, Mac), Reason> {
-        let u = self.underlay.as_ref().ok_or(Reason::TunnelNoUnderlay)?;
-        let seg = *self.segments.get(&network).ok_or(Reason::TunnelNoSegment)?;
-        let c = self.chassis.get(&chassis).ok_or(Reason::TunnelNoChassis)?;
-        let mac = c.next_hop.ok_or(Reason::TunnelUnresolved)?;
-        Ok((u, seg, c.ip, mac))
     }
 
     /// The other nodes a flood of `network` is replicated to.
@@ -309,16 +307,26 @@ impl TablesBuilder {
     /// Another node, by chassis key: its tunnel endpoint and next hop (replaces what the key had).
     pub fn chassis(&mut self, key: u32, c: Chassis) -> &mut Self {
         self.remove_chassis(key);
-        self.t.chassis_ips.insert(c.ip.to_u32(), key);
+        *self.t.chassis_ips.entry(c.ip.to_u32()).or_default() += 1;
         self.t.chassis.insert(key, c);
+        self
+    }
+
+    /// The underlay's next hops, which [`Chassis::hop`] indexes.
+    pub fn next_hops(&mut self, hops: Arc<NextHops>) -> &mut Self {
+        self.t.hops = hops;
         self
     }
 
     /// Undoes [`TablesBuilder::chassis`].
     pub fn remove_chassis(&mut self, key: u32) -> &mut Self {
         if let Some(old) = self.t.chassis.remove(&key) {
-            if self.t.chassis_ips.get(&old.ip.to_u32()) == Some(&key) {
-                self.t.chassis_ips.remove(&old.ip.to_u32());
+            let ip = old.ip.to_u32();
+            if let Some(n) = self.t.chassis_ips.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.t.chassis_ips.remove(&ip);
+                }
             }
         }
         self
@@ -327,16 +335,35 @@ impl TablesBuilder {
     /// The segment of `network` on the wire (replaces the one it had).
     pub fn segment(&mut self, network: u32, seg: Segment) -> &mut Self {
         self.remove_segment(network);
-        self.t.decap.insert(seg.key(), network);
         self.t.segments.insert(network, seg);
+        let k = seg.key();
+        if let Some(n) = self.t.segment_conflicts.get_mut(&k) {
+            *n += 1;
+        } else if self.t.decap.remove(&k).is_some() {
+            self.t.segment_conflicts.insert(k, 2);
+        } else {
+            self.t.decap.insert(k, network);
+        }
         self
     }
 
     /// Undoes [`TablesBuilder::segment`].
     pub fn remove_segment(&mut self, network: u32) -> &mut Self {
-        if let Some(old) = self.t.segments.remove(&network) {
-            if self.t.decap.get(&old.key()) == Some(&network) {
-                self.t.decap.remove(&old.key());
+        let Some(old) = self.t.segments.remove(&network) else { return self };
+        let k = old.key();
+        match self.t.segment_conflicts.get_mut(&k) {
+            Some(n) if *n > 2 => *n -= 1,
+            Some(_) => {
+                // One claim left: the segment is that network's again.
+                self.t.segment_conflicts.remove(&k);
+                if let Some((&other, _)) = self.t.segments.iter().find(|(_, s)| s.key() == k) {
+                    self.t.decap.insert(k, other);
+                }
+            }
+            None => {
+                if self.t.decap.get(&k) == Some(&network) {
+                    self.t.decap.remove(&k);
+                }
             }
         }
         self

@@ -18,9 +18,15 @@
 //!
 //! The outer headers are IPv4: an IPv6 underlay is not offered yet.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
 use crate::buf::PacketBuf;
 use crate::wire::checksum;
-use crate::wire::{ethernet, geneve, gre, ipv4, vxlan, EtherType, IpProtocol, Ipv4Addr, Mac};
+use crate::wire::{
+    ethernet, geneve, gre, ipv4, vxlan, ArpOperation, ArpPacket, ArpRepr, EtherType, IpProtocol, Ipv4Addr, Mac,
+};
 
 /// An encapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -90,13 +96,133 @@ pub struct Underlay {
     pub ttl: u8,
 }
 
-/// Another node, as a tunnel reaches it: its tunnel endpoint and the MAC of the next hop toward it on
-/// the underlay (the node itself on the same link, or the underlay's gateway); `None` while that MAC is
-/// not known, and packets to the node are dropped (`tunnel.unresolved`).
+/// Another node, as a tunnel reaches it: its tunnel endpoint and its next hop on the underlay (the node
+/// itself on the same link, or the underlay's gateway), an index into the tables' [`NextHops`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chassis {
     pub ip: Ipv4Addr,
-    pub next_hop: Option<Mac>,
+    pub hop: u16,
+}
+
+/// The underlay's next hops (the other nodes on its link, its gateway) and their MACs, resolved by ARP in
+/// the dataplane itself, as a router's neighbour table (the switch owns the underlay port; no kernel
+/// sees it). The control thread fixes the addresses; the workers fill in the MACs: a packet for a next
+/// hop whose MAC is unknown becomes an ARP request for it (at most one a second per next hop:
+/// [`NextHops::ask`]), and any ARP from a next hop's address on the underlay teaches its MAC
+/// ([`NextHops::learn`]). Shared by every worker and every tables version that has the same addresses
+/// (relaxed atomics: a MAC is one word, and a worker that reads a stale one sends one packet to the old
+/// MAC). A MAC once learned is kept, refreshed by whatever ARP the next hop sends.
+#[derive(Debug, Default)]
+pub struct NextHops {
+    hops: Box<[Hop]>,
+}
+
+#[derive(Debug)]
+struct Hop {
+    ip: Ipv4Addr,
+    /// The MAC (48 bits) with [`KNOWN`] set, or 0.
+    mac: AtomicU64,
+    /// When the last ARP request for it left, in milliseconds since [`epoch`] (0: never).
+    asked: AtomicU64,
+}
+
+const KNOWN: u64 = 1 << 63;
+/// How long a next hop's address is not asked for again while no answer came.
+const ASK_EVERY_MS: u64 = 1000;
+
+/// Milliseconds since the first call (+1, so that 0 means never).
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+impl NextHops {
+    /// Next hops at `ips` (index = position), with their MACs where given.
+    pub fn new(ips: impl IntoIterator<Item = (Ipv4Addr, Option<Mac>)>) -> NextHops {
+        let word = |m: Option<Mac>| m.map_or(0, |m| m.to_u64() | KNOWN);
+        let hops = ips
+            .into_iter()
+            .map(|(ip, mac)| Hop { ip, mac: AtomicU64::new(word(mac)), asked: AtomicU64::new(0) })
+            .collect();
+        NextHops { hops }
+    }
+
+    /// Next hops at `ips`, with the MACs `old` learned for the same addresses.
+    pub fn carried_over(ips: &[Ipv4Addr], old: &NextHops) -> NextHops {
+        NextHops::new(ips.iter().map(|&ip| (ip, old.position(ip).and_then(|i| old.mac(i)))))
+    }
+
+    /// The addresses, in index order.
+    pub fn ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.hops.iter().map(|h| h.ip)
+    }
+
+    pub fn position(&self, ip: Ipv4Addr) -> Option<u16> {
+        self.hops.iter().position(|h| h.ip == ip).map(|i| i as u16)
+    }
+
+    /// Next hop `i`'s MAC, if known.
+    #[inline]
+    pub fn mac(&self, i: u16) -> Option<Mac> {
+        let w = self.hops.get(usize::from(i))?.mac.load(Ordering::Relaxed);
+        (w & KNOWN != 0).then(|| Mac::from_u64(w))
+    }
+
+    /// ARP from `ip` said its MAC is `mac`: true if `ip` is a next hop (its MAC is set).
+    pub fn learn(&self, ip: Ipv4Addr, mac: Mac) -> bool {
+        let Some(h) = self.hops.iter().find(|h| h.ip == ip) else { return false };
+        if mac.is_unicast() {
+            h.mac.store(mac.to_u64() | KNOWN, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// The address to ask for now if next hop `i` is to be asked for (none asked in the last second):
+    /// the first caller in a second gets it.
+    #[cold]
+    pub fn ask(&self, i: u16) -> Option<Ipv4Addr> {
+        let h = self.hops.get(usize::from(i))?;
+        let (now, last) = (now_ms(), h.asked.load(Ordering::Relaxed));
+        if last != 0 && now.saturating_sub(last) < ASK_EVERY_MS {
+            return None;
+        }
+        h.asked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok().map(|_| h.ip)
+    }
+}
+
+/// The same addresses in the same order (the MACs are the workers' and not part of what the control
+/// thread compiles).
+impl PartialEq for NextHops {
+    fn eq(&self, o: &NextHops) -> bool {
+        self.ips().eq(o.ips())
+    }
+}
+
+/// Turns `p` into an ARP request from underlay `u` for `ip` (a 60-byte broadcast frame, Ethernet's
+/// minimum): false, and `p` unchanged, if the buffer cannot be made that long.
+pub fn arp_request<B: PacketBuf>(u: &Underlay, ip: Ipv4Addr, p: &mut B) -> bool {
+    const LEN: usize = 60;
+    let len = p.len();
+    if len < LEN && p.append(LEN - len).is_none() {
+        return false;
+    }
+    if len > LEN {
+        p.trim(len - LEN);
+    }
+    let d = p.data_mut();
+    d[0..6].copy_from_slice(&Mac::BROADCAST.0);
+    d[6..12].copy_from_slice(&u.mac.0);
+    d[12..14].copy_from_slice(&u16::from(EtherType::Arp).to_be_bytes());
+    let request = ArpRepr {
+        operation: ArpOperation::Request,
+        sender_mac: u.mac,
+        sender_ip: u.ip,
+        target_mac: Mac::ZERO,
+        target_ip: ip,
+    };
+    request.emit(&mut ArpPacket::new_unchecked(&mut d[ethernet::HEADER_LEN..]));
+    d[ethernet::HEADER_LEN + request.buffer_len()..].fill(0);
+    true
 }
 
 /// A hash of the inner frame's flow: its IPv4 or IPv6 addresses and, for TCP, UDP and SCTP of a first

@@ -64,6 +64,8 @@ pub(crate) struct RemotePort {
     ips: Vec<IpNet>,
     lport: LportKey,
     chassis: ChassisKey,
+    /// The chassis' name (`binding:host_id`).
+    pub(crate) host: String,
 }
 
 /// What one router puts into the tables: its interfaces on the networks the node needs, its extra routes.
@@ -138,7 +140,7 @@ impl View<'_> {
             Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed }))
         } else if !p.host_id.is_empty() {
             let chassis = self.keys.chassis(&p.host_id);
-            Some(PortFragment::Remote(RemotePort { network, mac, ips, lport, chassis }))
+            Some(PortFragment::Remote(RemotePort { network, mac, ips, lport, chassis, host: p.host_id.clone() }))
         } else {
             None
         }

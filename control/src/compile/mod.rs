@@ -21,6 +21,7 @@
 //! | `fragment` | what one port, one router becomes in the tables (its fragment), put in and taken out; where the keys become the tables' integers |
 //! | `neighbors` | the ARP/ND entries several fragments claim, and which claim wins |
 //! | `patch` | the fragments a set of tables holds, and the one routine that builds tables from them |
+//! | `tunnels` | what the tunnels add: the underlay, each network's segment and flood list, the chassis and their next hops |
 //!
 //! Keys: networks, ports, nodes and routers are known to the tables by the keys of [`crate::keys`], given
 //! by a [`Keys`] that lives as long as the controller, so that two compilations agree.
@@ -29,6 +30,7 @@ mod fragment;
 mod index;
 mod neighbors;
 mod patch;
+mod tunnels;
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,8 +39,10 @@ use pipelines::tables::{Tables, TablesBuilder};
 pub(crate) use self::fragment::View;
 pub(crate) use self::index::Index;
 pub(crate) use self::patch::Fragments;
+pub use self::tunnels::TunnelConfig;
+pub(crate) use self::tunnels::Tunnels;
 use crate::keys::Keys;
-use crate::model::{Network, Port, Router, Subnet};
+use crate::model::{Chassis, Network, Port, Router, Subnet};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +51,8 @@ pub struct Model {
     pub subnets: HashMap<String, Subnet>,
     pub ports: HashMap<String, Port>,
     pub routers: HashMap<String, Router>,
+    /// Every chassis (compute node), by name: where the tunnels to its ports go.
+    pub chassis: HashMap<String, Chassis>,
 }
 
 /// What a compilation holds, for the caller to log or check.
@@ -76,6 +82,7 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
     let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local };
     let mut b = TablesBuilder::new();
     let mut fragments = Fragments::default();
-    fragments.rebuild(&mut view, &ports, &routers, &mut b);
+    let networks = needed.iter().cloned().collect();
+    fragments.rebuild(&mut view, networks, &ports, &routers, &mut b);
     (b.build(), fragments.summary(needed.len()))
 }

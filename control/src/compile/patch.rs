@@ -3,12 +3,13 @@
 //! router of the model; the controller calls it on its last tables with the ports and routers a change
 //! touched.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use pipelines::tables::{Tables, TablesBuilder};
 
 use super::fragment::{Held, PortFragment, RouterFragment, View};
 use super::neighbors::{Neighbors, Owner};
+use super::tunnels::Tunnels;
 use super::Summary;
 
 /// The fragments in a set of tables, and every claim on their ARP/ND entries.
@@ -22,16 +23,35 @@ pub(crate) struct Fragments {
     /// How many of the ports are local, how many remote.
     local: usize,
     remote: usize,
+    /// The tunnels' part of the tables, settled after the fragments.
+    pub(crate) tunnels: Tunnels,
 }
 
 impl Fragments {
+    pub(crate) fn new(tunnels: Tunnels) -> Fragments {
+        Fragments { tunnels, ..Fragments::default() }
+    }
+
     /// Builds the fragments of `ports` and `routers` (ids, each list in id order) into `b` again, as
     /// `view` says they are now. Every old fragment goes out before any new one comes in: a key moving
     /// between two of them (a MAC from one port to another) is never removed after it was added. Then each
-    /// ARP/ND entry they touched is set to its winner ([`super::neighbors`]).
-    pub(crate) fn rebuild(&mut self, view: &mut View<'_>, ports: &[String], routers: &[String], b: &mut TablesBuilder) {
+    /// ARP/ND entry they touched is set to its winner ([`super::neighbors`]), and the tunnels of
+    /// `networks` and of the ports' networks (before and after) computed again ([`super::tunnels`]). True
+    /// if the tunnels' part of the tables changed (the fragments' part is compared by the caller,
+    /// [`Fragments::held`]).
+    pub(crate) fn rebuild(
+        &mut self,
+        view: &mut View<'_>,
+        networks: BTreeSet<String>,
+        ports: &[String],
+        routers: &[String],
+        b: &mut TablesBuilder,
+    ) -> bool {
+        let mut nets = networks;
         for id in ports {
+            nets.extend(view.model.ports.get(id).map(|p| p.network_id.clone()));
             let Some((network, f)) = self.ports.remove(id) else { continue };
+            nets.insert(network.clone());
             if let Some(set) = self.by_net.get_mut(&network) {
                 set.remove(id);
                 if set.is_empty() {
@@ -71,6 +91,16 @@ impl Fragments {
             }
         }
         self.neighbors.settle(b);
+        let ports = &self.ports;
+        let remote = |net: &str| -> Vec<&str> {
+            let on = self.by_net.get(net).into_iter().flatten();
+            on.filter_map(|id| match ports.get(id) {
+                Some((_, PortFragment::Remote(r))) => Some(r.host.as_str()),
+                _ => None,
+            })
+            .collect()
+        };
+        self.tunnels.settle(view, &nets, remote, b)
     }
 
     /// What the fragments of `ports` and `routers` hold in `t`, in a fixed order.
@@ -85,8 +115,9 @@ impl Fragments {
         self.by_net.get(net).into_iter().flatten()
     }
 
+    /// Whether the tables hold anything of network `net`: a port's fragment, its segment or flood list.
     pub(crate) fn has_network(&self, net: &str) -> bool {
-        self.by_net.contains_key(net)
+        self.by_net.contains_key(net) || self.tunnels.has_network(net)
     }
 
     pub(crate) fn has_port(&self, id: &str) -> bool {

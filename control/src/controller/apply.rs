@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::sync::decode;
 use super::Controller;
 use crate::db::{Db, DbError, Event};
-use crate::model::{Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
+use crate::model::{Chassis, Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
 
 /// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
 fn plumbing_changed(old: &Port, new: &Port) -> bool {
@@ -49,6 +49,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             "subnet" => self.model.subnets.get(key).map(Object::revision),
             "port" => self.model.ports.get(key).map(Object::revision),
             "router" => self.model.routers.get(key).map(Object::revision),
+            "chassis" => self.model.chassis.get(key).map(Object::revision),
             _ => return false,
         };
         if held.is_some_and(|r| r >= ev.revision()) {
@@ -67,6 +68,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
                 self.port(key, p)
             }),
             "router" => put::<Router>(ev).map(|r| self.router(key, r.filter(|_| self.holds_router(key)))),
+            "chassis" => put::<Chassis>(ev).map(|c| self.chassis(key, c)),
             _ => return false,
         };
         if let Err(e) = result {
@@ -144,6 +146,18 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             None => self.model.routers.remove(id),
         };
         self.dirty_routers.insert(id.to_owned());
+    }
+
+    /// A chassis came, changed or went: the ports bound to it are rebuilt (and with them the tunnels of
+    /// their networks). Every chassis is held: there are as many as nodes, and a port bound to one may
+    /// come at any time.
+    fn chassis(&mut self, id: &str, c: Option<Chassis>) {
+        match c {
+            Some(c) => self.model.chassis.insert(id.to_owned(), c),
+            None => self.model.chassis.remove(id),
+        };
+        let on: Vec<String> = self.model.ports.values().filter(|p| p.host_id == id).map(|p| p.id.clone()).collect();
+        self.dirty_ports.extend(on);
     }
 
     pub(super) fn routers_on(&mut self, net: &str) {

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use pipelines::tables::{Tables, TablesBuilder};
 
-use crate::compile::{Fragments, Index, Model, Summary, View};
+use crate::compile::{Fragments, Index, Model, Summary, TunnelConfig, View};
 use crate::db::{Db, DbError, Revision};
 use crate::keys::Keys;
 use crate::model::Port;
@@ -70,6 +70,8 @@ pub trait Node {
 pub struct Controller<'d, D: Db + ?Sized> {
     db: &'d D,
     chassis: String,
+    /// The node's underlay (`None`: no tunnels leave it).
+    tunnel: Option<TunnelConfig>,
     model: Model,
     keys: Keys,
     revision: Revision,
@@ -106,6 +108,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         Controller {
             db,
             chassis: chassis.into(),
+            tunnel: None,
             model: Model::default(),
             keys: Keys::default(),
             revision: 0,
@@ -123,6 +126,12 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             before_reset: None,
             published: false,
         }
+    }
+
+    /// Tunnels leave and arrive by `config`'s underlay (before the first sync).
+    pub fn with_tunnels(mut self, config: TunnelConfig) -> Self {
+        self.tunnel = Some(config);
+        self
     }
 
     pub fn model(&self) -> &Model {
@@ -249,11 +258,14 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
     pub fn tables(&mut self, local: &dyn Fn(&Port) -> Option<u16>) -> Option<(Tables, Summary)> {
         self.fetch_pending();
         // A network's change (or its entering or leaving the set) is a change of each of its ports.
-        for n in std::mem::take(&mut self.dirty_nets) {
-            self.dirty_ports.extend(self.index.ports_of(&n).cloned());
-            self.dirty_ports.extend(self.fragments.ports_on(&n).cloned());
+        let dirty_nets: std::collections::BTreeSet<String> = self.dirty_nets.drain().collect();
+        for n in &dirty_nets {
+            self.dirty_ports.extend(self.index.ports_of(n).cloned());
+            self.dirty_ports.extend(self.fragments.ports_on(n).cloned());
         }
-        if self.dirty_ports.is_empty() && self.dirty_routers.is_empty() {
+        // (The first tables of a node with tunnels have its underlay, whatever else they have.)
+        let underlay_pending = self.tunnel.is_some() && self.tables.underlay.is_none();
+        if dirty_nets.is_empty() && self.dirty_ports.is_empty() && self.dirty_routers.is_empty() && !underlay_pending {
             return None;
         }
         let mut dirty_ports: Vec<String> = self.dirty_ports.drain().collect();
@@ -270,10 +282,10 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             keys: &mut self.keys,
             local,
         };
-        self.fragments.rebuild(&mut view, &dirty_ports, &dirty_routers, &mut b);
+        let tunnels_changed = self.fragments.rebuild(&mut view, dirty_nets, &dirty_ports, &dirty_routers, &mut b);
         self.tables = b.build();
         // (ARP/ND entries follow the fragments: the same fragments, the same claims and winners.)
-        if self.fragments.held(&self.tables, &dirty_ports, &dirty_routers) == before {
+        if !tunnels_changed && self.fragments.held(&self.tables, &dirty_ports, &dirty_routers) == before {
             return None;
         }
         Some((self.tables.clone(), self.summary()))

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde::de::DeserializeOwned;
 
 use super::Controller;
-use crate::compile::{Fragments, Index, Model};
+use crate::compile::{Fragments, Index, Model, Tunnels};
 use crate::db::{Db, DbError, Revision};
 use crate::model::{Object, Router};
 
@@ -62,6 +62,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             load(self.db, &mut model.subnets)?,
             load(self.db, &mut model.ports)?,
             load(self.db, &mut model.routers)?,
+            load(self.db, &mut model.chassis)?,
         ]
         .into_iter()
         .min()
@@ -92,7 +93,8 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         self.model = model;
         self.index = Index::of(self.model.ports.values(), &self.chassis);
         self.needed = self.index.needed();
-        self.fragments = Fragments::default();
+        let hops = self.fragments.tunnels.hops();
+        self.fragments = Fragments::new(Tunnels::new(self.tunnel, hops));
         self.dirty_ports.clear();
         let published = std::mem::take(&mut self.tables);
         if self.published && !self.resync {

@@ -4,10 +4,11 @@
 //! segment of a network this node has; its outer headers are stripped and its inner frame goes on as a
 //! packet of that network, flagged `FROM_TUNNEL`: the sending node did port security, the responders and
 //! the routing, so the later stages only switch it to this node's ports (never back into a tunnel). An
-//! ARP request for this node's tunnel endpoint is answered in place; other ARP is dropped for now (the
-//! underlay's next hops are resolved by the control thread, through the slow path, still to come).
+//! ARP request for this node's tunnel endpoint is answered in place; ARP from one of the underlay's next
+//! hops teaches its MAC (`tunnel::NextHops`, the dataplane's own resolution) and goes no further; other
+//! ARP is dropped.
 //! Drops: `tunnel.not_ours`, `tunnel.malformed`, `tunnel.not_tunnel`, `tunnel.unknown_chassis`,
-//! `tunnel.unknown_segment`, `tunnel.arp`.
+//! `tunnel.unknown_segment`, `tunnel.arp`, `tunnel.arp_learned`.
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
@@ -15,6 +16,7 @@ use crate::meta::{flags, Meta};
 use crate::stages::{arp_responder, classify};
 use crate::tables::Tables;
 use crate::tunnel::{self, Outer, Underlay};
+use crate::wire::{ethernet, ArpPacket, ArpRepr};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let Some(u) = t.underlay else { return };
@@ -51,10 +53,15 @@ pub fn packet<B: PacketBuf>(t: &Tables, u: &Underlay, p: &mut B, m: &mut Meta) {
             if !classify::parse(p.data(), m) || !m.has(flags::ARP) {
                 return m.drop(Reason::TunnelMalformed);
             }
+            // A next hop's MAC, from whatever ARP it sends (a reply to this node's request, its own
+            // request, a gratuitous one).
+            let learned = ArpPacket::new_checked(&p.data()[ethernet::HEADER_LEN..])
+                .and_then(|a| ArpRepr::parse(&a))
+                .is_ok_and(|a| t.hops.learn(a.sender_ip, a.sender_mac));
             let ours = (u.ip, u.mac);
             arp_responder::answer_with(p, m, |ip| (ip == ours.0).then_some(ours.1));
             if m.pending() {
-                m.drop(Reason::TunnelArp);
+                m.drop(if learned { Reason::TunnelArpLearned } else { Reason::TunnelArp });
             }
         }
         Outer::NotOurs => m.drop(Reason::TunnelNotOurs),
@@ -72,7 +79,7 @@ mod tests {
     use crate::meta::Action;
     use crate::stages::{self, WorkerState};
     use crate::tables::TablesBuilder;
-    use crate::tunnel::{encap, Chassis, Encap, Segment};
+    use crate::tunnel::{encap, Chassis, Encap, NextHops, Segment};
     use crate::wire::{ArpOperation, Ipv4Addr, Mac};
 
     const HERE: Underlay = UNDERLAY;
@@ -88,7 +95,8 @@ mod tests {
         let mut b = TablesBuilder::new();
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
         b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
-        b.underlay(Some(HERE)).chassis(3, Chassis { ip: PEER.ip, next_hop: Some(PEER_MAC) }).segment(1, SEG);
+        b.underlay(Some(HERE)).chassis(3, Chassis { ip: PEER.ip, hop: 0 }).segment(1, SEG);
+        b.next_hops(NextHops::new([(PEER.ip, Some(PEER_MAC))]).into());
         b.build()
     }
 
@@ -153,7 +161,11 @@ mod tests {
             (to_other, Reason::TunnelNotOurs),
             (udp4(PEER_MAC, HERE.mac, PEER.ip, HERE.ip), Reason::TunnelNotTunnel),
             (tunnelled(&inner, SEG)[..60].to_vec(), Reason::TunnelMalformed),
-            (arp_request(PEER_MAC, PEER.ip, Ipv4Addr::new(192, 168, 100, 9)), Reason::TunnelArp),
+            (
+                arp_request(PEER_MAC, Ipv4Addr::new(192, 168, 100, 66), Ipv4Addr::new(192, 168, 100, 9)),
+                Reason::TunnelArp,
+            ),
+            (arp_request(PEER_MAC, PEER.ip, Ipv4Addr::new(192, 168, 100, 9)), Reason::TunnelArpLearned),
         ];
         for (frame, reason) in cases {
             let (meta, _) = decide(&t, &[frame]);

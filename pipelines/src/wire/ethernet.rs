@@ -34,6 +34,12 @@ impl Mac {
         u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
     }
 
+    /// The MAC in the low 48 bits of `w` (the inverse of [`Mac::to_u64`]).
+    pub fn from_u64(w: u64) -> Mac {
+        let b = w.to_be_bytes();
+        Mac([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+
     /// The IPv6 multicast MAC for an IPv6 multicast address (33:33 + its last 32 bits).
     pub fn ipv6_multicast(addr: &[u8; 16]) -> Mac {
         Mac([0x33, 0x33, addr[12], addr[13], addr[14], addr[15]])

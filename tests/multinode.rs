@@ -1,0 +1,203 @@
+//! Three nodes, one etcd, one API, all on this machine and driven through the Neutron API; VMs are
+//! network namespaces, and the underlay is a Linux bridge in a namespace of its own, each node's
+//! underlay port (a TAP the node owns) one of its ports. Checks:
+//! - ping between VMs on different nodes: on a VXLAN network (IPv4 and IPv6), a Geneve one, a GRE one;
+//!   and across the distributed router (routed on the source node, tunnelled to the destination's), both
+//!   families, both ways;
+//! - a broadcast reaches the nodes with a port on its network and no other: the VM on the other node
+//!   receives every one, and the third node (no port there, a port on another network it shares with the
+//!   sender's node) never sees a frame of that network (its `tunnel.unknown_segment` stays 0);
+//! - each node resolves its peers' underlay MACs by ARP itself;
+//! - a node that stops takes its chassis out of the DB: the others count the traffic to its ports as
+//!   dropped (`tunnel.no_chassis`) and keep forwarding among themselves.
+//!
+//! Namespaces, processes and directories are removed even when a check fails.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::cloud::*;
+use common::*;
+use serde_json::{json, Value};
+
+/// A node of the test: its chassis name, underlay device and counters file.
+struct Node {
+    chassis: String,
+    underlay: String,
+    stats: PathBuf,
+}
+
+/// The namespace of the underlay bridge.
+fn underlay_ns() -> String {
+    format!("dfmn-ul-{}", std::process::id() % 100_000)
+}
+
+/// Starts node `i` (1…) over etcd at `etcd`, its underlay 192.168.77.`i`/24 on a TAP put into the bridge.
+fn start_node(world: &mut World, etcd: &str, i: u32) -> Node {
+    let pid = std::process::id() % 100_000;
+    let chassis = format!("dfmn-c{i}-{pid}");
+    let underlay = format!("dfmnul{i}");
+    let dir = std::env::temp_dir().join(format!("dfmn-{pid}-{i}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    world.dirs.push(dir.clone());
+    let prefix = format!("dfmn{i}-{pid}");
+    world.prefixes.push(prefix.clone());
+    let stats = dir.join("stats.json");
+    let mut args: Vec<String> = vec!["node".into(), "--chassis".into(), chassis.clone(), "--etcd".into(), etcd.into()];
+    args.extend(["--underlay".into(), format!("net_tap_ul{i},iface={underlay}")]);
+    args.extend(["--underlay-ip".into(), format!("192.168.77.{i}/24")]);
+    // Three pollers share this machine's two cores: a worker with nothing to do sleeps.
+    args.extend(["--idle-sleep-us".into(), "200".into()]);
+    args.extend(["--stats-json".into(), stats.display().to_string()]);
+    args.extend(["--vhost-dir".into(), dir.display().to_string(), "--".into()]);
+    args.extend(eal_args(&prefix));
+    spawn_until(world, &args, "running");
+    // The underlay TAP is started (plugged before the node says it runs): into the bridge.
+    wait_for(&format!("the underlay {underlay}"), Duration::from_secs(10), || link_in(None, &underlay));
+    let ns = underlay_ns();
+    sh(&["ip", "link", "set", &underlay, "netns", &ns]);
+    // A TAP's kernel side starts with the node's MAC: a bridge port with it would take the node's frames
+    // for the bridge itself. The cable's far end gets its own.
+    let far_end = format!("02:00:00:77:00:{i:02x}");
+    sh(&["ip", "-n", &ns, "link", "set", &underlay, "address", &far_end, "mtu", "1600", "master", "br0", "up"]);
+    Node { chassis, underlay, stats }
+}
+
+/// The node's counters file.
+fn stats(n: &Node) -> Value {
+    std::fs::read_to_string(&n.stats).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+}
+
+/// A drop counter of the node, added over its ports.
+fn drops(n: &Node, reason: &str) -> u64 {
+    let s = stats(n);
+    s["ports"].as_array().into_iter().flatten().map(|p| p["drops"][reason].as_u64().unwrap_or(0)).sum()
+}
+
+/// Prints every node's port counters if the test fails.
+struct DumpOnFailure<'a>(&'a [Node]);
+
+impl Drop for DumpOnFailure<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in self.0 {
+                eprintln!("{} (underlay {}): {:#}", n.chassis, n.underlay, stats(n)["ports"]);
+            }
+        }
+    }
+}
+
+/// Packets the kernel of namespace `ns` received on `dev`.
+fn rx_packets(ns: &str, dev: &str) -> u64 {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "cat", &format!("/sys/class/net/{dev}/statistics/rx_packets")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or_else(|_| panic!("rx_packets of {dev} in {ns}"))
+}
+
+#[test]
+fn three_nodes_carry_traffic_over_vxlan_geneve_and_gre() {
+    require_root();
+    let mut world = World::default();
+    let world = &mut world;
+    let etcd = Etcd::started("multinode");
+    let api_addr = format!("127.0.0.1:{}", free_port());
+    let api_args: Vec<String> = ["api", "--listen", &api_addr, "--etcd", &etcd.url].map(String::from).to_vec();
+    spawn_logged(world, &api_args);
+    let api = &Neutron::new(&api_addr);
+    wait_for("the API answers", Duration::from_secs(30), || {
+        TcpStream::connect(api.addr()).is_ok() && api.get("/").0 == 200
+    });
+
+    let ul = underlay_ns();
+    sh(&["ip", "netns", "add", &ul]);
+    world.namespaces.push(ul.clone());
+    sh(&["ip", "-n", &ul, "link", "add", "br0", "type", "bridge"]);
+    sh(&["ip", "-n", &ul, "link", "set", "br0", "up"]);
+    let nodes: Vec<Node> = (1..=3).map(|i| start_node(world, &etcd.url, i)).collect();
+    let _dump = DumpOnFailure(&nodes);
+    let (c1, c2, c3) = (&nodes[0].chassis, &nodes[1].chassis, &nodes[2].chassis);
+
+    // Networks: A (VXLAN, v4 + v6) on nodes 1 and 2; G (Geneve) on 1 and 3; R (GRE) on 2 and 3; D
+    // (VXLAN, v4 + v6) on node 3, routed to A.
+    let net = |name: &str, kind: &str| {
+        let n = api.create("network", json!({ "name": name, "provider:network_type": kind }));
+        assert_eq!(n["provider:network_type"], kind);
+        assert!(n["provider:segmentation_id"].as_u64().is_some(), "{n}");
+        n["id"].as_str().unwrap().to_owned()
+    };
+    let subnet = |net: &str, cidr: &str, v: u8| {
+        api.create("subnet", json!({ "network_id": net, "cidr": cidr, "ip_version": v }))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, g, r, d) = (net("A", "vxlan"), net("G", "geneve"), net("R", "gre"), net("D", "vxlan"));
+    let (sa, sa6) = (subnet(&a, "10.10.0.0/24", 4), subnet(&a, "fd00:10::/64", 6));
+    let sg = subnet(&g, "10.20.0.0/24", 4);
+    let sr = subnet(&r, "10.30.0.0/24", 4);
+    let (sd, sd6) = (subnet(&d, "10.40.0.0/24", 4), subnet(&d, "fd00:40::/64", 6));
+    let pid = std::process::id() % 100_000;
+    let vm = |world: &mut World, name: &str, net: &str, chassis: &str, ips: &[(&str, &str, &str)]| {
+        Vm::create(world, api, &format!("dfmn-{name}-{pid}"), net, chassis, ips)
+    };
+    let a1 = vm(world, "a1", &a, c1, &[(&sa, "10.10.0.11", "10.10.0.1"), (&sa6, "fd00:10::11", "fd00:10::1")]);
+    let a2 = vm(world, "a2", &a, c2, &[(&sa, "10.10.0.12", "10.10.0.1"), (&sa6, "fd00:10::12", "fd00:10::1")]);
+    let g1 = vm(world, "g1", &g, c1, &[(&sg, "10.20.0.11", "10.20.0.1")]);
+    let g3 = vm(world, "g3", &g, c3, &[(&sg, "10.20.0.13", "10.20.0.1")]);
+    let r2 = vm(world, "r2", &r, c2, &[(&sr, "10.30.0.12", "10.30.0.1")]);
+    let r3 = vm(world, "r3", &r, c3, &[(&sr, "10.30.0.13", "10.30.0.1")]);
+    let d3 = vm(world, "d3", &d, c3, &[(&sd, "10.40.0.13", "10.40.0.1"), (&sd6, "fd00:40::13", "fd00:40::1")]);
+    for v in [&a1, &a2, &g1, &g3, &r2, &r3, &d3] {
+        v.attach(api);
+    }
+
+    // Same network, across nodes, over each encapsulation.
+    assert!(pings(&a1.ns, a2.ip(false)), "a1 -> a2 over VXLAN (IPv4)");
+    assert!(pings(&a2.ns, a1.ip(false)), "a2 -> a1 over VXLAN (IPv4)");
+    assert!(pings(&a1.ns, a2.ip(true)), "a1 -> a2 over VXLAN (IPv6)");
+    assert!(pings(&g1.ns, g3.ip(false)), "g1 -> g3 over Geneve");
+    assert!(pings(&r3.ns, r2.ip(false)), "r3 -> r2 over GRE");
+
+    // Across the distributed router: A (nodes 1 and 2) and D (node 3).
+    let router = api.create("router", json!({ "name": "r" }))["id"].as_str().unwrap().to_owned();
+    for s in [&sa, &sa6, &sd, &sd6] {
+        let (status, v) = api.put(&format!("/v2.0/routers/{router}/add_router_interface"), json!({ "subnet_id": s }));
+        assert_eq!(status, 200, "add_router_interface: {v}");
+    }
+    assert!(pings(&a1.ns, d3.ip(false)), "a1 (node 1) -> d3 (node 3) across the router (IPv4)");
+    assert!(pings(&d3.ns, a2.ip(false)), "d3 (node 3) -> a2 (node 2) across the router (IPv4)");
+    assert!(pings(&a1.ns, d3.ip(true)), "a1 -> d3 across the router (IPv6)");
+    assert!(pings(&d3.ns, a1.ip(true)), "d3 -> a1 across the router (IPv6)");
+
+    // A broadcast on A: to node 2 (a2 gets each one), never to node 3.
+    let before = rx_packets(&a2.ns, &a2.tap);
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "exec", &a1.ns, "ping", "-b", "-q", "-c", "30", "-i", "0.02", "-W", "1", "10.10.0.255"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = rx_packets(&a2.ns, &a2.tap) - before;
+    assert!(got >= 30, "a2 received {got} of the 30 broadcasts");
+    assert_eq!(drops(&nodes[2], "tunnel.unknown_segment"), 0, "node 3 got frames of a network it has no port on");
+    for n in &nodes {
+        assert!(drops(n, "tunnel.arp_learned") > 0, "{} learned its peers' MACs by ARP", n.chassis);
+    }
+
+    // Node 3 stops: node 1 drops what it would send there, counted; nodes 1 and 2 go on.
+    stop_node(world);
+    let no_chassis = || drops(&nodes[0], "tunnel.no_chassis");
+    let before = no_chassis();
+    wait_for("node 1 counts the traffic to node 3's ports as dropped", Duration::from_secs(10), || {
+        let _ = ping(&g1.ns, g3.ip(false));
+        no_chassis() > before
+    });
+    assert!(pings(&a1.ns, a2.ip(false)), "a1 -> a2 with node 3 gone");
+    assert!(pings(&a2.ns, a1.ip(true)), "a2 -> a1 (IPv6) with node 3 gone");
+}
