@@ -125,7 +125,7 @@ check from_setup "the OpenStack client's python" "$osc/bin/python3"
 check from_bench "OVS-DPDK (benches/run.sh)" ovs-vswitchd
 check from_bench "valgrind (benches/ir.sh)" valgrind
 check from_bench "DPDK's example sources (l2fwd/l3fwd)" /usr/share/dpdk/examples/l2fwd/main.c
-check from_bench "scapy (the harness's pcaps, tests/golden/make.py)" /usr/lib/python3/dist-packages/scapy/__init__.py
+check from_setup "scapy (tests/tunnel_peer.py, the harness's pcaps, tests/golden/make.py)" /usr/lib/python3/dist-packages/scapy/__init__.py
 
 if [ "$failures" -gt 0 ]; then
   echo "check-deps: $failures file(s) a fresh machine would not have: add their packages to ci/setup.sh" >&2

@@ -13,13 +13,13 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev  # etcd-client's build compiles etcd's gRPC protos (and the well-known ones)
   etcd-server                     # the etcd driver's tests run against a real etcd
   python3-venv                    # the OpenStack client (from PyPI) in a venv of its own
+  python3-scapy                   # tests/tunnel_peer.py (a Geneve/GRE peer); the harness's pcaps; tests/golden/make.py
 )
 
 # What benches/ runs besides (ci/setup.sh --bench): the peers and the tools. ci/check-deps.sh reads both lists.
 BENCH_PACKAGES=(
   openvswitch-switch-dpdk         # OVS-DPDK, the peer (../shared/bench)
   dpdk-doc                        # DPDK's l2fwd/l3fwd example sources, built by the harness
-  python3-scapy                   # the harness's pcaps; tests/golden/make.py
   valgrind                        # benches/ir.sh: instructions per packet
 )
 [ "${1:-}" = --bench ] && PACKAGES+=("${BENCH_PACKAGES[@]}")

@@ -1,11 +1,14 @@
-//! This node's chassis record in the DB: its name (`--chassis`, or the host name), tunnel endpoint and the
-//! encapsulations it takes (`--tunnel-types`), registered (or refreshed) at start, before the node follows
-//! the DB. Ports bound here name the chassis
-//! in `binding:host_id`. Runs on the main thread, once.
+//! Chassis records in the DB: a node's own (its name, `--chassis` or the host name; its tunnel endpoint and
+//! the encapsulations it takes, `--tunnel-types`), registered (or refreshed) at start, before the node
+//! follows the DB, and taken out as it stops; and static ones, `dragonflow chassis` ([`ChassisCommand`]):
+//! a tunnel endpoint no node of ours runs on (a hardware VTEP, a host with the kernel's own VXLAN, Geneve
+//! or GRE devices: the need Neutron's L2 gateway serves). Ports bound to a chassis name it in
+//! `binding:host_id`; the nodes tunnel their traffic to its endpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
 use control::db::{Db, DbError};
 use control::model::{Chassis, NetworkType, Store};
 
@@ -51,6 +54,75 @@ pub fn deregister(db: &dyn Db, chassis: &str) {
         Ok(_) | Err(DbError::NotFound) => tracing::info!(%chassis, "chassis deregistered"),
         Err(e) => tracing::warn!(%chassis, "deregistering the chassis: {e}"),
     }
+}
+
+/// `dragonflow chassis`: static chassis, for tunnel endpoints that are not nodes of ours.
+#[derive(Subcommand, Debug)]
+pub enum ChassisCommand {
+    /// Register (or change) a chassis: ports bound to NAME (`binding:host_id`) are tunnelled to IP.
+    Add {
+        name: String,
+        /// Its tunnel endpoint (IPv4).
+        #[arg(long)]
+        tunnel_ip: String,
+        /// The encapsulations it takes, comma-separated (vxlan, geneve, gre).
+        #[arg(long, default_value = "vxlan,geneve,gre", value_delimiter = ',')]
+        tunnel_types: Vec<String>,
+        #[command(flatten)]
+        db: crate::db::DbArgs,
+    },
+    /// Take a chassis out: the nodes stop tunnelling to it (its ports' traffic is dropped, counted).
+    Delete {
+        name: String,
+        #[command(flatten)]
+        db: crate::db::DbArgs,
+    },
+    /// Every chassis, one per line: name, tunnel endpoint, encapsulations.
+    List {
+        #[command(flatten)]
+        db: crate::db::DbArgs,
+    },
+}
+
+/// The tunnel types named in `types` (vxlan, geneve, gre), or which one is not.
+pub fn tunnel_types(types: &[String]) -> Result<Vec<NetworkType>> {
+    types
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| match t.parse::<NetworkType>() {
+            Ok(t @ (NetworkType::Vxlan | NetworkType::Geneve | NetworkType::Gre)) => Ok(t),
+            _ => bail!("--tunnel-types: {t:?} is not a tunnel type (vxlan, geneve, gre)"),
+        })
+        .collect()
+}
+
+pub fn command(c: &ChassisCommand) -> Result<()> {
+    match c {
+        ChassisCommand::Add { name, tunnel_ip, tunnel_types: types, db } => {
+            if name.is_empty() || name.contains('/') {
+                bail!("chassis name {name:?}: not empty, no '/'");
+            }
+            tunnel_ip
+                .parse::<std::net::Ipv4Addr>()
+                .with_context(|| format!("--tunnel-ip {tunnel_ip:?}: an IPv4 address (no IPv6 underlay yet)"))?;
+            let at = Endpoint { ip: tunnel_ip.clone(), tunnel_types: tunnel_types(types)? };
+            register(&*db.open()?, name, &at)?;
+            println!("chassis {name}: {tunnel_ip}");
+        }
+        ChassisCommand::Delete { name, db } => {
+            Store::new(&*db.open()?).delete::<Chassis>(name, None).with_context(|| format!("chassis {name}"))?;
+            println!("chassis {name} deleted");
+        }
+        ChassisCommand::List { db } => {
+            let (mut all, _) = Store::new(&*db.open()?).list::<Chassis>()?;
+            all.sort_by(|a, b| a.id.cmp(&b.id));
+            for c in all {
+                let types: Vec<String> = c.tunnel_types.iter().map(|t| format!("{t:?}").to_lowercase()).collect();
+                println!("{} {} {}", c.id, c.ip, types.join(","));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Registers (or refreshes) this node's chassis.

@@ -64,6 +64,10 @@ enum Command {
     /// The embedded DB's data directory, while no process has it open.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Static chassis: tunnel endpoints that are not nodes of ours (a hardware VTEP, a host with the
+    /// kernel's VXLAN, Geneve or GRE devices), for ports bound to them.
+    #[command(subcommand)]
+    Chassis(chassis::ChassisCommand),
 }
 
 #[derive(Args, Debug)]
@@ -99,6 +103,7 @@ fn main() {
         Command::AllInOne(_) => Some("all-in-one"),
         Command::Node(_) => Some("node"),
         Command::Db(_) => Some("db"),
+        Command::Chassis(_) => Some("chassis"),
         Command::Run(_) | Command::CheckConfig(_) => None,
     };
     if let (Some(role), Some(file)) = (role, &cli.config) {
@@ -116,6 +121,7 @@ fn main() {
         Command::AllInOne(a) => node::run(a, true),
         Command::Node(a) => node::run(a, false),
         Command::Db(c) => db::run(c),
+        Command::Chassis(c) => chassis::command(c),
         Command::CheckConfig(a) => run::check_config(cli.config.as_ref(), a),
     };
     if let Err(e) = result {

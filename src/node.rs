@@ -113,22 +113,13 @@ fn underlay(a: &NodeArgs) -> Result<Option<UnderlayArgs>> {
 
 /// The tunnel endpoint the flags give: an IP address and tunnel types.
 fn endpoint(a: &NodeArgs) -> Result<Endpoint> {
-    use control::model::NetworkType;
     let ip = match (&a.tunnel_ip, underlay(a)?) {
         (_, Some(u)) => u.ip.to_string(),
         (Some(t), None) => t.clone(),
         (None, None) => "127.0.0.1".to_owned(),
     };
     ip.parse::<std::net::IpAddr>().with_context(|| format!("--tunnel-ip {ip}"))?;
-    let tunnel_types = a
-        .tunnel_types
-        .iter()
-        .filter(|t| !t.is_empty())
-        .map(|t| match t.parse::<NetworkType>() {
-            Ok(t @ (NetworkType::Vxlan | NetworkType::Geneve | NetworkType::Gre)) => Ok(t),
-            _ => bail!("--tunnel-types: {t:?} is not a tunnel type (vxlan, geneve, gre)"),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let tunnel_types = crate::chassis::tunnel_types(&a.tunnel_types)?;
     Ok(Endpoint { ip, tunnel_types })
 }
 

@@ -8,6 +8,9 @@
 //!   receives every one, and the third node (no port there, a port on another network it shares with the
 //!   sender's node) never sees a frame of that network (its `tunnel.unknown_segment` stays 0);
 //! - each node resolves its peers' underlay MACs by ARP itself;
+//! - the wire format is the standard's: the Linux kernel's own `vxlan`, `geneve` and `gretap` devices, in
+//!   a namespace registered as a static chassis (`dragonflow chassis add`), exchange pings with VMs on
+//!   the nodes;
 //! - a node that stops takes its chassis out of the DB: the others count the traffic to its ports as
 //!   dropped (`tunnel.no_chassis`) and keep forwarding among themselves.
 //!
@@ -101,7 +104,7 @@ fn rx_packets(ns: &str, dev: &str) -> u64 {
 }
 
 #[test]
-fn three_nodes_carry_traffic_over_vxlan_geneve_and_gre() {
+fn three_nodes_and_the_kernel_carry_traffic_over_vxlan_geneve_and_gre() {
     require_root();
     let mut world = World::default();
     let world = &mut world;
@@ -188,6 +191,61 @@ fn three_nodes_carry_traffic_over_vxlan_geneve_and_gre() {
     assert_eq!(drops(&nodes[2], "tunnel.unknown_segment"), 0, "node 3 got frames of a network it has no port on");
     for n in &nodes {
         assert!(drops(n, "tunnel.arp_learned") > 0, "{} learned its peers' MACs by ARP", n.chassis);
+    }
+
+    // A peer nobody here wrote: the kernel's vxlan, geneve and gretap devices in a namespace on the
+    // underlay, registered as a static chassis, with a port bound to it on A, G and R.
+    let kx = format!("dfmn-kx-{pid}");
+    let kx_chassis = format!("dfmn-kernel-{pid}");
+    sh(&["ip", "netns", "add", &kx]);
+    world.namespaces.push(kx.clone());
+    sh(&["ip", "link", "add", "dfmnkx0", "type", "veth", "peer", "name", "dfmnkx1"]);
+    sh(&["ip", "link", "set", "dfmnkx0", "netns", &ul]);
+    sh(&["ip", "-n", &ul, "link", "set", "dfmnkx0", "master", "br0", "up"]);
+    sh(&["ip", "link", "set", "dfmnkx1", "netns", &kx]);
+    sh(&["ip", "-n", &kx, "addr", "add", "192.168.77.100/24", "dev", "dfmnkx1"]);
+    sh(&["ip", "-n", &kx, "link", "set", "dfmnkx1", "up"]);
+    let out = std::process::Command::new(bin())
+        .args(["chassis", "add", &kx_chassis, "--tunnel-ip", "192.168.77.100", "--etcd", &etcd.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dragonflow chassis add: {}", String::from_utf8_lossy(&out.stderr));
+    for (net, sub, ip, dev, from, node_ip) in [
+        (&a, &sa, "10.10.0.50", "kvx", &a1, "192.168.77.1"),
+        (&g, &sg, "10.20.0.50", "kgn", &g1, "192.168.77.1"),
+        (&r, &sr, "10.30.0.50", "kgt", &r2, "192.168.77.2"),
+    ] {
+        let p = api.create(
+            "port",
+            json!({ "network_id": net, "binding:host_id": kx_chassis,
+                    "fixed_ips": [{ "subnet_id": sub, "ip_address": ip }] }),
+        );
+        let n = api.show("network", net).unwrap();
+        let seg = n["provider:segmentation_id"].as_u64().unwrap().to_string();
+        let mac = p["mac_address"].as_str().unwrap();
+        if dev == "kvx" {
+            let vxlan = ["vxlan", "id", &seg, "remote", node_ip, "local", "192.168.77.100", "dstport", "4789"];
+            let mut add = vec!["ip", "-n", &kx, "link", "add", dev, "type"];
+            add.extend(vxlan);
+            sh(&add);
+            sh(&["ip", "-n", &kx, "link", "set", dev, "address", mac, "mtu", "1400", "up"]);
+            sh(&["ip", "-n", &kx, "addr", "add", &format!("{ip}/24"), "dev", dev]);
+            assert!(pings(&from.ns, ip), "{} -> the kernel's vxlan device ({ip}) on another host", from.ns);
+            continue;
+        }
+        // This machine's kernel has no geneve nor gretap device (CONFIG_GENEVE, CONFIG_NET_IPGRE unset):
+        // scapy's own Geneve and GRE code is the peer.
+        let kind = if dev == "kgn" { "geneve" } else { "gre" };
+        let vm_mac = api.show("port", &from.port).unwrap()["mac_address"].as_str().unwrap().to_owned();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tunnel_peer.py");
+        let args = [kind, "dfmnkx1", "192.168.77.100", node_ip, &seg, mac, ip, &vm_mac, from.ip(false)];
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &kx, "/usr/bin/python3", script])
+            .args(args)
+            .output()
+            .unwrap();
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "scapy's {kind} peer -> {} ({}) and back", from.ns, from.ip(false));
     }
 
     // Node 3 stops: node 1 drops what it would send there, counted; nodes 1 and 2 go on.
