@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use control::compile::TunnelConfig;
+use control::compile::{Links, TunnelConfig};
 use control::controller::Controller;
 use control::db::Db;
 use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
@@ -55,6 +55,10 @@ pub struct NodeArgs {
     /// The underlay's gateway, the next hop toward tunnel endpoints outside --underlay-ip's subnet.
     #[arg(long, requires = "underlay")]
     underlay_gateway: Option<String>,
+    /// A bridge mapping PHYSNET:DEVARGS (repeatable): provider networks (VLAN, flat) of physical network
+    /// PHYSNET leave and arrive by that DPDK port, plugged at start (`physnet1:net_af_packet0,iface=eth2`).
+    #[arg(long = "bridge-mapping", value_name = "PHYSNET:DEVARGS")]
+    bridge_mappings: Vec<String>,
     /// Set DF on the outer IPv4 header (the networks' MTU leaves room for the tunnel headers).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     underlay_df: bool,
@@ -226,17 +230,25 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
     let controller = {
         let vifs = Vifs { default: Vif::from_name(&a.vif_type).unwrap_or(Vif::Tap), vhost_dir: a.vhost_dir.clone() };
         let agent = BindingAgent::new(dp.clone(), vifs, status_tx);
-        let tunnels = match underlay(a)? {
-            Some(u) => Some(plug_underlay(&dp, &u)?),
-            None => None,
-        };
+        let mut links = Links::default();
+        if let Some(u) = underlay(a)? {
+            links.tunnel = Some(plug_underlay(&dp, &u)?);
+        }
+        for m in &a.bridge_mappings {
+            let Some((physnet, devargs)) = m.split_once(':').filter(|(p, d)| !p.is_empty() && !d.is_empty()) else {
+                bail!("--bridge-mapping {m:?}: PHYSNET:DEVARGS, as physnet1:net_tap_up0,iface=dfup0");
+            };
+            if links.uplinks.contains_key(physnet) {
+                bail!("--bridge-mapping: physical network {physnet} is mapped twice");
+            }
+            let port = dp.lock().expect("poisoned").plug(devargs).with_context(|| format!("plugging {devargs}"))?;
+            tracing::info!(physnet, port, devargs, "uplink plugged");
+            links.uplinks.insert(physnet.to_owned(), port);
+        }
         let (db, chassis, stop) = (db.clone(), chassis.to_owned(), stop.clone());
         std::thread::Builder::new().name("controller".into()).spawn(move || {
             let mut agent = agent;
-            let mut c = Controller::new(&*db, &chassis);
-            if let Some(t) = tunnels {
-                c = c.with_tunnels(t);
-            }
+            let mut c = Controller::new(&*db, &chassis).with_links(links);
             // A DB that fails (etcd down, frozen, restarting) is retried with backoff; the dataplane keeps
             // forwarding on the tables it has meanwhile, and the next sync patches in what changed.
             let mut backoff = Backoff::new();

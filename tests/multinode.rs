@@ -11,6 +11,10 @@
 //! - the wire format is the standard's: the Linux kernel's own `vxlan`, `geneve` and `gretap` devices, in
 //!   a namespace registered as a static chassis (`dragonflow chassis add`), exchange pings with VMs on
 //!   the nodes;
+//! - provider networks on physnet1 (nodes 1 and 2 map it to an uplink into a bridge): VMs on different
+//!   nodes ping over VLAN 100 and over the flat network; a host outside the cloud exchanges pings with a
+//!   VM on VLAN 100 (scapy's 802.1Q, tagged both ways) and on the flat network (the kernel, untagged);
+//!   frames of a VLAN no network has are dropped by name;
 //! - a node that stops takes its chassis out of the DB: the others count the traffic to its ports as
 //!   dropped (`tunnel.no_chassis`) and keep forwarding among themselves.
 //!
@@ -53,6 +57,11 @@ fn start_node(world: &mut World, etcd: &str, i: u32) -> Node {
     let mut args: Vec<String> = vec!["node".into(), "--chassis".into(), chassis.clone(), "--etcd".into(), etcd.into()];
     args.extend(["--underlay".into(), format!("net_tap_ul{i},iface={underlay}")]);
     args.extend(["--underlay-ip".into(), format!("192.168.77.{i}/24")]);
+    // Nodes 1 and 2 have physnet1, on an uplink into the VLAN-filtering bridge.
+    let uplink = format!("dfmnup{i}");
+    if i <= 2 {
+        args.extend(["--bridge-mapping".into(), format!("physnet1:net_tap_up{i},iface={uplink}")]);
+    }
     // Three pollers share this machine's two cores: a worker with nothing to do sleeps.
     args.extend(["--idle-sleep-us".into(), "200".into()]);
     args.extend(["--stats-json".into(), stats.display().to_string()]);
@@ -67,6 +76,13 @@ fn start_node(world: &mut World, etcd: &str, i: u32) -> Node {
     // for the bridge itself. The cable's far end gets its own.
     let far_end = format!("02:00:00:77:00:{i:02x}");
     sh(&["ip", "-n", &ns, "link", "set", &underlay, "address", &far_end, "mtu", "1600", "master", "br0", "up"]);
+    if i <= 2 {
+        // A trunk port of the physical network.
+        wait_for(&format!("the uplink {uplink}"), Duration::from_secs(10), || link_in(None, &uplink));
+        sh(&["ip", "link", "set", &uplink, "netns", &ns]);
+        let far_end = format!("02:00:00:78:00:{i:02x}");
+        sh(&["ip", "-n", &ns, "link", "set", &uplink, "address", &far_end, "master", "brp", "up"]);
+    }
     Node { chassis, underlay, stats }
 }
 
@@ -79,6 +95,18 @@ fn stats(n: &Node) -> Value {
 fn drops(n: &Node, reason: &str) -> u64 {
     let s = stats(n);
     s["ports"].as_array().into_iter().flatten().map(|p| p["drops"][reason].as_u64().unwrap_or(0)).sum()
+}
+
+/// Runs tests/peer.py (scapy's Geneve, GRE or 802.1Q) with `args` in namespace `ns`.
+fn peer(ns: &str, args: &[&str]) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer.py");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "/usr/bin/python3", script])
+        .args(args)
+        .output()
+        .unwrap();
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 /// Prints every node's port counters if the test fails.
@@ -104,13 +132,15 @@ fn rx_packets(ns: &str, dev: &str) -> u64 {
 }
 
 #[test]
-fn three_nodes_and_the_kernel_carry_traffic_over_vxlan_geneve_and_gre() {
+fn three_nodes_carry_traffic_over_tunnels_and_provider_networks() {
     require_root();
     let mut world = World::default();
     let world = &mut world;
     let etcd = Etcd::started("multinode");
     let api_addr = format!("127.0.0.1:{}", free_port());
     let api_args: Vec<String> = ["api", "--listen", &api_addr, "--etcd", &etcd.url].map(String::from).to_vec();
+    let mut api_args = api_args;
+    api_args.extend(["--network-vlan-ranges", "physnet1:100:199", "--flat-networks", "physnet1"].map(String::from));
     spawn_logged(world, &api_args);
     let api = &Neutron::new(&api_addr);
     wait_for("the API answers", Duration::from_secs(30), || {
@@ -122,6 +152,10 @@ fn three_nodes_and_the_kernel_carry_traffic_over_vxlan_geneve_and_gre() {
     world.namespaces.push(ul.clone());
     sh(&["ip", "-n", &ul, "link", "add", "br0", "type", "bridge"]);
     sh(&["ip", "-n", &ul, "link", "set", "br0", "up"]);
+    // The physical network of the provider networks: a bridge. (Not VLAN-filtering: this machine's kernel
+    // has neither CONFIG_BRIDGE_VLAN_FILTERING nor 802.1Q; the tags are checked by scapy below.)
+    sh(&["ip", "-n", &ul, "link", "add", "brp", "type", "bridge"]);
+    sh(&["ip", "-n", &ul, "link", "set", "brp", "up"]);
     let nodes: Vec<Node> = (1..=3).map(|i| start_node(world, &etcd.url, i)).collect();
     let _dump = DumpOnFailure(&nodes);
     let (c1, c2, c3) = (&nodes[0].chassis, &nodes[1].chassis, &nodes[2].chassis);
@@ -237,16 +271,62 @@ fn three_nodes_and_the_kernel_carry_traffic_over_vxlan_geneve_and_gre() {
         // scapy's own Geneve and GRE code is the peer.
         let kind = if dev == "kgn" { "geneve" } else { "gre" };
         let vm_mac = api.show("port", &from.port).unwrap()["mac_address"].as_str().unwrap().to_owned();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tunnel_peer.py");
-        let args = [kind, "dfmnkx1", "192.168.77.100", node_ip, &seg, mac, ip, &vm_mac, from.ip(false)];
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &kx, "/usr/bin/python3", script])
-            .args(args)
-            .output()
-            .unwrap();
-        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let out = peer(&kx, &[kind, "dfmnkx1", "192.168.77.100", node_ip, &seg, mac, ip, &vm_mac, from.ip(false)]);
         assert!(out.status.success(), "scapy's {kind} peer -> {} ({}) and back", from.ns, from.ip(false));
     }
+
+    // Provider networks on physnet1 (nodes 1 and 2): VLAN 100 and flat, through the VLAN-filtering bridge;
+    // and a host outside the cloud on VLAN 100 (the kernel's 802.1Q sub-interface).
+    let provider = |name: &str, kind: &str, vlan: Option<u32>| {
+        let mut body = json!({ "name": name, "provider:network_type": kind, "provider:physical_network": "physnet1" });
+        if let Some(v) = vlan {
+            body["provider:segmentation_id"] = json!(v);
+        }
+        api.create("network", body)["id"].as_str().unwrap().to_owned()
+    };
+    let (v, f) = (provider("V", "vlan", Some(100)), provider("F", "flat", None));
+    let (sv, sf) = (subnet(&v, "10.60.0.0/24", 4), subnet(&f, "10.70.0.0/24", 4));
+    let v1 = vm(world, "v1", &v, c1, &[(&sv, "10.60.0.11", "10.60.0.1")]);
+    let v2 = vm(world, "v2", &v, c2, &[(&sv, "10.60.0.12", "10.60.0.1")]);
+    let f1 = vm(world, "f1", &f, c1, &[(&sf, "10.70.0.11", "10.70.0.1")]);
+    let f2 = vm(world, "f2", &f, c2, &[(&sf, "10.70.0.12", "10.70.0.1")]);
+    for x in [&v1, &v2, &f1, &f2] {
+        x.attach(api);
+    }
+    assert!(pings(&v1.ns, v2.ip(false)), "v1 -> v2 over VLAN 100");
+    assert!(pings(&v2.ns, v1.ip(false)), "v2 -> v1 over VLAN 100");
+    assert!(pings(&f2.ns, f1.ip(false)), "f2 -> f1 over the flat network");
+    // A host outside the cloud on the physical network: scapy's 802.1Q on VLAN 100 (the VM answers it
+    // and ARPs for it, both tagged), the kernel untagged on the flat network.
+    let ext = format!("dfmn-ext-{pid}");
+    sh(&["ip", "netns", "add", &ext]);
+    world.namespaces.push(ext.clone());
+    sh(&["ip", "link", "add", "dfmnpx0", "type", "veth", "peer", "name", "dfmnpx1"]);
+    sh(&["ip", "link", "set", "dfmnpx0", "netns", &ul]);
+    sh(&["ip", "-n", &ul, "link", "set", "dfmnpx0", "master", "brp", "up"]);
+    sh(&["ip", "link", "set", "dfmnpx1", "netns", &ext]);
+    sh(&["ip", "-n", &ext, "link", "set", "dfmnpx1", "up"]);
+    let v2_mac = api.show("port", &v2.port).unwrap()["mac_address"].as_str().unwrap().to_owned();
+    let host = ["vlan", "dfmnpx1", "-", "-", "100", "02:00:00:60:00:50", "10.60.0.50", &v2_mac, v2.ip(false)];
+    let out = peer(&ext, &host);
+    assert!(
+        out.status.success(),
+        "a host on VLAN 100 -> v2 and back, tagged: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same to v2 on VLAN 101, which no network has: dropped by name on v2's node.
+    let unknown_vlan = || drops(&nodes[1], "provider.unknown_vlan");
+    let before = unknown_vlan();
+    let tagged_101 = format!(
+        "from scapy.all import *; conf.verb = 0; sendp(Ether(src='02:00:00:60:00:50', dst='{v2_mac}') / Dot1Q(vlan=101) / \
+         IP(src='10.60.0.50', dst='{}') / ICMP(), iface='dfmnpx1', count=3)",
+        v2.ip(false)
+    );
+    sh(&["ip", "netns", "exec", &ext, "/usr/bin/python3", "-c", &tagged_101]);
+    wait_for("VLAN 101 dropped by name", Duration::from_secs(5), || unknown_vlan() >= before + 3);
+    sh(&["ip", "-n", &ext, "addr", "add", "10.70.0.50/24", "dev", "dfmnpx1"]);
+    assert!(pings(&f1.ns, "10.70.0.50"), "f1 -> a host on the flat network (untagged)");
+    assert!(pings(&ext, f2.ip(false)), "a host on the flat network -> f2");
 
     // Node 3 stops: node 1 drops what it would send there, counted; nodes 1 and 2 go on.
     stop_node(world);

@@ -1,7 +1,7 @@
 //! The local controller's compiler on a small cloud: what a node holds (selective distribution) and how
 //! the pipeline then handles its traffic (local switching, routing, remote ports, ARP for remote ones).
 
-use control::compile::{compile, networks_needed, Model, Summary};
+use control::compile::{compile, networks_needed, Links, Model, Summary};
 use control::keys::Keys;
 use control::model::{FixedIp, Network, Port, Route, Router, Subnet, ROUTER_INTERFACE};
 use pipelines::buf::{HeapBuf, PacketBuf};
@@ -75,7 +75,7 @@ fn a_node_holds_its_networks_and_one_routed_hop_only() {
     let mut other: Vec<String> = networks_needed(&m, "other").into_iter().collect();
     other.sort();
     assert_eq!(other, ["net1", "net2", "net3"], "net2 through the router on net1");
-    let (_, sum) = compile(&m, "here", &mut Keys::default(), &plumbed);
+    let (_, sum) = compile(&m, "here", &Links::default(), &mut Keys::default(), &plumbed);
     assert_eq!(sum, Summary { networks: 2, local_ports: 2, remote_ports: 1, routers: 1 });
 }
 
@@ -83,7 +83,7 @@ fn a_node_holds_its_networks_and_one_routed_hop_only() {
 fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel_stage() {
     let m = cloud();
     let mut keys = Keys::default();
-    let (t, _) = compile(&m, "here", &mut keys, &plumbed);
+    let (t, _) = compile(&m, "here", &Links::default(), &mut keys, &plumbed);
     let vm1 = Mac::parse("fa:16:3e:00:00:01").unwrap();
     let vm2 = Mac::parse("fa:16:3e:00:00:02").unwrap();
     let router = Mac::parse("fa:16:3e:00:00:fe").unwrap();
@@ -107,7 +107,7 @@ fn the_compiled_tables_switch_route_answer_and_hand_remote_traffic_to_the_tunnel
     assert_eq!((meta[3].action, meta[3].out_port), (Action::Output, 1));
     assert_eq!((meta[4].action, meta[4].reason), (Action::Drop, Reason::PortSecurityIp));
     // Compiling again gives the same keys.
-    let (t2, _) = compile(&m, "here", &mut keys, &plumbed);
+    let (t2, _) = compile(&m, "here", &Links::default(), &mut keys, &plumbed);
     assert_eq!(t2.port(0).map(|p| (p.lport, p.network)), t.port(0).map(|p| (p.lport, p.network)));
 }
 
@@ -117,7 +117,7 @@ fn a_router_interface_address_on_another_networks_subnet_is_ignored() {
     // r1's interface on net2 with its address on net1's subnet: Neutron never makes one.
     m.ports.get_mut("r1-b").unwrap().fixed_ips[0].subnet_id = "s1".into();
     let mut keys = Keys::default();
-    let (t, sum) = compile(&m, "here", &mut keys, &plumbed);
+    let (t, sum) = compile(&m, "here", &Links::default(), &mut keys, &plumbed);
     assert_eq!(sum.routers, 1, "r1 keeps its interface on net1");
     assert_eq!(t.routers[&u32::from(keys.router("r1"))].ifaces.len(), 1);
     assert_eq!(t.arp_lookup(keys.network("net2").into(), Ipv4Addr::new(10, 2, 0, 1)), None);

@@ -16,12 +16,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use control::compile::{compile, networks_needed, Model, Summary};
+use control::compile::{compile, networks_needed, Links, Model, Summary, TunnelConfig};
 use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::db::{Db, DbError, Entry, Event, Revision, Watch};
 use control::model::{Chassis, Network, Object, Port, Router, Store, Subnet};
 use pipelines::tables::Tables;
+use pipelines::tunnel::Underlay;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -35,7 +36,8 @@ enum Op {
         n: u8,
         up: bool,
         security: bool,
-        /// VXLAN (even) or GRE (odd) with this segmentation ID, or no type.
+        /// VXLAN, GRE, VLAN on physnet1 (mapped here) or flat on physnet1 or physnet2 (not mapped) by
+        /// `seg % 5`, with segmentation ID `seg`; or no type.
         seg: Option<u8>,
     },
     DelNetwork(u8),
@@ -94,7 +96,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..12u8).prop_map(Pair::Neighbour),
     ];
     prop_oneof![
-        1 => (0..4u8, any::<bool>(), any::<bool>(), prop::option::weighted(0.7, 0..4u8))
+        1 => (0..4u8, any::<bool>(), any::<bool>(), prop::option::weighted(0.7, 0..10u8))
             .prop_map(|(n, up, security, seg)| Op::Network { n, up, security, seg }),
         1 => (0..4u8).prop_map(Op::DelNetwork),
         1 => (0..8u8, any::<bool>()).prop_map(|(s, wide)| Op::Subnet { s, wide }),
@@ -118,7 +120,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..12u8).prop_map(Op::Status),
         1 => (0..3u8, any::<bool>()).prop_map(|(r, route)| Op::Router { r, route }),
         1 => (0..3u8).prop_map(Op::DelRouter),
-        1 => (0..3u8, 1..4u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
+        1 => (0..3u8, 1..5u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
         1 => (0..3u8).prop_map(Op::DelChassis),
     ]
 }
@@ -139,20 +141,34 @@ fn write(db: &dyn Db, op: &Op) {
     };
     match *op {
         Op::Network { n, up, security, seg } => {
-            let (kind, id) = match seg {
-                Some(id) => (json!(if id % 2 == 0 { "vxlan" } else { "gre" }), json!(100 + u32::from(id))),
-                None => (json!(null), json!(null)),
+            let (kind, id, physnet) = match seg {
+                Some(s) => {
+                    let id = json!(100 + u32::from(s % 2));
+                    match s % 5 {
+                        0 => (json!("vxlan"), id, json!(null)),
+                        1 => (json!("gre"), id, json!(null)),
+                        2 => (json!("vlan"), id, json!("physnet1")),
+                        3 => (json!("flat"), json!(null), json!("physnet1")),
+                        _ => (json!("flat"), json!(null), json!("physnet2")),
+                    }
+                }
+                None => (json!(null), json!(null), json!(null)),
             };
             put(
                 "network",
                 format!("n{n}"),
                 json!({"id": format!("n{n}"), "admin_state_up": up, "port_security_enabled": security,
-                       "provider:network_type": kind, "provider:segmentation_id": id}),
+                       "provider:network_type": kind, "provider:segmentation_id": id,
+                       "provider:physical_network": physnet}),
             )
         }
         Op::Chassis { c, ip } => {
             let id = CHASSIS[c as usize];
-            put("chassis", id.into(), json!({"id": id, "ip": format!("192.168.50.{ip}"), "tunnel_types": ["vxlan"]}))
+            // 192.168.50.1 is this node's underlay; .4 is off its subnet (through the gateway); the third
+            // chassis takes VXLAN only.
+            let addr = if ip == 4 { "192.168.60.4".to_owned() } else { format!("192.168.50.{ip}") };
+            let types = if c == 2 { json!(["vxlan"]) } else { json!([]) };
+            put("chassis", id.into(), json!({"id": id, "ip": addr, "tunnel_types": types}))
         }
         Op::DelChassis(c) => del("chassis", CHASSIS[c as usize].into()),
         Op::DelNetwork(n) => del("network", format!("n{n}")),
@@ -212,6 +228,22 @@ fn write(db: &dyn Db, op: &Op) {
             put("router", format!("r{r}"), json!({"id": format!("r{r}"), "routes": routes}))
         }
         Op::DelRouter(r) => del("router", format!("r{r}")),
+    }
+}
+
+/// How the node reaches the others: an underlay 192.168.50.1/24 with a gateway, physnet1 on port 30.
+fn links() -> Links {
+    let underlay = Underlay {
+        port: 31,
+        mac: pipelines::wire::Mac([2, 0, 0, 0, 0, 1]),
+        ip: pipelines::wire::Ipv4Addr::new(192, 168, 50, 1),
+        dont_fragment: true,
+        ttl: 64,
+    };
+    let gateway = Some(pipelines::wire::Ipv4Addr::new(192, 168, 50, 254));
+    Links {
+        tunnel: Some(TunnelConfig { underlay, prefix_len: 24, gateway }),
+        uplinks: [("physnet1".to_owned(), 30)].into(),
     }
 }
 
@@ -396,12 +428,15 @@ fn canonical(t: &Tables) -> String {
     let chassis =
         sorted(&|| t.chassis.iter().map(|(k, c)| format!("{k}:{:?}:{:?}", c.ip, hops[c.hop as usize])).collect());
     let tunnels = format!(
-        "underlay {:?}\nsegments {:?}\ndecap {:?}\nfloods {:?}\nchassis {chassis:?}\nchassis_ips {:?}\nhops {hops:?}",
+        "underlay {:?}\nsegments {:?}\ndecap {:?}\nfloods {:?}\nchassis {chassis:?}\nchassis_ips {:?}\nhops {hops:?}\nuplinks {:?} {:?} {:x}",
         t.underlay,
         sorted(&|| t.segments.iter().map(|x| format!("{x:?}")).collect()),
-        sorted(&|| t.decap.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.decap.iter().chain(t.decap.conflicts().map(|(k, n)| (k, n + 1000))).map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.flood_chassis.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.chassis_ips.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.uplinks.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.uplink_in.iter().chain(t.uplink_in.conflicts().map(|(k, n)| (k, n + 1000))).map(|x| format!("{x:?}")).collect()),
+        t.uplink_ports,
     );
     format!(
         "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}",
@@ -417,7 +452,7 @@ fn canonical(t: &Tables) -> String {
 /// What must hold after every batch (see the top of the file).
 fn check<D: Db + ?Sized>(db: &dyn Db, c: &mut Controller<'_, D>, node: &TestNode) -> Result<(), TestCaseError> {
     let full = everything(db);
-    let (reference, sum) = compile(&full, HERE, c.keys_mut(), &|p| node.local(p));
+    let (reference, sum) = compile(&full, HERE, &links(), c.keys_mut(), &|p| node.local(p));
     let (tables, published) = node.published.as_ref().expect("the first step publishes");
     prop_assert_eq!(canonical(tables), canonical(&reference));
     // The network count is as of the last publication: a network entering or leaving the set without a
@@ -464,7 +499,7 @@ proptest! {
         )
     ) {
         let db = MemDb::default();
-        let mut c = Controller::new(&db, HERE);
+        let mut c = Controller::new(&db, HERE).with_links(links());
         c.sync().unwrap();
         let mut node = TestNode::default();
         c.step(&mut node);
@@ -518,7 +553,7 @@ proptest! {
         let _ = std::fs::remove_dir_all(&dir);
         let db = EmbeddedDb::open(&dir).unwrap();
         let watch = db.watch(None, 0).unwrap();
-        let mut c = Controller::new(&db, HERE);
+        let mut c = Controller::new(&db, HERE).with_links(links());
         c.sync().unwrap();
         let mut node = TestNode::default();
         c.step(&mut node);

@@ -13,8 +13,8 @@ use pipelines::meta::Meta;
 use pipelines::publish::Reader;
 use pipelines::stages;
 use pipelines::stages::l2_switch::FloodPorts;
-use pipelines::stages::tunnel_encap;
-use pipelines::tables::Tables;
+use pipelines::stages::{provider, tunnel_encap};
+use pipelines::tables::{Tables, Uplink};
 
 use pipelines::drop::Reason;
 
@@ -333,6 +333,8 @@ enum FloodCopy {
     Port(u16),
     /// In a tunnel to this chassis.
     Node(u32),
+    /// Out of a provider network's uplink, tagged.
+    Uplink(Uplink),
 }
 
 /// A flood: one copy per local port (a port not plugged on this worker is skipped), then one per other
@@ -340,10 +342,11 @@ enum FloodCopy {
 /// last copy is the packet itself.
 #[inline(never)]
 fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
-    let (network, nodes) = (ports.network(), ports.chassis());
+    let (network, nodes, uplink) = (ports.network(), ports.chassis(), ports.uplink());
     let plugged = out.len();
     let local = ports.filter(|&p| (p as usize) < plugged).map(FloodCopy::Port);
-    let mut copies = local.chain(nodes.iter().map(|&c| FloodCopy::Node(c))).peekable();
+    let remote = nodes.iter().map(|&c| FloodCopy::Node(c)).chain(uplink.map(FloodCopy::Uplink));
+    let mut copies = local.chain(remote).peekable();
     let mut pkt = Some(pkt);
     while let Some(copy) = copies.next() {
         let buf = match (copies.peek(), pkt.as_ref()) {
@@ -365,6 +368,14 @@ fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters,
                         None => c_in.drop(Reason::TxNoQueue, 1),
                     },
                     Err(reason) => c_in.drop(reason, 1),
+                }
+            }
+            FloodCopy::Uplink(u) => {
+                let mut buf = Pkt(buf);
+                match out.get_mut(u.port as usize) {
+                    Some(ob) if provider::push(u, &mut buf) => push(ob, buf.0, c_in),
+                    Some(_) => c_in.drop(Reason::ProviderNoHeadroom, 1),
+                    None => c_in.drop(Reason::TxNoQueue, 1),
                 }
             }
         }

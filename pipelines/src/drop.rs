@@ -66,6 +66,14 @@ reasons! {
     /// endpoint: its MAC learned (`tunnel::NextHops`), the frame taken in.
     TunnelArpLearned => "tunnel.arp_learned",
 
+    // provider (frames from an uplink port, and to one)
+    /// From an uplink, with a VLAN (or untagged) that no provider network on that port has.
+    ProviderUnknownVlan => "provider.unknown_vlan",
+    /// From an uplink, cut short, or tagged twice.
+    ProviderMalformed => "provider.malformed",
+    /// No headroom in the buffer for the VLAN tag.
+    ProviderNoHeadroom => "provider.no_headroom",
+
     // port_security
     /// Source MAC not the port's (nor an allowed address pair's).
     PortSecurityMac => "port_security.mac_spoof",

@@ -35,7 +35,8 @@ pub mod flags {
     pub const MULTICAST_DST: u8 = 16;
     /// IPv4 fragment other than the first, or IPv6 fragment without its upper layer.
     pub const LATER_FRAGMENT: u8 = 32;
-    /// Decapsulated from a tunnel (`tunnel_decap`): another node decided it; only switched to local ports.
+    /// Decapsulated from a tunnel (`tunnel_decap`) or in from an uplink (`provider`): decided outside this
+    /// node; only switched to local ports.
     pub const FROM_TUNNEL: u8 = 64;
 }
 

@@ -68,6 +68,88 @@ pub(crate) fn v4_key(network: u32, a: Ipv4Addr) -> u64 {
     ((network as u64) << 32) | a.to_u32() as u64
 }
 
+/// Keys (a segment, an uplink's VLAN) each network claims at most one of, as a map key → network. A key
+/// that several networks claim (DB contents gone wrong: the API gives each network its own) belongs to
+/// none: its packets are dropped, never delivered to the wrong tenant; it is the remaining network's
+/// again when the others let go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exclusive {
+    owner: FxHashMap<u64, u32>,
+    /// The keys several networks claim, and how many.
+    conflicts: FxHashMap<u64, u32>,
+}
+
+impl Exclusive {
+    /// The network that owns `k`.
+    #[inline]
+    pub fn get(&self, k: u64) -> Option<u32> {
+        self.owner.get(&k).copied()
+    }
+
+    /// Every key with its network (not the conflicted ones).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.owner.iter().map(|(&k, &n)| (k, n))
+    }
+
+    /// The keys several networks claim, with how many claims.
+    pub fn conflicts(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.conflicts.iter().map(|(&k, &n)| (k, n))
+    }
+
+    fn claim(&mut self, k: u64, network: u32) {
+        if let Some(n) = self.conflicts.get_mut(&k) {
+            *n += 1;
+        } else if self.owner.remove(&k).is_some() {
+            self.conflicts.insert(k, 2);
+        } else {
+            self.owner.insert(k, network);
+        }
+    }
+
+    /// `network` lets go of `k`; `remaining` finds the one claim left when a conflict ends.
+    fn release(&mut self, k: u64, network: u32, remaining: impl FnOnce() -> Option<u32>) {
+        match self.conflicts.get_mut(&k) {
+            Some(n) if *n > 2 => *n -= 1,
+            Some(_) => {
+                self.conflicts.remove(&k);
+                if let Some(other) = remaining() {
+                    self.owner.insert(k, other);
+                }
+            }
+            None => {
+                if self.owner.get(&k) == Some(&network) {
+                    self.owner.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+/// A provider network's way out of the node (`stages/provider.rs`): the uplink port its physical network
+/// is mapped to, and its VLAN there (`None`: flat, untagged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uplink {
+    pub port: u16,
+    pub vlan: Option<u16>,
+}
+
+impl Uplink {
+    /// The key of [`Tables::uplink_in`]: the port and the VLAN (0: untagged, or priority-tagged).
+    #[inline(always)]
+    pub fn key(self) -> u64 {
+        uplink_key(self.port, self.vlan.unwrap_or(0))
+    }
+}
+
+#[inline(always)]
+pub(crate) fn uplink_key(port: u16, vid: u16) -> u64 {
+    (u64::from(port) << 16) | u64::from(vid)
+}
+
+fn uplink_ports(uplinks: &FxHashMap<u32, Uplink>) -> u64 {
+    uplinks.values().filter(|u| u.port < 64).fold(0, |bits, u| bits | 1 << u.port)
+}
+
 /// A logical port on another node: reached through a tunnel to that node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemotePort {
@@ -107,12 +189,14 @@ pub struct Tables {
     pub chassis_ips: FxHashMap<u32, u32>,
     /// Network key → its segment on the wire.
     pub segments: FxHashMap<u32, Segment>,
-    /// Segment (`Segment::key`) → network key: where decapsulated packets belong. A segment that several
-    /// networks claim (DB contents gone wrong: the API gives each its own) is in none: its packets are
-    /// dropped, never delivered to the wrong tenant.
-    pub decap: FxHashMap<u64, u32>,
-    /// The segments several networks claim, and how many.
-    pub segment_conflicts: FxHashMap<u64, u32>,
+    /// Segment (`Segment::key`) → network key: where decapsulated packets belong.
+    pub decap: Exclusive,
+    /// Provider networks (VLAN, flat: `stages/provider.rs`): network key → its uplink.
+    pub uplinks: FxHashMap<u32, Uplink>,
+    /// Uplink port and VLAN ([`Uplink::key`]) → network key: where a frame from an uplink belongs.
+    pub uplink_in: Exclusive,
+    /// The uplink ports, one bit per port index.
+    pub uplink_ports: u64,
     /// Network key → the other nodes with a port on it, in key order: where its floods are replicated
     /// (head-end replication).
     pub flood_chassis: FxHashMap<u32, Vec<u32>>,
@@ -146,7 +230,9 @@ impl PartialEq for Tables {
             && self.chassis_ips == o.chassis_ips
             && self.segments == o.segments
             && self.decap == o.decap
-            && self.segment_conflicts == o.segment_conflicts
+            && self.uplinks == o.uplinks
+            && self.uplink_in == o.uplink_in
+            && self.uplink_ports == o.uplink_ports
             && self.flood_chassis == o.flood_chassis
     }
 }
@@ -178,6 +264,12 @@ impl Tables {
             return None;
         }
         self.router_macs.get(&l2_key(network, mac)).copied()
+    }
+
+    /// Whether dataplane port `port` is an uplink of provider networks.
+    #[inline(always)]
+    pub fn is_uplink(&self, port: u16) -> bool {
+        port < 64 && self.uplink_ports & (1 << port) != 0
     }
 
     /// The other nodes a flood of `network` is replicated to.
@@ -336,35 +428,34 @@ impl TablesBuilder {
     pub fn segment(&mut self, network: u32, seg: Segment) -> &mut Self {
         self.remove_segment(network);
         self.t.segments.insert(network, seg);
-        let k = seg.key();
-        if let Some(n) = self.t.segment_conflicts.get_mut(&k) {
-            *n += 1;
-        } else if self.t.decap.remove(&k).is_some() {
-            self.t.segment_conflicts.insert(k, 2);
-        } else {
-            self.t.decap.insert(k, network);
-        }
+        self.t.decap.claim(seg.key(), network);
         self
     }
 
     /// Undoes [`TablesBuilder::segment`].
     pub fn remove_segment(&mut self, network: u32) -> &mut Self {
-        let Some(old) = self.t.segments.remove(&network) else { return self };
-        let k = old.key();
-        match self.t.segment_conflicts.get_mut(&k) {
-            Some(n) if *n > 2 => *n -= 1,
-            Some(_) => {
-                // One claim left: the segment is that network's again.
-                self.t.segment_conflicts.remove(&k);
-                if let Some((&other, _)) = self.t.segments.iter().find(|(_, s)| s.key() == k) {
-                    self.t.decap.insert(k, other);
-                }
-            }
-            None => {
-                if self.t.decap.get(&k) == Some(&network) {
-                    self.t.decap.remove(&k);
-                }
-            }
+        if let Some(old) = self.t.segments.remove(&network) {
+            let (k, segments) = (old.key(), &self.t.segments);
+            self.t.decap.release(k, network, || segments.iter().find(|(_, s)| s.key() == k).map(|(&n, _)| n));
+        }
+        self
+    }
+
+    /// The uplink of provider network `network` (replaces the one it had).
+    pub fn uplink(&mut self, network: u32, u: Uplink) -> &mut Self {
+        self.remove_uplink(network);
+        self.t.uplinks.insert(network, u);
+        self.t.uplink_in.claim(u.key(), network);
+        self.t.uplink_ports = uplink_ports(&self.t.uplinks);
+        self
+    }
+
+    /// Undoes [`TablesBuilder::uplink`].
+    pub fn remove_uplink(&mut self, network: u32) -> &mut Self {
+        if let Some(old) = self.t.uplinks.remove(&network) {
+            let (k, uplinks) = (old.key(), &self.t.uplinks);
+            self.t.uplink_in.release(k, network, || uplinks.iter().find(|(_, u)| u.key() == k).map(|(&n, _)| n));
+            self.t.uplink_ports = uplink_ports(&self.t.uplinks);
         }
         self
     }

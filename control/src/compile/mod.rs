@@ -39,8 +39,8 @@ use pipelines::tables::{Tables, TablesBuilder};
 pub(crate) use self::fragment::View;
 pub(crate) use self::index::Index;
 pub(crate) use self::patch::Fragments;
-pub use self::tunnels::TunnelConfig;
 pub(crate) use self::tunnels::Tunnels;
+pub use self::tunnels::{Links, TunnelConfig};
 use crate::keys::Keys;
 use crate::model::{Chassis, Network, Port, Router, Subnet};
 
@@ -69,9 +69,15 @@ pub fn networks_needed(m: &Model, chassis: &str) -> HashSet<String> {
     Index::of(m.ports.values(), chassis).needed()
 }
 
-/// Compiles what `chassis` needs of `m`; `local(port)` is the dataplane index a port bound here is
-/// plumbed on (`None`: not plumbed yet, left out).
-pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) -> Option<u16>) -> (Tables, Summary) {
+/// Compiles what `chassis` needs of `m`, reaching the other nodes by `links`; `local(port)` is the
+/// dataplane index a port bound here is plumbed on (`None`: not plumbed yet, left out).
+pub fn compile(
+    m: &Model,
+    chassis: &str,
+    links: &Links,
+    keys: &mut Keys,
+    local: &dyn Fn(&Port) -> Option<u16>,
+) -> (Tables, Summary) {
     let index = Index::of(m.ports.values(), chassis);
     let needed = index.needed();
     // Every port and router, in id order, as the controller rebuilds the dirty ones.
@@ -81,7 +87,7 @@ pub fn compile(m: &Model, chassis: &str, keys: &mut Keys, local: &dyn Fn(&Port) 
     routers.sort();
     let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local };
     let mut b = TablesBuilder::new();
-    let mut fragments = Fragments::default();
+    let mut fragments = Fragments::new(Tunnels::new(links.clone(), Default::default()));
     let networks = needed.iter().cloned().collect();
     fragments.rebuild(&mut view, networks, &ports, &routers, &mut b);
     (b.build(), fragments.summary(needed.len()))

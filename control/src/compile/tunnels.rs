@@ -1,22 +1,24 @@
-//! What the tunnels put into the tables: this node's underlay, each network's segment on the wire, the
-//! other nodes a network's floods are replicated to (head-end replication), those nodes' tunnel endpoints
-//! and the underlay's next hops toward them.
+//! How the tables reach other nodes: this node's underlay, each tunnelled network's segment on the wire,
+//! the other nodes a network's floods are replicated to (head-end replication), those nodes' tunnel
+//! endpoints and the underlay's next hops toward them; and each provider network's uplink (VLAN, flat),
+//! from the node's bridge mappings ([`Links`]).
 //!
 //! Selective and incremental, per network: a network's segment and flood list are computed again only
 //! when a port fragment of it was rebuilt (a port of it changed, the network itself, or a chassis with a
-//! port on it: the controller makes that chassis' ports dirty). A network's flood list holds the chassis
-//! with a remote port of it whose record (`chassis` table) gives an IPv4 tunnel endpoint; a chassis with
-//! no record is left out (packets for its ports drop as `tunnel.no_chassis`, counted). The chassis
-//! entries are those the flood lists name, put and taken by difference.
+//! port on it: the controller makes that chassis' ports dirty). A tunnelled network's flood list holds the
+//! chassis with a remote port of it whose record (`chassis` table) gives a usable IPv4 tunnel endpoint
+//! (unicast, not this node's) and takes the network's encapsulation; any other chassis is left out
+//! (packets for its ports drop as `tunnel.no_chassis`, counted). The chassis entries are those the flood
+//! lists name, put and taken by difference. A provider network floods out of its uplink instead.
 //!
 //! Next hops: a chassis in the underlay's subnet is reached directly, any other through the underlay's
 //! gateway; the dataplane resolves their MACs (`pipelines::tunnel::NextHops`), and a new set of next hops
 //! keeps the MACs learned for the addresses it shares with the old one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use pipelines::tables::TablesBuilder;
+use pipelines::tables::{TablesBuilder, Uplink};
 use pipelines::tunnel::{Chassis, Encap, NextHops, Segment, Underlay};
 use pipelines::wire::Ipv4Addr;
 
@@ -45,6 +47,14 @@ impl TunnelConfig {
     }
 }
 
+/// How this node reaches the others: its underlay for tunnels (`None`: no tunnel leaves it), and its
+/// bridge mappings, physical network → the dataplane port of its uplink, for provider networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    pub tunnel: Option<TunnelConfig>,
+    pub uplinks: BTreeMap<String, u16>,
+}
+
 /// A network's segment on the wire, if it is a tunnelled type with a segmentation ID in range.
 pub(crate) fn segment(n: &Network) -> Option<Segment> {
     let encap = match n.network_type? {
@@ -57,22 +67,45 @@ pub(crate) fn segment(n: &Network) -> Option<Segment> {
     Some(Segment { encap, id })
 }
 
-/// The tunnels' part of a set of tables (see the module's doc).
+/// A provider network's uplink on this node: its physical network mapped here, and its VLAN (1–4094) or
+/// none (flat).
+fn uplink(n: &Network, uplinks: &BTreeMap<String, u16>) -> Option<Uplink> {
+    let port = *uplinks.get(n.physical_network.as_ref()?)?;
+    let vlan = match n.network_type? {
+        NetworkType::Vlan => Some(n.segmentation_id.filter(|id| (1..4095).contains(id))? as u16),
+        NetworkType::Flat => None,
+        _ => return None,
+    };
+    Some(Uplink { port, vlan })
+}
+
+/// What the tables hold of one network here.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Net {
+    seg: Option<Segment>,
+    uplink: Option<Uplink>,
+    /// The chassis (host names) its floods go to.
+    hosts: BTreeSet<String>,
+}
+
+/// The tunnels' and uplinks' part of a set of tables (see the module's doc).
 #[derive(Debug, Default)]
 pub(crate) struct Tunnels {
-    config: Option<TunnelConfig>,
-    /// Network id → its segment and the chassis (host names) its floods go to, as the tables hold them.
-    nets: HashMap<String, (Option<Segment>, BTreeSet<String>)>,
+    links: Links,
+    /// By network id, those that have anything here.
+    nets: HashMap<String, Net>,
+    /// Host → in how many flood lists.
+    used: HashMap<String, usize>,
     /// The chassis entries in the tables, by host name.
     put: HashMap<String, (ChassisKey, Chassis)>,
     hops: Arc<NextHops>,
 }
 
 impl Tunnels {
-    /// Tunnels over `config`'s underlay (`None`: none; segments and flood lists are compiled all the same),
-    /// keeping the MACs `hops` learned.
-    pub(crate) fn new(config: Option<TunnelConfig>, hops: Arc<NextHops>) -> Tunnels {
-        Tunnels { config, hops, ..Tunnels::default() }
+    /// Tunnels and uplinks as `links` says (no underlay: segments and flood lists are compiled all the
+    /// same), keeping the MACs `hops` learned.
+    pub(crate) fn new(links: Links, hops: Arc<NextHops>) -> Tunnels {
+        Tunnels { links, hops, ..Tunnels::default() }
     }
 
     /// The next hops the tables use (to carry their MACs over a restart of the compilation).
@@ -80,14 +113,14 @@ impl Tunnels {
         self.hops.clone()
     }
 
-    /// Whether the tables hold network `net`'s segment or flood list.
+    /// Whether the tables hold network `net`'s segment, uplink or flood list.
     pub(crate) fn has_network(&self, net: &str) -> bool {
         self.nets.contains_key(net)
     }
 
-    /// Computes again the segments and flood lists of `nets` (network ids; `remote(net)` lists the hosts of
-    /// the remote ports the tables hold on it), then the chassis entries and next hops; true if the
-    /// tables changed.
+    /// Computes again the segments, uplinks and flood lists of `nets` (network ids; `remote(net)` lists
+    /// the hosts of the remote ports the tables hold on it), then the chassis entries and next hops; true
+    /// if the tables changed.
     pub(crate) fn settle<'h>(
         &mut self,
         view: &mut View<'_>,
@@ -96,7 +129,7 @@ impl Tunnels {
         b: &mut TablesBuilder,
     ) -> bool {
         let mut changed = false;
-        b.underlay(self.config.map(|c| c.underlay));
+        b.underlay(self.links.tunnel.map(|c| c.underlay));
         for net in nets {
             let key = view.keys.network(net);
             let n = view.model.networks.get(net).filter(|_| view.needed.contains(net));
@@ -105,30 +138,50 @@ impl Tunnels {
                 Some(seg) => b.segment(key.into(), seg),
                 None => b.remove_segment(key.into()),
             };
-            let hosts: BTreeSet<String> = match n {
-                Some(_) => remote(net)
+            let up = n.and_then(|n| uplink(n, &self.links.uplinks));
+            match up {
+                Some(u) => b.uplink(key.into(), u),
+                None => b.remove_uplink(key.into()),
+            };
+            // A tunnelled network floods to the chassis with a port on it that take its encapsulation.
+            let kind = n.and_then(|n| n.network_type);
+            let hosts: BTreeSet<String> = match (seg, kind) {
+                (Some(_), Some(kind)) => remote(net)
                     .into_iter()
-                    .filter(|h| *h != view.chassis && endpoint(view, h).is_some())
+                    .filter(|h| *h != view.chassis && self.endpoint(view, h, Some(kind)).is_some())
                     .map(str::to_owned)
                     .collect(),
-                None => BTreeSet::new(),
+                _ => BTreeSet::new(),
             };
             let keys = hosts.iter().map(|h| view.keys.chassis(h).into()).collect();
             b.flood_chassis(key.into(), keys);
-            let now = (seg, hosts);
-            let old =
-                if now == (None, BTreeSet::new()) { self.nets.remove(net) } else { self.nets.insert(net.clone(), now) };
-            changed |= old.as_ref() != self.nets.get(net);
+            let now = Net { seg, uplink: up, hosts };
+            let old = if now == Net::default() { self.nets.remove(net) } else { self.nets.insert(net.clone(), now) };
+            let new = self.nets.get(net);
+            if old.as_ref() != new {
+                changed = true;
+                for h in old.iter().flat_map(|o| &o.hosts) {
+                    if let Some(c) = self.used.get_mut(h) {
+                        *c -= 1;
+                        if *c == 0 {
+                            self.used.remove(h);
+                        }
+                    }
+                }
+                for h in new.iter().flat_map(|n| &n.hosts) {
+                    *self.used.entry(h.clone()).or_default() += 1;
+                }
+            }
         }
         changed | self.settle_chassis(view, b)
     }
 
     /// The chassis entries the flood lists need, and their next hops, put by difference.
     fn settle_chassis(&mut self, view: &mut View<'_>, b: &mut TablesBuilder) -> bool {
-        let used: BTreeSet<&String> = self.nets.values().flat_map(|(_, hosts)| hosts).collect();
-        let endpoints: Vec<(&String, Ipv4Addr)> =
-            used.into_iter().filter_map(|h| Some((h, endpoint(view, h)?))).collect();
-        let next_hop = |ip| self.config.map_or(ip, |c| c.next_hop(ip));
+        let mut endpoints: Vec<(&String, Ipv4Addr)> =
+            self.used.keys().filter_map(|h| Some((h, self.endpoint(view, h, None)?))).collect();
+        endpoints.sort();
+        let next_hop = |ip| self.links.tunnel.map_or(ip, |c| c.next_hop(ip));
         let mut hop_ips: Vec<Ipv4Addr> = endpoints.iter().map(|&(_, ip)| next_hop(ip)).collect();
         hop_ips.sort_by_key(|ip| ip.to_u32());
         hop_ips.dedup();
@@ -138,9 +191,10 @@ impl Tunnels {
             changed = true;
         }
         b.next_hops(self.hops.clone());
+        let index: HashMap<Ipv4Addr, u16> = hop_ips.iter().enumerate().map(|(i, &ip)| (ip, i as u16)).collect();
         let mut want: HashMap<String, (ChassisKey, Chassis)> = HashMap::new();
         for (host, ip) in endpoints {
-            let hop = self.hops.position(next_hop(ip)).expect("every next hop is in the set");
+            let hop = index[&next_hop(ip)];
             want.insert(host.clone(), (view.keys.chassis(host), Chassis { ip, hop }));
         }
         for (host, (key, _)) in &self.put {
@@ -158,12 +212,20 @@ impl Tunnels {
         self.put = want;
         changed
     }
-}
 
-/// The IPv4 tunnel endpoint host `h`'s chassis record gives (an IPv6 underlay is not offered yet).
-fn endpoint(view: &View<'_>, h: &str) -> Option<Ipv4Addr> {
-    let ip: std::net::Ipv4Addr = view.model.chassis.get(h)?.ip.parse().ok()?;
-    Some(ip.into())
+    /// The tunnel endpoint host `h`'s chassis record gives, if it is one to tunnel to: an IPv4 unicast
+    /// address (an IPv6 underlay is not offered yet) that is not this node's own; and, with `kind`, if
+    /// the chassis takes that encapsulation (a record that names none takes all).
+    fn endpoint(&self, view: &View<'_>, h: &str, kind: Option<NetworkType>) -> Option<Ipv4Addr> {
+        let c = view.model.chassis.get(h)?;
+        if kind.is_some_and(|k| !c.tunnel_types.is_empty() && !c.tunnel_types.contains(&k)) {
+            return None;
+        }
+        let ip: std::net::Ipv4Addr = c.ip.parse().ok()?;
+        let usable = !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast());
+        let ours = self.links.tunnel.is_some_and(|t| t.underlay.ip == ip.into());
+        (usable && !ours).then(|| ip.into())
+    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use pipelines::tables::{Tables, TablesBuilder};
 
-use crate::compile::{Fragments, Index, Model, Summary, TunnelConfig, View};
+use crate::compile::{Fragments, Index, Links, Model, Summary, View};
 use crate::db::{Db, DbError, Revision};
 use crate::keys::Keys;
 use crate::model::Port;
@@ -70,8 +70,8 @@ pub trait Node {
 pub struct Controller<'d, D: Db + ?Sized> {
     db: &'d D,
     chassis: String,
-    /// The node's underlay (`None`: no tunnels leave it).
-    tunnel: Option<TunnelConfig>,
+    /// The node's underlay and uplinks.
+    links: Links,
     model: Model,
     keys: Keys,
     revision: Revision,
@@ -108,7 +108,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         Controller {
             db,
             chassis: chassis.into(),
-            tunnel: None,
+            links: Links::default(),
             model: Model::default(),
             keys: Keys::default(),
             revision: 0,
@@ -128,9 +128,10 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         }
     }
 
-    /// Tunnels leave and arrive by `config`'s underlay (before the first sync).
-    pub fn with_tunnels(mut self, config: TunnelConfig) -> Self {
-        self.tunnel = Some(config);
+    /// Tunnels leave and arrive by `links`' underlay, provider networks by its uplinks (before the first
+    /// sync).
+    pub fn with_links(mut self, links: Links) -> Self {
+        self.links = links;
         self
     }
 
@@ -264,7 +265,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             self.dirty_ports.extend(self.fragments.ports_on(n).cloned());
         }
         // (The first tables of a node with tunnels have its underlay, whatever else they have.)
-        let underlay_pending = self.tunnel.is_some() && self.tables.underlay.is_none();
+        let underlay_pending = self.links.tunnel.is_some() && self.tables.underlay.is_none();
         if dirty_nets.is_empty() && self.dirty_ports.is_empty() && self.dirty_routers.is_empty() && !underlay_pending {
             return None;
         }

@@ -94,7 +94,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         self.index = Index::of(self.model.ports.values(), &self.chassis);
         self.needed = self.index.needed();
         let hops = self.fragments.tunnels.hops();
-        self.fragments = Fragments::new(Tunnels::new(self.tunnel, hops));
+        self.fragments = Fragments::new(Tunnels::new(self.links.clone(), hops));
         self.dirty_ports.clear();
         let published = std::mem::take(&mut self.tables);
         if self.published && !self.resync {

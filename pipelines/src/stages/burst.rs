@@ -67,10 +67,9 @@ impl<'t> Template<'t> {
         let kind = match memo.router(t, port.network, dst) {
             // The router's verdicts are per packet: past classify and port security is enough.
             Some((key, r)) if passed_port_security => Kind::Route(key, r),
-            // Switched to a local port; not in a tunnel (out of the underlay port), which is per packet.
-            None if m.action == Action::Output && t.underlay.as_ref().is_none_or(|u| u.port != m.out_port) => {
-                Kind::Switch(m.out_port)
-            }
+            // Switched to a local port; not in a tunnel nor out of an uplink (no port entry), which are per
+            // packet.
+            None if m.action == Action::Output && t.port(m.out_port).is_some() => Kind::Switch(m.out_port),
             _ => return None,
         };
         Some(Template { in_port: m.in_port, header, src: Mac(header[6..12].try_into().ok()?), port, kind })

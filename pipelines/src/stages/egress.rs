@@ -1,12 +1,13 @@
 //! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up; a
-//! packet for a port on another node goes to the tunnel stage (`tunnel_encap`), which decides it: out of
-//! the underlay port in a tunnel, or dropped and counted, never flooded or lost silently.
+//! packet for a port on another node goes out of its provider network's uplink, tagged (`provider`), or
+//! else to the tunnel stage (`tunnel_encap`), which decides it: out of the underlay port in a tunnel, or
+//! dropped and counted, never flooded or lost silently.
 //! Drops: `egress.port_down`.
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{Action, Meta};
-use crate::stages::tunnel_encap;
+use crate::stages::{provider, tunnel_encap};
 use crate::tables::Tables;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
@@ -20,7 +21,10 @@ pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
 pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     match m.action {
         Action::Output if !t.port(m.out_port).is_some_and(|e| e.up) => m.drop(Reason::EgressPortDown),
-        Action::Remote => tunnel_encap::packet(t, p, m),
+        Action::Remote => match t.uplinks.get(&m.network) {
+            Some(&u) => provider::egress(u, p, m),
+            None => tunnel_encap::packet(t, p, m),
+        },
         _ => {}
     }
 }

@@ -1,15 +1,16 @@
 //! L2 lookup: destination MAC in the packet's network → a local port, else a port on another node (for
 //! the tunnel stage to encapsulate). Broadcast, multicast and unknown unicast are flooded to the
 //! network's other local ports that are up and, by head-end replication, to the other nodes with a port
-//! on the network; never across networks. A packet from a tunnel (`flags::FROM_TUNNEL`) goes to local
-//! ports only: a node never sends what it received from a tunnel into another one.
+//! on the network (or out of a provider network's uplink); never across networks. A packet from a tunnel
+//! or an uplink (`flags::FROM_TUNNEL`) goes to local ports only: a node never sends what it received from
+//! outside back out.
 //! Drops: `l2_switch.no_destination` (back to its own port, or nobody to flood to).
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Action, Meta};
 use crate::stages::BurstMemo;
-use crate::tables::Tables;
+use crate::tables::{Tables, Uplink};
 use crate::wire::Mac;
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
@@ -44,7 +45,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
         }
     }
     let mut flood = flood_ports(t, m.network, m.in_port, m.flags);
-    if !flood.chassis().is_empty() || flood.next().is_some() {
+    if !flood.chassis().is_empty() || flood.uplink().is_some() || flood.next().is_some() {
         m.action = Action::Flood;
     } else {
         m.drop(Reason::L2NoDestination);
@@ -52,13 +53,17 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
 }
 
 /// Where a flooded packet from `in_port` in `network` goes (`meta_flags`: its `Meta::flags`): the
-/// network's other local ports that are up, and the other nodes with a port on it unless it came from a
-/// tunnel.
+/// network's other local ports that are up, and, unless it came from a tunnel or an uplink, the other
+/// nodes with a port on it (a tunnelled network) or its uplink (a provider network).
 #[inline]
 pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8) -> FloodPorts<'_> {
     let ports = t.networks.get(&network).map_or(&[][..], |n| &n.local_ports[..]);
-    let chassis = if meta_flags & flags::FROM_TUNNEL == 0 { t.flood_chassis(network) } else { &[] };
-    FloodPorts { t, ports: ports.iter(), in_port, network, chassis }
+    let (chassis, uplink) = if meta_flags & flags::FROM_TUNNEL == 0 {
+        (t.flood_chassis(network), t.uplinks.get(&network).copied())
+    } else {
+        (&[][..], None)
+    };
+    FloodPorts { t, ports: ports.iter(), in_port, network, chassis, uplink }
 }
 
 /// The local ports of a flood (see [`flood_ports`]), read from the tables as it goes (no allocation),
@@ -70,6 +75,7 @@ pub struct FloodPorts<'t> {
     in_port: u16,
     network: u32,
     chassis: &'t [u32],
+    uplink: Option<Uplink>,
 }
 
 impl<'t> FloodPorts<'t> {
@@ -77,6 +83,11 @@ impl<'t> FloodPorts<'t> {
     /// segment (`Tables::tunnel_to`).
     pub fn chassis(&self) -> &'t [u32] {
         self.chassis
+    }
+
+    /// The provider network's uplink a copy goes out of, tagged (`provider::push`).
+    pub fn uplink(&self) -> Option<Uplink> {
+        self.uplink
     }
 
     /// The network flooded.

@@ -31,6 +31,7 @@ pub mod l2_switch;
 pub mod l3_route;
 pub mod nd_responder;
 pub mod port_security;
+pub mod provider;
 pub mod tunnel_decap;
 pub mod tunnel_encap;
 
@@ -313,6 +314,13 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
     if let Some(u) = t.underlay.as_ref().filter(|u| u.port == m.in_port) {
         // From another node: decapsulated, then only switched to this node's ports.
         tunnel_decap::packet(t, u, p, m);
+        l2_switch::packet(t, memo, p, m);
+        egress::packet(t, p, m);
+        return;
+    }
+    if t.is_uplink(m.in_port) {
+        // From a physical network: into its provider network, then only switched to this node's ports.
+        provider::ingress(t, p, m);
         l2_switch::packet(t, memo, p, m);
         egress::packet(t, p, m);
         return;

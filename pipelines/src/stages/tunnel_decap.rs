@@ -35,7 +35,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, u: &Underlay, p: &mut B, m: &mut Meta) {
             if !t.chassis_ips.contains_key(&src.to_u32()) {
                 return m.drop(Reason::TunnelUnknownChassis);
             }
-            let Some(&network) = t.decap.get(&seg.key()) else { return m.drop(Reason::TunnelUnknownSegment) };
+            let Some(network) = t.decap.get(seg.key()) else { return m.drop(Reason::TunnelUnknownSegment) };
             // The outer frame's padding, then the outer headers, go.
             if !p.trim(p.len() - end) || !p.adj(inner) {
                 return m.drop(Reason::TunnelMalformed);
