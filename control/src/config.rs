@@ -8,7 +8,8 @@ use std::path::Path;
 
 use pipelines::routing::RouterIface;
 use pipelines::tables::IpNet;
-use pipelines::wire::Mac;
+use pipelines::tunnel::{Encap, Segment};
+use pipelines::wire::{Ipv4Addr, Mac};
 use serde::{Deserialize, Serialize};
 
 use crate::cidr::Cidr;
@@ -25,6 +26,70 @@ pub struct StaticTopology {
     /// Static routers for `mode = "pipeline"`.
     #[serde(rename = "router")]
     pub routers: Vec<StaticRouter>,
+    /// Static tunnels for `mode = "pipeline"`.
+    pub tunnels: StaticTunnels,
+}
+
+/// `[tunnels]`: this node's underlay and, statically, the other nodes, the networks' segments and the
+/// ports on other nodes (what the local controller compiles from the DB in the node roles): the
+/// benchmarks' encapsulation and decapsulation.
+///
+/// ```toml
+/// [tunnels]
+/// underlay = { port = "net_null0", mac = "02:00:00:00:00:01", ip = "192.168.100.1" }
+/// chassis = [{ key = 2, ip = "192.168.100.2", mac = "02:00:00:00:00:02" }]
+/// segments = [{ network = 1, type = "vxlan", id = 100 }]
+/// remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 1, chassis = 2 }]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticTunnels {
+    pub underlay: Option<StaticUnderlay>,
+    pub chassis: Vec<StaticChassis>,
+    pub segments: Vec<StaticSegment>,
+    pub remote_ports: Vec<StaticRemotePort>,
+}
+
+/// The underlay port (name or index), its MAC and tunnel endpoint address; DF on the outer header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticUnderlay {
+    pub port: String,
+    pub mac: String,
+    pub ip: String,
+    #[serde(default = "yes")]
+    pub dont_fragment: bool,
+}
+
+/// Another node: its key, tunnel endpoint and the MAC of the next hop toward it (static, as OVS's
+/// `tnl/arp/set`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticChassis {
+    pub key: u32,
+    pub ip: String,
+    pub mac: String,
+}
+
+/// A network's segment on the wire: `vxlan`, `geneve` or `gre`, and its VNI or key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSegment {
+    pub network: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: u32,
+}
+
+/// A port on another node: its MAC and addresses in its network, and its chassis' key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRemotePort {
+    pub mac: String,
+    pub network: u32,
+    pub chassis: u32,
+    #[serde(default)]
+    pub ips: Vec<String>,
 }
 
 /// `[[router]]`: a distributed router joining networks, by configuration.
@@ -87,6 +152,8 @@ pub enum ConfigError {
     Parse { path: String, source: toml::de::Error },
     #[error("port {port:?}: {field} = {value:?}: {why}")]
     InvalidPort { port: String, field: &'static str, value: String, why: &'static str },
+    #[error("[tunnels] {what}: {value:?}: {why}")]
+    InvalidTunnel { what: &'static str, value: String, why: &'static str },
 }
 
 impl StaticTopology {
@@ -108,9 +175,10 @@ impl StaticTopology {
         Ok(t)
     }
 
-    /// Checks every port's and router's addresses.
+    /// Checks every port's, router's and tunnel's addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        validate(&self.ports, &self.routers)
+        validate(&self.ports, &self.routers)?;
+        self.tunnels.parse().map(drop)
     }
 }
 
@@ -143,6 +211,65 @@ impl StaticPort {
             .map(|s| Cidr::parse(s).map(IpNet::from).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
             .collect::<Result<_, _>>()?;
         Ok((mac, ips))
+    }
+}
+
+/// [`StaticTunnels`], checked: the underlay (port name, MAC, address), the chassis (key, endpoint, next
+/// hop's MAC), the segments, the remote ports (MAC, network, chassis, addresses).
+#[derive(Debug, Clone)]
+pub struct ParsedTunnels {
+    pub underlay: Option<(String, Mac, Ipv4Addr, bool)>,
+    pub chassis: Vec<(u32, Ipv4Addr, Mac)>,
+    pub segments: Vec<(u32, Segment)>,
+    pub remote_ports: Vec<(Mac, u32, u32, Vec<IpNet>)>,
+}
+
+impl StaticTunnels {
+    pub fn parse(&self) -> Result<ParsedTunnels, ConfigError> {
+        let bad = |what, value: &str, why| ConfigError::InvalidTunnel { what, value: value.to_owned(), why };
+        let mac =
+            |what, s: &str| Mac::parse(s).filter(Mac::is_unicast).ok_or_else(|| bad(what, s, "not a unicast MAC"));
+        let ip = |what, s: &str| {
+            s.parse::<std::net::Ipv4Addr>().map(Ipv4Addr::from).map_err(|_| bad(what, s, "not an IPv4 address"))
+        };
+        let underlay = match &self.underlay {
+            Some(u) => Some((u.port.clone(), mac("underlay mac", &u.mac)?, ip("underlay ip", &u.ip)?, u.dont_fragment)),
+            None => None,
+        };
+        let chassis = self
+            .chassis
+            .iter()
+            .map(|c| Ok((c.key, ip("chassis ip", &c.ip)?, mac("chassis mac", &c.mac)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| {
+                let encap = match s.kind.as_str() {
+                    "vxlan" => Encap::Vxlan,
+                    "geneve" => Encap::Geneve,
+                    "gre" => Encap::Gre,
+                    _ => return Err(bad("segment type", &s.kind, "not vxlan, geneve or gre")),
+                };
+                if s.id > encap.max_id() {
+                    return Err(bad("segment id", &s.id.to_string(), "out of the encapsulation's range"));
+                }
+                Ok((s.network, Segment { encap, id: s.id }))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        let remote_ports = self
+            .remote_ports
+            .iter()
+            .map(|r| {
+                let ips = r
+                    .ips
+                    .iter()
+                    .map(|s| Cidr::parse(s).map(IpNet::from).ok_or_else(|| bad("remote port ips", s, "not an address")))
+                    .collect::<Result<_, ConfigError>>()?;
+                Ok((mac("remote port mac", &r.mac)?, r.network, r.chassis, ips))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(ParsedTunnels { underlay, chassis, segments, remote_ports })
     }
 }
 

@@ -19,14 +19,18 @@
 //! assert!(tables.port(0).is_none(), "net_tap0 is bound to nothing");
 //! ```
 
-use pipelines::tables::{PortEntry, Tables, TablesBuilder};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::config::{ConfigError, StaticPort, StaticRouter};
+use pipelines::tables::{PortEntry, RemotePort, Tables, TablesBuilder};
+use pipelines::tunnel::{Chassis, NextHops, Underlay};
+
+use crate::config::{ConfigError, StaticPort, StaticRouter, StaticTunnels};
 
 /// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
 /// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
 pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String]) -> Result<Tables, ConfigError> {
-    compile_over(None, ports, routers, names)
+    compile_over(None, ports, routers, &StaticTunnels::default(), names)
 }
 
 /// [`compile`], reusing the routers of `prev` (the tables in use) where their interfaces are the same:
@@ -35,24 +39,17 @@ pub fn compile_over(
     prev: Option<&Tables>,
     ports: &[StaticPort],
     routers: &[StaticRouter],
+    tunnels: &StaticTunnels,
     names: &[String],
 ) -> Result<Tables, ConfigError> {
     let mut b = prev.map_or_else(TablesBuilder::new, TablesBuilder::reusing_routers);
+    put_tunnels(&mut b, tunnels, names)?;
     for r in routers {
         let (ifaces, routes) = r.parse()?;
         b.router(r.key, &ifaces, routes);
     }
     for p in ports {
-        let index = names
-            .iter()
-            .position(|n| *n == p.name)
-            .or_else(|| p.name.parse::<usize>().ok().filter(|&i| i < names.len()))
-            .ok_or_else(|| ConfigError::InvalidPort {
-                port: p.name.clone(),
-                field: "name",
-                value: p.name.clone(),
-                why: "no dataplane port has this name or index",
-            })?;
+        let index = index_of(&p.name, names)?;
         let (mac, ips) = p.parse()?;
         b.local_port(
             index as u16,
@@ -67,6 +64,46 @@ pub fn compile_over(
         );
     }
     Ok(b.build())
+}
+
+/// The index of the dataplane port named `name` (or numbered so).
+fn index_of(name: &str, names: &[String]) -> Result<usize, ConfigError> {
+    names.iter().position(|n| n == name).or_else(|| name.parse::<usize>().ok().filter(|&i| i < names.len())).ok_or_else(
+        || ConfigError::InvalidPort {
+            port: name.to_owned(),
+            field: "name",
+            value: name.to_owned(),
+            why: "no dataplane port has this name or index",
+        },
+    )
+}
+
+/// `[tunnels]` into `b`: the underlay, each chassis with its static next hop, the segments, the remote
+/// ports (logical port keys from 100,001 on, apart from the local ones) and, per network, the chassis of
+/// its remote ports as its flood list.
+fn put_tunnels(b: &mut TablesBuilder, tunnels: &StaticTunnels, names: &[String]) -> Result<(), ConfigError> {
+    let t = tunnels.parse()?;
+    if let Some((port, mac, ip, dont_fragment)) = t.underlay {
+        let port = index_of(&port, names)? as u16;
+        b.underlay(Some(Underlay { port, mac, ip, dont_fragment, ttl: 64 }));
+    }
+    // Each chassis its own next hop, on the underlay's link.
+    b.next_hops(Arc::new(NextHops::new(t.chassis.iter().map(|&(_, ip, mac)| (ip, Some(mac))))));
+    for (hop, &(key, ip, _)) in t.chassis.iter().enumerate() {
+        b.chassis(key, Chassis { ip, hop: hop as u16 });
+    }
+    for &(network, seg) in &t.segments {
+        b.segment(network, seg);
+    }
+    let mut floods: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (i, (mac, network, chassis, ips)) in t.remote_ports.iter().enumerate() {
+        b.remote_port(*network, *mac, ips, RemotePort { lport: 100_001 + i as u32, chassis: *chassis });
+        floods.entry(*network).or_default().push(*chassis);
+    }
+    for (network, chassis) in floods {
+        b.flood_chassis(network, chassis);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -114,7 +151,7 @@ mod tests {
         // the result is what a compilation from nothing gives.
         let mut changed = c.routers.clone();
         changed[0].routes[0].destination = "10.9.0.0/16".into();
-        let over = compile_over(Some(&t), &c.ports, &changed, &names).unwrap();
+        let over = compile_over(Some(&t), &c.ports, &changed, &StaticTunnels::default(), &names).unwrap();
         assert_eq!(over, compile(&c.ports, &changed, &names).unwrap());
         let to = |t: &Tables, b| t.routers[&7].route_v4(pipelines::wire::Ipv4Addr::new(10, b, 2, 3)).is_some();
         assert!(to(&over, 9) && !to(&over, 1), "the new route replaced the old one");

@@ -116,6 +116,13 @@ impl DataplaneOptions {
                 return invalid(field, v.into(), "must be a power of two above 0");
             }
         }
+        if self.idle_sleep_us > 10_000 {
+            return invalid(
+                "idle_sleep_us",
+                self.idle_sleep_us.into(),
+                "at most 10000 (10 ms): a port change waits for it",
+            );
+        }
         if self.mbuf_cache > 512 {
             return invalid("mbuf_cache", self.mbuf_cache.into(), "DPDK caps the per-lcore cache at 512");
         }

@@ -156,19 +156,17 @@ impl Worker {
                     // The common case, a whole burst to one port, leaves the burst as it is.
                     Some(p) if p < out.len() => std::mem::swap(&mut burst, &mut out[p]),
                     _ => {
+                        // (A flood's copies for other nodes may fill a port's burst: it is sent then.)
+                        let mut send = |p: usize, ob: &mut Burst| send(tx, p, ob, *tx_retries, counters, c_in);
                         for fate in decided.fates(&tables) {
                             let pkt = burst.pop_front().expect("one packet per meta");
-                            dispatch(&tables, fate, pool, c_in, pkt, &mut out);
+                            dispatch(&tables, fate, pool, c_in, pkt, &mut out, &mut send);
                         }
                     }
                 }
                 for (p, ob) in out.iter_mut().enumerate() {
-                    if ob.is_empty() {
-                        continue;
-                    }
-                    match tx[p].as_mut() {
-                        Some(q) => transmit(q, ob, *tx_retries, &counters.ports[p], c_in),
-                        None => c_in.drop(Reason::TxNoQueue, ob.free_all() as u64),
+                    if !ob.is_empty() {
+                        send(tx, p, ob, *tx_retries, counters, c_in);
                     }
                 }
                 clock.burst_sent(latency);
@@ -286,7 +284,7 @@ impl<const TIMED: bool> PassClock<TIMED> {
     fn pass_done(&mut self, got: usize, counters: &WorkerCounters, latency: &mut LatencyRecorder) {
         if got == 0 {
             bump(&counters.idle_polls, 1);
-            self.idle += 1;
+            self.idle = self.idle.saturating_add(1);
             if self.idle_sleep_us != 0 && self.idle >= IDLE_PASSES_BEFORE_SLEEP {
                 std::thread::sleep(std::time::Duration::from_micros(u64::from(self.idle_sleep_us)));
             }
@@ -310,7 +308,15 @@ impl<const TIMED: bool> PassClock<TIMED> {
 /// flood, a copy to each local port and, encapsulated, to each other node, but the last, which gets the
 /// packet itself), or frees it, and counts.
 #[inline(always)]
-fn dispatch(t: &Tables, fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
+fn dispatch(
+    t: &Tables,
+    fate: Fate<'_>,
+    pool: &Mempool,
+    c_in: &PortCounters,
+    pkt: Mbuf,
+    out: &mut [Burst],
+    send: &mut dyn FnMut(usize, &mut Burst),
+) {
     match fate {
         Fate::Output(port) => match out.get_mut(port as usize) {
             Some(ob) => push(ob, pkt, c_in),
@@ -323,7 +329,7 @@ fn dispatch(t: &Tables, fate: Fate<'_>, pool: &Mempool, c_in: &PortCounters, pkt
             }
             None => c_in.drop(Reason::TxNoQueue, 1),
         },
-        Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out),
+        Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out, send),
         Fate::Drop(reason) => c_in.drop(reason, 1),
     }
 }
@@ -341,7 +347,15 @@ enum FloodCopy {
 /// node, in a tunnel of the network's segment (head-end replication: `tunnel_encap::to_node` on each copy); the
 /// last copy is the packet itself.
 #[inline(never)]
-fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters, pkt: Mbuf, out: &mut [Burst]) {
+fn flood(
+    t: &Tables,
+    ports: FloodPorts<'_>,
+    pool: &Mempool,
+    c_in: &PortCounters,
+    pkt: Mbuf,
+    out: &mut [Burst],
+    send: &mut dyn FnMut(usize, &mut Burst),
+) {
     let (network, nodes, uplink) = (ports.network(), ports.chassis(), ports.uplink());
     let plugged = out.len();
     let local = ports.filter(|&p| (p as usize) < plugged).map(FloodCopy::Port);
@@ -363,19 +377,16 @@ fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters,
             FloodCopy::Node(c) => {
                 let mut buf = Pkt(buf);
                 match tunnel_encap::to_node(t, network, c, &mut buf) {
-                    Ok(port) => match out.get_mut(port as usize) {
-                        Some(ob) => push(ob, buf.0, c_in),
-                        None => c_in.drop(Reason::TxNoQueue, 1),
-                    },
+                    Ok(port) => push_sending(out, port, buf.0, c_in, send),
                     Err(reason) => c_in.drop(reason, 1),
                 }
             }
             FloodCopy::Uplink(u) => {
                 let mut buf = Pkt(buf);
-                match out.get_mut(u.port as usize) {
-                    Some(ob) if provider::push(u, &mut buf) => push(ob, buf.0, c_in),
-                    Some(_) => c_in.drop(Reason::ProviderNoHeadroom, 1),
-                    None => c_in.drop(Reason::TxNoQueue, 1),
+                if provider::push(u, &mut buf) {
+                    push_sending(out, u.port, buf.0, c_in, send);
+                } else {
+                    c_in.drop(Reason::ProviderNoHeadroom, 1);
                 }
             }
         }
@@ -392,6 +403,32 @@ fn flood(t: &Tables, ports: FloodPorts<'_>, pool: &Mempool, c_in: &PortCounters,
 fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     if ob.push(pkt).is_err() {
         c_in.drop(Reason::TxFull, 1);
+    }
+}
+
+/// Queues a flood's copy for a port that may get several per input packet (the underlay, an uplink):
+/// a full burst is sent first.
+fn push_sending(out: &mut [Burst], port: u16, pkt: Mbuf, c_in: &PortCounters, send: &mut dyn FnMut(usize, &mut Burst)) {
+    let Some(ob) = out.get_mut(port as usize) else { return c_in.drop(Reason::TxNoQueue, 1) };
+    if ob.is_full() {
+        send(port as usize, ob);
+    }
+    push(ob, pkt, c_in);
+}
+
+/// Sends port `p`'s burst on this worker's queue, or drops it (`tx.no_queue`: the port is going).
+#[inline(always)]
+fn send(
+    tx: &mut [Option<TxQueue>],
+    p: usize,
+    ob: &mut Burst,
+    retries: u32,
+    counters: &WorkerCounters,
+    c_in: &PortCounters,
+) {
+    match tx[p].as_mut() {
+        Some(q) => transmit(q, ob, retries, &counters.ports[p], c_in),
+        None => c_in.drop(Reason::TxNoQueue, ob.free_all() as u64),
     }
 }
 

@@ -62,8 +62,9 @@ reasons! {
     /// ARP on the underlay that is not a request for this node's tunnel endpoint and not from one of its
     /// next hops.
     TunnelArp => "tunnel.arp",
-    /// ARP from a next hop of the underlay (another node, the gateway), not for this node's tunnel
-    /// endpoint: its MAC learned (`tunnel::NextHops`), the frame taken in.
+    /// ARP from a next hop of the underlay (another node, the gateway) to this node that needs no answer
+    /// (a reply to this node's request): its MAC learned (`tunnel::NextHops`), the frame consumed here.
+    /// Not an error: counted with the drops because nothing leaves for it.
     TunnelArpLearned => "tunnel.arp_learned",
 
     // provider (frames from an uplink port, and to one)

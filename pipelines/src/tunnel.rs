@@ -111,7 +111,8 @@ pub struct Chassis {
 /// [`NextHops::ask`]), and any ARP from a next hop's address on the underlay teaches its MAC
 /// ([`NextHops::learn`]). Shared by every worker and every tables version that has the same addresses
 /// (relaxed atomics: a MAC is one word, and a worker that reads a stale one sends one packet to the old
-/// MAC). A MAC once learned is kept, refreshed by whatever ARP the next hop sends.
+/// MAC); a new set of addresses starts from the MACs the old one had (a MAC learned into the old set
+/// after that is asked for again). A MAC once learned is kept, refreshed by the ARP the next hop sends.
 #[derive(Debug, Default)]
 pub struct NextHops {
     hops: Box<[Hop]>,
@@ -158,7 +159,7 @@ impl NextHops {
     }
 
     pub fn position(&self, ip: Ipv4Addr) -> Option<u16> {
-        self.hops.iter().position(|h| h.ip == ip).map(|i| i as u16)
+        self.hops.iter().position(|h| h.ip == ip).and_then(|i| u16::try_from(i).ok())
     }
 
     /// Next hop `i`'s MAC, if known.
@@ -168,11 +169,16 @@ impl NextHops {
         (w & KNOWN != 0).then(|| Mac::from_u64(w))
     }
 
-    /// ARP from `ip` said its MAC is `mac`: true if `ip` is a next hop (its MAC is set).
+    /// ARP from `ip` said its MAC is `mac`: true if `ip` is a next hop and `mac` a unicast MAC (it is set,
+    /// written only if it changed: the workers read these words on every tunnelled packet).
     pub fn learn(&self, ip: Ipv4Addr, mac: Mac) -> bool {
         let Some(h) = self.hops.iter().find(|h| h.ip == ip) else { return false };
-        if mac.is_unicast() {
-            h.mac.store(mac.to_u64() | KNOWN, Ordering::Relaxed);
+        if !mac.is_unicast() {
+            return false;
+        }
+        let w = mac.to_u64() | KNOWN;
+        if h.mac.load(Ordering::Relaxed) != w {
+            h.mac.store(w, Ordering::Relaxed);
         }
         true
     }
@@ -206,8 +212,8 @@ pub fn arp_request<B: PacketBuf>(u: &Underlay, ip: Ipv4Addr, p: &mut B) -> bool 
     if len < LEN && p.append(LEN - len).is_none() {
         return false;
     }
-    if len > LEN {
-        p.trim(len - LEN);
+    if len > LEN && !p.trim(len - LEN) {
+        return false;
     }
     let d = p.data_mut();
     d[0..6].copy_from_slice(&Mac::BROADCAST.0);

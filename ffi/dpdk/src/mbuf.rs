@@ -207,6 +207,11 @@ impl<const N: usize> Burst<N> {
     }
 
     #[inline]
+    /// No slot left: a push would fail.
+    pub fn is_full(&self) -> bool {
+        self.len == N
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -4,9 +4,9 @@
 //! segment of a network this node has; its outer headers are stripped and its inner frame goes on as a
 //! packet of that network, flagged `FROM_TUNNEL`: the sending node did port security, the responders and
 //! the routing, so the later stages only switch it to this node's ports (never back into a tunnel). An
-//! ARP request for this node's tunnel endpoint is answered in place; ARP from one of the underlay's next
-//! hops teaches its MAC (`tunnel::NextHops`, the dataplane's own resolution) and goes no further; other
-//! ARP is dropped.
+//! ARP request for this node's tunnel endpoint is answered in place; ARP between one of the underlay's
+//! next hops and this node (a reply to it, a request for its address) teaches the next hop's MAC
+//! (`tunnel::NextHops`, the dataplane's own resolution) and goes no further; other ARP is dropped.
 //! Drops: `tunnel.not_ours`, `tunnel.malformed`, `tunnel.not_tunnel`, `tunnel.unknown_chassis`,
 //! `tunnel.unknown_segment`, `tunnel.arp`, `tunnel.arp_learned`.
 
@@ -16,7 +16,7 @@ use crate::meta::{flags, Meta};
 use crate::stages::{arp_responder, classify};
 use crate::tables::Tables;
 use crate::tunnel::{self, Outer, Underlay};
-use crate::wire::{ethernet, ArpPacket, ArpRepr};
+use crate::wire::{ethernet, ArpOperation, ArpPacket, ArpRepr, Mac};
 
 pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
     let Some(u) = t.underlay else { return };
@@ -53,11 +53,19 @@ pub fn packet<B: PacketBuf>(t: &Tables, u: &Underlay, p: &mut B, m: &mut Meta) {
             if !classify::parse(p.data(), m) || !m.has(flags::ARP) {
                 return m.drop(Reason::TunnelMalformed);
             }
-            // A next hop's MAC, from whatever ARP it sends (a reply to this node's request, its own
-            // request, a gratuitous one).
+            // A next hop's MAC, from ARP between it and this node only: a reply to this node, or a request
+            // for its address; sent from the MAC it claims (a stranger's gratuitous ARP teaches nothing).
+            let eth_src = Mac(p.data()[6..12].try_into().expect("outer checked the header"));
             let learned = ArpPacket::new_checked(&p.data()[ethernet::HEADER_LEN..])
                 .and_then(|a| ArpRepr::parse(&a))
-                .is_ok_and(|a| t.hops.learn(a.sender_ip, a.sender_mac));
+                .is_ok_and(|a| {
+                    let to_us = match a.operation {
+                        ArpOperation::Reply => a.target_ip == u.ip && a.target_mac == u.mac,
+                        ArpOperation::Request => a.target_ip == u.ip,
+                        _ => false,
+                    };
+                    to_us && a.sender_mac == eth_src && t.hops.learn(a.sender_ip, a.sender_mac)
+                });
             let ours = (u.ip, u.mac);
             arp_responder::answer_with(p, m, |ip| (ip == ours.0).then_some(ours.1));
             if m.pending() {
@@ -154,6 +162,8 @@ mod tests {
             encap(&PEER, Ipv4Addr::new(192, 168, 100, 3), HERE.mac, SEG, &mut p);
             p.into_vec()
         };
+        let mut spoofed = arp(ArpOperation::Reply, Mac([2, 0, 0, 0, 0, 0x66]), PEER.ip, HERE.mac, HERE.ip, HERE.mac);
+        spoofed[6..12].copy_from_slice(&PEER_MAC.0);
         let cases = [
             (tunnelled(&inner, Segment { encap: Encap::Vxlan, id: 101 }), Reason::TunnelUnknownSegment),
             (tunnelled(&inner, Segment { encap: Encap::Geneve, id: 100 }), Reason::TunnelUnknownSegment),
@@ -165,7 +175,15 @@ mod tests {
                 arp_request(PEER_MAC, Ipv4Addr::new(192, 168, 100, 66), Ipv4Addr::new(192, 168, 100, 9)),
                 Reason::TunnelArp,
             ),
-            (arp_request(PEER_MAC, PEER.ip, Ipv4Addr::new(192, 168, 100, 9)), Reason::TunnelArpLearned),
+            // The peer's request for another address, a reply to someone else, one sent from another MAC
+            // than it claims: nothing learned.
+            (arp_request(PEER_MAC, PEER.ip, Ipv4Addr::new(192, 168, 100, 9)), Reason::TunnelArp),
+            (
+                arp(ArpOperation::Reply, PEER_MAC, PEER.ip, PEER_MAC, Ipv4Addr::new(192, 168, 100, 9), PEER_MAC),
+                Reason::TunnelArp,
+            ),
+            (spoofed, Reason::TunnelArp),
+            (arp(ArpOperation::Reply, PEER_MAC, PEER.ip, HERE.mac, HERE.ip, HERE.mac), Reason::TunnelArpLearned),
         ];
         for (frame, reason) in cases {
             let (meta, _) = decide(&t, &[frame]);
