@@ -4,12 +4,14 @@
 #   benches/ir.sh [BURSTS]            (default 20000)
 #   benches/ir.sh --routes [BURSTS]   the route-count scenarios instead: L3 with 1 to 100,000 routes, IPv4
 #                                     and IPv6, destinations spread over the routes (benches/src/routes.rs)
+#   benches/ir.sh --tunnels [BURSTS]  VXLAN encapsulation and decapsulation (benches/vxlan-*-1kflows.toml)
 #   benches/ir.sh --mixed [BURSTS]    the mixed bursts (benches/src/mixed.rs: L2, routed, ARP, ND, IPv4 and
 #                                     IPv6, IMIX) with 1 and 100,000 routes, burst fast path and per packet
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUTES=0 MIXED=0
+ROUTES=0 MIXED=0 TUNNELS=0
 if [ "${1:-}" = --routes ]; then ROUTES=1; shift; fi
+if [ "${1:-}" = --tunnels ]; then TUNNELS=1; shift; fi
 if [ "${1:-}" = --mixed ]; then MIXED=1; shift; fi
 N=${1:-20000}
 cargo build --release --locked -q -p benches --example pipeline_ir
@@ -39,6 +41,14 @@ if [ "$MIXED" = 1 ]; then
   for r in 1 100000; do
     base=$(ir "restore-mixed:$r")
     echo "| $r | $(( ($(ir "mixed:$r") - base) / (N * 32) )) | $(( ($(ir "mixed-per-packet:$r") - base) / (N * 32) )) |"
+  done
+  exit 0
+fi
+if [ "$TUNNELS" = 1 ]; then
+  echo "| mode | instructions per packet |"
+  echo "|---|---|"
+  for m in encap decap; do
+    echo "| $m | $(( ($(ir "$m") - $(ir "restore-$m")) / (N * 32) )) |"
   done
   exit 0
 fi

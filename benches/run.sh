@@ -13,7 +13,8 @@
 #              IPv4 and IPv6 of IMIX sizes over N routes per family (benches/src/mixed.rs; dragonflow and
 #              testpmd only; the rate is the rate frames are taken in, all ports' rx: ARP and ND answers
 #              leave by the source port, not the sink); vxlan-decap-1kflows, vxlan-encap-1kflows: the
-#              harness's tunnel scenarios, dragonflow with benches/<scenario>.toml)
+#              harness's tunnel scenarios, dragonflow with benches/<scenario>.toml; her8-1kflows: head-end
+#              replication of l2-1kflows to 8 chassis (the rate is the copies'; dragonflow and testpmd)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
 #   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --seconds) SECONDS_=$2; shift 2 ;;
     --setup) SETUP=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "benches/run.sh: unknown option $1" >&2; exit 2 ;;
     *) SCENARIOS+=("$1"); shift ;;
   esac
@@ -139,19 +140,24 @@ one() {  # one SCENARIO SWITCH
     echo "$scen $sw ${mpps:-FAIL}" | tee -a "$RESULTS"
     return 0
   fi
-  # A scenario with a configuration of its own here (benches/vxlan-*.toml) runs with it.
+  # A scenario with a configuration of its own here (benches/vxlan-*.toml) runs with it; herN-1kflows is
+  # the harness's l2-1kflows run with benches/herN-1kflows.toml (dragonflow and testpmd only).
   local cfg=""
   [ -f "$HERE/$scen.toml" ] && cfg="--config $HERE/$scen.toml"
+  if [[ $scen =~ ^her[0-9]+-1kflows$ ]]; then
+    [[ $sw == "$DF" || $sw == testpmd-* || $sw == dragonflow-base ]] || return 0
+    run_scen=l2-1kflows
+  fi
   case $sw in
     "$DF")
       line=$(ANCHOR_SWITCH_NAME=$DF ANCHOR_SWITCH_CMD="$BIN run $cfg ${DF_ARGS:-} -- {EAL}" \
-        "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+        "$BENCH/run-anchor.sh" "$run_scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
     dragonflow-base)
       line=$(ANCHOR_SWITCH_NAME=$sw ANCHOR_SWITCH_CMD="$DF_BASE_BIN run $cfg ${DF_ARGS:-} -- {EAL}" \
-        "$BENCH/run-anchor.sh" "$scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+        "$BENCH/run-anchor.sh" "$run_scen" custom 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
     ovs-pipe) run_scen=l2pipe-${scen#l2-}
       line=$("$BENCH/run-anchor.sh" "$run_scen" ovs 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
-    *) line=$("$BENCH/run-anchor.sh" "$scen" "$sw" 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
+    *) line=$("$BENCH/run-anchor.sh" "$run_scen" "$sw" 2>>"$ANCHOR_OUT/stderr.txt") || true ;;
   esac
   local mpps
   mpps=$(awk '{print $3}' <<<"$line")

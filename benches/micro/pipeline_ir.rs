@@ -6,6 +6,8 @@
 //!                              | l3-routes:N:v4|v6 (a router with N routes, `benches::routes`)
 //!                              | restore-routes:N:v4|v6 (its replay cost)
 //!                              | mixed:N | mixed-per-packet:N | restore-mixed:N (`benches::mixed`)
+//!                              | encap | restore-encap | decap | restore-decap (the VXLAN scenarios:
+//!                              benches/vxlan-encap-1kflows.toml, vxlan-decap-1kflows.toml)
 
 use std::hint::black_box;
 
@@ -32,6 +34,10 @@ fn main() {
         mixed(spec.strip_prefix("mixed-per-packet").map_or(spec.to_owned(), |m| format!("mixed{m}")).as_str(), &names);
     let (t, mut bursts) = if let Some(r) = routed.or(mixed) {
         r
+    } else if spec == "encap" {
+        (tables("vxlan-encap-1kflows.toml", &names), Bursts::new(VM2, false))
+    } else if spec == "decap" {
+        (tables("vxlan-decap-1kflows.toml", &names), Bursts::of(vxlan_frames()))
     } else if mode.starts_with("l3") {
         (tables("l3.toml", &names), Bursts::new(ROUTER, true))
     } else {
@@ -50,7 +56,7 @@ fn main() {
             m if m.starts_with("mixed-per-packet:") => {
                 decide_per_packet(&t, &mut w, pkts, &mut meta);
             }
-            "l2" | "l3" => {
+            "l2" | "l3" | "encap" | "decap" => {
                 decide(&t, &mut w, pkts, &mut meta);
             }
             "l2-per-packet" | "l3-per-packet" => {

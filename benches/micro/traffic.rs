@@ -18,7 +18,7 @@ pub fn tables(config: &str, names: &[&str]) -> Tables {
 
 pub fn compile(cfg: &StaticTopology, names: &[&str]) -> Tables {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    control::static_topology::compile(&cfg.ports, &cfg.routers, &names).expect("compiles")
+    control::static_topology::compile_over(None, &cfg.ports, &cfg.routers, &cfg.tunnels, &names).expect("compiles")
 }
 
 /// The route-count scenario `l3-routes:N:v4|v6` (`benches::routes`): its tables and 4,096 frames.
@@ -50,6 +50,37 @@ pub fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
     let mut f = udp4(VM1, dst, src, dip);
     f.resize(60, 0);
     f
+}
+
+/// The harness's `vxlan-1kflows` traffic (gen_pcaps.py): VM2 → VM1 flows in VXLAN VNI 100 from
+/// 192.168.100.2 (02:00:00:00:00:02) to 192.168.100.1 (02:00:00:00:00:01).
+pub fn vxlan_frames() -> Vec<Vec<u8>> {
+    use pipelines::buf::PacketBuf;
+    use pipelines::fixtures::{udp4, VM1};
+    use pipelines::tunnel::{encap, Encap, Segment, Underlay};
+    use pipelines::wire::Ipv4Addr;
+    let peer = Underlay {
+        port: 0,
+        mac: Mac([2, 0, 0, 0, 0, 2]),
+        ip: Ipv4Addr::new(192, 168, 100, 2),
+        dont_fragment: false,
+        ttl: 64,
+    };
+    (0..1000)
+        .map(|i| {
+            let mut inner = udp4(
+                VM2,
+                VM1,
+                Ipv4Addr::new(10, 0, 0, 201 + ((i / 200) % 50) as u8),
+                Ipv4Addr::new(10, 0, 0, 1 + (i % 200) as u8),
+            );
+            inner.resize(60, 0);
+            let mut p = HeapBuf::new(&inner);
+            let seg = Segment { encap: Encap::Vxlan, id: 100 };
+            assert!(encap(&peer, Ipv4Addr::new(192, 168, 100, 1), Mac([2, 0, 0, 0, 0, 1]), seg, &mut p));
+            p.data().to_vec()
+        })
+        .collect()
 }
 
 pub struct Bursts {

@@ -15,6 +15,7 @@ use pipelines::stages;
 use pipelines::stages::l2_switch::FloodPorts;
 use pipelines::stages::{provider, tunnel_encap};
 use pipelines::tables::{Tables, Uplink};
+use pipelines::tunnel;
 
 use pipelines::drop::Reason;
 
@@ -130,11 +131,20 @@ impl Worker {
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
         let mut state = stages::WorkerState::new(rdtsc() as u32);
         let mut seen = 0;
+        // When next to ask for the underlay's next hops that are unresolved or due for a refresh.
+        let mut next_ask = 0;
         while !stop.load(Ordering::Relaxed) {
             if mailbox.posted.load(Ordering::Relaxed) != seen {
                 seen = take_changes(mailbox, rx, tx, &mut out).unwrap_or(seen);
             }
             let tables = reader.enter();
+            if tables.underlay.is_some() {
+                let now = rdtsc();
+                if now >= next_ask {
+                    next_ask = now + tsc_per_ms * 250;
+                    ask_next_hops(&tables, pool, &mut out, tx, *tx_retries, counters);
+                }
+            }
             let mut got = 0;
             for a in rx.iter_mut() {
                 let n = a.queue.rx_burst(&mut burst);
@@ -331,6 +341,35 @@ fn dispatch(
         },
         Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out, send),
         Fate::Drop(reason) => c_in.drop(reason, 1),
+    }
+}
+
+/// Sends an ARP request out of the underlay for each next hop that is due ([`tunnel::NextHops::due`]:
+/// unresolved, or not confirmed for a while; once a second over every worker).
+#[cold]
+fn ask_next_hops(
+    t: &Tables,
+    pool: &Mempool,
+    out: &mut [Burst],
+    tx: &mut [Option<TxQueue>],
+    retries: u32,
+    counters: &WorkerCounters,
+) {
+    let Some(u) = t.underlay else { return };
+    let p = usize::from(u.port);
+    let (Some(ob), Some(c)) = (out.get_mut(p), counters.ports.get(p)) else { return };
+    for ip in t.hops.due(tunnel::now_ms()) {
+        let Some(m) = Mbuf::from_bytes(pool, &[0; 60]) else { return c.drop(Reason::FloodNoMbuf, 1) };
+        let mut m = Pkt(m);
+        if tunnel::arp_request(&u, ip, &mut m) {
+            if ob.is_full() {
+                send(tx, p, ob, retries, counters, c);
+            }
+            push(ob, m.0, c);
+        }
+    }
+    if !ob.is_empty() {
+        send(tx, p, ob, retries, counters, c);
     }
 }
 

@@ -106,13 +106,14 @@ pub struct Chassis {
 
 /// The underlay's next hops (the other nodes on its link, its gateway) and their MACs, resolved by ARP in
 /// the dataplane itself, as a router's neighbour table (the switch owns the underlay port; no kernel
-/// sees it). The control thread fixes the addresses; the workers fill in the MACs: a packet for a next
-/// hop whose MAC is unknown becomes an ARP request for it (at most one a second per next hop:
-/// [`NextHops::ask`]), and any ARP from a next hop's address on the underlay teaches its MAC
-/// ([`NextHops::learn`]). Shared by every worker and every tables version that has the same addresses
+/// sees it). The control thread fixes the addresses; the workers fill in the MACs: about once a second a
+/// worker asks for the next hops that are unresolved or due for a refresh ([`NextHops::due`]), a packet
+/// for a next hop whose MAC is unknown becomes an ARP request for it (at most one a second per next hop:
+/// [`NextHops::ask`]), and the ARP between a next hop and this node teaches its MAC
+/// ([`NextHops::learn`]); a MAC not confirmed for a minute is forgotten. Shared by every worker and every tables version that has the same addresses
 /// (relaxed atomics: a MAC is one word, and a worker that reads a stale one sends one packet to the old
 /// MAC); a new set of addresses starts from the MACs the old one had (a MAC learned into the old set
-/// after that is asked for again). A MAC once learned is kept, refreshed by the ARP the next hop sends.
+/// after that is asked for again).
 #[derive(Debug, Default)]
 pub struct NextHops {
     hops: Box<[Hop]>,
@@ -123,34 +124,70 @@ struct Hop {
     ip: Ipv4Addr,
     /// The MAC (48 bits) with [`KNOWN`] set, or 0.
     mac: AtomicU64,
-    /// When the last ARP request for it left, in milliseconds since [`epoch`] (0: never).
+    /// When the last ARP request for it left, in milliseconds of [`now_ms`] (0: never).
     asked: AtomicU64,
+    /// When its MAC was last learned or confirmed by its ARP.
+    confirmed: AtomicU64,
+    /// A MAC given with the address (configured, as OVS's `tnl/arp/set`): never refreshed nor forgotten.
+    fixed: bool,
 }
 
 const KNOWN: u64 = 1 << 63;
 /// How long a next hop's address is not asked for again while no answer came.
 const ASK_EVERY_MS: u64 = 1000;
+/// A MAC not confirmed for this long is asked for again (once a second), and used meanwhile.
+pub const REFRESH_MS: u64 = 30_000;
+/// A MAC not confirmed for this long is forgotten: the next hop is unresolved again (a node gone, a MAC
+/// that moved), as a host's neighbour entry fails.
+pub const EXPIRE_MS: u64 = 60_000;
 
-/// Milliseconds since the first call (+1, so that 0 means never).
-fn now_ms() -> u64 {
+/// Milliseconds since the first call (+1, so that 0 means never): the next hops' clock.
+pub fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
 }
 
 impl NextHops {
-    /// Next hops at `ips` (index = position), with their MACs where given.
+    /// Next hops at `ips` (index = position), with their MACs where given (fixed: never refreshed nor
+    /// forgotten).
     pub fn new(ips: impl IntoIterator<Item = (Ipv4Addr, Option<Mac>)>) -> NextHops {
         let word = |m: Option<Mac>| m.map_or(0, |m| m.to_u64() | KNOWN);
+        let now = now_ms();
         let hops = ips
             .into_iter()
-            .map(|(ip, mac)| Hop { ip, mac: AtomicU64::new(word(mac)), asked: AtomicU64::new(0) })
+            .map(|(ip, mac)| Hop {
+                ip,
+                mac: AtomicU64::new(word(mac)),
+                asked: AtomicU64::new(0),
+                confirmed: AtomicU64::new(now),
+                fixed: mac.is_some(),
+            })
             .collect();
         NextHops { hops }
     }
 
-    /// Next hops at `ips`, with the MACs `old` learned for the same addresses.
+    /// Next hops at `ips`, with what `old` knew of the same addresses (MACs learned and when, fixed ones).
     pub fn carried_over(ips: &[Ipv4Addr], old: &NextHops) -> NextHops {
-        NextHops::new(ips.iter().map(|&ip| (ip, old.position(ip).and_then(|i| old.mac(i)))))
+        let hops = ips
+            .iter()
+            .map(|&ip| match old.hops.iter().find(|h| h.ip == ip) {
+                Some(h) => Hop {
+                    ip,
+                    mac: AtomicU64::new(h.mac.load(Ordering::Relaxed)),
+                    asked: AtomicU64::new(h.asked.load(Ordering::Relaxed)),
+                    confirmed: AtomicU64::new(h.confirmed.load(Ordering::Relaxed)),
+                    fixed: h.fixed,
+                },
+                None => Hop {
+                    ip,
+                    mac: AtomicU64::new(0),
+                    asked: AtomicU64::new(0),
+                    confirmed: AtomicU64::new(0),
+                    fixed: false,
+                },
+            })
+            .collect();
+        NextHops { hops }
     }
 
     /// The addresses, in index order.
@@ -172,7 +209,12 @@ impl NextHops {
     /// ARP from `ip` said its MAC is `mac`: true if `ip` is a next hop and `mac` a unicast MAC (it is set,
     /// written only if it changed: the workers read these words on every tunnelled packet).
     pub fn learn(&self, ip: Ipv4Addr, mac: Mac) -> bool {
-        let Some(h) = self.hops.iter().find(|h| h.ip == ip) else { return false };
+        self.learn_at(ip, mac, now_ms())
+    }
+
+    /// [`NextHops::learn`] at time `now` (of [`now_ms`]).
+    pub fn learn_at(&self, ip: Ipv4Addr, mac: Mac, now: u64) -> bool {
+        let Some(h) = self.hops.iter().find(|h| h.ip == ip && !h.fixed) else { return false };
         if !mac.is_unicast() {
             return false;
         }
@@ -180,7 +222,30 @@ impl NextHops {
         if h.mac.load(Ordering::Relaxed) != w {
             h.mac.store(w, Ordering::Relaxed);
         }
+        h.confirmed.store(now, Ordering::Relaxed);
         true
+    }
+
+    /// The next hops to ask for now, at time `now` (of [`now_ms`]): those unresolved, and those whose MAC
+    /// was not confirmed for [`REFRESH_MS`] (their MAC still used), each at most once a second over every
+    /// caller; a MAC not confirmed for [`EXPIRE_MS`] is forgotten first. The workers call it about once a
+    /// second and send an ARP request for each ([`arp_request`]): resolution and refresh without a packet
+    /// to wait for, and without losing one.
+    pub fn due(&self, now: u64) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.hops.iter().filter(|h| !h.fixed).filter_map(move |h| {
+            let age = now.saturating_sub(h.confirmed.load(Ordering::Relaxed));
+            let known = h.mac.load(Ordering::Relaxed) & KNOWN != 0;
+            if known && age >= EXPIRE_MS {
+                h.mac.store(0, Ordering::Relaxed);
+            } else if known && age < REFRESH_MS {
+                return None;
+            }
+            let last = h.asked.load(Ordering::Relaxed);
+            if last != 0 && now.saturating_sub(last) < ASK_EVERY_MS {
+                return None;
+            }
+            h.asked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok().map(|_| h.ip)
+        })
     }
 
     /// The address to ask for now if next hop `i` is to be asked for (none asked in the last second):
@@ -435,6 +500,28 @@ pub fn outer(u: &Underlay, d: &[u8]) -> Outer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_hops_are_asked_for_refreshed_and_forgotten_on_their_own_clock() {
+        let (a, b) = (Ipv4Addr::new(192, 168, 100, 2), Ipv4Addr::new(192, 168, 100, 3));
+        let hops = NextHops::new([(a, None), (b, Some(Mac([2, 0, 0, 0, 0, 3])))]);
+        let t0 = now_ms();
+        assert_eq!(hops.due(t0).collect::<Vec<_>>(), [a], "the unresolved one; a fixed MAC is never asked for");
+        assert_eq!(hops.due(t0 + 500).count(), 0, "once a second");
+        let mac = Mac([2, 0, 0, 0, 0, 2]);
+        assert!(hops.learn_at(a, mac, t0 + 600));
+        assert!(!hops.learn_at(b, mac, t0 + 600), "a fixed MAC is not learned over");
+        assert_eq!(hops.due(t0 + 600 + REFRESH_MS - 1).count(), 0, "fresh");
+        assert_eq!(hops.due(t0 + 600 + REFRESH_MS).collect::<Vec<_>>(), [a], "due for a refresh");
+        assert_eq!(hops.mac(0), Some(mac), "and used meanwhile");
+        assert!(hops.learn_at(a, mac, t0 + 600 + REFRESH_MS + 10), "the answer");
+        let later = t0 + 600 + REFRESH_MS + 10 + EXPIRE_MS;
+        assert_eq!(hops.due(later).collect::<Vec<_>>(), [a], "no answer for a minute");
+        assert_eq!(hops.mac(0), None, "forgotten");
+        assert_eq!(hops.mac(1), Some(Mac([2, 0, 0, 0, 0, 3])), "the fixed one stays");
+        let over = NextHops::carried_over(&[b, a], &hops);
+        assert_eq!((over.mac(0), over.mac(1)), (Some(Mac([2, 0, 0, 0, 0, 3])), None));
+    }
     use crate::buf::HeapBuf;
     use crate::fixtures::{udp4, IP1, IP2, PEER_CHASSIS, UNDERLAY, VM1, VM2};
     use crate::wire::{EthernetFrame, Ipv4Packet, UdpPacket};

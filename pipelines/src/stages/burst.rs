@@ -3,7 +3,7 @@
 //! that header (in-port binding, source MAC, router or L2 lookup, egress port state) are taken once, for
 //! the burst's first packet, by the per-packet path; each following packet with the same 14 header bytes
 //! then only gets what depends on it alone: its IPv4 header checked, its source address checked against
-//! the port's, and, to a router, its route.
+//! the port's, and, to a router, its route; to a port on another node, its tunnel.
 //!
 //! Anything the fast path does not handle itself (another header, IPv4 options, fragments, DHCP, a
 //! source address the port does not own, IPv6, ARP, ...) goes through the per-packet path, so the
@@ -13,7 +13,7 @@ use crate::buf::PacketBuf;
 use crate::meta::{flags, Action, Meta};
 use crate::routing::Router;
 use crate::stages::{egress, l3_route, BurstMemo, WorkerState};
-use crate::tables::{PortEntry, Tables};
+use crate::tables::{PortEntry, RemotePort, Tables};
 use crate::wire::dhcpv4::{CLIENT_PORT, SERVER_PORT};
 use crate::wire::{ethernet, ipv4, EtherType, IpProtocol, Ipv4Packet, Mac, UdpPacket};
 
@@ -36,6 +36,9 @@ pub(crate) struct Template<'t> {
 enum Kind<'t> {
     /// Switched out of this port.
     Switch(u16),
+    /// Switched to this port on another node: out of the tunnel stage (or a provider network's uplink),
+    /// per packet.
+    Remote(RemotePort),
     /// To this router's interface.
     Route(u32, &'t Router),
 }
@@ -70,6 +73,12 @@ impl<'t> Template<'t> {
             // Switched to a local port; not in a tunnel nor out of an uplink (no port entry), which are per
             // packet.
             None if m.action == Action::Output && t.port(m.out_port).is_some() => Kind::Switch(m.out_port),
+            // Switched to a port on another node: `l2_switch` named it (so it passed port security),
+            // whatever the tunnel stage did with it then.
+            None => match t.remote_lookup(port.network, dst) {
+                Some(r) if r.lport != 0 && m.dst_lport == r.lport && m.chassis == r.chassis => Kind::Remote(r),
+                _ => return None,
+            },
             _ => return None,
         };
         Some(Template { in_port: m.in_port, header, src: Mac(header[6..12].try_into().ok()?), port, kind })
@@ -117,6 +126,12 @@ impl<'t> Template<'t> {
         m.ip_proto = proto;
         match self.kind {
             Kind::Switch(out) => m.output(out),
+            Kind::Remote(r) => {
+                m.action = Action::Remote;
+                m.dst_lport = r.lport;
+                m.chassis = r.chassis;
+                egress::packet(t, p, m);
+            }
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
                 l3_route::route(t, memo, w, key, r, p, m);

@@ -104,7 +104,8 @@ mod tests {
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
         b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
         b.underlay(Some(HERE)).chassis(3, Chassis { ip: PEER.ip, hop: 0 }).segment(1, SEG);
-        b.next_hops(NextHops::new([(PEER.ip, Some(PEER_MAC))]).into());
+        // (Not resolved yet: its MAC is learned from ARP.)
+        b.next_hops(NextHops::new([(PEER.ip, None)]).into());
         b.build()
     }
 
