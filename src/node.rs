@@ -242,6 +242,9 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
                 bail!("--bridge-mapping: physical network {physnet} is mapped twice");
             }
             let port = dp.lock().expect("poisoned").plug(devargs).with_context(|| format!("plugging {devargs}"))?;
+            if port >= 64 {
+                bail!("--bridge-mapping {m}: port index {port}: an uplink must be one of the first 64 ports");
+            }
             tracing::info!(physnet, port, devargs, "uplink plugged");
             links.uplinks.insert(physnet.to_owned(), port);
         }

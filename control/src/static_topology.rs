@@ -83,7 +83,7 @@ fn index_of(name: &str, names: &[String]) -> Result<usize, ConfigError> {
 /// its remote ports as its flood list.
 fn put_tunnels(b: &mut TablesBuilder, tunnels: &StaticTunnels, names: &[String]) -> Result<(), ConfigError> {
     let t = tunnels.parse()?;
-    if let Some((port, mac, ip, dont_fragment)) = t.underlay {
+    if let Some((port, mac, ip, dont_fragment)) = t.underlay.clone() {
         let port = index_of(&port, names)? as u16;
         b.underlay(Some(Underlay { port, mac, ip, dont_fragment, ttl: 64 }));
     }
@@ -96,7 +96,19 @@ fn put_tunnels(b: &mut TablesBuilder, tunnels: &StaticTunnels, names: &[String])
         b.segment(network, seg);
     }
     let mut floods: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let bad = |what, value: String, why| ConfigError::InvalidTunnel { what, value, why };
+    for (_, ip, _) in &t.chassis {
+        if t.underlay.as_ref().is_some_and(|u| u.2 == *ip) {
+            return Err(bad("chassis ip", ip.to_string(), "this node's own underlay address"));
+        }
+    }
     for (i, (mac, network, chassis, ips)) in t.remote_ports.iter().enumerate() {
+        if !t.chassis.iter().any(|c| c.0 == *chassis) {
+            return Err(bad("remote port chassis", chassis.to_string(), "no [tunnels] chassis has this key"));
+        }
+        if !t.segments.iter().any(|s| s.0 == *network) {
+            return Err(bad("remote port network", network.to_string(), "no [tunnels] segment for this network"));
+        }
         b.remote_port(*network, *mac, ips, RemotePort { lport: 100_001 + i as u32, chassis: *chassis });
         floods.entry(*network).or_default().push(*chassis);
     }
@@ -109,6 +121,34 @@ fn put_tunnels(b: &mut TablesBuilder, tunnels: &StaticTunnels, names: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tunnels_compile_and_dangling_references_are_refused() {
+        let base = r#"
+            [tunnels]
+            underlay = { port = "net_null0", mac = "02:00:00:00:00:01", ip = "192.168.100.1" }
+            chassis = [{ key = 2, ip = "192.168.100.2", mac = "02:00:00:00:00:02" }]
+            segments = [{ network = 1, type = "vxlan", id = 100 }]
+        "#;
+        let names = ["net_pcap0".to_owned(), "net_null0".to_owned()];
+        let compile_with = |extra: &str| {
+            let c = StaticTopology::from_toml_str(&format!("{base}\n{extra}")).unwrap();
+            compile_over(None, &c.ports, &c.routers, &c.tunnels, &names)
+        };
+        let t = compile_with(r#"remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 1, chassis = 2 }]"#).unwrap();
+        assert_eq!(t.underlay.map(|u| u.port), Some(1));
+        assert_eq!(t.flood_chassis(1), [2]);
+        assert_eq!(t.hops.mac(t.chassis[&2].hop).map(|m| m.to_string()), Some("02:00:00:00:00:02".into()));
+        for (extra, why) in [
+            (r#"remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 1, chassis = 3 }]"#, "no [tunnels] chassis"),
+            (r#"remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 7, chassis = 2 }]"#, "no [tunnels] segment"),
+        ] {
+            let e = compile_with(extra).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+        }
+        let e = StaticTopology::from_toml_str(&base.replace("vxlan", "stt")).unwrap_err().to_string();
+        assert!(e.contains("not vxlan, geneve or gre"), "{e}");
+    }
     use crate::config::StaticTopology;
 
     #[test]

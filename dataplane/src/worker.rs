@@ -164,7 +164,8 @@ impl Worker {
                 let decided = stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
                 match decided.one_port().map(usize::from) {
                     // The common case, a whole burst to one port, leaves the burst as it is.
-                    Some(p) if p < out.len() => std::mem::swap(&mut burst, &mut out[p]),
+                    // (The port's burst is empty between rx bursts: everything queued was sent.)
+                    Some(p) if p < out.len() && out[p].is_empty() => std::mem::swap(&mut burst, &mut out[p]),
                     _ => {
                         // (A flood's copies for other nodes may fill a port's burst: it is sent then.)
                         let mut send = |p: usize, ob: &mut Burst| send(tx, p, ob, *tx_retries, counters, c_in);
@@ -328,17 +329,13 @@ fn dispatch(
     send: &mut dyn FnMut(usize, &mut Burst),
 ) {
     match fate {
-        Fate::Output(port) => match out.get_mut(port as usize) {
-            Some(ob) => push(ob, pkt, c_in),
-            None => c_in.drop(Reason::TxNoQueue, 1),
-        },
-        Fate::Reply(port) => match out.get_mut(port as usize) {
-            Some(ob) => {
+        Fate::Output(port) => push_sending(out, port, pkt, c_in, send),
+        Fate::Reply(port) => {
+            if (port as usize) < out.len() {
                 bump(&c_in.replied, 1);
-                push(ob, pkt, c_in)
             }
-            None => c_in.drop(Reason::TxNoQueue, 1),
-        },
+            push_sending(out, port, pkt, c_in, send)
+        }
         Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out, send),
         Fate::Drop(reason) => c_in.drop(reason, 1),
     }
@@ -359,7 +356,11 @@ fn ask_next_hops(
     let p = usize::from(u.port);
     let (Some(ob), Some(c)) = (out.get_mut(p), counters.ports.get(p)) else { return };
     for ip in t.hops.due(tunnel::now_ms()) {
-        let Some(m) = Mbuf::from_bytes(pool, &[0; 60]) else { return c.drop(Reason::FloodNoMbuf, 1) };
+        let Some(m) = Mbuf::from_bytes(pool, &[0; 60]) else {
+            // (Asked for again in a second; what was queued still leaves below.)
+            c.drop(Reason::FloodNoMbuf, 1);
+            break;
+        };
         let mut m = Pkt(m);
         if tunnel::arp_request(&u, ip, &mut m) {
             if ob.is_full() {
@@ -436,8 +437,8 @@ fn flood(
     }
 }
 
-/// Queues a packet for a port. At most one packet per input packet goes to a port and the tx bursts are
-/// flushed after every rx burst, so a burst's worth always fits; a full burst is counted, not lost.
+/// Queues a packet for a port whose burst has room (a local port gets at most one copy per input packet,
+/// and the tx bursts are flushed after every rx burst); a full burst is counted, not lost.
 #[inline(always)]
 fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     if ob.push(pkt).is_err() {
@@ -445,8 +446,8 @@ fn push(ob: &mut Burst, pkt: Mbuf, c_in: &PortCounters) {
     }
 }
 
-/// Queues a flood's copy for a port that may get several per input packet (the underlay, an uplink):
-/// a full burst is sent first.
+/// Queues a packet (or a flood's copy) for a port that may get several per input packet (the underlay,
+/// an uplink: head-end replication): a full burst is sent first.
 fn push_sending(out: &mut [Burst], port: u16, pkt: Mbuf, c_in: &PortCounters, send: &mut dyn FnMut(usize, &mut Burst)) {
     let Some(ob) = out.get_mut(port as usize) else { return c_in.drop(Reason::TxNoQueue, 1) };
     if ob.is_full() {

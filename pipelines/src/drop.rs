@@ -74,6 +74,8 @@ reasons! {
     ProviderMalformed => "provider.malformed",
     /// No headroom in the buffer for the VLAN tag.
     ProviderNoHeadroom => "provider.no_headroom",
+    /// To the uplink, in a VLAN that another network on that uplink claims too (DB contents gone wrong).
+    ProviderVlanConflict => "provider.vlan_conflict",
 
     // port_security
     /// Source MAC not the port's (nor an allowed address pair's).
@@ -109,7 +111,7 @@ reasons! {
     // tunnel_encap (packets for ports on other nodes)
     /// This node has no underlay port.
     TunnelNoUnderlay => "tunnel.no_underlay",
-    /// The network has no tunnelled segment.
+    /// The network has no tunnelled segment (or one that another network claims too).
     TunnelNoSegment => "tunnel.no_segment",
     /// The destination's node is not a known chassis.
     TunnelNoChassis => "tunnel.no_chassis",

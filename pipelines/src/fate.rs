@@ -21,9 +21,10 @@ pub enum Fate<'t> {
     /// Rewritten into a reply in place (ARP and ND answers, the router's echo replies and ICMP errors):
     /// back out of this port, the one it came in by.
     Reply(u16),
-    /// Out of each of these ports, the network's other local ports that are up (one copy per port), and
-    /// in a tunnel to each of [`FloodPorts::chassis`] (one copy per node, encapsulated by
-    /// `tunnel::encap` for it). Never nobody: `l2_switch` drops a packet with nobody to flood to.
+    /// Out of each of these ports, the network's other local ports that are up (one copy per port), in a
+    /// tunnel to each of [`FloodPorts::chassis`] (one copy per node, `tunnel_encap::to_node`), and out
+    /// of [`FloodPorts::uplink`], tagged (`provider::push`). Never nobody: `l2_switch` drops a packet with
+    /// nobody to flood to.
     Flood(FloodPorts<'t>),
     /// Dropped, and counted under this reason.
     Drop(Reason),
@@ -36,11 +37,13 @@ pub enum Fate<'t> {
 ///
 /// - not `Continue`: a packet `classify` leaves pending goes on through every stage to `l2_switch`, and
 ///   `l2_switch::packet` decides every packet it finds pending (each of its paths ends in `Output`,
-///   `Remote`, `Flood` or a drop); a packet of the burst fast path is switched (`Output`) or goes to
-///   `l3_route::route`, which decides every IPv4 packet (a debug assertion checks it);
+///   `Remote`, `Flood` or a drop); a packet of the burst fast path is switched (`Output`), goes to
+///   `l3_route::route`, which decides every IPv4 packet (a debug assertion checks it), or to `egress`
+///   as `Remote`;
 /// - not `Remote`: every packet that is not a `classify` drop ends with `egress::packet`, which hands a
-///   `Remote` one to `tunnel_encap::packet`, which decides it (encapsulated out of the underlay port, or a
-///   `tunnel.*` drop).
+///   `Remote` one to `provider::egress` (its network has an uplink: tagged out of it) or to
+///   `tunnel_encap::packet`, which decides it (encapsulated out of the underlay port, or a `tunnel.*`
+///   drop).
 ///
 /// `tests/burst_equivalence.rs` and the `pipeline` fuzz target read the fates of random bursts.
 #[derive(Debug, Clone, Copy)]

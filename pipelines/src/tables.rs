@@ -70,8 +70,9 @@ pub(crate) fn v4_key(network: u32, a: Ipv4Addr) -> u64 {
 
 /// Keys (a segment, an uplink's VLAN) each network claims at most one of, as a map key → network. A key
 /// that several networks claim (DB contents gone wrong: the API gives each network its own) belongs to
-/// none: its packets are dropped, never delivered to the wrong tenant; it is the remaining network's
-/// again when the others let go.
+/// none, both ways: what comes in with it is dropped, and none of them sends with it ([`Exclusive::owns`]),
+/// so that no other node can deliver one's packets to the other; it is the remaining network's again
+/// when the others let go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exclusive {
     owner: FxHashMap<u64, u32>,
@@ -84,6 +85,13 @@ impl Exclusive {
     #[inline]
     pub fn get(&self, k: u64) -> Option<u32> {
         self.owner.get(&k).copied()
+    }
+
+    /// Whether `network` may use key `k` (its segment, its uplink VLAN) on the way out: no other network
+    /// claims it too. (One test of an empty map while no key is in conflict.)
+    #[inline(always)]
+    pub fn owns(&self, k: u64, network: u32) -> bool {
+        self.conflicts.is_empty() || self.owner.get(&k) == Some(&network)
     }
 
     /// Every key with its network (not the conflicted ones).

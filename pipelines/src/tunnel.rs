@@ -106,11 +106,13 @@ pub struct Chassis {
 
 /// The underlay's next hops (the other nodes on its link, its gateway) and their MACs, resolved by ARP in
 /// the dataplane itself, as a router's neighbour table (the switch owns the underlay port; no kernel
-/// sees it). The control thread fixes the addresses; the workers fill in the MACs: about once a second a
-/// worker asks for the next hops that are unresolved or due for a refresh ([`NextHops::due`]), a packet
+/// sees it). The control thread fixes the addresses; the workers fill in the MACs: the workers ask, each
+/// next hop at most once a second, for those that are unresolved or due for a refresh ([`NextHops::due`]), a packet
 /// for a next hop whose MAC is unknown becomes an ARP request for it (at most one a second per next hop:
 /// [`NextHops::ask`]), and the ARP between a next hop and this node teaches its MAC
-/// ([`NextHops::learn`]); a MAC not confirmed for a minute is forgotten. Shared by every worker and every tables version that has the same addresses
+/// ([`NextHops::learn`]: ARP addressed to this node only, so a gratuitous ARP teaches nothing and a next
+/// hop whose MAC changed is found again by the refresh within 30 s); a MAC not confirmed for a minute is
+/// forgotten. Shared by every worker and every tables version that has the same addresses
 /// (relaxed atomics: a MAC is one word, and a worker that reads a stale one sends one packet to the old
 /// MAC); a new set of addresses starts from the MACs the old one had (a MAC learned into the old set
 /// after that is asked for again).
@@ -228,15 +230,17 @@ impl NextHops {
 
     /// The next hops to ask for now, at time `now` (of [`now_ms`]): those unresolved, and those whose MAC
     /// was not confirmed for [`REFRESH_MS`] (their MAC still used), each at most once a second over every
-    /// caller; a MAC not confirmed for [`EXPIRE_MS`] is forgotten first. The workers call it about once a
-    /// second and send an ARP request for each ([`arp_request`]): resolution and refresh without a packet
+    /// caller; a MAC not confirmed for [`EXPIRE_MS`] is forgotten first. Each worker calls it every 250 ms
+    /// and sends an ARP request for each ([`arp_request`]): resolution and refresh without a packet
     /// to wait for, and without losing one.
     pub fn due(&self, now: u64) -> impl Iterator<Item = Ipv4Addr> + '_ {
         self.hops.iter().filter(|h| !h.fixed).filter_map(move |h| {
             let age = now.saturating_sub(h.confirmed.load(Ordering::Relaxed));
-            let known = h.mac.load(Ordering::Relaxed) & KNOWN != 0;
+            let word = h.mac.load(Ordering::Relaxed);
+            let known = word & KNOWN != 0;
             if known && age >= EXPIRE_MS {
-                h.mac.store(0, Ordering::Relaxed);
+                // (Unless an answer just came: then the MAC stays.)
+                let _ = h.mac.compare_exchange(word, 0, Ordering::Relaxed, Ordering::Relaxed);
             } else if known && age < REFRESH_MS {
                 return None;
             }

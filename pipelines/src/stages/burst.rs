@@ -53,7 +53,8 @@ impl<'t> Template<'t> {
 
     /// The template of a packet the per-packet path has just decided (`header`: its bytes before), if its
     /// kind is one the fast path repeats: untagged IPv4 unicast that passed classification and port
-    /// security and was either switched to a port or handed to a router.
+    /// security and was switched to a local port, handed to a router, or switched to a port on another
+    /// node.
     pub(crate) fn of(
         t: &'t Tables,
         memo: &mut BurstMemo<'t>,

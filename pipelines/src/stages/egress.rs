@@ -2,7 +2,7 @@
 //! packet for a port on another node goes out of its provider network's uplink, tagged (`provider`), or
 //! else to the tunnel stage (`tunnel_encap`), which decides it: out of the underlay port in a tunnel, or
 //! dropped and counted, never flooded or lost silently.
-//! Drops: `egress.port_down`.
+//! Drops: `egress.port_down`, `provider.vlan_conflict` (the network's VLAN is another's too).
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
@@ -22,7 +22,8 @@ pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     match m.action {
         Action::Output if !t.port(m.out_port).is_some_and(|e| e.up) => m.drop(Reason::EgressPortDown),
         Action::Remote => match t.uplinks.get(&m.network) {
-            Some(&u) => provider::egress(u, p, m),
+            Some(&u) if t.uplink_in.owns(u.key(), m.network) => provider::egress(u, p, m),
+            Some(_) => m.drop(Reason::ProviderVlanConflict),
             None => tunnel_encap::packet(t, p, m),
         },
         _ => {}

@@ -3,8 +3,9 @@
 //! network's other local ports that are up and, by head-end replication, to the other nodes with a port
 //! on the network (or out of a provider network's uplink); never across networks. A packet from a tunnel
 //! or an uplink (`flags::FROM_TUNNEL`) goes to local ports only: a node never sends what it received from
-//! outside back out.
-//! Drops: `l2_switch.no_destination` (back to its own port, or nobody to flood to).
+//! outside back out, and unicast from outside for no port here is dropped, not flooded.
+//! Drops: `l2_switch.no_destination` (back to its own port, nobody to flood to, unicast from outside for
+//! no port here).
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
@@ -37,7 +38,12 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
             }
             return;
         }
-        if let Some(r) = t.remote_lookup(m.network, dst).filter(|_| !m.has(flags::FROM_TUNNEL)) {
+        if m.has(flags::FROM_TUNNEL) {
+            // Unicast from another node or a physical network for no port here: not ours to spread (as
+            // OVN's ports with fixed addresses get no unknown unicast).
+            return m.drop(Reason::L2NoDestination);
+        }
+        if let Some(r) = t.remote_lookup(m.network, dst) {
             m.action = Action::Remote;
             m.dst_lport = r.lport;
             m.chassis = r.chassis;
@@ -59,7 +65,8 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
 pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8) -> FloodPorts<'_> {
     let ports = t.networks.get(&network).map_or(&[][..], |n| &n.local_ports[..]);
     let (chassis, uplink) = if meta_flags & flags::FROM_TUNNEL == 0 {
-        (t.flood_chassis(network), t.uplinks.get(&network).copied())
+        let uplink = t.uplinks.get(&network).filter(|u| t.uplink_in.owns(u.key(), network)).copied();
+        (t.flood_chassis(network), uplink)
     } else {
         (&[][..], None)
     };

@@ -163,6 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn a_vlan_two_networks_claim_carries_neither_way() {
+        let mut b = TablesBuilder::from_tables(tables());
+        b.local_port(3, vm_port(104, 5, Mac([0xfa, 0x16, 0x3e, 0, 0, 4]), IP3, ip6(4), true));
+        b.uplink(5, Uplink { port: UPLINK, vlan: Some(100) });
+        let t = b.build();
+        let frame = udp4(VM1, REMOTE_VM, IP1, REMOTE_IP);
+        let (meta, _) = decide(&t, 0, std::slice::from_ref(&frame));
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::ProviderVlanConflict));
+        let (meta, _) = decide(&t, UPLINK, &[tagged(&udp4(REMOTE_VM, VM2, REMOTE_IP, IP2), 100)]);
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::ProviderUnknownVlan));
+        let broadcast = udp4(VM1, Mac::BROADCAST, IP1, Ipv4Addr::BROADCAST);
+        let (mut pkts, mut m) = ([HeapBuf::new(&broadcast)], [Meta::new(0)]);
+        let decided = stages::decide(&t, &mut WorkerState::new(1), &mut pkts, &mut m);
+        let Some(Fate::Flood(ports)) = decided.fates(&t).next() else { panic!("a flood") };
+        assert_eq!(ports.uplink(), None, "no copy out of the uplink either");
+    }
+
+    #[test]
     fn to_a_port_on_another_node_out_of_the_uplink_tagged_and_floods_copy_there() {
         let t = tables();
         let frame = udp4(VM1, REMOTE_VM, IP1, REMOTE_IP);

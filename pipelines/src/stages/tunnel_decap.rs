@@ -135,6 +135,14 @@ mod tests {
     }
 
     #[test]
+    fn tunnelled_unicast_for_no_port_here_is_dropped_not_flooded() {
+        let t = tables();
+        let stranger = Mac([0xfa, 0x16, 0x3e, 0, 0, 0x77]);
+        let (meta, _) = decide(&t, &[tunnelled(&udp4(REMOTE_VM, stranger, REMOTE_IP, IP2), SEG)]);
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::L2NoDestination));
+    }
+
+    #[test]
     fn a_tunnelled_broadcast_floods_only_the_local_ports() {
         let t = tables();
         let inner = arp_request(REMOTE_VM, REMOTE_IP, IP2);

@@ -39,7 +39,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
 #[inline]
 pub fn to_node<B: PacketBuf>(t: &Tables, network: u32, chassis: u32, p: &mut B) -> Result<u16, Reason> {
     let u = t.underlay.as_ref().ok_or(Reason::TunnelNoUnderlay)?;
-    let seg = *t.segments.get(&network).ok_or(Reason::TunnelNoSegment)?;
+    let seg = *t.segments.get(&network).filter(|s| t.decap.owns(s.key(), network)).ok_or(Reason::TunnelNoSegment)?;
     let c = t.chassis.get(&chassis).ok_or(Reason::TunnelNoChassis)?;
     match t.hops.mac(c.hop) {
         Some(next_hop) if tunnel::encap(u, c.ip, next_hop, seg, p) => Ok(u.port),
@@ -128,6 +128,22 @@ mod tests {
         let (meta, out, _) = run_burst(&t, std::slice::from_ref(&frame));
         assert_eq!((meta[0].action, meta[0].out_port), (Action::Output, HERE.port));
         assert_eq!(&out[0][..6], &PEER_CHASSIS.mac.0[..], "tunnelled to the learned MAC");
+    }
+
+    #[test]
+    fn a_segment_two_networks_claim_carries_neither() {
+        let seg = Segment { encap: Encap::Geneve, id: 5001 };
+        let t = tables(|b| {
+            full(b);
+            b.segment(9, seg);
+        });
+        let frame = udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9));
+        let (meta, _, _) = run_burst(&t, std::slice::from_ref(&frame));
+        assert_eq!((meta[0].action, meta[0].reason), (Action::Drop, Reason::TunnelNoSegment));
+        let mut b = TablesBuilder::from_tables(t);
+        b.remove_segment(9);
+        let (meta, _, _) = run_burst(&b.build(), std::slice::from_ref(&frame));
+        assert_eq!((meta[0].action, meta[0].out_port), (Action::Output, HERE.port), "network 1's again");
     }
 
     #[test]
