@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pipelines::tables::{PortEntry, RemotePort, Tables, TablesBuilder};
-use pipelines::tunnel::{Chassis, NextHops, Underlay};
+use pipelines::tunnel::{Chassis, Encap, NextHops, Underlay};
 
 use crate::config::{ConfigError, StaticPort, StaticRouter, StaticTunnels};
 
@@ -90,7 +90,7 @@ fn put_tunnels(b: &mut TablesBuilder, tunnels: &StaticTunnels, names: &[String])
     // Each chassis its own next hop, on the underlay's link.
     b.next_hops(Arc::new(NextHops::new(t.chassis.iter().map(|&(_, ip, mac)| (ip, Some(mac))))));
     for (hop, &(key, ip, _)) in t.chassis.iter().enumerate() {
-        b.chassis(key, Chassis { ip, hop: hop as u16 });
+        b.chassis(key, Chassis { ip, hop: hop as u16, encaps: Encap::ALL });
     }
     for &(network, seg) in &t.segments {
         b.segment(network, seg);

@@ -425,8 +425,9 @@ fn canonical(t: &Tables) -> String {
     });
     let hops: Vec<_> = t.hops.ips().collect();
     // A chassis by its endpoint and next hop's address (the index into the next hops is the set's).
-    let chassis =
-        sorted(&|| t.chassis.iter().map(|(k, c)| format!("{k}:{:?}:{:?}", c.ip, hops[c.hop as usize])).collect());
+    let chassis = sorted(&|| {
+        t.chassis.iter().map(|(k, c)| format!("{k}:{:?}:{:?}:{:b}", c.ip, hops[c.hop as usize], c.encaps)).collect()
+    });
     let tunnels = format!(
         "underlay {:?}\nsegments {:?}\ndecap {:?}\nfloods {:?}\nchassis {chassis:?}\nchassis_ips {:?}\nhops {hops:?}\nuplinks {:?} {:?} {:x}",
         t.underlay,

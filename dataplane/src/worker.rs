@@ -316,8 +316,8 @@ impl<const TIMED: bool> PassClock<TIMED> {
 }
 
 /// Carries out the fate the pipeline decided for one packet: moves it to its port's tx burst (for a
-/// flood, a copy to each local port and, encapsulated, to each other node, but the last, which gets the
-/// packet itself), or frees it, and counts.
+/// flood, a copy to each local port, to each other node encapsulated and to the uplink tagged, but the
+/// last, which gets the packet itself), or frees it, and counts.
 #[inline(always)]
 fn dispatch(
     t: &Tables,
@@ -384,8 +384,8 @@ enum FloodCopy {
 }
 
 /// A flood: one copy per local port (a port not plugged on this worker is skipped), then one per other
-/// node, in a tunnel of the network's segment (head-end replication: `tunnel_encap::to_node` on each copy); the
-/// last copy is the packet itself.
+/// node, in a tunnel of the network's segment (head-end replication: `tunnel_encap::to_node` on each
+/// copy), then one out of a provider network's uplink, tagged; the last copy is the packet itself.
 #[inline(never)]
 fn flood(
     t: &Tables,

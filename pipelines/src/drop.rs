@@ -115,6 +115,8 @@ reasons! {
     TunnelNoSegment => "tunnel.no_segment",
     /// The destination's node is not a known chassis.
     TunnelNoChassis => "tunnel.no_chassis",
+    /// The destination's node does not take the network's encapsulation (its chassis' `tunnel_types`).
+    TunnelUnsupported => "tunnel.unsupported",
     /// The next hop toward the destination's node has no known MAC yet.
     TunnelUnresolved => "tunnel.unresolved",
     /// No headroom in the buffer for the outer headers.

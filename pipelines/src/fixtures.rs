@@ -197,7 +197,7 @@ pub fn tunnel_tables() -> Tables {
     use crate::tunnel::{Chassis, Encap, NextHops, Segment};
     let mut b = TablesBuilder::from_tables(routed_tables());
     b.underlay(Some(UNDERLAY));
-    b.chassis(1, Chassis { ip: PEER_CHASSIS.ip, hop: 0 });
+    b.chassis(1, Chassis { ip: PEER_CHASSIS.ip, hop: 0, encaps: Encap::ALL });
     b.next_hops(NextHops::new([(PEER_CHASSIS.ip, Some(PEER_CHASSIS.mac))]).into());
     b.segment(1, Segment { encap: Encap::Vxlan, id: 101 }).segment(2, Segment { encap: Encap::Geneve, id: 102 });
     b.remote_port(1, REMOTE_VM, &[IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 9))], RemotePort { lport: 109, chassis: 1 });

@@ -55,6 +55,14 @@ impl Encap {
             }
     }
 
+    /// Its bit in [`Chassis::encaps`].
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// Every encapsulation's bit.
+    pub const ALL: u8 = 0b111;
+
     /// The largest segment ID it carries.
     pub const fn max_id(self) -> u32 {
         match self {
@@ -96,12 +104,14 @@ pub struct Underlay {
     pub ttl: u8,
 }
 
-/// Another node, as a tunnel reaches it: its tunnel endpoint and its next hop on the underlay (the node
-/// itself on the same link, or the underlay's gateway), an index into the tables' [`NextHops`].
+/// Another node, as a tunnel reaches it: its tunnel endpoint, its next hop on the underlay (the node
+/// itself on the same link, or the underlay's gateway), an index into the tables' [`NextHops`], and the
+/// encapsulations it takes ([`Encap::bit`]s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chassis {
     pub ip: Ipv4Addr,
     pub hop: u16,
+    pub encaps: u8,
 }
 
 /// The underlay's next hops (the other nodes on its link, its gateway) and their MACs, resolved by ARP in

@@ -67,6 +67,21 @@ pub(crate) fn segment(n: &Network) -> Option<Segment> {
     Some(Segment { encap, id })
 }
 
+/// The [`Encap::bit`]s of a chassis' `tunnel_types` (none named: all).
+fn encaps(types: &[NetworkType]) -> u8 {
+    let bit = |t: &NetworkType| match t {
+        NetworkType::Vxlan => Encap::Vxlan.bit(),
+        NetworkType::Geneve => Encap::Geneve.bit(),
+        NetworkType::Gre => Encap::Gre.bit(),
+        _ => 0,
+    };
+    if types.is_empty() {
+        Encap::ALL
+    } else {
+        types.iter().map(bit).fold(0, |a, b| a | b)
+    }
+}
+
 /// A provider network's uplink on this node: its physical network mapped here, and its VLAN (1–4094) or
 /// none (flat).
 fn uplink(n: &Network, uplinks: &BTreeMap<String, u16>) -> Option<Uplink> {
@@ -195,7 +210,8 @@ impl Tunnels {
         let mut want: HashMap<String, (ChassisKey, Chassis)> = HashMap::new();
         for (host, ip) in endpoints {
             let hop = index[&next_hop(ip)];
-            want.insert(host.clone(), (view.keys.chassis(host), Chassis { ip, hop }));
+            let encaps = encaps(&view.model.chassis[host.as_str()].tunnel_types);
+            want.insert(host.clone(), (view.keys.chassis(host), Chassis { ip, hop, encaps }));
         }
         for (host, (key, _)) in &self.put {
             if !want.contains_key(host) {

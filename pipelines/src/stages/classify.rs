@@ -61,6 +61,17 @@ pub fn parse(d: &[u8], m: &mut Meta) -> bool {
     from_l3(d, u16::from_be_bytes([d[12], d[13]]), ETH_LEN, m)
 }
 
+/// A frame that came from outside this node (decapsulated from a tunnel, or untagged from an uplink) into
+/// `network`: parsed as a VM's and flagged `FROM_TUNNEL` (decided elsewhere: only switched to this
+/// node's ports); false if it does not parse or is tagged (no network here is VLAN-transparent).
+#[inline]
+pub fn from_outside(d: &[u8], network: u32, m: &mut Meta) -> bool {
+    m.network = network;
+    m.lport = 0;
+    m.flags = flags::FROM_TUNNEL;
+    parse(d, m) && !m.has(flags::VLAN)
+}
+
 /// An 802.1Q C-tag or an 802.1ad S-tag follows.
 #[inline(always)]
 fn is_tag(et: EtherType) -> bool {

@@ -12,7 +12,7 @@
 
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
-use crate::meta::{flags, Meta};
+use crate::meta::Meta;
 use crate::stages::classify;
 use crate::tables::{uplink_key, Tables, Uplink};
 use crate::wire::{ethernet, vlan, EtherType};
@@ -43,11 +43,8 @@ pub fn ingress<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
             return m.drop(Reason::ProviderMalformed);
         }
     }
-    m.network = network;
-    m.lport = 0;
-    m.flags = flags::FROM_TUNNEL;
-    // The frame as classify reads a VM's: a second tag (QinQ) is malformed here.
-    if !classify::parse(p.data(), m) || m.has(flags::VLAN) {
+    // (A second tag, QinQ, is malformed here.)
+    if !classify::from_outside(p.data(), network, m) {
         m.drop(Reason::ProviderMalformed);
     }
 }

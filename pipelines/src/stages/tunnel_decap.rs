@@ -40,12 +40,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, u: &Underlay, p: &mut B, m: &mut Meta) {
             if !p.trim(p.len() - end) || !p.adj(inner) {
                 return m.drop(Reason::TunnelMalformed);
             }
-            m.network = network;
-            m.lport = 0;
-            m.flags = flags::FROM_TUNNEL;
-            // The inner frame as classify reads a VM's (a tagged one is malformed here: no network of this
-            // node is VLAN-transparent).
-            if !classify::parse(p.data(), m) || m.has(flags::VLAN) {
+            if !classify::from_outside(p.data(), network, m) {
                 m.drop(Reason::TunnelMalformed);
             }
         }
@@ -103,7 +98,7 @@ mod tests {
         let mut b = TablesBuilder::new();
         b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), true));
         b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), true));
-        b.underlay(Some(HERE)).chassis(3, Chassis { ip: PEER.ip, hop: 0 }).segment(1, SEG);
+        b.underlay(Some(HERE)).chassis(3, Chassis { ip: PEER.ip, hop: 0, encaps: Encap::ALL }).segment(1, SEG);
         // (Not resolved yet: its MAC is learned from ARP.)
         b.next_hops(NextHops::new([(PEER.ip, None)]).into());
         b.build()

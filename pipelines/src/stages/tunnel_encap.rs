@@ -41,6 +41,9 @@ pub fn to_node<B: PacketBuf>(t: &Tables, network: u32, chassis: u32, p: &mut B) 
     let u = t.underlay.as_ref().ok_or(Reason::TunnelNoUnderlay)?;
     let seg = *t.segments.get(&network).filter(|s| t.decap.owns(s.key(), network)).ok_or(Reason::TunnelNoSegment)?;
     let c = t.chassis.get(&chassis).ok_or(Reason::TunnelNoChassis)?;
+    if c.encaps & seg.encap.bit() == 0 {
+        return Err(Reason::TunnelUnsupported);
+    }
     match t.hops.mac(c.hop) {
         Some(next_hop) if tunnel::encap(u, c.ip, next_hop, seg, p) => Ok(u.port),
         Some(_) => Err(Reason::TunnelNoHeadroom),
@@ -62,7 +65,7 @@ mod tests {
     use crate::wire::{ArpOperation, IpNet, Ipv4Addr, Mac};
 
     const HERE: Underlay = UNDERLAY;
-    const PEER: Chassis = Chassis { ip: PEER_CHASSIS.ip, hop: 0 };
+    const PEER: Chassis = Chassis { ip: PEER_CHASSIS.ip, hop: 0, encaps: Encap::ALL };
 
     /// VM1 and VM2 here on network 1, REMOTE_VM on chassis 3; `f` adds the tunnel's parts.
     fn tables(f: impl FnOnce(&mut TablesBuilder)) -> Tables {
@@ -150,7 +153,7 @@ mod tests {
     fn each_missing_part_is_its_own_drop() {
         let frame = udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9));
         type Setup = fn(&mut TablesBuilder);
-        let cases: [(Setup, Reason); 4] = [
+        let cases: [(Setup, Reason); 5] = [
             (
                 |b| {
                     b.chassis(3, PEER).segment(1, Segment { encap: Encap::Vxlan, id: 1 });
@@ -175,6 +178,13 @@ mod tests {
                     b.chassis(3, Chassis { hop: 1, ..PEER });
                 },
                 Reason::TunnelUnresolved,
+            ),
+            (
+                |b| {
+                    full(b);
+                    b.chassis(3, Chassis { encaps: Encap::Vxlan.bit() | Encap::Gre.bit(), ..PEER });
+                },
+                Reason::TunnelUnsupported,
             ),
         ];
         for (f, reason) in cases {
