@@ -354,7 +354,8 @@ fn ask_next_hops(
 ) {
     let Some(u) = t.underlay else { return };
     let p = usize::from(u.port);
-    let (Some(ob), Some(c)) = (out.get_mut(p), counters.ports.get(p)) else { return };
+    let Some(c) = counters.ports.get(p) else { return };
+    let mut send_now = |p: usize, ob: &mut Burst| send(tx, p, ob, retries, counters, c);
     for ip in t.hops.due(tunnel::now_ms()) {
         let Some(m) = Mbuf::from_bytes(pool, &[0; 60]) else {
             // (Asked for again in a second; what was queued still leaves below.)
@@ -363,14 +364,11 @@ fn ask_next_hops(
         };
         let mut m = Pkt(m);
         if tunnel::arp_request(&u, ip, &mut m) {
-            if ob.is_full() {
-                send(tx, p, ob, retries, counters, c);
-            }
-            push(ob, m.0, c);
+            push_sending(out, u.port, m.0, c, &mut send_now);
         }
     }
-    if !ob.is_empty() {
-        send(tx, p, ob, retries, counters, c);
+    if let Some(ob) = out.get_mut(p).filter(|ob| !ob.is_empty()) {
+        send_now(p, ob);
     }
 }
 

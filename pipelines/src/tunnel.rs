@@ -144,6 +144,22 @@ struct Hop {
     fixed: bool,
 }
 
+impl Hop {
+    fn new(ip: Ipv4Addr, mac: u64, asked: u64, confirmed: u64, fixed: bool) -> Hop {
+        let a = AtomicU64::new;
+        Hop { ip, mac: a(mac), asked: a(asked), confirmed: a(confirmed), fixed }
+    }
+
+    /// Its address, if nobody asked for it in the last second (the first caller in a second gets it).
+    fn try_ask(&self, now: u64) -> Option<Ipv4Addr> {
+        let last = self.asked.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < ASK_EVERY_MS {
+            return None;
+        }
+        self.asked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok().map(|_| self.ip)
+    }
+}
+
 const KNOWN: u64 = 1 << 63;
 /// How long a next hop's address is not asked for again while no answer came.
 const ASK_EVERY_MS: u64 = 1000;
@@ -163,17 +179,10 @@ impl NextHops {
     /// Next hops at `ips` (index = position), with their MACs where given (fixed: never refreshed nor
     /// forgotten).
     pub fn new(ips: impl IntoIterator<Item = (Ipv4Addr, Option<Mac>)>) -> NextHops {
-        let word = |m: Option<Mac>| m.map_or(0, |m| m.to_u64() | KNOWN);
         let now = now_ms();
         let hops = ips
             .into_iter()
-            .map(|(ip, mac)| Hop {
-                ip,
-                mac: AtomicU64::new(word(mac)),
-                asked: AtomicU64::new(0),
-                confirmed: AtomicU64::new(now),
-                fixed: mac.is_some(),
-            })
+            .map(|(ip, mac)| Hop::new(ip, mac.map_or(0, |m| m.to_u64() | KNOWN), 0, now, mac.is_some()))
             .collect();
         NextHops { hops }
     }
@@ -183,20 +192,11 @@ impl NextHops {
         let hops = ips
             .iter()
             .map(|&ip| match old.hops.iter().find(|h| h.ip == ip) {
-                Some(h) => Hop {
-                    ip,
-                    mac: AtomicU64::new(h.mac.load(Ordering::Relaxed)),
-                    asked: AtomicU64::new(h.asked.load(Ordering::Relaxed)),
-                    confirmed: AtomicU64::new(h.confirmed.load(Ordering::Relaxed)),
-                    fixed: h.fixed,
-                },
-                None => Hop {
-                    ip,
-                    mac: AtomicU64::new(0),
-                    asked: AtomicU64::new(0),
-                    confirmed: AtomicU64::new(0),
-                    fixed: false,
-                },
+                Some(h) => {
+                    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+                    Hop::new(ip, load(&h.mac), load(&h.asked), load(&h.confirmed), h.fixed)
+                }
+                None => Hop::new(ip, 0, 0, 0, false),
             })
             .collect();
         NextHops { hops }
@@ -254,11 +254,7 @@ impl NextHops {
             } else if known && age < REFRESH_MS {
                 return None;
             }
-            let last = h.asked.load(Ordering::Relaxed);
-            if last != 0 && now.saturating_sub(last) < ASK_EVERY_MS {
-                return None;
-            }
-            h.asked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok().map(|_| h.ip)
+            h.try_ask(now)
         })
     }
 
@@ -266,12 +262,7 @@ impl NextHops {
     /// the first caller in a second gets it.
     #[cold]
     pub fn ask(&self, i: u16) -> Option<Ipv4Addr> {
-        let h = self.hops.get(usize::from(i))?;
-        let (now, last) = (now_ms(), h.asked.load(Ordering::Relaxed));
-        if last != 0 && now.saturating_sub(last) < ASK_EVERY_MS {
-            return None;
-        }
-        h.asked.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).ok().map(|_| h.ip)
+        self.hops.get(usize::from(i))?.try_ask(now_ms())
     }
 }
 

@@ -104,7 +104,12 @@ proptest! {
 fn tunnel_frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
     use pipelines::tunnel::{Encap, Segment};
     let corrupt = proptest::option::weighted(0.15, (0usize..90, any::<u8>()));
-    (0u8..10, any::<u8>(), corrupt).prop_map(|(kind, low, corrupt)| {
+    let vm3 = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
+    let tagged = |mut f: Vec<u8>, vid: u8| {
+        f.splice(12..12, [0x81, 0x00, 0x00, vid]);
+        f
+    };
+    (0u8..14, any::<u8>(), corrupt).prop_map(move |(kind, low, corrupt)| {
         let vxlan = |id| Segment { encap: Encap::Vxlan, id };
         let (mut f, port) = match kind {
             0 => (udp4(VM1, REMOTE_VM, IP1, Ipv4Addr::new(10, 0, 0, 9)), 0),
@@ -124,6 +129,15 @@ fn tunnel_frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
                 3,
             ),
             8 => (arp_request(PEER_CHASSIS.mac, PEER_CHASSIS.ip, Ipv4Addr::new(192, 168, 100, low % 3)), 3),
+            // The provider variant's uplink (port 4, network 2 in VLAN 200): in, tagged or not, to VM3, the
+            // router or everyone; and VM3 to a port on another node (out of the uplink there).
+            10 => {
+                let dst = [vm3, ROUTER, Mac::BROADCAST, REMOTE_VM2][usize::from(low % 4)];
+                let f = udp4(REMOTE_VM2, dst, Ipv4Addr::new(10, 2, 0, 9), Ipv4Addr::new(10, 2, 0, 3));
+                (tagged(f, [200, 200, 201, 0][usize::from(low / 4 % 4)]), 4)
+            }
+            11 => (udp4(REMOTE_VM2, vm3, Ipv4Addr::new(10, 2, 0, 9), Ipv4Addr::new(10, 2, 0, 3)), 4),
+            12 | 13 => (udp4(vm3, REMOTE_VM2, Ipv4Addr::new(10, 2, 0, 3), Ipv4Addr::new(10, 2, 0, 9)), 2),
             _ => (udp4(VM1, VM2, IP1, IP2), low as u16 % 4),
         };
         if let Some((at, b)) = corrupt {
@@ -135,18 +149,30 @@ fn tunnel_frame() -> impl Strategy<Value = (Vec<u8>, u16)> {
     })
 }
 
+/// [`tunnel_tables`] with network 2 a provider network instead: VLAN 200 on uplink port 4.
+fn provider_tables() -> pipelines::tables::Tables {
+    use pipelines::tables::{TablesBuilder, Uplink};
+    let mut b = TablesBuilder::from_tables(tunnel_tables());
+    b.remove_segment(2).flood_chassis(2, vec![]).uplink(2, Uplink { port: 4, vlan: Some(200) });
+    b.build()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn fast_path_decides_as_the_per_packet_path_with_tunnels(burst in proptest::collection::vec(tunnel_frame(), 1..33)) {
-        // Each path its own tables: the next hops' MACs are learned from the burst's ARP as it goes.
+        // Each path its own tables: the next hops' MACs are learned from the burst's ARP as it goes. Twice:
+        // network 2 tunnelled, then network 2 a provider network on uplink port 4 (VLAN 200).
         let frames: Vec<(u16, &[u8])> = burst.iter().map(|(f, p)| (*p, f.as_slice())).collect();
-        let (fast_meta, fast_bytes) = decide_burst(&tunnel_tables(), 0, &frames, true);
-        let (slow_meta, slow_bytes) = decide_burst(&tunnel_tables(), 0, &frames, false);
-        for i in 0..frames.len() {
-            prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?}", i, frames[i].1);
-            prop_assert_eq!(&fast_bytes[i], &slow_bytes[i], "packet {}", i);
+        for provider in [false, true] {
+            let tables = || if provider { provider_tables() } else { tunnel_tables() };
+            let (fast_meta, fast_bytes) = decide_burst(&tables(), 0, &frames, true);
+            let (slow_meta, slow_bytes) = decide_burst(&tables(), 0, &frames, false);
+            for i in 0..frames.len() {
+                prop_assert_eq!(fast_meta[i], slow_meta[i], "packet {} of {:02x?} (provider {})", i, frames[i].1, provider);
+                prop_assert_eq!(&fast_bytes[i], &slow_bytes[i], "packet {}", i);
+            }
         }
     }
 }
