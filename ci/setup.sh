@@ -14,6 +14,7 @@ PACKAGES=(
   etcd-server                     # the etcd driver's tests run against a real etcd
   python3-venv                    # the OpenStack client (from PyPI) in a venv of its own
   python3-scapy                   # tests/tunnel_peer.py (a Geneve/GRE peer); the harness's pcaps; tests/golden/make.py
+  busybox isc-dhcp-client dhcpcd-base  # tests/dhcp.rs: the DHCP clients VMs run (udhcpc, dhclient, dhcpcd)
 )
 
 # What benches/ runs besides (ci/setup.sh --bench): the peers and the tools. ci/check-deps.sh reads both lists.

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use control::config::{StaticPort, StaticRouter, StaticTunnels};
+use control::config::{StaticPort, StaticRouter, StaticServices, StaticTunnels};
 use dataplane::DataplaneOptions;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub routers: Vec<StaticRouter>,
     /// Static tunnels for `mode = "pipeline"` (`control::config::StaticTunnels`).
     pub tunnels: StaticTunnels,
+    /// Static DHCP and router advertisements for `mode = "pipeline"` (`control::config::StaticServices`).
+    pub services: StaticServices,
 }
 
 /// `[log]`
@@ -78,6 +80,7 @@ impl RunConfig {
         self.dataplane.validate()?;
         control::config::validate(&self.ports, &self.routers)?;
         self.tunnels.parse()?;
+        self.services.validate()?;
         Ok(())
     }
 }
@@ -109,6 +112,13 @@ pub struct SwitchArgs {
     /// Do not measure the switch latency (saves a TSC read per burst).
     #[arg(long)]
     pub no_latency: bool,
+    /// DHCP requests and router solicitations each port may send to the slow path per second, per worker
+    /// (default 100; 0: no limit). Over it they are dropped and counted (punt.rate_limited).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub punt_rate: Option<u32>,
+    /// How many of those a port may send at once after a quiet while (default 200).
+    #[arg(long)]
+    pub punt_burst: Option<u32>,
     /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -141,6 +151,8 @@ impl SwitchArgs {
         d.tx_retries = self.tx_retries.unwrap_or(d.tx_retries);
         d.idle_sleep_us = self.idle_sleep_us.unwrap_or(d.idle_sleep_us);
         d.latency &= !self.no_latency;
+        d.punt_rate = self.punt_rate.unwrap_or(d.punt_rate);
+        d.punt_burst = self.punt_burst.unwrap_or(d.punt_burst);
         if let Some(l) = &self.log_level {
             log.level = l.clone();
         }

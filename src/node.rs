@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use control::compile::{Links, TunnelConfig};
+use control::compile::{Links, ServicesConfig, TunnelConfig};
 use control::controller::Controller;
 use control::db::Db;
 use dataplane::{Dataplane, DataplaneOptions, Mode, Report};
@@ -65,6 +65,13 @@ pub struct NodeArgs {
     /// The encapsulations this chassis takes, comma-separated (vxlan, geneve, gre).
     #[arg(long, default_value = "vxlan,geneve,gre", value_delimiter = ',')]
     tunnel_types: Vec<String>,
+    /// The DHCP lease time the node's DHCP gives, in seconds (Neutron's dhcp_lease_duration); clients
+    /// renew at half of it.
+    #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(10..))]
+    dhcp_lease_time: u32,
+    /// The DNS domain DHCP gives (option 15, DHCPv6 domain search; Neutron's dns_domain; "" for none).
+    #[arg(long, default_value = "openstacklocal")]
+    dns_domain: String,
     #[command(flatten)]
     db: DbArgs,
     /// Serve the Neutron API on this address too (all-in-one: 127.0.0.1:9696 unless "none").
@@ -230,7 +237,10 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
     let controller = {
         let vifs = Vifs { default: Vif::from_name(&a.vif_type).unwrap_or(Vif::Tap), vhost_dir: a.vhost_dir.clone() };
         let agent = BindingAgent::new(dp.clone(), vifs, status_tx);
-        let mut links = Links::default();
+        let mut links = Links {
+            services: ServicesConfig { lease_secs: a.dhcp_lease_time, dns_domain: a.dns_domain.clone() },
+            ..Links::default()
+        };
         if let Some(u) = underlay(a)? {
             links.tunnel = Some(plug_underlay(&dp, &u)?);
         }

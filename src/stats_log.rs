@@ -143,12 +143,14 @@ mod tests {
                 tx: rx,
                 rx_bursts: rx / 4,
                 replied: 0,
+                punted: 0,
                 drops: [("l2_switch.no_destination", 0)].into(),
             }],
             workers: vec![WorkerReport { lcore: 1, queues: vec![], rx, tx: rx, dropped: 0, idle_polls: idle }],
             latency: Default::default(),
             mempool: Default::default(),
             tables_version: 0,
+            slowpath: Default::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The Neutron API driven by the real OpenStack command-line client (`python-openstackclient` from PyPI,
 //! installed by ci/setup.sh into /opt/df-osc; `DF_OPENSTACK` points elsewhere), with authentication off:
 //! `dragonflow api` over the embedded DB, then network, subnet, port and router create / list / show /
-//! `router add subnet` / delete, and Neutron's errors as the client shows them.
+//! `router add subnet` / delete, ports' `--extra-dhcp-option`, the network's DHCP port, and Neutron's
+//! errors as the client shows them.
 
 mod common;
 
@@ -87,6 +88,28 @@ fn the_openstack_client_drives_networks_subnets_ports_and_routers() {
         json(&api, &["port", "create", "p1", "--network", "net1", "--fixed-ip", "subnet=sub1,ip-address=10.0.0.10"]);
     assert!(port["mac_address"].as_str().unwrap().starts_with("fa:16:3e:"));
     assert_eq!(port["fixed_ips"][0]["ip_address"], "10.0.0.10");
+    // Neutron's extra_dhcp_opt extension, as the client sends it (ip-version as a string) and shows it; a
+    // `port set` merges by name and IP version.
+    let mtu = "name=mtu,value=1400,ip-version=4";
+    let create = ["port", "create", "pdhcp", "--network", "net1", "--extra-dhcp-option", mtu, "--extra-dhcp-option"];
+    let with_opts = json(&api, &[&create[..], &["name=ntp-server,value=10.0.0.9"]].concat());
+    let shown = json(&api, &["port", "show", "pdhcp"]);
+    let want = serde_json::json!([
+        {"opt_name": "mtu", "opt_value": "1400", "ip_version": 4},
+        {"opt_name": "ntp-server", "opt_value": "10.0.0.9", "ip_version": 4},
+    ]);
+    assert_eq!((&with_opts["extra_dhcp_opts"], &shown["extra_dhcp_opts"]), (&want, &want), "{shown}");
+    let (ok, _, err) =
+        openstack(&api, &["port", "set", "pdhcp", "--extra-dhcp-option", "name=mtu,value=1280,ip-version=4"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&api, &["port", "show", "pdhcp"])["extra_dhcp_opts"][0]["opt_value"], "1280");
+    let (ok, _, err) = openstack(
+        &api,
+        &["port", "create", "bad", "--network", "net1", "--extra-dhcp-option", "name=mtu,value=1,ip-version=5"],
+    );
+    assert!(!ok && err.contains("No valid key specs matched"), "{err}");
+    let (ok, _, err) = openstack(&api, &["port", "delete", "pdhcp"]);
+    assert!(ok, "{err}");
     let router = json(&api, &["router", "create", "r1"]);
     assert_eq!(router["name"], "r1");
     let (ok, _, err) = openstack(&api, &["router", "add", "subnet", "r1", "sub1"]);
@@ -119,7 +142,9 @@ fn the_openstack_client_drives_networks_subnets_ports_and_routers() {
     let nets = json(&api, &["network", "list"]);
     assert_eq!(nets.as_array().unwrap().len(), 1);
     let ports = json(&api, &["port", "list", "--network", "net1"]);
-    assert_eq!(ports.as_array().unwrap().len(), 2, "p1 and the router's interface: {ports}");
+    assert_eq!(ports.as_array().unwrap().len(), 3, "p1, the router's interface, the DHCP port: {ports}");
+    let dhcp = json(&api, &["port", "list", "--network", "net1", "--device-owner", "network:dhcp"]);
+    assert_eq!(dhcp[0]["Fixed IP Addresses"][0]["ip_address"], "10.0.0.2", "the network's DHCP port: {dhcp}");
     assert_eq!(json(&api, &["subnet", "list"]).as_array().unwrap().len(), 2);
     assert_eq!(json(&api, &["router", "list"]).as_array().unwrap().len(), 1);
     assert_eq!(json(&api, &["network", "show", "net1"])["subnets"].as_array().unwrap().len(), 2);

@@ -157,7 +157,9 @@ fn main() {
     let api = Neutron::new(&api);
 
     let net = api.create("network", json!({"name": "bench"}))["id"].as_str().unwrap().to_owned();
-    let sub = api.create("subnet", json!({"network_id": net, "cidr": "10.128.0.0/16", "ip_version": 4}));
+    // No DHCP: its port would take 10.128.0.2, the probe's.
+    let sub = api
+        .create("subnet", json!({"network_id": net, "cidr": "10.128.0.0/16", "ip_version": 4, "enable_dhcp": false}));
     let sub = sub["id"].as_str().unwrap().to_owned();
     let probe = api.create(
         "port",

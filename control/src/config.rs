@@ -28,6 +28,77 @@ pub struct StaticTopology {
     pub routers: Vec<StaticRouter>,
     /// Static tunnels for `mode = "pipeline"`.
     pub tunnels: StaticTunnels,
+    /// Static DHCP and router advertisements for `mode = "pipeline"`.
+    pub services: StaticServices,
+}
+
+/// `[services]`: the subnets of the static networks, with Neutron's attribute names, and the DHCP the
+/// switch serves on them (what the node roles compile from the DB: `compile::services`), for `dragonflow
+/// run`'s golden tests and benchmarks. A subnet with a `dhcp_server` (the network's DHCP port: its MAC
+/// and its address on the subnet) has DHCP; a router interface (`[[router]]`) in an IPv6 subnet with an
+/// `ipv6_ra_mode` advertises it.
+///
+/// ```toml
+/// [services]
+/// lease_time = 86400
+/// dns_domain = "openstacklocal"
+///
+/// [[services.subnets]]
+/// network = 1
+/// cidr = "10.0.0.0/24"
+/// gateway_ip = "10.0.0.254"
+/// dns_nameservers = ["10.0.0.53"]
+/// dhcp_server = { mac = "fa:16:3e:00:00:dd", ip = "10.0.0.250" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaticServices {
+    pub lease_time: u32,
+    pub dns_domain: String,
+    pub subnets: Vec<StaticSubnet>,
+}
+
+impl Default for StaticServices {
+    fn default() -> Self {
+        let d = crate::compile::ServicesConfig::default();
+        StaticServices { lease_time: d.lease_secs, dns_domain: d.dns_domain, subnets: Vec::new() }
+    }
+}
+
+/// A subnet of `[services]`: its network key, then Neutron's subnet attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSubnet {
+    pub network: u32,
+    pub cidr: String,
+    #[serde(default)]
+    pub gateway_ip: Option<String>,
+    #[serde(default)]
+    pub dns_nameservers: Vec<String>,
+    #[serde(default)]
+    pub host_routes: Vec<StaticRoute>,
+    #[serde(default)]
+    pub ipv6_ra_mode: Option<crate::model::Ipv6Mode>,
+    #[serde(default)]
+    pub ipv6_address_mode: Option<crate::model::Ipv6Mode>,
+    /// The network's MTU.
+    #[serde(default = "mtu")]
+    pub mtu: u32,
+    /// The DHCP server on the subnet; none: no DHCP.
+    #[serde(default)]
+    pub dhcp_server: Option<StaticDhcpServer>,
+}
+
+fn mtu() -> u32 {
+    1500
+}
+
+/// A network's DHCP port: its MAC and its address on the subnet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticDhcpServer {
+    pub mac: String,
+    pub ip: String,
 }
 
 /// `[tunnels]`: this node's underlay and, statically, the other nodes, the networks' segments and the
@@ -154,6 +225,8 @@ pub enum ConfigError {
     InvalidPort { port: String, field: &'static str, value: String, why: &'static str },
     #[error("[tunnels] {what}: {value:?}: {why}")]
     InvalidTunnel { what: &'static str, value: String, why: &'static str },
+    #[error("[services] {what}: {value:?}: {why}")]
+    InvalidService { what: &'static str, value: String, why: &'static str },
 }
 
 impl StaticTopology {
@@ -175,10 +248,11 @@ impl StaticTopology {
         Ok(t)
     }
 
-    /// Checks every port's, router's and tunnel's addresses.
+    /// Checks every port's, router's, tunnel's and subnet's addresses.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate(&self.ports, &self.routers)?;
-        self.tunnels.parse().map(drop)
+        self.tunnels.parse()?;
+        self.services.validate()
     }
 }
 
@@ -211,6 +285,36 @@ impl StaticPort {
             .map(|s| Cidr::parse(s).map(IpNet::from).ok_or_else(|| bad("ips", s, "not an IP address or prefix")))
             .collect::<Result<_, _>>()?;
         Ok((mac, ips))
+    }
+}
+
+impl StaticServices {
+    /// Checks each subnet's prefix, addresses and DHCP server (the parts the compilation would otherwise
+    /// leave out silently).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |what, value: &str, why| ConfigError::InvalidService { what, value: value.to_owned(), why };
+        for s in &self.subnets {
+            let c = Cidr::parse_network(&s.cidr).ok_or_else(|| bad("cidr", &s.cidr, "not a network prefix"))?;
+            let in_subnet =
+                |a: &str| Cidr::parse(a).is_some_and(|a| a.prefix_len() == a.width() && c.contains(a.addr()));
+            for a in s.gateway_ip.iter().chain(s.dhcp_server.as_ref().map(|d| &d.ip)) {
+                if !in_subnet(a) {
+                    return Err(bad("address", a, "not an address of the subnet"));
+                }
+            }
+            if let Some(d) = &s.dhcp_server {
+                Mac::parse(&d.mac)
+                    .filter(Mac::is_unicast)
+                    .ok_or_else(|| bad("dhcp_server mac", &d.mac, "not a unicast MAC"))?;
+            }
+            for d in &s.dns_nameservers {
+                d.parse::<std::net::IpAddr>().map_err(|_| bad("dns_nameservers", d, "not an IP address"))?;
+            }
+            if (s.ipv6_ra_mode.is_some() || s.ipv6_address_mode.is_some()) && !c.is_v6() {
+                return Err(bad("ipv6 mode", &s.cidr, "on an IPv4 subnet"));
+            }
+        }
+        Ok(())
     }
 }
 

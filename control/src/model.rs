@@ -154,6 +154,29 @@ pub struct AddressPair {
     pub mac_address: Option<String>,
 }
 
+/// One of a port's `extra_dhcp_opts` (Neutron's `extra_dhcp_opt` extension): a DHCP option by name
+/// (`mtu`, `router`, `dns-server`, …) or number, and its value, for DHCPv4 (`ip_version` 4) or DHCPv6.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraDhcpOpt {
+    pub opt_name: String,
+    pub opt_value: String,
+    #[serde(default = "four")]
+    pub ip_version: u8,
+}
+
+fn four() -> u8 {
+    4
+}
+
+/// The `device_owner` of a network's DHCP port: the per-subnet addresses the DHCP replies come from.
+pub const DHCP_OWNER: &str = "network:dhcp";
+
+/// The `device_id` of the DHCP port the API keeps for network `network_id` (`api::dhcp_port`); the switch
+/// answers from that one where a network has several `network:dhcp` ports.
+pub fn dhcp_device_id(network_id: &str) -> String {
+    format!("dhcp-{network_id}")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Port {
     pub id: String,
@@ -188,6 +211,8 @@ pub struct Port {
     pub vif_details: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "binding:vnic_type", default)]
     pub vnic_type: String,
+    #[serde(default)]
+    pub extra_dhcp_opts: Vec<ExtraDhcpOpt>,
     /// `ACTIVE` once a node plumbed it, `DOWN` otherwise.
     #[serde(default)]
     pub status: String,
@@ -217,6 +242,7 @@ impl Port {
             vif_type: "unbound".into(),
             vif_details: serde_json::Map::new(),
             vnic_type: "normal".into(),
+            extra_dhcp_opts: Vec::new(),
             status: "DOWN".into(),
             revision_number: 0,
         }

@@ -25,12 +25,15 @@ use std::sync::Arc;
 use pipelines::tables::{PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::tunnel::{Chassis, Encap, NextHops, Underlay};
 
-use crate::config::{ConfigError, StaticPort, StaticRouter, StaticTunnels};
+use crate::cidr::Cidr;
+use crate::compile::{port_services, ServicedNetwork, ServicesConfig};
+use crate::config::{ConfigError, StaticPort, StaticRouter, StaticServices, StaticTunnels};
+use crate::model::{FixedIp, Port, Route, Subnet};
 
 /// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
 /// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
 pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String]) -> Result<Tables, ConfigError> {
-    compile_over(None, ports, routers, &StaticTunnels::default(), names)
+    compile_over(None, ports, routers, &StaticTunnels::default(), &StaticServices::default(), names)
 }
 
 /// [`compile`], reusing the routers of `prev` (the tables in use) where their interfaces are the same:
@@ -40,6 +43,7 @@ pub fn compile_over(
     ports: &[StaticPort],
     routers: &[StaticRouter],
     tunnels: &StaticTunnels,
+    services: &StaticServices,
     names: &[String],
 ) -> Result<Tables, ConfigError> {
     let mut b = prev.map_or_else(TablesBuilder::new, TablesBuilder::reusing_routers);
@@ -63,7 +67,105 @@ pub fn compile_over(
             },
         );
     }
+    put_services(&mut b, ports, routers, services, names)?;
     Ok(b.build())
+}
+
+/// `[services]` into `b`: each port's DHCP and router advertisements, by the node roles' rules
+/// (`compile::services`), from its network's subnets, DHCP server (one per network: the subnets'
+/// `dhcp_server`s, one MAC) and the `[[router]]` interfaces on it.
+fn put_services(
+    b: &mut TablesBuilder,
+    ports: &[StaticPort],
+    routers: &[StaticRouter],
+    services: &StaticServices,
+    names: &[String],
+) -> Result<(), ConfigError> {
+    if services.subnets.is_empty() {
+        return Ok(());
+    }
+    let cfg = ServicesConfig { lease_secs: services.lease_time, dns_domain: services.dns_domain.clone() };
+    let subnets: Vec<Subnet> = services
+        .subnets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Subnet {
+            id: format!("s{i:04}"),
+            name: String::new(),
+            project_id: String::new(),
+            network_id: s.network.to_string(),
+            ip_version: if s.cidr.contains(':') { 6 } else { 4 },
+            cidr: s.cidr.clone(),
+            gateway_ip: s.gateway_ip.clone(),
+            allocation_pools: Vec::new(),
+            dns_nameservers: s.dns_nameservers.clone(),
+            host_routes: s
+                .host_routes
+                .iter()
+                .map(|r| Route { destination: r.destination.clone(), nexthop: r.nexthop.clone() })
+                .collect(),
+            enable_dhcp: s.dhcp_server.is_some(),
+            ipv6_ra_mode: s.ipv6_ra_mode,
+            ipv6_address_mode: s.ipv6_address_mode,
+            revision_number: 0,
+        })
+        .collect();
+    // A port of network `n` with these addresses (each on the subnet of `n` that holds it).
+    let port = |id: String, n: u32, mac: &str, ips: &mut dyn Iterator<Item = &str>| {
+        let mut p = Port::new(id, n.to_string());
+        p.mac_address = mac.to_owned();
+        for ip in ips {
+            let Some(a) = Cidr::parse(ip) else { continue };
+            let on = subnets
+                .iter()
+                .find(|s| s.network_id == p.network_id && Cidr::parse(&s.cidr).is_some_and(|c| c.contains(a.addr())));
+            if let Some(s) = on {
+                p.fixed_ips.push(FixedIp { subnet_id: s.id.clone(), ip_address: a.addr().to_string() });
+            }
+        }
+        p
+    };
+    for sp in ports {
+        let index = index_of(&sp.name, names)?;
+        let (mac, _) = sp.parse()?;
+        let n = sp.network;
+        let on: Vec<(&crate::config::StaticSubnet, &Subnet)> =
+            services.subnets.iter().zip(&subnets).filter(|(s, _)| s.network == n).collect();
+        let servers: Vec<&crate::config::StaticDhcpServer> =
+            on.iter().filter_map(|(s, _)| s.dhcp_server.as_ref()).collect();
+        if servers.windows(2).any(|w| w[0].mac != w[1].mac) {
+            let bad = ConfigError::InvalidService {
+                what: "dhcp_server mac",
+                value: servers[1].mac.clone(),
+                why: "a network's DHCP server has one MAC",
+            };
+            return Err(bad);
+        }
+        let dhcp = servers.first().map(|d| {
+            let mut ips = on.iter().filter_map(|(s, _)| s.dhcp_server.as_ref().map(|d| d.ip.as_str()));
+            port(format!("dhcp-{n}"), n, &d.mac, &mut ips)
+        });
+        let ifaces: Vec<Port> = routers
+            .iter()
+            .flat_map(|r| r.interfaces.iter().enumerate().map(move |(i, f)| (r.key, i, f)))
+            .filter(|(_, _, f)| f.network == n)
+            .map(|(key, i, f)| {
+                let ip = f.ip.split('/').next().unwrap_or_default();
+                port(format!("router-{key}-{i:04}"), n, &f.mac, &mut std::iter::once(ip))
+            })
+            .collect();
+        let vm = port(format!("port-{index:04}"), n, &sp.mac, &mut sp.ips.iter().map(String::as_str));
+        let net = ServicedNetwork {
+            subnets: on.iter().map(|(_, s)| *s).collect(),
+            dhcp: dhcp.as_ref(),
+            ifaces: ifaces.iter().collect(),
+            mtu: on.first().map_or(1500, |(s, _)| s.mtu),
+        };
+        if let Some(svc) = port_services(&vm, &net, &cfg, index as u32 + 1, mac) {
+            b.services(index as u16, Some(Arc::new(svc)));
+        }
+    }
+    Ok(())
 }
 
 /// The index of the dataplane port named `name` (or numbered so).
@@ -133,7 +235,7 @@ mod tests {
         let names = ["net_pcap0".to_owned(), "net_null0".to_owned()];
         let compile_with = |extra: &str| {
             let c = StaticTopology::from_toml_str(&format!("{base}\n{extra}")).unwrap();
-            compile_over(None, &c.ports, &c.routers, &c.tunnels, &names)
+            compile_over(None, &c.ports, &c.routers, &c.tunnels, &c.services, &names)
         };
         let t = compile_with(r#"remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 1, chassis = 2 }]"#).unwrap();
         assert_eq!(t.underlay.map(|u| u.port), Some(1));
@@ -191,7 +293,9 @@ mod tests {
         // the result is what a compilation from nothing gives.
         let mut changed = c.routers.clone();
         changed[0].routes[0].destination = "10.9.0.0/16".into();
-        let over = compile_over(Some(&t), &c.ports, &changed, &StaticTunnels::default(), &names).unwrap();
+        let over =
+            compile_over(Some(&t), &c.ports, &changed, &StaticTunnels::default(), &StaticServices::default(), &names)
+                .unwrap();
         assert_eq!(over, compile(&c.ports, &changed, &names).unwrap());
         let to = |t: &Tables, b| t.routers[&7].route_v4(pipelines::wire::Ipv4Addr::new(10, b, 2, 3)).is_some();
         assert!(to(&over, 9) && !to(&over, 1), "the new route replaced the old one");

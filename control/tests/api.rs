@@ -2,64 +2,17 @@
 //! Neutron's error body, filters and fields, IPAM (never the same address twice, even to concurrent
 //! requests), MAC generation.
 
+mod api_server;
+
 use std::sync::Arc;
 
+use api_server::{serve, serve_db, serve_settings, serve_with};
 use control::api::segments::Segments;
 use control::api::Settings;
 use control::db::embedded::EmbeddedDb;
 use control::model::NetworkType;
 use serde_json::{json, Value};
 use test_support::{error_type, Neutron};
-
-/// The API on a loopback port, and the client for it (`s.post(…)`, `s.call(…)`).
-struct Server {
-    api: Neutron,
-    _rt: tokio::runtime::Runtime,
-    dir: std::path::PathBuf,
-}
-
-impl std::ops::Deref for Server {
-    type Target = Neutron;
-    fn deref(&self) -> &Neutron {
-        &self.api
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn serve(name: &str) -> Server {
-    serve_with(name, |routes| routes)
-}
-
-/// The API over a fresh embedded DB on a loopback port, its routes passed through `wrap`.
-fn serve_with(name: &str, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
-    serve_settings(name, Settings::default(), wrap)
-}
-
-fn serve_settings(name: &str, settings: Settings, wrap: impl FnOnce(axum::Router) -> axum::Router) -> Server {
-    let dir = std::env::temp_dir().join(format!("df-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
-    serve_db(db, dir, settings, wrap)
-}
-
-fn serve_db(
-    db: Arc<EmbeddedDb>,
-    dir: std::path::PathBuf,
-    settings: Settings,
-    wrap: impl FnOnce(axum::Router) -> axum::Router,
-) -> Server {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let routes = wrap(control::api::router(db, settings));
-    rt.spawn(async move { axum::serve(listener, routes).await });
-    Server { api: Neutron::new(&addr), _rt: rt, dir }
-}
 
 /// Segments as Neutron's ML2 gives them: tenant networks get the first free ID of the first tenant type
 /// that has one and the MTU it leaves; provider networks are checked; an ID is taken once and given back
@@ -205,13 +158,14 @@ fn networks_subnets_ports_and_their_errors() {
         s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "2001:db8::/64", "ip_version": 6}}));
     assert_eq!(st, 201);
 
-    // Ports: a generated MAC and the first free addresses; an IP outside the subnet; duplicates.
+    // Ports: a generated MAC and the first free addresses (10.0.0.2 and 2001:db8::2 are the network's
+    // DHCP port's, made with the subnets); an IP outside the subnet; duplicates.
     let (st, p) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "name": "vm1"}}));
     assert_eq!(st, 201, "{p}");
     let mac = p["port"]["mac_address"].as_str().unwrap().to_owned();
     assert!(mac.starts_with("fa:16:3e:"), "{mac}");
-    assert_eq!(p["port"]["fixed_ips"][0], json!({"subnet_id": sid, "ip_address": "10.0.0.2"}));
-    assert_eq!(p["port"]["fixed_ips"][1]["ip_address"], "2001:db8::2");
+    assert_eq!(p["port"]["fixed_ips"][0], json!({"subnet_id": sid, "ip_address": "10.0.0.3"}));
+    assert_eq!(p["port"]["fixed_ips"][1]["ip_address"], "2001:db8::3");
     assert_eq!((p["port"]["status"].as_str(), p["port"]["binding:vif_type"].as_str()), (Some("DOWN"), Some("unbound")));
     let pid = p["port"]["id"].as_str().unwrap().to_owned();
     let (st, v) = s.post(
@@ -220,15 +174,15 @@ fn networks_subnets_ports_and_their_errors() {
     );
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
     let (st, v) =
-        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.2"}]}}));
+        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.3"}]}}));
     assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"));
     let (st, v) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "mac_address": mac}}));
     assert_eq!((st, error_type(&v)), (409, "MacAddressInUse"));
-    // The failed requests released what they took: the next port gets 10.0.0.3.
+    // The failed requests released what they took: the next port gets 10.0.0.4.
     let (_, p2) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"subnet_id": sid}]}}));
-    assert_eq!(p2["port"]["fixed_ips"], json!([{"subnet_id": sid, "ip_address": "10.0.0.3"}]));
+    assert_eq!(p2["port"]["fixed_ips"], json!([{"subnet_id": sid, "ip_address": "10.0.0.4"}]));
     let (_, v) = s.call("GET", &format!("/v2.0/ports?network_id={nid}&fields=id"), None);
-    assert_eq!(v["ports"].as_array().unwrap().len(), 2);
+    assert_eq!(v["ports"].as_array().unwrap().len(), 3, "vm1, p2 and the DHCP port");
     let (st, v) = s.call("PUT", &format!("/v2.0/ports/{pid}"), Some(r#"{"port": {"binding:host_id": "compute-1"}}"#));
     assert_eq!((st, v["port"]["binding:host_id"].as_str()), (200, Some("compute-1")));
 
@@ -237,25 +191,26 @@ fn networks_subnets_ports_and_their_errors() {
     let put_ips = |port: &str, ips: Value| {
         s.call("PUT", &format!("/v2.0/ports/{port}"), Some(&json!({"port": {"fixed_ips": ips}}).to_string()))
     };
-    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.2"}]));
+    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.3"}]));
     assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "vm1's address");
     let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}]));
     assert_eq!((st, &v["port"]["fixed_ips"]), (200, &json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}])));
-    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid}, {"ip_address": "10.0.0.3"}]));
-    assert_eq!(st, 200, "10.0.0.3 was released: {v}");
+    let (st, v) = put_ips(&p2id, json!([{"subnet_id": sid}, {"ip_address": "10.0.0.4"}]));
+    assert_eq!(st, 200, "10.0.0.4 was released: {v}");
     assert_eq!(
         v["port"]["fixed_ips"],
-        json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}, {"subnet_id": sid, "ip_address": "10.0.0.3"}]),
+        json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}, {"subnet_id": sid, "ip_address": "10.0.0.4"}]),
         "the subnet alone keeps the port's address there"
     );
     let (st, _) = put_ips(&p2id, json!([{"subnet_id": sid, "ip_address": "10.0.0.50"}]));
     assert_eq!(st, 200);
     let (_, p3) =
-        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.3"}]}}));
-    assert_eq!(p3["port"]["fixed_ips"][0]["ip_address"], "10.0.0.3", "released again: {p3}");
+        s.post("/v2.0/ports", json!({"port": {"network_id": nid, "fixed_ips": [{"ip_address": "10.0.0.4"}]}}));
+    assert_eq!(p3["port"]["fixed_ips"][0]["ip_address"], "10.0.0.4", "released again: {p3}");
     assert_eq!(s.call("DELETE", &format!("/v2.0/ports/{}", p3["port"]["id"].as_str().unwrap()), None).0, 204);
 
-    // Deleting a network with ports is refused; a subnet with allocations too.
+    // Deleting a network with ports is refused; a subnet with allocations too. (The DHCP port counts for
+    // neither: it goes with them.)
     let (st, v) = s.call("DELETE", &format!("/v2.0/networks/{nid}"), None);
     assert_eq!((st, error_type(&v)), (409, "NetworkInUse"));
     let (st, v) = s.call("DELETE", &format!("/v2.0/subnets/{sid}"), None);
@@ -273,7 +228,8 @@ fn concurrent_port_creations_never_share_an_address() {
     let (_, net) = s.post("/v2.0/networks", json!({"network": {"name": "n"}}));
     let nid = net["network"]["id"].as_str().unwrap().to_owned();
     s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.1.0.0/28", "ip_version": 4}}));
-    // 13 addresses in the pool (.2-.14), 16 requests at once: 13 get distinct addresses, 3 are refused.
+    // 13 addresses in the pool (.2-.14), the first the DHCP port's; 16 requests at once: 12 get distinct
+    // addresses, 4 are refused.
     let threads: Vec<_> = (0..16)
         .map(|_| {
             let (s, nid) = (s.clone(), nid.clone());
@@ -287,10 +243,11 @@ fn concurrent_port_creations_never_share_an_address() {
         .map(|(_, p)| p["port"]["fixed_ips"][0]["ip_address"].as_str().unwrap().to_owned())
         .collect();
     let refused = results.iter().filter(|(st, v)| *st == 409 && error_type(v) == "IpAddressGenerationFailure").count();
-    assert_eq!((ips.len(), refused), (13, 3), "{results:?}");
+    assert_eq!((ips.len(), refused), (12, 4), "{results:?}");
     ips.sort();
     ips.dedup();
-    assert_eq!(ips.len(), 13, "an address was given twice");
+    assert_eq!(ips.len(), 12, "an address was given twice");
+    assert!(!ips.contains(&"10.1.0.2".to_owned()), "the DHCP port's address was given: {ips:?}");
 }
 
 #[test]
@@ -410,10 +367,11 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     s.call("PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(&json!({"subnet_id": sid}).to_string()));
     let (st, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
     assert_eq!(st, 201, "{f}");
-    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2");
+    // (.2 of both subnets: their DHCP ports'.)
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3");
     assert_eq!(
         (f["floatingip"]["fixed_ip_address"].as_str(), f["floatingip"]["router_id"].as_str()),
-        (Some("10.7.0.2"), Some(rid.as_str()))
+        (Some("10.7.0.3"), Some(rid.as_str()))
     );
     let fid = f["floatingip"]["id"].as_str().unwrap().to_owned();
     let (st, v) = s.call("DELETE", &format!("/v2.0/networks/{ext_id}"), None);
@@ -438,7 +396,7 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     );
     assert_eq!(s.call("DELETE", &format!("/v2.0/floatingips/{fid}"), None).0, 204);
     let (_, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
-    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.2", "the address came back");
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3", "the address came back");
 }
 
 #[test]

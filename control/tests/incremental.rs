@@ -42,10 +42,14 @@ enum Op {
     },
     DelNetwork(u8),
     /// Subnet `s` is on network `s % 4`, IPv4 below 4 and IPv6 from 4: a subnet never changes network, as
-    /// in Neutron.
+    /// in Neutron. With DHCP or not, DNS servers and host routes by `opts`, and (IPv6) the RA and address
+    /// mode `mode % 4` (none, SLAAC, DHCPv6 stateful, stateless).
     Subnet {
         s: u8,
         wide: bool,
+        dhcp: bool,
+        opts: bool,
+        mode: u8,
     },
     DelSubnet(u8),
     Port {
@@ -53,6 +57,7 @@ enum Op {
         n: u8,
         s: u8,
         host: u8,
+        /// A router interface of router 0 to 2, or (3) the network's DHCP port.
         router: Option<u8>,
         up: bool,
         pair: Option<Pair>,
@@ -99,10 +104,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4u8, any::<bool>(), any::<bool>(), prop::option::weighted(0.7, 0..10u8))
             .prop_map(|(n, up, security, seg)| Op::Network { n, up, security, seg }),
         1 => (0..4u8).prop_map(Op::DelNetwork),
-        1 => (0..8u8, any::<bool>()).prop_map(|(s, wide)| Op::Subnet { s, wide }),
+        1 => (0..8u8, any::<bool>(), any::<bool>(), any::<bool>(), 0..4u8)
+            .prop_map(|(s, wide, dhcp, opts, mode)| Op::Subnet { s, wide, dhcp, opts, mode }),
         1 => (0..8u8).prop_map(Op::DelSubnet),
         4 => (
-            (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.3, 0..3u8)),
+            (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.3, 0..4u8)),
             (any::<bool>(), prop::option::weighted(0.4, pair), any::<bool>(), prop::bool::weighted(0.1))
         )
             .prop_map(|((p, n, s, host, router), (up, pair, profile, foreign))| Op::Port {
@@ -158,6 +164,7 @@ fn write(db: &dyn Db, op: &Op) {
                 "network",
                 format!("n{n}"),
                 json!({"id": format!("n{n}"), "admin_state_up": up, "port_security_enabled": security,
+                       "mtu": if up { 1500 } else { 1450 },
                        "provider:network_type": kind, "provider:segmentation_id": id,
                        "provider:physical_network": physnet}),
             )
@@ -172,24 +179,45 @@ fn write(db: &dyn Db, op: &Op) {
         }
         Op::DelChassis(c) => del("chassis", CHASSIS[c as usize].into()),
         Op::DelNetwork(n) => del("network", format!("n{n}")),
-        Op::Subnet { s, wide } => put(
-            "subnet",
-            format!("s{s}"),
-            match (s < 4, wide) {
+        Op::Subnet { s, wide, dhcp, opts, mode } => {
+            let mut v = match (s < 4, wide) {
                 (true, wide) => json!({"id": format!("s{s}"), "network_id": format!("n{}", s % 4), "ip_version": 4,
-                                       "cidr": format!("10.{}.0.0/{}", s % 4, if wide { 16 } else { 24 })}),
+                                       "cidr": format!("10.{}.0.0/{}", s % 4, if wide { 16 } else { 24 }),
+                                       "gateway_ip": format!("10.{}.0.1", s % 4)}),
                 (false, wide) => json!({"id": format!("s{s}"), "network_id": format!("n{}", s % 4), "ip_version": 6,
                                         "cidr": format!("fd00:{}::/{}", s % 4, if wide { 48 } else { 64 })}),
-            },
-        ),
+            };
+            v["enable_dhcp"] = json!(dhcp);
+            if opts {
+                v["dns_nameservers"] = if s < 4 { json!(["10.9.9.9"]) } else { json!(["fd00:9::9"]) };
+                v["host_routes"] = json!([{"destination": "172.16.0.0/12", "nexthop": format!("10.{}.0.9", s % 4)}]);
+            }
+            if s >= 4 {
+                let m = [json!(null), json!("slaac"), json!("dhcpv6-stateful"), json!("dhcpv6-stateless")]
+                    [mode as usize % 4]
+                    .clone();
+                v["ipv6_ra_mode"] = m.clone();
+                v["ipv6_address_mode"] = m;
+            }
+            put("subnet", format!("s{s}"), v)
+        }
         Op::DelSubnet(s) => del("subnet", format!("s{s}")),
         Op::Port { p, n, s, host, router, up, pair, profile, foreign } => {
             let host = ["here", "other", "third", ""][host as usize];
             // Unique MAC and fixed address per port, as the API guarantees; allowed address pairs may
             // claim anything.
             let (owner, device, ip) = match router {
+                Some(3) => ("network:dhcp", format!("dhcp-n{n}"), 150 + p),
                 Some(r) => ("network:router_interface", format!("r{r}"), 200 + p),
                 None => ("compute:nova", String::new(), 2 + p),
+            };
+            let host = if router == Some(3) && !profile { "" } else { host };
+            // Some ports carry extra DHCP options, one of them one the switch cannot encode.
+            let extra = match p % 3 {
+                0 => json!([{"opt_name": "mtu", "opt_value": "1400", "ip_version": 4},
+                            {"opt_name": "dns-server", "opt_value": "fd00::53", "ip_version": 6}]),
+                1 => json!([{"opt_name": "no-such-option", "opt_value": "x", "ip_version": 4}]),
+                _ => json!([]),
             };
             // On its subnet `s` (0: IPv4, 1: IPv6).
             let ip = if s == 0 { format!("10.{n}.0.{ip}") } else { format!("fd00:{n}::{ip:x}") };
@@ -209,7 +237,7 @@ fn write(db: &dyn Db, op: &Op) {
                 json!({"id": format!("p{p}"), "network_id": format!("n{n}"), "mac_address": format!("fa:16:3e:00:00:{p:02x}"),
                        "fixed_ips": [{"subnet_id": format!("s{}", (n + foreign as u8) % 4 + 4 * s), "ip_address": ip}], "device_owner": owner,
                        "device_id": device, "binding:host_id": host, "admin_state_up": up,
-                       "allowed_address_pairs": pairs, "binding:profile": profile}),
+                       "allowed_address_pairs": pairs, "binding:profile": profile, "extra_dhcp_opts": extra}),
             )
         }
         Op::DelPort(p) => del("port", format!("p{p}")),
@@ -244,6 +272,7 @@ fn links() -> Links {
     Links {
         tunnel: Some(TunnelConfig { underlay, prefix_len: 24, gateway }),
         uplinks: [("physnet1".to_owned(), 30)].into(),
+        services: Default::default(),
     }
 }
 
@@ -440,13 +469,14 @@ fn canonical(t: &Tables) -> String {
         t.uplink_ports,
     );
     format!(
-        "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}",
+        "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}\nservices {:?}",
         sorted(&|| t.l2.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.arp.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.nd.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.router_macs.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.routers.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.remote.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.services.iter().map(|x| format!("{x:?}")).collect()),
     )
 }
 

@@ -22,6 +22,8 @@ pub struct PortCounters {
     /// Packets received on this port that the switch answered itself (ARP and ND responders), sent back
     /// out of it: the peer they asked for never saw them.
     pub replied: AtomicU64,
+    /// Packets received on this port handed to the slow path (DHCP, router solicitations).
+    pub punted: AtomicU64,
     /// Drops of packets received on this port, by reason (`Reason as usize`; `Reason::None` stays 0).
     pub drops: [AtomicU64; Reason::COUNT],
 }
@@ -33,6 +35,7 @@ impl Default for PortCounters {
             tx: AtomicU64::new(0),
             rx_bursts: AtomicU64::new(0),
             replied: AtomicU64::new(0),
+            punted: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -52,7 +55,7 @@ impl PortCounters {
 
     /// Zeroes every counter: only while no worker writes this block (a port slot being reused).
     pub fn reset(&self) {
-        for c in [&self.rx, &self.tx, &self.rx_bursts, &self.replied].into_iter().chain(&self.drops) {
+        for c in [&self.rx, &self.tx, &self.rx_bursts, &self.replied, &self.punted].into_iter().chain(&self.drops) {
             c.store(0, Relaxed);
         }
     }
@@ -63,6 +66,7 @@ impl PortCounters {
             tx: self.tx.load(Relaxed),
             rx_bursts: self.rx_bursts.load(Relaxed),
             replied: self.replied.load(Relaxed),
+            punted: self.punted.load(Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
         }
     }
@@ -75,12 +79,13 @@ pub struct CounterSnapshot {
     pub tx: u64,
     pub rx_bursts: u64,
     pub replied: u64,
+    pub punted: u64,
     pub drops: [u64; Reason::COUNT],
 }
 
 impl Default for CounterSnapshot {
     fn default() -> Self {
-        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, replied: 0, drops: [0; Reason::COUNT] }
+        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, replied: 0, punted: 0, drops: [0; Reason::COUNT] }
     }
 }
 
@@ -90,6 +95,7 @@ impl CounterSnapshot {
         self.tx += o.tx;
         self.rx_bursts += o.rx_bursts;
         self.replied += o.replied;
+        self.punted += o.punted;
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }

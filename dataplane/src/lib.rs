@@ -23,6 +23,7 @@ mod pcap_preload;
 pub mod pkt;
 pub mod plan;
 mod runtime;
+mod slowpath;
 mod worker;
 
 pub use options::{DataplaneOptions, Mode, OptionsError, DEFAULT_EAL};

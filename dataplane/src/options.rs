@@ -57,6 +57,11 @@ pub struct DataplaneOptions {
     pub idle_sleep_us: u32,
     /// Record the rx-to-tx time of every burst in a latency histogram.
     pub latency: bool,
+    /// Requests (DHCP, router solicitations) each port may hand to the slow path per second, per worker
+    /// (0: no limit); over it they are dropped and counted (`punt.rate_limited`), never the port blocked.
+    pub punt_rate: u32,
+    /// How many of those a port may send at once after a quiet while.
+    pub punt_burst: u32,
     /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`](crate::Dataplane::plug)),
     /// for sizing the pool. With it, the dataplane may start with no port at all. Set by the role that
     /// plugs ports, never by the file.
@@ -86,6 +91,8 @@ impl Default for DataplaneOptions {
             tx_retries: 0,
             idle_sleep_us: 0,
             latency: true,
+            punt_rate: pipelines::stages::punt::DEFAULT_RATE,
+            punt_burst: pipelines::stages::punt::DEFAULT_BURST,
             hotplug_ports: 0,
         }
     }
@@ -122,6 +129,9 @@ impl DataplaneOptions {
                 self.idle_sleep_us.into(),
                 "at most 10000 (10 ms): a port change waits for it",
             );
+        }
+        if self.punt_burst == 0 {
+            return invalid("punt_burst", 0, "must be at least 1");
         }
         if self.mbuf_cache > 512 {
             return invalid("mbuf_cache", self.mbuf_cache.into(), "DPDK caps the per-lcore cache at 512");

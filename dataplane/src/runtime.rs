@@ -24,6 +24,7 @@ use crate::latency::{self, LatencyReader, LatencySummary};
 use crate::options::DataplaneOptions;
 use crate::pcap_preload::preloaded_frames;
 use crate::plan::QueuePlan;
+use crate::slowpath::{Channels, SlowPathThread};
 use crate::worker::{Change, Forwarding, Mailbox, RxAssignment, Worker, WorkerExit};
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +81,8 @@ pub struct PortReport {
     pub rx_bursts: u64,
     /// Packets received on this port that the switch answered itself (ARP/ND responders).
     pub replied: u64,
+    /// Packets received on this port handed to the slow path (DHCP, router solicitations).
+    pub punted: u64,
     /// Drops of packets received on this port, by `<stage>.<reason>`.
     pub drops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -129,6 +132,9 @@ pub struct Report {
     pub mempool: MempoolReport,
     /// Table publications since start (pipeline mode; 0: still the tables the switch started with).
     pub tables_version: u64,
+    /// The slow path's counters (`pipelines::services`: DHCP and router advertisement messages in and
+    /// out, and what was left unanswered and why).
+    pub slowpath: std::collections::BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -164,6 +170,9 @@ pub struct Dataplane {
     latency_total: Histogram<u64>,
     in_use_at_start: u32,
     publisher: Option<Publisher<Tables>>,
+    /// Pipeline mode: the slow path, and its queues to and from each worker.
+    slowpath: Option<SlowPathThread>,
+    channels: Vec<Arc<Channels>>,
     rx_desc: u16,
     tx_desc: u16,
 }
@@ -295,11 +304,13 @@ impl Dataplane {
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut publisher = match opts.pipeline() {
-            true => Some(Publisher::new(tables(&names).map_err(DataplaneError::Tables)?, lcores.len())),
+            // One reader per worker, and the slow path's.
+            true => Some(Publisher::new(tables(&names).map_err(DataplaneError::Tables)?, lcores.len() + 1)),
             false => None,
         };
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
+        let mut channels = Vec::new();
         // Declared after the ports, the pool and the publisher: on an error it is dropped first, and the
         // workers are joined before any of those goes.
         let mut launching = Launching { main, stop: stop.clone(), launched: Vec::new() };
@@ -311,11 +322,13 @@ impl Dataplane {
             }
             let counters = Arc::new(WorkerCounters::new(MAX_PORTS));
             let mailbox = Arc::new(Mailbox::default());
+            let ch = Arc::new(Channels::new());
+            channels.push(ch.clone());
             let (recorder, reader) = latency::channel();
             let mut rx = Vec::new();
             let mut queues = Vec::new();
             for &(p, q) in &plan.rx[wi] {
-                rx.push(RxAssignment { queue: ports[p].rx_queue(q)?, port: p, out: patch.peer(p) });
+                rx.push(RxAssignment { queue: ports[p].rx_queue(q)?, port: p, out: patch.peer(p), throttled_until: 0 });
                 queues.push(format!("{}:{q}", names[p]));
             }
             let tx = plan.tx[wi]
@@ -337,6 +350,9 @@ impl Dataplane {
                     None => Forwarding::Patch,
                 },
                 mailbox: mailbox.clone(),
+                channels: ch,
+                punt_rate: opts.punt_rate,
+                punt_burst: opts.punt_burst,
             };
             let exit_tx = exit_tx.clone();
             launching.launched.push(main.launch(lcore, move || {
@@ -347,6 +363,13 @@ impl Dataplane {
             tracing::info!(lcore, queues = ?queues, "worker started");
             workers.push(RunningWorker { lcore, launched: None, queues, counters, latency: reader, mailbox });
         }
+        let slowpath = match publisher.as_mut().and_then(Publisher::reader) {
+            Some(reader) => Some(
+                SlowPathThread::start(reader, channels.clone(), pool.clone())
+                    .map_err(|e| DataplaneError::Tables(format!("the slow-path thread: {e}")))?,
+            ),
+            None => None,
+        };
         for (w, l) in workers.iter_mut().zip(launching.succeed()) {
             w.launched = Some(l);
         }
@@ -360,6 +383,8 @@ impl Dataplane {
             latency_total: latency::new_histogram(),
             in_use_at_start,
             publisher,
+            slowpath,
+            channels,
             rx_desc: opts.rx_desc,
             tx_desc: opts.tx_desc,
         })
@@ -433,7 +458,12 @@ impl Dataplane {
         for q in 0..rxq {
             let w =
                 (0..self.workers.len()).min_by_key(|&w| self.workers[w].queues.len() + changes[w].len()).unwrap_or(0);
-            changes[w].push(Change::Rx(RxAssignment { queue: port.rx_queue(q)?, port: slot, out: None }));
+            changes[w].push(Change::Rx(RxAssignment {
+                queue: port.rx_queue(q)?,
+                port: slot,
+                out: None,
+                throttled_until: 0,
+            }));
             self.workers[w].queues.push(format!("{}:{q}", port.name()));
         }
         for (w, c) in changes.iter_mut().enumerate() {
@@ -519,6 +549,7 @@ impl Dataplane {
                 tx: c.tx,
                 rx_bursts: c.rx_bursts,
                 replied: c.replied,
+                punted: c.punted,
                 drops: c.named_drops().collect(),
             });
         }
@@ -550,11 +581,20 @@ impl Dataplane {
                 in_use: self.pool.in_use_count(),
             },
             tables_version: self.publisher.as_ref().map_or(0, Publisher::version),
+            slowpath: self
+                .slowpath
+                .as_ref()
+                .and_then(|s| s.stats.lock().ok().map(|s| s.iter().collect()))
+                .unwrap_or_default(),
         }
     }
 
-    /// Sets the stop flag and joins every worker (their queue handles are dropped when this returns).
+    /// Sets the stop flag and joins every worker (their queue handles are dropped when this returns), and
+    /// the slow path; frees what was left in their queues.
     fn stop_workers(&mut self) {
+        if let Some(s) = self.slowpath.as_mut() {
+            s.stop();
+        }
         self.stop.store(true, Ordering::SeqCst);
         for w in &mut self.workers {
             let Some(launched) = w.launched.take() else { continue };
@@ -562,6 +602,9 @@ impl Dataplane {
             if code != 0 {
                 tracing::error!(lcore = w.lcore, code, "worker exited abnormally");
             }
+        }
+        for ch in &self.channels {
+            ch.clear();
         }
     }
 

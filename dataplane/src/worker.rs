@@ -23,6 +23,7 @@ use crate::counters::{bump, PortCounters, WorkerCounters};
 use crate::latency::{LatencyRecorder, SERVICE_EVERY};
 use crate::options::IDLE_PASSES_BEFORE_SLEEP;
 use crate::pkt::{as_pkts, Pkt};
+use crate::slowpath::Channels;
 
 /// What the worker runs over each burst.
 pub(crate) enum Forwarding {
@@ -40,7 +41,16 @@ pub(crate) struct RxAssignment {
     pub port: usize,
     /// Patch mode: the port index the packets leave by.
     pub out: Option<usize>,
+    /// Pipeline mode: the TSC until which the queue is not polled (0: polled every pass). A port whose
+    /// burst was mostly requests over its punt rate (a flood for the slow path) is polled once every
+    /// [`THROTTLE_US`] instead: its ring fills and the device drops, for free, what the worker would
+    /// drop anyway, and the other ports keep the worker.
+    pub throttled_until: u64,
 }
+
+/// How long a flooding port's queue is left alone (µs): a burst of 32 every 100 µs is at most 320 kpps
+/// of its packets, a few percent of a worker.
+pub(crate) const THROTTLE_US: u64 = 100;
 
 /// A change of the ports a worker serves, from the control thread (a port plugged or unplugged at
 /// runtime).
@@ -92,6 +102,11 @@ pub(crate) struct Worker {
     pub measure_latency: bool,
     pub forwarding: Forwarding,
     pub mailbox: Arc<Mailbox>,
+    /// The queues to and from the slow path.
+    pub channels: Arc<Channels>,
+    /// Punts per second per port (0: no limit) and the burst (`pipelines::stages::punt::PuntLimiter`).
+    pub punt_rate: u32,
+    pub punt_burst: u32,
 }
 
 /// What a worker hands back when it stops.
@@ -122,7 +137,7 @@ impl Worker {
     /// read once (the pipeline's `now_ms`, from the TSC), the stages decide, then packets are moved into
     /// one tx burst per destination port and sent.
     fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool, tsc_hz: u64) {
-        let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, .. } = self;
+        let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, channels, .. } = self;
         let mut burst: Burst = Burst::new();
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
@@ -130,6 +145,8 @@ impl Worker {
         let tsc_per_ms = (tsc_hz / 1000).max(1);
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
         let mut state = stages::WorkerState::new(rdtsc() as u32);
+        state.punt = stages::punt::PuntLimiter::new(self.punt_rate, self.punt_burst, crate::MAX_PORTS);
+        let throttle = tsc_per_ms * THROTTLE_US / 1000;
         let mut seen = 0;
         // When next to ask for the underlay's next hops that are unresolved or due for a refresh.
         let mut next_ask = 0;
@@ -145,8 +162,17 @@ impl Worker {
                     ask_next_hops(&tables, pool, &mut out, tx, *tx_retries, counters);
                 }
             }
+            if !channels.inject.is_empty() {
+                inject(channels, &mut out, tx, *tx_retries, counters);
+            }
             let mut got = 0;
             for a in rx.iter_mut() {
+                if a.throttled_until != 0 {
+                    if rdtsc() < a.throttled_until {
+                        continue;
+                    }
+                    a.throttled_until = 0;
+                }
                 let n = a.queue.rx_burst(&mut burst);
                 if n == 0 {
                     continue;
@@ -162,6 +188,10 @@ impl Worker {
                 }
                 state.now_ms = rdtsc() / tsc_per_ms;
                 let decided = stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
+                let refused = state.punt.take_refused() as usize;
+                if refused >= 8 && refused * 2 >= n {
+                    a.throttled_until = rdtsc() + throttle;
+                }
                 match decided.one_port().map(usize::from) {
                     // The common case, a whole burst to one port, leaves the burst as it is.
                     // (The port's burst is empty between rx bursts: everything queued was sent.)
@@ -171,7 +201,7 @@ impl Worker {
                         let mut send = |p: usize, ob: &mut Burst| send(tx, p, ob, *tx_retries, counters, c_in);
                         for fate in decided.fates(&tables) {
                             let pkt = burst.pop_front().expect("one packet per meta");
-                            dispatch(&tables, fate, pool, c_in, pkt, &mut out, &mut send);
+                            dispatch(&tables, fate, pool, c_in, pkt, &mut out, &mut send, &channels.punt);
                         }
                     }
                 }
@@ -317,8 +347,9 @@ impl<const TIMED: bool> PassClock<TIMED> {
 
 /// Carries out the fate the pipeline decided for one packet: moves it to its port's tx burst (for a
 /// flood, a copy to each local port, to each other node encapsulated and to the uplink tagged, but the
-/// last, which gets the packet itself), or frees it, and counts.
+/// last, which gets the packet itself), to the slow path's queue, or frees it, and counts.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn dispatch(
     t: &Tables,
     fate: Fate<'_>,
@@ -327,6 +358,7 @@ fn dispatch(
     pkt: Mbuf,
     out: &mut [Burst],
     send: &mut dyn FnMut(usize, &mut Burst),
+    punt: &crossbeam_queue::ArrayQueue<(Mbuf, u16)>,
 ) {
     match fate {
         Fate::Output(port) => push_sending(out, port, pkt, c_in, send),
@@ -337,7 +369,33 @@ fn dispatch(
             push_sending(out, port, pkt, c_in, send)
         }
         Fate::Flood(ports) => flood(t, ports, pool, c_in, pkt, out, send),
+        Fate::Punt(port) => {
+            if punt.push((pkt, port)).is_ok() {
+                bump(&c_in.punted, 1);
+            } else {
+                // (The packet came back with the error and is freed here.)
+                c_in.drop(Reason::PuntRingFull, 1);
+            }
+        }
         Fate::Drop(reason) => c_in.drop(reason, 1),
+    }
+}
+
+/// Sends what the slow path queued for this worker (its answers, the node's own packets), each out of
+/// its port through this worker's tx queue there; counted against that port.
+#[cold]
+fn inject(channels: &Channels, out: &mut [Burst], tx: &mut [Option<TxQueue>], retries: u32, counters: &WorkerCounters) {
+    for _ in 0..crate::slowpath::QUEUE_LEN {
+        let Some((m, port)) = channels.inject.pop() else { break };
+        let p = usize::from(port);
+        let Some(c) = counters.ports.get(p) else { continue };
+        let mut send_now = |p: usize, ob: &mut Burst| send(tx, p, ob, retries, counters, c);
+        push_sending(out, port, m, c, &mut send_now);
+    }
+    for (p, ob) in out.iter_mut().enumerate() {
+        if !ob.is_empty() {
+            send(tx, p, ob, retries, counters, &counters.ports[p]);
+        }
     }
 }
 

@@ -92,6 +92,10 @@ reasons! {
     /// Neither IPv4, IPv6 nor ARP, from a port with port security.
     PortSecurityEthertype => "port_security.ethertype",
 
+    // punt (requests the slow path answers: DHCP, router solicitations)
+    /// Over its port's punt rate (`PuntLimiter`): a flood of requests from one port.
+    PuntRateLimited => "punt.rate_limited",
+
     // l2_switch
     /// Unicast to an unknown MAC in a network with no other port to flood to, or an own-port loop.
     L2NoDestination => "l2_switch.no_destination",
@@ -139,6 +143,8 @@ reasons! {
     TxFull => "tx.full",
     /// Patch mode: the port has no peer to send to.
     PatchNoPeer => "patch.no_peer",
+    /// For the slow path, but the worker's punt ring was full (the slow path is behind).
+    PuntRingFull => "punt.ring_full",
 }
 
 impl Reason {

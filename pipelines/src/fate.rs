@@ -26,12 +26,14 @@ pub enum Fate<'t> {
     /// of [`FloodPorts::uplink`], tagged (`provider::push`). Never nobody: `l2_switch` drops a packet with
     /// nobody to flood to.
     Flood(FloodPorts<'t>),
+    /// For the slow path (`services::SlowPath::handle`), with the port it came in by.
+    Punt(u16),
     /// Dropped, and counted under this reason.
     Drop(Reason),
 }
 
-/// A burst the pipeline has decided: every packet's `Meta::action` is `Output`, `Reply`, `Flood` or
-/// `Drop`, never `Continue` nor `Remote`. Only `stages::decide`, `stages::decide_per_packet` and
+/// A burst the pipeline has decided: every packet's `Meta::action` is `Output`, `Reply`, `Flood`,
+/// `Punt` or `Drop`, never `Continue` nor `Remote`. Only `stages::decide`, `stages::decide_per_packet` and
 /// `stages::run` make one, after every packet of the burst, fresh from `Meta::new` (they assert it in
 /// debug builds), went through the stages:
 ///
@@ -92,6 +94,7 @@ fn fate<'t>(t: &'t Tables, m: &Meta) -> Fate<'t> {
         Action::Reply => Fate::Reply(m.out_port),
         Action::Flood => Fate::Flood(flood_ports(t, m.network, m.in_port, m.flags)),
         Action::Drop => Fate::Drop(m.reason),
+        Action::Punt => Fate::Punt(m.in_port),
         // See `Decided`: the stages leave neither in a decided burst (debug builds, the tests and the
         // fuzzer check it). Were that ever broken, a release build counts the packet under the reason the
         // stage that should have decided it would have used, rather than abort the whole switch.

@@ -71,6 +71,7 @@ pub mod meta;
 pub mod patch;
 pub mod publish;
 pub mod routing;
+pub mod services;
 pub mod stages;
 pub mod tables;
 pub mod tunnel;

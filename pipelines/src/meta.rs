@@ -21,6 +21,8 @@ pub enum Action {
     /// To logical port `Meta::dst_lport` on node `Meta::chassis`: for the tunnel stage to encapsulate
     /// (`egress` drops it while there is none).
     Remote,
+    /// For the slow path (`services`): handed to the control side with its in-port, which answers it.
+    Punt,
     /// Dropped, counted under `Meta::reason`.
     Drop,
 }

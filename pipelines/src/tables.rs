@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::routing::{Router, RouterIface};
+use crate::services::PortServices;
 use crate::tunnel::{Chassis, NextHops, Segment, Underlay};
 use crate::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
@@ -208,6 +209,9 @@ pub struct Tables {
     /// Network key → the other nodes with a port on it, in key order: where its floods are replicated
     /// (head-end replication).
     pub flood_chassis: FxHashMap<u32, Vec<u32>>,
+    /// Local port index → what the slow path serves on it (DHCP, router advertisements: `services`); the
+    /// `punt` stage hands it the requests of the ports listed here only.
+    pub services: FxHashMap<u16, Arc<PortServices>>,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -242,6 +246,7 @@ impl PartialEq for Tables {
             && self.uplink_in == o.uplink_in
             && self.uplink_ports == o.uplink_ports
             && self.flood_chassis == o.flood_chassis
+            && self.services == o.services
     }
 }
 
@@ -287,6 +292,15 @@ impl Tables {
             return &[];
         }
         self.flood_chassis.get(&network).map_or(&[], Vec::as_slice)
+    }
+
+    /// What the slow path serves on local port `port`.
+    #[inline]
+    pub fn services_of(&self, port: u16) -> Option<&PortServices> {
+        if self.services.is_empty() {
+            return None;
+        }
+        self.services.get(&port).map(Arc::as_ref)
     }
 
     #[inline]
@@ -336,6 +350,16 @@ impl TablesBuilder {
             }
         }
         self.t.ports[i] = Some(entry);
+        self
+    }
+
+    /// What the slow path serves on local port `index` (`None`: nothing); [`TablesBuilder::remove_local_port`]
+    /// takes it out with the port.
+    pub fn services(&mut self, index: u16, services: Option<Arc<PortServices>>) -> &mut Self {
+        match services {
+            Some(s) => self.t.services.insert(index, s),
+            None => self.t.services.remove(&index),
+        };
         self
     }
 
@@ -502,6 +526,7 @@ impl TablesBuilder {
     /// Undoes [`TablesBuilder::local_port`] for the port at `index` (its MAC, addresses and flood-list
     /// place; its network's entry once it has no local port left).
     pub fn remove_local_port(&mut self, index: u16) -> &mut Self {
+        self.t.services.remove(&index);
         let Some(entry) = self.t.ports.get_mut(index as usize).and_then(Option::take) else { return self };
         if self.t.l2.get(&l2_key(entry.network, entry.mac)) == Some(&index) {
             self.t.l2.remove(&l2_key(entry.network, entry.mac));

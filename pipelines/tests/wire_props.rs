@@ -127,6 +127,7 @@ fn dhcpv6() -> impl Strategy<Value = Dhcpv6Repr> {
                     dns_servers,
                     domain_list,
                     status,
+                    other: Vec::new(),
                 }
             },
         )

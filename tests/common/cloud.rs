@@ -30,7 +30,16 @@ impl Drop for World {
             let _ = c.wait();
         }
         for ns in &self.namespaces {
+            // What a test ran inside (a DHCP client) outlives the namespace's name otherwise.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace().filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) on a process of the namespace the test made; nothing is borrowed.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{ns}"));
         }
         for d in &self.dirs {
             let _ = std::fs::remove_dir_all(d);

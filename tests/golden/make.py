@@ -17,7 +17,13 @@ import sys
 
 from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP, Dot1AD, Dot1Q
 from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA,
-                                ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
+                                ICMPv6ND_RS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptMTU, ICMPv6NDOptPrefixInfo,
+                                ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
+from scapy.layers.dhcp6 import (DHCP6_Advertise, DHCP6_Confirm, DHCP6_InfoRequest, DHCP6_Rebind, DHCP6_Release,
+                                DHCP6_Renew, DHCP6_Reply, DHCP6_Request, DHCP6_Solicit, DHCP6OptClientId,
+                                DHCP6OptDNSDomains, DHCP6OptDNSServers, DHCP6OptElapsedTime, DHCP6OptIA_NA,
+                                DHCP6OptIAAddress, DHCP6OptOptReq, DHCP6OptRapidCommit, DHCP6OptServerId,
+                                DHCP6OptStatusCode, DUID_LL)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORTS = 5
@@ -188,6 +194,101 @@ def case_egress():
     return [to_down, ok], {1: [ok]}, {"egress.port_down": 1}
 
 
+DHCP_MAC, DHCP_IP, DHCP_IP6 = "fa:16:3e:00:00:dd", "10.0.0.250", "2001:db8::250"
+LL_DHCP = "fe80::f816:3eff:fe00:dd"
+LL_R1 = "fe80::f816:3eff:fe00:fe"
+CLIENT_ID = b"\x01" + bytes.fromhex("fa163e000001")
+
+
+def dhcp4(mtype, dm=BCAST, s="0.0.0.0", d="255.255.255.255", ciaddr="0.0.0.0", flags=0, opts=()):
+    """A DHCP message from VM1 (with its client identifier, as dhclient sends)."""
+    return (Ether(src=VM1, dst=dm) / IP(src=s, dst=d, id=1, flags="DF") / UDP(sport=68, dport=67)
+            / BOOTP(chaddr=bytes.fromhex("fa163e000001"), xid=0x2a, ciaddr=ciaddr, flags=flags)
+            / DHCP(options=[("message-type", mtype), *opts, ("client_id", CLIENT_ID), "end"]))
+
+
+def dhcp4_reply(mtype, ident, dm, d, yiaddr="0.0.0.0", ciaddr="0.0.0.0", flags=0, lease=True):
+    """The server's answer (RFC 2131, 2132, 3442 and Neutron's options): from the DHCP port, TTL 64, the
+    options in the server's order, padded to BOOTP's 300 bytes."""
+    opts = [("message-type", mtype), ("server_id", DHCP_IP)]
+    if mtype != "nak":
+        if lease:
+            opts += [("lease_time", 3600), ("renewal_time", 1800), ("rebinding_time", 3150)]
+        opts += [("subnet_mask", "255.255.255.0"), ("router", GW1), ("name_server", "10.0.0.53"),
+                 ("domain", b"openstacklocal"), ("hostname", b"host-10-0-0-1"), ("interface-mtu", 1450),
+                 (121, bytes([16, 10, 9, 10, 0, 0, 5, 0, 10, 0, 0, 254]))]
+    opts.append(("client_id", CLIENT_ID))
+    if mtype != "nak":
+        opts.append(("broadcast_address", "10.0.0.255"))
+    bootp = (BOOTP(op=2, xid=0x2a, flags=flags, ciaddr=ciaddr, yiaddr=yiaddr,
+                   siaddr="0.0.0.0" if mtype == "nak" else DHCP_IP, chaddr=bytes.fromhex("fa163e000001"))
+             / DHCP(options=opts + ["end"]))
+    b = raw(bootp)
+    b += b"\x00" * (300 - len(b))
+    return Ether(src=DHCP_MAC, dst=dm) / IP(src=DHCP_IP, dst=d, ttl=64, id=ident, flags=0) / UDP(sport=67, dport=68) / Raw(b)
+
+
+def dhcp6(msg, *opts):
+    return (Ether(src=VM1, dst="33:33:00:01:00:02") / IPv6(src=LL_1, dst="ff02::1:2", hlim=1) / UDP(sport=546, dport=547)
+            / msg / DHCP6OptClientId(duid=DUID_LL(lladdr=VM1)) / b"".join(raw(o) for o in opts))
+
+
+def dhcp6_reply(msg, *opts):
+    """From the DHCP port's link-local address, its DUID-LL the server identifier."""
+    body = raw(DHCP6OptClientId(duid=DUID_LL(lladdr=VM1))) + raw(DHCP6OptServerId(duid=DUID_LL(lladdr=DHCP_MAC)))
+    body += b"".join(raw(o) for o in opts)
+    return (Ether(src=DHCP_MAC, dst=VM1) / IPv6(src=LL_DHCP, dst=LL_1, hlim=255) / UDP(sport=547, dport=546)
+            / msg / Raw(body))
+
+
+def case_dhcp():
+    """DHCPv4, DHCPv6 and router advertisements, each message type once (topology: dhcp/topology.toml).
+    What no answer follows (RELEASE, DECLINE) is consumed, not dropped."""
+    server = [("server_id", DHCP_IP)]
+    v4 = [
+        (dhcp4("discover"), dhcp4_reply("offer", 2, VM1, IP1, yiaddr=IP1)),
+        (dhcp4("request", flags=0x8000, opts=server + [("requested_addr", IP1)]),
+         dhcp4_reply("ack", 3, BCAST, "255.255.255.255", yiaddr=IP1, flags=0x8000)),
+        (dhcp4("request", opts=server + [("requested_addr", "10.0.0.77")]),
+         dhcp4_reply("nak", 4, BCAST, "255.255.255.255")),
+        (dhcp4("request", dm=DHCP_MAC, s=IP1, d=DHCP_IP, ciaddr=IP1),           # renewing
+         dhcp4_reply("ack", 5, VM1, IP1, yiaddr=IP1, ciaddr=IP1)),
+        (dhcp4("inform", s=IP1, ciaddr=IP1), dhcp4_reply("ack", 6, VM1, IP1, ciaddr=IP1, lease=False)),
+        (dhcp4("release", dm=DHCP_MAC, s=IP1, d=DHCP_IP, ciaddr=IP1, opts=server), None),
+        (dhcp4("decline", opts=server + [("requested_addr", IP1)]), None),
+    ]
+    iana = lambda: DHCP6OptIA_NA(iaid=1, T1=0, T2=0)
+    lease = lambda: DHCP6OptIA_NA(iaid=1, T1=1800, T2=2880, ianaopts=[
+        DHCP6OptIAAddress(addr=V6_1, preflft=3600, validlft=3600)])
+    info = [DHCP6OptDNSServers(dnsservers=["2001:db8::53"]), DHCP6OptDNSDomains(dnsdomains=["openstacklocal."])]
+    sid = DHCP6OptServerId(duid=DUID_LL(lladdr=DHCP_MAC))
+    ok = lambda m: DHCP6OptStatusCode(statuscode=0, statusmsg=m)
+    v6 = [
+        (dhcp6(DHCP6_Solicit(trid=1), iana(), DHCP6OptOptReq(reqopts=[23, 24]), DHCP6OptElapsedTime()),
+         dhcp6_reply(DHCP6_Advertise(trid=1), lease(), *info)),
+        (dhcp6(DHCP6_Solicit(trid=2), iana(), DHCP6OptRapidCommit()),
+         dhcp6_reply(DHCP6_Reply(trid=2), lease(), DHCP6OptRapidCommit(), *info)),
+        (dhcp6(DHCP6_Request(trid=3), sid, iana()), dhcp6_reply(DHCP6_Reply(trid=3), lease(), *info)),
+        (dhcp6(DHCP6_Renew(trid=4), sid, iana()), dhcp6_reply(DHCP6_Reply(trid=4), lease(), *info)),
+        (dhcp6(DHCP6_Rebind(trid=5), iana()), dhcp6_reply(DHCP6_Reply(trid=5), lease(), *info)),
+        (dhcp6(DHCP6_Confirm(trid=6), DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=V6_1)])),
+         dhcp6_reply(DHCP6_Reply(trid=6), *info, ok("all addresses on link"))),
+        (dhcp6(DHCP6_Release(trid=7), sid, iana()), dhcp6_reply(DHCP6_Reply(trid=7), ok("done"))),
+        (dhcp6(DHCP6_InfoRequest(trid=8)), dhcp6_reply(DHCP6_Reply(trid=8), *info)),
+    ]
+    rs = (Ether(src=VM1, dst="33:33:00:00:00:02") / IPv6(src=LL_1, dst="ff02::2", hlim=255) / ICMPv6ND_RS()
+          / ICMPv6NDOptSrcLLAddr(lladdr=VM1))
+    ra = (Ether(src=R1_MAC, dst=VM1) / IPv6(src=LL_R1, dst=LL_1, hlim=255)
+          / ICMPv6ND_RA(chlim=64, M=1, O=0, prf=0, routerlifetime=300, reachabletime=0, retranstimer=0)
+          / ICMPv6NDOptSrcLLAddr(lladdr=R1_MAC) / ICMPv6NDOptMTU(mtu=1450)
+          / ICMPv6NDOptPrefixInfo(prefixlen=64, L=1, A=0, validlifetime=86400, preferredlifetime=14400, prefix="2001:db8::"))
+    pairs = v4 + v6 + [(rs, ra)]
+    return [p for p, _ in pairs], {0: [r for _, r in pairs if r is not None]}, {}
+
+
+# Cases with a topology of their own (`<case>/topology.toml`): not part of the "pipeline" case.
+OWN_TOPOLOGY = {"dhcp": case_dhcp}
+
 CASES = {
     "classify": case_classify,
     "port_security": case_port_security,
@@ -222,6 +323,8 @@ def main():
         for k, v in drops.items():
             everything_drops[k] = everything_drops.get(k, 0) + v
     write("pipeline", everything_in, everything_out, everything_drops)
+    for name, case in OWN_TOPOLOGY.items():
+        write(name, *case())
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 //! | `GET /v2.0/<many>` | [`list`] | [`Resource::views`] |
 //! | `GET /v2.0/<many>/{id}` | [`show`] | [`Resource::views`] |
 //! | `POST /v2.0/<many>` | [`create`] | [`Resource::CREATE`], [`Resource::draft`] (no DB), [`Resource::insert`] (DB) |
-//! | `PUT /v2.0/<many>/{id}` | [`update`] | [`Resource::UPDATE`], [`Resource::change`], [`Resource::settle`] |
+//! | `PUT /v2.0/<many>/{id}` | [`update`] | [`Resource::UPDATE`], [`Resource::change`], [`Resource::settle`], [`Resource::after_update`] |
 //! | `DELETE /v2.0/<many>/{id}` | [`delete`] | [`Resource::before_delete`], [`Resource::after_delete`] |
 //!
 //! Handlers run the (synchronous) DB calls on tokio's blocking pool ([`blocking`]).
@@ -81,6 +81,10 @@ pub(super) trait Resource: Object + Send + 'static {
     /// After the write of `next` over `cur`, `written` or not: gives back what [`Resource::change`] took
     /// and is not needed (the old object's, or the refused one's).
     fn settle(_db: &dyn Db, _cur: &Self, _next: &Self, _written: bool) {}
+
+    /// After `cur` was replaced by `written`: what follows a change and cannot undo it (a network's DHCP
+    /// port follows its subnets); it logs its failures.
+    fn after_update(_db: &dyn Db, _cur: &Self, _written: &Self) {}
 
     /// Before `cur` is deleted: the refusals (in use: 409) and the cascades.
     fn before_delete(_db: &dyn Db, _cur: &Self) -> ApiResult<()> {
@@ -174,6 +178,7 @@ pub(super) async fn update<T: Resource>(
             match s.update(next.clone()) {
                 Ok(written) => {
                     T::settle(db, &cur, &written, true);
+                    T::after_update(db, &cur, &written);
                     return view(db, written);
                 }
                 Err(e) => {
@@ -377,8 +382,9 @@ mod tests {
         let attrs = |v: Value| v.as_object().unwrap().clone();
         let net =
             Network::insert(db, Network::draft(attrs(json!({"name": "n"})), &Settings::default()).unwrap()).unwrap();
-        let sub =
-            Subnet::draft(attrs(json!({"network_id": net.id, "cidr": "10.0.0.0/24"})), &Settings::default()).unwrap();
+        // (No DHCP: no DHCP port with an address of its own in the IPAM table this test reads.)
+        let sub = json!({"network_id": net.id, "cidr": "10.0.0.0/24", "enable_dhcp": false});
+        let sub = Subnet::draft(attrs(sub), &Settings::default()).unwrap();
         let sub = Subnet::insert(db, sub).unwrap();
         let port =
             Port::insert(db, Port::draft(attrs(json!({"network_id": net.id})), &Settings::default()).unwrap()).unwrap();

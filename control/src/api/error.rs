@@ -29,6 +29,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "HTTPBadRequest", message)
     }
 
+    /// 400 `InvalidInput`, Neutron's wording around `message`: "Invalid input for operation: {message}.".
+    pub(super) fn invalid_input(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", format!("Invalid input for operation: {message}."))
+    }
+
     /// 404 for the object `id` of the resource `what` (its singular JSON name, `network`).
     pub(super) fn not_found(what: &str, id: &str) -> ApiError {
         let kind = match what {
@@ -49,6 +54,11 @@ impl ApiError {
         ApiError::new(StatusCode::CONFLICT, kind, message)
     }
 
+    /// 409 `RevisionConflict`: the object moved under every write tried.
+    pub(super) fn revision_conflict() -> ApiError {
+        ApiError::conflict("RevisionConflict", "the object changed meanwhile; retry")
+    }
+
     /// 500: something this server should not meet (a stored object it cannot read, a lost task).
     pub(super) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
@@ -58,7 +68,7 @@ impl ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> ApiError {
         match e {
-            DbError::Conflict { .. } => ApiError::conflict("RevisionConflict", "the object changed meanwhile; retry"),
+            DbError::Conflict { .. } => ApiError::revision_conflict(),
             DbError::Invalid(m) => ApiError::bad(m),
             e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", e.to_string()),
         }

@@ -7,9 +7,13 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `networks.rs` | networks (`NetworkInUse`; subnets go with their network) |
+//! | `networks.rs` | networks (`NetworkInUse`; subnets and DHCP ports go with their network) |
 //! | `subnets.rs` | subnets: CIDR, gateway and pool checks, no overlap within a network |
 //! | `ports.rs` | ports: MACs (`fa:16:3e:…`) and fixed IPs taken in the DB, the default security group |
+//! | `fixed_ips.rs` | which addresses a port gets, Neutron's rules (default, asked for, kept on an update) |
+//! | `slaac.rs` | IPv6 auto-address subnets (SLAAC, DHCPv6-stateless): EUI-64 addresses, their checks |
+//! | `extra_dhcp_opts.rs` | ports' `extra_dhcp_opts`: Neutron's checks, its merge on an update |
+//! | `dhcp_port.rs` | each network's DHCP port, kept in step with its DHCP-enabled subnets |
 //! | `routers.rs` | routers, `add_router_interface` / `remove_router_interface`, extra routes |
 //! | `security_groups.rs` | security groups (shown with their rules) and rules, the default group |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
@@ -42,7 +46,10 @@
 //! ```
 
 mod crud;
+pub mod dhcp_port;
 mod error;
+mod extra_dhcp_opts;
+mod fixed_ips;
 mod floating_ips;
 pub mod ipam;
 mod networks;
@@ -51,6 +58,7 @@ mod routers;
 mod security_groups;
 pub mod segments;
 mod server;
+pub mod slaac;
 mod subnets;
 
 pub use crud::{Api, Settings};

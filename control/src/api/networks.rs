@@ -1,7 +1,8 @@
 //! Networks: `/v2.0/networks`. A new network is `ACTIVE` at once (there is no agent to wait for) and
 //! has its segment (`segments.rs`: type, physical network, segmentation ID, allocated or checked) and the
-//! MTU its type leaves; one with ports or floating IPs on it is not deleted (`NetworkInUse`), and its
-//! subnets and segment go with it.
+//! MTU its type leaves; one with ports or floating IPs on it is not deleted (`NetworkInUse`), but for
+//! the ports Neutron deletes with their network (`AUTO_DELETE_PORT_OWNERS`: its DHCP port, …), which go
+//! with it, as do its subnets and segment.
 
 use std::sync::Arc;
 
@@ -9,9 +10,20 @@ use serde_json::Value;
 
 use super::crud::{merge, new_object, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::ports::release_port;
 use super::segments::Segments;
-use crate::db::Db;
-use crate::model::{FloatingIp, Network, NetworkType, Port, Store, Subnet};
+use crate::db::{Db, DbError};
+use crate::model::{FloatingIp, Network, NetworkType, Port, Store, Subnet, DHCP_OWNER};
+
+/// Neutron's `AUTO_DELETE_PORT_OWNERS`: the ports a network's or a subnet's deletion takes with it
+/// instead of counting them as in use.
+pub(super) const AUTO_DELETE_PORT_OWNERS: &[&str] =
+    &[DHCP_OWNER, "network:distributed", "network:floatingip_agent_gateway"];
+
+/// True for a port Neutron deletes with its network.
+pub(super) fn auto_deleted(p: &Port) -> bool {
+    AUTO_DELETE_PORT_OWNERS.contains(&p.device_owner.as_str())
+}
 
 /// A network to create: checked, its segment not taken yet.
 pub(super) struct NetworkDraft {
@@ -90,16 +102,26 @@ impl Resource for Network {
         Ok(next)
     }
 
+    /// Refused while ports (but the auto-deleted ones) or floating IPs are on it; then its auto-deleted
+    /// ports and its subnets are deleted.
     fn before_delete(db: &dyn Db, n: &Network) -> ApiResult<()> {
         let s = Store::new(db);
         let id = &n.id;
         let (ports, _) = s.list::<Port>()?;
+        let ports: Vec<Port> = ports.into_iter().filter(|p| p.network_id == *id).collect();
         let floating = s.list::<FloatingIp>()?.0.iter().any(|f| f.floating_network_id == *id);
-        if floating || ports.iter().any(|p| p.network_id == *id) {
+        if floating || ports.iter().any(|p| !auto_deleted(p)) {
             return Err(ApiError::conflict(
                 "NetworkInUse",
                 format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
             ));
+        }
+        for p in &ports {
+            match s.delete::<Port>(&p.id, None) {
+                Ok(_) => release_port(db, p),
+                Err(DbError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         for sub in &n.subnets {
             let _ = s.delete::<Subnet>(sub, None);

@@ -1,21 +1,23 @@
 //! Ports: `/v2.0/ports`. A new port takes its MAC (given, or Neutron's `fa:16:3e:…`) and fixed IPs
-//! (given, or one from the first subnet of each IP version) in the DB, so that no two ports ever get
-//! the same one ([`ipam`]); without `security_groups` it gets its project's default group. An update
-//! may change the fixed IPs: the new ones are taken before the write, the old ones released after it.
-//! A router's interface port is deleted through the router (`PortInUse`); deleting a port
-//! disassociates its floating IPs.
+//! (Neutron's rules, IPv6 auto addresses included: `fixed_ips.rs`) in the DB, so that no two ports ever
+//! get the same one ([`ipam`]); without `security_groups` it gets its project's default group; its
+//! `extra_dhcp_opts` are checked and merged as Neutron's (`extra_dhcp_opts.rs`). An update may change the
+//! fixed IPs and the MAC (not of a `network:` port, nor of one a node has plugged): the new ones are
+//! taken before the write, the old ones released after it. A router's interface port is deleted through
+//! the router (`PortInUse`); deleting a port disassociates its floating IPs. A network's DHCP port
+//! (`dhcp_port.rs`) is a port like any other here: shown, updated, deleted.
 
 use serde_json::Value;
 
 use super::crud::{merge, new_id, rand_u64, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::extra_dhcp_opts;
+use super::fixed_ips::{release_ips, take_fixed_ips, Requested};
 use super::floating_ips::associate;
 use super::ipam;
 use super::security_groups::default_group;
-use super::subnets::stored_cidr;
-use crate::cidr::Cidr;
 use crate::db::{Db, DbError};
-use crate::model::{FixedIp, FloatingIp, Network, Port, SecurityGroup, Store, Subnet, ROUTER_INTERFACE};
+use crate::model::{FloatingIp, Port, SecurityGroup, Store, ROUTER_INTERFACE};
 
 /// A MAC as Neutron makes them: `fa:16:3e` and three random bytes.
 fn neutron_mac() -> String {
@@ -35,147 +37,111 @@ pub(super) fn take_new_mac(db: &dyn Db, network_id: &str, port_id: &str) -> ApiR
     }
 }
 
+/// A MAC a request gives: a unicast one, in lower case.
+fn valid_mac(mac: &Value) -> ApiResult<String> {
+    let m = mac.as_str().map(str::to_lowercase).unwrap_or_default();
+    if pipelines::wire::Mac::parse(&m).is_none_or(|m| !m.is_unicast()) {
+        let shown = mac.as_str().map_or_else(|| mac.to_string(), str::to_owned);
+        return Err(ApiError::bad(format!("Invalid input for mac_address: '{shown}' is not a valid MAC address")));
+    }
+    Ok(m)
+}
+
+/// Takes the given `mac` on the network for `port_id` (409 `MacAddressInUse` if a port has it).
+fn take_mac(db: &dyn Db, network_id: &str, mac: &str, port_id: &str) -> ApiResult<()> {
+    match db.create(&ipam::mac_table(network_id), mac, port_id.as_bytes()) {
+        Ok(_) => Ok(()),
+        Err(DbError::AlreadyExists) => Err(ApiError::conflict(
+            "MacAddressInUse",
+            format!("Unable to complete operation for network {network_id}. The mac address {mac} is in use."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives back a MAC on the network.
+fn release_mac(db: &dyn Db, network_id: &str, mac: &str) {
+    let _ = db.delete(&ipam::mac_table(network_id), mac, None);
+}
+
 /// Gives back a port's fixed IPs and MAC.
 pub(super) fn release_port(db: &dyn Db, p: &Port) {
-    for f in &p.fixed_ips {
-        ipam::release(db, &f.subnet_id, &f.ip_address);
-    }
-    let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+    release_ips(db, &p.fixed_ips);
+    release_mac(db, &p.network_id, &p.mac_address);
 }
 
 /// Takes the port's MAC and fixed IPs in the DB (releasing what it took if one fails).
 fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_given: bool) -> ApiResult<()> {
     if mac_given {
-        if pipelines::wire::Mac::parse(&p.mac_address.to_lowercase()).is_none_or(|m| !m.is_unicast()) {
-            return Err(ApiError::bad(format!(
-                "Invalid input for mac_address: '{}' is not a valid MAC address",
-                p.mac_address
-            )));
-        }
-        p.mac_address = p.mac_address.to_lowercase();
-        if db.create(&ipam::mac_table(&p.network_id), &p.mac_address, p.id.as_bytes()).is_err() {
-            return Err(ApiError::conflict(
-                "MacAddressInUse",
-                format!(
-                    "Unable to complete operation for network {}. The mac address {} is in use.",
-                    p.network_id, p.mac_address
-                ),
-            ));
-        }
+        p.mac_address = valid_mac(&Value::String(p.mac_address.clone()))?;
+        take_mac(db, &p.network_id, &p.mac_address, &p.id)?;
     } else {
         p.mac_address = take_new_mac(db, &p.network_id, &p.id)?;
     }
+    let requested = requested.map_or(Requested::Default, Requested::Given);
     match take_fixed_ips(db, p, requested, &[]) {
         Ok(ips) => {
             p.fixed_ips = ips;
             Ok(())
         }
         Err(e) => {
-            let _ = db.delete(&ipam::mac_table(&p.network_id), &p.mac_address, None);
+            release_mac(db, &p.network_id, &p.mac_address);
             Err(e)
         }
     }
 }
 
-/// Takes the fixed IPs `requested` for port `p` (`None`: one from the first subnet of each IP version),
-/// releasing what it took if one fails. Addresses in `keep` (the port's own, on an update) are kept
-/// without being taken again.
-fn take_fixed_ips(db: &dyn Db, p: &Port, requested: Option<Vec<Value>>, keep: &[FixedIp]) -> ApiResult<Vec<FixedIp>> {
-    let s = Store::new(db);
-    let net: Network = s.get(&p.network_id)?.ok_or_else(|| ApiError::not_found("network", &p.network_id))?;
-    let subnets: Vec<Subnet> = net.subnets.iter().filter_map(|id| s.get::<Subnet>(id).ok().flatten()).collect();
-    let mut taken: Vec<FixedIp> = Vec::new();
-    let mut kept: Vec<FixedIp> = Vec::new();
-    let result = (|| -> ApiResult<()> {
-        let Some(list) = requested else {
-            // One address from the first subnet of each IP version, as Neutron does.
-            for v in [4u8, 6] {
-                if let Some(sub) = subnets.iter().find(|x| x.ip_version == v) {
-                    let ip = ipam::allocate(db, sub, &p.id)?.ok_or_else(|| {
-                        ApiError::conflict(
-                            "IpAddressGenerationFailure",
-                            format!("No more IP addresses available on network {}.", p.network_id),
-                        )
-                    })?;
-                    taken.push(FixedIp { subnet_id: sub.id.clone(), ip_address: ip });
-                }
-            }
-            return Ok(());
-        };
-        for f in list {
-            let sid = f.get("subnet_id").and_then(Value::as_str);
-            let ip = f.get("ip_address").and_then(Value::as_str);
-            let sub = match (sid, ip) {
-                (Some(id), _) => subnets.iter().find(|x| x.id == id).ok_or_else(|| {
-                    ApiError::bad(format!("Invalid input: subnet {id} is not on network {}", p.network_id))
-                })?,
-                (None, Some(ip)) => {
-                    let a: std::net::IpAddr =
-                        ip.parse().map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
-                    subnets.iter().find(|x| Cidr::parse_network(&x.cidr).is_some_and(|c| c.contains(a))).ok_or_else(
-                        || {
-                            ApiError::bad(format!(
-                                "IP address {ip} is not a valid IP for any subnet of network {}",
-                                p.network_id
-                            ))
-                        },
-                    )?
-                }
-                (None, None) => return Err(ApiError::bad("a fixed IP needs subnet_id or ip_address")),
-            };
-            // The port's own address (named, or any on the subnet when only the subnet is named).
-            let mine = keep.iter().find(|k| {
-                k.subnet_id == sub.id
-                    && match ip {
-                        Some(ip) => ip.parse::<std::net::IpAddr>().ok() == k.ip_address.parse().ok(),
-                        None => !kept.contains(k),
-                    }
-            });
-            if let Some(k) = mine {
-                kept.push(k.clone());
-                continue;
-            }
-            let got = match ip {
-                Some(ip) => {
-                    let a: std::net::IpAddr =
-                        ip.parse().map_err(|_| ApiError::bad(format!("Invalid input for ip_address: '{ip}'")))?;
-                    let c = stored_cidr(sub)?;
-                    if !c.contains(a) {
-                        return Err(ApiError::bad(format!(
-                            "IP address {ip} is not a valid IP for the specified subnet."
-                        )));
-                    }
-                    let ip = a.to_string();
-                    if sub.gateway_ip.as_deref() == Some(ip.as_str()) || !ipam::take(db, &sub.id, &ip, &p.id)? {
-                        return Err(ApiError::conflict(
-                            "IpAddressAlreadyAllocated",
-                            format!("IP address {ip} already allocated in subnet {}", sub.id),
-                        ));
-                    }
-                    ip
-                }
-                None => ipam::allocate(db, sub, &p.id)?.ok_or_else(|| {
-                    ApiError::conflict(
-                        "IpAddressGenerationFailure",
-                        format!("No more IP addresses available on subnet {}.", sub.id),
-                    )
-                })?,
-            };
-            taken.push(FixedIp { subnet_id: sub.id.clone(), ip_address: got });
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        release_ips(db, &taken);
-        return Err(e);
+/// A new MAC for `next` (the update of `cur`), taken on the network; `Ok(false)` if it is the one it
+/// has. Neutron refuses it for a `network:` port (`UnsupportedPortDeviceOwner`) and for one a node has
+/// plugged (`PortBound`).
+fn change_mac(db: &dyn Db, cur: &Port, next: &mut Port, mac: &Value) -> ApiResult<bool> {
+    let mac = valid_mac(mac)?;
+    if mac == cur.mac_address {
+        return Ok(false);
     }
-    Ok(kept.into_iter().chain(taken).collect())
+    let id = &cur.id;
+    if next.device_owner.starts_with("network:") {
+        return Err(ApiError::conflict(
+            "UnsupportedPortDeviceOwner",
+            format!(
+                "Operation mac address update is not supported for device_owner {} on port {id}.",
+                next.device_owner
+            ),
+        ));
+    }
+    if !matches!(cur.vif_type.as_str(), "" | "unbound" | "binding_failed") {
+        return Err(ApiError::conflict(
+            "PortBound",
+            format!(
+                "Unable to complete operation on port {id}, port is already bound, port type: {}, old_mac {}, new_mac {mac}.",
+                cur.vif_type, cur.mac_address
+            ),
+        ));
+    }
+    take_mac(db, &cur.network_id, &mac, id)?;
+    next.mac_address = mac;
+    Ok(true)
 }
 
-fn release_ips<'a>(db: &dyn Db, ips: impl IntoIterator<Item = &'a FixedIp>) {
-    for f in ips {
-        ipam::release(db, &f.subnet_id, &f.ip_address);
+/// Writes of [`edit_port`] before it gives up on a busy port.
+const EDIT_TRIES: usize = 8;
+
+/// Changes port `id` with `f` and writes it, again on the fresh port when another writer came first;
+/// `Ok(false)` if the port is gone or `f` changed nothing (returned false).
+pub(super) fn edit_port(db: &dyn Db, id: &str, mut f: impl FnMut(&mut Port) -> bool) -> ApiResult<bool> {
+    let s = Store::new(db);
+    for _ in 0..EDIT_TRIES {
+        let Some(mut p) = s.get::<Port>(id)? else { return Ok(false) };
+        if !f(&mut p) {
+            return Ok(false);
+        }
+        match s.update(p) {
+            Ok(_) => return Ok(true),
+            Err(DbError::Conflict { .. } | DbError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
+    Err(ApiError::revision_conflict())
 }
 
 /// A port checked without the DB, and what its creation must take.
@@ -194,6 +160,11 @@ fn requested_ips(attrs: &mut Attrs) -> ApiResult<Option<Vec<Value>>> {
         Some(Value::Array(a)) => Ok(Some(a)),
         Some(_) => Err(ApiError::bad("fixed_ips must be a list")),
     }
+}
+
+/// `extra_dhcp_opts` in a request, checked (`None`: not there).
+fn requested_opts(attrs: &mut Attrs) -> ApiResult<Option<Vec<extra_dhcp_opts::Asked>>> {
+    attrs.remove("extra_dhcp_opts").map(|v| extra_dhcp_opts::parse(&v)).transpose()
 }
 
 impl Resource for Port {
@@ -216,6 +187,7 @@ impl Resource for Port {
         "binding:host_id",
         "binding:profile",
         "binding:vnic_type",
+        "extra_dhcp_opts",
     ];
     const CREATE_IGNORED: &'static [&'static str] = &["description"];
     const UPDATE: &'static [&'static str] = &[
@@ -231,6 +203,8 @@ impl Resource for Port {
         "binding:profile",
         "binding:vnic_type",
         "fixed_ips",
+        "mac_address",
+        "extra_dhcp_opts",
     ];
     const UPDATE_IGNORED: &'static [&'static str] = &["description"];
 
@@ -243,9 +217,11 @@ impl Resource for Port {
             .ok_or_else(|| ApiError::bad("network_id is required"))?
             .to_owned();
         let requested = requested_ips(&mut attrs)?;
+        let opts = requested_opts(&mut attrs)?.unwrap_or_default();
         let mac_given = attrs.contains_key("mac_address");
         let groups_given = attrs.contains_key("security_groups");
-        let port = merge(&Port::new(new_id(), network_id), attrs)?;
+        let mut port = merge(&Port::new(new_id(), network_id), attrs)?;
+        port.extra_dhcp_opts = extra_dhcp_opts::on_create(&port.id, opts)?;
         Ok(PortDraft { port, requested, mac_given, groups_given })
     }
 
@@ -259,16 +235,40 @@ impl Resource for Port {
             p.security_groups = vec![default_group(db, &p.project_id)?];
         }
         allocate_port(db, &mut p, requested, mac_given)?;
-        Ok(s.create(p)?)
+        s.create(p.clone()).map_err(|e| {
+            release_port(db, &p);
+            e.into()
+        })
     }
 
-    /// New fixed IPs are taken here, before the write (compare-and-swap); [`Resource::settle`] releases
-    /// the old ones once it is done, or the new ones if it failed.
+    /// New fixed IPs and a new MAC are taken here, before the write (compare-and-swap);
+    /// [`Resource::settle`] releases the old ones once it is done, or the new ones if it failed. A new MAC
+    /// moves the port's automatic (EUI-64) addresses with it.
     fn change(db: &dyn Db, _: &Settings, cur: &Port, mut attrs: Attrs) -> ApiResult<Port> {
         let requested = requested_ips(&mut attrs)?;
+        let opts = requested_opts(&mut attrs)?;
+        let mac = attrs.remove("mac_address");
         let mut next = merge(cur, attrs)?;
-        if let Some(requested) = requested {
-            next.fixed_ips = take_fixed_ips(db, cur, Some(requested), &cur.fixed_ips)?;
+        if let Some(opts) = opts {
+            next.extra_dhcp_opts = extra_dhcp_opts::on_update(&cur.id, &cur.extra_dhcp_opts, opts)?;
+        }
+        let mac_changed = match &mac {
+            Some(m) => change_mac(db, cur, &mut next, m)?,
+            None => false,
+        };
+        let requested = match (requested, mac_changed) {
+            (Some(list), _) => Requested::Given(list),
+            (None, true) => Requested::Kept,
+            (None, false) => return Ok(next),
+        };
+        match take_fixed_ips(db, &next, requested, &cur.fixed_ips) {
+            Ok(ips) => next.fixed_ips = ips,
+            Err(e) => {
+                if mac_changed {
+                    release_mac(db, &next.network_id, &next.mac_address);
+                }
+                return Err(e);
+            }
         }
         Ok(next)
     }
@@ -277,6 +277,9 @@ impl Resource for Port {
         // Written: the addresses the port no longer has. Not written: those it did not get.
         let (had, has) = if written { (cur, next) } else { (next, cur) };
         release_ips(db, had.fixed_ips.iter().filter(|f| !has.fixed_ips.contains(f)));
+        if had.mac_address != has.mac_address {
+            release_mac(db, &had.network_id, &had.mac_address);
+        }
     }
 
     fn before_delete(db: &dyn Db, p: &Port) -> ApiResult<()> {

@@ -166,7 +166,7 @@ pub fn parse_vlan_ranges(s: &str) -> Result<Vec<(String, Vec<IdRange>)>, String>
 }
 
 fn invalid(message: impl fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", format!("Invalid input for operation: {message}."))
+    ApiError::invalid_input(message)
 }
 
 /// The DB entry that holds a segment: (table, key).

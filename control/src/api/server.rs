@@ -68,7 +68,7 @@ async fn extensions() -> Json<Value> {
         ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
         ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
         ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
-        ext("security-group", "security-group"), ext("external-net", "Neutron external network"),
+        ext("security-group", "security-group"), ext("extra_dhcp_opt", "Neutron Extra DHCP options"),
     ]}))
 }
 

@@ -1,17 +1,26 @@
 //! Subnets: `/v2.0/subnets`. The CIDR is a network (no host bits: [`Cidr::parse_network`]) of the
 //! `ip_version` asked for and overlaps no other subnet of its network; the gateway is given (inside the
 //! CIDR), null (none), or the first address; the pools are given (inside the CIDR, without the gateway)
-//! or Neutron's defaults ([`ipam::default_pools`]). A subnet with addresses allocated is not deleted
-//! (`SubnetInUse`).
+//! or Neutron's defaults ([`ipam::default_pools`]); IPv6 modes follow Neutron's rules (`slaac.rs`: an
+//! auto-address subnet is a /64). A new auto-address subnet gives its address to the ports already on its
+//! network. A subnet with addresses allocated is not deleted (`SubnetInUse`), but for those of the ports
+//! Neutron takes them from (`network:dhcp` and the other auto-deleted owners; every port but a router's on
+//! an auto-address subnet), which lose them. After every change the network's DHCP port follows
+//! (`dhcp_port.rs`).
 
 use serde_json::Value;
 
 use super::crud::{merge, new_id, Attrs, Resource, Settings};
+use super::dhcp_port;
 use super::error::{ApiError, ApiResult};
+use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
 use super::ipam;
+use super::networks::auto_deleted;
+use super::ports::edit_port;
+use super::slaac::{self, is_auto_address};
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
-use crate::model::{Network, Store, Subnet};
+use crate::model::{FixedIp, Network, Port, Store, Subnet};
 
 /// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
 /// damage): an error for this request, never a panic of the process.
@@ -111,6 +120,7 @@ impl Resource for Subnet {
         attrs.remove("description");
         let mut sub = merge(&base, attrs)?;
         sub.ip_version = version as u8;
+        slaac::check_modes(&sub, &cidr)?;
         for p in &sub.allocation_pools {
             let ok = |s: &str| s.parse().is_ok_and(|ip| cidr.contains(ip));
             if !ok(&p.start) || !ok(&p.end) || ipam::parse_ip(&p.start) > ipam::parse_ip(&p.end) {
@@ -136,7 +146,8 @@ impl Resource for Subnet {
     }
 
     /// Stores the subnet if its network exists and no subnet of it overlaps, and attaches it to the
-    /// network.
+    /// network; then an auto-address subnet gives its addresses to the network's ports, and the network's
+    /// DHCP port follows.
     fn insert(db: &dyn Db, draft: SubnetDraft) -> ApiResult<Subnet> {
         let SubnetDraft { subnet: sub, cidr } = draft;
         let (network_id, cidr_s) = (sub.network_id.clone(), sub.cidr.clone());
@@ -162,13 +173,18 @@ impl Resource for Subnet {
                 Err(e) => return Err(e.into()),
             }
         }
+        if is_auto_address(&sub) {
+            slaac::add_to_network_ports(db, &sub)?;
+        }
+        dhcp_port::sync_logged(db, &network_id);
         Ok(sub)
     }
 
     /// A new gateway follows the rules of a creation: inside the CIDR, outside the pools, not taken by
-    /// a port.
+    /// a port. DHCP stays on with IPv6 modes.
     fn change(db: &dyn Db, _: &Settings, cur: &Subnet, attrs: Attrs) -> ApiResult<Subnet> {
         let next = merge(cur, attrs)?;
+        slaac::check_dhcp_change(cur, &next)?;
         if next.gateway_ip != cur.gateway_ip {
             if let Some(g) = &next.gateway_ip {
                 let cidr = stored_cidr(cur)?;
@@ -188,21 +204,62 @@ impl Resource for Subnet {
         Ok(next)
     }
 
+    /// `enable_dhcp` turned on or off: the DHCP port follows.
+    fn after_update(db: &dyn Db, _cur: &Subnet, written: &Subnet) {
+        dhcp_port::sync_logged(db, &written.network_id);
+    }
+
+    /// Refused while a port that keeps its address (a router's; any but the auto-deleted ones on a
+    /// subnet that is not auto-address) or a floating IP has an address on it, as Neutron's
+    /// `_remove_subnet_ip_allocations_from_ports`.
     fn before_delete(db: &dyn Db, sub: &Subnet) -> ApiResult<()> {
         let id = &sub.id;
-        if !db.list(&ipam::ipam_table(id))?.0.is_empty() {
-            return Err(ApiError::conflict("SubnetInUse", format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet.")));
+        let s = Store::new(db);
+        for e in db.list(&ipam::ipam_table(id))?.0 {
+            let owner = String::from_utf8_lossy(&e.value);
+            if !s.get::<Port>(&owner)?.is_some_and(|p| loses_address(&p, sub)) {
+                return Err(ApiError::conflict("SubnetInUse", format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet.")));
+            }
         }
         Ok(())
     }
 
-    /// The network forgets it.
+    /// The network forgets it, the ports lose their addresses on it, the DHCP port follows.
     fn after_delete(db: &dyn Db, _: &Settings, sub: &Subnet) -> ApiResult<()> {
         let s = Store::new(db);
-        if let Some(mut net) = s.get::<Network>(&sub.network_id)? {
+        while let Some(mut net) = s.get::<Network>(&sub.network_id)? {
             net.subnets.retain(|x| *x != sub.id);
-            let _ = s.update(net);
+            match s.update(net) {
+                Err(DbError::Conflict { .. }) => continue,
+                r => {
+                    r?;
+                    break;
+                }
+            }
         }
+        remove_addresses(db, sub)?;
+        dhcp_port::sync_logged(db, &sub.network_id);
         Ok(())
     }
+}
+
+/// True if port `p` loses its address on `sub` when `sub` is deleted (instead of keeping it in use).
+fn loses_address(p: &Port, sub: &Subnet) -> bool {
+    !ROUTER_INTERFACE_OWNERS.contains(&p.device_owner.as_str()) && (auto_deleted(p) || is_auto_address(sub))
+}
+
+/// Takes the deleted subnet's addresses from the ports of its network, and releases them.
+fn remove_addresses(db: &dyn Db, sub: &Subnet) -> ApiResult<()> {
+    let (ports, _) = Store::new(db).list::<Port>()?;
+    let on = |f: &FixedIp| f.subnet_id == sub.id;
+    for p in ports.iter().filter(|p| p.network_id == sub.network_id && p.fixed_ips.iter().any(on)) {
+        let mut removed = Vec::new();
+        edit_port(db, &p.id, |q| {
+            removed = q.fixed_ips.iter().filter(|f| on(f)).cloned().collect();
+            q.fixed_ips.retain(|f| !on(f));
+            !removed.is_empty()
+        })?;
+        release_ips(db, &removed);
+    }
+    Ok(())
 }

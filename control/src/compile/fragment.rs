@@ -14,15 +14,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use pipelines::routing::{Router, RouterIface};
+use pipelines::services::PortServices;
 use pipelines::tables::{self, IpNet, PortEntry, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
 use super::index::Index;
+use super::services::ServicesConfig;
 use super::Model;
 use crate::cidr::Cidr;
 use crate::keys::{ChassisKey, Keys, LportKey, NetworkKey, RouterKey};
-use crate::model::{FixedIp, Port, Subnet, ROUTER_INTERFACE};
+use crate::model::{FixedIp, Port, Subnet, DHCP_OWNER, ROUTER_INTERFACE};
 
 /// What the fragment builders read: the model as the node holds it, its index and network set, the node's
 /// name; the keys they give out, and where the node plumbed the ports bound to it (`None`: not plumbed,
@@ -34,6 +38,8 @@ pub(crate) struct View<'a> {
     pub(crate) chassis: &'a str,
     pub(crate) keys: &'a mut Keys,
     pub(crate) local: &'a dyn Fn(&Port) -> Option<u16>,
+    /// The node's DHCP settings.
+    pub(crate) services: &'a ServicesConfig,
 }
 
 /// What one port puts into the tables.
@@ -41,6 +47,17 @@ pub(crate) struct View<'a> {
 pub(crate) enum PortFragment {
     Local(LocalPort),
     Remote(RemotePort),
+    /// The network's DHCP port (unbound, `network:dhcp`): its addresses are answered for on every node (a
+    /// client renews by unicast to the server), and the slow path answers from it.
+    Dhcp(DhcpPort),
+}
+
+/// A network's DHCP port: its MAC and addresses.
+#[derive(Debug)]
+pub(crate) struct DhcpPort {
+    network: NetworkKey,
+    mac: Mac,
+    ips: Vec<IpNet>,
 }
 
 /// A port bound here, at dataplane index `index`: its entry.
@@ -54,6 +71,8 @@ pub(crate) struct LocalPort {
     security: bool,
     /// What it may send from: (MAC, address or prefix).
     allowed: Vec<(Mac, IpNet)>,
+    /// What the slow path serves on it.
+    services: Option<Arc<PortServices>>,
 }
 
 /// A port bound to another node.
@@ -83,6 +102,13 @@ struct Iface {
     mac: Mac,
     /// The gateway address, with the subnet's prefix length.
     ip: IpNet,
+}
+
+/// The link-local address of a router interface's MAC on an IPv6 subnet: the source of its router
+/// advertisements, so the hosts' default router; answered for by the ND responder (never routed).
+fn link_local(i: &Iface) -> Option<Claim> {
+    matches!(i.ip, IpNet::V6(..))
+        .then(|| ((i.network, IpNet::host_v6(pipelines::wire::Ipv6Addr::link_local_from_mac(i.mac))), i.mac))
 }
 
 /// An ARP/ND entry a fragment answers for: (network, host address) and the MAC.
@@ -125,6 +151,9 @@ impl View<'_> {
         let mac = Mac::parse(&p.mac_address)?;
         let network = self.keys.network(&net.id);
         let ips: Vec<IpNet> = p.fixed_ips.iter().filter_map(|f| host_net(&f.ip_address)).collect();
+        if p.device_owner == DHCP_OWNER && p.host_id.is_empty() {
+            return Some(PortFragment::Dhcp(DhcpPort { network, mac, ips }));
+        }
         let lport = self.keys.lport(&p.id);
         if p.host_id == self.chassis {
             let index = (self.local)(p)?;
@@ -137,7 +166,8 @@ impl View<'_> {
             }
             let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
             let up = p.admin_state_up && net.admin_state_up;
-            Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed }))
+            let services = self.services(p, net, lport.into(), mac);
+            Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed, services }))
         } else if !p.host_id.is_empty() {
             let chassis = self.keys.chassis(&p.host_id);
             Some(PortFragment::Remote(RemotePort { network, mac, ips, lport, chassis, host: p.host_id.clone() }))
@@ -189,14 +219,21 @@ impl PortFragment {
                 .map(|(mac, ip)| ((l.network, *ip), *mac))
                 .collect(),
             PortFragment::Remote(r) => r.ips.iter().map(|ip| ((r.network, *ip), r.mac)).collect(),
+            PortFragment::Dhcp(d) => d.ips.iter().map(|ip| ((d.network, *ip), d.mac)).collect(),
         }
     }
 }
 
 impl RouterFragment {
-    /// The ARP/ND entries it answers for: its interface addresses, in interface order.
+    /// The ARP/ND entries it answers for: its interface addresses, in interface order, then the
+    /// link-local addresses of its interfaces on IPv6 subnets.
     pub(crate) fn claims(&self) -> Vec<Claim> {
-        self.ifaces.iter().map(|i| ((i.network, host_of(i.ip)), i.mac)).collect()
+        let ips = self.ifaces.iter().map(|i| ((i.network, host_of(i.ip)), i.mac));
+        let mut claims: Vec<Claim> = ips.chain(self.ifaces.iter().filter_map(link_local)).collect();
+        // (One link-local address per interface MAC and network, however many subnets it has.)
+        let mut seen = std::collections::HashSet::new();
+        claims.retain(|c| seen.insert(*c));
+        claims
     }
 }
 
@@ -207,7 +244,9 @@ impl RouterFragment {
 /// every dirty fragment means the tables did not change.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Held {
-    Local(u16, Option<PortEntry>),
+    Local(u16, Option<PortEntry>, Option<Arc<PortServices>>),
+    /// A DHCP port: its addresses' ARP/ND entries as the tables hold them.
+    Dhcp(Vec<Option<Mac>>),
     Remote(NetworkKey, Mac, Vec<IpNet>, Option<tables::RemotePort>),
     Router(RouterKey, Option<Router>),
 }
@@ -226,11 +265,14 @@ impl PortFragment {
                     allowed: l.allowed.clone(),
                 };
                 b.local_port(l.index, entry);
+                b.services(l.index, l.services.clone());
             }
             PortFragment::Remote(r) => {
                 let port = tables::RemotePort { lport: r.lport.into(), chassis: r.chassis.into() };
                 b.remote_port(r.network.into(), r.mac, &r.ips, port);
             }
+            // Its ARP/ND entries are its claims, settled with the others.
+            PortFragment::Dhcp(_) => {}
         }
     }
 
@@ -239,12 +281,22 @@ impl PortFragment {
         match self {
             PortFragment::Local(l) => b.remove_local_port(l.index),
             PortFragment::Remote(r) => b.remove_remote_port(r.network.into(), r.mac, &r.ips),
+            PortFragment::Dhcp(_) => b,
         };
     }
 
     pub(crate) fn held(&self, t: &Tables) -> Held {
         match self {
-            PortFragment::Local(l) => Held::Local(l.index, t.port(l.index).cloned()),
+            PortFragment::Local(l) => Held::Local(l.index, t.port(l.index).cloned(), t.services.get(&l.index).cloned()),
+            PortFragment::Dhcp(d) => Held::Dhcp(
+                d.ips
+                    .iter()
+                    .map(|ip| match *ip {
+                        IpNet::V4(a, _) => t.arp_lookup(d.network.into(), a),
+                        IpNet::V6(a, _) => t.nd_lookup(d.network.into(), a),
+                    })
+                    .collect(),
+            ),
             PortFragment::Remote(r) => {
                 Held::Remote(r.network, r.mac, r.ips.clone(), t.remote_lookup(r.network.into(), r.mac))
             }

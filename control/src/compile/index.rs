@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::model::{Port, ROUTER_INTERFACE};
+use crate::model::{Port, DHCP_OWNER, ROUTER_INTERFACE};
 
 /// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
 #[derive(Debug, Default)]
@@ -46,6 +46,8 @@ pub(crate) struct Index {
     router_of_net: PairIndex,
     net_of_router: PairIndex,
     iface_ports: HashMap<String, BTreeSet<String>>,
+    /// DHCP ports (`network:dhcp`) by network.
+    dhcp_ports: HashMap<String, BTreeSet<String>>,
 }
 
 impl Index {
@@ -77,6 +79,17 @@ impl Index {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
                     self.local_by_net.remove(net);
+                }
+            }
+        }
+        if p.device_owner == DHCP_OWNER {
+            let set = self.dhcp_ports.entry(net.to_owned()).or_default();
+            if add {
+                set.insert(p.id.clone());
+            } else {
+                set.remove(&p.id);
+                if set.is_empty() {
+                    self.dhcp_ports.remove(net);
                 }
             }
         }
@@ -127,6 +140,11 @@ impl Index {
     /// Router `router`'s interface ports, in id order.
     pub(crate) fn ifaces_of(&self, router: &str) -> impl Iterator<Item = &String> {
         self.iface_ports.get(router).into_iter().flatten()
+    }
+
+    /// The DHCP ports of network `net`, in id order.
+    pub(crate) fn dhcp_ports_of(&self, net: &str) -> impl Iterator<Item = &String> {
+        self.dhcp_ports.get(net).into_iter().flatten()
     }
 
     /// The routers with an interface port.

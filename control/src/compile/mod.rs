@@ -30,6 +30,7 @@ mod fragment;
 mod index;
 mod neighbors;
 mod patch;
+mod services;
 mod tunnels;
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +40,8 @@ use pipelines::tables::{Tables, TablesBuilder};
 pub(crate) use self::fragment::View;
 pub(crate) use self::index::Index;
 pub(crate) use self::patch::Fragments;
+pub use self::services::{dhcp4_option, dhcp6_option, ServicesConfig};
+pub(crate) use self::services::{port_services, Network as ServicedNetwork};
 pub(crate) use self::tunnels::Tunnels;
 pub use self::tunnels::{Links, TunnelConfig};
 use crate::keys::Keys;
@@ -85,7 +88,7 @@ pub fn compile(
     ports.sort();
     let mut routers: Vec<String> = m.routers.keys().cloned().collect();
     routers.sort();
-    let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local };
+    let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local, services: &links.services };
     let mut b = TablesBuilder::new();
     let mut fragments = Fragments::new(Tunnels::new(links.clone(), Default::default()));
     let networks = needed.iter().cloned().collect();

@@ -63,6 +63,7 @@ impl Fragments {
             match f {
                 PortFragment::Local(_) => self.local -= 1,
                 PortFragment::Remote(_) => self.remote -= 1,
+                PortFragment::Dhcp(_) => {}
             }
         }
         for id in routers {
@@ -77,6 +78,7 @@ impl Fragments {
             match f {
                 PortFragment::Local(_) => self.local += 1,
                 PortFragment::Remote(_) => self.remote += 1,
+                PortFragment::Dhcp(_) => {}
             }
             self.neighbors.add(&Owner::Port(id.clone()), &f.claims());
             let network = view.model.ports[id].network_id.clone();

@@ -48,11 +48,13 @@ impl TunnelConfig {
 }
 
 /// How this node reaches the others: its underlay for tunnels (`None`: no tunnel leaves it), and its
-/// bridge mappings, physical network → the dataplane port of its uplink, for provider networks.
+/// bridge mappings, physical network → the dataplane port of its uplink, for provider networks; and,
+/// beside them, what its DHCP serves that the model does not say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Links {
     pub tunnel: Option<TunnelConfig>,
     pub uplinks: BTreeMap<String, u16>,
+    pub services: super::services::ServicesConfig,
 }
 
 /// A network's segment on the wire, if it is a tunnelled type with a segmentation ID in range.

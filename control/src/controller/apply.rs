@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::sync::decode;
 use super::Controller;
 use crate::db::{Db, DbError, Event};
-use crate::model::{Chassis, Network, Object, Port, Router, Subnet, ROUTER_INTERFACE};
+use crate::model::{Chassis, Network, Object, Port, Router, Subnet, DHCP_OWNER, ROUTER_INTERFACE};
 
 /// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
 fn plumbing_changed(old: &Port, new: &Port) -> bool {
@@ -104,10 +104,12 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         if let Some(s) = s {
             self.model.subnets.insert(id.to_owned(), s);
         }
-        // Subnets shape router interfaces (their prefix) only, and only on their own network
-        // (`compile::fragment`'s `iface_ip`): the routers on it.
+        // Subnets shape router interfaces (their prefix: `compile::fragment`'s `iface_ip`), the routers on
+        // their own network, and what the slow path serves on its ports (`compile::services`): the
+        // network, whose ports are rebuilt.
         for n in [old, new].into_iter().flatten() {
             self.routers_on(&n);
+            self.dirty_nets.insert(n);
         }
     }
 
@@ -129,6 +131,11 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         for v in [&old, &p].into_iter().flatten() {
             if v.device_owner == ROUTER_INTERFACE {
                 self.dirty_routers.insert(v.device_id.clone());
+            }
+            // The DHCP port and the router interfaces shape what the slow path serves on every port of
+            // their network (`compile::services`).
+            if v.device_owner == ROUTER_INTERFACE || v.device_owner == DHCP_OWNER {
+                self.dirty_nets.insert(v.network_id.clone());
             }
         }
         if let Some(o) = &old {

@@ -6,8 +6,9 @@
 //! Incremental: one port change does not rebuild the node, nor its network. The controller keeps, per
 //! port and per router, what it put into the tables (a fragment); a change marks the fragments it touches
 //! dirty (a port change its port and the routers it is an interface of; a network change, or a network
-//! entering or leaving the node's set, every port of it and the routers on it; a subnet change the
-//! routers on its network; a port the node plumbed anew its port), and the next tables are the last ones
+//! entering or leaving the node's set, every port of it and the routers on it; a subnet change, or a
+//! change of a network's DHCP port or of a router interface on it, the network (its ports' DHCP and
+//! router advertisements depend on them); a port the node plumbed anew its port), and the next tables are the last ones
 //! with the dirty fragments taken out and built again. Where fragments share an ARP/ND entry (a VIP in
 //! several ports' allowed address pairs) every claim is kept, and the entry goes to the one a full
 //! compilation would leave there. If every dirty fragment comes back the same, nothing is published.
@@ -282,6 +283,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             chassis: &self.chassis,
             keys: &mut self.keys,
             local,
+            services: &self.links.services,
         };
         let tunnels_changed = self.fragments.rebuild(&mut view, dirty_nets, &dirty_ports, &dirty_routers, &mut b);
         self.tables = b.build();

@@ -14,9 +14,10 @@
 //! comes in by the underlay port takes another way: `tunnel_decap` instead of `classify` and the stages
 //! after it, then `l2_switch` and `egress` (the sending node did the rest).
 //!
-//! Stages still to come slot in by adding a file and a line in `packet`: DHCP after the ARP/ND
-//! responders (it answers in place, as they do), security groups after port security (ingress) and
-//! before egress (egress rules), NAT in `l3_route` around the routing decision.
+//! `punt`, after the ARP/ND responders, hands DHCP requests and router solicitations to the slow path
+//! (`services`), which answers them off the workers. Stages still to come slot in by adding a file and a
+//! line in `packet`: security groups after port security (ingress) and before egress (egress rules), NAT
+//! in `l3_route` around the routing decision.
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent), and the scratch space of
@@ -32,6 +33,7 @@ pub mod l3_route;
 pub mod nd_responder;
 pub mod port_security;
 pub mod provider;
+pub mod punt;
 pub mod tunnel_decap;
 pub mod tunnel_encap;
 
@@ -44,8 +46,8 @@ use crate::routing::{HopId, Router};
 use crate::tables::{PortEntry, Tables};
 use crate::wire::{IpNet, Mac};
 
-/// The mutable state of one worker's pipeline, kept from burst to burst: the time of the burst and the
-/// ICMP error limits.
+/// The mutable state of one worker's pipeline, kept from burst to burst: the time of the burst, the
+/// ICMP error limits and the punt limits.
 ///
 /// Thread-safety: one per worker, owned by it and passed by `&mut` to [`decide`]; never shared, so
 /// plain fields (no atomics, no locks). Allocated once, when the worker starts.
@@ -58,13 +60,15 @@ pub struct WorkerState {
     pub icmp: IcmpLimiter,
     /// The current burst's route lookups, made ahead ([`routes_ahead`]).
     pub ahead: Ahead,
+    /// How many requests each port may still punt to the slow path (`punt`).
+    pub punt: punt::PuntLimiter,
 }
 
 impl WorkerState {
     /// A worker's state at time 0; `seed` starts its randomness (a worker seeds it from its clock; tests
     /// and goldens with a constant, to be repeatable).
     pub fn new(seed: u32) -> WorkerState {
-        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed), ahead: Ahead::default() }
+        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed), ahead: Ahead::default(), punt: Default::default() }
     }
 }
 
@@ -332,6 +336,7 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
     port_security::packet(t, memo, p, m);
     arp_responder::packet(t, p, m);
     nd_responder::packet(t, p, m);
+    punt::packet(t, w, p, m);
     l3_route::packet(t, memo, w, p, m);
     l2_switch::packet(t, memo, p, m);
     egress::packet(t, p, m);

@@ -39,6 +39,7 @@ pub mod opt {
     pub const HOST_NAME: u8 = 12;
     pub const DOMAIN_NAME: u8 = 15;
     pub const INTERFACE_MTU: u8 = 26;
+    pub const BROADCAST: u8 = 28;
     pub const REQUESTED_IP: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
     pub const MESSAGE_TYPE: u8 = 53;
@@ -291,6 +292,9 @@ pub struct DhcpRepr {
     pub classless_routes: Vec<(Ipv4Addr, u8, Ipv4Addr)>,
     pub parameter_request: Vec<u8>,
     pub client_id: Option<Vec<u8>>,
+    /// Other options, `(code, data)`, written after those above (a server's configured extra options);
+    /// `parse` leaves it empty.
+    pub other: Vec<(u8, Vec<u8>)>,
 }
 
 impl DhcpRepr {
@@ -321,6 +325,7 @@ impl DhcpRepr {
             classless_routes: Vec::new(),
             parameter_request: Vec::new(),
             client_id: None,
+            other: Vec::new(),
         }
     }
 
@@ -436,6 +441,7 @@ impl DhcpRepr {
         if let Some(c) = &self.client_id {
             add(opt::CLIENT_ID, c.clone());
         }
+        o.extend(self.other.iter().cloned());
         o
     }
 

@@ -250,6 +250,9 @@ pub struct Dhcpv6Repr {
     /// RFC 1035 wire format, as carried.
     pub domain_list: Option<Vec<u8>>,
     pub status: Option<(u16, String)>,
+    /// Other options, `(code, data)`, written last (a server's configured extra options); `parse` leaves
+    /// it empty.
+    pub other: Vec<(u16, Vec<u8>)>,
 }
 
 fn status(d: &[u8]) -> Result<(u16, String)> {
@@ -294,6 +297,7 @@ impl Dhcpv6Repr {
             dns_servers: Vec::new(),
             domain_list: None,
             status: None,
+            other: Vec::new(),
         }
     }
 
@@ -372,6 +376,7 @@ impl Dhcpv6Repr {
         if let Some(s) = &self.status {
             o.push((opt::STATUS_CODE, status_bytes(s)));
         }
+        o.extend(self.other.iter().cloned());
         o
     }
 
@@ -453,6 +458,7 @@ mod tests {
             dns_servers: vec![addr],
             domain_list: Some(b"\x07example\x00".to_vec()),
             status: Some((0, "all addresses assigned".into())),
+            other: Vec::new(),
             ..Dhcpv6Repr::new(Dhcpv6MessageType::Reply, 0x24f3db)
         };
         let mut b = vec![0u8; r.buffer_len()];

@@ -1,0 +1,117 @@
+//! Punt: hands the requests the node's slow path answers (`services`) to it, instead of the network.
+//! A pending packet from a port with services (`Tables::services`) is punted if it is a DHCPv4 request
+//! (IPv4 UDP to port 67, the port having DHCPv4), a DHCPv6 client message (IPv6 UDP to port 547, the port
+//! having DHCPv6) or a router solicitation (ICMPv6 133, the port's network having a router that
+//! advertises). Everything else goes on; so do these from a port without the service (DHCP off: the
+//! request is switched as any broadcast, as Neutron's network without a DHCP agent).
+//!
+//! Rate-limited per port ([`PuntLimiter`]): a flood from one VM costs the slow path at most its port's
+//! rate and never starves another port, nor the control thread. Over the rate, a request is dropped and
+//! counted (`punt.rate_limited`) and the next one that fits goes: a port is never blocked for a while,
+//! the defect of Dragonflow's DHCP app (3 messages a second blocked a port for 100 s).
+//! Drops: `punt.rate_limited`.
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{flags, Action, Meta};
+use crate::stages::WorkerState;
+use crate::tables::Tables;
+use crate::wire::icmpv6::ROUTER_SOLICIT;
+
+/// Punts per second each port may send to the slow path, by default, per worker.
+pub const DEFAULT_RATE: u32 = 100;
+/// How many a port may send at once after a quiet while, by default.
+pub const DEFAULT_BURST: u32 = 200;
+
+/// Per-port token buckets of punts, kept by one worker (so a port's rate over N workers is N × the
+/// rate). A bucket holds up to `burst` punts and fills at `rate` a second, by the worker's clock (ms).
+///
+/// Thread-safety: one per worker, in its [`WorkerState`]; plain fields. Allocated once, for every port
+/// index the dataplane has.
+#[derive(Debug, Clone)]
+pub struct PuntLimiter {
+    /// Microseconds of credit one punt costs; 0: no limit.
+    cost_us: u64,
+    /// Most credit a bucket holds, µs.
+    cap_us: u64,
+    /// Per port index: (credit µs, the time it was last filled, ms).
+    buckets: Vec<(u64, u64)>,
+    /// Punts refused since the worker last looked ([`PuntLimiter::take_refused`]).
+    refused: u32,
+}
+
+impl PuntLimiter {
+    /// `rate` punts a second per port (0: no limit), at most `burst` at once, for port indexes below
+    /// `ports` (those above are refused).
+    pub fn new(rate: u32, burst: u32, ports: usize) -> PuntLimiter {
+        let cost_us = if rate == 0 { 0 } else { (1_000_000 / u64::from(rate)).max(1) };
+        let cap_us = cost_us * u64::from(burst.max(1));
+        // Every bucket starts full.
+        PuntLimiter { cost_us, cap_us, buckets: vec![(cap_us, 0); ports], refused: 0 }
+    }
+
+    /// Whether port `port` may punt one more at `now_ms`; takes its credit if so.
+    #[inline]
+    pub fn allow(&mut self, port: u16, now_ms: u64) -> bool {
+        if self.cost_us == 0 {
+            return true;
+        }
+        let Some((credit, last)) = self.buckets.get_mut(port as usize) else { return false };
+        let filled = now_ms.saturating_sub(*last).saturating_mul(1000);
+        *credit = credit.saturating_add(filled).min(self.cap_us);
+        *last = (*last).max(now_ms);
+        if *credit >= self.cost_us {
+            *credit -= self.cost_us;
+            true
+        } else {
+            self.refused += 1;
+            false
+        }
+    }
+
+    /// How many punts were refused since the last call (the worker polls a flooding port less).
+    #[inline]
+    pub fn take_refused(&mut self) -> u32 {
+        std::mem::take(&mut self.refused)
+    }
+}
+
+impl Default for PuntLimiter {
+    fn default() -> Self {
+        PuntLimiter::new(DEFAULT_RATE, DEFAULT_BURST, 64)
+    }
+}
+
+/// One packet, punted (or refused) if it is a pending request for the slow path.
+#[inline(always)]
+pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta) {
+    if !m.pending() || t.services.is_empty() || !m.has(flags::IPV4 | flags::IPV6) {
+        return;
+    }
+    if wanted(t, p.data(), m) {
+        if w.punt.allow(m.in_port, w.now_ms) {
+            m.action = Action::Punt;
+        } else {
+            m.drop(Reason::PuntRateLimited);
+        }
+    }
+}
+
+/// Whether the slow path serves this packet from its port.
+#[cold]
+fn wanted(t: &Tables, d: &[u8], m: &Meta) -> bool {
+    let Some(svc) = t.services_of(m.in_port) else { return false };
+    let l4 = m.l4_off as usize;
+    if m.has(flags::LATER_FRAGMENT) || l4 == 0 {
+        return false;
+    }
+    let udp_dst =
+        || (m.ip_proto == 17).then(|| d.get(l4 + 2..l4 + 4)).flatten().map(|b| u16::from_be_bytes([b[0], b[1]]));
+    if m.has(flags::IPV4) {
+        svc.dhcp4.is_some() && udp_dst() == Some(crate::wire::dhcpv4::SERVER_PORT)
+    } else if m.ip_proto == 58 {
+        !svc.ra.is_empty() && d.get(l4) == Some(&ROUTER_SOLICIT)
+    } else {
+        svc.dhcp6.is_some() && udp_dst() == Some(crate::wire::dhcpv6::SERVER_PORT)
+    }
+}
