@@ -14,7 +14,9 @@
 #              testpmd only; the rate is the rate frames are taken in, all ports' rx: ARP and ND answers
 #              leave by the source port, not the sink); vxlan-decap-1kflows, vxlan-encap-1kflows: the
 #              harness's tunnel scenarios, dragonflow with benches/<scenario>.toml; her8-1kflows: head-end
-#              replication of l2-1kflows to 8 chassis (the rate is the copies'; dragonflow and testpmd)
+#              replication of l2-1kflows to 8 chassis (the rate is the copies'; dragonflow and testpmd);
+#              dhcp-exchanges (DHCPDISCOVERs answered per second, no punt limit), dhcpflood-1kflows and
+#              dhcpquiet-1kflows (l2-1kflows while a third VM floods DHCP / is silent; dragonflow only)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
 #   --seconds  measurement window per run, after the harness's 3 s warm-up (default 10)
 #   --setup    first install what the peers need (ci/setup.sh --bench: OVS-DPDK, dpdk-doc, scapy, valgrind)
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --seconds) SECONDS_=$2; shift 2 ;;
     --setup) SETUP=1; shift ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "benches/run.sh: unknown option $1" >&2; exit 2 ;;
     *) SCENARIOS+=("$1"); shift ;;
   esac
@@ -121,6 +123,27 @@ routes() {  # routes SCENARIO SWITCH
     ANCHOR_TX_COUNTER_CMD=$tx "$BENCH/run-anchor.sh" l3-1kflows custom 2>>"$ANCHOR_OUT/stderr.txt" || true
 }
 
+# DHCP (benches/dhcp.toml, benches/gen_dhcp.py's pcaps; dragonflow only: the peers have no DHCP server):
+# dhcp-exchanges: the source replays DHCPDISCOVERs from VM1 with no punt limit, the rate is the OFFERs the
+# source port sends (its tx counter); dhcpflood-1kflows / dhcpquiet-1kflows: the harness's l2-1kflows run
+# (VM1 -> VM2, rate at the sink) with a third port, VM3's, replaying DHCPDISCOVERs at full rate / silent.
+DHCP_PCAPS=$BIG_PCAPS/dhcp
+dhcp() {  # dhcp SCENARIO SWITCH
+  local scen=$1 sw=$2 bin=$BIN cmd tx=""
+  case $sw in "$DF") ;; dragonflow-base) bin=$DF_BASE_BIN ;; *) return 1 ;; esac
+  [ -s "$DHCP_PCAPS/dhcp-vm3.pcap" ] || /usr/bin/python3 "$HERE/gen_dhcp.py" "$DHCP_PCAPS" >/dev/null
+  local run="$bin run --config $HERE/dhcp.toml ${DF_ARGS:-}"
+  case $scen in
+    dhcp-exchanges) cmd="$HERE/with-pcap.sh $DHCP_PCAPS/dhcp-vm1.pcap 1024 $run --punt-rate 0 -- {EAL} --vdev=net_null2,no-rx=1"
+      tx="python3 $HERE/tx_count.py \$ANCHOR_PREFIX net_pcap0" ;;
+    dhcpflood-1kflows) cmd="$run -- {EAL} --vdev=net_pcap2,rx_pcap=$DHCP_PCAPS/dhcp-vm3.pcap,infinite_rx=1" ;;
+    dhcpquiet-1kflows) cmd="$run -- {EAL} --vdev=net_null2,no-rx=1" ;;
+  esac
+  mkdir -p "$ANCHOR_OUT/$scen"
+  ANCHOR_OUT=$ANCHOR_OUT/$scen ANCHOR_SWITCH_NAME=$sw ANCHOR_SWITCH_CMD="$cmd" ANCHOR_TX_COUNTER_CMD=$tx \
+    "$BENCH/run-anchor.sh" l2-1kflows custom 2>>"$ANCHOR_OUT/stderr.txt" || true
+}
+
 one() {  # one SCENARIO SWITCH
   local scen=$1 sw=$2 run_scen=$1 line
   if [[ $scen =~ ^routes-[0-9]+-(v4|v6|mixed)-(64|imix)$ ]]; then
@@ -131,6 +154,11 @@ one() {  # one SCENARIO SWITCH
       mpps=$(ls -t "$ANCHOR_OUT/$scen"/*."$sw".*.log | head -1 | xargs grep -h 'all-ports rx Mpps' | tail -1 | awk '{print $(NF-1)}')
     fi
     echo "$scen $sw ${mpps:-FAIL}" | tee -a "$RESULTS"
+    return 0
+  fi
+  if [[ $scen =~ ^dhcp(-exchanges|flood-1kflows|quiet-1kflows)$ ]]; then
+    line=$(dhcp "$scen" "$sw") || return 0
+    echo "$scen $sw $(awk '{print $3}' <<<"$line" | grep . || echo FAIL)" | tee -a "$RESULTS"
     return 0
   fi
   if [[ $scen =~ ^l2-[0-9]+mflows$ ]]; then

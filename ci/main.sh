@@ -2,8 +2,9 @@
 # The main job: installs what is missing, builds, and runs a single all-in-one node: the Neutron API on
 # 127.0.0.1:9696, the embedded DB (in /var/lib/dragonflow-demo, fresh each run) and the switch. Through the
 # API, with the real OpenStack client, it makes a network, a subnet and two ports bound to this node; the
-# node plumbs each as a TAP device, which goes into a network namespace ("VM") of its own: df-vm1
-# (10.0.0.11) and df-vm2 (10.0.0.12). Try, from another terminal:
+# node plumbs each as a TAP device, which goes into a network namespace ("VM") of its own, df-vm1 and
+# df-vm2, where busybox's DHCP client gets the port's address (10.0.0.11, 10.0.0.12) from the node's
+# distributed DHCP. Try, from another terminal:
 #     ip netns exec df-vm1 ping 10.0.0.12
 #     /opt/df-osc/bin/openstack --os-auth-type none --os-endpoint http://127.0.0.1:9696/ port list --long
 # Ctrl-C stops the node; the namespaces are removed on exit. Run as root.
@@ -19,6 +20,17 @@ DATA=/var/lib/dragonflow-demo
 API=127.0.0.1:9696
 CHASSIS=$(hostname)
 LOG=$(mktemp /tmp/dragonflow-main.XXXXXX.log)
+# What udhcpc runs when it gets a lease: the address, the MTU and the routes it was given.
+DHCP_SCRIPT=$(mktemp /tmp/dragonflow-main-udhcpc.XXXXXX)
+cat >"$DHCP_SCRIPT" <<'SH'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr replace "$ip/$mask" dev "$interface"
+[ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+[ -n "$router" ] && ip route replace default via "$router" dev "$interface"
+echo "ci/main.sh: $interface got $ip/$mask (router ${router:-none}, DNS ${dns:-none}, MTU ${mtu:-?}) by DHCP"
+SH
+chmod +x "$DHCP_SCRIPT"
 os() { /opt/df-osc/bin/openstack --os-auth-type none --os-endpoint "http://$API/" "$@"; }
 cleanup() {
   set +e
@@ -31,7 +43,7 @@ cleanup() {
   [ -n "${TAIL:-}" ] && kill "$TAIL" 2>/dev/null
   ip netns del df-vm1 2>/dev/null || true
   ip netns del df-vm2 2>/dev/null || true
-  rm -rf "/var/run/dpdk/$PREFIX"
+  rm -rf "/var/run/dpdk/$PREFIX" "$DHCP_SCRIPT"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -63,8 +75,8 @@ for i in 1 2; do
   ip link set "$tap" netns "df-vm$i"
   ip -n "df-vm$i" link set lo up
   ip -n "df-vm$i" link set "$tap" address "$mac"
-  ip -n "df-vm$i" addr add "10.0.0.1$i/24" dev "$tap"
   ip -n "df-vm$i" link set "$tap" up
+  ip netns exec "df-vm$i" busybox udhcpc -i "$tap" -s "$DHCP_SCRIPT" -q -n -t 5 -T 2 -O mtu
 done
 os port list --long -c Name -c "MAC Address" -c "Fixed IP Addresses" -c Status
 echo "ci/main.sh: VMs df-vm1 (10.0.0.11) and df-vm2 (10.0.0.12) are on the switch:"

@@ -54,18 +54,8 @@ impl Guest {
             ns,
             ips,
         };
-        wait_for(&format!("the node plugs {}", g.port), Duration::from_secs(10), || {
-            api.show("port", &g.port).is_some_and(|p| p["status"] == "ACTIVE")
-        });
-        wait_for(&format!("the node plumbs {}", g.tap), Duration::from_secs(10), || link_in(None, &g.tap));
-        sh(&["ip", "link", "set", &g.tap, "netns", &g.ns]);
+        plug_into(api, &g.port, &g.tap, &g.mac, &g.ns);
         let n = g.ns.as_str();
-        // Router advertisements are taken only where a check wants them (`slaac`).
-        ns_sh(n, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
-        ns_sh(n, &["sysctl", "-qw", &format!("net.ipv6.conf.{}.accept_ra=0", g.tap)]);
-        sh(&["ip", "-n", n, "link", "set", &g.tap, "address", &g.mac]);
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", n, "link", "set", &g.tap, "up"]);
         // What a client writes to /etc/resolv.conf lands here (`ip netns exec` mounts it over the host's).
         std::fs::create_dir_all(format!("/etc/netns/{n}")).unwrap();
         std::fs::write(format!("/etc/netns/{n}/resolv.conf"), "# the VM's\n").unwrap();

@@ -115,7 +115,8 @@ fn put_services(
         let mut p = Port::new(id, n.to_string());
         p.mac_address = mac.to_owned();
         for ip in ips {
-            let Some(a) = Cidr::parse(ip) else { continue };
+            // (Fixed IPs are host addresses; a prefix a port may send from is no address of its own.)
+            let Some(a) = Cidr::parse(ip).filter(|a| a.prefix_len() == a.width()) else { continue };
             let on = subnets
                 .iter()
                 .find(|s| s.network_id == p.network_id && Cidr::parse(&s.cidr).is_some_and(|c| c.contains(a.addr())));

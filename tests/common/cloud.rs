@@ -142,20 +142,10 @@ impl Vm {
         }
     }
 
-    /// Moves the port's TAP into the namespace and configures it as the VM, once the node says the port
-    /// is plugged (ACTIVE through `api`: its device is started; moving a TAP before that fails the
-    /// device's start).
+    /// Moves the port's TAP into the namespace ([`plug_into`]) and configures it as the VM.
     pub fn attach(&self, api: &Neutron) {
-        wait_for(&format!("the node plugs {}", self.port), Duration::from_secs(10), || {
-            api.show("port", &self.port).is_some_and(|p| p["status"] == "ACTIVE")
-        });
-        wait_for(&format!("the node plumbs {}", self.tap), Duration::from_secs(10), || link_in(None, &self.tap));
-        sh(&["ip", "link", "set", &self.tap, "netns", &self.ns]);
+        plug_into(api, &self.port, &self.tap, &self.mac, &self.ns);
         let n = self.ns.as_str();
-        ns_sh(n, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
-        sh(&["ip", "-n", n, "link", "set", &self.tap, "address", &self.mac]);
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", n, "link", "set", &self.tap, "up"]);
         for (a, len, gw) in &self.addrs {
             let cidr = format!("{a}/{len}");
             if a.contains(':') {
@@ -171,6 +161,22 @@ impl Vm {
     pub fn ip(&self, v6: bool) -> &str {
         &self.addrs.iter().find(|(a, _, _)| a.contains(':') == v6).expect("an address of that family").0
     }
+}
+
+/// Moves port `port`'s TAP `tap` into namespace `ns` once the node says the port is plugged (ACTIVE
+/// through `api`: its device is started; moving a TAP before that fails the device's start), with the
+/// port's MAC, up, router advertisements off (a test that wants them turns them on).
+pub fn plug_into(api: &Neutron, port: &str, tap: &str, mac: &str, ns: &str) {
+    wait_for(&format!("the node plugs {port}"), Duration::from_secs(10), || {
+        api.show("port", port).is_some_and(|p| p["status"] == "ACTIVE")
+    });
+    wait_for(&format!("the node plumbs {tap}"), Duration::from_secs(10), || link_in(None, tap));
+    sh(&["ip", "link", "set", tap, "netns", ns]);
+    ns_sh(ns, &["sysctl", "-qw", "net.ipv6.conf.all.accept_ra=0", "net.ipv6.conf.default.accept_ra=0"]);
+    ns_sh(ns, &["sysctl", "-qw", &format!("net.ipv6.conf.{tap}.accept_ra=0")]);
+    sh(&["ip", "-n", ns, "link", "set", tap, "address", mac]);
+    sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    sh(&["ip", "-n", ns, "link", "set", tap, "up"]);
 }
 
 pub fn eal_args(prefix: &str) -> Vec<String> {

@@ -169,9 +169,11 @@ fn clear(r: &mut DhcpRepr, code: u8) {
     }
 }
 
-/// Where a reply goes (RFC 2131 4.1): its destination MAC and IPv4 address.
+/// Where a reply goes (RFC 2131 4.1): its destination MAC and IPv4 address (broadcast too for an INFORM
+/// without `ciaddr`, which has nowhere else to go).
 fn destination(req: &DhcpRepr, reply: &DhcpRepr, kind: MessageType) -> (Mac, Ipv4Addr) {
-    if kind == MessageType::Nak || (req.ciaddr == Ipv4Addr::UNSPECIFIED && req.broadcast) {
+    let unaddressed = req.ciaddr == Ipv4Addr::UNSPECIFIED && (req.broadcast || reply.yiaddr == Ipv4Addr::UNSPECIFIED);
+    if kind == MessageType::Nak || unaddressed {
         (Mac::BROADCAST, Ipv4Addr::BROADCAST)
     } else if req.ciaddr != Ipv4Addr::UNSPECIFIED {
         (req.client_mac, req.ciaddr)

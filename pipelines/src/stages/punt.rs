@@ -85,10 +85,11 @@ impl Default for PuntLimiter {
 /// One packet, punted (or refused) if it is a pending request for the slow path.
 #[inline(always)]
 pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta) {
-    if !m.pending() || t.services.is_empty() || !m.has(flags::IPV4 | flags::IPV6) {
+    if !m.pending() || t.services.is_empty() || m.has(flags::LATER_FRAGMENT) {
         return;
     }
-    if wanted(t, p.data(), m) {
+    let Some(kind) = kind(p.data(), m) else { return };
+    if wanted(t, kind, m) {
         if w.punt.allow(m.in_port, w.now_ms) {
             m.action = Action::Punt;
         } else {
@@ -97,21 +98,34 @@ pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta
     }
 }
 
-/// Whether the slow path serves this packet from its port.
-#[cold]
-fn wanted(t: &Tables, d: &[u8], m: &Meta) -> bool {
-    let Some(svc) = t.services_of(m.in_port) else { return false };
+/// What the slow path serves.
+#[derive(Clone, Copy)]
+enum Kind {
+    Dhcp4,
+    Dhcp6,
+    RouterSolicit,
+}
+
+/// The kind of request a packet is, from its headers alone (before any table lookup).
+#[inline(always)]
+fn kind(d: &[u8], m: &Meta) -> Option<Kind> {
     let l4 = m.l4_off as usize;
-    if m.has(flags::LATER_FRAGMENT) || l4 == 0 {
-        return false;
+    let udp_dst = || d.get(l4 + 2..l4 + 4).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    match m.ip_proto {
+        17 if m.has(flags::IPV4) && udp_dst() == Some(crate::wire::dhcpv4::SERVER_PORT) => Some(Kind::Dhcp4),
+        17 if m.has(flags::IPV6) && udp_dst() == Some(crate::wire::dhcpv6::SERVER_PORT) => Some(Kind::Dhcp6),
+        58 if m.has(flags::IPV6) && d.get(l4) == Some(&ROUTER_SOLICIT) => Some(Kind::RouterSolicit),
+        _ => None,
     }
-    let udp_dst =
-        || (m.ip_proto == 17).then(|| d.get(l4 + 2..l4 + 4)).flatten().map(|b| u16::from_be_bytes([b[0], b[1]]));
-    if m.has(flags::IPV4) {
-        svc.dhcp4.is_some() && udp_dst() == Some(crate::wire::dhcpv4::SERVER_PORT)
-    } else if m.ip_proto == 58 {
-        !svc.ra.is_empty() && d.get(l4) == Some(&ROUTER_SOLICIT)
-    } else {
-        svc.dhcp6.is_some() && udp_dst() == Some(crate::wire::dhcpv6::SERVER_PORT)
+}
+
+/// Whether the slow path serves this kind of request from the packet's port.
+#[cold]
+fn wanted(t: &Tables, kind: Kind, m: &Meta) -> bool {
+    let Some(svc) = t.services_of(m.in_port) else { return false };
+    match kind {
+        Kind::Dhcp4 => svc.dhcp4.is_some(),
+        Kind::Dhcp6 => svc.dhcp6.is_some(),
+        Kind::RouterSolicit => !svc.ra.is_empty(),
     }
 }
