@@ -328,7 +328,7 @@ impl Dataplane {
             let mut rx = Vec::new();
             let mut queues = Vec::new();
             for &(p, q) in &plan.rx[wi] {
-                rx.push(RxAssignment { queue: ports[p].rx_queue(q)?, port: p, out: patch.peer(p), throttled_until: 0 });
+                rx.push(RxAssignment { queue: ports[p].rx_queue(q)?, port: p, out: patch.peer(p), skip: 0 });
                 queues.push(format!("{}:{q}", names[p]));
             }
             let tx = plan.tx[wi]
@@ -458,12 +458,7 @@ impl Dataplane {
         for q in 0..rxq {
             let w =
                 (0..self.workers.len()).min_by_key(|&w| self.workers[w].queues.len() + changes[w].len()).unwrap_or(0);
-            changes[w].push(Change::Rx(RxAssignment {
-                queue: port.rx_queue(q)?,
-                port: slot,
-                out: None,
-                throttled_until: 0,
-            }));
+            changes[w].push(Change::Rx(RxAssignment { queue: port.rx_queue(q)?, port: slot, out: None, skip: 0 }));
             self.workers[w].queues.push(format!("{}:{q}", port.name()));
         }
         for (w, c) in changes.iter_mut().enumerate() {

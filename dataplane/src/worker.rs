@@ -41,16 +41,17 @@ pub(crate) struct RxAssignment {
     pub port: usize,
     /// Patch mode: the port index the packets leave by.
     pub out: Option<usize>,
-    /// Pipeline mode: the TSC until which the queue is not polled (0: polled every pass). A port whose
-    /// burst was mostly requests over its punt rate (a flood for the slow path) is polled once every
-    /// [`THROTTLE_US`] instead: its ring fills and the device drops, for free, what the worker would
-    /// drop anyway, and the other ports keep the worker.
-    pub throttled_until: u64,
+    /// Pipeline mode: passes over the worker's queues that skip this one (0: polled every pass). A port
+    /// whose burst was mostly requests over its punt rate (a flood for the slow path) is polled once every
+    /// [`THROTTLE_PASSES`] passes instead: its ring fills and the device drops, for free, what the worker
+    /// would drop anyway, and the other ports keep the worker.
+    pub skip: u32,
 }
 
-/// How long a flooding port's queue is left alone (µs): a burst of 32 every 100 µs is at most 320 kpps
-/// of its packets, a few percent of a worker.
-pub(crate) const THROTTLE_US: u64 = 100;
+/// How many passes a flooding port's queue is left alone: one burst of it for up to 256 bursts of the
+/// others (at most 0.4 % of a busy worker's packets), and more often when the worker has less to do (a
+/// pass over empty queues is short). Counted in passes, not time: no clock read per pass.
+pub(crate) const THROTTLE_PASSES: u32 = 256;
 
 /// A change of the ports a worker serves, from the control thread (a port plugged or unplugged at
 /// runtime).
@@ -146,7 +147,6 @@ impl Worker {
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
         let mut state = stages::WorkerState::new(rdtsc() as u32);
         state.punt = stages::punt::PuntLimiter::new(self.punt_rate, self.punt_burst, crate::MAX_PORTS);
-        let throttle = tsc_per_ms * THROTTLE_US / 1000;
         let mut seen = 0;
         // When next to ask for the underlay's next hops that are unresolved or due for a refresh.
         let mut next_ask = 0;
@@ -167,11 +167,9 @@ impl Worker {
             }
             let mut got = 0;
             for a in rx.iter_mut() {
-                if a.throttled_until != 0 {
-                    if rdtsc() < a.throttled_until {
-                        continue;
-                    }
-                    a.throttled_until = 0;
+                if a.skip != 0 {
+                    a.skip -= 1;
+                    continue;
                 }
                 let n = a.queue.rx_burst(&mut burst);
                 if n == 0 {
@@ -190,7 +188,7 @@ impl Worker {
                 let decided = stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
                 let refused = state.punt.take_refused() as usize;
                 if refused >= 8 && refused * 2 >= n {
-                    a.throttled_until = rdtsc() + throttle;
+                    a.skip = THROTTLE_PASSES;
                 }
                 match decided.one_port().map(usize::from) {
                     // The common case, a whole burst to one port, leaves the burst as it is.
