@@ -293,6 +293,9 @@ impl StaticServices {
     /// leave out silently).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |what, value: &str, why| ConfigError::InvalidService { what, value: value.to_owned(), why };
+        if self.lease_time < 10 {
+            return Err(bad("lease_time", &self.lease_time.to_string(), "at least 10 s"));
+        }
         for s in &self.subnets {
             let c = Cidr::parse_network(&s.cidr).ok_or_else(|| bad("cidr", &s.cidr, "not a network prefix"))?;
             let in_subnet =
@@ -309,6 +312,13 @@ impl StaticServices {
             }
             for d in &s.dns_nameservers {
                 d.parse::<std::net::IpAddr>().map_err(|_| bad("dns_nameservers", d, "not an IP address"))?;
+            }
+            for r in &s.host_routes {
+                let ok = Cidr::parse_network(&r.destination).is_some_and(|d| d.is_v6() == c.is_v6())
+                    && Cidr::parse(&r.nexthop).is_some_and(|h| h.is_v6() == c.is_v6());
+                if !ok {
+                    return Err(bad("host_routes", &r.destination, "not a prefix and next hop of the subnet's family"));
+                }
             }
             if (s.ipv6_ra_mode.is_some() || s.ipv6_address_mode.is_some()) && !c.is_v6() {
                 return Err(bad("ipv6 mode", &s.cidr, "on an IPv4 subnet"));

@@ -22,8 +22,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pipelines::tables::{PortEntry, RemotePort, Tables, TablesBuilder};
+use pipelines::tables::{IpNet, PortEntry, RemotePort, Tables, TablesBuilder};
 use pipelines::tunnel::{Chassis, Encap, NextHops, Underlay};
+use pipelines::wire::{Ipv6Addr, Mac};
 
 use crate::cidr::Cidr;
 use crate::compile::{port_services, ServicedNetwork, ServicesConfig};
@@ -51,6 +52,11 @@ pub fn compile_over(
     for r in routers {
         let (ifaces, routes) = r.parse()?;
         b.router(r.key, &ifaces, routes);
+        // An interface on an IPv6 subnet answers for its link-local address too (the source of its router
+        // advertisements), as in the node roles (`compile::fragment`).
+        for i in ifaces.iter().filter(|i| matches!(i.ip, IpNet::V6(..))) {
+            b.neighbor(i.network, IpNet::host_v6(Ipv6Addr::link_local_from_mac(i.mac)), i.mac);
+        }
     }
     for p in ports {
         let index = index_of(&p.name, names)?;
@@ -85,6 +91,13 @@ fn put_services(
         return Ok(());
     }
     let cfg = ServicesConfig { lease_secs: services.lease_time, dns_domain: services.dns_domain.clone() };
+    // The DHCP servers' addresses are answered for (a client renews by unicast), as the node roles do.
+    for s in &services.subnets {
+        let Some(d) = &s.dhcp_server else { continue };
+        if let (Some(mac), Some(ip)) = (Mac::parse(&d.mac), Cidr::parse(&d.ip)) {
+            b.neighbor(s.network, ip.to_host().into(), mac);
+        }
+    }
     let subnets: Vec<Subnet> = services
         .subnets
         .iter()

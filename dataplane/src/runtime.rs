@@ -271,8 +271,10 @@ impl Dataplane {
             let preload: u64 =
                 opts.ports.iter().map(String::as_str).chain(eal_args.vdevs()).map(preloaded_frames).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
+            // What the slow path's queues may hold (punted and to be injected), per worker.
+            let slow = if opts.pipeline() { lcores.len() as u64 * 2 * crate::slowpath::QUEUE_LEN as u64 } else { 0 };
             let hotplug = opts.hotplug_ports as u64 * (lcores.len() as u64 + 1) * HOTPLUG_DESC as u64;
-            round_pool_size(rings + preload + caches + hotplug + 4096)
+            round_pool_size(rings + preload + caches + hotplug + slow + 4096)
         };
         let pool = Mempool::new(&eal, "df_pkt_pool", mbufs, opts.mbuf_cache, dpdk::DEFAULT_DATA_ROOM)?;
         tracing::info!(mbufs, cache = opts.mbuf_cache, "packet pool created");

@@ -90,7 +90,8 @@ impl Drop for SlowPathThread {
 
 fn run(mut reader: Reader<Tables>, channels: &[Arc<Channels>], pool: &Mempool, stop: &AtomicBool, out: &Mutex<Stats>) {
     let start = Instant::now();
-    let mut sp = SlowPath::new(start.elapsed().as_nanos() as u64 ^ std::process::id() as u64);
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut sp = SlowPath::new(wall ^ u64::from(std::process::id()));
     let mut answers = Vec::new();
     let mut next_tick = 0;
     let mut declined = 0;

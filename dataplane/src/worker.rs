@@ -43,8 +43,8 @@ pub(crate) struct RxAssignment {
     pub out: Option<usize>,
     /// Pipeline mode: passes over the worker's queues that skip this one (0: polled every pass). A port
     /// whose burst was mostly requests over its punt rate (a flood for the slow path) is polled once every
-    /// [`THROTTLE_PASSES`] passes instead: its ring fills and the device drops, for free, what the worker
-    /// would drop anyway, and the other ports keep the worker.
+    /// [`THROTTLE_PASSES`] passes instead: its ring fills and the device drops, for free, what it does not
+    /// take (the flooding VM's other traffic too, while it floods), and the other ports keep the worker.
     pub skip: u32,
 }
 

@@ -8,7 +8,7 @@
 //! - DHCPv6 for the port's address on an IPv6 subnet with `enable_dhcp` and address mode
 //!   `dhcpv6-stateful` (the address) or `dhcpv6-stateless` (information only); SLAAC subnets get none.
 //! - Router advertisements: one per router interface on the port's network whose IPv6 subnets have an
-//!   `ipv6_ra_mode`.
+//!   `ipv6_ra_mode`, with the `slaac` subnets' DNS servers (RDNSS, at most three), as Neutron's radvd.
 //!
 //! A port's services change when it does, when its network or a subnet of it does, or when the network's
 //! DHCP port or a router interface on it does: the controller rebuilds the network's ports then.
@@ -16,7 +16,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use pipelines::services::{Dhcp4, Dhcp6, PortServices, RouterAdvert};
+use pipelines::services::{Dhcp4, Dhcp6, PortServices, RouterAdvert, DHCP4_SERVERS_OWN, DHCP6_SERVERS_OWN};
 use pipelines::wire::{Ipv4Addr, Ipv6Addr, Mac};
 
 use super::fragment::View;
@@ -167,15 +167,26 @@ fn adverts(net: &Network<'_>, subnets: &[&Subnet]) -> Vec<RouterAdvert> {
     let mut out = Vec::new();
     for i in ifaces {
         let Some(router_mac) = Mac::parse(&i.mac_address) else { continue };
-        let mut ra = RouterAdvert { router_mac, managed: false, other: false, prefixes: Vec::new(), mtu: net.mtu };
+        let mut ra = RouterAdvert {
+            router_mac,
+            managed: false,
+            other: false,
+            prefixes: Vec::new(),
+            mtu: net.mtu,
+            dns: Vec::new(),
+        };
         for s in subnets.iter().filter(|s| s.ip_version == 6 && ip_on(i, s).is_some()) {
             let (Some(mode), Some(c)) = (s.ipv6_ra_mode, Cidr::parse(&s.cidr)) else { continue };
             let IpAddr::V6(prefix) = c.addr() else { continue };
             ra.managed |= mode == Ipv6Mode::Dhcpv6Stateful;
             ra.other |= mode == Ipv6Mode::Dhcpv6Stateless;
             ra.prefixes.push((Ipv6Addr(prefix.octets()), c.prefix_len(), mode != Ipv6Mode::Dhcpv6Stateful));
+            if mode == Ipv6Mode::Slaac {
+                ra.dns.extend(s.dns_nameservers.iter().filter_map(|d| v6(d)));
+            }
         }
         if !ra.prefixes.is_empty() {
+            ra.dns.truncate(3);
             out.push(ra);
         }
     }
@@ -345,6 +356,9 @@ pub fn dhcp4_option(name: &str, value: &str) -> Result<(u8, Vec<u8>), String> {
             (code, kind.unwrap_or(if addrs { Kind::Addrs } else { Kind::Text }))
         }
     };
+    if DHCP4_SERVERS_OWN.contains(&code) {
+        return Err(format!("option {code} is the server's own"));
+    }
     let data = encode(kind, value, false)?;
     if data.len() > 255 {
         return Err(format!("option {name:?} is longer than 255 bytes"));
@@ -364,7 +378,14 @@ pub fn dhcp6_option(name: &str, value: &str) -> Result<(u16, Vec<u8>), String> {
             (code, kind.unwrap_or(if addrs { Kind::Addrs } else { Kind::Text }))
         }
     };
-    Ok((code, encode(kind, value, true)?))
+    if DHCP6_SERVERS_OWN.contains(&code) {
+        return Err(format!("option {code} is the server's own"));
+    }
+    let data = encode(kind, value, true)?;
+    if data.len() > 1024 {
+        return Err(format!("option {name:?} is longer than 1024 bytes"));
+    }
+    Ok((code, data))
 }
 
 #[cfg(test)]
@@ -389,6 +410,9 @@ mod tests {
         assert!(dhcp4_option("router", "fe80::1").is_err());
         assert!(dhcp4_option("no-such-option", "1").is_err());
         assert!(dhcp4_option("0", "1").is_err());
+        assert!(dhcp4_option("53", "1").is_err(), "the message type is the server's");
+        assert!(dhcp4_option("option:54", "10.0.0.1").is_err(), "so is its identifier");
+        assert!(dhcp6_option("2", "x").is_err() && dhcp6_option("13", "x").is_err());
         assert!(dhcp4_option("domain-name", &"x".repeat(300)).is_err());
         assert_eq!(dhcp6_option("dns-server", "2001:db8::53"), Ok((23, v6("2001:db8::53").unwrap().0.to_vec())));
         assert_eq!(dhcp6_option("domain-search", "example.org"), Ok((24, b"\x07example\x03org\x00".to_vec())));

@@ -18,6 +18,11 @@ use super::{frame, Dhcp4, PortServices, SlowPath};
 use crate::wire::dhcpv4::{opt, DhcpOp, MessageType, CLIENT_PORT, SERVER_PORT};
 use crate::wire::{DhcpPacket, DhcpRepr, Ipv4Addr, Mac};
 
+/// The options the server writes itself, which no extra option may add to (RFC 2132: pad, requested
+/// address, overload, message type, server identifier, parameter list, maximum size, client identifier,
+/// end; and RFC 3046's relay agent information).
+pub const SERVERS_OWN: [u8; 10] = [0, 50, 52, 53, 54, 55, 57, 61, 82, 255];
+
 /// The answer to the DHCP message `payload` from `src_mac` on a port with `svc`, sent to `dst` (its IPv4
 /// destination): a whole frame, or `None` (counted in the stats).
 #[allow(clippy::too_many_arguments)]
@@ -79,7 +84,8 @@ pub(super) fn answer(
         _ => sp.stats.bump("dhcp4.ack"),
     }
     if kind == MessageType::Ack && !inform {
-        sp.leases.insert(svc.lport, (d.address, now_ms + u64::from(d.lease_secs) * 1000));
+        let lease = reply.lease_time.unwrap_or(d.lease_secs);
+        sp.leases.insert(svc.lport, (d.address, now_ms + u64::from(lease) * 1000));
     }
     let mut bytes = vec![0u8; reply.buffer_len()];
     if reply.emit(&mut DhcpPacket::new_unchecked(&mut bytes[..])).is_err() {
@@ -144,29 +150,59 @@ fn reply(d: &Dhcp4, req: &DhcpRepr, kind: MessageType, inform: bool) -> DhcpRepr
     r.host_name = d.host_name.clone();
     r.interface_mtu = Some(d.mtu);
     r.classless_routes = d.routes.clone();
-    r.other.push((opt::BROADCAST, Ipv4Addr::from_u32(d.address.to_u32() | !mask).0.to_vec()));
-    for (code, data) in &d.extra {
-        clear(&mut r, *code);
-        r.other.push((*code, data.clone()));
+    // The port's extra options: one the server writes itself takes its place (RFC 2132's order stays: the
+    // mask before the router), any other comes after them; a value that does not fit its option is left
+    // out (the control plane encodes them; the tables may still be wrong).
+    let mut timers = false;
+    for (code, data) in d.extra.iter().filter(|(c, _)| !SERVERS_OWN.contains(c)) {
+        timers |= matches!(*code, opt::RENEWAL_TIME | opt::REBINDING_TIME);
+        if !typed(&mut r, *code, data) {
+            r.other.retain(|(c, _)| c != code);
+            r.other.push((*code, data.clone()));
+        }
+    }
+    if inform {
+        (r.lease_time, r.renewal_time, r.rebinding_time) = (None, None, None);
+    } else if let (Some(lease), false) = (r.lease_time, timers) {
+        // T1 and T2 follow the lease in force (an extra lease time), as dnsmasq's.
+        r.renewal_time = Some(lease / 2);
+        r.rebinding_time = Some((lease as u64 * 7 / 8) as u32);
+    }
+    if !r.other.iter().any(|(c, _)| *c == opt::BROADCAST) {
+        let mask = r.subnet_mask.map_or(mask, Ipv4Addr::to_u32);
+        r.other.insert(0, (opt::BROADCAST, Ipv4Addr::from_u32(d.address.to_u32() | !mask).0.to_vec()));
     }
     r
 }
 
-/// Removes the option `code` from `r` (an extra option replaces it).
-fn clear(r: &mut DhcpRepr, code: u8) {
+/// Puts an extra option whose field the server writes itself in that field: true if `code` is one of
+/// those (a value of the wrong shape leaves the server's own).
+fn typed(r: &mut DhcpRepr, code: u8, d: &[u8]) -> bool {
+    let addr = || <[u8; 4]>::try_from(d).ok().map(Ipv4Addr);
+    let addrs = || {
+        (!d.is_empty() && d.len().is_multiple_of(4))
+            .then(|| d.chunks_exact(4).map(|c| Ipv4Addr(c.try_into().expect("4"))).collect())
+    };
+    let u32v = || <[u8; 4]>::try_from(d).ok().map(u32::from_be_bytes);
+    let text = || Some(String::from_utf8_lossy(d).into_owned());
     match code {
-        opt::SUBNET_MASK => r.subnet_mask = None,
-        opt::ROUTER => r.routers.clear(),
-        opt::DNS_SERVER => r.dns_servers.clear(),
-        opt::HOST_NAME => r.host_name = None,
-        opt::DOMAIN_NAME => r.domain_name = None,
-        opt::INTERFACE_MTU => r.interface_mtu = None,
-        opt::LEASE_TIME => r.lease_time = None,
-        opt::RENEWAL_TIME => r.renewal_time = None,
-        opt::REBINDING_TIME => r.rebinding_time = None,
-        opt::CLASSLESS_ROUTES => r.classless_routes.clear(),
-        _ => r.other.retain(|(c, _)| *c != code),
+        opt::SUBNET_MASK => r.subnet_mask = addr().or(r.subnet_mask),
+        opt::ROUTER => r.routers = addrs().unwrap_or_else(|| r.routers.clone()),
+        opt::DNS_SERVER => r.dns_servers = addrs().unwrap_or_else(|| r.dns_servers.clone()),
+        opt::HOST_NAME => r.host_name = text(),
+        opt::DOMAIN_NAME => r.domain_name = text(),
+        opt::INTERFACE_MTU => r.interface_mtu = <[u8; 2]>::try_from(d).ok().map(u16::from_be_bytes).or(r.interface_mtu),
+        opt::LEASE_TIME => r.lease_time = r.lease_time.and(u32v()).or(r.lease_time),
+        opt::RENEWAL_TIME => r.renewal_time = r.renewal_time.and(u32v()).or(r.renewal_time),
+        opt::REBINDING_TIME => r.rebinding_time = r.rebinding_time.and(u32v()).or(r.rebinding_time),
+        opt::CLASSLESS_ROUTES => {
+            if let Ok(routes) = crate::wire::dhcpv4::parse_routes(d) {
+                r.classless_routes = routes;
+            }
+        }
+        _ => return false,
     }
+    true
 }
 
 /// Where a reply goes (RFC 2131 4.1): its destination MAC and IPv4 address (broadcast too for an INFORM

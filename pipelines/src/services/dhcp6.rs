@@ -18,6 +18,11 @@ use crate::wire::dhcpv6::Dhcpv6MessageType as T;
 use crate::wire::dhcpv6::{opt, IaAddress, IaNa, CLIENT_PORT, SERVER_PORT};
 use crate::wire::{Dhcpv6Packet, Dhcpv6Repr, Ipv6Addr, Mac};
 
+/// The options the server writes itself, which no extra option may add to (RFC 8415 21: the identifiers,
+/// the identity associations and their addresses, the option request, elapsed time, relay and
+/// authentication, server unicast, status, rapid commit, reconfiguration, prefix delegation).
+pub const SERVERS_OWN: [u16; 18] = [1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 18, 19, 20, 25, 26, 36];
+
 /// RFC 8415 21.13 status codes.
 const SUCCESS: u16 = 0;
 const NO_ADDRS_AVAIL: u16 = 2;
@@ -105,6 +110,11 @@ pub(super) fn answer(
         }
         T::Confirm => {
             sp.stats.bump("dhcp6.confirm");
+            // Nothing to confirm: no reply (18.3.3). The port's address is the only one of this link the
+            // server knows to be the client's.
+            if req.ia_na.iter().all(|ia| ia.addresses.is_empty()) {
+                return None;
+            }
             let on_link = req.ia_na.iter().flat_map(|ia| &ia.addresses).all(|a| Some(a.addr) == d.address);
             r.status = Some(if on_link && d.address.is_some() {
                 (SUCCESS, "all addresses on link".into())
@@ -119,7 +129,7 @@ pub(super) fn answer(
                 sp.stats.bump("dhcp6.release");
             }
             r.status = Some((SUCCESS, "done".into()));
-            return Some(emit(sp, d, src_mac, src, &r));
+            return emit(sp, d, src_mac, src, &r);
         }
         T::InformationRequest => sp.stats.bump("dhcp6.information_request"),
         _ => {
@@ -129,7 +139,7 @@ pub(super) fn answer(
     }
     r.dns_servers = d.dns.clone();
     r.domain_list = d.domain.as_deref().map(dns_name);
-    for (code, data) in &d.extra {
+    for (code, data) in d.extra.iter().filter(|(c, _)| !SERVERS_OWN.contains(c)) {
         match *code {
             opt::DNS_SERVERS => r.dns_servers.clear(),
             opt::DOMAIN_LIST => r.domain_list = None,
@@ -138,7 +148,7 @@ pub(super) fn answer(
         r.other.retain(|(c, _)| c != code);
         r.other.push((*code, data.clone()));
     }
-    Some(emit(sp, d, src_mac, src, &r))
+    emit(sp, d, src_mac, src, &r)
 }
 
 /// One IA_NA per IA the client sent, with the port's address (or, stateless, `NoAddrsAvail`); with
@@ -167,14 +177,15 @@ fn leases(d: &Dhcp6, asked: &[IaNa], renewing: bool) -> Vec<IaNa> {
         .collect()
 }
 
-/// The reply frame: from the DHCP port's link-local address to the client's.
-fn emit(sp: &mut SlowPath, d: &Dhcp6, client_mac: Mac, client: Ipv6Addr, r: &Dhcpv6Repr) -> Vec<u8> {
+/// The reply frame: from the DHCP port's link-local address to the client's; `None` if the message does
+/// not encode (an extra option over 65,535 bytes).
+fn emit(sp: &mut SlowPath, d: &Dhcp6, client_mac: Mac, client: Ipv6Addr, r: &Dhcpv6Repr) -> Option<Vec<u8>> {
     let mut bytes = vec![0u8; r.buffer_len()];
-    // (The transaction id came in 24 bits and options are under 64 KiB: emit cannot fail here.)
     if r.emit(&mut Dhcpv6Packet::new_unchecked(&mut bytes[..])).is_err() {
         sp.stats.bump("dhcp6.unencodable");
+        return None;
     }
     sp.stats.bump(if r.msg_type == T::Advertise { "dhcp6.advertise" } else { "dhcp6.reply" });
     let server = Ipv6Addr::link_local_from_mac(d.server_mac);
-    frame::udp6((d.server_mac, client_mac), (server, client), (SERVER_PORT, CLIENT_PORT), &bytes)
+    Some(frame::udp6((d.server_mac, client_mac), (server, client), (SERVER_PORT, CLIENT_PORT), &bytes))
 }

@@ -6,10 +6,10 @@
 //! solicitations from a port that has [`PortServices`] to the control side, rate-limited per port; the
 //! dataplane carries them over a bounded ring to its slow-path thread, which calls [`SlowPath::handle`]
 //! and sends the answer out of the port the request came in by (through a worker's tx queue). Unsolicited
-//! router advertisements come from [`SlowPath::tick`], which the same thread calls every few
-//! milliseconds. Both read the tables the workers read (the published snapshot), so a change of a
-//! subnet's DNS servers, host routes or MTU is in the next answer (a client's next renewal), and a port
-//! that is gone or unbound is answered no more.
+//! router advertisements come from [`SlowPath::tick`], which the same thread calls every 100 ms. Both
+//! read the tables the workers read (the published snapshot), so a change of a subnet's DNS servers, host
+//! routes or MTU is in the next answer (a client's next renewal), and a port that is gone or unbound is
+//! answered no more.
 //!
 //! Why the slow path and not the workers: an answer is built from many options (a few hundred bytes),
 //! per port, for a few packets per VM per lease; the slow path keeps the workers' code to one test per
@@ -25,6 +25,10 @@
 
 mod dhcp4;
 mod dhcp6;
+
+/// The DHCPv4 and DHCPv6 option codes the server writes itself: an extra option may not name them.
+pub use dhcp4::SERVERS_OWN as DHCP4_SERVERS_OWN;
+pub use dhcp6::SERVERS_OWN as DHCP6_SERVERS_OWN;
 mod frame;
 mod ra;
 
@@ -100,8 +104,10 @@ pub struct RouterAdvert {
     /// (prefix, length, autonomous): the interface's subnets with an RA mode; autonomous for `slaac`
     /// and `dhcpv6-stateless`.
     pub prefixes: Vec<(Ipv6Addr, u8, bool)>,
-    /// The network's MTU.
+    /// The network's MTU (not advertised below IPv6's minimum, 1280, as Neutron's radvd).
     pub mtu: u32,
+    /// Recursive DNS servers (RDNSS): the `slaac` subnets' DNS servers, at most three (Neutron's radvd).
+    pub dns: Vec<Ipv6Addr>,
 }
 
 /// Named counters of the slow path (what came in, what went out, what was left unanswered and why).
@@ -137,8 +143,8 @@ pub struct Answer {
     pub frame: Vec<u8>,
 }
 
-/// The slow path's state: the DHCPv4 leases it gave (for the counters and renewals), when each port's
-/// next unsolicited router advertisement is due, its counters.
+/// The slow path's state: the DHCPv4 leases it gave (what [`SlowPath::lease`] tells; forgotten once
+/// expired), when each port's next unsolicited router advertisement is due, its counters.
 ///
 /// Thread-safety: one per slow-path thread, owned by it; plain fields.
 #[derive(Debug)]
@@ -200,9 +206,11 @@ impl SlowPath {
     }
 
     /// The router advertisements due at `now_ms` on the ports of `t` (unsolicited: the first soon after
-    /// a port appears, then every 30 to 100 s, as Neutron's radvd), appended to `out`.
+    /// a port appears, then every 30 to 100 s, as Neutron's radvd), appended to `out`. Also forgets the
+    /// leases that expired (a port deleted with its lease leaves no trace).
     pub fn tick(&mut self, t: &Tables, now_ms: u64, out: &mut Vec<Answer>) {
         ra::tick(self, t, now_ms, out);
+        self.leases.retain(|_, (_, expires)| *expires > now_ms);
     }
 
     fn ipv4(&mut self, svc: &PortServices, src_mac: Mac, b: &[u8], now_ms: u64) -> Option<Vec<u8>> {

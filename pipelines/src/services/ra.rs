@@ -1,9 +1,10 @@
 //! Router advertisements (RFC 4861 6.2), as Neutron's radvd sends them for a router interface on subnets
 //! with an `ipv6_ra_mode`: from the interface's link-local address and MAC, hop limit 64, router lifetime
 //! 300 s (radvd's 3 × `MaxRtrAdvInterval`, 100 s in Neutron), the M flag for `dhcpv6-stateful`, the O
-//! flag for `dhcpv6-stateless`, the source link-layer address, the network's MTU, and one prefix
-//! option per subnet (on-link; autonomous for `slaac` and `dhcpv6-stateless`; valid 86400 s, preferred
-//! 14400 s, radvd's defaults).
+//! flag for `dhcpv6-stateless`, the source link-layer address, the network's MTU (from 1280 up), one
+//! prefix option per subnet (on-link; autonomous for `slaac` and `dhcpv6-stateless`; valid 86400 s,
+//! preferred 14400 s, radvd's defaults), and the `slaac` subnets' DNS servers (RDNSS, at most three,
+//! lifetime 200 s).
 //!
 //! Each node advertises to its own ports only: solicited (a router solicitation from a port is answered
 //! to that port, unicast to its sender when the sender has an address, else to all nodes), and
@@ -18,6 +19,10 @@ use crate::wire::{Icmpv6Packet, Icmpv6Repr, Ipv6Addr, Mac};
 
 /// Router lifetime, s.
 const ROUTER_LIFETIME: u16 = 300;
+/// RDNSS lifetime, s (radvd's 2 × `MaxRtrAdvInterval`).
+const RDNSS_LIFETIME: u32 = 200;
+/// IPv6's minimum link MTU: a smaller one is not advertised.
+const MIN_MTU: u32 = 1280;
 const VALID_LIFETIME: u32 = 86_400;
 const PREFERRED_LIFETIME: u32 = 14_400;
 /// Unsolicited advertisements: how many come at the faster initial rate, and the intervals (ms).
@@ -37,7 +42,10 @@ pub(super) struct Advertising {
 
 /// The advertisement of `r`, to `(dst_mac, dst)`.
 fn advert(r: &RouterAdvert, dst_mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
-    let mut options = vec![NdOption::SourceLinkAddr(r.router_mac), NdOption::Mtu(r.mtu)];
+    let mut options = vec![NdOption::SourceLinkAddr(r.router_mac)];
+    if r.mtu >= MIN_MTU {
+        options.push(NdOption::Mtu(r.mtu));
+    }
     for &(prefix, prefix_len, autonomous) in &r.prefixes {
         options.push(NdOption::PrefixInfo {
             prefix_len,
@@ -46,6 +54,12 @@ fn advert(r: &RouterAdvert, dst_mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
             preferred_lifetime: PREFERRED_LIFETIME,
             prefix,
         });
+    }
+    if !r.dns.is_empty() {
+        let mut servers = [Ipv6Addr::UNSPECIFIED; 3];
+        let count = r.dns.len().min(3);
+        servers[..count].copy_from_slice(&r.dns[..count]);
+        options.push(NdOption::Rdnss { lifetime: RDNSS_LIFETIME, servers, count: count as u8 });
     }
     let flags = if r.managed { RA_MANAGED } else { 0 } | if r.other { RA_OTHER } else { 0 };
     let repr = Icmpv6Repr::RouterAdvert {
@@ -60,8 +74,8 @@ fn advert(r: &RouterAdvert, dst_mac: Mac, dst: Ipv6Addr) -> Vec<u8> {
 }
 
 /// The answer to an ICMPv6 message `l4` from `(src_mac, src)` to `dst` on a port with `svc`: a valid
-/// router solicitation (RFC 4861 6.1.1) gets the network's advertisements (one frame per router: the
-/// first is returned, the others are due at once through `tick`).
+/// router solicitation (RFC 4861 6.1.1) gets the first router's advertisement; the others' (a network
+/// with several routers advertising) come with the port's next unsolicited ones, moved to now.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn solicited(
     sp: &mut SlowPath,
@@ -110,7 +124,9 @@ pub(super) fn solicited(
 pub(super) fn tick(sp: &mut SlowPath, t: &Tables, now_ms: u64, out: &mut Vec<Answer>) {
     sp.adverts.retain(|port, a| t.services_of(*port).is_some_and(|s| s.lport == a.lport && !s.ra.is_empty()));
     let all_nodes = (Mac::ipv6_multicast(&Ipv6Addr::ALL_NODES.0), Ipv6Addr::ALL_NODES);
-    for (&port, svc) in t.services.iter().filter(|(_, s)| !s.ra.is_empty()) {
+    // (Not to a port that is down: what the slow path sends does not go through `egress`.)
+    let up = |port: u16| t.port(port).is_some_and(|e| e.up);
+    for (&port, svc) in t.services.iter().filter(|(&p, s)| !s.ra.is_empty() && up(p)) {
         let first = now_ms + sp.random(0, 1000);
         let a = *sp.adverts.entry(port).or_insert(Advertising {
             lport: svc.lport,

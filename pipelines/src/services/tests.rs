@@ -49,7 +49,14 @@ fn dhcp6(stateful: bool) -> Dhcp6 {
 fn advert() -> RouterAdvert {
     let mut prefix = ip6(0);
     prefix.0[15] = 0;
-    RouterAdvert { router_mac: ROUTER_MAC, managed: true, other: false, prefixes: vec![(prefix, 64, false)], mtu: 1450 }
+    RouterAdvert {
+        router_mac: ROUTER_MAC,
+        managed: true,
+        other: false,
+        prefixes: vec![(prefix, 64, false)],
+        mtu: 1450,
+        dns: vec![],
+    }
 }
 
 /// VM1 on port 0 with every service, VM2 on port 1 with none.
@@ -373,4 +380,72 @@ fn eui64_is_neutrons() {
     let a = eui64(Ipv6Addr(prefix), Mac([0xfa, 0x16, 0x3e, 0x12, 0x34, 0x56]));
     assert_eq!(a.to_string(), "2001:db8::f816:3eff:fe12:3456");
     let _ = IpNet::host_v6(a);
+}
+
+#[test]
+fn extra_options_take_the_servers_fields_never_its_own_options() {
+    let mut sp = SlowPath::new(1);
+    let mut svc = all_services();
+    let d = svc.dhcp4.as_mut().unwrap();
+    d.extra = vec![
+        (opt::LEASE_TIME, 600u32.to_be_bytes().to_vec()), // T1/T2 follow it
+        (opt::SUBNET_MASK, vec![255, 255, 0, 0]),         // in the mask's place, the broadcast follows
+        (opt::MESSAGE_TYPE, vec![5]),                     // the server's own: ignored
+        (opt::SERVER_ID, vec![10, 0, 0, 99]),
+    ];
+    svc.dhcp4.as_mut().unwrap().lease_secs = 86_400;
+    let t = tables_with(svc);
+    let a = sp.handle(&t, 0, &client4(&request(MessageType::Discover), BCAST), 0).unwrap();
+    let (r, ..) = reply4(&a);
+    assert_eq!((r.message_type, r.server_id), (MessageType::Offer, Some(SERVER_IP)));
+    assert_eq!((r.lease_time, r.renewal_time, r.rebinding_time), (Some(600), Some(300), Some(525)));
+    assert_eq!(r.subnet_mask, Some(Ipv4Addr::new(255, 255, 0, 0)));
+    let opts: Vec<(u8, Vec<u8>)> = DhcpPacket::new_checked(&a.frame[42..])
+        .unwrap()
+        .options()
+        .map(|o| o.map(|(c, d)| (c, d.to_vec())).unwrap())
+        .collect();
+    assert_eq!(opts.iter().filter(|(c, _)| *c == opt::MESSAGE_TYPE || *c == opt::SERVER_ID).count(), 2, "once each");
+    assert!(opts.contains(&(opt::BROADCAST, vec![10, 0, 255, 255])));
+    let mask_at = opts.iter().position(|(c, _)| *c == opt::SUBNET_MASK).unwrap();
+    let router_at = opts.iter().position(|(c, _)| *c == opt::ROUTER).unwrap();
+    assert!(mask_at < router_at, "RFC 2132 3.3: the mask before the router");
+}
+
+#[test]
+fn requests_to_another_server_are_not_punted_and_confirm_needs_an_address() {
+    let t = tables_with(all_services());
+    let mut w = WorkerState::new(1);
+    let mut relayed = request(MessageType::Request);
+    relayed.ciaddr = IP1;
+    let to_other = client4(&relayed, (VM2, Ipv4Addr::new(10, 0, 0, 77)));
+    let to_ours = client4(&relayed, (SERVER_MAC, SERVER_IP));
+    let mut pkts = vec![HeapBuf::new(&to_other), HeapBuf::new(&to_ours)];
+    let mut meta = vec![Meta::new(0); 2];
+    stages::decide(&t, &mut w, &mut pkts, &mut meta);
+    assert_eq!((meta[0].action, meta[1].action), (Action::Output, Action::Punt));
+    let mut sp = SlowPath::new(1);
+    let mut confirm = solicit6();
+    confirm.msg_type = T6::Confirm;
+    assert!(sp.handle(&t, 0, &client6(&confirm), 0).is_none(), "no address to confirm: no reply (RFC 8415 18.3.3)");
+}
+
+#[test]
+fn advertisements_carry_slaac_dns_skip_small_mtus_and_down_ports() {
+    let mut svc = all_services();
+    svc.ra[0].dns = vec![ip6(53), ip6(54)];
+    svc.ra[0].mtu = 1000;
+    let mut t = tables_with(svc);
+    let mut sp = SlowPath::new(1);
+    let a = sp.handle(&t, 0, &solicit_router(Ipv6Addr::link_local_from_mac(VM1)), 0).unwrap();
+    let (.., options) = parse_ra(&a.frame);
+    assert!(!options.iter().any(|o| matches!(o, NdOption::Mtu(_))), "no MTU under 1280");
+    let mut servers = [Ipv6Addr::UNSPECIFIED; 3];
+    servers[..2].copy_from_slice(&[ip6(53), ip6(54)]);
+    assert!(options.contains(&NdOption::Rdnss { lifetime: 200, servers, count: 2 }));
+    t.ports[0].as_mut().unwrap().up = false;
+    let mut out = Vec::new();
+    sp.tick(&t, 0, &mut out);
+    sp.tick(&t, 2000, &mut out);
+    assert!(out.is_empty(), "nothing unsolicited to a port that is down");
 }

@@ -108,7 +108,7 @@ impl<'t> Template<'t> {
         }
         let proto = ip.protocol_number();
         if proto == IpProtocol::Udp.number() {
-            // DHCP (server replies are port security's to drop; requests are the DHCP stage's).
+            // DHCP (server replies are port security's to drop; requests are the punt stage's).
             let udp = UdpPacket::new_unchecked(&d[L4..]);
             let dhcp = |port| matches!(port, SERVER_PORT | CLIENT_PORT);
             if dhcp(udp.src_port()) || dhcp(udp.dst_port()) {

@@ -1,8 +1,8 @@
 //! Punt: hands the requests the node's slow path answers (`services`) to it, instead of the network.
 //! A pending packet from a port with services (`Tables::services`) is punted if it is a DHCPv4 request
-//! (IPv4 UDP to port 67, the port having DHCPv4), a DHCPv6 client message (IPv6 UDP to port 547, the port
-//! having DHCPv6) or a router solicitation (ICMPv6 133, the port's network having a router that
-//! advertises). Everything else goes on; so do these from a port without the service (DHCP off: the
+//! (IPv4 UDP to port 67, broadcast or to the network's DHCP port, the port having DHCPv4), a DHCPv6
+//! client message (IPv6 UDP to port 547, to ff02::1:2 or the DHCP port, the port having DHCPv6) or a
+//! router solicitation (ICMPv6 133, the port's network having a router that advertises). Everything else goes on; so do these from a port without the service (DHCP off: the
 //! request is switched as any broadcast, as Neutron's network without a DHCP agent).
 //!
 //! Rate-limited per port ([`PuntLimiter`]): a flood from one VM costs the slow path at most its port's
@@ -17,6 +17,7 @@ use crate::meta::{flags, Action, Meta};
 use crate::stages::WorkerState;
 use crate::tables::Tables;
 use crate::wire::icmpv6::ROUTER_SOLICIT;
+use crate::wire::Ipv6Addr;
 
 /// Punts per second each port may send to the slow path, by default, per worker.
 pub const DEFAULT_RATE: u32 = 100;
@@ -88,8 +89,9 @@ pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta
     if !m.pending() || t.services.is_empty() || m.has(flags::LATER_FRAGMENT) {
         return;
     }
-    let Some(kind) = kind(p.data(), m) else { return };
-    if wanted(t, kind, m) {
+    let d = p.data();
+    let Some(kind) = kind(d, m) else { return };
+    if wanted(t, kind, d, m) {
         if w.punt.allow(m.in_port, w.now_ms) {
             m.action = Action::Punt;
         } else {
@@ -119,13 +121,26 @@ fn kind(d: &[u8], m: &Meta) -> Option<Kind> {
     }
 }
 
-/// Whether the slow path serves this kind of request from the packet's port.
+/// Whether the slow path serves this kind of request from the packet's port, to this destination: a DHCP
+/// request to everyone (IPv4 broadcast, the DHCPv6 servers' group) or to the network's DHCP port (a
+/// renewal); a DHCP message to another server (a relay, a server of the VM's own elsewhere) goes on as
+/// any packet.
 #[cold]
-fn wanted(t: &Tables, kind: Kind, m: &Meta) -> bool {
+fn wanted(t: &Tables, kind: Kind, d: &[u8], m: &Meta) -> bool {
     let Some(svc) = t.services_of(m.in_port) else { return false };
+    let l3 = m.l3_off as usize;
     match kind {
-        Kind::Dhcp4 => svc.dhcp4.is_some(),
-        Kind::Dhcp6 => svc.dhcp6.is_some(),
+        Kind::Dhcp4 => svc
+            .dhcp4
+            .as_ref()
+            .is_some_and(|s| d.get(l3 + 16..l3 + 20).is_some_and(|dst| dst == [255; 4] || dst == s.server_ip.0)),
+        Kind::Dhcp6 => svc.dhcp6.as_ref().is_some_and(|s| {
+            let dst = d.get(l3 + 24..l3 + 40);
+            dst.is_some_and(|dst| dst == ALL_DHCP_AGENTS || dst == Ipv6Addr::link_local_from_mac(s.server_mac).0)
+        }),
         Kind::RouterSolicit => !svc.ra.is_empty(),
     }
 }
+
+/// ff02::1:2, All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1).
+const ALL_DHCP_AGENTS: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2];

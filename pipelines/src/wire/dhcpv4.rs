@@ -487,7 +487,7 @@ impl DhcpRepr {
 }
 
 /// RFC 3442's encoding: per route, the prefix length, the significant bytes of the destination, the router.
-fn parse_routes(mut d: &[u8]) -> Result<Vec<(Ipv4Addr, u8, Ipv4Addr)>> {
+pub(crate) fn parse_routes(mut d: &[u8]) -> Result<Vec<(Ipv4Addr, u8, Ipv4Addr)>> {
     let mut out = Vec::new();
     while let Some((&len, rest)) = d.split_first() {
         if len > 32 {

@@ -149,6 +149,12 @@ pub enum NdOption {
         prefix: Ipv6Addr,
     },
     Mtu(u32),
+    /// Recursive DNS servers (RFC 8106, type 25): at most three here (Neutron's radvd sends at most three).
+    Rdnss {
+        lifetime: u32,
+        servers: [Ipv6Addr; 3],
+        count: u8,
+    },
     /// Carried but not interpreted: its type and length in units of 8 bytes.
     Unknown {
         kind: u8,
@@ -161,6 +167,7 @@ impl NdOption {
         match self {
             NdOption::SourceLinkAddr(_) | NdOption::TargetLinkAddr(_) | NdOption::Mtu(_) => 8,
             NdOption::PrefixInfo { .. } => 32,
+            NdOption::Rdnss { count, .. } => 8 + 16 * (*count).min(3) as usize,
             NdOption::Unknown { len8, .. } => *len8 as usize * 8,
         }
     }
@@ -183,6 +190,14 @@ impl NdOption {
                 prefix: Ipv6Addr(o[16..32].try_into().expect("16")),
             },
             (5, 8) => NdOption::Mtu(get_u32(o, 4)),
+            (25, 24 | 40 | 56) => {
+                let count = ((o.len() - 8) / 16) as u8;
+                let mut servers = [Ipv6Addr::UNSPECIFIED; 3];
+                for (i, s) in servers.iter_mut().take(count as usize).enumerate() {
+                    *s = Ipv6Addr(o[8 + 16 * i..24 + 16 * i].try_into().expect("16"));
+                }
+                NdOption::Rdnss { lifetime: get_u32(o, 4), servers, count }
+            }
             (1 | 2 | 3 | 5, _) => return Err(WireError::Malformed),
             (kind, _) => NdOption::Unknown { kind, len8: o[1] },
         })
@@ -211,6 +226,13 @@ impl NdOption {
             NdOption::Mtu(mtu) => {
                 o[0] = 5;
                 set_u32(o, 4, mtu);
+            }
+            NdOption::Rdnss { lifetime, servers, count } => {
+                o[0] = 25;
+                set_u32(o, 4, lifetime);
+                for (i, s) in servers.iter().take(count.min(3) as usize).enumerate() {
+                    o[8 + 16 * i..24 + 16 * i].copy_from_slice(&s.0);
+                }
             }
             NdOption::Unknown { kind, .. } => o[0] = kind,
         }
