@@ -8,6 +8,8 @@
 //!   receives every one, and the third node (no port there, a port on another network it shares with the
 //!   sender's node) never sees a frame of that network (its `tunnel.unknown_segment` stays 0);
 //! - each node resolves its peers' underlay MACs by ARP itself;
+//! - DHCP is distributed: a VM on one node gets its address from that node, and the request goes no
+//!   further;
 //! - the wire format is the standard's: the Linux kernel's own `vxlan`, `geneve` and `gretap` devices, in
 //!   a namespace registered as a static chassis (`dragonflow chassis add`), exchange pings with VMs on
 //!   the nodes;
@@ -227,6 +229,35 @@ fn three_nodes_carry_traffic_over_tunnels_and_provider_networks() {
     // for its address, which it answers.)
     let learned: u64 = nodes.iter().map(|n| drops(n, "tunnel.arp_learned")).sum();
     assert!(learned > 0, "the nodes resolved each other's underlay MACs by ARP");
+
+    // Distributed DHCP: a VM on node 2 gets its port's address from node 2 itself; its request never
+    // leaves that node (node 1, with a port on A too, answers nothing).
+    let p = api.create("port", json!({ "network_id": a, "binding:host_id": c2, "name": "w2" }));
+    let (port, mac) = (p["id"].as_str().unwrap().to_owned(), p["mac_address"].as_str().unwrap().to_owned());
+    let want =
+        p["fixed_ips"].as_array().unwrap().iter().find_map(|f| f["ip_address"].as_str().filter(|a| !a.contains(':')));
+    let want = want.expect("an IPv4 address on A").to_owned();
+    let (ns, tap) = (format!("dfmn-w2-{pid}"), format!("tap{}", &port[..11]));
+    sh(&["ip", "netns", "add", &ns]);
+    world.namespaces.push(ns.clone());
+    plug_into(api, &port, &tap, &mac, &ns);
+    let got = std::env::temp_dir().join(format!("dfmn-w2-{pid}.lease"));
+    let script = std::env::temp_dir().join(format!("dfmn-w2-{pid}.sh"));
+    std::fs::write(&script, format!("#!/bin/sh\n[ \"$1\" = bound ] && echo $ip > {}\nexit 0\n", got.display()))
+        .unwrap();
+    sh(&["chmod", "+x", &script.display().to_string()]);
+    let offered = |n: &Node| stats(n)["slowpath"]["dhcp4.offer"].as_u64().unwrap_or(0);
+    let before = offered(&nodes[0]);
+    let out = std::process::Command::new("timeout")
+        .args(["30", "ip", "netns", "exec", &ns, "busybox", "udhcpc", "-i", &tap, "-q", "-n", "-t", "5", "-T", "2"])
+        .args(["-s", &script.display().to_string()])
+        .output()
+        .unwrap();
+    let lease = std::fs::read_to_string(&got).unwrap_or_default();
+    let _ = (std::fs::remove_file(&got), std::fs::remove_file(&script));
+    assert_eq!(lease.trim(), want, "udhcpc on node 2: {}", String::from_utf8_lossy(&out.stderr));
+    wait_for("node 2 counts its offer", Duration::from_secs(3), || offered(&nodes[1]) > 0);
+    assert_eq!(offered(&nodes[0]), before, "node 1 answered a VM of node 2");
 
     // A peer nobody here wrote: the kernel's vxlan, geneve and gretap devices in a namespace on the
     // underlay, registered as a static chassis, with a port bound to it on A, G and R.
