@@ -342,50 +342,45 @@ fn encode(kind: Kind, value: &str, v6_addrs: bool) -> Result<Vec<u8>, String> {
     })
 }
 
-/// A DHCPv4 option from its Neutron `extra_dhcp_opts` name and value: `(code, data)`. A number with no
-/// known type takes addresses if every part is one, else the text (dnsmasq's guess).
-pub fn dhcp4_option(name: &str, value: &str) -> Result<(u8, Vec<u8>), String> {
+/// An option of one DHCP version from its Neutron `extra_dhcp_opts` name and value: `(code, data)`, by
+/// that version's `names`, with codes in `codes`, the server's own refused, at most `max` bytes. A number
+/// with no known type takes addresses if every part is one, else the text (dnsmasq's guess).
+fn option<C: Copy + PartialEq + std::str::FromStr + std::fmt::Display>(
+    (name, value): (&str, &str),
+    names: &[(&str, C, Kind)],
+    codes: impl Fn(&C) -> bool,
+    own: &[C],
+    (v6_addrs, max): (bool, usize),
+) -> Result<(C, Vec<u8>), String> {
     let n = bare(name);
-    let (code, kind) = match V4_NAMES.iter().find(|(k, _, _)| *k == n) {
+    let (code, kind) = match names.iter().find(|(k, _, _)| *k == n) {
         Some(&(_, code, kind)) => (code, kind),
         None => {
-            let code =
-                n.parse::<u8>().ok().filter(|c| (1..255).contains(c)).ok_or(format!("unknown DHCP option {name:?}"))?;
-            let kind = V4_NAMES.iter().find(|(_, c, _)| *c == code).map(|&(_, _, k)| k);
-            let addrs = value.split(',').all(|a| v4(a.trim()).is_some());
+            let code = n.parse::<C>().ok().filter(&codes).ok_or(format!("unknown DHCP option {name:?}"))?;
+            let kind = names.iter().find(|(_, c, _)| *c == code).map(|&(_, _, k)| k);
+            let addrs =
+                value.split(',').all(|a| if v6_addrs { v6(a.trim()).is_some() } else { v4(a.trim()).is_some() });
             (code, kind.unwrap_or(if addrs { Kind::Addrs } else { Kind::Text }))
         }
     };
-    if DHCP4_SERVERS_OWN.contains(&code) {
+    if own.contains(&code) {
         return Err(format!("option {code} is the server's own"));
     }
-    let data = encode(kind, value, false)?;
-    if data.len() > 255 {
-        return Err(format!("option {name:?} is longer than 255 bytes"));
+    let data = encode(kind, value, v6_addrs)?;
+    if data.len() > max {
+        return Err(format!("option {name:?} is longer than {max} bytes"));
     }
     Ok((code, data))
 }
 
-/// A DHCPv6 option from its name and value (codes as [`dhcp4_option`], 16 bits).
+/// A DHCPv4 option (codes 1 to 254, at most 255 bytes).
+pub fn dhcp4_option(name: &str, value: &str) -> Result<(u8, Vec<u8>), String> {
+    option((name, value), V4_NAMES, |c| (1..255).contains(c), &DHCP4_SERVERS_OWN, (false, 255))
+}
+
+/// A DHCPv6 option (codes from 1, at most 1,024 bytes here).
 pub fn dhcp6_option(name: &str, value: &str) -> Result<(u16, Vec<u8>), String> {
-    let n = bare(name);
-    let (code, kind) = match V6_NAMES.iter().find(|(k, _, _)| *k == n) {
-        Some(&(_, code, kind)) => (code, kind),
-        None => {
-            let code = n.parse::<u16>().ok().filter(|&c| c > 0).ok_or(format!("unknown DHCPv6 option {name:?}"))?;
-            let kind = V6_NAMES.iter().find(|(_, c, _)| *c == code).map(|&(_, _, k)| k);
-            let addrs = value.split(',').all(|a| v6(a.trim()).is_some());
-            (code, kind.unwrap_or(if addrs { Kind::Addrs } else { Kind::Text }))
-        }
-    };
-    if DHCP6_SERVERS_OWN.contains(&code) {
-        return Err(format!("option {code} is the server's own"));
-    }
-    let data = encode(kind, value, true)?;
-    if data.len() > 1024 {
-        return Err(format!("option {name:?} is longer than 1024 bytes"));
-    }
-    Ok((code, data))
+    option((name, value), V6_NAMES, |&c| c > 0, &DHCP6_SERVERS_OWN, (true, 1024))
 }
 
 #[cfg(test)]
