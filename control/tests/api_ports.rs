@@ -382,3 +382,42 @@ fn slaac_subnets_give_neutrons_eui64_addresses() {
     let (st, v) = s.delete(&format!("/v2.0/subnets/{v4}"));
     assert_eq!((st, error_type(&v)), (409, "SubnetInUse"), "an IPv4 subnet's ports keep it in use: {v}");
 }
+
+/// Neutron's portsecurity rules for groups: a port without port security (its own setting or its
+/// network's) gets no default group and may not be given one; turning port security off under a port's
+/// groups is refused until they go.
+#[test]
+fn security_groups_need_port_security() {
+    let s = serve("portsec");
+    let net = id(&create(&s, "network", json!({ "name": "n" })));
+    create(&s, "subnet", json!({ "network_id": net, "cidr": "10.60.0.0/24", "ip_version": 4 }));
+    let open = id(&create(&s, "network", json!({ "name": "open", "port_security_enabled": false })));
+    let (st, v) = s.post("/v2.0/security-groups", json!({ "security_group": { "name": "web" } }));
+    assert_eq!(st, 201, "{v}");
+    let sg = id(&v["security_group"]);
+    // Secured: the default group; unsecured by its own setting or its network's: none.
+    let p = create(&s, "port", json!({ "network_id": net }));
+    assert_eq!(p["security_groups"].as_array().unwrap().len(), 1, "the default group: {p}");
+    let q = create(&s, "port", json!({ "network_id": net, "port_security_enabled": false }));
+    assert_eq!(q["security_groups"], json!([]));
+    let r = create(&s, "port", json!({ "network_id": open }));
+    assert_eq!(r["security_groups"], json!([]), "the network's setting: {r}");
+    // Groups asked for without port security: 400.
+    for body in [
+        json!({ "port": { "network_id": net, "port_security_enabled": false, "security_groups": [sg] } }),
+        json!({ "port": { "network_id": open, "security_groups": [sg] } }),
+    ] {
+        let (st, v) = s.post("/v2.0/ports", body);
+        assert_eq!((st, error_type(&v)), (400, "PortSecurityAndIPRequiredForSecurityGroups"), "{v}");
+    }
+    let (st, v) = put(&s, "port", &id(&q), json!({ "security_groups": [sg] }));
+    assert_eq!((st, error_type(&v)), (400, "PortSecurityAndIPRequiredForSecurityGroups"), "{v}");
+    // Port security off under the port's groups: 409 until they go; then it may go off.
+    let (st, v) = put(&s, "port", &id(&p), json!({ "port_security_enabled": false }));
+    assert_eq!((st, error_type(&v)), (409, "PortSecurityPortHasSecurityGroup"), "{v}");
+    let (st, v) = put(&s, "port", &id(&p), json!({ "port_security_enabled": false, "security_groups": [] }));
+    assert_eq!((st, v["port_security_enabled"].clone()), (200, json!(false)), "{v}");
+    // An unknown group: 404.
+    let (st, v) = put(&s, "port", &id(&q), json!({ "port_security_enabled": true, "security_groups": ["nope"] }));
+    assert_eq!((st, error_type(&v)), (404, "SecurityGroupNotFound"), "{v}");
+}

@@ -17,7 +17,7 @@ use super::floating_ips::associate;
 use super::ipam;
 use super::security_groups::default_group;
 use crate::db::{Db, DbError};
-use crate::model::{FloatingIp, Port, SecurityGroup, Store, ROUTER_INTERFACE};
+use crate::model::{FloatingIp, Network, Port, SecurityGroup, Store, ROUTER_INTERFACE};
 
 /// A MAC as Neutron makes them: `fa:16:3e` and three random bytes.
 fn neutron_mac() -> String {
@@ -167,6 +167,23 @@ fn requested_opts(attrs: &mut Attrs) -> ApiResult<Option<Vec<extra_dhcp_opts::As
     attrs.remove("extra_dhcp_opts").map(|v| extra_dhcp_opts::parse(&v)).transpose()
 }
 
+/// Whether port `p` has port security: its own setting, else its network's (Neutron's default: on).
+fn secured(db: &dyn Db, p: &Port) -> ApiResult<bool> {
+    Ok(match p.port_security_enabled {
+        Some(on) => on,
+        None => Store::new(db).get::<Network>(&p.network_id)?.is_none_or(|n| n.port_security_enabled),
+    })
+}
+
+/// 400 `PortSecurityAndIPRequiredForSecurityGroups`, Neutron's words.
+fn groups_need_port_security() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "PortSecurityAndIPRequiredForSecurityGroups",
+        "Port security must be enabled and port must have an IP address in order to use security groups.",
+    )
+}
+
 impl Resource for Port {
     const ONE: &'static str = "port";
     const MANY: &'static str = "ports";
@@ -231,7 +248,13 @@ impl Resource for Port {
         for g in &p.security_groups {
             s.get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
         }
-        if !groups_given && p.port_security_enabled != Some(false) {
+        // Neutron's portsecurity rules: a port without port security (its own setting, or its network's)
+        // takes no group, neither the default one nor one asked for.
+        if !secured(db, &p)? {
+            if !p.security_groups.is_empty() {
+                return Err(groups_need_port_security());
+            }
+        } else if !groups_given {
             p.security_groups = vec![default_group(db, &p.project_id)?];
         }
         allocate_port(db, &mut p, requested, mac_given)?;
@@ -248,7 +271,23 @@ impl Resource for Port {
         let requested = requested_ips(&mut attrs)?;
         let opts = requested_opts(&mut attrs)?;
         let mac = attrs.remove("mac_address");
+        let groups_given = attrs.contains_key("security_groups");
         let mut next = merge(cur, attrs)?;
+        if !next.security_groups.is_empty() && !secured(db, &next)? {
+            // Neutron: groups asked for on an unsecured port are a bad request; port security turned off
+            // under the groups the port has, a conflict until they are removed.
+            return Err(if groups_given {
+                groups_need_port_security()
+            } else {
+                ApiError::conflict(
+                    "PortSecurityPortHasSecurityGroup",
+                    "Port has security group associated. Cannot disable port security or ip address until security group is removed",
+                )
+            });
+        }
+        for g in next.security_groups.iter().filter(|g| !cur.security_groups.contains(g)) {
+            Store::new(db).get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
+        }
         if let Some(opts) = opts {
             next.extra_dhcp_opts = extra_dhcp_opts::on_update(&cur.id, &cur.extra_dhcp_opts, opts)?;
         }
