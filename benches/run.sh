@@ -15,6 +15,8 @@
 #              leave by the source port, not the sink); vxlan-decap-1kflows, vxlan-encap-1kflows: the
 #              harness's tunnel scenarios, dragonflow with benches/<scenario>.toml; her8-1kflows: head-end
 #              replication of l2-1kflows to 8 chassis (the rate is the copies'; dragonflow and testpmd);
+#              sg-1kflows, sg-10kflows (the harness's conntrack scenarios, dragonflow with benches/sg.toml),
+#              sg-100kflows, sg-1mflows (the same with gen_flows.py's pcaps; dragonflow and testpmd);
 #              dhcp-exchanges (DHCPDISCOVERs answered per second, no punt limit), dhcpflood-1kflows and
 #              dhcpquiet-1kflows (l2-1kflows while a third VM floods DHCP / is silent; dragonflow only)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
@@ -77,14 +79,18 @@ echo "# $DF: ANCHOR_SWITCH_CMD='$BIN run ${DF_ARGS:-} -- {EAL}' $BENCH/run-ancho
 
 # l2-1mflows: the harness's l2-1kflows run (vdevs, cores, measurement) with benches/gen_flows.py's 1M-flow
 # pcap and 4 GiB of hugepages instead (benches/with-pcap.sh); testpmd runs the same way, the other peers
-# (OVS, l2fwd) cannot: their command lines are the harness's own.
+# (OVS, l2fwd) cannot: their command lines are the harness's own. sg-100kflows, sg-1mflows: the same with
+# benches/sg.toml's security groups (100,000 or 1,000,000 tracked connections, twice: one per port's zone).
 BIG_PCAPS=${DF_PCAPS:-/tmp/df-pcaps}
 big() {  # big SCENARIO SWITCH
-  local scen=$1 sw=$2 pcap=$BIG_PCAPS/$1.pcap n cmd
-  n=$(sed -E 's/^l2-([0-9]+)mflows$/\1/' <<<"$scen")000000
+  local scen=$1 sw=$2 pcap n cmd cfg=""
+  n=$(sed -E 's/^(l2|sg)-([0-9]+)(k|m)flows$/\2/' <<<"$scen")
+  case $scen in *kflows) n=${n}000 ;; *) n=${n}000000 ;; esac
+  pcap=$BIG_PCAPS/l2-${scen#*-}.pcap
+  [[ $scen == sg-* ]] && cfg="--config $HERE/sg.toml --conntrack-max $((2 * n + n / 2))"
   [ -s "$pcap" ] || { mkdir -p "$BIG_PCAPS"; python3 "$HERE/gen_flows.py" "$n" "$pcap"; }
   case $sw in
-    "$DF") cmd="$HERE/with-pcap.sh $pcap 4096 $BIN run ${DF_ARGS:-} -- {EAL}" ;;
+    "$DF") cmd="$HERE/with-pcap.sh $pcap 4096 $BIN run $cfg ${DF_ARGS:-} -- {EAL}" ;;
     testpmd-*) cmd="$HERE/with-pcap.sh $pcap 4096 dpdk-testpmd {EAL} -- --forward-mode=${sw#testpmd-} --auto-start"
       cmd="$cmd --total-num-mbufs=$((n + 65536)) --stats-period 3600" ;;
     *) return 1 ;;
@@ -161,7 +167,7 @@ one() {  # one SCENARIO SWITCH
     echo "$scen $sw $(awk '{print $3}' <<<"$line" | grep . || echo FAIL)" | tee -a "$RESULTS"
     return 0
   fi
-  if [[ $scen =~ ^l2-[0-9]+mflows$ ]]; then
+  if [[ $scen =~ ^l2-[0-9]+mflows$ || $scen =~ ^sg-[0-9]+(00k|m)flows$ ]]; then
     line=$(big "$scen" "$sw") || return 0  # a peer that cannot run it: no line
     local mpps
     mpps=$(awk '{print $3}' <<<"$line")
@@ -170,8 +176,10 @@ one() {  # one SCENARIO SWITCH
   fi
   # A scenario with a configuration of its own here (benches/vxlan-*.toml) runs with it; herN-1kflows is
   # the harness's l2-1kflows run with benches/herN-1kflows.toml (dragonflow and testpmd only).
+  # sg-1kflows and sg-10kflows (the harness's conntrack scenarios) run with benches/sg.toml's security groups.
   local cfg=""
   [ -f "$HERE/$scen.toml" ] && cfg="--config $HERE/$scen.toml"
+  [[ $scen == sg-* ]] && cfg="--config $HERE/sg.toml"
   if [[ $scen =~ ^her[0-9]+-1kflows$ ]]; then
     [[ $sw == "$DF" || $sw == testpmd-* || $sw == dragonflow-base ]] || return 0
     run_scen=l2-1kflows

@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub tunnels: StaticTunnels,
     /// Static DHCP and router advertisements for `mode = "pipeline"` (`control::config::StaticServices`).
     pub services: StaticServices,
+    /// Security groups of the static ports (`control::config::StaticSecurityGroup`).
+    #[serde(rename = "security_group")]
+    pub security_groups: Vec<control::config::StaticSecurityGroup>,
 }
 
 /// `[log]`
@@ -62,6 +65,18 @@ pub enum ConfigError {
 }
 
 impl RunConfig {
+    /// The file's static topology (`[[port]]`, `[[router]]`, `[tunnels]`, `[services]`,
+    /// `[[security_group]]`), for `control::static_topology`.
+    pub fn static_topology(&self) -> control::config::StaticTopology {
+        control::config::StaticTopology {
+            ports: self.ports.clone(),
+            routers: self.routers.clone(),
+            tunnels: self.tunnels.clone(),
+            services: self.services.clone(),
+            security_groups: self.security_groups.clone(),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
@@ -119,6 +134,10 @@ pub struct SwitchArgs {
     /// How many of those a port may send at once after a quiet while (default 200).
     #[arg(long)]
     pub punt_burst: Option<u32>,
+    /// Connections each worker may track for security groups (default 1000000; about 84 bytes each, taken
+    /// as they come). When full, new connections are dropped and counted (conntrack.full).
+    #[arg(long, value_name = "CONNECTIONS")]
+    pub conntrack_max: Option<u32>,
     /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -153,6 +172,7 @@ impl SwitchArgs {
         d.latency &= !self.no_latency;
         d.punt_rate = self.punt_rate.unwrap_or(d.punt_rate);
         d.punt_burst = self.punt_burst.unwrap_or(d.punt_burst);
+        d.conntrack_max = self.conntrack_max.unwrap_or(d.conntrack_max);
         if let Some(l) = &self.log_level {
             log.level = l.clone();
         }

@@ -75,8 +75,7 @@ pub fn run(file: Option<&PathBuf>, args: &RunArgs) -> Result<()> {
     let cfg = resolve(file, args)?;
     let life = Lifecycle::start(&cfg.log, &args.switch, StatsJson::AtExit)?;
     let tables = |names: &[String]| {
-        let t = static_topology::compile_over(None, &cfg.ports, &cfg.routers, &cfg.tunnels, &cfg.services, names)
-            .map_err(|e| e.to_string())?;
+        let t = static_topology::compile_over(None, &cfg.static_topology(), names).map_err(|e| e.to_string())?;
         tracing::info!(bound = t.ports.iter().flatten().count(), "tables compiled from the [[port]] bindings");
         Ok(t)
     };
@@ -128,14 +127,7 @@ impl Reload<'_> {
         if cfg.dataplane != self.running.dataplane {
             tracing::warn!("the [dataplane] section changed: it takes effect at the next start");
         }
-        let t = static_topology::compile_over(
-            dp.tables(),
-            &cfg.ports,
-            &cfg.routers,
-            &cfg.tunnels,
-            &cfg.services,
-            &self.names,
-        )?;
+        let t = static_topology::compile_over(dp.tables(), &cfg.static_topology(), &self.names)?;
         dp.publish(t).context("patch mode has no tables to reload")
     }
 }

@@ -151,6 +151,7 @@ mod tests {
             mempool: Default::default(),
             tables_version: 0,
             slowpath: Default::default(),
+            conntrack: Default::default(),
         }
     }
 

@@ -59,9 +59,7 @@ fn load(name: &str) -> Case {
 fn through_heap(case: &Case) -> (Vec<Vec<Vec<u8>>>, BTreeMap<String, u64>) {
     let input = &case.input;
     let cfg = StaticTopology::load(&case.topology).unwrap();
-    let t =
-        control::static_topology::compile_over(None, &cfg.ports, &cfg.routers, &cfg.tunnels, &cfg.services, &names())
-            .unwrap();
+    let t = control::static_topology::compile_over(None, &cfg, &names()).unwrap();
     let mut out = vec![Vec::new(); PORTS];
     let mut drops = DropCounters::default();
     let mut worker = stages::WorkerState::new(1);
@@ -161,4 +159,15 @@ macro_rules! golden {
     };
 }
 
-golden!(classify, port_security, arp_responder, nd_responder, l2_switch, l3_route, egress, pipeline, dhcp);
+golden!(
+    classify,
+    port_security,
+    arp_responder,
+    nd_responder,
+    l2_switch,
+    l3_route,
+    egress,
+    pipeline,
+    dhcp,
+    security_groups
+);

@@ -325,6 +325,11 @@ fn three_nodes_carry_traffic_over_tunnels_and_provider_networks() {
     for x in [&v1, &v2, &f1, &f2] {
         x.attach(api);
     }
+    // The hosts outside the cloud below are no members of the VMs' default group: as a Neutron user
+    // would, an ingress rule lets their pings in (the replies to the VMs' own pings need none).
+    for (x, host) in [(&v2, "10.60.0.50/32"), (&f2, "10.70.0.50/32")] {
+        allow_ingress(api, &x.port, "icmp", host);
+    }
     assert!(pings(&v1.ns, v2.ip(false)), "v1 -> v2 over VLAN 100");
     assert!(pings(&v2.ns, v1.ip(false)), "v2 -> v1 over VLAN 100");
     assert!(pings(&f2.ns, f1.ip(false)), "f2 -> f1 over the flat network");

@@ -80,7 +80,7 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let pkts = b2.restore();
             meta.iter_mut().for_each(|m| m.output(1));
-            egress::run(&l2, pkts, &mut meta);
+            egress::run(&l2, &mut w, pkts, &mut meta);
             black_box(&meta);
         })
     });

@@ -18,8 +18,7 @@ pub fn tables(config: &str, names: &[&str]) -> Tables {
 
 pub fn compile(cfg: &StaticTopology, names: &[&str]) -> Tables {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    control::static_topology::compile_over(None, &cfg.ports, &cfg.routers, &cfg.tunnels, &cfg.services, &names)
-        .expect("compiles")
+    control::static_topology::compile_over(None, cfg, &names).expect("compiles")
 }
 
 /// The route-count scenario `l3-routes:N:v4|v6` (`benches::routes`): its tables and 4,096 frames.

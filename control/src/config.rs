@@ -30,6 +30,55 @@ pub struct StaticTopology {
     pub tunnels: StaticTunnels,
     /// Static DHCP and router advertisements for `mode = "pipeline"`.
     pub services: StaticServices,
+    /// Security groups of the static ports.
+    #[serde(rename = "security_group")]
+    pub security_groups: Vec<StaticSecurityGroup>,
+}
+
+/// `[[security_group]]`: a security group the static ports may name in their `security_groups`, with
+/// Neutron's rule attributes (a rule's `remote_group` names another group of the file). The node roles
+/// compile the same way from the DB (`compile::security_groups`).
+///
+/// ```toml
+/// [[security_group]]
+/// name = "web"
+/// rules = [
+///   { direction = "egress" },
+///   { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80 },
+///   { direction = "ingress", ethertype = "IPv6", protocol = "icmp", remote_group = "web" },
+/// ]
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSecurityGroup {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub stateful: bool,
+    #[serde(default)]
+    pub rules: Vec<StaticSgRule>,
+}
+
+/// One rule of a `[[security_group]]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticSgRule {
+    pub direction: crate::model::Direction,
+    #[serde(default = "ipv4")]
+    pub ethertype: crate::model::EtherType,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub port_range_min: Option<u16>,
+    #[serde(default)]
+    pub port_range_max: Option<u16>,
+    #[serde(default)]
+    pub remote_ip_prefix: Option<String>,
+    #[serde(default)]
+    pub remote_group: Option<String>,
+}
+
+fn ipv4() -> crate::model::EtherType {
+    crate::model::EtherType::IPv4
 }
 
 /// `[services]`: the subnets of the static networks, with Neutron's attribute names, and the DHCP the
@@ -208,6 +257,10 @@ pub struct StaticPort {
     pub port_security: bool,
     #[serde(default = "yes")]
     pub admin_state_up: bool,
+    /// Its security groups (`[[security_group]]` names). Absent: not filtered; empty: nothing allowed
+    /// (Neutron's port with port security and no group).
+    #[serde(default)]
+    pub security_groups: Option<Vec<String>>,
 }
 
 fn yes() -> bool {

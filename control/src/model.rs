@@ -312,6 +312,10 @@ pub struct SecurityGroup {
     pub description: String,
     #[serde(default)]
     pub project_id: String,
+    /// Neutron's `stateful-security-group`: connections are tracked (replies to what a rule allowed
+    /// pass); `false`: every packet needs a rule of its own. Groups stored before it are stateful.
+    #[serde(default = "yes")]
+    pub stateful: bool,
     #[serde(default)]
     pub security_group_rules: Vec<SecurityGroupRule>,
     #[serde(default)]
@@ -353,6 +357,49 @@ pub struct SecurityGroupRule {
     pub revision_number: Revision,
 }
 object!(SecurityGroupRule, "securitygrouprule");
+
+impl SecurityGroupRule {
+    /// The IP protocol number the rule matches; `None`: any protocol. The API stores a protocol as a
+    /// lower-case name of [`IP_PROTOCOLS`] or a number 0-255 (IPv6 ICMP as `ipv6-icmp` or `58`).
+    pub fn protocol_number(&self) -> Option<u8> {
+        self.protocol.as_deref().and_then(ip_protocol_number)
+    }
+}
+
+/// Neutron's `IP_PROTOCOL_MAP` (neutron-lib `constants.py`): the protocol names a rule may give, and
+/// their numbers. `icmpv6` is Neutron's legacy name of `ipv6-icmp`.
+pub const IP_PROTOCOLS: &[(&str, u8)] = &[
+    ("ah", 51),
+    ("dccp", 33),
+    ("egp", 8),
+    ("esp", 50),
+    ("gre", 47),
+    ("hopopt", 0),
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ip", 0),
+    ("ipip", 4),
+    ("ipv6-encap", 41),
+    ("ipv6-frag", 44),
+    ("ipv6-icmp", 58),
+    ("icmpv6", 58),
+    ("ipv6-nonxt", 59),
+    ("ipv6-opts", 60),
+    ("ipv6-route", 43),
+    ("ospf", 89),
+    ("pgm", 113),
+    ("rsvp", 46),
+    ("sctp", 132),
+    ("tcp", 6),
+    ("udp", 17),
+    ("udplite", 136),
+    ("vrrp", 112),
+];
+
+/// A stored protocol's number: a name of [`IP_PROTOCOLS`] or a number; `None` for anything else.
+pub fn ip_protocol_number(p: &str) -> Option<u8> {
+    IP_PROTOCOLS.iter().find(|(n, _)| *n == p).map(|(_, v)| *v).or_else(|| p.parse().ok())
+}
 
 /// A compute node, registered by its local controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

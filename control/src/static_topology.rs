@@ -27,28 +27,26 @@ use pipelines::tunnel::{Chassis, Encap, NextHops, Underlay};
 use pipelines::wire::{Ipv6Addr, Mac};
 
 use crate::cidr::Cidr;
-use crate::compile::{port_services, ServicedNetwork, ServicesConfig};
-use crate::config::{ConfigError, StaticPort, StaticRouter, StaticServices, StaticTunnels};
-use crate::model::{FixedIp, Port, Route, Subnet};
+use crate::compile::{port_services, port_sg, protocol, Model, ServicedNetwork, ServicesConfig};
+use crate::config::{
+    ConfigError, StaticPort, StaticRouter, StaticSecurityGroup, StaticServices, StaticTopology, StaticTunnels,
+};
+use crate::model::{FixedIp, Port, Route, SecurityGroupRule, Subnet};
 
 /// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
 /// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
 pub fn compile(ports: &[StaticPort], routers: &[StaticRouter], names: &[String]) -> Result<Tables, ConfigError> {
-    compile_over(None, ports, routers, &StaticTunnels::default(), &StaticServices::default(), names)
+    let topology = StaticTopology { ports: ports.to_vec(), routers: routers.to_vec(), ..Default::default() };
+    compile_over(None, &topology, names)
 }
 
 /// [`compile`], reusing the routers of `prev` (the tables in use) where their interfaces are the same:
 /// their routes are edited by difference ([`TablesBuilder::reusing_routers`]), not built again.
-pub fn compile_over(
-    prev: Option<&Tables>,
-    ports: &[StaticPort],
-    routers: &[StaticRouter],
-    tunnels: &StaticTunnels,
-    services: &StaticServices,
-    names: &[String],
-) -> Result<Tables, ConfigError> {
+pub fn compile_over(prev: Option<&Tables>, topology: &StaticTopology, names: &[String]) -> Result<Tables, ConfigError> {
+    let StaticTopology { ports, routers, tunnels, services, security_groups } = topology;
     let mut b = prev.map_or_else(TablesBuilder::new, TablesBuilder::reusing_routers);
     put_tunnels(&mut b, tunnels, names)?;
+    let groups = groups_model(ports, security_groups)?;
     for r in routers {
         let (ifaces, routes) = r.parse()?;
         b.router(r.key, &ifaces, routes);
@@ -70,11 +68,74 @@ pub fn compile_over(
                 up: p.admin_state_up,
                 security: p.port_security,
                 allowed: ips.into_iter().map(|ip| (mac, ip)).collect(),
+                sg: p.security_groups.as_ref().and_then(|g| {
+                    let port = Port { security_groups: g.clone(), ..groups.ports[&p.name].clone() };
+                    port_sg(&groups, &|_| true, &port, p.port_security)
+                }),
             },
         );
     }
     put_services(&mut b, ports, routers, services, names)?;
     Ok(b.build())
+}
+
+/// The static ports and `[[security_group]]`s as a model for `compile::port_sg`: each port (by its
+/// `name`) with its addresses and groups, each group with its rules (a rule's `remote_group` by name).
+fn groups_model(ports: &[StaticPort], groups: &[StaticSecurityGroup]) -> Result<Model, ConfigError> {
+    let mut m = Model::default();
+    let invalid = |group: &str, value: &str, why| ConfigError::InvalidPort {
+        port: format!("security_group {group}"),
+        field: "rules",
+        value: value.to_owned(),
+        why,
+    };
+    for g in groups {
+        let group = serde_json::json!({"id": g.name, "name": g.name, "stateful": g.stateful});
+        let group = serde_json::from_value(group).map_err(|_| invalid(&g.name, &g.name, "not a group"))?;
+        m.security_groups.insert(g.name.clone(), group);
+        for (i, r) in g.rules.iter().enumerate() {
+            if let Some(other) = r.remote_group.as_ref().filter(|o| !groups.iter().any(|x| &x.name == *o)) {
+                return Err(invalid(&g.name, other, "remote_group names no [[security_group]]"));
+            }
+            let v6 = r.ethertype == crate::model::EtherType::IPv6;
+            if protocol(r.protocol.as_deref(), v6).is_none() {
+                return Err(invalid(&g.name, r.protocol.as_deref().unwrap_or(""), "not a protocol"));
+            }
+            let rule = SecurityGroupRule {
+                id: format!("{}-{i}", g.name),
+                security_group_id: g.name.clone(),
+                direction: r.direction,
+                ethertype: r.ethertype,
+                protocol: r.protocol.clone(),
+                port_range_min: r.port_range_min,
+                port_range_max: r.port_range_max,
+                remote_ip_prefix: r.remote_ip_prefix.clone(),
+                remote_group_id: r.remote_group.clone(),
+                ..serde_json::from_value(
+                    serde_json::json!({"id": "", "security_group_id": "", "direction": "ingress", "ethertype": "IPv4"}),
+                )
+                .expect("a rule")
+            };
+            m.security_group_rules.insert(rule.id.clone(), rule);
+        }
+    }
+    for p in ports {
+        for g in p.security_groups.iter().flatten() {
+            if !m.security_groups.contains_key(g) {
+                return Err(ConfigError::InvalidPort {
+                    port: p.name.clone(),
+                    field: "security_groups",
+                    value: g.clone(),
+                    why: "names no [[security_group]]",
+                });
+            }
+        }
+        let mut port = Port::new(p.name.clone(), p.network.to_string());
+        port.fixed_ips = p.ips.iter().map(|ip| FixedIp { subnet_id: String::new(), ip_address: ip.clone() }).collect();
+        port.security_groups = p.security_groups.clone().unwrap_or_default();
+        m.ports.insert(p.name.clone(), port);
+    }
+    Ok(m)
 }
 
 /// `[services]` into `b`: each port's DHCP and router advertisements, by the node roles' rules
@@ -249,7 +310,7 @@ mod tests {
         let names = ["net_pcap0".to_owned(), "net_null0".to_owned()];
         let compile_with = |extra: &str| {
             let c = StaticTopology::from_toml_str(&format!("{base}\n{extra}")).unwrap();
-            compile_over(None, &c.ports, &c.routers, &c.tunnels, &c.services, &names)
+            compile_over(None, &c, &names)
         };
         let t = compile_with(r#"remote_ports = [{ mac = "fa:16:3e:00:00:02", network = 1, chassis = 2 }]"#).unwrap();
         assert_eq!(t.underlay.map(|u| u.port), Some(1));
@@ -307,12 +368,39 @@ mod tests {
         // the result is what a compilation from nothing gives.
         let mut changed = c.routers.clone();
         changed[0].routes[0].destination = "10.9.0.0/16".into();
-        let over =
-            compile_over(Some(&t), &c.ports, &changed, &StaticTunnels::default(), &StaticServices::default(), &names)
-                .unwrap();
+        let changed_topology =
+            StaticTopology { ports: c.ports.clone(), routers: changed.clone(), ..Default::default() };
+        let over = compile_over(Some(&t), &changed_topology, &names).unwrap();
         assert_eq!(over, compile(&c.ports, &changed, &names).unwrap());
         let to = |t: &Tables, b| t.routers[&7].route_v4(pipelines::wire::Ipv4Addr::new(10, b, 2, 3)).is_some();
         assert!(to(&over, 9) && !to(&over, 1), "the new route replaced the old one");
         assert!(to(&t, 1) && !to(&t, 9), "the tables in use are not edited");
+    }
+
+    #[test]
+    fn security_groups_filter_the_ports_that_name_them() {
+        use pipelines::acl::Query;
+        use pipelines::wire::Ipv4Addr;
+        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/sg.toml")).unwrap();
+        let c = StaticTopology::from_toml_str(&toml).unwrap();
+        let names = vec!["net_pcap0".to_owned(), "net_null0".to_owned()];
+        let t = compile_over(None, &c, &names).unwrap();
+        let (vm1, vm2) = (t.port(0).unwrap().sg.clone().unwrap(), t.port(1).unwrap().sg.clone().unwrap());
+        assert!(vm1.stateful);
+        let outside = Ipv4Addr::new(192, 168, 1, 1);
+        assert!(vm2.ingress.allows(&Query::udp4(5003, Ipv4Addr::new(10, 0, 0, 7))), "a member");
+        assert!(vm2.ingress.allows(&Query::tcp4(22, outside)) && !vm2.ingress.allows(&Query::tcp4(23, outside)));
+        assert!(!vm1.ingress.allows(&Query::tcp4(443, outside)) && vm2.ingress.allows(&Query::tcp4(443, outside)));
+        assert!(vm1.egress.allows(&Query::tcp4(1, outside)));
+        // A port that names no group is not filtered; a group that names no group is refused.
+        let mut plain = c.clone();
+        plain.ports[0].security_groups = None;
+        assert!(compile_over(None, &plain, &names).unwrap().port(0).unwrap().sg.is_none());
+        let mut bad = c.clone();
+        bad.security_groups[0].rules[0].remote_group = Some("nobody".into());
+        let e = compile_over(None, &bad, &names).unwrap_err().to_string();
+        assert!(e.contains("remote_group names no [[security_group]]"), "{e}");
+        bad.ports[1].security_groups = Some(vec!["nobody".into()]);
+        assert!(compile_over(None, &bad, &names).is_err());
     }
 }

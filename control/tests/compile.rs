@@ -41,8 +41,15 @@ fn cloud() -> Model {
         port("vm3", "net2", "s2", "fa:16:3e:00:00:03", "10.2.0.3", "here"),
         port("vm4", "net3", "s3", "fa:16:3e:00:00:04", "10.3.0.4", "other"),
     ];
+    // Port security on, and a group that lets everything through (no group would let nothing).
     for p in ports {
-        m.ports.insert(p.id.clone(), p);
+        m.ports.insert(p.id.clone(), Port { security_groups: vec!["open".into()], ..p });
+    }
+    let g = serde_json::json!({"id": "open"});
+    m.security_groups.insert("open".into(), serde_json::from_value(g).unwrap());
+    for d in ["ingress", "egress"] {
+        let r = serde_json::json!({"id": d, "security_group_id": "open", "direction": d, "ethertype": "IPv4"});
+        m.security_group_rules.insert(d.into(), serde_json::from_value(r).unwrap());
     }
     for (id, net, sub, mac, ip) in [
         ("r1-a", "net1", "s1", "fa:16:3e:00:00:fe", "10.0.0.1"),

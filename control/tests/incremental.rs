@@ -20,7 +20,7 @@ use control::compile::{compile, networks_needed, Links, Model, Summary, TunnelCo
 use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::db::{Db, DbError, Entry, Event, Revision, Watch};
-use control::model::{Chassis, Network, Object, Port, Router, Store, Subnet};
+use control::model::{Chassis, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Store, Subnet};
 use pipelines::tables::Tables;
 use pipelines::tunnel::Underlay;
 use proptest::prelude::*;
@@ -64,6 +64,8 @@ enum Op {
         profile: bool,
         /// Its address on a subnet of another network (DB contents are not trusted to agree).
         foreign: bool,
+        /// Its security groups (bit `g`: group `g`).
+        groups: u8,
     },
     DelPort(u8),
     /// What a node writes back to a port: its status and VIF type, nothing else.
@@ -80,6 +82,22 @@ enum Op {
         ip: u8,
     },
     DelChassis(u8),
+    /// Security group `g` (stateful or not).
+    Group {
+        g: u8,
+        stateful: bool,
+    },
+    DelGroup(u8),
+    /// Rule `r` of group `g`: in or out, a protocol by `proto % 3` (any, TCP 22, ICMP), from anywhere or
+    /// from group `remote`'s members.
+    Rule {
+        r: u8,
+        g: u8,
+        ingress: bool,
+        proto: u8,
+        remote: Option<u8>,
+    },
+    DelRule(u8),
 }
 
 /// An allowed address pair: the port's own, or an address other ports claim too.
@@ -109,9 +127,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..8u8).prop_map(Op::DelSubnet),
         4 => (
             (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.3, 0..4u8)),
-            (any::<bool>(), prop::option::weighted(0.4, pair), any::<bool>(), prop::bool::weighted(0.1))
+            (any::<bool>(), prop::option::weighted(0.4, pair), any::<bool>(), prop::bool::weighted(0.1), 0..8u8)
         )
-            .prop_map(|((p, n, s, host, router), (up, pair, profile, foreign))| Op::Port {
+            .prop_map(|((p, n, s, host, router), (up, pair, profile, foreign, groups))| Op::Port {
                 p,
                 n,
                 s,
@@ -120,7 +138,8 @@ fn op() -> impl Strategy<Value = Op> {
                 up,
                 pair,
                 profile,
-                foreign
+                foreign,
+                groups
             }),
         1 => (0..12u8).prop_map(Op::DelPort),
         1 => (0..12u8).prop_map(Op::Status),
@@ -128,6 +147,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8).prop_map(Op::DelRouter),
         1 => (0..3u8, 1..5u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
         1 => (0..3u8).prop_map(Op::DelChassis),
+        1 => (0..3u8, prop::bool::weighted(0.8)).prop_map(|(g, stateful)| Op::Group { g, stateful }),
+        1 => (0..3u8).prop_map(Op::DelGroup),
+        2 => (0..8u8, 0..3u8, any::<bool>(), 0..3u8, prop::option::of(0..3u8))
+            .prop_map(|(r, g, ingress, proto, remote)| Op::Rule { r, g, ingress, proto, remote }),
+        1 => (0..8u8).prop_map(Op::DelRule),
     ]
 }
 
@@ -202,7 +226,7 @@ fn write(db: &dyn Db, op: &Op) {
             put("subnet", format!("s{s}"), v)
         }
         Op::DelSubnet(s) => del("subnet", format!("s{s}")),
-        Op::Port { p, n, s, host, router, up, pair, profile, foreign } => {
+        Op::Port { p, n, s, host, router, up, pair, profile, foreign, groups } => {
             let host = ["here", "other", "third", ""][host as usize];
             // Unique MAC and fixed address per port, as the API guarantees; allowed address pairs may
             // claim anything.
@@ -237,7 +261,8 @@ fn write(db: &dyn Db, op: &Op) {
                 json!({"id": format!("p{p}"), "network_id": format!("n{n}"), "mac_address": format!("fa:16:3e:00:00:{p:02x}"),
                        "fixed_ips": [{"subnet_id": format!("s{}", (n + foreign as u8) % 4 + 4 * s), "ip_address": ip}], "device_owner": owner,
                        "device_id": device, "binding:host_id": host, "admin_state_up": up,
-                       "allowed_address_pairs": pairs, "binding:profile": profile, "extra_dhcp_opts": extra}),
+                       "allowed_address_pairs": pairs, "binding:profile": profile, "extra_dhcp_opts": extra,
+                       "security_groups": (0..3).filter(|g| groups & 1 << g != 0).map(|g| format!("g{g}")).collect::<Vec<_>>()}),
             )
         }
         Op::DelPort(p) => del("port", format!("p{p}")),
@@ -256,6 +281,27 @@ fn write(db: &dyn Db, op: &Op) {
             put("router", format!("r{r}"), json!({"id": format!("r{r}"), "routes": routes}))
         }
         Op::DelRouter(r) => del("router", format!("r{r}")),
+        Op::Group { g, stateful } => {
+            put("securitygroup", format!("g{g}"), json!({"id": format!("g{g}"), "stateful": stateful}))
+        }
+        Op::DelGroup(g) => del("securitygroup", format!("g{g}")),
+        Op::Rule { r, g, ingress, proto, remote } => {
+            let (protocol, min, max) = [
+                (json!(null), json!(null), json!(null)),
+                (json!("tcp"), json!(22), json!(22)),
+                (json!("icmp"), json!(8), json!(null)),
+            ][proto as usize % 3]
+                .clone();
+            put(
+                "securitygrouprule",
+                format!("r{r}"),
+                json!({"id": format!("r{r}"), "security_group_id": format!("g{g}"),
+                       "direction": if ingress { "ingress" } else { "egress" }, "ethertype": "IPv4",
+                       "protocol": protocol, "port_range_min": min, "port_range_max": max,
+                       "remote_group_id": remote.map(|g| format!("g{g}"))}),
+            )
+        }
+        Op::DelRule(r) => del("securitygrouprule", format!("r{r}")),
     }
 }
 
@@ -287,6 +333,8 @@ fn everything(db: &dyn Db) -> Model {
         ports: all::<Port>(db),
         routers: all::<Router>(db),
         chassis: all::<Chassis>(db),
+        security_groups: all::<SecurityGroup>(db),
+        security_group_rules: all::<SecurityGroupRule>(db),
     }
 }
 

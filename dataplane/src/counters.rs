@@ -116,11 +116,57 @@ pub struct WorkerCounters {
     pub ports: Box<[PortCounters]>,
     /// Passes over all the worker's queues that found no packet.
     pub idle_polls: AtomicU64,
+    /// The worker's connection tracking (`pipelines::conntrack::Stats` and the connections held), copied
+    /// from its table once per pass.
+    pub conntrack: ConntrackCounters,
+}
+
+/// One worker's connection table, as the report names its counters.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct ConntrackCounters {
+    pub live: AtomicU64,
+    pub created: AtomicU64,
+    pub expired: AtomicU64,
+    pub revoked: AtomicU64,
+    pub full: AtomicU64,
+}
+
+impl ConntrackCounters {
+    /// Copies the table's counters (the worker, once per pass).
+    #[inline]
+    pub fn update(&self, ct: &pipelines::conntrack::Conntrack) {
+        let s = ct.stats;
+        for (c, v) in [
+            (&self.live, ct.live() as u64),
+            (&self.created, s.created),
+            (&self.expired, s.expired),
+            (&self.revoked, s.revoked),
+            (&self.full, s.full),
+        ] {
+            c.store(v, Relaxed);
+        }
+    }
+
+    /// `(name, value)` for the report.
+    pub fn named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("conntrack.live", self.live.load(Relaxed)),
+            ("conntrack.created", self.created.load(Relaxed)),
+            ("conntrack.expired", self.expired.load(Relaxed)),
+            ("conntrack.revoked", self.revoked.load(Relaxed)),
+            ("conntrack.full", self.full.load(Relaxed)),
+        ]
+    }
 }
 
 impl WorkerCounters {
     pub fn new(ports: usize) -> WorkerCounters {
-        WorkerCounters { ports: (0..ports).map(|_| PortCounters::default()).collect(), idle_polls: AtomicU64::new(0) }
+        WorkerCounters {
+            ports: (0..ports).map(|_| PortCounters::default()).collect(),
+            idle_polls: AtomicU64::new(0),
+            conntrack: ConntrackCounters::default(),
+        }
     }
 }
 

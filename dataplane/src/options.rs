@@ -62,6 +62,11 @@ pub struct DataplaneOptions {
     pub punt_rate: u32,
     /// How many of those a port may send at once after a quiet while.
     pub punt_burst: u32,
+    /// Connections each worker may track for its ports' security groups (a connection between two
+    /// local ports takes two: one per port's zone). When full, new connections are dropped and counted
+    /// (`conntrack.full`); established ones keep flowing. Memory: about 84 bytes per connection, taken
+    /// as connections come.
+    pub conntrack_max: u32,
     /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`](crate::Dataplane::plug)),
     /// for sizing the pool. With it, the dataplane may start with no port at all. Set by the role that
     /// plugs ports, never by the file.
@@ -93,6 +98,7 @@ impl Default for DataplaneOptions {
             latency: true,
             punt_rate: pipelines::stages::punt::DEFAULT_RATE,
             punt_burst: pipelines::stages::punt::DEFAULT_BURST,
+            conntrack_max: 1_000_000,
             hotplug_ports: 0,
         }
     }
@@ -132,6 +138,9 @@ impl DataplaneOptions {
         }
         if self.punt_burst == 0 {
             return invalid("punt_burst", 0, "must be at least 1");
+        }
+        if !(8..=1 << 30).contains(&self.conntrack_max) {
+            return invalid("conntrack_max", self.conntrack_max.into(), "must be from 8 to 2^30");
         }
         if self.mbuf_cache > 512 {
             return invalid("mbuf_cache", self.mbuf_cache.into(), "DPDK caps the per-lcore cache at 512");

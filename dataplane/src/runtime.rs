@@ -135,6 +135,9 @@ pub struct Report {
     /// The slow path's counters (`pipelines::services`: DHCP and router advertisement messages in and
     /// out, and what was left unanswered and why).
     pub slowpath: std::collections::BTreeMap<&'static str, u64>,
+    /// Connection tracking, added over the workers: connections held (`conntrack.live`), made, expired,
+    /// closed by a rule change (`revoked`), refused for a full table (`full`).
+    pub conntrack: std::collections::BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -355,6 +358,7 @@ impl Dataplane {
                 channels: ch,
                 punt_rate: opts.punt_rate,
                 punt_burst: opts.punt_burst,
+                conntrack_max: opts.conntrack_max,
             };
             let exit_tx = exit_tx.clone();
             launching.launched.push(main.launch(lcore, move || {
@@ -583,6 +587,13 @@ impl Dataplane {
                 .as_ref()
                 .and_then(|s| s.stats.lock().ok().map(|s| s.iter().collect()))
                 .unwrap_or_default(),
+            conntrack: {
+                let mut c = std::collections::BTreeMap::new();
+                for (name, v) in self.workers.iter().flat_map(|w| w.counters.conntrack.named()) {
+                    *c.entry(name).or_insert(0) += v;
+                }
+                c
+            },
         }
     }
 

@@ -108,6 +108,8 @@ pub(crate) struct Worker {
     /// Punts per second per port (0: no limit) and the burst (`pipelines::stages::punt::PuntLimiter`).
     pub punt_rate: u32,
     pub punt_burst: u32,
+    /// Connections the worker may track (`pipelines::conntrack`).
+    pub conntrack_max: u32,
 }
 
 /// What a worker hands back when it stops.
@@ -145,7 +147,7 @@ impl Worker {
         let mut clock = PassClock::<TIMED>::new(self.idle_sleep_us);
         let tsc_per_ms = (tsc_hz / 1000).max(1);
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
-        let mut state = stages::WorkerState::new(rdtsc() as u32);
+        let mut state = stages::WorkerState::with_conntrack(rdtsc() as u32, self.conntrack_max as usize);
         state.punt = stages::punt::PuntLimiter::new(self.punt_rate, self.punt_burst, crate::MAX_PORTS);
         let mut seen = 0;
         // When next to ask for the underlay's next hops that are unresolved or due for a refresh.
@@ -209,6 +211,9 @@ impl Worker {
                     }
                 }
                 clock.burst_sent(latency);
+            }
+            if got != 0 {
+                counters.conntrack.update(&state.conntrack);
             }
             clock.pass_done(got, counters, latency);
         }

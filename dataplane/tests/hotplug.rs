@@ -89,6 +89,7 @@ fn tables(ports: &[(u16, [u8; 6])]) -> Tables {
             up: true,
             security: false,
             allowed: Vec::new(),
+            sg: None,
         };
         b.local_port(index, entry);
     }

@@ -96,6 +96,22 @@ reasons! {
     /// Over its port's punt rate (`PuntLimiter`): a flood of requests from one port.
     PuntRateLimited => "punt.rate_limited",
 
+    // security_groups (and the connection tracking it keeps)
+    /// Sent by a port whose security groups' egress rules allow it not (nor a connection it belongs to).
+    SgEgressDenied => "security_groups.egress_denied",
+    /// For a port whose security groups' ingress rules allow it not (nor a connection it belongs to).
+    SgIngressDenied => "security_groups.ingress_denied",
+    /// Belongs to no connection and opens none (a TCP segment without SYN, an unasked echo reply), breaks
+    /// its connection's TCP state, or its L4 header is cut short.
+    SgInvalid => "security_groups.invalid",
+    /// Of a connection the port's rules allowed and no longer allow (a rule or a remote group member
+    /// removed): the connection is closed.
+    SgRevoked => "security_groups.revoked",
+    /// A fragment after the first, whose first fragment did not pass (or came too long before).
+    SgFragment => "security_groups.fragment",
+    /// Would open a connection, but the worker's connection table is full.
+    ConntrackFull => "conntrack.full",
+
     // l2_switch
     /// Unicast to an unknown MAC in a network with no other port to flood to, or an own-port loop.
     L2NoDestination => "l2_switch.no_destination",

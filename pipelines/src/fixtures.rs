@@ -63,6 +63,42 @@ pub fn udp4_ports(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16) 
     ethernet(sm, dm, 0x0800, &ipv4(s, d, IpProtocol::Udp, 64, &u))
 }
 
+/// A TCP segment's header alone (no options, no payload; checksum not filled: no stage reads it).
+fn tcp_header(sp: u16, dp: u16, flags: u8) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sp.to_be_bytes());
+    t[2..4].copy_from_slice(&dp.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&8192u16.to_be_bytes());
+    t
+}
+
+/// An IPv4/TCP segment with `flags` (`conntrack::tcp::*`).
+pub fn tcp4(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, sp: u16, dp: u16, flags: u8) -> Vec<u8> {
+    ethernet(sm, dm, 0x0800, &ipv4(s, d, IpProtocol::Tcp, 64, &tcp_header(sp, dp, flags)))
+}
+
+/// An IPv6/TCP segment with `flags`.
+pub fn tcp6(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, sp: u16, dp: u16, flags: u8) -> Vec<u8> {
+    ethernet(sm, dm, 0x86dd, &ipv6(s, d, IpProtocol::Tcp, 64, &tcp_header(sp, dp, flags)))
+}
+
+/// An ICMP echo request (`request`) or reply with identifier `id` (checksum not filled).
+pub fn echo4(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr, request: bool, id: u16) -> Vec<u8> {
+    let mut i = vec![if request { 8 } else { 0 }, 0, 0, 0, 0, 0, 0, 1];
+    i[4..6].copy_from_slice(&id.to_be_bytes());
+    i.extend_from_slice(&[0xab; 16]);
+    ethernet(sm, dm, 0x0800, &ipv4(s, d, IpProtocol::Icmp, 64, &i))
+}
+
+/// An ICMPv6 echo request (`request`) or reply with identifier `id` (checksum not filled).
+pub fn echo6(sm: Mac, dm: Mac, s: Ipv6Addr, d: Ipv6Addr, request: bool, id: u16) -> Vec<u8> {
+    let mut i = vec![if request { 128 } else { 129 }, 0, 0, 0, 0, 0, 0, 1];
+    i[4..6].copy_from_slice(&id.to_be_bytes());
+    ethernet(sm, dm, 0x86dd, &ipv6(s, d, IpProtocol::Icmpv6, 64, &i))
+}
+
 /// A 64-byte-on-the-wire IPv4/UDP frame, as the benchmark traffic.
 pub fn udp4(sm: Mac, dm: Mac, s: Ipv4Addr, d: Ipv4Addr) -> Vec<u8> {
     udp4_ports(sm, dm, s, d, 1024, 5001)
@@ -130,6 +166,7 @@ pub fn vm_port(lport: u32, network: u32, mac: Mac, v4: Ipv4Addr, v6: Ipv6Addr, s
         up: true,
         security,
         allowed: vec![(mac, IpNet::host_v4(v4)), (mac, IpNet::host_v6(v6))],
+        sg: None,
     }
 }
 

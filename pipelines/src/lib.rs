@@ -19,6 +19,8 @@
 //!   [`meta`]: the per-packet record the stages share; [`fate`]: what a decided packet becomes;
 //!   [`drop`](mod@drop): why a packet is dropped; [`icmp_ratelimit`]: the router's ICMP error limits;
 //! - [`patch`]: the cross-connect map of the patch mode, the other forwarding mode;
+//! - [`acl`]: security groups, a port's allow rules of one direction compiled for a lookup whose cost
+//!   does not grow with the rule count;
 //! - [`fixtures`]: frames and small topologies for tests, goldens and benchmarks.
 //!
 //! Two VM ports of one network, and a burst from the first one:
@@ -40,6 +42,7 @@
 //!     up: true,
 //!     security: true,
 //!     allowed: vec![(mac, IpNet::host_v4(ip))],
+//!     sg: None,
 //! };
 //! let mut b = TablesBuilder::new();
 //! b.local_port(0, vm(101, VM1, IP1)).local_port(1, vm(102, VM2, IP2)); // dataplane ports 0 and 1
@@ -61,7 +64,9 @@
 //! assert_eq!(Reason::PortSecurityIp.name(), "port_security.ip_spoof");
 //! ```
 
+pub mod acl;
 pub mod buf;
+pub mod conntrack;
 pub mod drop;
 pub mod fate;
 pub mod fixtures;

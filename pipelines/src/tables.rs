@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::acl::Acl;
 use crate::routing::{Router, RouterIface};
 use crate::services::PortServices;
 use crate::tunnel::{Chassis, NextHops, Segment, Underlay};
@@ -31,6 +32,32 @@ pub struct PortEntry {
     /// The (MAC, prefix) pairs the port may send from: its own MAC with each fixed IP (as a host prefix),
     /// and each allowed address pair.
     pub allowed: Vec<(Mac, IpNet)>,
+    /// Its security groups, compiled (`stages/security_groups.rs`); `None`: not filtered (port security
+    /// off, or a port of `dragonflow run`'s static topology, which has no groups).
+    pub sg: Option<Arc<PortSg>>,
+}
+
+/// A port's security groups as the pipeline checks them: the union of its groups' rules for each
+/// direction, compiled ([`Acl`]), and whether they are stateful (connection tracking: a reply is
+/// allowed) or stateless (every packet checked against the rules alone). Neutron refuses a port with
+/// both kinds of groups.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PortSg {
+    pub stateful: bool,
+    /// Packets to the port.
+    pub ingress: Acl,
+    /// Packets from the port.
+    pub egress: Acl,
+    /// A digest of the two (their [`Acl::digest`]s): a tracked connection remembers the digest of the
+    /// rules that last allowed it, and checks its opening packet again when it changes.
+    pub digest: u32,
+}
+
+impl PortSg {
+    pub fn new(stateful: bool, ingress: Acl, egress: Acl) -> PortSg {
+        let d = ingress.digest().rotate_left(17) ^ egress.digest() ^ u64::from(stateful);
+        PortSg { stateful, ingress, egress, digest: (d ^ d >> 32) as u32 }
+    }
 }
 
 impl PortEntry {
@@ -631,6 +658,7 @@ mod tests {
                 up: true,
                 security: true,
                 allowed: vec![(mac, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, 1)))],
+                sg: None,
             },
         );
         let t = b.build();
@@ -653,6 +681,7 @@ mod tests {
                 up: true,
                 security: true,
                 allowed: vec![(mac, IpNet::host_v4(Ipv4Addr::new(10, 0, 0, i)))],
+                sg: None,
             }
         };
         let mut a = TablesBuilder::new();

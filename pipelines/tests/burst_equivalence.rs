@@ -2,10 +2,14 @@
 //! L2, router, neighbour and leaf-route lookups) changes no decision: on random bursts of plain, spoofed,
 //! routed (to routes with and without longer prefixes inside), expiring, fragmented, DHCP, ARP, IPv6,
 //! neighbour solicitations and advertisements (for the port's own and others' addresses and MACs),
-//! VLAN-tagged and corrupted frames, `decide` over the burst gives the same metadata and bytes as each
-//! packet decided alone by `decide_per_packet`.
+//! VLAN-tagged and corrupted frames, with or without security groups (stateful or not), `decide` over the
+//! burst gives the same metadata and bytes as each packet decided alone by `decide_per_packet`.
 
+use std::sync::Arc;
+
+use pipelines::acl::{Acl, Rule, L4};
 use pipelines::fixtures::*;
+use pipelines::tables::PortSg;
 use pipelines::wire::icmpv6::NA_SOLICITED;
 use pipelines::wire::{Icmpv6Repr, IpNet, Ipv4Addr, Mac, NdOption};
 use proptest::prelude::*;
@@ -81,9 +85,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn fast_path_decides_as_the_per_packet_path((frames, ports) in burst(), security in any::<bool>()) {
+    fn fast_path_decides_as_the_per_packet_path((frames, ports) in burst(), security in any::<bool>(), sg in 0u8..3) {
         let mut t = routed_tables();
         t.ports[0].as_mut().unwrap().security = security;
+        if sg != 0 {
+            // Security groups (1: stateful, 2: stateless) on VM1 and VM2: half the UDP ports in, three in
+            // four out.
+            let udp = |hi| Rule { v6: false, proto: Some(17), l4: L4::Ports(0, hi), remote: None };
+            let groups = Arc::new(PortSg::new(sg == 1, Acl::compile(&[udp(39)]), Acl::compile(&[udp(59)])));
+            for p in &mut t.ports[..2] {
+                p.as_mut().unwrap().sg = Some(groups.clone());
+            }
+        }
         // A longer prefix inside the extra route 10.1.0.0/16, via a gateway with no known MAC.
         let r = t.routers.get_mut(&1).unwrap();
         r.add_route(IpNet::V4(Ipv4Addr::new(10, 1, 7, 0), 24), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 9)));

@@ -121,11 +121,24 @@ impl Vm {
         chassis: &str,
         ips: &[(&str, &str, &str)],
     ) -> Vm {
+        Vm::create_with(world, api, ns, network, chassis, ips, json!({}))
+    }
+
+    /// As [`Vm::create`], the port made with the attributes `extra` besides (`security_groups`,
+    /// `project_id`, `port_security_enabled`, …).
+    pub fn create_with(
+        world: &mut World,
+        api: &Neutron,
+        ns: &str,
+        network: &str,
+        chassis: &str,
+        ips: &[(&str, &str, &str)],
+        extra: Value,
+    ) -> Vm {
         let fixed: Vec<Value> = ips.iter().map(|(s, ip, _)| json!({ "subnet_id": s, "ip_address": ip })).collect();
-        let p = api.create(
-            "port",
-            json!({ "network_id": network, "fixed_ips": fixed, "binding:host_id": chassis, "name": ns }),
-        );
+        let mut body = json!({ "network_id": network, "fixed_ips": fixed, "binding:host_id": chassis, "name": ns });
+        body.as_object_mut().unwrap().extend(extra.as_object().expect("attributes").clone());
+        let p = api.create("port", body);
         let id = p["id"].as_str().unwrap().to_owned();
         sh(&["ip", "netns", "add", ns]);
         world.namespaces.push(ns.to_owned());
@@ -177,6 +190,43 @@ pub fn plug_into(api: &Neutron, port: &str, tap: &str, mac: &str, ns: &str) {
     sh(&["ip", "-n", ns, "link", "set", tap, "address", mac]);
     sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     sh(&["ip", "-n", ns, "link", "set", tap, "up"]);
+}
+
+/// `openstack ARGS` (the real client: `python-openstackclient`, installed by ci/setup.sh into
+/// /opt/df-osc; `DF_OPENSTACK` names another) against `api` with authentication off; its status, stdout
+/// and stderr.
+pub fn openstack(api: &Neutron, args: &[&str]) -> (bool, String, String) {
+    let bin = std::env::var("DF_OPENSTACK").unwrap_or_else(|_| "/opt/df-osc/bin/openstack".into());
+    let endpoint = format!("http://{}/", api.addr());
+    let out = Command::new(&bin)
+        .args(["--os-auth-type", "none", "--os-endpoint", &endpoint])
+        .args(args)
+        .env_remove("OS_CLOUD")
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e} (ci/setup.sh installs python-openstackclient)"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// `openstack ARGS -f json`, which must succeed: what it printed.
+pub fn openstack_json(api: &Neutron, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.extend(["-f", "json"]);
+    let (ok, out, err) = openstack(api, &a);
+    assert!(ok, "openstack {args:?} failed: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("openstack {args:?}: {e}: {out}"))
+}
+
+/// Lets `protocol` (`icmp`, `tcp`, …) in to port `port` from `remote_ip_prefix`, IPv4: an ingress rule on
+/// the port's first security group, as a Neutron user opens a VM to what is no member of its group (a
+/// host outside the cloud); its id.
+pub fn allow_ingress(api: &Neutron, port: &str, protocol: &str, remote_ip_prefix: &str) -> String {
+    let p = api.show("port", port).expect("the port");
+    let group = p["security_groups"][0].as_str().expect("a port with a security group").to_owned();
+    let rule = json!({ "security_group_rule": { "security_group_id": group, "direction": "ingress",
+                       "ethertype": "IPv4", "protocol": protocol, "remote_ip_prefix": remote_ip_prefix } });
+    let (status, v) = api.post("/v2.0/security-group-rules", rule);
+    assert_eq!(status, 201, "an ingress rule for {port}: {v}");
+    v["security_group_rule"]["id"].as_str().unwrap().to_owned()
 }
 
 pub fn eal_args(prefix: &str) -> Vec<String> {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cloud;
+pub mod tcp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from scapy.all import ARP, ICMP, IP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP, Dot1AD, Dot1Q
+from scapy.all import ARP, ICMP, IP, TCP, UDP, Ether, IPv6, Raw, wrpcap, raw, BOOTP, DHCP, Dot1AD, Dot1Q
 from scapy.layers.inet6 import (ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA,
                                 ICMPv6ND_RS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptMTU, ICMPv6NDOptPrefixInfo,
                                 ICMPv6NDOptSrcLLAddr, ICMPv6TimeExceeded)
@@ -286,8 +286,41 @@ def case_dhcp():
     return [p for p, _ in pairs], {0: [r for _, r in pairs if r is not None]}, {}
 
 
+def tcp(sm, dm, s, d, dport, flags, sport=40000):
+    return Ether(src=sm, dst=dm) / IP(src=s, dst=d, id=1, flags="DF") / TCP(sport=sport, dport=dport, flags=flags)
+
+
+def case_security_groups():
+    """Neutron's security groups from VM1 (topology: security_groups/topology.toml): what VM1's egress
+    rules and each destination's ingress rules allow passes, the rest is dropped by name; a TCP segment
+    that opens nothing is invalid; a datagram's later fragments follow its first; DHCP and neighbour
+    discovery need no rule; a stateless group checks each packet alone."""
+    syn80 = tcp(VM1, VM2, IP1, IP2, 80, "S")
+    again = tcp(VM1, VM2, IP1, IP2, 80, "S")  # retransmitted: the connection's, still opening
+    syn81 = tcp(VM1, VM2, IP1, IP2, 81, "S", sport=40001)  # VM1 may send it, VM2 takes 80 only
+    syn22 = tcp(VM1, VM2, IP1, IP2, 22, "S", sport=40002)  # VM1 may not send it
+    stray = tcp(VM1, VM2, IP1, IP2, 80, "A", sport=40003)  # belongs to nothing
+    ping = Ether(src=VM1, dst=VM2) / IP(src=IP1, dst=IP2, id=1) / ICMP(type=8, id=7, seq=1) / b"golden!!"
+    dns = Ether(src=VM1, dst=VM3) / IP(src=IP1, dst=IP3, id=1) / UDP(sport=5353, dport=53) / b"golden!!"
+    udp2 = Ether(src=VM1, dst=VM2) / IP(src=IP1, dst=IP2, id=1) / UDP(sport=5353, dport=53) / b"golden!!"
+    first = Ether(src=VM1, dst=VM3) / IP(src=IP1, dst=IP3, id=77, flags="MF") / UDP(sport=5353, dport=53, len=40) / (b"x" * 16)
+    later = Ether(src=VM1, dst=VM3) / IP(src=IP1, dst=IP3, id=77, frag=3, proto=17) / (b"y" * 16)
+    orphan = Ether(src=VM1, dst=VM3) / IP(src=IP1, dst=IP3, id=78, frag=3, proto=17) / (b"z" * 16)
+    syn80_6 = Ether(src=VM1, dst=VM2) / IPv6(src=V6_1, dst=V6_2) / TCP(sport=40000, dport=80, flags="S")
+    ping6 = Ether(src=VM1, dst=VM2) / IPv6(src=V6_1, dst=V6_2) / ICMPv6EchoRequest(id=7, seq=1)
+    dhcp = dhcp4("discover")
+    solicit = ns(VM1, "::", "2001:db8::77")  # duplicate address detection: to all, as no one has it
+    inp = [syn80, again, syn81, syn22, stray, ping, dns, udp2, first, later, orphan, syn80_6, ping6, dhcp, solicit]
+    # VM2 takes no ICMPv6. The DHCP discovery and the solicitation are floods: to every other port of
+    # network 1 (floods are not filtered by the receivers' groups).
+    out = {1: [syn80, again, ping, syn80_6, dhcp, solicit], 2: [dns, first, later, dhcp, solicit]}
+    drops = {"security_groups.ingress_denied": 3, "security_groups.egress_denied": 1, "security_groups.invalid": 1,
+             "security_groups.fragment": 1}
+    return inp, out, drops
+
+
 # Cases with a topology of their own (`<case>/topology.toml`): not part of the "pipeline" case.
-OWN_TOPOLOGY = {"dhcp": case_dhcp}
+OWN_TOPOLOGY = {"dhcp": case_dhcp, "security_groups": case_security_groups}
 
 CASES = {
     "classify": case_classify,

@@ -15,7 +15,8 @@
 //! | `extra_dhcp_opts.rs` | ports' `extra_dhcp_opts`: Neutron's checks, its merge on an update |
 //! | `dhcp_port.rs` | each network's DHCP port, kept in step with its DHCP-enabled subnets |
 //! | `routers.rs` | routers, `add_router_interface` / `remove_router_interface`, extra routes |
-//! | `security_groups.rs` | security groups (shown with their rules) and rules, the default group |
+//! | `security_groups.rs` | security groups (shown with their rules), `stateful`, the default group |
+//! | `security_group_rules.rs` | security group rules: Neutron's conversions and checks, `normalized_cidr` |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
 //! | `segments.rs` | network segments (VXLAN, Geneve, GRE, VLAN, flat): checked or allocated cloud-wide, MTUs |
 //! | `ipam.rs` | address and MAC allocation that never hands one out twice, even across API servers |
@@ -55,6 +56,7 @@ pub mod ipam;
 mod networks;
 mod ports;
 mod routers;
+mod security_group_rules;
 mod security_groups;
 pub mod segments;
 mod server;

@@ -1,11 +1,12 @@
 //! Ports: `/v2.0/ports`. A new port takes its MAC (given, or Neutron's `fa:16:3e:…`) and fixed IPs
 //! (Neutron's rules, IPv6 auto addresses included: `fixed_ips.rs`) in the DB, so that no two ports ever
-//! get the same one ([`ipam`]); without `security_groups` it gets its project's default group; its
-//! `extra_dhcp_opts` are checked and merged as Neutron's (`extra_dhcp_opts.rs`). An update may change the
-//! fixed IPs and the MAC (not of a `network:` port, nor of one a node has plugged): the new ones are
-//! taken before the write, the old ones released after it. A router's interface port is deleted through
-//! the router (`PortInUse`); deleting a port disassociates its floating IPs. A network's DHCP port
-//! (`dhcp_port.rs`) is a port like any other here: shown, updated, deleted.
+//! get the same one ([`ipam`]); its `extra_dhcp_opts` are checked and merged as Neutron's
+//! (`extra_dhcp_opts.rs`); its security groups follow Neutron's portsecurity rules (`groups` here: the
+//! default group, none without port security). An update may change the fixed IPs and the MAC (not of a
+//! `network:` port, nor of one a node has plugged): the new ones are taken before the write, the old ones
+//! released after it. A router's interface port is deleted through the router (`PortInUse`); deleting a
+//! port disassociates its floating IPs. A network's DHCP port (`dhcp_port.rs`) is a port like any other
+//! here: shown, updated, deleted.
 
 use serde_json::Value;
 
@@ -15,7 +16,8 @@ use super::extra_dhcp_opts;
 use super::fixed_ips::{release_ips, take_fixed_ips, Requested};
 use super::floating_ips::associate;
 use super::ipam;
-use super::security_groups::default_group;
+use super::security_group_rules::group_not_found;
+use super::security_groups::{default_group, mixed_statefulness};
 use crate::db::{Db, DbError};
 use crate::model::{FloatingIp, Network, Port, SecurityGroup, Store, ROUTER_INTERFACE};
 
@@ -175,6 +177,45 @@ fn secured(db: &dyn Db, p: &Port) -> ApiResult<bool> {
     })
 }
 
+/// A port Neutron trusts (`net.is_port_trusted`): its `device_owner` starts with `network:` (a DHCP
+/// port, a router's): no port security, no security group.
+fn trusted(p: &Port) -> bool {
+    p.device_owner.starts_with("network:")
+}
+
+/// `security_groups` in a request: null is none (Neutron's `convert_none_to_empty_list`); `true` if the
+/// request has them.
+fn requested_groups(attrs: &mut Attrs) -> bool {
+    match attrs.get("security_groups") {
+        Some(Value::Null) => {
+            attrs.insert("security_groups".into(), Value::Array(Vec::new()));
+            true
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// Neutron's portsecurity and security group rules for a port's groups (`neutron/plugins/ml2/plugin.py`
+/// `_portsec_ext_port_create_processing` / `_update_processing`, `neutron/db/securitygroups_db.py`
+/// `_get_security_groups_on_port`, `_validate_sgs_for_port`): each group once, each existing (404
+/// `SecurityGroupNotFound`), all stateful or all stateless (409 `SecurityGroupConflict`). A port needs
+/// port security for groups (400 `PortSecurityAndIPRequiredForSecurityGroups`), not an address: the
+/// message's "and IP" is from a check ML2 no longer makes.
+fn groups(db: &dyn Db, ids: &mut Vec<String>) -> ApiResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|g| seen.insert(g.clone()));
+    let s = Store::new(db);
+    let mut stateful = Vec::new();
+    for g in ids.iter() {
+        stateful.push(s.get::<SecurityGroup>(g)?.ok_or_else(|| group_not_found(g))?.stateful);
+    }
+    if stateful.contains(&true) && stateful.contains(&false) {
+        return Err(mixed_statefulness());
+    }
+    Ok(())
+}
+
 /// 400 `PortSecurityAndIPRequiredForSecurityGroups`, Neutron's words.
 fn groups_need_port_security() -> ApiError {
     ApiError::new(
@@ -236,7 +277,7 @@ impl Resource for Port {
         let requested = requested_ips(&mut attrs)?;
         let opts = requested_opts(&mut attrs)?.unwrap_or_default();
         let mac_given = attrs.contains_key("mac_address");
-        let groups_given = attrs.contains_key("security_groups");
+        let groups_given = requested_groups(&mut attrs);
         let mut port = merge(&Port::new(new_id(), network_id), attrs)?;
         port.extra_dhcp_opts = extra_dhcp_opts::on_create(&port.id, opts)?;
         Ok(PortDraft { port, requested, mac_given, groups_given })
@@ -245,12 +286,12 @@ impl Resource for Port {
     fn insert(db: &dyn Db, draft: PortDraft) -> ApiResult<Port> {
         let PortDraft { port: mut p, requested, mac_given, groups_given } = draft;
         let s = Store::new(db);
-        for g in &p.security_groups {
-            s.get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
-        }
-        // Neutron's portsecurity rules: a port without port security (its own setting, or its network's)
-        // takes no group, neither the default one nor one asked for.
-        if !secured(db, &p)? {
+        groups(db, &mut p.security_groups)?;
+        // Neutron's portsecurity rules: a port takes its own setting, else its network's, and keeps it; a
+        // trusted port has none. A port without port security takes no group, neither the default one nor
+        // one asked for.
+        p.port_security_enabled = Some(!trusted(&p) && secured(db, &p)?);
+        if p.port_security_enabled == Some(false) {
             if !p.security_groups.is_empty() {
                 return Err(groups_need_port_security());
             }
@@ -271,7 +312,7 @@ impl Resource for Port {
         let requested = requested_ips(&mut attrs)?;
         let opts = requested_opts(&mut attrs)?;
         let mac = attrs.remove("mac_address");
-        let groups_given = attrs.contains_key("security_groups");
+        let groups_given = requested_groups(&mut attrs);
         let mut next = merge(cur, attrs)?;
         if !next.security_groups.is_empty() && !secured(db, &next)? {
             // Neutron: groups asked for on an unsecured port are a bad request; port security turned off
@@ -285,8 +326,8 @@ impl Resource for Port {
                 )
             });
         }
-        for g in next.security_groups.iter().filter(|g| !cur.security_groups.contains(g)) {
-            Store::new(db).get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
+        if groups_given {
+            groups(db, &mut next.security_groups)?;
         }
         if let Some(opts) = opts {
             next.extra_dhcp_opts = extra_dhcp_opts::on_update(&cur.id, &cur.extra_dhcp_opts, opts)?;

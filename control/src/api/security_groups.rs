@@ -1,24 +1,37 @@
-//! Security groups and their rules: `/v2.0/security-groups`, `/v2.0/security-group-rules`. A group is
-//! shown with its rules; a new group allows egress anywhere (IPv4 and IPv6), as Neutron's; a project's
-//! `default` group (ingress from its members, egress anywhere) is made on first use by a port. A rule is
-//! checked (protocol, port range, a `remote_ip_prefix` network of the rule's ethertype, or a remote
-//! group) and never stored twice (`SecurityGroupRuleExists`). A group in use by a port is not deleted
-//! (`SecurityGroupInUse`); its rules go with it.
+//! Security groups: `/v2.0/security-groups`, shown with their rules (`security_group_rules.rs`). As
+//! Neutron's (`neutron/db/securitygroups_db.py`, `neutron/extensions/securitygroup.py`):
+//! - a new group allows egress anywhere (IPv4 and IPv6); a project's `default` group (ingress from its
+//!   members, egress anywhere) is made on first use: a port of the project, or the project's first group;
+//! - no other group may be named `default` (409 `SecurityGroupDefaultAlreadyExists`), nor the default
+//!   group renamed (409 `SecurityGroupCannotUpdateDefault`);
+//! - `stateful` (`stateful-security-group`, default true): a group in use by a port keeps it (409
+//!   `SecurityGroupInUse`); a port does not mix stateful and stateless groups (`ports.rs`);
+//! - a group in use by a port is not deleted (409 `SecurityGroupInUse`); its rules go with it, and so do
+//!   the rules of other groups that name it as `remote_group_id`.
 
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::crud::{blocking, new_id, new_object, to_json, Api, Attrs, Resource, Settings};
+use super::crud::{merge, new_id, new_object, to_json, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
-use crate::cidr::Cidr;
+use super::security_group_rules::rule_json;
 use crate::db::{Db, DbError};
 use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Store};
 
+/// The id of `project`'s default group: derived from the project, so concurrent first uses agree.
+fn default_id(project: &str) -> String {
+    format!("default-{}", if project.is_empty() { "none" } else { project })
+}
+
+/// Whether `g` is its project's default group.
+pub(super) fn is_default(g: &SecurityGroup) -> bool {
+    g.id == default_id(&g.project_id)
+}
+
 /// The project's `default` security group (ingress from its own members, egress anywhere, as
-/// Neutron's), made on first use. Its id is derived from the project, so concurrent first uses agree.
+/// Neutron's), made on first use.
 pub(super) fn default_group(db: &dyn Db, project: &str) -> ApiResult<String> {
-    let id = format!("default-{}", if project.is_empty() { "none" } else { project });
+    let id = default_id(project);
     let s = Store::new(db);
     if s.get::<SecurityGroup>(&id)?.is_some() {
         return Ok(id);
@@ -28,6 +41,7 @@ pub(super) fn default_group(db: &dyn Db, project: &str) -> ApiResult<String> {
         name: "default".into(),
         description: "Default security group".into(),
         project_id: project.into(),
+        stateful: true,
         security_group_rules: Vec::new(),
         revision_number: 0,
     };
@@ -78,28 +92,70 @@ fn rule(group: &str, direction: Direction, ethertype: EtherType, remote_group: O
 }
 
 /// A group as Neutron shows it: with its rules.
-fn group_json(g: &SecurityGroup, rules: &[SecurityGroupRule]) -> Value {
+fn group_json(g: &SecurityGroup, groups: &[SecurityGroup], rules: &[SecurityGroupRule]) -> Value {
     let mut v = to_json(g);
-    v["security_group_rules"] = to_json(&rules.iter().filter(|r| r.security_group_id == g.id).collect::<Vec<_>>());
+    let mine = rules.iter().filter(|r| r.security_group_id == g.id).map(|r| rule_json(r, groups)).collect();
+    v["security_group_rules"] = Value::Array(mine);
     v["tenant_id"] = v["project_id"].clone();
     v
+}
+
+/// Neutron's `name_not_default` validator: only the project's own default group is `default`.
+fn name_not_default(attrs: &Attrs) -> ApiResult<()> {
+    if attrs.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("default")) {
+        return Err(ApiError::conflict("SecurityGroupDefaultAlreadyExists", "Default security group already exists."));
+    }
+    Ok(())
+}
+
+/// Neutron's `convert_to_boolean` on `stateful`: a JSON boolean, or `true`/`false`, `1`/`0`, `yes`/`no`,
+/// `on`/`off`, `t`/`f`, `y`/`n` in any case, as a string or a number.
+fn stateful(attrs: &mut Attrs) -> ApiResult<()> {
+    let Some(v) = attrs.get("stateful") else { return Ok(()) };
+    let text = match v {
+        Value::Bool(_) => return Ok(()),
+        Value::String(s) => s.to_ascii_lowercase(),
+        other => other.to_string(),
+    };
+    let b = match text.as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => true,
+        "false" | "0" | "no" | "off" | "f" | "n" => false,
+        _ => {
+            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            return Err(ApiError::invalid_input(format_args!("'{shown}' cannot be converted to boolean")));
+        }
+    };
+    attrs.insert("stateful".into(), Value::Bool(b));
+    Ok(())
+}
+
+/// Whether a port uses group `id`.
+fn in_use(db: &dyn Db, id: &str) -> ApiResult<bool> {
+    Ok(Store::new(db).list::<Port>()?.0.iter().any(|p| p.security_groups.iter().any(|g| g == id)))
+}
+
+fn group_in_use(id: &str) -> ApiError {
+    ApiError::conflict("SecurityGroupInUse", format!("Security Group {id} in use."))
 }
 
 impl Resource for SecurityGroup {
     const ONE: &'static str = "security_group";
     const MANY: &'static str = "security_groups";
     const CREATE: &'static [&'static str] = &["name", "description", "project_id", "tenant_id", "stateful"];
-    const CREATE_IGNORED: &'static [&'static str] = &["stateful"];
-    const UPDATE: &'static [&'static str] = &["name", "description"];
+    const UPDATE: &'static [&'static str] = &["name", "description", "stateful"];
 
     type Draft = SecurityGroup;
 
-    fn draft(attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroup> {
+    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroup> {
+        name_not_default(&attrs)?;
+        stateful(&mut attrs)?;
         new_object(attrs, None)
     }
 
-    /// Neutron gives a new group egress to anywhere, IPv4 and IPv6.
+    /// Neutron makes the project's default group first, and gives a new group egress to anywhere,
+    /// IPv4 and IPv6.
     fn insert(db: &dyn Db, g: SecurityGroup) -> ApiResult<SecurityGroup> {
+        default_group(db, &g.project_id)?;
         let s = Store::new(db);
         let g = s.create(g)?;
         for e in [EtherType::IPv4, EtherType::IPv6] {
@@ -108,111 +164,52 @@ impl Resource for SecurityGroup {
         Ok(g)
     }
 
+    fn change(db: &dyn Db, _: &Settings, cur: &SecurityGroup, mut attrs: Attrs) -> ApiResult<SecurityGroup> {
+        name_not_default(&attrs)?;
+        stateful(&mut attrs)?;
+        let next = merge(cur, attrs.clone())?;
+        if next.stateful != cur.stateful && in_use(db, &cur.id)? {
+            return Err(group_in_use(&cur.id));
+        }
+        if cur.name == "default" && attrs.contains_key("name") {
+            return Err(ApiError::conflict(
+                "SecurityGroupCannotUpdateDefault",
+                "Updating default security group not allowed.",
+            ));
+        }
+        Ok(next)
+    }
+
     fn before_delete(db: &dyn Db, g: &SecurityGroup) -> ApiResult<()> {
         let (s, id) = (Store::new(db), &g.id);
-        if s.list::<Port>()?.0.iter().any(|p| p.security_groups.contains(id)) {
-            return Err(ApiError::conflict("SecurityGroupInUse", format!("Security Group {id} in use.")));
+        if in_use(db, id)? {
+            return Err(group_in_use(id));
         }
-        for r in s.list::<SecurityGroupRule>()?.0.iter().filter(|r| r.security_group_id == *id) {
-            let _ = s.delete::<SecurityGroupRule>(&r.id, None);
+        // Its rules, and the rules that name it as their remote group (Neutron's foreign keys cascade).
+        let (rules, _) = s.list::<SecurityGroupRule>()?;
+        for r in rules.iter().filter(|r| r.security_group_id == *id || r.remote_group_id.as_ref() == Some(id)) {
+            match s.delete::<SecurityGroupRule>(&r.id, None) {
+                Ok(_) | Err(DbError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(())
     }
 
     fn views(db: &dyn Db, groups: Vec<SecurityGroup>) -> ApiResult<Vec<Value>> {
-        let (rules, _) = Store::new(db).list::<SecurityGroupRule>()?;
-        Ok(groups.iter().map(|g| group_json(g, &rules)).collect())
-    }
-}
-
-impl Resource for SecurityGroupRule {
-    const ONE: &'static str = "security_group_rule";
-    const MANY: &'static str = "security_group_rules";
-    const CREATE: &'static [&'static str] = &[
-        "security_group_id",
-        "direction",
-        "ethertype",
-        "protocol",
-        "port_range_min",
-        "port_range_max",
-        "remote_ip_prefix",
-        "remote_group_id",
-        "description",
-        "project_id",
-        "tenant_id",
-    ];
-    const CREATE_IGNORED: &'static [&'static str] = &["description", "project_id", "tenant_id"];
-
-    type Draft = SecurityGroupRule;
-
-    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroupRule> {
-        attrs.entry("ethertype").or_insert(json!("IPv4"));
-        if let Some(Value::Number(n)) = attrs.get("protocol") {
-            let n = n.to_string();
-            attrs.insert("protocol".into(), json!(n));
-        }
-        let mut r: SecurityGroupRule = {
-            let mut v = Value::Object(attrs);
-            v["id"] = json!(new_id());
-            serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid security group rule: {e}")))?
-        };
-        if let Some(p) = &r.protocol {
-            let p = p.to_lowercase();
-            let ok = matches!(p.as_str(), "tcp" | "udp" | "icmp" | "ipv6-icmp" | "icmpv6" | "any")
-                || p.parse::<u8>().is_ok();
-            if !ok {
-                return Err(ApiError::bad(format!("Security group rule protocol {p} not supported.")));
-            }
-            r.protocol = Some(p);
-        }
-        if let (Some(a), Some(b)) = (r.port_range_min, r.port_range_max) {
-            if a > b {
-                return Err(ApiError::bad("For TCP/UDP protocols, port_range_min must be <= port_range_max"));
-            }
-        }
-        if (r.port_range_min.is_some() || r.port_range_max.is_some()) && r.protocol.is_none() {
-            return Err(ApiError::bad("Must also specify protocol if port range is given."));
-        }
-        if let Some(prefix) = &r.remote_ip_prefix {
-            let c = Cidr::parse_network(prefix)
-                .ok_or_else(|| ApiError::bad(format!("Invalid remote_ip_prefix {prefix}")))?;
-            if c.is_v6() != (r.ethertype == EtherType::IPv6) {
-                return Err(ApiError::bad(format!(
-                    "Conflicting value ethertype {} for CIDR {prefix}",
-                    ethertype_name(r.ethertype)
-                )));
-            }
-            if r.remote_group_id.is_some() {
-                return Err(ApiError::bad("Only remote_ip_prefix or remote_group_id may be provided."));
-            }
-        }
-        Ok(r)
-    }
-
-    fn insert(db: &dyn Db, r: SecurityGroupRule) -> ApiResult<SecurityGroupRule> {
         let s = Store::new(db);
-        s.get::<SecurityGroup>(&r.security_group_id)?
-            .ok_or_else(|| ApiError::not_found("security_group", &r.security_group_id))?;
-        if let Some(g) = &r.remote_group_id {
-            s.get::<SecurityGroup>(g)?.ok_or_else(|| ApiError::not_found("security_group", g))?;
-        }
-        let same = |o: &SecurityGroupRule| SecurityGroupRule { id: String::new(), revision_number: 0, ..o.clone() };
-        if s.list::<SecurityGroupRule>()?.0.iter().any(|o| same(o) == same(&r)) {
-            return Err(ApiError::conflict("SecurityGroupRuleExists", "Security group rule already exists."));
-        }
-        Ok(s.create(r)?)
+        let (rules, _) = s.list::<SecurityGroupRule>()?;
+        let (all, _) = s.list::<SecurityGroup>()?;
+        Ok(groups.iter().map(|g| group_json(g, &all, &rules)).collect())
     }
 }
 
-/// `DELETE /v2.0/security-group-rules/{id}`: without reading the rule first (unlike the generic
-/// delete), so a rule that no longer decodes can still be deleted.
-pub(super) async fn delete_rule(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    blocking(&api, move |db| {
-        Store::new(db).delete::<SecurityGroupRule>(&id, None).map_err(|e| match e {
-            DbError::NotFound => ApiError::not_found("security_group_rule", &id),
-            e => e.into(),
-        })?;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+/// 409 `SecurityGroupConflict` for a port given stateful and stateless groups (Neutron's
+/// `_validate_sgs_for_port`).
+pub(super) fn mixed_statefulness() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "SecurityGroupConflict",
+        "Error Cannot apply both stateful and stateless security groups on the same port at the same time while attempting the operation.",
+    )
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::crud::{create, delete, list, show, update, Api, Settings};
 use super::error::ApiError;
 use super::routers::{add_router_interface, remove_router_interface};
-use super::security_groups::delete_rule;
+use super::security_group_rules::delete_rule;
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
@@ -69,6 +69,9 @@ async fn extensions() -> Json<Value> {
         ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
         ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
         ext("security-group", "security-group"), ext("extra_dhcp_opt", "Neutron Extra DHCP options"),
+        ext("stateful-security-group", "Stateful security group"),
+        ext("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
+        ext("security-groups-rules-belongs-to-default-sg", "Security group rule belongs to the project's default security group"),
     ]}))
 }
 

@@ -3,7 +3,7 @@
 //! and the controller both build their tables from these builders; the rules are here, once:
 //! - a port bound here and plumbed (the node maps it to a dataplane port) is a local port: what it may
 //!   send from (its MAC with each fixed IP, and its allowed address pairs), its security and state (the
-//!   network's where the port does not say);
+//!   network's where the port does not say), its security groups (`security_groups`);
 //! - a port bound to another node is a remote port: its MAC goes to that node, its fixed IPs are answered
 //!   for;
 //! - a router interface port makes no port of its own: its fixed IPs, with their subnet's prefix, are its
@@ -18,10 +18,11 @@ use std::sync::Arc;
 
 use pipelines::routing::{Router, RouterIface};
 use pipelines::services::PortServices;
-use pipelines::tables::{self, IpNet, PortEntry, Tables, TablesBuilder};
+use pipelines::tables::{self, IpNet, PortEntry, PortSg, Tables, TablesBuilder};
 use pipelines::wire::Mac;
 
-use super::index::Index;
+use super::index::{self, Index};
+use super::security_groups;
 use super::services::ServicesConfig;
 use super::Model;
 use crate::cidr::Cidr;
@@ -73,6 +74,8 @@ pub(crate) struct LocalPort {
     allowed: Vec<(Mac, IpNet)>,
     /// What the slow path serves on it.
     services: Option<Arc<PortServices>>,
+    /// Its security groups, compiled.
+    sg: Option<Arc<PortSg>>,
 }
 
 /// A port bound to another node.
@@ -167,7 +170,9 @@ impl View<'_> {
             let security = p.port_security_enabled.unwrap_or(net.port_security_enabled);
             let up = p.admin_state_up && net.admin_state_up;
             let services = self.services(p, net, lport.into(), mac);
-            Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed, services }))
+            let (chassis, needed) = (self.chassis, self.needed);
+            let sg = security_groups::port_sg(self.model, &|q| index::holds(q, chassis, needed), p, security);
+            Some(PortFragment::Local(LocalPort { index, lport, network, mac, up, security, allowed, services, sg }))
         } else if !p.host_id.is_empty() {
             let chassis = self.keys.chassis(&p.host_id);
             Some(PortFragment::Remote(RemotePort { network, mac, ips, lport, chassis, host: p.host_id.clone() }))
@@ -263,6 +268,7 @@ impl PortFragment {
                     up: l.up,
                     security: l.security,
                     allowed: l.allowed.clone(),
+                    sg: l.sg.clone(),
                 };
                 b.local_port(l.index, entry);
                 b.services(l.index, l.services.clone());

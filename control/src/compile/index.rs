@@ -8,6 +8,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::model::{Port, DHCP_OWNER, ROUTER_INTERFACE};
 
+/// Whether node `chassis`, which needs the networks `needed`, holds port `p`: bound to it, a router
+/// interface, or on a network it needs.
+pub(crate) fn holds(p: &Port, chassis: &str, needed: &HashSet<String>) -> bool {
+    p.host_id == chassis || p.device_owner == ROUTER_INTERFACE || needed.contains(&p.network_id)
+}
+
 /// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
 #[derive(Debug, Default)]
 struct PairIndex(HashMap<String, HashMap<String, usize>>);

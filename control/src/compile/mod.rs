@@ -21,6 +21,7 @@
 //! | `fragment` | what one port, one router becomes in the tables (its fragment), put in and taken out; where the keys become the tables' integers |
 //! | `neighbors` | the ARP/ND entries several fragments claim, and which claim wins |
 //! | `patch` | the fragments a set of tables holds, and the one routine that builds tables from them |
+//! | `security_groups` | what a local port's security groups compile to, and whom a group's change concerns |
 //! | `tunnels` | what the tunnels add: the underlay, each network's segment and flood list, the chassis and their next hops |
 //!
 //! Keys: networks, ports, nodes and routers are known to the tables by the keys of [`crate::keys`], given
@@ -30,6 +31,7 @@ mod fragment;
 mod index;
 mod neighbors;
 mod patch;
+mod security_groups;
 mod services;
 mod tunnels;
 
@@ -38,14 +40,15 @@ use std::collections::{HashMap, HashSet};
 use pipelines::tables::{Tables, TablesBuilder};
 
 pub(crate) use self::fragment::View;
-pub(crate) use self::index::Index;
+pub(crate) use self::index::{holds, Index};
 pub(crate) use self::patch::Fragments;
+pub(crate) use self::security_groups::{port_sg, ports_of_groups, protocol, referring_groups};
 pub use self::services::{dhcp4_option, dhcp6_option, ServicesConfig};
 pub(crate) use self::services::{port_services, Network as ServicedNetwork};
 pub(crate) use self::tunnels::Tunnels;
 pub use self::tunnels::{Links, TunnelConfig};
 use crate::keys::Keys;
-use crate::model::{Chassis, Network, Port, Router, Subnet};
+use crate::model::{Chassis, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +59,10 @@ pub struct Model {
     pub routers: HashMap<String, Router>,
     /// Every chassis (compute node), by name: where the tunnels to its ports go.
     pub chassis: HashMap<String, Chassis>,
+    /// Every security group and rule (a node holds them all: they are few, and any may come to apply
+    /// to a port bound here).
+    pub security_groups: HashMap<String, SecurityGroup>,
+    pub security_group_rules: HashMap<String, SecurityGroupRule>,
 }
 
 /// What a compilation holds, for the caller to log or check.

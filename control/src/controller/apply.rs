@@ -8,12 +8,23 @@ use serde::de::DeserializeOwned;
 
 use super::sync::decode;
 use super::Controller;
+use crate::compile::{holds, ports_of_groups, referring_groups};
 use crate::db::{Db, DbError, Event};
-use crate::model::{Chassis, Network, Object, Port, Router, Subnet, DHCP_OWNER, ROUTER_INTERFACE};
+use crate::model::{
+    Chassis, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, DHCP_OWNER, ROUTER_INTERFACE,
+};
 
 /// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
 fn plumbing_changed(old: &Port, new: &Port) -> bool {
     old.profile != new.profile || old.admin_state_up != new.admin_state_up || old.network_id != new.network_id
+}
+
+/// True if what a port adds to its groups' member addresses changed: its groups, its fixed IPs, its
+/// allowed address pairs.
+fn membership_changed(old: &Port, new: &Port) -> bool {
+    old.security_groups != new.security_groups
+        || old.fixed_ips != new.fixed_ips
+        || old.allowed_address_pairs != new.allowed_address_pairs
 }
 
 /// True if `old` and `new` differ only in what the nodes write back (`status`, `binding:vif_*`) or the
@@ -50,6 +61,8 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             "port" => self.model.ports.get(key).map(Object::revision),
             "router" => self.model.routers.get(key).map(Object::revision),
             "chassis" => self.model.chassis.get(key).map(Object::revision),
+            "securitygroup" => self.model.security_groups.get(key).map(Object::revision),
+            "securitygrouprule" => self.model.security_group_rules.get(key).map(Object::revision),
             _ => return false,
         };
         if held.is_some_and(|r| r >= ev.revision()) {
@@ -69,6 +82,8 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             }),
             "router" => put::<Router>(ev).map(|r| self.router(key, r.filter(|_| self.holds_router(key)))),
             "chassis" => put::<Chassis>(ev).map(|c| self.chassis(key, c)),
+            "securitygroup" => put::<SecurityGroup>(ev).map(|g| self.security_group(key, g)),
+            "securitygrouprule" => put::<SecurityGroupRule>(ev).map(|r| self.security_group_rule(key, r)),
             _ => return false,
         };
         if let Err(e) = result {
@@ -141,10 +156,45 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         if let Some(o) = &old {
             self.index.port(o, &self.chassis, false);
         }
+        // A member of a group that another's rules name as their remote group: those rules change.
+        let groups: HashSet<String> = match (&old, &p) {
+            (Some(o), Some(n)) if !membership_changed(o, n) => HashSet::new(),
+            _ => [&old, &p].into_iter().flatten().flat_map(|v| v.security_groups.iter().cloned()).collect(),
+        };
         if let Some(p) = p {
             self.index.port(&p, &self.chassis, true);
             self.model.ports.insert(id.to_owned(), p);
         }
+        if !groups.is_empty() {
+            let referring = referring_groups(&self.model, &groups);
+            self.groups_changed(&referring);
+        }
+    }
+
+    fn security_group(&mut self, id: &str, g: Option<SecurityGroup>) {
+        match g {
+            Some(g) => self.model.security_groups.insert(id.to_owned(), g),
+            None => self.model.security_groups.remove(id),
+        };
+        self.groups_changed(&HashSet::from([id.to_owned()]));
+    }
+
+    fn security_group_rule(&mut self, id: &str, r: Option<SecurityGroupRule>) {
+        let old = self.model.security_group_rules.remove(id);
+        let groups: HashSet<String> = [&old, &r].into_iter().flatten().map(|r| r.security_group_id.clone()).collect();
+        if let Some(r) = r {
+            self.model.security_group_rules.insert(id.to_owned(), r);
+        }
+        self.groups_changed(&groups);
+    }
+
+    /// The rules of `groups` changed: the ports bound here with one of them are rebuilt (and only those).
+    fn groups_changed(&mut self, groups: &HashSet<String>) {
+        if groups.is_empty() {
+            return;
+        }
+        let ports: Vec<String> = ports_of_groups(&self.model, &self.chassis, groups).cloned().collect();
+        self.dirty_ports.extend(ports);
     }
 
     fn router(&mut self, id: &str, r: Option<Router>) {
@@ -196,7 +246,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
 
     /// Whether this node holds a port: bound here, a router interface, or in a network it needs.
     fn holds_port(&self, p: &Port) -> bool {
-        p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || self.needed.contains(&p.network_id)
+        holds(p, &self.chassis, &self.needed)
     }
 
     pub(super) fn holds_router(&self, id: &str) -> bool {
@@ -208,19 +258,15 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         let needed = &self.needed;
         self.model.networks.retain(|id, _| needed.contains(id));
         self.model.subnets.retain(|_, s| needed.contains(&s.network_id));
-        let gone: Vec<Port> = self
-            .model
-            .ports
-            .values()
-            .filter(|p| {
-                !(p.host_id == self.chassis || p.device_owner == ROUTER_INTERFACE || needed.contains(&p.network_id))
-            })
-            .cloned()
-            .collect();
+        let gone: Vec<Port> = self.model.ports.values().filter(|p| !holds(p, &self.chassis, needed)).cloned().collect();
+        let groups: HashSet<String> = gone.iter().flat_map(|p| p.security_groups.iter().cloned()).collect();
         for p in gone {
             self.index.port(&p, &self.chassis, false);
             self.model.ports.remove(&p.id);
         }
+        // They were members of their groups here.
+        let referring = referring_groups(&self.model, &groups);
+        self.groups_changed(&referring);
         let keep: HashSet<String> = self.model.routers.keys().filter(|r| self.holds_router(r)).cloned().collect();
         self.model.routers.retain(|id, _| keep.contains(id));
     }

@@ -63,6 +63,8 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             load(self.db, &mut model.ports)?,
             load(self.db, &mut model.routers)?,
             load(self.db, &mut model.chassis)?,
+            load(self.db, &mut model.security_groups)?,
+            load(self.db, &mut model.security_group_rules)?,
         ]
         .into_iter()
         .min()

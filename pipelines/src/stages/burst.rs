@@ -3,7 +3,8 @@
 //! that header (in-port binding, source MAC, router or L2 lookup, egress port state) are taken once, for
 //! the burst's first packet, by the per-packet path; each following packet with the same 14 header bytes
 //! then only gets what depends on it alone: its IPv4 header checked, its source address checked against
-//! the port's, and, to a router, its route; to a port on another node, its tunnel.
+//! the port's, its security groups where its ports have them, and, to a router, its route; to a port on
+//! another node, its tunnel.
 //!
 //! Anything the fast path does not handle itself (another header, IPv4 options, fragments, DHCP, a
 //! source address the port does not own, IPv6, ARP, ...) goes through the per-packet path, so the
@@ -12,7 +13,7 @@
 use crate::buf::PacketBuf;
 use crate::meta::{flags, Action, Meta};
 use crate::routing::Router;
-use crate::stages::{egress, l3_route, BurstMemo, WorkerState};
+use crate::stages::{egress, l3_route, security_groups, BurstMemo, WorkerState};
 use crate::tables::{PortEntry, RemotePort, Tables};
 use crate::wire::dhcpv4::{CLIENT_PORT, SERVER_PORT};
 use crate::wire::{ethernet, ipv4, EtherType, IpProtocol, Ipv4Packet, Mac, UdpPacket};
@@ -34,8 +35,8 @@ pub(crate) struct Template<'t> {
 }
 
 enum Kind<'t> {
-    /// Switched out of this port.
-    Switch(u16),
+    /// Switched out of this port (`true`: its security groups check each packet).
+    Switch(u16, bool),
     /// Switched to this port on another node: out of the tunnel stage (or a provider network's uplink),
     /// per packet.
     Remote(RemotePort),
@@ -73,7 +74,10 @@ impl<'t> Template<'t> {
             Some((key, r)) if passed_port_security => Kind::Route(key, r),
             // Switched to a local port; not in a tunnel nor out of an uplink (no port entry), which are per
             // packet.
-            None if m.action == Action::Output && t.port(m.out_port).is_some() => Kind::Switch(m.out_port),
+            None if m.action == Action::Output => match t.port(m.out_port) {
+                Some(out) => Kind::Switch(m.out_port, out.sg.is_some()),
+                None => return None,
+            },
             // Switched to a port on another node: `l2_switch` named it (so it passed port security),
             // whatever the tunnel stage did with it then.
             None => match t.remote_lookup(port.network, dst) {
@@ -125,19 +129,30 @@ impl<'t> Template<'t> {
         m.l3_off = L3 as u16;
         m.l4_off = L4 as u16;
         m.ip_proto = proto;
+        if self.port.sg.is_some() {
+            security_groups::sent_by(self.port, w, p, m);
+            if !m.pending() {
+                return true;
+            }
+        }
         match self.kind {
-            Kind::Switch(out) => m.output(out),
+            Kind::Switch(out, sg) => {
+                m.output(out);
+                if sg {
+                    security_groups::to_port(t, w, p, m);
+                }
+            }
             Kind::Remote(r) => {
                 m.action = Action::Remote;
                 m.dst_lport = r.lport;
                 m.chassis = r.chassis;
-                egress::packet(t, p, m);
+                egress::packet(t, w, p, m);
             }
             Kind::Route(key, r) => {
                 // IPv4 to a router is always decided there: forwarded, answered or dropped.
                 l3_route::route(t, memo, w, key, r, p, m);
                 debug_assert!(!m.pending(), "see fate::Decided");
-                egress::packet(t, p, m);
+                egress::packet(t, w, p, m);
             }
         }
         true

@@ -1,4 +1,5 @@
-//! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up; a
+//! Egress: the last stage. A packet for a local port leaves only if that port is still bound and up, and
+//! if its security groups let it in (`security_groups::to_port`); a
 //! packet for a port on another node goes out of its provider network's uplink, tagged (`provider`), or
 //! else to the tunnel stage (`tunnel_encap`), which decides it: out of the underlay port in a tunnel, or
 //! dropped and counted, never flooded or lost silently.
@@ -7,20 +8,27 @@
 use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{Action, Meta};
-use crate::stages::{provider, tunnel_encap};
+use crate::stages::{provider, security_groups, tunnel_encap, WorkerState};
 use crate::tables::Tables;
 
-pub fn run<B: PacketBuf>(t: &Tables, pkts: &mut [B], meta: &mut [Meta]) {
+pub fn run<B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B], meta: &mut [Meta]) {
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
-        packet(t, p, m);
+        packet(t, w, p, m);
     }
 }
 
 /// One decided packet (or one for another node, which the tunnel stage decides).
 #[inline(always)]
-pub fn packet<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
     match m.action {
-        Action::Output if !t.port(m.out_port).is_some_and(|e| e.up) => m.drop(Reason::EgressPortDown),
+        Action::Output => match t.port(m.out_port) {
+            Some(e) if e.up => {
+                if e.sg.is_some() {
+                    security_groups::to_port(t, w, p, m);
+                }
+            }
+            _ => m.drop(Reason::EgressPortDown),
+        },
         Action::Remote => match t.uplinks.get(&m.network) {
             Some(&u) if t.uplink_in.owns(u.key(), m.network) => provider::egress(u, p, m),
             Some(_) => m.drop(Reason::ProviderVlanConflict),

@@ -15,13 +15,14 @@
 //! after it, then `l2_switch` and `egress` (the sending node did the rest).
 //!
 //! `punt`, after the ARP/ND responders, hands DHCP requests and router solicitations to the slow path
-//! (`services`), which answers them off the workers. Stages still to come slot in by adding a file and a
-//! line in `packet`: security groups after port security (ingress) and before egress (egress rules), NAT
-//! in `l3_route` around the routing decision.
+//! (`services`), which answers them off the workers. `security_groups` checks what a port sends against
+//! its egress rules after that, and, called from `egress`, what a local port receives against its ingress
+//! rules. Stages still to come slot in by adding a file and a line in `packet`: NAT in `l3_route` around
+//! the routing decision.
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent), and the scratch space of
-//! a burst's batched route lookups ([`Ahead`]), are its [`WorkerState`], passed to [`decide`] by the
+//! a burst's batched route lookups ([`Ahead`]), and its tracked connections, are its [`WorkerState`], passed to [`decide`] by the
 //! worker that owns it, with the time of the burst.
 
 pub mod arp_responder;
@@ -34,10 +35,12 @@ pub mod nd_responder;
 pub mod port_security;
 pub mod provider;
 pub mod punt;
+pub mod security_groups;
 pub mod tunnel_decap;
 pub mod tunnel_encap;
 
 use crate::buf::PacketBuf;
+use crate::conntrack::Conntrack;
 use crate::drop::DropCounters;
 use crate::fate::Decided;
 use crate::icmp_ratelimit::IcmpLimiter;
@@ -62,13 +65,26 @@ pub struct WorkerState {
     pub ahead: Ahead,
     /// How many requests each port may still punt to the slow path (`punt`).
     pub punt: punt::PuntLimiter,
+    /// The connections its ports' security groups track (`security_groups`).
+    pub conntrack: Conntrack,
 }
 
 impl WorkerState {
     /// A worker's state at time 0; `seed` starts its randomness (a worker seeds it from its clock; tests
     /// and goldens with a constant, to be repeatable).
     pub fn new(seed: u32) -> WorkerState {
-        WorkerState { now_ms: 0, icmp: IcmpLimiter::new(seed), ahead: Ahead::default(), punt: Default::default() }
+        WorkerState::with_conntrack(seed, 4096)
+    }
+
+    /// As [`WorkerState::new`], with room for `connections` tracked connections.
+    pub fn with_conntrack(seed: u32, connections: usize) -> WorkerState {
+        WorkerState {
+            now_ms: 0,
+            icmp: IcmpLimiter::new(seed),
+            ahead: Ahead::default(),
+            punt: Default::default(),
+            conntrack: Conntrack::new(connections),
+        }
     }
 }
 
@@ -87,6 +103,9 @@ pub struct BurstMemo<'t> {
     /// The packet of the burst being decided (its index).
     at: usize,
 }
+
+/// How many tracked connections a burst's sweep visits for expiry (`Conntrack::sweep`).
+const SWEEP: usize = 8;
 
 /// How many packets of a burst [`routes_ahead`] looks up at once.
 pub const BURST_AHEAD: usize = 32;
@@ -199,6 +218,7 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     debug_assert_eq!(pkts.len(), meta.len());
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
+    w.conntrack.sweep(w.now_ms, SWEEP);
     if t.large_routers {
         routes_ahead(t, &mut memo, &mut w.ahead, pkts, meta);
     }
@@ -304,6 +324,7 @@ pub fn decide_per_packet<'m, B: PacketBuf>(
 ) -> Decided<'m> {
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
+    w.conntrack.sweep(w.now_ms, SWEEP);
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         packet(t, &mut memo, w, p, m);
     }
@@ -319,14 +340,14 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
         // From another node: decapsulated, then only switched to this node's ports.
         tunnel_decap::packet(t, u, p, m);
         l2_switch::packet(t, memo, p, m);
-        egress::packet(t, p, m);
+        egress::packet(t, w, p, m);
         return;
     }
     if t.is_uplink(m.in_port) {
         // From a physical network: into its provider network, then only switched to this node's ports.
         provider::ingress(t, p, m);
         l2_switch::packet(t, memo, p, m);
-        egress::packet(t, p, m);
+        egress::packet(t, w, p, m);
         return;
     }
     classify::packet(t, memo, p, m);
@@ -337,9 +358,10 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
     arp_responder::packet(t, p, m);
     nd_responder::packet(t, p, m);
     punt::packet(t, w, p, m);
+    security_groups::from_port(t, memo, w, p, m);
     l3_route::packet(t, memo, w, p, m);
     l2_switch::packet(t, memo, p, m);
-    egress::packet(t, p, m);
+    egress::packet(t, w, p, m);
     debug_assert!(!matches!(m.action, Action::Continue | Action::Remote), "see fate::Decided");
 }
 
