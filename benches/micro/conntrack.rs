@@ -5,7 +5,8 @@
 //! - `established/N`: bursts of 32 UDP packets of N connections already tracked (N = 1,000, 100,000 and
 //!   1,000,000; random order, so the large tables miss the caches as a real mix would): ns per packet.
 //!
-//! Prints the table's memory per connection first. `cargo bench -p benches --bench conntrack`.
+//! Prints the table's memory per connection first. `cargo bench -p benches --bench conntrack`
+//! (`CONNTRACK_SIZES=1000` for one size).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -73,7 +74,11 @@ fn conntrack(c: &mut Criterion) {
             total
         })
     });
-    for n in [1_000usize, 100_000, 1_000_000] {
+    // CONNTRACK_SIZES=1000,100000 picks the table sizes (a profile of one size only).
+    let sizes: Vec<usize> = std::env::var("CONNTRACK_SIZES")
+        .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|_| vec![1_000, 100_000, 1_000_000]);
+    for n in sizes {
         const FRAMES: usize = 65_536;
         let mut rng = Rng::new(n as u64);
         let flows: Vec<Vec<u8>> = (0..n)

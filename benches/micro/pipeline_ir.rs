@@ -8,6 +8,7 @@
 //!                              | mixed:N | mixed-per-packet:N | restore-mixed:N (`benches::mixed`)
 //!                              | encap | restore-encap | decap | restore-decap (the VXLAN scenarios:
 //!                              benches/vxlan-encap-1kflows.toml, vxlan-decap-1kflows.toml)
+//!                              | sg (the L2 traffic through benches/sg.toml's security groups)
 
 use std::hint::black_box;
 
@@ -36,6 +37,8 @@ fn main() {
         r
     } else if spec == "encap" {
         (tables("vxlan-encap-1kflows.toml", &names), Bursts::new(VM2, false))
+    } else if spec == "sg" {
+        (tables("sg.toml", &names), Bursts::new(VM2, false))
     } else if spec == "decap" {
         (tables("vxlan-decap-1kflows.toml", &names), Bursts::of(vxlan_frames()))
     } else if mode.starts_with("l3") {
@@ -56,7 +59,7 @@ fn main() {
             m if m.starts_with("mixed-per-packet:") => {
                 decide_per_packet(&t, &mut w, pkts, &mut meta);
             }
-            "l2" | "l3" | "encap" | "decap" => {
+            "l2" | "l3" | "encap" | "decap" | "sg" => {
                 decide(&t, &mut w, pkts, &mut meta);
             }
             "l2-per-packet" | "l3-per-packet" => {

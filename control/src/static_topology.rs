@@ -89,7 +89,10 @@ fn groups_model(ports: &[StaticPort], groups: &[StaticSecurityGroup]) -> Result<
         value: value.to_owned(),
         why,
     };
-    for g in groups {
+    for (i, g) in groups.iter().enumerate() {
+        if groups[..i].iter().any(|o| o.name == g.name) {
+            return Err(invalid(&g.name, &g.name, "a second [[security_group]] of that name"));
+        }
         let group = serde_json::json!({"id": g.name, "name": g.name, "stateful": g.stateful});
         let group = serde_json::from_value(group).map_err(|_| invalid(&g.name, &g.name, "not a group"))?;
         m.security_groups.insert(g.name.clone(), group);
@@ -98,8 +101,33 @@ fn groups_model(ports: &[StaticPort], groups: &[StaticSecurityGroup]) -> Result<
                 return Err(invalid(&g.name, other, "remote_group names no [[security_group]]"));
             }
             let v6 = r.ethertype == crate::model::EtherType::IPv6;
-            if protocol(r.protocol.as_deref(), v6).is_none() {
+            let Some(proto) = protocol(r.protocol.as_deref(), v6) else {
                 return Err(invalid(&g.name, r.protocol.as_deref().unwrap_or(""), "not a protocol"));
+            };
+            // What the API refuses would widen the rule here: a port range without a protocol that has
+            // ports or types, a range upside down, an ICMP code without a type, a prefix that does not parse.
+            let ranged = r.port_range_min.is_some() || r.port_range_max.is_some();
+            let icmp = matches!(proto, Some(1 | 58));
+            if ranged && !matches!(proto, Some(6 | 17 | 33 | 132 | 136 | 1 | 58)) {
+                return Err(invalid(
+                    &g.name,
+                    &format!("{:?}", r.protocol),
+                    "a port range needs tcp, udp, sctp, dccp, udplite or icmp",
+                ));
+            }
+            if icmp && r.port_range_min.is_none() && r.port_range_max.is_some() {
+                return Err(invalid(&g.name, "port_range_max", "an ICMP code needs a type (port_range_min)"));
+            }
+            if !icmp && r.port_range_min.zip(r.port_range_max).is_some_and(|(a, b)| a > b) {
+                return Err(invalid(&g.name, "port_range_min", "above port_range_max"));
+            }
+            if r.remote_ip_prefix.is_some() && r.remote_group.is_some() {
+                return Err(invalid(&g.name, "remote_ip_prefix", "a rule takes a prefix or a remote group, not both"));
+            }
+            if let Some(prefix) =
+                r.remote_ip_prefix.as_deref().filter(|p| Cidr::parse(p).is_none_or(|c| c.is_v6() != v6))
+            {
+                return Err(invalid(&g.name, prefix, "not a prefix of the rule's ethertype"));
             }
             let rule = SecurityGroupRule {
                 id: format!("{}-{i}", g.name),
@@ -402,5 +430,14 @@ mod tests {
         assert!(e.contains("remote_group names no [[security_group]]"), "{e}");
         bad.ports[1].security_groups = Some(vec!["nobody".into()]);
         assert!(compile_over(None, &bad, &names).is_err());
+        // What would widen a rule is refused: a port range without a protocol that has ports, a second
+        // group of one name.
+        let mut wide = c.clone();
+        wide.security_groups[1].rules[0].protocol = None;
+        let e = compile_over(None, &wide, &names).unwrap_err().to_string();
+        assert!(e.contains("a port range needs"), "{e}");
+        let mut twice = c.clone();
+        twice.security_groups.push(c.security_groups[0].clone());
+        assert!(compile_over(None, &twice, &names).unwrap_err().to_string().contains("a second"));
     }
 }

@@ -310,7 +310,11 @@ impl Dataplane {
         let stop = Arc::new(AtomicBool::new(false));
         let mut publisher = match opts.pipeline() {
             // One reader per worker, and the slow path's.
-            true => Some(Publisher::new(tables(&names).map_err(DataplaneError::Tables)?, lcores.len() + 1)),
+            true => {
+                let t = tables(&names).map_err(DataplaneError::Tables)?;
+                warn_tracking(lcores.len(), &t);
+                Some(Publisher::new(t, lcores.len() + 1))
+            }
             false => None,
         };
         let (exit_tx, exits) = unbounded();
@@ -399,6 +403,7 @@ impl Dataplane {
     /// Publishes new tables to the pipeline's workers (one atomic swap; the old tables are freed once every
     /// worker has crossed a burst boundary). Returns the tables' version, or `None` in patch mode.
     pub fn publish(&mut self, tables: Tables) -> Option<u64> {
+        warn_tracking(self.workers.len(), &tables);
         self.publisher.as_mut().map(|p| p.publish(tables))
     }
 
@@ -643,5 +648,19 @@ impl Drop for Dataplane {
         // After `shutdown` the workers are already joined and this does nothing. The fields (ports, pool,
         // publisher) are dropped after this, once no worker runs.
         self.stop_workers();
+    }
+}
+
+/// Warns (once per process) when tables with stateful security groups go to more than one worker: each
+/// worker tracks its own connections, and a connection's directions polled by two workers would not meet
+/// (the hand-off that makes them meet is not built yet: `pipelines/src/stages/security_groups.rs`).
+fn warn_tracking(workers: usize, t: &Tables) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if workers > 1 && t.tracking && !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            workers,
+            "stateful security groups with more than one worker: a connection whose two directions are polled \
+             by different workers is not recognised and its replies are dropped; use one worker lcore"
+        );
     }
 }

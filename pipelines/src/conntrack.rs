@@ -19,7 +19,7 @@
 //! every entry is live, or both buckets of a new connection are full, the new connection is refused
 //! (the caller drops the packet: `conntrack.full`) and established ones keep flowing.
 //!
-//! Timeouts are Linux's and OVS's defaults ([`timeout_ms`]). TCP follows the handshake and the closing
+//! Timeouts are OVS's userspace defaults, Linux's where OVS has none ([`timeout_ms`]). TCP follows the handshake and the closing
 //! (SYN, SYN-ACK, ACK; FIN each way; RST), without window tracking: sequence numbers are not checked
 //! (see [`TcpState`]).
 
@@ -60,20 +60,16 @@ impl Key {
         }
     }
 
+    /// Its hash under the table's `seed` (random per worker, so that a VM cannot aim its connections at
+    /// one bucket): two multiplies.
     #[inline(always)]
-    fn hash(&self) -> u64 {
-        const K: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mix = |h: u64, v: u64| (h ^ v).wrapping_mul(K).rotate_left(29);
-        let mut h = mix(
-            u64::from(self.zone) << 32 | u64::from(self.tag) << 16 | u64::from(self.proto) << 8 | u64::from(self.v6),
-            0x51,
-        );
-        h = mix(h, u64::from(self.pa) << 16 | u64::from(self.pb));
-        h = mix(h, self.a as u64);
-        h = mix(h, (self.a >> 64) as u64);
-        h = mix(h, self.b as u64);
-        h = mix(h, (self.b >> 64) as u64);
-        h ^ h >> 31
+    fn hash(&self, seed: u64) -> u64 {
+        let fold = |a: u128| a as u64 ^ ((a >> 64) as u64).rotate_left(21);
+        let ends = u64::from(self.zone) << 32 | u64::from(self.pa) << 16 | u64::from(self.pb);
+        let kind = u64::from(self.proto) | u64::from(self.tag) << 8 | u64::from(self.v6) << 16;
+        let h = (fold(self.a) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ (fold(self.b).rotate_left(32) ^ ends ^ kind << 40).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        h ^ h >> 29
     }
 }
 
@@ -108,7 +104,9 @@ pub enum State {
     },
 }
 
-/// Timeouts (milliseconds): Linux's (`nf_conntrack_*_timeout_*`) and OVS's userspace defaults.
+/// Timeouts (milliseconds): OVS's userspace defaults (SYN 30 s, established 24 h, closed 30 s), Linux's
+/// where OVS has none (`nf_conntrack_*_timeout_*`: FIN wait 120 s, UDP replied 120 s, generic 600 s).
+#[inline(always)]
 pub fn timeout_ms(proto: u8, s: State) -> u64 {
     const S: u64 = 1000;
     match s {
@@ -162,6 +160,23 @@ const EMPTY: Entry = Entry {
 type Bucket = [u32; 16];
 const SLOTS: usize = 8;
 
+/// The slots of bucket `b` whose signature is `sig`, one byte each (1: a match): eight compares without a
+/// branch (a vector compare), so that where the match is costs no misprediction. Walk them with
+/// [`next_match`].
+#[inline(always)]
+fn matches(b: &Bucket, sig: u32) -> u64 {
+    let eq: [u8; SLOTS] = core::array::from_fn(|s| u8::from(b[s] == sig));
+    u64::from_le_bytes(eq)
+}
+
+/// The first slot of `hits` ([`matches`]), taken out of it.
+#[inline(always)]
+fn next_match(hits: &mut u64) -> usize {
+    let s = hits.trailing_zeros() as usize / 8;
+    *hits &= *hits - 1;
+    s
+}
+
 /// Counters of one worker's table, read by the dataplane's report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -181,13 +196,16 @@ pub struct Conntrack {
     /// The entries used so far (it grows, up to its capacity, reserved at start, before any entry is
     /// reused): the memory a table takes is that of the most connections it held at once.
     entries: Vec<Entry>,
-    /// Entries freed (a stack of indexes), used before new ones.
+    /// Entries freed (a stack of indexes), used before new ones; reserved for every entry (virtual memory
+    /// until used), so that no packet waits for it to grow.
     free: Vec<u32>,
     buckets: Vec<Bucket>,
     mask: usize,
     /// The next entry the sweep visits.
     cursor: usize,
     capacity: usize,
+    /// The hash's key.
+    seed: u64,
     pub stats: Stats,
 }
 
@@ -201,19 +219,20 @@ impl std::fmt::Debug for Conntrack {
 pub type Slot = u32;
 
 impl Conntrack {
-    /// Room for `capacity` connections (at least 8). Reserved, not touched: the system gives the pages
-    /// as connections first use them.
-    pub fn new(capacity: usize) -> Conntrack {
+    /// Room for `capacity` connections (at least 8), hashed under `seed`. Reserved, not touched: the
+    /// system gives the pages as connections first use them.
+    pub fn new(capacity: usize, seed: u64) -> Conntrack {
         let capacity = capacity.clamp(8, u32::MAX as usize / 2);
         // Buckets for twice the entries: two choices keep overflows rare up to full.
         let buckets = (capacity / 4).next_power_of_two().max(2);
         Conntrack {
             entries: Vec::with_capacity(capacity),
-            free: Vec::new(),
+            free: Vec::with_capacity(capacity),
             buckets: vec![[0; 16]; buckets],
             mask: buckets - 1,
             cursor: 0,
             capacity,
+            seed,
             stats: Stats::default(),
         }
     }
@@ -245,12 +264,11 @@ impl Conntrack {
     /// The live connection `k` at time `now_ms`; an expired one found on the way is reclaimed.
     #[inline]
     pub fn find(&mut self, k: &Key, now_ms: u64) -> Option<Slot> {
-        let (b1, b2, sig) = self.places(k.hash());
+        let (b1, b2, sig) = self.places(k.hash(self.seed));
         for b in [b1, b2] {
-            for s in 0..SLOTS {
-                if self.buckets[b][s] != sig {
-                    continue;
-                }
+            let mut hits = matches(&self.buckets[b], sig);
+            while hits != 0 {
+                let s = next_match(&mut hits);
                 let i = self.buckets[b][SLOTS + s];
                 let e = &self.entries[i as usize];
                 if e.key == *k {
@@ -278,7 +296,7 @@ impl Conntrack {
 
     /// Adds a connection (not already in the table: the caller looked); `None` when it is full.
     pub fn insert(&mut self, e: Entry, now_ms: u64) -> Option<Slot> {
-        let (b1, b2, sig) = self.places(e.key.hash());
+        let (b1, b2, sig) = self.places(e.key.hash(self.seed));
         // A free slot (empty or expired) in the emptier of the two buckets.
         let mut best: Option<(usize, usize, usize)> = None; // (live count, bucket, slot)
         for b in [b1, b2] {
@@ -329,7 +347,7 @@ impl Conntrack {
     /// Removes connection `s` (closed by a rule change).
     pub fn remove(&mut self, s: Slot) {
         let k = self.entries[s as usize].key;
-        let (b1, b2, sig) = self.places(k.hash());
+        let (b1, b2, sig) = self.places(k.hash(self.seed));
         for b in [b1, b2] {
             for j in 0..SLOTS {
                 if self.buckets[b][j] == sig && self.buckets[b][SLOTS + j] == s {
@@ -374,8 +392,10 @@ pub mod tcp {
     pub const ACK: u8 = 0x10;
 }
 
-/// Whether a TCP segment with `flags` may open a connection: a SYN alone (no ACK, RST or FIN), as OVS's
-/// conntrack and Linux's with `tcp_loose` off; anything else without a connection is invalid.
+/// Whether a TCP segment with `flags` may open a connection: a SYN alone (no ACK, RST or FIN), as Linux's
+/// conntrack with `nf_conntrack_tcp_loose` off (OVS's and Linux's defaults also pick up a connection in
+/// the middle, from any segment but a SYN-ACK; not done here: after a restart or a lost table, existing
+/// TCP connections must open again). Anything else without a connection is invalid.
 #[inline(always)]
 pub fn tcp_opens(flags: u8) -> bool {
     flags & (tcp::SYN | tcp::ACK | tcp::RST | tcp::FIN) == tcp::SYN
@@ -400,7 +420,10 @@ pub fn tcp_next(s: TcpState, from_opener: bool, flags: u8) -> Option<TcpState> {
         (SynSent, true) => return None,
         (SynSent, false) if syn && ack => SynRecv,
         (SynSent, false) => return None,
-        (SynRecv, false) if syn => SynRecv,
+        // The SYN-ACK again, or the other end's data before the opener's ACK (TCP Fast Open).
+        (SynRecv, false) if syn || ack => SynRecv,
+        // The opener's SYN again (its SYN-ACK was lost after this switch).
+        (SynRecv, true) if syn && !ack => SynRecv,
         (SynRecv, true) if ack && !syn => {
             if fin {
                 Closing
@@ -409,6 +432,9 @@ pub fn tcp_next(s: TcpState, from_opener: bool, flags: u8) -> Option<TcpState> {
             }
         }
         (SynRecv, _) => return None,
+        // A SYN on an open connection (a peer that lost its state): passed, the state unchanged, as Linux
+        // does; the other end's challenge ACK and the RST that follows close it.
+        (Established | Closing, _) if syn && !ack => s,
         (Established | Closing | TimeWait, _) if syn => return None,
         (Established, _) if fin => Closing,
         (Established, _) => Established,
@@ -441,7 +467,7 @@ mod tests {
         assert_ne!(b1, b2);
         let (k3, _) = Key::of(8, 6, false, 10, 40000, 20, 80);
         assert_ne!(k1, k3, "zones apart");
-        let mut ct = Conntrack::new(64);
+        let mut ct = Conntrack::new(64, 1);
         let s = ct.insert(entry(k1, 100), 0).unwrap();
         assert_eq!(ct.find(&k2, 10), Some(s));
         assert_eq!(ct.find(&k3, 10), None);
@@ -451,7 +477,7 @@ mod tests {
 
     #[test]
     fn full_tables_refuse_new_connections_and_keep_the_old() {
-        let mut ct = Conntrack::new(100);
+        let mut ct = Conntrack::new(100, 1);
         let mut made = 0;
         for n in 0..1000 {
             if ct.insert(entry(key(1, n), 1_000), 0).is_some() {
@@ -468,7 +494,7 @@ mod tests {
 
     #[test]
     fn the_sweep_reclaims_what_no_packet_visits() {
-        let mut ct = Conntrack::new(64);
+        let mut ct = Conntrack::new(64, 1);
         for n in 0..50 {
             ct.insert(entry(key(1, n), 10 + n as u64), 0).unwrap();
         }
@@ -482,7 +508,7 @@ mod tests {
 
     #[test]
     fn removal_frees_the_entry() {
-        let mut ct = Conntrack::new(8);
+        let mut ct = Conntrack::new(8, 1);
         let s = ct.insert(entry(key(1, 1), 100), 0).unwrap();
         ct.remove(s);
         assert_eq!((ct.live(), ct.find(&key(1, 1), 0)), (0, None));
@@ -508,7 +534,10 @@ mod tests {
         }
         assert_eq!(tcp_next(SynSent, false, ACK), None, "an ACK before the SYN-ACK");
         assert_eq!(tcp_next(SynSent, true, ACK), None);
-        assert_eq!(tcp_next(Established, true, SYN), None);
+        assert_eq!(tcp_next(Established, true, SYN), Some(Established), "a peer that lost its state");
+        assert_eq!(tcp_next(SynRecv, true, SYN), Some(SynRecv), "the SYN again");
+        assert_eq!(tcp_next(SynRecv, false, ACK), Some(SynRecv), "data before the ACK");
+        assert_eq!(tcp_next(TimeWait, true, SYN | ACK), None);
         assert_eq!(tcp_next(Established, false, RST | ACK), Some(Closed));
         assert_eq!(tcp_next(Established, false, SYN | RST), None);
     }

@@ -92,7 +92,7 @@ fn fate<'t>(t: &'t Tables, m: &Meta) -> Fate<'t> {
     match m.action {
         Action::Output => Fate::Output(m.out_port),
         Action::Reply => Fate::Reply(m.out_port),
-        Action::Flood => Fate::Flood(flood_ports(t, m.network, m.in_port, m.flags)),
+        Action::Flood => Fate::Flood(flood_ports(t, m.network, m.in_port, m.flags, m.flood_skip)),
         Action::Drop => Fate::Drop(m.reason),
         Action::Punt => Fate::Punt(m.in_port),
         // See `Decided`: the stages leave neither in a decided burst (debug builds, the tests and the

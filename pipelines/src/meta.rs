@@ -71,6 +71,9 @@ pub struct Meta {
     pub flags: u8,
     pub action: Action,
     pub reason: Reason,
+    /// With `Action::Flood`: the local ports (bit `p`: port `p`, below 64) whose security groups refuse
+    /// their copy (`security_groups::flood`).
+    pub flood_skip: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<Meta>() <= 64, "Meta must fit one cache line");

@@ -239,6 +239,11 @@ pub struct Tables {
     /// Local port index → what the slow path serves on it (DHCP, router advertisements: `services`); the
     /// `punt` stage hands it the requests of the ports listed here only.
     pub services: FxHashMap<u16, Arc<PortServices>>,
+    /// The networks with a local port that has security groups, sorted: their floods are checked against
+    /// those ports' ingress rules (`security_groups::flood`). Set by [`TablesBuilder::build`].
+    pub filtered_networks: Vec<u32>,
+    /// Some local port has stateful security groups (connection tracking). Set by [`TablesBuilder::build`].
+    pub tracking: bool,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -533,6 +538,12 @@ impl TablesBuilder {
 
     pub fn build(mut self) -> Tables {
         self.t.large_routers = self.t.routers.values().any(Router::is_large);
+        let filtered = || self.t.ports.iter().flatten().filter(|p| p.sg.is_some());
+        let mut nets: Vec<u32> = filtered().map(|p| p.network).collect();
+        nets.sort_unstable();
+        nets.dedup();
+        self.t.tracking = filtered().any(|p| p.sg.as_ref().is_some_and(|sg| sg.stateful));
+        self.t.filtered_networks = nets;
         self.t
     }
 

@@ -311,10 +311,11 @@ def case_security_groups():
     dhcp = dhcp4("discover")
     solicit = ns(VM1, "::", "2001:db8::77")  # duplicate address detection: to all, as no one has it
     inp = [syn80, again, syn81, syn22, stray, ping, dns, udp2, first, later, orphan, syn80_6, ping6, dhcp, solicit]
-    # VM2 takes no ICMPv6. The DHCP discovery and the solicitation are floods: to every other port of
-    # network 1 (floods are not filtered by the receivers' groups).
-    out = {1: [syn80, again, ping, syn80_6, dhcp, solicit], 2: [dns, first, later, dhcp, solicit]}
-    drops = {"security_groups.ingress_denied": 3, "security_groups.egress_denied": 1, "security_groups.invalid": 1,
+    # VM2 takes no ICMPv6. The DHCP discovery and the solicitation are floods, checked against each
+    # receiver's ingress rules: VM2 and VM3 take no DHCP request (only a server's replies), so it is
+    # dropped; both take neighbour discovery.
+    out = {1: [syn80, again, ping, syn80_6, solicit], 2: [dns, first, later, solicit]}
+    drops = {"security_groups.ingress_denied": 4, "security_groups.egress_denied": 1, "security_groups.invalid": 1,
              "security_groups.fragment": 1}
     return inp, out, drops
 

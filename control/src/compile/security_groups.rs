@@ -9,8 +9,9 @@
 //!   routed hop: `compile::index`), so a member it does not hold could not reach the port anyway;
 //! - `icmp` in an IPv6 rule is ICMPv6, as Neutron's drivers read it; an ICMP rule's port range is its type
 //!   (`port_range_min`) and code (`port_range_max`);
-//! - the port's groups are stateful unless one is stateless (Neutron refuses a port with both kinds; if
-//!   the DB holds one anyway, the stateful reading allows replies rather than break connections).
+//! - the port's groups are stateless only if all are (Neutron refuses a port with both kinds; if the DB
+//!   holds one anyway, the stateful reading allows replies rather than break connections);
+//! - a trusted port (`device_owner` `network:*`: DHCP, router) has no groups, whatever the DB says.
 //!
 //! Which ports a change makes dirty ([`ports_of_groups`], [`referring_groups`]) is the controller's
 //! (`controller/apply.rs`); what a port's groups compile to is here, once.
@@ -77,7 +78,7 @@ fn rule(m: &Model, holds: &dyn Fn(&Port) -> bool, r: &SecurityGroupRule) -> Opti
 /// Port `p`'s groups, compiled; `None` when nothing is filtered (`security`: its port security). `holds`
 /// says which ports of `m` the node holds (a full compilation's model has every port of the cloud).
 pub(crate) fn port_sg(m: &Model, holds: &dyn Fn(&Port) -> bool, p: &Port, security: bool) -> Option<Arc<PortSg>> {
-    if !security {
+    if !security || p.device_owner.starts_with("network:") {
         return None;
     }
     let groups: HashSet<&str> = p.security_groups.iter().map(String::as_str).collect();

@@ -29,6 +29,9 @@ pub fn packet<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &mut B, m: &mut 
             }
             _ => m.drop(Reason::EgressPortDown),
         },
+        Action::Flood if !t.filtered_networks.is_empty() && t.filtered_networks.binary_search(&m.network).is_ok() => {
+            security_groups::flood(t, w, p, m)
+        }
         Action::Remote => match t.uplinks.get(&m.network) {
             Some(&u) if t.uplink_in.owns(u.key(), m.network) => provider::egress(u, p, m),
             Some(_) => m.drop(Reason::ProviderVlanConflict),

@@ -50,7 +50,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
             return;
         }
     }
-    let mut flood = flood_ports(t, m.network, m.in_port, m.flags);
+    let mut flood = flood_ports(t, m.network, m.in_port, m.flags, 0);
     if !flood.chassis().is_empty() || flood.uplink().is_some() || flood.next().is_some() {
         m.action = Action::Flood;
     } else {
@@ -62,7 +62,7 @@ pub fn packet<B: PacketBuf>(t: &Tables, memo: &mut BurstMemo<'_>, p: &mut B, m: 
 /// network's other local ports that are up, and, unless it came from a tunnel or an uplink, the other
 /// nodes with a port on it (a tunnelled network) or its uplink (a provider network).
 #[inline]
-pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8) -> FloodPorts<'_> {
+pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8, skip: u64) -> FloodPorts<'_> {
     let ports = t.networks.get(&network).map_or(&[][..], |n| &n.local_ports[..]);
     let (chassis, uplink) = if meta_flags & flags::FROM_TUNNEL == 0 {
         let uplink = t.uplinks.get(&network).filter(|u| t.uplink_in.owns(u.key(), network)).copied();
@@ -70,7 +70,7 @@ pub fn flood_ports(t: &Tables, network: u32, in_port: u16, meta_flags: u8) -> Fl
     } else {
         (&[][..], None)
     };
-    FloodPorts { t, ports: ports.iter(), in_port, network, chassis, uplink }
+    FloodPorts { t, ports: ports.iter(), in_port, skip, network, chassis, uplink }
 }
 
 /// The local ports of a flood (see [`flood_ports`]), read from the tables as it goes (no allocation),
@@ -80,6 +80,8 @@ pub struct FloodPorts<'t> {
     t: &'t Tables,
     ports: core::slice::Iter<'t, u16>,
     in_port: u16,
+    /// Ports left out (bit `p`: port `p`): their security groups refuse the copy.
+    skip: u64,
     network: u32,
     chassis: &'t [u32],
     uplink: Option<Uplink>,
@@ -115,8 +117,9 @@ impl Iterator for FloodPorts<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<u16> {
-        let (t, in_port) = (self.t, self.in_port);
-        self.ports.by_ref().copied().find(|&p| p != in_port && t.port(p).is_some_and(|e| e.up))
+        let (t, in_port, skip) = (self.t, self.in_port, self.skip);
+        let skipped = |p: u16| p < 64 && skip & 1 << p != 0;
+        self.ports.by_ref().copied().find(|&p| p != in_port && !skipped(p) && t.port(p).is_some_and(|e| e.up))
     }
 }
 
@@ -157,7 +160,7 @@ mod tests {
             actions,
             vec![(Action::Output, 1), (Action::Flood, 0), (Action::Flood, 0), (Action::Drop, 0), (Action::Flood, 0)]
         );
-        assert_eq!(flood_ports(&t, 1, 0, 0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(flood_ports(&t, 1, 0, 0, 0).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(drops.get(Reason::L2NoDestination), 1);
     }
 

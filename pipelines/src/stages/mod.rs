@@ -83,7 +83,7 @@ impl WorkerState {
             icmp: IcmpLimiter::new(seed),
             ahead: Ahead::default(),
             punt: Default::default(),
-            conntrack: Conntrack::new(connections),
+            conntrack: Conntrack::new(connections, u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
         }
     }
 }

@@ -11,9 +11,12 @@
 //! to allow or drop); a reply the switch makes itself (ARP, ND, the router's echo replies and ICMP
 //! errors) is not checked: it answers a packet that passed.
 //!
-//! Always allowed, as Neutron's drivers allow them before any rule: DHCP (a client's requests out, a
-//! server's replies in, v4 and v6), and ICMPv6 neighbour discovery and MLD (router solicitations out,
-//! router advertisements in: a VM may not send one, port security drops it).
+//! Always allowed, as Neutron's OVS firewall allows them before any rule: DHCP (a client's requests out, a
+//! server's replies in, v4 and v6), and ICMPv6 neighbour discovery and multicast listener queries (router
+//! solicitations out, router advertisements in: a VM may not send one, port security drops it).
+//!
+//! A flooded packet (broadcast, multicast, unknown unicast) is checked against each receiving local
+//! port's ingress rules ([`flood`]): a port that refuses it gets no copy.
 //!
 //! Tracking: a packet of a known connection passes (its TCP flags are checked against the connection's
 //! state); an ICMP error about a known connection passes (related); a packet that opens a connection (a
@@ -28,9 +31,10 @@
 //! Later fragments without it are dropped (`security_groups.fragment`): Neutron's drivers reassemble
 //! (conntrack does), the switch does not. IPv6: a fragment header right after the fixed header only.
 //!
-//! Both directions of a connection meet on one worker: the table is the worker's (see `conntrack.rs`).
-//! The dataplane hands a packet of a tracked port to the worker that owns its connection when it has
-//! more than one worker (`dataplane/src/worker.rs`).
+//! Both directions of a connection must meet on one worker: the table is the worker's (see
+//! `conntrack.rs`). That holds with one worker. With several, a port's packets and its peers' may be
+//! polled by different workers, and a reply may find no connection: not handled yet (a hand-off of each
+//! tracked packet to the worker its connection hashes to is the next step); the dataplane warns.
 //!
 //! Drops: `security_groups.egress_denied`, `.ingress_denied`, `.invalid`, `.revoked`, `.fragment`,
 //! `conntrack.full`.
@@ -40,6 +44,7 @@ use crate::buf::PacketBuf;
 use crate::conntrack::{self, tcp_next, tcp_opens, Dir, Entry, Key, State, TcpState, FRAGMENT};
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
+use crate::stages::l2_switch::flood_ports;
 use crate::stages::{BurstMemo, WorkerState};
 use crate::tables::{PortEntry, PortSg, Tables};
 
@@ -73,6 +78,32 @@ pub fn to_port<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Met
     let Some(sg) = port.sg.as_deref() else { return };
     if let Err(r) = check(w, sg, port.lport, Dir::Ingress, p.data(), m) {
         m.drop(r);
+    }
+}
+
+/// The ingress rules of each local port a flooded packet (broadcast, multicast, unknown unicast) goes to:
+/// a port whose groups refuse it gets no copy (`Meta::flood_skip`); refused by all and for no other node,
+/// it is dropped. Each copy is checked (and tracked) in its port's zone, as OVN checks each output port.
+#[inline(never)]
+pub fn flood<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta) {
+    if m.flags & (flags::IPV4 | flags::IPV6) == 0 {
+        return;
+    }
+    let mut copies = 0;
+    let mut reason = Reason::None;
+    for port in flood_ports(t, m.network, m.in_port, m.flags, 0) {
+        let Some(e) = t.port(port) else { continue };
+        match e.sg.as_deref().map(|sg| check(w, sg, e.lport, Dir::Ingress, p.data(), m)) {
+            Some(Err(r)) if port < 64 => {
+                m.flood_skip |= 1 << port;
+                reason = r;
+            }
+            _ => copies += 1,
+        }
+    }
+    let f = flood_ports(t, m.network, m.in_port, m.flags, m.flood_skip);
+    if copies == 0 && f.chassis().is_empty() && f.uplink().is_none() && reason != Reason::None {
+        m.drop(reason);
     }
 }
 
@@ -137,6 +168,10 @@ fn parse(d: &[u8], m: &Meta, dir: Dir) -> Option<Pkt> {
     let v6 = m.has(flags::IPV6);
     let l3 = m.l3_off as usize;
     let l4 = m.l4_off as usize;
+    // The IP packet alone: not the frame's padding or trailer (a tiny first fragment must not take its
+    // TCP flags from there). Classify checked that the frame holds the length.
+    let len = if v6 { 40 + usize::from(be16(d, l3 + 4)?) } else { usize::from(be16(d, l3 + 2)?) };
+    let d = d.get(..l3 + len)?;
     let (src, dst) =
         if v6 { (addr6(d, l3 + 8)?, addr6(d, l3 + 24)?) } else { (addr4(d, l3 + 12)?, addr4(d, l3 + 16)?) };
     let mut first_fragment = None;
@@ -206,7 +241,7 @@ fn parse(d: &[u8], m: &Meta, dir: Dir) -> Option<Pkt> {
                 Kind::Echo(ty == request)
             } else if (!v6 && matches!(ty, 3 | 4 | 5 | 11 | 12)) || (v6 && (1..=4).contains(&ty)) {
                 Kind::Error(l4 + 8)
-            } else if v6 && matches!(ty, 130..=136 | 143) {
+            } else if v6 && always_allowed_icmp6(ty, dir) {
                 Kind::Allowed
             } else {
                 Kind::Untracked
@@ -215,6 +250,16 @@ fn parse(d: &[u8], m: &Meta, dir: Dir) -> Option<Pkt> {
         _ => {}
     }
     Some(p)
+}
+
+/// The ICMPv6 messages Neutron's OVS firewall allows before any rule (`firewall.py`): multicast listener
+/// queries and neighbour discovery both ways, router solicitations out, router advertisements in.
+#[inline(always)]
+fn always_allowed_icmp6(ty: u8, dir: Dir) -> bool {
+    match dir {
+        Dir::Egress => matches!(ty, 130 | 133 | 135 | 136),
+        Dir::Ingress => matches!(ty, 130 | 134 | 135 | 136),
+    }
 }
 
 /// The rules' question for packet `p` in direction `dir`: the remote end is the destination of what
@@ -270,7 +315,12 @@ fn check(w: &mut WorkerState, sg: &PortSg, zone: u32, dir: Dir, d: &[u8], m: &Me
             if !acl(sg, e.dir).allows(&query(&opening(e), e.dir)) {
                 ct.remove(s);
                 ct.stats.revoked += 1;
-                return Err(Reason::SgRevoked);
+                // A datagram may open a connection of its own under the new rules; a TCP segment of the
+                // closed connection cannot.
+                return match p.kind {
+                    Kind::Tcp(_) => Err(Reason::SgRevoked),
+                    _ => open(w, sg, zone, dir, &p, key, sender_is_b).map_err(|_| Reason::SgRevoked),
+                };
             }
             ct.entry_mut(s).digest = sg.digest;
         }
@@ -397,12 +447,20 @@ fn related(w: &mut WorkerState, zone: u32, p: &Pkt, d: &[u8], at: usize) -> bool
 
 /// The key of a datagram's fragment permit.
 fn permit_key(zone: u32, p: &Pkt, id: u32) -> Key {
-    Key { zone, proto: FRAGMENT, v6: p.v6, tag: 0, pa: (id >> 16) as u16, pb: id as u16, a: p.src, b: p.dst }
+    // (Tag 3: no connection's key, whatever its protocol.)
+    Key { zone, proto: FRAGMENT, v6: p.v6, tag: 3, pa: (id >> 16) as u16, pb: id as u16, a: p.src, b: p.dst }
 }
 
-/// A first fragment passed: its datagram's later fragments may follow.
+/// A packet passed: if it is a first fragment, its datagram's later fragments may follow.
+#[inline(always)]
 fn permit(w: &mut WorkerState, zone: u32, p: &Pkt) {
-    let Some(id) = p.first_fragment else { return };
+    if let Some(id) = p.first_fragment {
+        permit_fragments(w, zone, p, id);
+    }
+}
+
+#[cold]
+fn permit_fragments(w: &mut WorkerState, zone: u32, p: &Pkt, id: u32) {
     let key = permit_key(zone, p, id);
     let now = w.now_ms;
     if w.conntrack.find(&key, now).is_none() {
@@ -659,6 +717,29 @@ mod tests {
         let frames = [frag(1, 0, true), frag(1, 10, false), frag(2, 10, false)];
         assert_eq!(verdicts(&t, w, 0, &frames), vec![OK, OK, Reason::SgFragment]);
         assert_eq!(verdicts(&t, w, 3000, &frames[1..2]), vec![Reason::SgFragment], "its permit lasts 2 s");
+    }
+
+    #[test]
+    fn floods_reach_only_the_ports_whose_groups_take_them() {
+        let mut t = web();
+        let vm3 = Mac([0xfa, 0x16, 0x3e, 0, 0, 3]);
+        let mut b = TablesBuilder::from_tables(t.clone());
+        b.local_port(2, vm_port(103, 1, vm3, Ipv4Addr::new(10, 0, 0, 3), ip6(3), true));
+        t = b.build();
+        let w = &mut WorkerState::new(1);
+        let bcast = |dport| udp4_ports(VM1, Mac::BROADCAST, IP1, Ipv4Addr::new(10, 0, 0, 255), 5555, dport);
+        let fates = |f: Vec<u8>, w: &mut WorkerState| {
+            let mut p = [crate::buf::HeapBuf::new(&f)];
+            let mut m = [Meta::new(0)];
+            let d = crate::stages::decide(&t, w, &mut p, &mut m);
+            d.fates(&t).map(|f| format!("{f:?}")).collect::<Vec<_>>()
+        };
+        // VM2 takes UDP 53 only; VM3 has no group.
+        assert_eq!(fates(bcast(53), w), ["Flood([1, 2])"]);
+        assert_eq!(fates(bcast(5001), w), ["Flood([2])"]);
+        // Without VM3, nobody takes it: dropped.
+        let w = &mut WorkerState::new(1);
+        assert_eq!(verdicts(&web(), w, 0, &[(0, bcast(5001)), (0, bcast(53))]), vec![Reason::SgIngressDenied, OK]);
     }
 
     #[test]
