@@ -17,6 +17,7 @@
 #              replication of l2-1kflows to 8 chassis (the rate is the copies'; dragonflow and testpmd);
 #              sg-1kflows, sg-10kflows (the harness's conntrack scenarios, dragonflow with benches/sg.toml),
 #              sg-100kflows, sg-1mflows (the same with gen_flows.py's pcaps; dragonflow and testpmd);
+#              SG_CONFIG=benches/sg-one-zone.toml: VM1's groups only (one tracked zone, as the harness's OVS);
 #              dhcp-exchanges (DHCPDISCOVERs answered per second, no punt limit), dhcpflood-1kflows and
 #              dhcpquiet-1kflows (l2-1kflows while a third VM floods DHCP / is silent; dragonflow only)
 #   --rounds   rounds, round-robin over every (scenario, switch) so that noise is spread (default 3)
@@ -87,7 +88,7 @@ big() {  # big SCENARIO SWITCH
   n=$(sed -E 's/^(l2|sg)-([0-9]+)(k|m)flows$/\2/' <<<"$scen")
   case $scen in *kflows) n=${n}000 ;; *) n=${n}000000 ;; esac
   pcap=$BIG_PCAPS/l2-${scen#*-}.pcap
-  [[ $scen == sg-* ]] && cfg="--config $HERE/sg.toml --conntrack-max $((2 * n + n / 2))"
+  [[ $scen == sg-* ]] && cfg="--config ${SG_CONFIG:-$HERE/sg.toml} --conntrack-max $((2 * n + n / 2))"
   [ -s "$pcap" ] || { mkdir -p "$BIG_PCAPS"; python3 "$HERE/gen_flows.py" "$n" "$pcap"; }
   case $sw in
     "$DF") cmd="$HERE/with-pcap.sh $pcap 4096 $BIN run $cfg ${DF_ARGS:-} -- {EAL}" ;;
@@ -179,7 +180,7 @@ one() {  # one SCENARIO SWITCH
   # sg-1kflows and sg-10kflows (the harness's conntrack scenarios) run with benches/sg.toml's security groups.
   local cfg=""
   [ -f "$HERE/$scen.toml" ] && cfg="--config $HERE/$scen.toml"
-  [[ $scen == sg-* ]] && cfg="--config $HERE/sg.toml"
+  [[ $scen == sg-* ]] && cfg="--config ${SG_CONFIG:-$HERE/sg.toml}"
   if [[ $scen =~ ^her[0-9]+-1kflows$ ]]; then
     [[ $sw == "$DF" || $sw == testpmd-* || $sw == dragonflow-base ]] || return 0
     run_scen=l2-1kflows

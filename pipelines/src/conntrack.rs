@@ -160,19 +160,34 @@ const EMPTY: Entry = Entry {
 type Bucket = [u32; 16];
 const SLOTS: usize = 8;
 
-/// The slots of bucket `b` whose signature is `sig`, one byte each (1: a match): eight compares without a
-/// branch (a vector compare), so that where the match is costs no misprediction. Walk them with
+/// The slots of bucket `b` whose signature is `sig`, one bit each: eight compares without a branch (two
+/// SSE2 compares where there is SSE2), so that where the match is costs no misprediction. Walk them with
 /// [`next_match`].
 #[inline(always)]
-fn matches(b: &Bucket, sig: u32) -> u64 {
-    let eq: [u8; SLOTS] = core::array::from_fn(|s| u8::from(b[s] == sig));
-    u64::from_le_bytes(eq)
+fn matches(b: &Bucket, sig: u32) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_castsi128_ps, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_ps, _mm_set1_epi32};
+        let p = b.as_ptr() as *const std::arch::x86_64::__m128i;
+        // SAFETY: SSE2 is part of x86_64; the two unaligned 16-byte loads read the bucket's first 8 `u32`s
+        // (its signatures), in bounds.
+        unsafe {
+            let want = _mm_set1_epi32(sig as i32);
+            let lo = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_loadu_si128(p), want)));
+            let hi = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_loadu_si128(p.add(1)), want)));
+            (lo | hi << 4) as u32
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        (0..SLOTS).fold(0, |bits, s| bits | u32::from(b[s] == sig) << s)
+    }
 }
 
 /// The first slot of `hits` ([`matches`]), taken out of it.
 #[inline(always)]
-fn next_match(hits: &mut u64) -> usize {
-    let s = hits.trailing_zeros() as usize / 8;
+fn next_match(hits: &mut u32) -> usize {
+    let s = hits.trailing_zeros() as usize;
     *hits &= *hits - 1;
     s
 }
@@ -214,6 +229,10 @@ impl std::fmt::Debug for Conntrack {
         f.debug_struct("Conntrack").field("capacity", &self.capacity).field("live", &self.live()).finish()
     }
 }
+
+/// Connections past which a table (about 84 bytes each) no longer fits a core's L2 cache (512 KiB to
+/// 2 MiB on current x86): [`Conntrack::is_large`].
+pub const CACHED: usize = 8192;
 
 /// A connection found: its index in the table (valid until the next insert or removal).
 pub type Slot = u32;
@@ -262,7 +281,7 @@ impl Conntrack {
     }
 
     /// The live connection `k` at time `now_ms`; an expired one found on the way is reclaimed.
-    #[inline]
+    #[inline(always)]
     pub fn find(&mut self, k: &Key, now_ms: u64) -> Option<Slot> {
         let (b1, b2, sig) = self.places(k.hash(self.seed));
         for b in [b1, b2] {
@@ -282,6 +301,36 @@ impl Conntrack {
             }
         }
         None
+    }
+
+    /// The table's two arrays (address, bytes reserved): entries and buckets. Their addresses never change
+    /// (reserved whole at start). The dataplane asks the system to back them with huge pages: a lookup
+    /// reads two random lines of them, and with 4 KiB pages each would also miss the TLB.
+    pub fn regions(&self) -> [(usize, usize); 2] {
+        [
+            (self.entries.as_ptr() as usize, self.capacity * std::mem::size_of::<Entry>()),
+            (self.buckets.as_ptr() as usize, self.buckets.len() * std::mem::size_of::<Bucket>()),
+        ]
+    }
+
+    /// Asks for the bucket line a lookup of `k` reads first (a hint: no effect on what it finds).
+    #[inline(always)]
+    pub fn prefetch(&self, k: &Key) {
+        let (b1, _, _) = self.places(k.hash(self.seed));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint; it does not fault, and the address is inside the live bucket array.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(self.buckets[b1].as_ptr() as *const i8)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = b1;
+    }
+
+    /// Whether the table is past what a core's caches hold (more than [`CACHED`] connections): the
+    /// worker then prefetches each burst's lookups (`security_groups::ahead`).
+    #[inline(always)]
+    pub fn is_large(&self) -> bool {
+        self.live() > CACHED
     }
 
     #[inline(always)]

@@ -219,6 +219,9 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     w.conntrack.sweep(w.now_ms, SWEEP);
+    if t.tracking && w.conntrack.is_large() {
+        security_groups::ahead(t, &mut memo, w, pkts, meta);
+    }
     if t.large_routers {
         routes_ahead(t, &mut memo, &mut w.ahead, pkts, meta);
     }
