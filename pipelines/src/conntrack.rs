@@ -346,30 +346,34 @@ impl Conntrack {
     /// Adds a connection (not already in the table: the caller looked); `None` when it is full.
     pub fn insert(&mut self, e: Entry, now_ms: u64) -> Option<Slot> {
         let (b1, b2, sig) = self.places(e.key.hash(self.seed));
-        // A free slot (empty or expired) in the emptier of the two buckets.
-        let mut best: Option<(usize, usize, usize)> = None; // (live count, bucket, slot)
-        for b in [b1, b2] {
-            let mut live = 0;
-            let mut slot = None;
-            for s in 0..SLOTS {
-                let (sg, ix) = (self.buckets[b][s], self.buckets[b][SLOTS + s]);
-                if sg != 0 && self.entries[ix as usize].expires_ms <= now_ms {
-                    self.reclaim(b, s);
-                    self.stats.expired += 1;
-                }
-                if self.buckets[b][s] == 0 {
-                    slot.get_or_insert(s);
-                } else {
-                    live += 1;
-                }
-            }
-            if let Some(s) = slot {
-                if best.is_none_or(|(l, ..)| live < l) {
-                    best = Some((live, b, s));
+        // A free slot in the emptier of the two buckets, read from the buckets alone (their empty slots'
+        // signature is 0); only when both are full, their expired connections are reclaimed (reading each
+        // entry), which the sweep does anyway.
+        let free = |t: &Conntrack, b: usize| matches(&t.buckets[b], 0);
+        let (f1, f2) = (free(self, b1), free(self, b2));
+        let mut best = match (f1, f2) {
+            (0, 0) => None,
+            _ if f2.count_ones() > f1.count_ones() => Some((b2, f2.trailing_zeros() as usize)),
+            _ => Some((b1, f1.trailing_zeros() as usize)),
+        };
+        let no_entry = self.free.is_empty() && self.entries.len() == self.capacity;
+        if best.is_none() || no_entry {
+            for b in [b1, b2] {
+                for s in 0..SLOTS {
+                    if self.buckets[b][s] != 0 && self.entries[self.buckets[b][SLOTS + s] as usize].expires_ms <= now_ms
+                    {
+                        self.reclaim(b, s);
+                        self.stats.expired += 1;
+                        best = best.or(Some((b, s)));
+                    }
                 }
             }
         }
-        let Some((_, b, s)) = best else {
+        if no_entry && self.free.is_empty() {
+            // Every entry in use: look further for expired ones (bounded: a full table's new connection).
+            self.sweep(now_ms, 64);
+        }
+        let Some((b, s)) = best else {
             self.stats.full += 1;
             return None;
         };
