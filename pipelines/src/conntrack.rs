@@ -102,6 +102,11 @@ pub enum State {
     Other {
         replied: bool,
     },
+    /// Closed by a rule change (its port's rules no longer allow its opening packet): its packets are
+    /// dropped until it expires (each refreshes it), so that it is not picked up again in the middle, as
+    /// OVN marks such a connection `ct_label.blocked`. A packet that opens a connection the current rules
+    /// allow (a SYN, a datagram) replaces it.
+    Blocked,
 }
 
 /// Timeouts (milliseconds): OVS's userspace defaults (SYN 30 s, established 24 h, closed 30 s), Linux's
@@ -115,6 +120,8 @@ pub fn timeout_ms(proto: u8, s: State) -> u64 {
         State::Tcp(TcpState::Closing) => 120 * S,
         State::Tcp(TcpState::TimeWait) => 30 * S,
         State::Tcp(TcpState::Closed) => 10 * S,
+        State::Blocked if proto == 6 => 120 * S,
+        State::Blocked => 30 * S,
         State::Other { replied } => match proto {
             1 | 58 => 30 * S,
             17 | 136 if replied => 120 * S,
@@ -445,13 +452,21 @@ pub mod tcp {
     pub const ACK: u8 = 0x10;
 }
 
-/// Whether a TCP segment with `flags` may open a connection: a SYN alone (no ACK, RST or FIN), as Linux's
-/// conntrack with `nf_conntrack_tcp_loose` off (OVS's and Linux's defaults also pick up a connection in
-/// the middle, from any segment but a SYN-ACK; not done here: after a restart or a lost table, existing
-/// TCP connections must open again). Anything else without a connection is invalid.
+/// Whether a TCP segment with `flags` opens a connection: a SYN alone (no ACK, RST or FIN). A segment
+/// without SYN or RST, of no known connection, picks one up in the middle ([`tcp_picks_up`]); anything
+/// else without a connection is invalid.
 #[inline(always)]
 pub fn tcp_opens(flags: u8) -> bool {
     flags & (tcp::SYN | tcp::ACK | tcp::RST | tcp::FIN) == tcp::SYN
+}
+
+/// Whether a TCP segment with `flags`, of no known connection, is taken as one already open (established,
+/// its sender as the opener), as Linux (`nf_conntrack_tcp_loose`) and OVS's conntrack do: connections
+/// survive a restart of the switch or a lost table, if the rules allow them. Not a SYN (which opens) nor
+/// a RST.
+#[inline(always)]
+pub fn tcp_picks_up(flags: u8) -> bool {
+    flags & (tcp::SYN | tcp::RST) == 0
 }
 
 /// The state after a segment with `flags` from the opener (`from_opener`) or the other end; `None`: the

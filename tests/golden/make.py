@@ -293,13 +293,14 @@ def tcp(sm, dm, s, d, dport, flags, sport=40000):
 def case_security_groups():
     """Neutron's security groups from VM1 (topology: security_groups/topology.toml): what VM1's egress
     rules and each destination's ingress rules allow passes, the rest is dropped by name; a TCP segment
-    that opens nothing is invalid; a datagram's later fragments follow its first; DHCP and neighbour
+    of a connection not seen opening is picked up, a SYN-ACK that answers nothing is invalid; a datagram's later fragments follow its first; DHCP and neighbour
     discovery need no rule; a stateless group checks each packet alone."""
     syn80 = tcp(VM1, VM2, IP1, IP2, 80, "S")
     again = tcp(VM1, VM2, IP1, IP2, 80, "S")  # retransmitted: the connection's, still opening
     syn81 = tcp(VM1, VM2, IP1, IP2, 81, "S", sport=40001)  # VM1 may send it, VM2 takes 80 only
     syn22 = tcp(VM1, VM2, IP1, IP2, 22, "S", sport=40002)  # VM1 may not send it
-    stray = tcp(VM1, VM2, IP1, IP2, 80, "A", sport=40003)  # belongs to nothing
+    stray = tcp(VM1, VM2, IP1, IP2, 80, "SA", sport=40003)  # answers nothing
+    pickup = tcp(VM1, VM2, IP1, IP2, 80, "A", sport=40004)  # a connection not seen opening, the rules allow it
     ping = Ether(src=VM1, dst=VM2) / IP(src=IP1, dst=IP2, id=1) / ICMP(type=8, id=7, seq=1) / b"golden!!"
     dns = Ether(src=VM1, dst=VM3) / IP(src=IP1, dst=IP3, id=1) / UDP(sport=5353, dport=53) / b"golden!!"
     udp2 = Ether(src=VM1, dst=VM2) / IP(src=IP1, dst=IP2, id=1) / UDP(sport=5353, dport=53) / b"golden!!"
@@ -310,11 +311,11 @@ def case_security_groups():
     ping6 = Ether(src=VM1, dst=VM2) / IPv6(src=V6_1, dst=V6_2) / ICMPv6EchoRequest(id=7, seq=1)
     dhcp = dhcp4("discover")
     solicit = ns(VM1, "::", "2001:db8::77")  # duplicate address detection: to all, as no one has it
-    inp = [syn80, again, syn81, syn22, stray, ping, dns, udp2, first, later, orphan, syn80_6, ping6, dhcp, solicit]
+    inp = [syn80, again, syn81, syn22, stray, pickup, ping, dns, udp2, first, later, orphan, syn80_6, ping6, dhcp, solicit]
     # VM2 takes no ICMPv6. The DHCP discovery and the solicitation are floods, checked against each
     # receiver's ingress rules: VM2 and VM3 take no DHCP request (only a server's replies), so it is
     # dropped; both take neighbour discovery.
-    out = {1: [syn80, again, ping, syn80_6, solicit], 2: [dns, first, later, solicit]}
+    out = {1: [syn80, again, pickup, ping, syn80_6, solicit], 2: [dns, first, later, solicit]}
     drops = {"security_groups.ingress_denied": 4, "security_groups.egress_denied": 1, "security_groups.invalid": 1,
              "security_groups.fragment": 1}
     return inp, out, drops

@@ -21,10 +21,12 @@
 //! Tracking: a packet of a known connection passes (its TCP flags are checked against the connection's
 //! state); an ICMP error about a known connection passes (related); a packet that opens a connection (a
 //! TCP SYN, an ICMP echo request, any UDP or other datagram) passes if the rules of its direction allow
-//! it, and the connection is remembered. A TCP segment that opens nothing and belongs to nothing, an echo
-//! reply nobody asked for, is invalid (OVN drops `ct.inv`). When the port's rules change, a connection's
-//! next packet checks the packet that opened it against the new rules, and the connection is closed if
-//! they no longer allow it (OVN's behaviour: removing a rule ends what it allowed).
+//! it, and the connection is remembered. A TCP segment without SYN or RST of no known connection picks it
+//! up in the middle, if the rules allow it (as Linux and OVS do: connections survive a restart). A SYN-ACK
+//! or RST of nothing, an echo reply nobody asked for, is invalid (OVN drops `ct.inv`). When the port's
+//! rules change, a connection's next packet checks the packet that opened it against the new rules, and
+//! if they no longer allow it the connection is blocked: its packets are dropped until it expires, so
+//! that it is not picked up again (OVN's behaviour: removing a rule ends what it allowed).
 //!
 //! Fragments: the first fragment of a datagram carries its ports and is checked as any packet; once it
 //! passes, the datagram's later fragments (same addresses and identification, within 2 s) pass too.
@@ -41,7 +43,7 @@
 
 use crate::acl::{Acl, Query};
 use crate::buf::PacketBuf;
-use crate::conntrack::{self, tcp_next, tcp_opens, Dir, Entry, Key, State, TcpState, FRAGMENT};
+use crate::conntrack::{self, tcp_next, tcp_opens, tcp_picks_up, Dir, Entry, Key, State, TcpState, FRAGMENT};
 use crate::drop::Reason;
 use crate::meta::{flags, Meta};
 use crate::stages::l2_switch::flood_ports;
@@ -62,21 +64,24 @@ pub fn from_port<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &
 /// [`from_port`] for a packet of in-port `port`, pending and IP.
 #[inline(always)]
 pub fn sent_by<B: PacketBuf>(port: &PortEntry, w: &mut WorkerState, p: &B, m: &mut Meta) {
-    let Some(sg) = port.sg.as_deref() else { return };
-    if let Err(r) = check(w, sg, port.lport, Dir::Egress, p.data(), m) {
-        m.drop(r);
-    }
+    through(port, Dir::Egress, w, p, m);
 }
 
 /// The ingress rules of the local port a decided packet leaves by (`Action::Output`).
 #[inline(always)]
 pub fn to_port<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta) {
-    if m.flags & (flags::IPV4 | flags::IPV6) == 0 {
-        return;
+    if m.flags & (flags::IPV4 | flags::IPV6) != 0 {
+        if let Some(port) = t.port(m.out_port) {
+            through(port, Dir::Ingress, w, p, m);
+        }
     }
-    let Some(port) = t.port(m.out_port) else { return };
+}
+
+/// Packet `p` through `port`'s groups in direction `dir` (none: nothing to check); dropped if refused.
+#[inline(always)]
+fn through<B: PacketBuf>(port: &PortEntry, dir: Dir, w: &mut WorkerState, p: &B, m: &mut Meta) {
     let Some(sg) = port.sg.as_deref() else { return };
-    if let Err(r) = check(w, sg, port.lport, Dir::Ingress, p.data(), m) {
+    if let Err(r) = check(w, sg, port.lport, dir, p.data(), m) {
         m.drop(r);
     }
 }
@@ -345,6 +350,7 @@ fn tracked_v4(w: &mut WorkerState, sg: &PortSg, zone: u32, d: &[u8], m: &Meta) -
     let state = match e.state {
         State::Tcp(t) => State::Tcp(tcp_next(t, from_opener, tcp_flags)?),
         State::Other { replied } => State::Other { replied: replied || !from_opener },
+        State::Blocked => return None,
     };
     e.state = state;
     e.expires_ms = now + conntrack::timeout_ms(proto, state);
@@ -395,20 +401,31 @@ fn check_any(w: &mut WorkerState, sg: &PortSg, zone: u32, dir: Dir, d: &[u8], m:
     let tracked = !matches!(p.kind, Kind::Error(_) | Kind::Untracked);
     if let Some(s) = if tracked { ct.find(&key, now) } else { None } {
         let e = ct.entry(s);
-        if e.digest != sg.digest {
+        if e.digest != sg.digest && e.state != State::Blocked {
             if !acl(sg, e.dir).allows(&query(&opening(e), e.dir)) {
-                ct.remove(s);
+                let e = ct.entry_mut(s);
+                e.state = State::Blocked;
+                e.digest = sg.digest;
                 ct.stats.revoked += 1;
-                // A datagram may open a connection of its own under the new rules; a TCP segment of the
-                // closed connection cannot.
-                return match p.kind {
-                    Kind::Tcp(_) => Err(Reason::SgRevoked),
-                    _ => open(w, sg, zone, dir, &p, key, sender_is_b).map_err(|_| Reason::SgRevoked),
-                };
+            } else {
+                ct.entry_mut(s).digest = sg.digest;
             }
-            ct.entry_mut(s).digest = sg.digest;
         }
         let e = ct.entry_mut(s);
+        if e.state == State::Blocked {
+            // A new connection the rules allow replaces it; anything else of it is dropped, and keeps it.
+            let opens = match p.kind {
+                Kind::Tcp(f) => tcp_opens(f),
+                Kind::Echo(request) => request,
+                _ => true,
+            };
+            if opens && acl(sg, dir).allows(&query(&p, dir)) {
+                ct.remove(s);
+                return open(w, sg, zone, dir, &p, key, sender_is_b);
+            }
+            e.expires_ms = now + conntrack::timeout_ms(p.proto, State::Blocked);
+            return Err(Reason::SgRevoked);
+        }
         let from_opener = sender_is_b == e.opener;
         let state = match (e.state, p.kind) {
             (State::Tcp(TcpState::Closed | TcpState::TimeWait), Kind::Tcp(f)) if tcp_opens(f) => {
@@ -418,7 +435,7 @@ fn check_any(w: &mut WorkerState, sg: &PortSg, zone: u32, dir: Dir, d: &[u8], m:
             }
             (State::Tcp(t), Kind::Tcp(f)) => State::Tcp(tcp_next(t, from_opener, f).ok_or(Reason::SgInvalid)?),
             (State::Other { replied }, _) => State::Other { replied: replied || !from_opener },
-            (State::Tcp(_), _) => return Err(Reason::SgInvalid),
+            (State::Tcp(_) | State::Blocked, _) => return Err(Reason::SgInvalid),
         };
         e.state = state;
         e.expires_ms = now + conntrack::timeout_ms(p.proto, state);
@@ -469,6 +486,7 @@ fn open(
 ) -> Result<(), Reason> {
     let state = match p.kind {
         Kind::Tcp(f) if tcp_opens(f) => State::Tcp(TcpState::SynSent),
+        Kind::Tcp(f) if tcp_picks_up(f) => State::Tcp(TcpState::Established),
         Kind::Tcp(_) | Kind::Echo(false) => return Err(Reason::SgInvalid),
         _ => State::Other { replied: false },
     };
@@ -649,22 +667,34 @@ mod tests {
             seg(0, ACK),
         ];
         assert_eq!(verdicts(&t, w, 0, &frames), vec![OK; 7]);
-        // Not to another port, not without a SYN, not VM2 to VM1 (VM1 takes nothing in).
+        // Not to another port, not a SYN-ACK of nothing, not VM2 to VM1 (VM1 takes nothing in); a segment
+        // of a connection the switch has not seen open is picked up where the rules allow it.
         let frames = [
             (0, tcp4(VM1, VM2, IP1, IP2, 40001, 81, SYN)),
-            (0, tcp4(VM1, VM2, IP1, IP2, 40002, 80, ACK)),
+            (0, tcp4(VM1, VM2, IP1, IP2, 40002, 80, SYN | ACK)),
             (1, tcp4(VM2, VM1, IP2, IP1, 40003, 22, SYN)),
             (1, udp4(VM2, VM1, IP2, IP1)),
+            (0, tcp4(VM1, VM2, IP1, IP2, 40004, 80, ACK)),
+            (0, tcp4(VM1, VM2, IP1, IP2, 40005, 81, ACK)),
+            (1, tcp4(VM2, VM1, IP2, IP1, 80, 40004, ACK)),
         ];
         assert_eq!(
             verdicts(&t, w, 0, &frames),
-            vec![Reason::SgIngressDenied, Reason::SgInvalid, Reason::SgIngressDenied, Reason::SgIngressDenied]
+            vec![
+                Reason::SgIngressDenied,
+                Reason::SgInvalid,
+                Reason::SgIngressDenied,
+                Reason::SgIngressDenied,
+                OK,
+                Reason::SgIngressDenied,
+                OK
+            ]
         );
         // A new connection with the same ends after the old one closed.
         assert_eq!(verdicts(&t, w, 1000, &[seg(0, SYN), seg(1, SYN | ACK)]), vec![OK, OK]);
-        // A RST closes it; what follows belongs to nothing.
+        // A RST closes it; then a RST of nothing is invalid.
         assert_eq!(verdicts(&t, w, 1000, &[seg(1, RST), seg(0, ACK)]), vec![OK, OK]);
-        assert_eq!(verdicts(&t, w, 12_000, &[seg(0, ACK)]), vec![Reason::SgInvalid], "closed, then expired");
+        assert_eq!(verdicts(&t, w, 12_000, &[seg(1, RST)]), vec![Reason::SgInvalid], "closed, then expired");
     }
 
     #[test]
@@ -704,11 +734,19 @@ mod tests {
         let udp = Rule { v6: false, proto: Some(17), l4: L4::Any, remote: None };
         let more = tables(sg(true, &[], &[any(false)]), sg(true, &[tcp(80), udp], &[any(false)]));
         assert_eq!(verdicts(&more, w, 10, &[ack.clone(), back.clone()]), vec![OK, OK]);
-        // TCP 80 gone: the next packet either way ends it, and it stays ended.
+        // TCP 80 gone: the next packet either way ends it, and it stays ended (not picked up again, in
+        // either direction), until a new connection the rules allow.
         let fewer = tables(sg(true, &[], &[any(false)]), sg(true, &[], &[any(false)]));
         assert_eq!(verdicts(&fewer, w, 20, std::slice::from_ref(&back)), vec![Reason::SgRevoked]);
-        assert_eq!(verdicts(&fewer, w, 20, &[ack, back]), vec![Reason::SgInvalid, Reason::SgInvalid]);
+        assert_eq!(verdicts(&fewer, w, 20, &[ack.clone(), back.clone()]), vec![Reason::SgRevoked, Reason::SgRevoked]);
         assert_eq!(w.conntrack.stats.revoked, 1);
+        assert_eq!(
+            verdicts(&fewer, w, 200_000, std::slice::from_ref(&ack)),
+            vec![Reason::SgIngressDenied],
+            "expired: denied anew"
+        );
+        let syn2 = (0, tcp4(VM1, VM2, IP1, IP2, 40000, 80, SYN));
+        assert_eq!(verdicts(&web(), w, 200_010, &[syn2, ack]), vec![OK, Reason::SgInvalid], "reopened by rule");
     }
 
     #[test]
