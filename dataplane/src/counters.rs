@@ -130,6 +130,7 @@ pub struct ConntrackCounters {
     pub expired: AtomicU64,
     pub revoked: AtomicU64,
     pub full: AtomicU64,
+    pub evicted: AtomicU64,
 }
 
 impl ConntrackCounters {
@@ -143,19 +144,21 @@ impl ConntrackCounters {
             (&self.expired, s.expired),
             (&self.revoked, s.revoked),
             (&self.full, s.full),
+            (&self.evicted, s.evicted),
         ] {
             c.store(v, Relaxed);
         }
     }
 
     /// `(name, value)` for the report.
-    pub fn named(&self) -> [(&'static str, u64); 5] {
+    pub fn named(&self) -> [(&'static str, u64); 6] {
         [
             ("conntrack.live", self.live.load(Relaxed)),
             ("conntrack.created", self.created.load(Relaxed)),
             ("conntrack.expired", self.expired.load(Relaxed)),
             ("conntrack.revoked", self.revoked.load(Relaxed)),
             ("conntrack.full", self.full.load(Relaxed)),
+            ("conntrack.evicted", self.evicted.load(Relaxed)),
         ]
     }
 }

@@ -208,8 +208,11 @@ pub struct Stats {
     pub expired: u64,
     /// Connections closed because the port's rules no longer allow them.
     pub revoked: u64,
-    /// New connections refused: the table, or both of its buckets, full.
+    /// New connections refused: the table, or both of its buckets, full of established connections.
     pub full: u64,
+    /// Connections not yet answered (a SYN, a datagram without reply) taken out for a new one when the
+    /// table or both buckets were full, as Linux's `early_drop`.
+    pub evicted: u64,
 }
 
 /// One worker's connections. See the module documentation.
@@ -380,6 +383,25 @@ impl Conntrack {
             // Every entry in use: look further for expired ones (bounded: a full table's new connection).
             self.sweep(now_ms, 64);
         }
+        if best.is_none() || (no_entry && self.free.is_empty()) {
+            // Still full: a connection of the two buckets that nobody answered yet makes room (an
+            // answered one is never taken out for a new one), so that a flood of new connections cannot
+            // lock out the others.
+            let unanswered =
+                |e: &Entry| matches!(e.state, State::Tcp(TcpState::SynSent) | State::Other { replied: false });
+            let victim = [b1, b2].into_iter().find_map(|b| {
+                (0..SLOTS)
+                    .find(|&s| {
+                        self.buckets[b][s] != 0 && unanswered(&self.entries[self.buckets[b][SLOTS + s] as usize])
+                    })
+                    .map(|s| (b, s))
+            });
+            if let Some((b, s)) = victim {
+                self.reclaim(b, s);
+                self.stats.evicted += 1;
+                best = Some((b, s));
+            }
+        }
         let Some((b, s)) = best else {
             self.stats.full += 1;
             return None;
@@ -527,6 +549,11 @@ mod tests {
         Entry { key: k, expires_ms, ..EMPTY }
     }
 
+    /// A connection its other end answered.
+    fn answered(k: Key, expires_ms: u64) -> Entry {
+        Entry { state: State::Other { replied: true }, ..entry(k, expires_ms) }
+    }
+
     #[test]
     fn both_directions_find_one_connection() {
         let (k1, b1) = Key::of(7, 6, false, 10, 40000, 20, 80);
@@ -548,7 +575,7 @@ mod tests {
         let mut ct = Conntrack::new(100, 1);
         let mut made = 0;
         for n in 0..1000 {
-            if ct.insert(entry(key(1, n), 1_000), 0).is_some() {
+            if ct.insert(answered(key(1, n), 1_000), 0).is_some() {
                 made += 1;
             }
         }
@@ -558,6 +585,22 @@ mod tests {
         assert_eq!(kept, 100);
         // Once they expire, room again.
         assert!(ct.insert(entry(key(2, 1), 5_000), 2_000).is_some());
+    }
+
+    #[test]
+    fn a_full_table_makes_room_from_unanswered_connections_only() {
+        let mut ct = Conntrack::new(100, 1);
+        for n in 0..100 {
+            ct.insert(answered(key(1, n), 1_000), 0).unwrap();
+        }
+        assert_eq!(ct.insert(entry(key(2, 0), 1_000), 0), None, "all answered: refused");
+        let mut ct = Conntrack::new(100, 1);
+        for n in 0..100 {
+            ct.insert(entry(key(1, n), 1_000), 0).unwrap();
+        }
+        let made = (0..50).filter(|&n| ct.insert(answered(key(2, n), 1_000), 0).is_some()).count();
+        assert_eq!((made, ct.stats.evicted), (50, 50), "unanswered ones make room");
+        assert_eq!((0..50).filter(|&n| ct.find(&key(2, n), 10).is_some()).count(), 50);
     }
 
     #[test]
