@@ -108,7 +108,7 @@ fn groups_model(ports: &[StaticPort], groups: &[StaticSecurityGroup]) -> Result<
             // ports or types, a range upside down, an ICMP code without a type, a prefix that does not parse.
             let ranged = r.port_range_min.is_some() || r.port_range_max.is_some();
             let icmp = matches!(proto, Some(1 | 58));
-            if ranged && !matches!(proto, Some(6 | 17 | 33 | 132 | 136 | 1 | 58)) {
+            if ranged && !icmp && !proto.is_some_and(pipelines::acl::has_ports) {
                 return Err(invalid(
                     &g.name,
                     &format!("{:?}", r.protocol),

@@ -89,7 +89,7 @@ pub const SCTP: u8 = 132;
 pub const UDPLITE: u8 = 136;
 
 /// The protocols whose rules take a destination-port range.
-fn has_ports(proto: u8) -> bool {
+pub fn has_ports(proto: u8) -> bool {
     matches!(proto, TCP | UDP | DCCP | SCTP | UDPLITE)
 }
 

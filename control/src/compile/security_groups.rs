@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use pipelines::acl::{Acl, Rule, L4};
+use pipelines::acl::{has_ports, Acl, Rule, L4};
 use pipelines::tables::{IpNet, PortSg};
 
 use super::Model;
@@ -59,7 +59,7 @@ fn rule(m: &Model, holds: &dyn Fn(&Port) -> bool, r: &SecurityGroupRule) -> Opti
     let proto = protocol(r.protocol.as_deref(), v6)?;
     let l4 = match (proto, r.port_range_min, r.port_range_max) {
         (Some(1 | 58), Some(ty), code) => L4::Icmp { ty: ty.min(255) as u8, code: code.map(|c| c.min(255) as u8) },
-        (Some(6 | 17 | 33 | 132 | 136), lo, hi) if lo.is_some() || hi.is_some() => {
+        (Some(p), lo, hi) if has_ports(p) && (lo.is_some() || hi.is_some()) => {
             let lo = lo.unwrap_or(1);
             L4::Ports(lo, hi.unwrap_or(lo).max(lo))
         }

@@ -41,7 +41,7 @@
 //! Drops: `security_groups.egress_denied`, `.ingress_denied`, `.invalid`, `.revoked`, `.fragment`,
 //! `conntrack.full`.
 
-use crate::acl::{Acl, Query};
+use crate::acl::{has_ports, Acl, Query};
 use crate::buf::PacketBuf;
 use crate::conntrack::{self, tcp_next, tcp_opens, tcp_picks_up, Dir, Entry, Key, State, TcpState, FRAGMENT};
 use crate::drop::Reason;
@@ -112,12 +112,6 @@ pub fn flood<B: PacketBuf>(t: &Tables, w: &mut WorkerState, p: &B, m: &mut Meta)
     }
 }
 
-/// Protocols whose first four L4 bytes are the source and destination ports.
-#[inline(always)]
-fn has_ports(proto: u8) -> bool {
-    matches!(proto, 6 | 17 | 33 | 132 | 136)
-}
-
 /// What kind of packet, for tracking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -180,42 +174,25 @@ fn parse(d: &[u8], m: &Meta, dir: Dir) -> Option<Pkt> {
     let (src, dst) =
         if v6 { (addr6(d, l3 + 8)?, addr6(d, l3 + 24)?) } else { (addr4(d, l3 + 12)?, addr4(d, l3 + 16)?) };
     let mut first_fragment = None;
+    let mut later = None;
     if !v6 {
         let frag = be16(d, l3 + 6)?;
+        let id = u32::from(be16(d, l3 + 4)?);
         if frag & 0x1fff != 0 {
-            let id = u32::from(be16(d, l3 + 4)?);
-            return Some(Pkt {
-                v6,
-                proto: m.ip_proto,
-                src,
-                dst,
-                sport: 0,
-                dport: 0,
-                l4: 0,
-                kind: Kind::LaterFragment(id),
-                first_fragment,
-            });
-        }
-        if frag & 0x2000 != 0 {
-            first_fragment = Some(u32::from(be16(d, l3 + 4)?));
+            later = Some(id);
+        } else if frag & 0x2000 != 0 {
+            first_fragment = Some(id);
         }
     } else if m.has(flags::LATER_FRAGMENT) {
         // A fragment header right after the fixed header (its identification at +4).
         let id = (d.get(l3 + 6) == Some(&44)).then(|| be16(d, l3 + 44).zip(be16(d, l3 + 46))).flatten();
-        let id = id.map_or(u32::MAX, |(h, l)| u32::from(h) << 16 | u32::from(l));
-        return Some(Pkt {
-            v6,
-            proto: m.ip_proto,
-            src,
-            dst,
-            sport: 0,
-            dport: 0,
-            l4: 0,
-            kind: Kind::LaterFragment(id),
-            first_fragment,
-        });
+        later = Some(id.map_or(u32::MAX, |(h, l)| u32::from(h) << 16 | u32::from(l)));
     } else if d.get(l3 + 6) == Some(&44) {
         first_fragment = Some(u32::from(be16(d, l3 + 44)?) << 16 | u32::from(be16(d, l3 + 46)?));
+    }
+    if let Some(id) = later {
+        let kind = Kind::LaterFragment(id);
+        return Some(Pkt { v6, proto: m.ip_proto, src, dst, sport: 0, dport: 0, l4: 0, kind, first_fragment });
     }
     let proto = m.ip_proto;
     let mut p = Pkt { v6, proto, src, dst, sport: 0, dport: 0, l4: 0, kind: Kind::Datagram, first_fragment };
