@@ -16,7 +16,7 @@ eval "$(sed -n '/^PACKAGES=(/,/^)/p; /^BENCH_PACKAGES=(/,/^)/p' ci/setup.sh)"
 
 # The installed packages each list pulls in (Depends and Pre-Depends, every installed alternative and
 # provider, transitively), the listed ones included; and every installed package's priority. One awk over
-# one dpkg-query: a fork per package took minutes.
+# one dpkg-query: a fork per package took minutes. Tab-separated: Depends holds '|' between alternatives.
 declare -A priority from_setup=() from_bench=()
 while read -r kind pkg prio; do
   case $kind in
@@ -24,8 +24,8 @@ while read -r kind pkg prio; do
     S) from_setup[$pkg]=1 ;;
     B) from_bench[$pkg]=1 ;;
   esac
-done < <(dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Priority}|${Depends}, ${Pre-Depends}|${Provides}\n' |
-  awk -F'|' -v setup="${PACKAGES[*]}" -v bench="${BENCH_PACKAGES[*]}" '
+done < <(dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Priority}\t${Depends}, ${Pre-Depends}\t${Provides}\n' |
+  awk -F'\t' -v setup="${PACKAGES[*]}" -v bench="${BENCH_PACKAGES[*]}" '
     function names(list, out,   n, i, a, x) {  # "a (>= 1) | b:any, c" -> out[1..n]
       n = split(list, a, /[,|]/)
       for (i = 1; i <= n; i++) { x = a[i]; sub(/\(.*/, "", x); sub(/\[.*/, "", x); sub(/:any/, "", x); gsub(/ /, "", x); out[i] = x }
