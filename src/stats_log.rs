@@ -144,6 +144,7 @@ mod tests {
                 rx_bursts: rx / 4,
                 replied: 0,
                 punted: 0,
+                handed_off: 0,
                 drops: [("l2_switch.no_destination", 0)].into(),
             }],
             workers: vec![WorkerReport { lcore: 1, queues: vec![], rx, tx: rx, dropped: 0, idle_polls: idle }],

@@ -140,3 +140,78 @@ fn sighup_publishes_new_tables_under_traffic_without_loss() {
     assert_eq!(total_drops, down, "drops other than port_down: {src}");
     assert_eq!(u(&r["mempool"]["in_use"]), 0);
 }
+
+/// Two workers, each polling one single-queue port: a client's datagrams come in on one worker, the
+/// server's answers on the other. The client's group lets nothing in, so the answers pass only where its
+/// datagrams were tracked: they meet on the worker that owns the address pair (`pipelines::steer`), and
+/// reach the client. Both pcaps replay in a loop; only the answers decided before the first datagram may
+/// be refused.
+#[test]
+fn two_workers_meet_a_connection_on_the_worker_that_owns_it() {
+    require_root();
+    let dir = TempDir::new("handoff");
+    let config = r#"
+[dataplane]
+mode = "pipeline"
+
+[[port]]
+name = "net_pcap0"
+mac = "fa:16:3e:00:00:01"
+network = 1
+ips = ["10.0.0.1"]
+security_groups = ["client"]
+
+[[port]]
+name = "net_pcap1"
+mac = "fa:16:3e:00:00:02"
+network = 1
+ips = ["10.0.0.2"]
+security_groups = ["server"]
+
+[[security_group]]
+name = "client"
+rules = [{ direction = "egress", protocol = "udp" }]
+
+[[security_group]]
+name = "server"
+rules = [{ direction = "ingress", protocol = "udp", port_range_min = 5000, port_range_max = 5000 }, { direction = "egress" }]
+"#;
+    std::fs::write(dir.join("df.toml"), config).unwrap();
+    write_pcap(&dir.join("client.pcap"), &[udp4_ports(VM1, VM2, IP1, IP2, 40000, 5000)]);
+    write_pcap(&dir.join("server.pcap"), &[udp4_ports(VM2, VM1, IP2, IP1, 5000, 40000)]);
+    let p = |f: &str| dir.join(f).display().to_string();
+    let json = dir.join("stats.json");
+    // One rx queue each (one rx_pcap), a tx queue per worker (two tx_pcap).
+    let pcap =
+        |i: usize, rx: &str| format!("net_pcap{i},rx_pcap={},infinite_rx=1,tx_pcap=/dev/null,tx_pcap=/dev/null", p(rx));
+    let args: Vec<String> = vec![
+        "--config".into(),
+        p("df.toml"),
+        "--port".into(),
+        pcap(0, "client.pcap"),
+        "--port".into(),
+        pcap(1, "server.pcap"),
+        "--duration".into(),
+        "2".into(),
+        "--stats-json".into(),
+        json.display().to_string(),
+    ];
+    // Two worker lcores on CPU 1, so that the test also runs on a two-core machine.
+    let mut eal_args = eal(&prefix("handoff"), &[]);
+    eal_args.splice(0..2, ["--lcores".to_string(), "0@0,1@1,2@1".to_string()]);
+    run_to_end_global(&args, &eal_args, Duration::from_secs(60));
+
+    let r = report(&json);
+    let queues: Vec<&serde_json::Value> = r["workers"].as_array().unwrap().iter().map(|w| &w["queues"]).collect();
+    assert_eq!(queues, [&serde_json::json!(["net_pcap0:0"]), &serde_json::json!(["net_pcap1:0"])], "{r:#}");
+    let (client, server) = (port(&r, "net_pcap0"), port(&r, "net_pcap1"));
+    let (answers, datagrams) = (u(&client["tx"]), u(&server["tx"]));
+    let refused = u(&server["drops"]["security_groups.ingress_denied"]);
+    let handed = u(&client["handed_off"]) + u(&server["handed_off"]);
+    let summary = format!("answers {answers}, datagrams {datagrams}, answers refused {refused}, handed off {handed}");
+    eprintln!("{summary}");
+    assert!(datagrams > 10_000, "{summary}: {client:#} {server:#}");
+    assert!(answers > 10_000 && refused * 10 < answers, "{summary}: {client:#} {server:#}");
+    assert!(handed > 10_000, "{summary}");
+    assert_eq!(u(&r["mempool"]["in_use"]), 0);
+}

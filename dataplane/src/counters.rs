@@ -24,6 +24,9 @@ pub struct PortCounters {
     pub replied: AtomicU64,
     /// Packets received on this port handed to the slow path (DHCP, router solicitations).
     pub punted: AtomicU64,
+    /// Packets received on this port handed to another worker, the owner of their connection
+    /// (`pipelines::steer`), which decides and counts them from then on.
+    pub handed_off: AtomicU64,
     /// Drops of packets received on this port, by reason (`Reason as usize`; `Reason::None` stays 0).
     pub drops: [AtomicU64; Reason::COUNT],
 }
@@ -36,6 +39,7 @@ impl Default for PortCounters {
             rx_bursts: AtomicU64::new(0),
             replied: AtomicU64::new(0),
             punted: AtomicU64::new(0),
+            handed_off: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -55,7 +59,10 @@ impl PortCounters {
 
     /// Zeroes every counter: only while no worker writes this block (a port slot being reused).
     pub fn reset(&self) {
-        for c in [&self.rx, &self.tx, &self.rx_bursts, &self.replied, &self.punted].into_iter().chain(&self.drops) {
+        for c in [&self.rx, &self.tx, &self.rx_bursts, &self.replied, &self.punted, &self.handed_off]
+            .into_iter()
+            .chain(&self.drops)
+        {
             c.store(0, Relaxed);
         }
     }
@@ -67,6 +74,7 @@ impl PortCounters {
             rx_bursts: self.rx_bursts.load(Relaxed),
             replied: self.replied.load(Relaxed),
             punted: self.punted.load(Relaxed),
+            handed_off: self.handed_off.load(Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Relaxed)),
         }
     }
@@ -80,12 +88,13 @@ pub struct CounterSnapshot {
     pub rx_bursts: u64,
     pub replied: u64,
     pub punted: u64,
+    pub handed_off: u64,
     pub drops: [u64; Reason::COUNT],
 }
 
 impl Default for CounterSnapshot {
     fn default() -> Self {
-        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, replied: 0, punted: 0, drops: [0; Reason::COUNT] }
+        CounterSnapshot { rx: 0, tx: 0, rx_bursts: 0, replied: 0, punted: 0, handed_off: 0, drops: [0; Reason::COUNT] }
     }
 }
 
@@ -96,6 +105,7 @@ impl CounterSnapshot {
         self.rx_bursts += o.rx_bursts;
         self.replied += o.replied;
         self.punted += o.punted;
+        self.handed_off += o.handed_off;
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }

@@ -83,6 +83,9 @@ pub struct PortReport {
     pub replied: u64,
     /// Packets received on this port handed to the slow path (DHCP, router solicitations).
     pub punted: u64,
+    /// Packets received on this port handed to another worker, the owner of their connection (with
+    /// stateful security groups and more than one worker; `pipelines::steer`).
+    pub handed_off: u64,
     /// Drops of packets received on this port, by `<stage>.<reason>`.
     pub drops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -274,8 +277,9 @@ impl Dataplane {
             let preload: u64 =
                 opts.ports.iter().map(String::as_str).chain(eal_args.vdevs()).map(preloaded_frames).sum();
             let caches = (lcores.len() as u64 + 1) * (opts.mbuf_cache as u64 * 3 / 2 + 64);
-            // What the slow path's queues may hold (punted and to be injected), per worker.
-            let slow = if opts.pipeline() { lcores.len() as u64 * 2 * crate::slowpath::QUEUE_LEN as u64 } else { 0 };
+            // What the slow path's queues may hold (punted and to be injected) and the hand-off queue, per
+            // worker.
+            let slow = if opts.pipeline() { lcores.len() as u64 * 3 * crate::slowpath::QUEUE_LEN as u64 } else { 0 };
             let hotplug = opts.hotplug_ports as u64 * (lcores.len() as u64 + 1) * HOTPLUG_DESC as u64;
             round_pool_size(rings + preload + caches + hotplug + slow + 4096)
         };
@@ -312,14 +316,14 @@ impl Dataplane {
             // One reader per worker, and the slow path's.
             true => {
                 let t = tables(&names).map_err(DataplaneError::Tables)?;
-                warn_tracking(lcores.len(), &t);
                 Some(Publisher::new(t, lcores.len() + 1))
             }
             false => None,
         };
         let (exit_tx, exits) = unbounded();
         let mut workers = Vec::new();
-        let mut channels = Vec::new();
+        // Every worker's queues, made first: each worker hands packets to the others' (pipeline mode).
+        let channels: Vec<Arc<Channels>> = lcores.iter().map(|_| Arc::new(Channels::new())).collect();
         // Declared after the ports, the pool and the publisher: on an error it is dropped first, and the
         // workers are joined before any of those goes.
         let mut launching = Launching { main, stop: stop.clone(), launched: Vec::new() };
@@ -331,8 +335,6 @@ impl Dataplane {
             }
             let counters = Arc::new(WorkerCounters::new(MAX_PORTS));
             let mailbox = Arc::new(Mailbox::default());
-            let ch = Arc::new(Channels::new());
-            channels.push(ch.clone());
             let (recorder, reader) = latency::channel();
             let mut rx = Vec::new();
             let mut queues = Vec::new();
@@ -359,7 +361,8 @@ impl Dataplane {
                     None => Forwarding::Patch,
                 },
                 mailbox: mailbox.clone(),
-                channels: ch,
+                peers: channels.clone(),
+                me: wi,
                 punt_rate: opts.punt_rate,
                 punt_burst: opts.punt_burst,
                 conntrack_max: opts.conntrack_max,
@@ -403,7 +406,6 @@ impl Dataplane {
     /// Publishes new tables to the pipeline's workers (one atomic swap; the old tables are freed once every
     /// worker has crossed a burst boundary). Returns the tables' version, or `None` in patch mode.
     pub fn publish(&mut self, tables: Tables) -> Option<u64> {
-        warn_tracking(self.workers.len(), &tables);
         self.publisher.as_mut().map(|p| p.publish(tables))
     }
 
@@ -556,6 +558,7 @@ impl Dataplane {
                 rx_bursts: c.rx_bursts,
                 replied: c.replied,
                 punted: c.punted,
+                handed_off: c.handed_off,
                 drops: c.named_drops().collect(),
             });
         }
@@ -648,19 +651,5 @@ impl Drop for Dataplane {
         // After `shutdown` the workers are already joined and this does nothing. The fields (ports, pool,
         // publisher) are dropped after this, once no worker runs.
         self.stop_workers();
-    }
-}
-
-/// Warns (once per process) when tables with stateful security groups go to more than one worker: each
-/// worker tracks its own connections, and a connection's directions polled by two workers would not meet
-/// (the hand-off that makes them meet is not built yet: `pipelines/src/stages/security_groups.rs`).
-fn warn_tracking(workers: usize, t: &Tables) {
-    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if workers > 1 && t.tracking && !WARNED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            workers,
-            "stateful security groups with more than one worker: a connection whose two directions are polled \
-             by different workers is not recognised and its replies are dropped; use one worker lcore"
-        );
     }
 }

@@ -31,23 +31,31 @@ const BATCH: usize = 64;
 /// How often unsolicited router advertisements are looked at, and the counters published, ms.
 const TICK_MS: u64 = 100;
 
-/// The queues between one worker and the slow path.
+/// The queues between one worker and the slow path, and the one into the worker from the others.
 pub(crate) struct Channels {
     /// Worker → slow path: a punted packet and its in-port.
     pub punt: ArrayQueue<(Mbuf, u16)>,
     /// Slow path → worker: a packet to send out of a port.
     pub inject: ArrayQueue<(Mbuf, u16)>,
+    /// Other workers → this one: packets of connections this worker owns (`pipelines::steer`) and their
+    /// in-port, as received. Used with more than one worker and stateful security groups only.
+    pub handoff: ArrayQueue<(Mbuf, u16)>,
 }
 
 impl Channels {
     pub fn new() -> Channels {
-        Channels { punt: ArrayQueue::new(QUEUE_LEN), inject: ArrayQueue::new(QUEUE_LEN) }
+        Channels {
+            punt: ArrayQueue::new(QUEUE_LEN),
+            inject: ArrayQueue::new(QUEUE_LEN),
+            handoff: ArrayQueue::new(QUEUE_LEN),
+        }
     }
 
     /// Frees whatever is still queued (at shutdown, while the pool exists).
     pub fn clear(&self) {
         while self.punt.pop().is_some() {}
         while self.inject.pop().is_some() {}
+        while self.handoff.pop().is_some() {}
     }
 }
 

@@ -2,6 +2,11 @@
 //! runs the forwarding decision over each burst, transmits, and counts. It never blocks, allocates or
 //! locks; it checks the stop flag once per pass over its queues and serves latency requests every
 //! [`SERVICE_EVERY`](crate::latency::SERVICE_EVERY) passes.
+//!
+//! With more than one worker and tables that track connections, a worker first hands each received
+//! packet whose connection another worker owns (`pipelines::steer`) to that worker's hand-off queue
+//! (lock-free, bounded: full, it drops and counts), and once per pass decides what the others handed to
+//! it, as if it had received it: both directions of a connection meet one worker's table.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,8 +108,10 @@ pub(crate) struct Worker {
     pub measure_latency: bool,
     pub forwarding: Forwarding,
     pub mailbox: Arc<Mailbox>,
-    /// The queues to and from the slow path.
-    pub channels: Arc<Channels>,
+    /// Every worker's queues (to and from the slow path, and the hand-off queue into it), by worker
+    /// index; this worker's are `peers[me]`.
+    pub peers: Vec<Arc<Channels>>,
+    pub me: usize,
     /// Punts per second per port (0: no limit) and the burst (`pipelines::stages::punt::PuntLimiter`).
     pub punt_rate: u32,
     pub punt_burst: u32,
@@ -140,8 +147,14 @@ impl Worker {
     /// read once (the pipeline's `now_ms`, from the TSC), the stages decide, then packets are moved into
     /// one tx burst per destination port and sent.
     fn pipeline_loop<const TIMED: bool>(&mut self, reader: &mut Reader<Tables>, pool: &Mempool, tsc_hz: u64) {
-        let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, channels, .. } = self;
+        let Worker { rx, tx, counters, stop, latency, tx_retries, mailbox, peers, me, .. } = self;
+        let (me, channels) = (*me, &*peers[*me]);
+        // More than one worker: the packets of connections another worker owns go to it while the tables
+        // track connections (`pipelines::steer`), and this worker takes the ones it owns from the others.
+        let steering = peers.len() > 1;
         let mut burst: Burst = Burst::new();
+        let mut kept: Burst = Burst::new();
+        let mut held = None;
         let mut out: Vec<Burst> = (0..tx.len()).map(|_| Burst::new()).collect();
         let mut meta = [Meta::default(); BURST_SIZE];
         let mut clock = PassClock::<TIMED>::new(self.idle_sleep_us);
@@ -168,7 +181,10 @@ impl Worker {
             if !channels.inject.is_empty() {
                 inject(channels, &mut out, tx, *tx_retries, counters);
             }
+            let steer = steering && tables.tracking;
             let mut got = 0;
+            let mut run =
+                Run { tables: &tables, state: &mut state, meta: &mut meta, out: &mut out, pool, channels, tsc_per_ms };
             for a in rx.iter_mut() {
                 if a.skip != 0 {
                     a.skip -= 1;
@@ -179,39 +195,39 @@ impl Worker {
                     continue;
                 }
                 got += n;
-                for m in burst.as_slice() {
-                    m.prefetch_data();
-                }
                 let c_in = received(counters, a.port, n);
-                let meta = &mut meta[..n];
-                for m in meta.iter_mut() {
-                    *m = Meta::new(a.port as u16);
+                if steer && hand_off(&tables, peers, me, a.port, &mut burst, &mut kept, c_in) == 0 {
+                    continue;
                 }
-                state.now_ms = rdtsc() / tsc_per_ms;
-                let decided = stages::decide(&tables, &mut state, as_pkts(burst.as_mut_slice()), meta);
-                let refused = state.punt.take_refused() as usize;
+                let refused = run.burst(&mut burst, a.port, tx, *tx_retries, counters, c_in);
                 if refused >= 8 && refused * 2 >= n {
                     a.skip = THROTTLE_PASSES;
                 }
-                match decided.one_port().map(usize::from) {
-                    // The common case, a whole burst to one port, leaves the burst as it is.
-                    // (The port's burst is empty between rx bursts: everything queued was sent.)
-                    Some(p) if p < out.len() && out[p].is_empty() => std::mem::swap(&mut burst, &mut out[p]),
-                    _ => {
-                        // (A flood's copies for other nodes may fill a port's burst: it is sent then.)
-                        let mut send = |p: usize, ob: &mut Burst| send(tx, p, ob, *tx_retries, counters, c_in);
-                        for fate in decided.fates(&tables) {
-                            let pkt = burst.pop_front().expect("one packet per meta");
-                            dispatch(&tables, fate, pool, c_in, pkt, &mut out, &mut send, &channels.punt);
-                        }
-                    }
-                }
-                for (p, ob) in out.iter_mut().enumerate() {
-                    if !ob.is_empty() {
-                        send(tx, p, ob, *tx_retries, counters, c_in);
-                    }
-                }
                 clock.burst_sent(latency);
+            }
+            if steering && (held.is_some() || !channels.handoff.is_empty()) {
+                // What the other workers handed over, in runs of one in-port (each hands a burst's packets
+                // over together), a burst at most per run: counted against that port, as if this worker
+                // had received them. The packet that ends the last run waits for the next pass, first.
+                let mut next = held.take().or_else(|| channels.handoff.pop());
+                for _ in 0..crate::slowpath::QUEUE_LEN / BURST_SIZE {
+                    let Some((_, port)) = next else { break };
+                    let p = usize::from(port);
+                    while let Some((m, _)) = next.take_if(|(_, q)| *q == port && !burst.is_full()) {
+                        let _ = burst.push(m);
+                        next = channels.handoff.pop();
+                    }
+                    got += burst.len();
+                    match counters.ports.get(p) {
+                        Some(c_in) => {
+                            run.burst(&mut burst, p, tx, *tx_retries, counters, c_in);
+                        }
+                        // (No such port: never handed over; freed.)
+                        None => drop(burst.free_all()),
+                    }
+                    clock.burst_sent(latency);
+                }
+                held = next;
             }
             if got != 0 {
                 counters.conntrack.update(&state.conntrack);
@@ -258,6 +274,104 @@ fn received(counters: &WorkerCounters, port: usize, n: usize) -> &PortCounters {
     bump(&c.rx, n as u64);
     bump(&c.rx_bursts, 1);
     c
+}
+
+/// What deciding and sending a burst needs, for one pass.
+struct Run<'a> {
+    tables: &'a Tables,
+    state: &'a mut stages::WorkerState,
+    meta: &'a mut [Meta; BURST_SIZE],
+    out: &'a mut Vec<Burst>,
+    pool: &'a Mempool,
+    channels: &'a Channels,
+    tsc_per_ms: u64,
+}
+
+impl Run<'_> {
+    /// Decides the burst (all of it from port `port`), moves each packet to its port's tx burst (or the
+    /// slow path, or frees it), and sends. Returns how many requests the punt limits refused.
+    #[inline(always)]
+    fn burst(
+        &mut self,
+        burst: &mut Burst,
+        port: usize,
+        tx: &mut [Option<TxQueue>],
+        retries: u32,
+        counters: &WorkerCounters,
+        c_in: &PortCounters,
+    ) -> usize {
+        let Run { tables, state, meta, out, pool, channels, tsc_per_ms } = self;
+        let n = burst.len();
+        for m in burst.as_slice() {
+            m.prefetch_data();
+        }
+        let meta = &mut meta[..n];
+        for m in meta.iter_mut() {
+            *m = Meta::new(port as u16);
+        }
+        state.now_ms = rdtsc() / *tsc_per_ms;
+        let decided = stages::decide(tables, state, as_pkts(burst.as_mut_slice()), meta);
+        let refused = state.punt.take_refused() as usize;
+        match decided.one_port().map(usize::from) {
+            // The common case, a whole burst to one port, leaves the burst as it is.
+            // (The port's burst is empty between rx bursts: everything queued was sent.)
+            Some(p) if p < out.len() && out[p].is_empty() => std::mem::swap(burst, &mut out[p]),
+            _ => {
+                // (A flood's copies for other nodes may fill a port's burst: it is sent then.)
+                let mut send = |p: usize, ob: &mut Burst| send(tx, p, ob, retries, counters, c_in);
+                for fate in decided.fates(tables) {
+                    let pkt = burst.pop_front().expect("one packet per meta");
+                    dispatch(tables, fate, pool, c_in, pkt, out, &mut send, &channels.punt);
+                }
+            }
+        }
+        for (p, ob) in out.iter_mut().enumerate() {
+            if !ob.is_empty() {
+                send(tx, p, ob, retries, counters, c_in);
+            }
+        }
+        refused
+    }
+}
+
+/// Hands the packets of `burst` whose connection another worker owns ([`pipelines::steer::owner`]) to
+/// that worker's hand-off queue (a full queue drops and counts them: `handoff.ring_full`); returns how
+/// many stay, in `burst`, in their order.
+#[inline]
+fn hand_off(
+    t: &Tables,
+    peers: &[Arc<Channels>],
+    me: usize,
+    port: usize,
+    burst: &mut Burst,
+    kept: &mut Burst,
+    c_in: &PortCounters,
+) -> usize {
+    let n = burst.len();
+    let mut owners = [me as u8; BURST_SIZE];
+    let mut others = 0;
+    for (o, m) in owners.iter_mut().zip(burst.as_slice()) {
+        if let Some(w) = pipelines::steer::owner(t, port as u16, m.data(), peers.len()) {
+            *o = w as u8;
+            others += usize::from(w != me);
+        }
+    }
+    if others == 0 {
+        return n;
+    }
+    for &o in &owners[..n] {
+        let m = burst.pop_front().expect("one owner per packet");
+        if usize::from(o) == me {
+            let _ = kept.push(m);
+        } else if peers[usize::from(o)].handoff.push((m, port as u16)).is_ok() {
+            bump(&c_in.handed_off, 1);
+        } else {
+            // (The packet came back with the error and is freed here.)
+            c_in.drop(Reason::HandoffRingFull, 1);
+        }
+    }
+    std::mem::swap(burst, kept);
+    burst.len()
 }
 
 /// Applies the posted changes, if the control thread is not posting right now (a worker never waits on a

@@ -161,6 +161,9 @@ reasons! {
     PatchNoPeer => "patch.no_peer",
     /// For the slow path, but the worker's punt ring was full (the slow path is behind).
     PuntRingFull => "punt.ring_full",
+    /// For another worker (the owner of its connection, `steer`), but that worker's hand-off queue was
+    /// full (it is behind).
+    HandoffRingFull => "handoff.ring_full",
 }
 
 impl Reason {

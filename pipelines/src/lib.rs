@@ -21,6 +21,7 @@
 //! - [`patch`]: the cross-connect map of the patch mode, the other forwarding mode;
 //! - [`acl`]: security groups, a port's allow rules of one direction compiled for a lookup whose cost
 //!   does not grow with the rule count;
+//! - [`steer`]: which worker owns a packet's connection, when several track connections;
 //! - [`fixtures`]: frames and small topologies for tests, goldens and benchmarks.
 //!
 //! Two VM ports of one network, and a burst from the first one:
@@ -78,6 +79,7 @@ pub mod publish;
 pub mod routing;
 pub mod services;
 pub mod stages;
+pub mod steer;
 pub mod tables;
 pub mod tunnel;
 pub mod wire;

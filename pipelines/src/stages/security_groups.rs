@@ -34,9 +34,10 @@
 //! (conntrack does), the switch does not. IPv6: a fragment header right after the fixed header only.
 //!
 //! Both directions of a connection must meet on one worker: the table is the worker's (see
-//! `conntrack.rs`). That holds with one worker. With several, a port's packets and its peers' may be
-//! polled by different workers, and a reply may find no connection: not handled yet (a hand-off of each
-//! tracked packet to the worker its connection hashes to is the next step); the dataplane warns.
+//! `conntrack.rs`). With several workers, the dataplane hands every packet, before any stage, to the
+//! worker its IP address pair hashes to while the tables track connections (`steer.rs`: a symmetric
+//! hash, so replies, later fragments and ICMP errors about a connection go there too), whatever queue
+//! and worker received it.
 //!
 //! Drops: `security_groups.egress_denied`, `.ingress_denied`, `.invalid`, `.revoked`, `.fragment`,
 //! `conntrack.full`.
