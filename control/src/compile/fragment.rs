@@ -250,8 +250,10 @@ impl RouterFragment {
 #[derive(Debug, PartialEq)]
 pub(crate) enum Held {
     Local(u16, Option<PortEntry>, Option<Arc<PortServices>>),
-    /// A DHCP port: its addresses' ARP/ND entries as the tables hold them.
-    Dhcp(Vec<Option<Mac>>),
+    /// A DHCP port: its network, its addresses and their ARP/ND entries as the tables hold them. The
+    /// addresses themselves too: one moving (to the other address family, another subnet) is answered for
+    /// with the same MAC, and the entries alone would compare equal though the tables changed.
+    Dhcp(NetworkKey, Vec<IpNet>, Vec<Option<Mac>>),
     Remote(NetworkKey, Mac, Vec<IpNet>, Option<tables::RemotePort>),
     Router(RouterKey, Option<Router>),
 }
@@ -295,6 +297,8 @@ impl PortFragment {
         match self {
             PortFragment::Local(l) => Held::Local(l.index, t.port(l.index).cloned(), t.services.get(&l.index).cloned()),
             PortFragment::Dhcp(d) => Held::Dhcp(
+                d.network,
+                d.ips.clone(),
                 d.ips
                     .iter()
                     .map(|ip| match *ip {
