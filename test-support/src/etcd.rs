@@ -21,12 +21,15 @@ pub struct Etcd {
     peer_url: String,
     /// Its v3 JSON gateway, on the client URL.
     http: ureq::Agent,
+    /// Whether it ever served: until then its ports may still change.
+    served: bool,
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.log());
     }
 }
 
@@ -48,7 +51,7 @@ impl Etcd {
             .timeout_global(Some(Duration::from_secs(5)))
             .build()
             .into();
-        Etcd { child: None, dir, url, peer_url, http }
+        Etcd { child: None, dir, url, peer_url, http, served: false }
     }
 
     /// [`Etcd::new`], started.
@@ -58,25 +61,49 @@ impl Etcd {
         etcd
     }
 
-    /// Starts (or restarts, on the same data) the server; returns once it serves reads.
+    /// Where its log goes (errors only), beside its data directory.
+    fn log(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    /// Starts (or restarts, on the same data) the server; returns once it serves reads. A first start
+    /// whose server exits at once (a port that [`free_port`] gave was taken before etcd bound it: by
+    /// another test's connection) tries again on other ports.
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "etcd is running already");
-        let child = Command::new("etcd")
-            .args(["--name", "df", "--data-dir"])
-            .arg(&self.dir)
-            .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
-            .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
-            .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
-        self.child = Some(child);
         let start = Instant::now();
-        // A range read through the JSON gateway answers once the server serves.
-        while self.gateway("/v3/kv/range", json!({"key": "AA=="})).is_none_or(|(status, _)| status != 200) {
-            assert!(start.elapsed() < START_LIMIT, "etcd did not answer within {START_LIMIT:?}");
-            std::thread::sleep(Duration::from_millis(100));
+        for attempt in 1.. {
+            let log = std::fs::File::create(self.log()).expect("etcd's log file");
+            let child = Command::new("etcd")
+                .args(["--name", "df", "--data-dir"])
+                .arg(&self.dir)
+                .args(["--listen-client-urls", &self.url, "--advertise-client-urls", &self.url])
+                .args(["--listen-peer-urls", &self.peer_url, "--initial-advertise-peer-urls", &self.peer_url])
+                .args(["--initial-cluster", &format!("df={}", self.peer_url), "--log-level", "error"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("etcd (apt-get install etcd-server; ci/setup.sh does)");
+            self.child = Some(child);
+            // A range read through the JSON gateway answers once the server serves.
+            let exited = loop {
+                if self.gateway("/v3/kv/range", json!({"key": "AA=="})).is_some_and(|(status, _)| status == 200) {
+                    self.served = true;
+                    return;
+                }
+                if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    break status;
+                }
+                let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+                assert!(start.elapsed() < START_LIMIT, "etcd did not answer within {START_LIMIT:?}; its log:\n{log}");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            self.child = None;
+            let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+            assert!(!self.served && attempt < 3, "etcd exited ({exited}) before it served; its log:\n{log}");
+            let _ = std::fs::remove_dir_all(&self.dir);
+            self.url = format!("http://127.0.0.1:{}", free_port());
+            self.peer_url = format!("http://127.0.0.1:{}", free_port());
         }
     }
 
@@ -117,5 +144,22 @@ impl Etcd {
         let mut res = self.http.post(format!("{}{path}", self.url)).send_json(&body).ok()?;
         let status = res.status().as_u16();
         Some((status, res.body_mut().read_json().unwrap_or(Value::Null)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race `start` gets past: a port taken between `free_port` and etcd's bind.
+    #[test]
+    fn a_first_start_on_a_taken_port_moves_to_another() {
+        let mut etcd = Etcd::new("taken");
+        let port = etcd.url.rsplit(':').next().unwrap().to_owned();
+        let _taken = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
+        let before = etcd.url.clone();
+        etcd.start();
+        assert_ne!(etcd.url, before);
+        assert!(etcd.gateway("/v3/kv/range", json!({"key": "AA=="})).is_some());
     }
 }
