@@ -29,7 +29,7 @@
 //! that it is not picked up again (OVN's behaviour: removing a rule ends what it allowed).
 //!
 //! Fragments: the first fragment of a datagram carries its ports and is checked as any packet; once it
-//! passes, the datagram's later fragments (same addresses and identification, within 2 s) pass too.
+//! passes, the datagram's later fragments (same addresses, protocol and identification, within 2 s) pass too.
 //! Later fragments without it are dropped (`security_groups.fragment`): Neutron's drivers reassemble
 //! (conntrack does), the switch does not. IPv6: a fragment header right after the fixed header only.
 //!
@@ -193,7 +193,9 @@ fn parse(d: &[u8], m: &Meta, dir: Dir) -> Option<Pkt> {
     }
     if let Some(id) = later {
         let kind = Kind::LaterFragment(id);
-        return Some(Pkt { v6, proto: m.ip_proto, src, dst, sport: 0, dport: 0, l4: 0, kind, first_fragment });
+        // The datagram's protocol: IPv6 names it in the fragment header (which classify stopped at).
+        let proto = if v6 { d.get(l3 + 40).copied().unwrap_or(FRAGMENT) } else { m.ip_proto };
+        return Some(Pkt { v6, proto, src, dst, sport: 0, dport: 0, l4: 0, kind, first_fragment });
     }
     let proto = m.ip_proto;
     let mut p = Pkt { v6, proto, src, dst, sport: 0, dport: 0, l4: 0, kind: Kind::Datagram, first_fragment };
@@ -525,10 +527,11 @@ fn related(w: &mut WorkerState, zone: u32, p: &Pkt, d: &[u8], at: usize) -> bool
     inner().is_some_and(|k| w.conntrack.find(&k, now).is_some())
 }
 
-/// The key of a datagram's fragment permit.
+/// The key of a datagram's fragment permit: its addresses, protocol and identification (IPv4's
+/// identification is unique per addresses and protocol only, RFC 791).
 fn permit_key(zone: u32, p: &Pkt, id: u32) -> Key {
     // (Tag 3: no connection's key, whatever its protocol.)
-    Key { zone, proto: FRAGMENT, v6: p.v6, tag: 3, pa: (id >> 16) as u16, pb: id as u16, a: p.src, b: p.dst }
+    Key { zone, proto: p.proto, v6: p.v6, tag: 3, pa: (id >> 16) as u16, pb: id as u16, a: p.src, b: p.dst }
 }
 
 /// A packet passed: if it is a first fragment, its datagram's later fragments may follow.
@@ -817,8 +820,10 @@ mod tests {
             f[20..22].copy_from_slice(&(offset | if more { 0x2000 } else { 0 }).to_be_bytes());
             (0, f)
         };
-        let frames = [frag(1, 0, true), frag(1, 10, false), frag(2, 10, false)];
-        assert_eq!(verdicts(&t, w, 0, &frames), vec![OK, OK, Reason::SgFragment]);
+        let mut other_protocol = frag(1, 10, false);
+        other_protocol.1[23] = 132; // SCTP, same addresses, protocol and identification
+        let frames = [frag(1, 0, true), frag(1, 10, false), frag(2, 10, false), other_protocol];
+        assert_eq!(verdicts(&t, w, 0, &frames), vec![OK, OK, Reason::SgFragment, Reason::SgFragment]);
         assert_eq!(verdicts(&t, w, 3000, &frames[1..2]), vec![Reason::SgFragment], "its permit lasts 2 s");
     }
 
