@@ -821,7 +821,7 @@ mod tests {
             (0, f)
         };
         let mut other_protocol = frag(1, 10, false);
-        other_protocol.1[23] = 132; // SCTP, same addresses, protocol and identification
+        other_protocol.1[23] = 132; // SCTP: same addresses and identification, another protocol
         let frames = [frag(1, 0, true), frag(1, 10, false), frag(2, 10, false), other_protocol];
         assert_eq!(verdicts(&t, w, 0, &frames), vec![OK, OK, Reason::SgFragment, Reason::SgFragment]);
         assert_eq!(verdicts(&t, w, 3000, &frames[1..2]), vec![Reason::SgFragment], "its permit lasts 2 s");
