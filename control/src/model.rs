@@ -258,6 +258,16 @@ pub struct ExternalGateway {
     pub external_fixed_ips: Vec<FixedIp>,
 }
 
+/// A router's `external_gateway_info`: `{}` is no gateway, as Neutron takes it (clients clear a gateway
+/// with it, and Tempest creates routers with it).
+fn gateway_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ExternalGateway>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Object(m)) if m.is_empty() => Ok(None),
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 /// The `device_owner` of a router's interface ports.
 pub const ROUTER_INTERFACE: &str = "network:router_interface";
 
@@ -272,7 +282,7 @@ pub struct Router {
     pub project_id: String,
     #[serde(default = "yes")]
     pub admin_state_up: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "gateway_or_none")]
     pub external_gateway_info: Option<ExternalGateway>,
     #[serde(default)]
     pub routes: Vec<Route>,

@@ -399,6 +399,26 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3", "the address came back");
 }
 
+/// `external_gateway_info: {}` is no gateway, on a create and on an update (how clients clear one).
+#[test]
+fn an_empty_gateway_is_no_gateway() {
+    let s = serve("gw");
+    let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
+    let (st, r) = s.post("/v2.0/routers", json!({"router": {"name": "r", "external_gateway_info": {}}}));
+    assert_eq!((st, r["router"]["external_gateway_info"].clone()), (201, Value::Null), "{r}");
+    let rid = r["router"]["id"].as_str().unwrap().to_owned();
+    let put =
+        |body: Value| s.call("PUT", &format!("/v2.0/routers/{rid}"), Some(&json!({ "router": body }).to_string()));
+    let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id}}));
+    assert_eq!((st, r["router"]["external_gateway_info"]["network_id"].as_str()), (200, Some(ext_id.as_str())), "{r}");
+    let (st, r) = put(json!({"external_gateway_info": {}}));
+    assert_eq!((st, r["router"]["external_gateway_info"].clone()), (200, Value::Null), "{r}");
+    let (st, v) = put(json!({"external_gateway_info": {"enable_snat": false}}));
+    assert_eq!(st, 400, "a gateway without a network: {v}");
+}
+
 #[test]
 fn a_static_token_guards_everything_but_the_version_document() {
     let s = serve_with("token", |routes| control::api::with_token(routes, "s3cret".into()));
