@@ -268,6 +268,12 @@ fn gateway_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Exte
     }
 }
 
+/// A list where `null` is the empty list, as Neutron takes a router's `routes: null` (Tempest clears
+/// extra routes so).
+fn null_is_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// The `device_owner` of a router's interface ports.
 pub const ROUTER_INTERFACE: &str = "network:router_interface";
 
@@ -284,7 +290,7 @@ pub struct Router {
     pub admin_state_up: bool,
     #[serde(default, deserialize_with = "gateway_or_none")]
     pub external_gateway_info: Option<ExternalGateway>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_empty")]
     pub routes: Vec<Route>,
     #[serde(default)]
     pub status: String,

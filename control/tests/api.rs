@@ -399,9 +399,10 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3", "the address came back");
 }
 
-/// `external_gateway_info: {}` is no gateway, on a create and on an update (how clients clear one).
+/// `external_gateway_info: {}` is no gateway, on a create and on an update (how clients clear one), and
+/// `routes: null` no routes.
 #[test]
-fn an_empty_gateway_is_no_gateway() {
+fn an_empty_gateway_is_no_gateway_and_null_routes_none() {
     let s = serve("gw");
     let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
     let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
@@ -417,6 +418,9 @@ fn an_empty_gateway_is_no_gateway() {
     assert_eq!((st, r["router"]["external_gateway_info"].clone()), (200, Value::Null), "{r}");
     let (st, v) = put(json!({"external_gateway_info": {"enable_snat": false}}));
     assert_eq!(st, 400, "a gateway without a network: {v}");
+    // `routes: null` is no routes, as Neutron takes it.
+    let (st, r) = put(json!({"routes": null}));
+    assert_eq!((st, r["router"]["routes"].clone()), (200, json!([])), "{r}");
 }
 
 #[test]
