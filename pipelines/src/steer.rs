@@ -12,6 +12,7 @@
 //! for them. The cost of hashing addresses only is spread: all connections of one pair of hosts go to one
 //! worker, as with RSS over IP addresses alone.
 
+use crate::stages::security_groups::{addr4, addr6, be16};
 use crate::tables::Tables;
 use crate::tunnel::{self, Outer};
 
@@ -112,18 +113,6 @@ fn pair_hash((a, b): (u128, u128)) -> u32 {
     let fold = |x: u128| (x as u64) ^ ((x >> 64) as u64).rotate_left(17);
     let x = fold(lo).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fold(hi);
     (x.wrapping_mul(0xff51_afd7_ed55_8ccd) >> 32) as u32
-}
-
-fn be16(d: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
-}
-
-fn addr4(d: &[u8], at: usize) -> Option<u128> {
-    Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?) as u128)
-}
-
-fn addr6(d: &[u8], at: usize) -> Option<u128> {
-    Some(u128::from_be_bytes(d.get(at..at + 16)?.try_into().ok()?))
 }
 
 #[cfg(test)]

@@ -149,16 +149,18 @@ struct Pkt {
     first_fragment: Option<u32>,
 }
 
+/// Big-endian reads at `at`, `None` past the end (also `steer`'s).
 #[inline(always)]
-fn be16(d: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn be16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
 }
 
-fn addr4(d: &[u8], at: usize) -> Option<u128> {
+/// An IPv4 address at `at`, as the `u128` value tracking keys use.
+pub(crate) fn addr4(d: &[u8], at: usize) -> Option<u128> {
     Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?) as u128)
 }
 
-fn addr6(d: &[u8], at: usize) -> Option<u128> {
+pub(crate) fn addr6(d: &[u8], at: usize) -> Option<u128> {
     Some(u128::from_be_bytes(d.get(at..at + 16)?.try_into().ok()?))
 }
 
