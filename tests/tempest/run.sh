@@ -63,6 +63,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# serving URL PID NAME: waits (up to a minute) until URL answers; fails with NAME's log if PID exits.
+serving() {
+  for _ in $(seq 300); do
+    /usr/bin/python3 -c "import urllib.request; urllib.request.urlopen('$1')" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { tail -20 "$WORK/$3.log"; echo "tests/tempest/run.sh: $3 exited" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "tests/tempest/run.sh: $3 did not answer at $1 within a minute" >&2
+  exit 1
+}
+
 # Keystone: SQLite, fernet tokens, bootstrapped with an admin in project admin, served by gunicorn.
 cat >"$WORK/keystone.conf" <<EOF
 [database]
@@ -93,11 +104,7 @@ EOF
 OS_KEYSTONE_CONFIG_FILES=$WORK/keystone.conf "$VENVS/keystone/bin/gunicorn" --chdir "$WORK" \
   --bind "127.0.0.1:$KS_PORT" --workers 2 keystone_wsgi:application >"$WORK/keystone.log" 2>&1 &
 KS_PID=$!
-for _ in $(seq 300); do
-  /usr/bin/python3 -c "import urllib.request; urllib.request.urlopen('$KS')" 2>/dev/null && break
-  kill -0 "$KS_PID" 2>/dev/null || { tail -20 "$WORK/keystone.log"; echo "tests/tempest/run.sh: keystone exited" >&2; exit 1; }
-  sleep 0.2
-done
+serving "$KS" "$KS_PID" keystone
 export OS_AUTH_URL=$KS OS_USERNAME=admin OS_PASSWORD=$PASSWORD OS_PROJECT_NAME=admin \
   OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne
 "$OS" service create --name neutron network >/dev/null
@@ -109,11 +116,7 @@ done
 "$BIN" all-in-one --listen "127.0.0.1:$API_PORT" --data-dir "$WORK/db" --chassis df-tempest --idle-sleep-us 100 \
   -- -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci --file-prefix "df-tempest-$$" >"$WORK/dragonflow.log" 2>&1 &
 DF_PID=$!
-for _ in $(seq 300); do
-  /usr/bin/python3 -c "import urllib.request; urllib.request.urlopen('$API')" 2>/dev/null && break
-  kill -0 "$DF_PID" 2>/dev/null || { tail -20 "$WORK/dragonflow.log"; echo "tests/tempest/run.sh: dragonflow exited" >&2; exit 1; }
-  sleep 0.2
-done
+serving "$API" "$DF_PID" dragonflow
 
 # The external network Tempest's router tests attach gateways to.
 PUBLIC=$("$OS" network create --external --share public -f value -c id)
