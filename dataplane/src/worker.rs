@@ -348,11 +348,11 @@ fn hand_off(
     c_in: &PortCounters,
 ) -> usize {
     let n = burst.len();
-    let mut owners = [me as u8; BURST_SIZE];
+    let mut owners = [me as u16; BURST_SIZE];
     let mut others = 0;
     for (o, m) in owners.iter_mut().zip(burst.as_slice()) {
         if let Some(w) = pipelines::steer::owner(t, port as u16, m.data(), peers.len()) {
-            *o = w as u8;
+            *o = w as u16;
             others += usize::from(w != me);
         }
     }
