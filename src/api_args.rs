@@ -7,6 +7,30 @@ use control::api::segments::{parse_ranges, parse_vlan_ranges, Segments};
 use control::api::Settings;
 use control::model::NetworkType;
 
+/// How the API knows who asks: nobody (loopback), a static token, or Keystone.
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// A static token every request must carry in X-Auth-Token (for an API not on loopback); every
+    /// request is then the operator's (admin).
+    #[arg(long, env = "DRAGONFLOW_API_TOKEN", conflicts_with = "keystone")]
+    token: Option<String>,
+    /// Validate Keystone tokens (X-Auth-Token) at this identity URL (http://host:5000/v3): a project
+    /// sees and changes its own resources, the admin role all, as Neutron's default policy.
+    #[arg(long, env = "DRAGONFLOW_KEYSTONE")]
+    keystone: Option<String>,
+}
+
+impl AuthArgs {
+    pub fn auth(&self) -> control::api::Auth {
+        use control::api::Auth;
+        match (&self.token, &self.keystone) {
+            (Some(t), _) => Auth::Token(t.clone()),
+            (None, Some(k)) => Auth::Keystone(k.clone()),
+            (None, None) => Auth::Off,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ApiSettingsArgs {
     /// The types a network created without provider attributes may get, tried in order (vxlan, geneve,

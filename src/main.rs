@@ -77,9 +77,8 @@ struct ApiArgs {
     listen: String,
     #[command(flatten)]
     db: db::DbArgs,
-    /// A static token every request must carry in X-Auth-Token (for an API not on loopback).
-    #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    auth: api_args::AuthArgs,
     #[command(flatten)]
     settings: api_args::ApiSettingsArgs,
 }
@@ -92,7 +91,7 @@ fn api(a: &ApiArgs) -> Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handler")?;
     }
-    control::api::serve_until(&a.listen, db, settings, a.token.clone(), stop)
+    control::api::serve_until(&a.listen, db, settings, a.auth.auth(), stop)
         .with_context(|| format!("serving on {}", a.listen))
 }
 

@@ -26,7 +26,7 @@ use pipelines::tables::Tables;
 use pipelines::tunnel::Underlay;
 use pipelines::wire::Mac;
 
-use crate::api_args::ApiSettingsArgs;
+use crate::api_args::{ApiSettingsArgs, AuthArgs};
 use crate::backoff::{sleep_unless, Backoff};
 use crate::binding::BindingAgent;
 use crate::chassis::{deregister, host_name, register_when_up, Endpoint};
@@ -77,9 +77,8 @@ pub struct NodeArgs {
     /// Serve the Neutron API on this address too (all-in-one: 127.0.0.1:9696 unless "none").
     #[arg(long)]
     listen: Option<String>,
-    /// A static token every API request must carry in X-Auth-Token.
-    #[arg(long, env = "DRAGONFLOW_API_TOKEN")]
-    token: Option<String>,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// The API's settings (when this node serves it).
     #[command(flatten)]
     api: ApiSettingsArgs,
@@ -170,10 +169,10 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     };
     let api = match listen {
         Some(listen) => {
-            let (db, token, stop) = (db.clone(), a.token.clone(), stop.clone());
+            let (db, auth, stop) = (db.clone(), a.auth.auth(), stop.clone());
             let settings = settings.clone();
             let th = std::thread::Builder::new().name("api".into()).spawn(move || {
-                let r = control::api::serve_until(&listen, db, settings, token, stop.clone());
+                let r = control::api::serve_until(&listen, db, settings, auth, stop.clone());
                 if let Err(e) = &r {
                     tracing::error!("the Neutron API on {listen} failed: {e}");
                     stop.store(true, Ordering::Relaxed);

@@ -276,6 +276,8 @@ fn null_is_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) ->
 
 /// The `device_owner` of a router's interface ports.
 pub const ROUTER_INTERFACE: &str = "network:router_interface";
+/// The `device_owner` of a router's gateway port (on its external network).
+pub const ROUTER_GATEWAY: &str = "network:router_gateway";
 
 /// A router; its interfaces are ports with `device_owner` [`ROUTER_INTERFACE`] and `device_id` the
 /// router's id, as in Neutron.

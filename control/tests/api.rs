@@ -273,6 +273,16 @@ fn routers_and_their_interfaces() {
     );
     let (st, _) = s.call("PUT", &add, Some(&json!({"subnet_id": sid}).to_string()));
     assert_eq!(st, 400, "a second interface on one subnet");
+    // Nor on a subnet that overlaps one it has (another network's), by subnet or by port.
+    let (_, net2) = s.post("/v2.0/networks", json!({"network": {"name": "n2"}}));
+    let nid2 = net2["network"]["id"].as_str().unwrap().to_owned();
+    let (_, sub2) =
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid2, "cidr": "10.5.0.0/16", "ip_version": 4}}));
+    let (st, v) = s.put(&add, json!({"subnet_id": sub2["subnet"]["id"]}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "overlapping subnets: {v}");
+    let (_, p2) = s.post("/v2.0/ports", json!({"port": {"network_id": nid2}}));
+    let (st, v) = s.put(&add, json!({"port_id": p2["port"]["id"]}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "overlapping subnets: {v}");
     let (st, v) = s.call(
         "PUT",
         &format!("/v2.0/routers/{rid}"),
@@ -367,8 +377,8 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     s.call("PUT", &format!("/v2.0/routers/{rid}/add_router_interface"), Some(&json!({"subnet_id": sid}).to_string()));
     let (st, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": pid}}));
     assert_eq!(st, 201, "{f}");
-    // (.2 of both subnets: their DHCP ports'.)
-    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3");
+    // (.2 of both subnets: their DHCP ports'; .3 of the external one the router's gateway's.)
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.4");
     assert_eq!(
         (f["floatingip"]["fixed_ip_address"].as_str(), f["floatingip"]["router_id"].as_str()),
         (Some("10.7.0.3"), Some(rid.as_str()))
@@ -396,11 +406,12 @@ fn floating_ips_come_from_the_external_network_through_a_router() {
     );
     assert_eq!(s.call("DELETE", &format!("/v2.0/floatingips/{fid}"), None).0, 204);
     let (_, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
-    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3", "the address came back");
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.4", "the address came back");
 }
 
 /// `external_gateway_info: {}` is no gateway, on a create and on an update (how clients clear one), and
-/// `routes: null` no routes.
+/// `routes: null` no routes. A gateway is on an external network that exists, with a port there
+/// (`network:router_gateway`) whose addresses are its `external_fixed_ips`.
 #[test]
 fn an_empty_gateway_is_no_gateway_and_null_routes_none() {
     let s = serve("gw");
@@ -412,10 +423,49 @@ fn an_empty_gateway_is_no_gateway_and_null_routes_none() {
     let rid = r["router"]["id"].as_str().unwrap().to_owned();
     let put =
         |body: Value| s.call("PUT", &format!("/v2.0/routers/{rid}"), Some(&json!({ "router": body }).to_string()));
+    let gw_ports = || {
+        let (_, v) = s.get(&format!("/v2.0/ports?device_id={rid}&device_owner=network:router_gateway"));
+        v["ports"].as_array().unwrap().clone()
+    };
     let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id}}));
     assert_eq!((st, r["router"]["external_gateway_info"]["network_id"].as_str()), (200, Some(ext_id.as_str())), "{r}");
+    let ips = r["router"]["external_gateway_info"]["external_fixed_ips"].clone();
+    assert_eq!(ips[0]["ip_address"], "203.0.113.3", "{r}");
+    assert_eq!(gw_ports().len(), 1);
+    assert_eq!(gw_ports()[0]["fixed_ips"], ips, "the gateway's addresses are its port's");
+    let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id}}));
+    assert_eq!(
+        (st, &r["router"]["external_gateway_info"]["external_fixed_ips"]),
+        (200, &ips),
+        "the same gateway keeps its port"
+    );
+    let asked = json!([{"subnet_id": ips[0]["subnet_id"], "ip_address": "203.0.113.99"}]);
+    let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id, "external_fixed_ips": asked}}));
+    assert_eq!((st, &r["router"]["external_gateway_info"]["external_fixed_ips"]), (200, &asked), "{r}");
+    assert_eq!(gw_ports().len(), 1, "the old port went");
+    let gw = gw_ports()[0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = s.delete(&format!("/v2.0/ports/{gw}"));
+    assert_eq!((st, error_type(&v)), (409, "PortInUse"), "a gateway port goes through its router");
+    let (st, v) = s.delete(&format!("/v2.0/networks/{ext_id}"));
+    assert_eq!((st, error_type(&v)), (409, "NetworkInUse"), "a gateway is on it");
     let (st, r) = put(json!({"external_gateway_info": {}}));
     assert_eq!((st, r["router"]["external_gateway_info"].clone()), (200, Value::Null), "{r}");
+    assert!(gw_ports().is_empty(), "no gateway, no port");
+    let (_, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
+    assert_eq!(f["floatingip"]["floating_ip_address"], "203.0.113.3", "the gateway's address came back");
+    let (_, private) = s.post("/v2.0/networks", json!({"network": {"name": "private"}}));
+    let (st, v) = put(json!({"external_gateway_info": {"network_id": private["network"]["id"]}}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "not an external network: {v}");
+    let (st, v) = put(json!({"external_gateway_info": {"network_id": "nope"}}));
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"), "{v}");
+    let (st, v) = s.post("/v2.0/routers", json!({"router": {"external_gateway_info": {"network_id": "nope"}}}));
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"), "{v}");
+    let (st, r2) = s.post("/v2.0/routers", json!({"router": {"external_gateway_info": {"network_id": ext_id}}}));
+    assert_eq!(st, 201, "{r2}");
+    let r2 = r2["router"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.delete(&format!("/v2.0/routers/{r2}")).0, 204);
+    let (_, v) = s.get("/v2.0/ports?device_owner=network:router_gateway");
+    assert_eq!(v["ports"], json!([]), "its gateway port went with the router");
     let (st, v) = put(json!({"external_gateway_info": {"enable_snat": false}}));
     assert_eq!(st, 400, "a gateway without a network: {v}");
     // `routes: null` is no routes, as Neutron takes it.

@@ -112,8 +112,9 @@ for iface in public internal admin; do
   "$OS" endpoint create --region RegionOne network "$iface" "$API" >/dev/null
 done
 
-# The node: the API, the embedded DB, the local controller and the switch (no port is bound here).
-"$BIN" all-in-one --listen "127.0.0.1:$API_PORT" --data-dir "$WORK/db" --chassis df-tempest --idle-sleep-us 100 \
+# The node: the API (validating Keystone's tokens), the embedded DB, the local controller and the switch
+# (no port is bound here).
+"$BIN" all-in-one --listen "127.0.0.1:$API_PORT" --keystone "$KS" --data-dir "$WORK/db" --chassis df-tempest --idle-sleep-us 100 \
   -- -l 0-1 --main-lcore 0 --no-huge -m 1024 --no-pci --file-prefix "df-tempest-$$" >"$WORK/dragonflow.log" 2>&1 &
 DF_PID=$!
 serving "$API" "$DF_PID" dragonflow
@@ -121,9 +122,11 @@ serving "$API" "$DF_PID" dragonflow
 # The external network Tempest's router tests attach gateways to.
 PUBLIC=$("$OS" network create --external --share public -f value -c id)
 "$OS" subnet create --network "$PUBLIC" --subnet-range 172.24.4.0/24 public-v4 >/dev/null
+TOKEN=$("$OS" token issue -f value -c id)
 EXTENSIONS=$(/usr/bin/python3 -c "
 import json, urllib.request
-d = json.load(urllib.request.urlopen('${API}v2.0/extensions'))
+req = urllib.request.Request('${API}v2.0/extensions', headers={'X-Auth-Token': '$TOKEN'})
+d = json.load(urllib.request.urlopen(req))
 print(','.join(sorted({e['alias'] for e in d['extensions']})))")
 
 # Tempest, for this cloud: dynamic credentials (a project and user per test class) made by the admin.

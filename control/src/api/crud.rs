@@ -25,6 +25,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::policy::{by_owner, forbidden, project_of_request, Access, Caller};
 use super::segments::Segments;
 use crate::db::{Db, DbError};
 use crate::model::{Object, Store};
@@ -61,8 +62,36 @@ pub(super) trait Resource: Object + Send + 'static {
     /// Those of [`Resource::UPDATE`] accepted and dropped.
     const UPDATE_IGNORED: &'static [&'static str] = &[];
 
+    /// The attributes only an admin may set, on a create or an update (403 for others): Neutron's
+    /// `admin_only` rules (`create_network:shared`, …).
+    const ADMIN_ONLY: &'static [&'static str] = &[];
+    /// The attributes only an admin is shown (`get_network:provider:network_type`, …).
+    const ADMIN_ONLY_SHOWN: &'static [&'static str] = &[];
+
     /// A create request checked and completed without the DB.
     type Draft: Send + 'static;
+
+    /// What `caller` may do with each of `views` (objects as [`Resource::views`] shows them): by default
+    /// the owner (or an admin) everything, others nothing (`policy.rs`).
+    fn access(_db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
+        Ok(views.iter().map(|v| by_owner(caller, v)).collect())
+    }
+
+    /// A create's checks that depend on who asks, against the DB (a subnet goes on a network of the
+    /// caller's, …); they run after [`Resource::draft`]'s, as Neutron checks policy after validation.
+    fn authorize_create(_db: &dyn Db, _caller: &Caller, _attrs: &Attrs) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// An update's checks that depend on who asks, beyond access to `cur` and [`Resource::ADMIN_ONLY`].
+    fn authorize_update(_db: &dyn Db, _caller: &Caller, _cur: &Self, _attrs: &Attrs) -> ApiResult<()> {
+        Ok(())
+    }
+
+    /// Before a caller's list: what its first look makes (a project's default security group).
+    fn before_list(_db: &dyn Db, _caller: &Caller) -> ApiResult<()> {
+        Ok(())
+    }
 
     /// The create request's attributes (`tenant_id` read as `project_id`, the ignored ones dropped),
     /// checked and completed with defaults: everything that needs no DB, so a bad request costs none.
@@ -120,36 +149,96 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&*db)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
-/// `GET /v2.0/<many>`.
+/// `GET /v2.0/<many>`: the objects the caller may see.
 pub(super) async fn list<T: Resource>(
     State(api): State<Api>,
+    caller: Caller,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let values = blocking(&api, |db| T::views(db, Store::new(db).list::<T>()?.0)).await?;
+    let values = blocking(&api, move |db| {
+        T::before_list(db, &caller)?;
+        let views = T::views(db, Store::new(db).list::<T>()?.0)?;
+        let access = T::access(db, &caller, &views)?;
+        let seen = views.into_iter().zip(access).filter(|(_, a)| *a != Access::None);
+        Ok(seen.map(|(v, _)| shown::<T>(&caller, v)).collect())
+    })
+    .await?;
     Ok(Json(json!({ T::MANY: present(values, &q) })))
 }
 
 /// `GET /v2.0/<many>/{id}`.
 pub(super) async fn show<T: Resource>(
     State(api): State<Api>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
-    let idc = id.clone();
-    let o = blocking(&api, move |db| Store::new(db).get::<T>(&idc)?.map(|o| view(db, o)).transpose()).await?;
-    let o = o.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+    let o = blocking(&api, move |db| {
+        let (v, _) = visible::<T>(db, &caller, &id)?;
+        Ok(shown::<T>(&caller, v))
+    })
+    .await?;
     Ok(Json(json!({ T::ONE: select(o, &fields(&q)) })))
 }
 
+/// Object `id` as the caller sees it: not found (404) if it may not see it.
+pub(super) fn visible<T: Resource>(db: &dyn Db, caller: &Caller, id: &str) -> ApiResult<(Value, T)> {
+    let o: T = Store::new(db).get(id)?.ok_or_else(|| ApiError::not_found(T::ONE, id))?;
+    let v = view(db, o.clone())?;
+    match T::access(db, caller, std::slice::from_ref(&v))?.first() {
+        Some(Access::Read | Access::Write) => Ok((v, o)),
+        _ => Err(ApiError::not_found(T::ONE, id)),
+    }
+}
+
+/// Object `id` if the caller may change it: 404 if it may not see it, 403 (naming `rule`) if it may
+/// only see it.
+pub(super) fn writable<T: Resource>(db: &dyn Db, caller: &Caller, id: &str, rule: &str) -> ApiResult<T> {
+    let o: T = Store::new(db).get(id)?.ok_or_else(|| ApiError::not_found(T::ONE, id))?;
+    let v = view(db, o.clone())?;
+    match T::access(db, caller, std::slice::from_ref(&v))?.first() {
+        Some(Access::Write) => Ok(o),
+        Some(Access::Read) => Err(forbidden(rule)),
+        _ => Err(ApiError::not_found(T::ONE, id)),
+    }
+}
+
+/// A view without the attributes only an admin is shown, for a caller who is not one.
+fn shown<T: Resource>(caller: &Caller, mut v: Value) -> Value {
+    if !caller.admin {
+        if let Value::Object(m) = &mut v {
+            for k in T::ADMIN_ONLY_SHOWN {
+                m.remove(*k);
+            }
+        }
+    }
+    v
+}
+
+/// 403 if the request sets an attribute only an admin may set, and the caller is not one.
+fn admin_only<T: Resource>(caller: &Caller, attrs: &Attrs, action: &str) -> ApiResult<()> {
+    match T::ADMIN_ONLY.iter().find(|k| attrs.contains_key(**k)) {
+        Some(k) => caller.must_be_admin(&format!("{action}_{}:{k}", T::ONE)),
+        None => Ok(()),
+    }
+}
+
 /// `POST /v2.0/<many>`: 201 and the new object.
-pub(super) async fn create<T: Resource>(State(api): State<Api>, raw: Bytes) -> ApiResult<Response> {
+pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, raw: Bytes) -> ApiResult<Response> {
     let mut attrs = body(&raw, T::ONE, T::CREATE)?;
     normalise(&mut attrs);
+    project_of_request(&caller, &mut attrs)?;
+    admin_only::<T>(&caller, &attrs, "create")?;
     for k in T::CREATE_IGNORED {
         attrs.remove(*k);
     }
+    let asked = attrs.clone();
     let draft = T::draft(attrs, &api.settings)?;
-    let o = blocking(&api, move |db| view(db, T::insert(db, draft)?)).await?;
+    let o = blocking(&api, move |db| {
+        T::authorize_create(db, &caller, &asked)?;
+        Ok(shown::<T>(&caller, view(db, T::insert(db, draft)?)?))
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ T::ONE: o }))).into_response())
 }
 
@@ -161,16 +250,20 @@ const UPDATE_TRIES: usize = 8;
 /// `RevisionConflict`).
 pub(super) async fn update<T: Resource>(
     State(api): State<Api>,
+    caller: Caller,
     Path(id): Path<String>,
     raw: Bytes,
 ) -> ApiResult<Json<Value>> {
     let mut attrs = body(&raw, T::ONE, T::UPDATE)?;
+    admin_only::<T>(&caller, &attrs, "update")?;
     for k in T::UPDATE_IGNORED {
         attrs.remove(*k);
     }
     let settings = api.settings.clone();
     let o = blocking(&api, move |db| {
         let s = Store::new(db);
+        let first: T = writable(db, &caller, &id, &format!("update_{}", T::ONE))?;
+        T::authorize_update(db, &caller, &first, &attrs)?;
         let mut tries = 0;
         loop {
             let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
@@ -179,7 +272,7 @@ pub(super) async fn update<T: Resource>(
                 Ok(written) => {
                     T::settle(db, &cur, &written, true);
                     T::after_update(db, &cur, &written);
-                    return view(db, written);
+                    return Ok(shown::<T>(&caller, view(db, written)?));
                 }
                 Err(e) => {
                     T::settle(db, &cur, &next, false);
@@ -196,11 +289,15 @@ pub(super) async fn update<T: Resource>(
 }
 
 /// `DELETE /v2.0/<many>/{id}`: 204.
-pub(super) async fn delete<T: Resource>(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn delete<T: Resource>(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let settings = api.settings.clone();
     blocking(&api, move |db| {
         let s = Store::new(db);
-        let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+        let cur: T = writable(db, &caller, &id, &format!("delete_{}", T::ONE))?;
         T::before_delete(db, &cur)?;
         s.delete::<T>(&id, None)?;
         T::after_delete(db, &settings, &cur)?;
@@ -396,7 +493,7 @@ mod tests {
             racing.races.store(races, Relaxed);
             let body = json!({"port": {"name": "renamed", "fixed_ips": [{"subnet_id": sub.id, "ip_address": ip}]}});
             let raw = Bytes::from(body.to_string());
-            rt.block_on(update::<Port>(State(api.clone()), Path(port.id.clone()), raw))
+            rt.block_on(update::<Port>(State(api.clone()), Caller::operator(), Path(port.id.clone()), raw))
         };
         let taken = || {
             let mut t: Vec<String> =

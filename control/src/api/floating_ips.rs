@@ -7,9 +7,10 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::crud::{new_id, Attrs, Resource, Settings};
+use super::crud::{new_id, writable, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
+use super::policy::{access_to_network, Access, Caller};
 use crate::cidr::Cidr;
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, Store, Subnet, ROUTER_INTERFACE};
@@ -77,6 +78,16 @@ fn string(attrs: &Attrs, k: &str) -> Option<String> {
     attrs.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// The port a request points a floating IP at is one the caller may change (another's is not found).
+fn callers_port(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+    match string(attrs, "port_id") {
+        Some(p) if Store::new(db).get::<Port>(&p)?.is_some() => {
+            writable::<Port>(db, caller, &p, "update_port").map(drop)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A floating IP request checked without the DB.
 pub(super) struct FloatingIpDraft {
     network_id: String,
@@ -101,8 +112,22 @@ impl Resource for FloatingIp {
         "subnet_id",
     ];
     const UPDATE: &'static [&'static str] = &["port_id", "fixed_ip_address", "description"];
+    const ADMIN_ONLY: &'static [&'static str] = &["floating_ip_address"];
 
     type Draft = FloatingIpDraft;
+
+    /// From a network the caller may see, for a port of the caller's.
+    fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        let net = string(attrs, "floating_network_id").unwrap_or_default();
+        if access_to_network(db, caller, &net)? == Access::None {
+            return Err(ApiError::not_found("network", &net));
+        }
+        callers_port(db, caller, attrs)
+    }
+
+    fn authorize_update(db: &dyn Db, caller: &Caller, _cur: &FloatingIp, attrs: &Attrs) -> ApiResult<()> {
+        callers_port(db, caller, attrs)
+    }
 
     fn draft(attrs: Attrs, _: &Settings) -> ApiResult<FloatingIpDraft> {
         let network_id =

@@ -32,8 +32,9 @@
 //!
 //! let db = Arc::new(control::db::embedded::EmbeddedDb::open("/var/lib/dragonflow/db")?);
 //! let stop = Arc::new(AtomicBool::new(false));
-//! // Serves until `stop` is set; `Some(token)` requires `X-Auth-Token` on every request but `GET /`.
-//! control::api::serve_until("127.0.0.1:9696", db, control::api::Settings::default(), None, stop)?;
+//! // Serves until `stop` is set; `Auth::Token(t)` requires `X-Auth-Token: t` on every request but `GET /`,
+// `Auth::Keystone(url)` a Keystone token.
+//! control::api::serve_until("127.0.0.1:9696", db, control::api::Settings::default(), control::api::Auth::Off, stop)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -53,7 +54,9 @@ mod extra_dhcp_opts;
 mod fixed_ips;
 mod floating_ips;
 pub mod ipam;
+mod keystone;
 mod networks;
+mod policy;
 mod ports;
 mod routers;
 mod security_group_rules;
@@ -65,4 +68,6 @@ mod subnets;
 
 pub use crud::{Api, Settings};
 pub use error::ApiError;
-pub use server::{router, serve_until, with_token};
+pub use keystone::{with_keystone, Keystone};
+pub use policy::Caller;
+pub use server::{router, serve_until, with_token, Auth};

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::crud::{merge, new_object, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::policy::{by_owner, Access, Caller};
 use super::ports::release_port;
 use super::segments::Segments;
 use crate::db::{Db, DbError};
@@ -58,8 +59,29 @@ impl Resource for Network {
         &["availability_zone_hints", "dns_domain", "is_default", "qos_policy_id"];
     const UPDATE: &'static [&'static str] =
         &["name", "description", "admin_state_up", "mtu", "port_security_enabled", "shared", "router:external"];
+    const ADMIN_ONLY: &'static [&'static str] = &[
+        "shared",
+        "router:external",
+        "provider:network_type",
+        "provider:segmentation_id",
+        "provider:physical_network",
+        "is_default",
+    ];
+    const ADMIN_ONLY_SHOWN: &'static [&'static str] =
+        &["provider:network_type", "provider:segmentation_id", "provider:physical_network"];
 
     type Draft = NetworkDraft;
+
+    /// Shared and external networks are seen by everybody.
+    fn access(_db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
+        Ok(views
+            .iter()
+            .map(|v| match by_owner(caller, v) {
+                Access::None if v["shared"] == true || v["router:external"] == true => Access::Read,
+                a => a,
+            })
+            .collect())
+    }
 
     fn draft(mut attrs: Attrs, settings: &Settings) -> ApiResult<NetworkDraft> {
         // Neutron converts the segment to an integer (`convert_to_int`): the OpenStack client sends a string.

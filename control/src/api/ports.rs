@@ -16,10 +16,11 @@ use super::extra_dhcp_opts;
 use super::fixed_ips::{release_ips, take_fixed_ips, Requested};
 use super::floating_ips::associate;
 use super::ipam;
+use super::policy::{access_to_network, by_owner, forbidden, network_access, networks, Access, Caller};
 use super::security_group_rules::group_not_found;
 use super::security_groups::{default_group, mixed_statefulness};
 use crate::db::{Db, DbError};
-use crate::model::{FloatingIp, Network, Port, SecurityGroup, Store, ROUTER_INTERFACE};
+use crate::model::{FloatingIp, Network, Port, SecurityGroup, Store, ROUTER_GATEWAY, ROUTER_INTERFACE};
 
 /// A MAC as Neutron makes them: `fa:16:3e` and three random bytes.
 fn neutron_mac() -> String {
@@ -91,6 +92,35 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
             Err(e)
         }
     }
+}
+
+/// A new port the API makes for a service (a router's gateway, …): on `network_id`, owned by `owner`
+/// (`device_owner`, `device_id`), with the fixed IPs `requested` (Neutron's default if `None`), its MAC
+/// and addresses taken.
+pub(super) fn new_service_port(
+    db: &dyn Db,
+    network_id: &str,
+    (owner, device_id): (&str, &str),
+    requested: Option<Vec<Value>>,
+) -> ApiResult<Port> {
+    let mut p = Port::new(new_id(), network_id.to_owned());
+    (p.device_owner, p.device_id) = (owner.into(), device_id.into());
+    (p.port_security_enabled, p.status) = (Some(false), "ACTIVE".into());
+    allocate_port(db, &mut p, requested, false)?;
+    Store::new(db).create(p.clone()).map_err(|e| {
+        release_port(db, &p);
+        e.into()
+    })
+}
+
+/// Deletes a port the API made and gives back what it held (already gone: nothing to do).
+pub(super) fn delete_service_port(db: &dyn Db, p: &Port) -> ApiResult<()> {
+    match Store::new(db).delete::<Port>(&p.id, None) {
+        Ok(_) => release_port(db, p),
+        Err(DbError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }
 
 /// A new MAC for `next` (the update of `cur`), taken on the network; `Ok(false)` if it is the one it
@@ -216,6 +246,42 @@ fn groups(db: &dyn Db, ids: &mut Vec<String>) -> ApiResult<()> {
     Ok(())
 }
 
+/// What only the network's owner (or an admin) chooses for a port on it (`create_port:mac_address`, …):
+/// 403 for another project's port on a shared network.
+fn network_owners_choices(attrs: &Attrs, action: &str) -> ApiResult<()> {
+    let owner = attrs.get("device_owner").and_then(Value::as_str).unwrap_or_default();
+    let address = attrs
+        .get("fixed_ips")
+        .and_then(Value::as_array)
+        .is_some_and(|ips| ips.iter().any(|ip| ip.get("ip_address").is_some()));
+    let rule = if owner.starts_with("network:") {
+        "device_owner"
+    } else if attrs.contains_key("mac_address") {
+        "mac_address"
+    } else if address {
+        "fixed_ips:ip_address"
+    } else if attrs.contains_key("port_security_enabled") {
+        "port_security_enabled"
+    } else {
+        return Ok(());
+    };
+    Err(forbidden(&format!("{action}_port:{rule}")))
+}
+
+/// The security groups a request names are the caller's (another project's is not found to it).
+fn callers_groups(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+    let Some(Value::Array(ids)) = attrs.get("security_groups") else { return Ok(()) };
+    let s = Store::new(db);
+    for id in ids.iter().filter_map(Value::as_str) {
+        if let Some(g) = s.get::<SecurityGroup>(id)? {
+            if !caller.owns(&g.project_id) {
+                return Err(group_not_found(id));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// 400 `PortSecurityAndIPRequiredForSecurityGroups`, Neutron's words.
 fn groups_need_port_security() -> ApiError {
     ApiError::new(
@@ -265,8 +331,51 @@ impl Resource for Port {
         "extra_dhcp_opts",
     ];
     const UPDATE_IGNORED: &'static [&'static str] = &["description"];
+    const ADMIN_ONLY: &'static [&'static str] = &["binding:host_id", "binding:profile"];
+    const ADMIN_ONLY_SHOWN: &'static [&'static str] =
+        &["binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"];
 
     type Draft = PortDraft;
+
+    /// The network's owner may see, change and delete the ports on it.
+    fn access(db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
+        let nets = networks(db)?;
+        Ok(views
+            .iter()
+            .map(|v| {
+                let net = v["network_id"].as_str().and_then(|n| nets.get(n));
+                let owner = net.is_some_and(|n| network_access(caller, n) == Access::Write);
+                if owner {
+                    Access::Write
+                } else {
+                    by_owner(caller, v)
+                }
+            })
+            .collect())
+    }
+
+    /// On a network the caller may see; on another project's (shared) network, without the choices
+    /// Neutron leaves to the network's owner.
+    fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        let net = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default();
+        match access_to_network(db, caller, net)? {
+            Access::None => return Err(ApiError::not_found("network", net)),
+            Access::Read => network_owners_choices(attrs, "create")?,
+            Access::Write => {}
+        }
+        callers_groups(db, caller, attrs)
+    }
+
+    /// A new MAC is the admin's; the network's owner's choices as on a create.
+    fn authorize_update(db: &dyn Db, caller: &Caller, cur: &Port, attrs: &Attrs) -> ApiResult<()> {
+        if attrs.contains_key("mac_address") {
+            caller.must_be_admin("update_port:mac_address")?;
+        }
+        if access_to_network(db, caller, &cur.network_id)? != Access::Write {
+            network_owners_choices(attrs, "update")?;
+        }
+        callers_groups(db, caller, attrs)
+    }
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<PortDraft> {
         let network_id = attrs
@@ -364,11 +473,12 @@ impl Resource for Port {
 
     fn before_delete(db: &dyn Db, p: &Port) -> ApiResult<()> {
         let id = &p.id;
-        if p.device_owner == ROUTER_INTERFACE {
+        if [ROUTER_INTERFACE, ROUTER_GATEWAY].contains(&p.device_owner.as_str()) {
             return Err(ApiError::conflict(
                 "PortInUse",
                 format!(
-                    "Port {id} has owner {ROUTER_INTERFACE} and therefore cannot be deleted directly via the port API."
+                    "Port {id} has owner {} and therefore cannot be deleted directly via the port API.",
+                    p.device_owner
                 ),
             ));
         }

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use super::crud::{blocking, new_id, to_json, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::policy::Caller;
 use super::security_groups::is_default;
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
@@ -321,6 +322,20 @@ impl Resource for SecurityGroupRule {
         Ok(checked(&attrs)?)
     }
 
+    /// In a group of the caller's, naming a remote group the caller may see (another project's is not
+    /// found to it).
+    fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        let s = Store::new(db);
+        for k in ["security_group_id", "remote_group_id"] {
+            if let Some(id) = attrs.get(k).and_then(Value::as_str) {
+                if s.get::<SecurityGroup>(id)?.is_some_and(|g| !caller.owns(&g.project_id)) {
+                    return Err(group_not_found(id));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn insert(db: &dyn Db, r: SecurityGroupRule) -> ApiResult<SecurityGroupRule> {
         let s = Store::new(db);
         if let Some(g) = &r.remote_group_id {
@@ -344,16 +359,36 @@ pub(super) fn group_not_found(id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "SecurityGroupNotFound", format!("Security group {id} does not exist"))
 }
 
+/// 404 `SecurityGroupRuleNotFound`, Neutron's words.
+fn rule_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "SecurityGroupRuleNotFound",
+        format!("Security group rule {id} does not exist"),
+    )
+}
+
 /// `DELETE /v2.0/security-group-rules/{id}`: without reading the rule first (unlike the generic
 /// delete), so a rule that no longer decodes can still be deleted.
-pub(super) async fn delete_rule(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub(super) async fn delete_rule(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     blocking(&api, move |db| {
+        if !caller.admin {
+            // The rule's project is its group's: one the caller may not change is not found to it.
+            let s = Store::new(db);
+            let group = s.get::<SecurityGroupRule>(&id).ok().flatten().map(|r| r.security_group_id);
+            let mine = group
+                .and_then(|g| s.get::<SecurityGroup>(&g).ok().flatten())
+                .is_some_and(|g| caller.owns(&g.project_id));
+            if !mine {
+                return Err(rule_not_found(&id));
+            }
+        }
         Store::new(db).delete::<SecurityGroupRule>(&id, None).map_err(|e| match e {
-            DbError::NotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "SecurityGroupRuleNotFound",
-                format!("Security group rule {id} does not exist"),
-            ),
+            DbError::NotFound => rule_not_found(&id),
             e => e.into(),
         })?;
         Ok(StatusCode::NO_CONTENT)

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::crud::{merge, new_id, new_object, to_json, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::policy::Caller;
 use super::security_group_rules::rule_json;
 use crate::db::{Db, DbError};
 use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Store};
@@ -145,6 +146,14 @@ impl Resource for SecurityGroup {
     const UPDATE: &'static [&'static str] = &["name", "description", "stateful"];
 
     type Draft = SecurityGroup;
+
+    /// A project's first look at its groups finds its default group (Neutron makes it then).
+    fn before_list(db: &dyn Db, caller: &Caller) -> ApiResult<()> {
+        if let Some(p) = &caller.project {
+            default_group(db, p)?;
+        }
+        Ok(())
+    }
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroup> {
         name_not_default(&attrs)?;

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::crud::{create, delete, list, show, update, Api, Settings};
 use super::error::ApiError;
+use super::keystone::{with_keystone, Keystone};
 use super::routers::{add_router_interface, remove_router_interface};
 use super::security_group_rules::delete_rule;
 use crate::db::Db;
@@ -94,15 +95,32 @@ pub fn with_token(routes: axum::Router, token: String) -> axum::Router {
     }))
 }
 
-/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own;
-/// with `token`, only to requests that carry it.
+/// How the API knows who asks.
+#[derive(Debug, Clone, Default)]
+pub enum Auth {
+    /// Nobody is asked for anything: every request is the operator's (for loopback).
+    #[default]
+    Off,
+    /// Every request must carry this static token (`X-Auth-Token`); it is the operator's.
+    Token(String),
+    /// Every request carries a Keystone token, validated at this identity URL (`http://host:5000/v3`);
+    /// the token's project and roles decide what it sees and may change (`policy.rs`).
+    Keystone(String),
+}
+
+/// Serves the API on `listen` until `stop` is set (checked every 100 ms), on a runtime of its own,
+/// with `auth` in front.
 pub fn serve_until(
     listen: &str,
     db: Arc<dyn Db>,
     settings: Settings,
-    token: Option<String>,
+    auth: Auth,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
+    let keystone = match &auth {
+        Auth::Keystone(url) => Some(Arc::new(Keystone::new(url).map_err(std::io::Error::other)?)),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("api").enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -114,12 +132,13 @@ pub fn serve_until(
             }
         };
         let local = listener.local_addr()?;
-        if token.is_none() && !local.ip().is_loopback() {
-            tracing::warn!(%local, "the API listens beyond loopback without a token (--token): anyone reaching it may change the cloud");
+        if matches!(auth, Auth::Off) && !local.ip().is_loopback() {
+            tracing::warn!(%local, "the API listens beyond loopback without authentication (--token, --keystone): anyone reaching it may change the cloud");
         }
-        let routes = match token {
-            Some(t) => with_token(router(db, settings), t),
-            None => router(db, settings),
+        let routes = match (auth, keystone) {
+            (Auth::Token(t), _) => with_token(router(db, settings), t),
+            (Auth::Keystone(_), Some(k)) => with_keystone(router(db, settings), k),
+            _ => router(db, settings),
         };
         axum::serve(listener, routes).with_graceful_shutdown(stopped).await
     })

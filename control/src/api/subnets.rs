@@ -16,6 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
 use super::ipam;
 use super::networks::auto_deleted;
+use super::policy::{access_to_network, by_owner, forbidden, network_access, networks, Access, Caller};
 use super::ports::edit_port;
 use super::slaac::{self, is_auto_address};
 use crate::cidr::{ip_from_bits, Cidr};
@@ -62,6 +63,29 @@ impl Resource for Subnet {
     const UPDATE_IGNORED: &'static [&'static str] = &["description"];
 
     type Draft = SubnetDraft;
+
+    /// The network's owner may change its subnets; those of a network others may see (shared or
+    /// external) they may see.
+    fn access(db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
+        let nets = networks(db)?;
+        Ok(views
+            .iter()
+            .map(|v| {
+                let net = v["network_id"].as_str().and_then(|n| nets.get(n));
+                by_owner(caller, v).max(net.map_or(Access::None, |n| network_access(caller, n)))
+            })
+            .collect())
+    }
+
+    /// On the caller's own network (`create_subnet`: admin or the network's owner).
+    fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        let net = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default();
+        match access_to_network(db, caller, net)? {
+            Access::Write => Ok(()),
+            Access::Read => Err(forbidden("create_subnet")),
+            Access::None => Err(ApiError::not_found("network", net)),
+        }
+    }
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetDraft> {
         let cidr_s =

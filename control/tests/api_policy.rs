@@ -1,0 +1,216 @@
+//! The API behind Keystone tokens: who sees and changes what (Neutron's default policy). Keystone here
+//! is an in-process stand-in that answers `GET /v3/auth/tokens` as Keystone does for three tokens; the
+//! real Keystone is exercised by `tests/tempest/run.sh`, whose per-test projects depend on this.
+
+mod api_server;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use api_server::{serve_with, Server};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use test_support::{error_type, Neutron};
+
+/// A stand-in Keystone on a loopback port: `admin-t` (admin in project `admin`), `p1-t` and `p2-t`
+/// (members of `p1` and `p2`); it counts the validations it answers.
+struct FakeKeystone {
+    url: String,
+    asked: Arc<AtomicUsize>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn fake_keystone() -> FakeKeystone {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let count = asked.clone();
+    let app = axum::Router::new().route(
+        "/v3/auth/tokens",
+        axum::routing::get(move |h: HeaderMap| {
+            let count = count.clone();
+            async move {
+                count.fetch_add(1, Ordering::Relaxed);
+                let header = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let (auth, subject) = (header("x-auth-token"), header("x-subject-token"));
+                // Keystone's policy: a token validates itself; anything else here is unknown.
+                let (project, role) = match subject.as_str() {
+                    _ if auth != subject => return (StatusCode::FORBIDDEN, axum::Json(json!({}))),
+                    "admin-t" => ("admin", "admin"),
+                    "p1-t" => ("p1", "member"),
+                    "p2-t" => ("p2", "member"),
+                    _ => return (StatusCode::NOT_FOUND, axum::Json(json!({"error": {"code": 404}}))),
+                };
+                let token = json!({"token": {"project": {"id": project, "name": project},
+                    "roles": [{"id": "r", "name": role}, {"id": "r2", "name": "reader"}],
+                    "expires_at": "2999-01-01T00:00:00.000000Z"}});
+                (StatusCode::OK, axum::Json(token))
+            }
+        }),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/v3", listener.local_addr().unwrap());
+    rt.spawn(async move { axum::serve(listener, app).await });
+    FakeKeystone { url, asked, _rt: rt }
+}
+
+/// The API behind `keystone`.
+fn behind(name: &str, keystone: &str) -> Server {
+    let k = Arc::new(control::api::Keystone::new(keystone).unwrap());
+    serve_with(name, move |routes| control::api::with_keystone(routes, k))
+}
+
+fn ids(v: &Value, many: &str) -> Vec<String> {
+    v[many].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_project_sees_and_changes_only_its_own_and_admin_everything() {
+    let k = fake_keystone();
+    let s = behind("policy-own", &k.url);
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p1, p2) = (as_("admin-t"), as_("p1-t"), as_("p2-t"));
+
+    assert_eq!(s.call("GET", "/", None).0, 200, "the version document is for anybody");
+    let (st, v) = s.get("/v2.0/networks");
+    assert_eq!((st, error_type(&v)), (401, "HTTPUnauthorized"), "no token");
+    let (st, v) = as_("forged").get("/v2.0/networks");
+    assert_eq!((st, error_type(&v)), (401, "HTTPUnauthorized"), "a token Keystone does not know");
+
+    // A project's network is its own: the others do not even find it.
+    let n1 = p1.create("network", json!({"name": "n1"}));
+    assert_eq!(n1["project_id"], "p1", "a create without a project is the caller's project's");
+    assert!(n1.get("provider:network_type").is_none(), "provider attributes are the admin's to see: {n1}");
+    let path = format!("/v2.0/networks/{}", n1["id"].as_str().unwrap());
+    assert_eq!(ids(&p2.get("/v2.0/networks").1, "networks"), Vec::<String>::new());
+    for (st, v) in [p2.get(&path), p2.put(&path, json!({"network": {"name": "mine"}})), p2.delete(&path)] {
+        assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"), "{v}");
+    }
+    assert_eq!(ids(&admin.get("/v2.0/networks").1, "networks"), [n1["id"].as_str().unwrap()]);
+    let (st, v) = admin.get(&path);
+    assert_eq!((st, v["network"]["provider:network_type"].as_str()), (200, Some("vxlan")), "{v}");
+
+    // Another project in a request is the admin's to name.
+    let (st, v) = p1.post("/v2.0/networks", json!({"network": {"name": "x", "project_id": "p2"}}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "{v}");
+    let (st, v) = p1.post("/v2.0/networks", json!({"network": {"name": "x", "tenant_id": "p2"}}));
+    assert_eq!(st, 400, "tenant_id is project_id: {v}");
+    let for_p2 = admin.create("network", json!({"name": "for-p2", "project_id": "p2"}));
+    assert_eq!(ids(&p2.get("/v2.0/networks").1, "networks"), [for_p2["id"].as_str().unwrap()]);
+
+    // Admin-only attributes: 403 for a project.
+    for body in [json!({"shared": true}), json!({"router:external": true}), json!({"provider:network_type": "vxlan"})] {
+        let (st, v) = p1.post("/v2.0/networks", json!({ "network": body }));
+        assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "{v}");
+    }
+    let (st, v) = p1.put(&path, json!({"network": {"shared": true}}));
+    assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "{v}");
+    let (st, _) = p1.put(&path, json!({"network": {"name": "renamed"}}));
+    assert_eq!(st, 200, "the owner changes its own");
+
+    // Subnets and ports of a project's network are its own too.
+    let sub = p1.create("subnet", json!({"network_id": n1["id"], "cidr": "10.1.0.0/24", "ip_version": 4}));
+    assert_eq!(sub["project_id"], "p1");
+    let (st, v) =
+        p2.post("/v2.0/subnets", json!({"subnet": {"network_id": n1["id"], "cidr": "10.2.0.0/24", "ip_version": 4}}));
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"), "a subnet on a network the caller cannot see");
+    let (st, v) = p2.post("/v2.0/ports", json!({"port": {"network_id": n1["id"]}}));
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"), "a port on a network the caller cannot see");
+    let port = p1.create("port", json!({"network_id": n1["id"]}));
+    assert!(port.get("binding:vif_type").is_none(), "binding details are the admin's to see: {port}");
+    assert_eq!(ids(&p2.get("/v2.0/ports").1, "ports"), Vec::<String>::new());
+    assert_eq!(ids(&p2.get("/v2.0/subnets").1, "subnets"), Vec::<String>::new());
+
+    // Security groups: each project its own default group, and nobody else's.
+    let (_, v) = p2.get("/v2.0/security-groups");
+    let groups = v["security_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{v}");
+    assert_eq!((groups[0]["name"].as_str(), groups[0]["project_id"].as_str()), (Some("default"), Some("p2")));
+    let (_, v) = p1.post("/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
+    let mine = &v["security_group"];
+    let (st, v) = p2.post(
+        "/v2.0/security-group-rules",
+        json!({"security_group_rule": {"security_group_id": mine["id"], "direction": "ingress"}}),
+    );
+    assert_eq!((st, error_type(&v)), (404, "SecurityGroupNotFound"), "{v}");
+    let (_, rules) = p1.get("/v2.0/security-group-rules");
+    let rule = rules["security_group_rules"][0]["id"].as_str().unwrap().to_owned();
+    let (st, _) = p2.delete(&format!("/v2.0/security-group-rules/{rule}"));
+    assert_eq!(st, 404, "another project's rule");
+
+    // Routers: another project's router takes no interface from it.
+    let r1 = p1.create("router", json!({"name": "r1"}));
+    let add = format!("/v2.0/routers/{}/add_router_interface", r1["id"].as_str().unwrap());
+    let (st, v) = p2.put(&add, json!({"subnet_id": sub["id"]}));
+    assert_eq!((st, error_type(&v)), (404, "RouterNotFound"), "{v}");
+    let (st, v) = p1.put(&add, json!({"subnet_id": sub["id"]}));
+    assert_eq!(st, 200, "{v}");
+}
+
+#[test]
+fn a_shared_network_is_seen_by_all_and_changed_by_its_owner() {
+    let k = fake_keystone();
+    let s = behind("policy-shared", &k.url);
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p2) = (as_("admin-t"), as_("p2-t"));
+    let net = admin.create("network", json!({"name": "shared", "shared": true}));
+    let sub = admin.create("subnet", json!({"network_id": net["id"], "cidr": "10.9.0.0/24", "ip_version": 4}));
+    let path = format!("/v2.0/networks/{}", net["id"].as_str().unwrap());
+
+    let (st, v) = p2.get(&path);
+    assert_eq!((st, v["network"]["shared"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(ids(&p2.get("/v2.0/subnets").1, "subnets"), [sub["id"].as_str().unwrap()], "its subnets too");
+    let (st, v) = p2.put(&path, json!({"network": {"name": "taken"}}));
+    assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "seen, not changed: {v}");
+    let (st, v) = p2.delete(&path);
+    assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "{v}");
+    let (st, v) =
+        p2.post("/v2.0/subnets", json!({"subnet": {"network_id": net["id"], "cidr": "10.8.0.0/24", "ip_version": 4}}));
+    assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "subnets are the network owner's: {v}");
+
+    // A port on it is the caller's; the addresses and MAC are the network owner's to choose.
+    let port = p2.create("port", json!({"network_id": net["id"]}));
+    assert_eq!(port["project_id"], "p2");
+    for body in [
+        json!({"network_id": net["id"], "fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.9.0.50"}]}),
+        json!({"network_id": net["id"], "mac_address": "fa:16:3e:00:00:01"}),
+        json!({"network_id": net["id"], "device_owner": "network:dhcp"}),
+        json!({"network_id": net["id"], "binding:host_id": "h1"}),
+    ] {
+        let (st, v) = p2.post("/v2.0/ports", json!({ "port": body }));
+        assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "{body}: {v}");
+    }
+    // The network's owner sees the port, and may delete it.
+    let (_, v) = admin.get("/v2.0/ports");
+    assert!(v["ports"][0].get("binding:vif_type").is_some(), "the admin sees binding details: {v}");
+    let (st, v) = p2.put(
+        &format!("/v2.0/ports/{}", port["id"].as_str().unwrap()),
+        json!({"port": {"mac_address": "fa:16:3e:00:00:02"}}),
+    );
+    assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "a new MAC is the admin's: {v}");
+    let (st, _) = admin.delete(&format!("/v2.0/ports/{}", port["id"].as_str().unwrap()));
+    assert_eq!(st, 204);
+}
+
+#[test]
+fn tokens_are_validated_once_and_keystone_down_is_503() {
+    let k = fake_keystone();
+    let s = behind("policy-cache", &k.url);
+    let p1 = Neutron::new(s.addr()).with_token("p1-t");
+    for _ in 0..5 {
+        assert_eq!(p1.get("/v2.0/networks").0, 200);
+    }
+    assert_eq!(k.asked.load(Ordering::Relaxed), 1, "a valid token is remembered");
+    let forged = Neutron::new(s.addr()).with_token("forged");
+    for _ in 0..3 {
+        assert_eq!(forged.get("/v2.0/networks").0, 401);
+    }
+    assert_eq!(k.asked.load(Ordering::Relaxed), 4, "an invalid one is asked about each time");
+
+    // Nothing listens where this Keystone is said to be.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v3", closed.local_addr().unwrap());
+    drop(closed);
+    let down = behind("policy-down", &url);
+    let (st, v) = Neutron::new(down.addr()).with_token("p1-t").get("/v2.0/networks");
+    assert_eq!((st, error_type(&v)), (503, "ServiceUnavailable"), "{v}");
+}
