@@ -534,3 +534,77 @@ fn a_single_address_subnet_has_no_default_gateway() {
         assert_eq!(sub["subnet"]["allocation_pools"], json!([]), "{cidr}: {sub}");
     }
 }
+
+/// Bulk create (`{"networks": [...]}`), as Neutron's native bulk: every object made, or none (one that
+/// fails undoes those made before it, and what they took is given back).
+#[test]
+fn bulk_create_makes_all_or_none() {
+    let s = serve("bulk");
+    let (st, v) = s.post("/v2.0/networks", json!({"networks": [{"name": "a"}, {"name": "b"}]}));
+    assert_eq!(st, 201, "{v}");
+    let names: Vec<&str> = v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b"]);
+    let net = v["networks"][0]["id"].as_str().unwrap().to_owned();
+    let (st, v) = s.post(
+        "/v2.0/subnets",
+        json!({"subnets": [{"network_id": net, "cidr": "10.3.0.0/24", "ip_version": 4},
+                           {"network_id": net, "cidr": "2001:db8:3::/64", "ip_version": 6}]}),
+    );
+    assert_eq!((st, v["subnets"].as_array().map(Vec::len)), (201, Some(2)), "{v}");
+    let sub = v["subnets"][0]["id"].as_str().unwrap().to_owned();
+    let ports = || s.get("/v2.0/ports").1["ports"].as_array().unwrap().len();
+    let before = ports();
+    let fixed = |ip: &str| json!({"network_id": net, "fixed_ips": [{"subnet_id": sub, "ip_address": ip}]});
+    let (st, v) = s.post("/v2.0/ports", json!({"ports": [fixed("10.3.0.10"), fixed("10.3.0.11"), fixed("10.3.0.10")]}));
+    assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "{v}");
+    assert_eq!(ports(), before, "none made");
+    let (st, v) = s.post("/v2.0/ports", json!({"ports": [fixed("10.3.0.10"), fixed("10.3.0.11")]}));
+    assert_eq!((st, v["ports"].as_array().map(Vec::len)), (201, Some(2)), "the addresses were given back: {v}");
+    let (st, v) = s.post("/v2.0/networks", json!({"networks": [{"name": "c"}, {"nonsense": 1}]}));
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "{v}");
+    for bad in [json!({"networks": []}), json!({"networks": {}}), json!({"networks": [1]}), json!({})] {
+        assert_eq!(s.post("/v2.0/networks", bad.clone()).0, 400, "{bad}");
+    }
+    assert_eq!(s.get("/v2.0/networks").1["networks"].as_array().unwrap().len(), 2);
+}
+
+/// Floating IPs that point nowhere go with their external network (Neutron's
+/// `delete_disassociated_floatingips`); the extensions are listed and shown one by one; a list takes
+/// Neutron's filters (validated), sorting and pages with links.
+#[test]
+fn external_network_deletion_extensions_and_list_queries() {
+    let s = serve("lists");
+    let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
+    let (st, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
+    assert_eq!(st, 201, "{f}");
+    assert_eq!(s.delete(&format!("/v2.0/networks/{ext_id}")).0, 204);
+    assert_eq!(s.get("/v2.0/floatingips").1["floatingips"], json!([]));
+
+    let (_, all) = s.get("/v2.0/extensions");
+    for e in all["extensions"].as_array().unwrap() {
+        let (st, one) = s.get(&format!("/v2.0/extensions/{}", e["alias"].as_str().unwrap()));
+        assert_eq!((st, &one["extension"]), (200, e));
+    }
+    assert_eq!(s.get("/v2.0/extensions/qos").0, 404);
+
+    for name in ["b", "A", "c"] {
+        s.post("/v2.0/networks", json!({"network": {"name": name}}));
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["networks"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, v) = s.get("/v2.0/networks?sort_key=name&sort_dir=desc");
+    assert_eq!(names(&v), ["c", "b", "A"]);
+    let (_, v) = s.get("/v2.0/networks?sort_key=name&sort_dir=asc&limit=2");
+    assert_eq!(names(&v), ["A", "b"]);
+    let next = v["networks_links"][0]["href"].as_str().unwrap();
+    assert!(next.starts_with(&format!("http://{}/v2.0/networks?", s.addr())), "{next}");
+    let (_, v) = s.get(&next[next.find("/v2.0").unwrap()..]);
+    assert_eq!(names(&v), ["c"], "the next page");
+    let (st, v) = s.get("/v2.0/networks?invalid_filter=x");
+    assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "{v}");
+    let (_, v) = s.get("/v2.0/networks?tenant_id=&name=b");
+    assert_eq!(names(&v), ["b"], "tenant_id is project_id (none here)");
+}

@@ -14,18 +14,18 @@
 //!
 //! Handlers run the (synchronous) DB calls on tokio's blocking pool ([`blocking`]).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::policy::{by_owner, forbidden, project_of_request, Access, Caller};
+use super::query::{select, ListQuery};
 use super::segments::Segments;
 use crate::db::{Db, DbError};
 use crate::model::{Object, Store};
@@ -65,6 +65,8 @@ pub(super) trait Resource: Object + Send + 'static {
     /// The attributes only an admin may set, on a create or an update (403 for others): Neutron's
     /// `admin_only` rules (`create_network:shared`, …).
     const ADMIN_ONLY: &'static [&'static str] = &[];
+    /// The attributes shown that a request does not set (to filter and sort by): `subnets`, …
+    const SHOWN: &'static [&'static str] = &[];
     /// The attributes only an admin is shown (`get_network:provider:network_type`, …).
     const ADMIN_ONLY_SHOWN: &'static [&'static str] = &[];
 
@@ -149,12 +151,15 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&*db)).await.map_err(|e| ApiError::internal(e.to_string()))?
 }
 
-/// `GET /v2.0/<many>`: the objects the caller may see.
+/// `GET /v2.0/<many>`: the objects the caller may see, filtered, sorted and paged (`query.rs`).
 pub(super) async fn list<T: Resource>(
     State(api): State<Api>,
     caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
+    let query = ListQuery::parse(&q, known::<T>)?;
     let values = blocking(&api, move |db| {
         T::before_list(db, &caller)?;
         let views = T::views(db, Store::new(db).list::<T>()?.0)?;
@@ -163,7 +168,27 @@ pub(super) async fn list<T: Resource>(
         Ok(seen.map(|(v, _)| shown::<T>(&caller, v)).collect())
     })
     .await?;
-    Ok(Json(json!({ T::MANY: present(values, &q) })))
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    Ok(Json(query.respond(values, T::MANY, host, uri.path())?))
+}
+
+/// Attributes every resource has (Neutron's standard attributes).
+const STANDARD: &[&str] = &[
+    "id",
+    "project_id",
+    "tenant_id",
+    "name",
+    "description",
+    "status",
+    "revision_number",
+    "created_at",
+    "updated_at",
+    "tags",
+];
+
+/// Whether `k` is an attribute of `T` (to filter or sort by).
+fn known<T: Resource>(k: &str) -> bool {
+    [STANDARD, T::CREATE, T::UPDATE, T::SHOWN].iter().any(|l| l.contains(&k))
 }
 
 /// `GET /v2.0/<many>/{id}`.
@@ -223,23 +248,46 @@ fn admin_only<T: Resource>(caller: &Caller, attrs: &Attrs, action: &str) -> ApiR
     }
 }
 
-/// `POST /v2.0/<many>`: 201 and the new object.
+/// `POST /v2.0/<many>`: 201 and the new object; or, in bulk (`{"<many>": [{...}, ...]}`), the new
+/// objects, all or none (Neutron's native bulk: one that fails deletes those made before it).
 pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, raw: Bytes) -> ApiResult<Response> {
-    let mut attrs = body(&raw, T::ONE, T::CREATE)?;
-    normalise(&mut attrs);
-    project_of_request(&caller, &mut attrs)?;
-    admin_only::<T>(&caller, &attrs, "create")?;
-    for k in T::CREATE_IGNORED {
-        attrs.remove(*k);
+    let (requests, bulk) = bodies(&raw, T::ONE, T::MANY, T::CREATE)?;
+    let mut drafts = Vec::with_capacity(requests.len());
+    for mut attrs in requests {
+        normalise(&mut attrs);
+        project_of_request(&caller, &mut attrs)?;
+        admin_only::<T>(&caller, &attrs, "create")?;
+        for k in T::CREATE_IGNORED {
+            attrs.remove(*k);
+        }
+        let asked = attrs.clone();
+        drafts.push((asked, T::draft(attrs, &api.settings)?));
     }
-    let asked = attrs.clone();
-    let draft = T::draft(attrs, &api.settings)?;
-    let o = blocking(&api, move |db| {
-        T::authorize_create(db, &caller, &asked)?;
-        Ok(shown::<T>(&caller, view(db, T::insert(db, draft)?)?))
+    let settings = api.settings.clone();
+    let mut made = blocking(&api, move |db| {
+        let mut made: Vec<T> = Vec::with_capacity(drafts.len());
+        for (asked, draft) in drafts {
+            match T::authorize_create(db, &caller, &asked).and_then(|()| T::insert(db, draft)) {
+                Ok(o) => made.push(o),
+                Err(e) => {
+                    for o in made.iter().rev() {
+                        if let Err(u) = remove(db, &settings, o) {
+                            tracing::warn!(id = o.id(), "a bulk create's object not undone: {u:?}");
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let views = T::views(db, made)?;
+        Ok(views.into_iter().map(|v| shown::<T>(&caller, v)).collect::<Vec<_>>())
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ T::ONE: o }))).into_response())
+    let body = match (bulk, made.pop()) {
+        (false, Some(o)) => json!({ T::ONE: o }),
+        (_, last) => json!({ T::MANY: made.into_iter().chain(last).collect::<Vec<_>>() }),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// Writes of one update before it gives up on a busy object (each lost to another writer).
@@ -296,53 +344,22 @@ pub(super) async fn delete<T: Resource>(
 ) -> ApiResult<StatusCode> {
     let settings = api.settings.clone();
     blocking(&api, move |db| {
-        let s = Store::new(db);
         let cur: T = writable(db, &caller, &id, &format!("delete_{}", T::ONE))?;
-        T::before_delete(db, &cur)?;
-        s.delete::<T>(&id, None)?;
-        T::after_delete(db, &settings, &cur)?;
+        remove(db, &settings, &cur)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
 }
 
+/// Deletes `cur` with what goes with it ([`Resource::before_delete`], [`Resource::after_delete`]).
+fn remove<T: Resource>(db: &dyn Db, settings: &Settings, cur: &T) -> ApiResult<()> {
+    T::before_delete(db, cur)?;
+    Store::new(db).delete::<T>(cur.id(), None)?;
+    T::after_delete(db, settings, cur)
+}
+
 fn fields(query: &[(String, String)]) -> Vec<&str> {
     query.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.as_str()).collect()
-}
-
-/// Applies `fields=` and equality filters (`name=x`, repeated values mean any of them) to objects.
-fn present(objects: Vec<Value>, query: &[(String, String)]) -> Vec<Value> {
-    let fields = fields(query);
-    let mut filters: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (k, v) in
-        query.iter().filter(|(k, _)| !matches!(k.as_str(), "fields" | "limit" | "marker" | "sort_key" | "sort_dir"))
-    {
-        filters.entry(k.as_str()).or_default().push(v.as_str());
-    }
-    objects
-        .into_iter()
-        .filter(|o| {
-            filters.iter().all(|(k, vs)| {
-                let v = &o[*k];
-                vs.iter().any(|want| match v {
-                    Value::String(s) => s == want,
-                    Value::Bool(b) => want.eq_ignore_ascii_case(&b.to_string()),
-                    Value::Number(n) => n.to_string() == *want,
-                    Value::Array(a) => a.iter().any(|x| x.as_str() == Some(*want)),
-                    _ => false,
-                })
-            })
-        })
-        .map(|o| select(o, &fields))
-        .collect()
-}
-
-fn select(o: Value, fields: &[&str]) -> Value {
-    if fields.is_empty() {
-        return o;
-    }
-    let Value::Object(m) = o else { return o };
-    Value::Object(m.into_iter().filter(|(k, _)| fields.contains(&k.as_str())).collect())
 }
 
 /// The body `{"<one>": {...}}` as an object, with only the attributes in `allowed`.
@@ -351,6 +368,28 @@ pub(super) fn body(raw: &[u8], one: &str, allowed: &[&str]) -> ApiResult<Attrs> 
     let Some(Value::Object(m)) = v.get(one).cloned() else {
         return Err(ApiError::bad(format!("the body must be {{\"{one}\": {{...}}}}")));
     };
+    only(m, allowed)
+}
+
+/// A create's body: `{"<one>": {...}}`, or `{"<many>": [{...}, ...]}` (bulk, `true`), each object
+/// with only the attributes in `allowed`.
+fn bodies(raw: &[u8], one: &str, many: &str, allowed: &[&str]) -> ApiResult<(Vec<Attrs>, bool)> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    match (v.get(one), v.get(many)) {
+        (Some(Value::Object(m)), None) => Ok((vec![only(m.clone(), allowed)?], false)),
+        (None, Some(Value::Array(items))) if !items.is_empty() => {
+            let each = |o: &Value| match o {
+                Value::Object(m) => only(m.clone(), allowed),
+                _ => Err(ApiError::bad(format!("each of \"{many}\" must be an object"))),
+            };
+            Ok((items.iter().map(each).collect::<ApiResult<_>>()?, true))
+        }
+        _ => Err(ApiError::bad(format!("the body must be {{\"{one}\": {{...}}}} or {{\"{many}\": [{{...}}, ...]}}"))),
+    }
+}
+
+/// `m` if it has only the attributes in `allowed` (400 naming the first other).
+fn only(m: Attrs, allowed: &[&str]) -> ApiResult<Attrs> {
     if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::bad(format!("Unrecognized attribute(s) '{k}'")));
     }
@@ -411,21 +450,6 @@ pub(super) fn rand_u64() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filters_and_fields() {
-        let objects = vec![
-            json!({"id": "a", "name": "x", "up": true, "mtu": 1500, "tags": ["t1"]}),
-            json!({"id": "b", "name": "y", "up": false, "mtu": 9000, "tags": []}),
-        ];
-        let q = |s: &[(&str, &str)]| s.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let ids = |v: Vec<Value>| v.iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-        assert_eq!(ids(present(objects.clone(), &q(&[("name", "x"), ("name", "y")]))), ["a", "b"], "any of them");
-        assert_eq!(ids(present(objects.clone(), &q(&[("up", "False")]))), ["b"]);
-        assert_eq!(ids(present(objects.clone(), &q(&[("mtu", "9000"), ("limit", "1")]))), ["b"]);
-        assert_eq!(ids(present(objects.clone(), &q(&[("tags", "t1")]))), ["a"]);
-        assert_eq!(present(objects, &q(&[("fields", "id"), ("name", "x")])), vec![json!({"id": "a"})]);
-    }
 
     /// A DB where another writer (a node setting a port's status) comes first on the next `races`
     /// updates of a port: the update is done again on the fresh object, keeps the other writer's

@@ -114,6 +114,7 @@ impl Resource for FloatingIp {
     const UPDATE: &'static [&'static str] = &["port_id", "fixed_ip_address", "description"];
     const ADMIN_ONLY: &'static [&'static str] = &["floating_ip_address"];
 
+    const SHOWN: &'static [&'static str] = &["router_id"];
     type Draft = FloatingIpDraft;
 
     /// From a network the caller may see, for a port of the caller's.

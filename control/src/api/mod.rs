@@ -58,6 +58,7 @@ mod keystone;
 mod networks;
 mod policy;
 mod ports;
+mod query;
 mod routers;
 mod security_group_rules;
 mod security_groups;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::crud::{merge, new_object, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
+use super::ipam;
 use super::policy::{by_owner, Access, Caller};
 use super::ports::release_port;
 use super::segments::Segments;
@@ -70,6 +71,7 @@ impl Resource for Network {
     const ADMIN_ONLY_SHOWN: &'static [&'static str] =
         &["provider:network_type", "provider:segmentation_id", "provider:physical_network"];
 
+    const SHOWN: &'static [&'static str] = &["subnets"];
     type Draft = NetworkDraft;
 
     /// Shared and external networks are seen by everybody.
@@ -124,15 +126,16 @@ impl Resource for Network {
         Ok(next)
     }
 
-    /// Refused while ports (but the auto-deleted ones) or floating IPs are on it; then its auto-deleted
-    /// ports and its subnets are deleted.
+    /// Refused while ports (but the auto-deleted ones) or floating IPs pointing at a port are on it;
+    /// then its auto-deleted ports, its other floating IPs and its subnets are deleted.
     fn before_delete(db: &dyn Db, n: &Network) -> ApiResult<()> {
         let s = Store::new(db);
         let id = &n.id;
         let (ports, _) = s.list::<Port>()?;
         let ports: Vec<Port> = ports.into_iter().filter(|p| p.network_id == *id).collect();
-        let floating = s.list::<FloatingIp>()?.0.iter().any(|f| f.floating_network_id == *id);
-        if floating || ports.iter().any(|p| !auto_deleted(p)) {
+        let floating: Vec<FloatingIp> =
+            s.list::<FloatingIp>()?.0.into_iter().filter(|f| f.floating_network_id == *id).collect();
+        if floating.iter().any(|f| f.port_id.is_some()) || ports.iter().any(|p| !auto_deleted(p)) {
             return Err(ApiError::conflict(
                 "NetworkInUse",
                 format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
@@ -141,6 +144,15 @@ impl Resource for Network {
         for p in &ports {
             match s.delete::<Port>(&p.id, None) {
                 Ok(_) => release_port(db, p),
+                Err(DbError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Floating IPs pointing nowhere go with their external network, as Neutron's
+        // `delete_disassociated_floatingips`.
+        for f in &floating {
+            match s.delete::<FloatingIp>(&f.id, None) {
+                Ok(_) => n.subnets.iter().for_each(|sid| ipam::release(db, sid, &f.floating_ip_address)),
                 Err(DbError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -335,6 +335,7 @@ impl Resource for Port {
     const ADMIN_ONLY_SHOWN: &'static [&'static str] =
         &["binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"];
 
+    const SHOWN: &'static [&'static str] = &["binding:vif_type", "binding:vif_details"];
     type Draft = PortDraft;
 
     /// The network's owner may see, change and delete the ports on it.

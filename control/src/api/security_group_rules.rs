@@ -316,6 +316,7 @@ impl Resource for SecurityGroupRule {
     ];
     const CREATE_IGNORED: &'static [&'static str] = &["description", "project_id", "tenant_id"];
 
+    const SHOWN: &'static [&'static str] = &["normalized_cidr", "belongs_to_default_sg"];
     type Draft = SecurityGroupRule;
 
     fn draft(attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroupRule> {

@@ -145,6 +145,7 @@ impl Resource for SecurityGroup {
     const CREATE: &'static [&'static str] = &["name", "description", "project_id", "tenant_id", "stateful"];
     const UPDATE: &'static [&'static str] = &["name", "description", "stateful"];
 
+    const SHOWN: &'static [&'static str] = &["security_group_rules"];
     type Draft = SecurityGroup;
 
     /// A project's first look at its groups finds its default group (Neutron makes it then).

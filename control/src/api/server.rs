@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, put};
@@ -27,6 +28,7 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
         .route("/v2.0", get(resources))
         .route("/v2.0/", get(resources))
         .route("/v2.0/extensions", get(extensions))
+        .route("/v2.0/extensions/{alias}", get(show_extension))
         .route("/v2.0/networks", get(list::<Network>).post(create::<Network>))
         .route("/v2.0/networks/{id}", get(show::<Network>).put(update::<Network>).delete(delete::<Network>))
         .route("/v2.0/subnets", get(list::<Subnet>).post(create::<Subnet>))
@@ -62,18 +64,49 @@ async fn resources() -> Json<Value> {
     Json(json!({ "resources": r }))
 }
 
+/// The extensions the API implements (alias, name): what `/v2.0/extensions` lists. Only these: Tempest
+/// and the clients use a listed extension, and skip what is not listed.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("binding", "Port Binding"),
+    ("provider", "Provider Network"),
+    ("external-net", "Neutron external network"),
+    ("port-security", "Port Security"),
+    ("allowed-address-pairs", "Allowed Address Pairs"),
+    ("standard-attr-revisions", "Resource revision numbers"),
+    ("net-mtu", "Network MTU"),
+    ("router", "Neutron L3 Router"),
+    ("extraroute", "Neutron Extra Route"),
+    ("security-group", "security-group"),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options"),
+    ("stateful-security-group", "Stateful security group"),
+    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
+    (
+        "security-groups-rules-belongs-to-default-sg",
+        "Security group rule belongs to the project's default security group",
+    ),
+    ("filter-validation", "Filter parameters validation"),
+    ("pagination", "Pagination support"),
+    ("sorting", "Sorting support"),
+    ("ip-substring-filtering", "IP address substring filtering"),
+];
+
+fn extension(alias: &str, name: &str) -> Value {
+    json!({"alias": alias, "name": name, "description": name, "links": [], "updated": "2026-11-25T00:00:00Z"})
+}
+
 async fn extensions() -> Json<Value> {
-    let ext = |alias: &str, name: &str| json!({"alias": alias, "name": name, "description": name, "links": [], "updated": "2026-11-25T00:00:00Z"});
-    Json(json!({"extensions": [
-        ext("binding", "Port Binding"), ext("provider", "Provider Network"), ext("external-net", "Neutron external network"),
-        ext("port-security", "Port Security"), ext("allowed-address-pairs", "Allowed Address Pairs"),
-        ext("standard-attr-revisions", "Resource revision numbers"), ext("net-mtu", "Network MTU"),
-        ext("router", "Neutron L3 Router"), ext("extraroute", "Neutron Extra Route"),
-        ext("security-group", "security-group"), ext("extra_dhcp_opt", "Neutron Extra DHCP options"),
-        ext("stateful-security-group", "Stateful security group"),
-        ext("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
-        ext("security-groups-rules-belongs-to-default-sg", "Security group rule belongs to the project's default security group"),
-    ]}))
+    Json(json!({"extensions": EXTENSIONS.iter().map(|(a, n)| extension(a, n)).collect::<Vec<_>>()}))
+}
+
+async fn show_extension(Path(alias): Path<String>) -> Result<Json<Value>, ApiError> {
+    match EXTENSIONS.iter().find(|(a, _)| *a == alias) {
+        Some((a, n)) => Ok(Json(json!({"extension": extension(a, n)}))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "HTTPNotFound",
+            format!("Extension with alias {alias} does not exist"),
+        )),
+    }
 }
 
 /// `routes`, refusing every request but the version document without `X-Auth-Token: token` (401, in
