@@ -17,10 +17,20 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     fn id(&self) -> &str;
     fn revision(&self) -> Revision;
     fn set_revision(&mut self, r: Revision);
+    /// Its standard attributes (Neutron's resources have them; the chassis does not).
+    fn standard(&mut self) -> Option<&mut Standard> {
+        None
+    }
 }
 
 macro_rules! object {
     ($t:ty, $table:literal) => {
+        object!($t, $table, fn standard(&mut self) -> Option<&mut Standard> { None });
+    };
+    ($t:ty, $table:literal, standard) => {
+        object!($t, $table, fn standard(&mut self) -> Option<&mut Standard> { Some(&mut self.standard) });
+    };
+    ($t:ty, $table:literal, $standard:item) => {
         impl Object for $t {
             const TABLE: &'static str = $table;
             fn id(&self) -> &str {
@@ -32,8 +42,44 @@ macro_rules! object {
             fn set_revision(&mut self, r: Revision) {
                 self.revision_number = r;
             }
+            $standard
         }
     };
+}
+
+/// Neutron's standard attributes, on every resource but the chassis: `description`, `tags`,
+/// `created_at`, `updated_at` (set by [`Store::create`] and [`Store::update`], UTC, to the second).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standard {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, deserialize_with = "null_is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+/// Now, as Neutron writes times: `2026-12-02T19:12:37Z`.
+pub fn now_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    utc(secs)
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
+pub fn utc(secs: u64) -> String {
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
 fn yes() -> bool {
@@ -62,8 +108,6 @@ pub struct Network {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub description: String,
-    #[serde(default)]
     pub project_id: String,
     #[serde(default = "yes")]
     pub admin_state_up: bool,
@@ -83,12 +127,14 @@ pub struct Network {
     pub physical_network: Option<String>,
     #[serde(default)]
     pub subnets: Vec<String>,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(Network, "network");
+object!(Network, "network", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AllocationPool {
@@ -134,12 +180,14 @@ pub struct Subnet {
     pub enable_dhcp: bool,
     #[serde(default)]
     pub ipv6_ra_mode: Option<Ipv6Mode>,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub ipv6_address_mode: Option<Ipv6Mode>,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(Subnet, "subnet");
+object!(Subnet, "subnet", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIp {
@@ -214,17 +262,20 @@ pub struct Port {
     #[serde(default)]
     pub extra_dhcp_opts: Vec<ExtraDhcpOpt>,
     /// `ACTIVE` once a node plumbed it, `DOWN` otherwise.
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(Port, "port");
+object!(Port, "port", standard);
 
 impl Port {
     /// A port with Neutron's defaults: no address yet, unbound, `DOWN`, the network's port security.
     pub fn new(id: String, network_id: String) -> Port {
         Port {
+            standard: Standard::default(),
             id,
             name: String::new(),
             project_id: String::new(),
@@ -294,12 +345,14 @@ pub struct Router {
     pub external_gateway_info: Option<ExternalGateway>,
     #[serde(default, deserialize_with = "null_is_empty")]
     pub routes: Vec<Route>,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(Router, "router");
+object!(Router, "router", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FloatingIp {
@@ -314,12 +367,14 @@ pub struct FloatingIp {
     pub fixed_ip_address: Option<String>,
     #[serde(default)]
     pub router_id: Option<String>,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub status: String,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(FloatingIp, "floatingip");
+object!(FloatingIp, "floatingip", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroup {
@@ -327,19 +382,19 @@ pub struct SecurityGroup {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub description: String,
-    #[serde(default)]
     pub project_id: String,
     /// Neutron's `stateful-security-group`: connections are tracked (replies to what a rule allowed
     /// pass); `false`: every packet needs a rule of its own. Groups stored before it are stateful.
     #[serde(default = "yes")]
     pub stateful: bool,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub security_group_rules: Vec<SecurityGroupRule>,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(SecurityGroup, "securitygroup");
+object!(SecurityGroup, "securitygroup", standard);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -369,12 +424,14 @@ pub struct SecurityGroupRule {
     pub port_range_max: Option<u16>,
     #[serde(default)]
     pub remote_ip_prefix: Option<String>,
+    #[serde(flatten)]
+    pub standard: Standard,
     #[serde(default)]
     pub remote_group_id: Option<String>,
     #[serde(default)]
     pub revision_number: Revision,
 }
-object!(SecurityGroupRule, "securitygrouprule");
+object!(SecurityGroupRule, "securitygrouprule", standard);
 
 impl SecurityGroupRule {
     /// The IP protocol number the rule matches; `None`: any protocol. The API stores a protocol as a
@@ -479,6 +536,10 @@ impl<'d, D: Db + ?Sized> Store<'d, D> {
     /// Stores a new object; returns it with its revision.
     pub fn create<T: Object>(&self, mut o: T) -> Result<T, DbError> {
         o.set_revision(0);
+        if let Some(st) = o.standard() {
+            st.created_at = now_utc();
+            st.updated_at = st.created_at.clone();
+        }
         let bytes = serde_json::to_vec(&o).map_err(codec)?;
         o.set_revision(self.db.create(T::TABLE, o.id(), &bytes)?);
         Ok(o)
@@ -489,6 +550,9 @@ impl<'d, D: Db + ?Sized> Store<'d, D> {
     pub fn update<T: Object>(&self, mut o: T) -> Result<T, DbError> {
         let expected = o.revision();
         o.set_revision(0);
+        if let Some(st) = o.standard() {
+            st.updated_at = now_utc();
+        }
         let bytes = serde_json::to_vec(&o).map_err(codec)?;
         o.set_revision(self.db.update(T::TABLE, o.id(), &bytes, expected)?);
         Ok(o)
@@ -515,6 +579,15 @@ mod tests {
         "binding:vif_details": {}, "binding:vnic_type": "normal", "status": "DOWN",
         "revision_number": 3, "tags": [], "created_at": "2026-11-25T00:00:00Z"
     }"#;
+
+    #[test]
+    fn times_are_written_as_neutron_writes_them() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_868_800), "2000-03-01T00:00:00Z");
+        assert_eq!(utc(1_796_244_670), "2026-12-02T20:51:10Z");
+        assert_eq!(utc(1_709_164_799), "2024-02-28T23:59:59Z");
+        assert_eq!(utc(1_709_251_199), "2024-02-29T23:59:59Z", "a leap day");
+    }
 
     #[test]
     fn neutron_json_round_trips() {

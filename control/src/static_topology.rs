@@ -31,7 +31,7 @@ use crate::compile::{port_services, port_sg, protocol, Model, ServicedNetwork, S
 use crate::config::{
     ConfigError, StaticPort, StaticRouter, StaticSecurityGroup, StaticServices, StaticTopology, StaticTunnels,
 };
-use crate::model::{FixedIp, Port, Route, SecurityGroupRule, Subnet};
+use crate::model::{FixedIp, Port, Route, SecurityGroupRule, Standard, Subnet};
 
 /// Tables for `ports` and `routers`, where `names` are the dataplane's port names in index order (a
 /// `[[port]]` may name its port by name or by index). Logical port keys are the dataplane index + 1.
@@ -192,6 +192,7 @@ fn put_services(
         .iter()
         .enumerate()
         .map(|(i, s)| Subnet {
+            standard: Standard::default(),
             id: format!("s{i:04}"),
             name: String::new(),
             project_id: String::new(),

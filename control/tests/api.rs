@@ -608,3 +608,83 @@ fn external_network_deletion_extensions_and_list_queries() {
     let (_, v) = s.get("/v2.0/networks?tenant_id=&name=b");
     assert_eq!(names(&v), ["b"], "tenant_id is project_id (none here)");
 }
+
+/// Neutron's standard attributes on every resource: `description` (set and changed), `tenant_id`
+/// beside `project_id`, `created_at`/`updated_at` (and `changed_since`), and tags through
+/// `…/{id}/tags`, which lists filter by.
+#[test]
+fn standard_attributes_and_tags() {
+    let s = serve("standard");
+    let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
+    let net = s.create("network", json!({"name": "n", "description": "d-network", "project_id": "p"}));
+    let nid = net["id"].as_str().unwrap().to_owned();
+    let made = [
+        ("network", "networks", net.clone()),
+        (
+            "subnet",
+            "subnets",
+            s.create(
+                "subnet",
+                json!({"network_id": nid, "cidr": "10.4.0.0/24", "ip_version": 4, "description": "d-subnet"}),
+            ),
+        ),
+        ("port", "ports", s.create("port", json!({"network_id": nid, "description": "d-port"}))),
+        ("router", "routers", s.create("router", json!({"name": "r", "description": "d-router"}))),
+        ("floatingip", "floatingips", {
+            s.post(
+                "/v2.0/subnets",
+                json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}),
+            );
+            s.create("floatingip", json!({"floating_network_id": ext_id, "description": "d-floatingip"}))
+        }),
+        (
+            "security_group",
+            "security-groups",
+            s.post(
+                "/v2.0/security-groups",
+                json!({"security_group": {"name": "g", "description": "d-security_group"}}),
+            )
+            .1["security_group"]
+                .clone(),
+        ),
+    ];
+    for (one, many, o) in &made {
+        assert_eq!(o["description"], format!("d-{one}"), "{o}");
+        assert_eq!(o["tenant_id"], o["project_id"], "{o}");
+        let created = o["created_at"].as_str().unwrap_or_default();
+        assert!(created.len() == 20 && created.ends_with('Z'), "{one}: {o}");
+        assert_eq!(o["updated_at"], o["created_at"]);
+        let path = format!("/v2.0/{many}/{}", o["id"].as_str().unwrap());
+        let (st, v) = s.put(&path, json!({ *one: {"description": "changed"} }));
+        assert_eq!((st, v[*one]["description"].as_str()), (200, Some("changed")), "{v}");
+        // Tags.
+        let tags = format!("{path}/tags");
+        assert_eq!(s.put(&format!("{tags}/red"), json!(null)).0, 201);
+        assert_eq!(s.put(&format!("{tags}/red"), json!(null)).0, 201, "once");
+        assert_eq!(s.get(&tags).1, json!({"tags": ["red"]}));
+        assert_eq!(s.get(&format!("{tags}/red")).0, 204);
+        let (st, v) = s.get(&format!("{tags}/blue"));
+        assert_eq!((st, error_type(&v)), (404, "TagNotFound"));
+        let (st, v) = s.put(&tags, json!({"tags": ["blue", "green"]}));
+        assert_eq!((st, v), (200, json!({"tags": ["blue", "green"]})));
+        assert_eq!(s.put(&tags, json!({"tags": ["x", "x"]})).0, 400, "unique");
+        assert_eq!(s.put(&tags, json!({"tags": ["x".repeat(256)]})).0, 400, "at most 255");
+        let (_, v) = s.get(&format!("/v2.0/{many}?tags=blue,green"));
+        let listed: Vec<&str> =
+            v[many.replace('-', "_")].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+        assert_eq!(listed, [o["id"].as_str().unwrap()], "{many} filtered by tags: {v}");
+        assert_eq!(s.delete(&format!("{tags}/blue")).0, 204);
+        assert_eq!(s.delete(&format!("{tags}/blue")).0, 404);
+        assert_eq!(s.delete(&tags).0, 204);
+        let (_, v) = s.get(&path);
+        assert_eq!(v[*one]["tags"], json!([]), "{v}");
+        assert!(v[*one]["revision_number"].as_u64() > o["revision_number"].as_u64(), "tags are a write: {v}");
+    }
+    let (st, v) = s.put("/v2.0/networks/nope/tags/red", json!(null));
+    assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"));
+    let (_, v) = s.get("/v2.0/networks?changed_since=2000-01-01T00:00:00");
+    assert_eq!(v["networks"].as_array().unwrap().len(), 2);
+    let (_, v) = s.get("/v2.0/networks?changed_since=2999-01-01T00:00:00Z");
+    assert_eq!(v["networks"], json!([]));
+}

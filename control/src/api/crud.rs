@@ -228,10 +228,14 @@ pub(super) fn writable<T: Resource>(db: &dyn Db, caller: &Caller, id: &str, rule
     }
 }
 
-/// A view without the attributes only an admin is shown, for a caller who is not one.
+/// A view as the caller is shown it: `tenant_id` beside `project_id` (Neutron shows both), without
+/// the attributes only an admin is shown for a caller who is not one.
 fn shown<T: Resource>(caller: &Caller, mut v: Value) -> Value {
-    if !caller.admin {
-        if let Value::Object(m) = &mut v {
+    if let Value::Object(m) = &mut v {
+        if let Some(p) = m.get("project_id").cloned() {
+            m.insert("tenant_id".into(), p);
+        }
+        if !caller.admin {
             for k in T::ADMIN_ONLY_SHOWN {
                 m.remove(*k);
             }

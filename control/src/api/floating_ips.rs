@@ -13,7 +13,7 @@ use super::ipam;
 use super::policy::{access_to_network, Access, Caller};
 use crate::cidr::Cidr;
 use crate::db::Db;
-use crate::model::{FloatingIp, Network, Port, Router, Store, Subnet, ROUTER_INTERFACE};
+use crate::model::{FloatingIp, Network, Port, Router, Standard, Store, Subnet, ROUTER_INTERFACE};
 
 /// The router that can NAT `port`'s address to `floating_network`: gateway on that network and an
 /// interface on the port's subnet.
@@ -96,6 +96,7 @@ pub(super) struct FloatingIpDraft {
     fixed: Option<String>,
     /// `floating_ip_address`, if asked for.
     wanted: Option<String>,
+    description: String,
 }
 
 impl Resource for FloatingIp {
@@ -139,6 +140,7 @@ impl Resource for FloatingIp {
             port_id: string(&attrs, "port_id"),
             fixed: string(&attrs, "fixed_ip_address"),
             wanted: string(&attrs, "floating_ip_address"),
+            description: string(&attrs, "description").unwrap_or_default(),
         })
     }
 
@@ -188,6 +190,7 @@ impl Resource for FloatingIp {
             fixed_ip_address: None,
             router_id: None,
             status: "DOWN".into(),
+            standard: Standard { description: d.description, ..Standard::default() },
             revision_number: 0,
         };
         if let Err(e) = associate(db, &mut f, d.port_id, d.fixed) {
@@ -197,10 +200,17 @@ impl Resource for FloatingIp {
         Ok(s.create(f)?)
     }
 
-    /// Not a merge: the request says where the floating IP points now (no `port_id`: nowhere).
+    /// Not a merge: a request with `port_id` (or `fixed_ip_address`) says where the floating IP points
+    /// now (`port_id: null`: nowhere); one without keeps where it points (a description change).
     fn change(db: &dyn Db, _: &Settings, cur: &FloatingIp, attrs: Attrs) -> ApiResult<FloatingIp> {
         let mut f = cur.clone();
-        associate(db, &mut f, string(&attrs, "port_id"), string(&attrs, "fixed_ip_address"))?;
+        if let Some(d) = attrs.get("description") {
+            f.standard.description =
+                d.as_str().ok_or_else(|| ApiError::bad("description must be a string"))?.to_owned();
+        }
+        if attrs.contains_key("port_id") || attrs.contains_key("fixed_ip_address") {
+            associate(db, &mut f, string(&attrs, "port_id"), string(&attrs, "fixed_ip_address"))?;
+        }
         Ok(f)
     }
 

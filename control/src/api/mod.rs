@@ -66,6 +66,7 @@ pub mod segments;
 mod server;
 pub mod slaac;
 mod subnets;
+mod tags;
 
 pub use crud::{Api, Settings};
 pub use error::ApiError;

@@ -313,7 +313,6 @@ impl Resource for Port {
         "binding:vnic_type",
         "extra_dhcp_opts",
     ];
-    const CREATE_IGNORED: &'static [&'static str] = &["description"];
     const UPDATE: &'static [&'static str] = &[
         "name",
         "description",
@@ -330,7 +329,6 @@ impl Resource for Port {
         "mac_address",
         "extra_dhcp_opts",
     ];
-    const UPDATE_IGNORED: &'static [&'static str] = &["description"];
     const ADMIN_ONLY: &'static [&'static str] = &["binding:host_id", "binding:profile"];
     const ADMIN_ONLY_SHOWN: &'static [&'static str] =
         &["binding:host_id", "binding:profile", "binding:vif_type", "binding:vif_details"];

@@ -5,7 +5,8 @@
 //! - A filter is `attribute=value`, repeated for any of several values; `tenant_id` is `project_id`.
 //!   A list attribute matches if it holds the value. Ports also take `fixed_ips=ip_address=A`,
 //!   `fixed_ips=subnet_id=S` and `fixed_ips=ip_address_substr=P` (`ip-substring-filtering`): one fixed
-//!   IP must match them all. Tags: `tags`, `tags-any`, `not-tags`, `not-tags-any` (comma-separated).
+//!   IP must match them all. Tags: `tags`, `tags-any`, `not-tags`, `not-tags-any` (comma-separated);
+//!   `changed_since=TIME`: `updated_at` at or after it.
 //!   An attribute the resource does not have is a 400, as Neutron with `filter-validation`.
 //! - Sorting compares strings without case first (as Neutron's database does), then with it; `id` ends
 //!   every sort so pages are stable.
@@ -20,8 +21,9 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
 
-/// Filter names every resource takes beyond its attributes (tags).
-const TAG_FILTERS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any"];
+/// Filter names every resource takes beyond its attributes: tags, and `changed_since`
+/// (`standard-attr-timestamp`: `updated_at` at or after a time).
+const EXTRA_FILTERS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any", "changed_since"];
 
 /// A list request's query.
 #[derive(Debug, Default)]
@@ -60,7 +62,10 @@ impl<'q> ListQuery<'q> {
                 "page_reverse" => q.page_reverse = boolean(v)?,
                 _ => {
                     let k = if k == "tenant_id" { "project_id" } else { k };
-                    if !known(k) && !TAG_FILTERS.contains(&k) {
+                    if k == "changed_since" && !is_time(v) {
+                        return Err(ApiError::bad(format!("Invalid input for changed_since: '{v}' is not a datetime")));
+                    }
+                    if !known(k) && !EXTRA_FILTERS.contains(&k) {
                         return Err(ApiError::bad(format!("{k} is invalid attribute for filtering")));
                     }
                     filters.entry(k).or_default().push(v);
@@ -97,6 +102,7 @@ impl<'q> ListQuery<'q> {
             "tags-any" => tags(vs).any(|t| has_tag(o, t)),
             "not-tags" => !tags(vs).all(|t| has_tag(o, t)),
             "not-tags-any" => !tags(vs).any(|t| has_tag(o, t)),
+            "changed_since" => vs.iter().all(|t| o["updated_at"].as_str().is_some_and(|u| u >= *t)),
             _ => vs.iter().any(|want| equals(&o[*k], want)),
         })
     }
@@ -175,6 +181,18 @@ impl<'q> ListQuery<'q> {
         }
         links
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS`, then anything (fractions, a zone): how Neutron's times compare as text.
+fn is_time(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 19
+        && b.iter().take(19).enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Neutron's `convert_to_boolean` for a query value.
@@ -318,6 +336,7 @@ mod tests {
         assert_eq!(ids(&[("fixed_ips", "ip_address_substr=0.0.")]), ["a", "b"]);
         assert_eq!(run(&[("fields", "id"), ("name", "x")]).unwrap()["things"], json!([{"id": "a"}]));
         assert!(run(&[("invalid_filter", "x")]).is_err(), "an attribute it does not have");
+        assert!(run(&[("changed_since", "yesterday")]).is_err());
         assert_eq!(ids(&[("up", "maybe")]), Vec::<String>::new(), "no boolean: nothing matches");
     }
 

@@ -33,10 +33,9 @@ impl Resource for Router {
         "ha",
         "availability_zone_hints",
     ];
-    const CREATE_IGNORED: &'static [&'static str] = &["description", "distributed", "ha", "availability_zone_hints"];
+    const CREATE_IGNORED: &'static [&'static str] = &["distributed", "ha", "availability_zone_hints"];
     const UPDATE: &'static [&'static str] =
         &["name", "description", "admin_state_up", "external_gateway_info", "routes"];
-    const UPDATE_IGNORED: &'static [&'static str] = &["description"];
     const ADMIN_ONLY: &'static [&'static str] = &["distributed", "ha"];
 
     type Draft = Router;

@@ -31,7 +31,9 @@ use super::policy::Caller;
 use super::security_groups::is_default;
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
-use crate::model::{ip_protocol_number, Direction, EtherType, SecurityGroup, SecurityGroupRule, Store, IP_PROTOCOLS};
+use crate::model::{
+    ip_protocol_number, Direction, EtherType, SecurityGroup, SecurityGroupRule, Standard, Store, IP_PROTOCOLS,
+};
 
 /// Neutron's refusals of a rule, by its exception names (`neutron/extensions/securitygroup.py`); all
 /// are 400s but [`RuleError::Exists`] (409).
@@ -255,6 +257,7 @@ pub(super) fn checked(attrs: &Attrs) -> Result<SecurityGroupRule, RuleError> {
         return Err(RuleError::MultipleRemoteEntites);
     }
     Ok(SecurityGroupRule {
+        standard: Standard { description: string(attrs, "description")?.unwrap_or_default(), ..Standard::default() },
         id: new_id(),
         security_group_id,
         direction,
@@ -314,7 +317,7 @@ impl Resource for SecurityGroupRule {
         "project_id",
         "tenant_id",
     ];
-    const CREATE_IGNORED: &'static [&'static str] = &["description", "project_id", "tenant_id"];
+    const CREATE_IGNORED: &'static [&'static str] = &["project_id", "tenant_id"];
 
     const SHOWN: &'static [&'static str] = &["normalized_cidr", "belongs_to_default_sg"];
     type Draft = SecurityGroupRule;

@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult};
 use super::policy::Caller;
 use super::security_group_rules::rule_json;
 use crate::db::{Db, DbError};
-use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Store};
+use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Standard, Store};
 
 /// The id of `project`'s default group: derived from the project, so concurrent first uses agree.
 fn default_id(project: &str) -> String {
@@ -40,7 +40,7 @@ pub(super) fn default_group(db: &dyn Db, project: &str) -> ApiResult<String> {
     let g = SecurityGroup {
         id: id.clone(),
         name: "default".into(),
-        description: "Default security group".into(),
+        standard: Standard { description: "Default security group".into(), ..Standard::default() },
         project_id: project.into(),
         stateful: true,
         security_group_rules: Vec::new(),
@@ -79,6 +79,7 @@ fn ethertype_name(e: EtherType) -> &'static str {
 
 fn rule(group: &str, direction: Direction, ethertype: EtherType, remote_group: Option<String>) -> SecurityGroupRule {
     SecurityGroupRule {
+        standard: Standard::default(),
         id: new_id(),
         security_group_id: group.into(),
         direction,

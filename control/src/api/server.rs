@@ -13,43 +13,49 @@ use axum::routing::{get, put};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::crud::{create, delete, list, show, update, Api, Settings};
+use super::crud::{create, delete, list, show, update, Api, Resource, Settings};
 use super::error::ApiError;
 use super::keystone::{with_keystone, Keystone};
 use super::routers::{add_router_interface, remove_router_interface};
 use super::security_group_rules::delete_rule;
+use super::tags;
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
 /// The API's routes over `db`, with `settings`.
 pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
-    axum::Router::new()
+    let r = axum::Router::new()
         .route("/", get(versions))
         .route("/v2.0", get(resources))
         .route("/v2.0/", get(resources))
         .route("/v2.0/extensions", get(extensions))
         .route("/v2.0/extensions/{alias}", get(show_extension))
-        .route("/v2.0/networks", get(list::<Network>).post(create::<Network>))
-        .route("/v2.0/networks/{id}", get(show::<Network>).put(update::<Network>).delete(delete::<Network>))
-        .route("/v2.0/subnets", get(list::<Subnet>).post(create::<Subnet>))
-        .route("/v2.0/subnets/{id}", get(show::<Subnet>).put(update::<Subnet>).delete(delete::<Subnet>))
-        .route("/v2.0/ports", get(list::<Port>).post(create::<Port>))
-        .route("/v2.0/ports/{id}", get(show::<Port>).put(update::<Port>).delete(delete::<Port>))
-        .route("/v2.0/routers", get(list::<Router>).post(create::<Router>))
-        .route("/v2.0/routers/{id}", get(show::<Router>).put(update::<Router>).delete(delete::<Router>))
         .route("/v2.0/routers/{id}/add_router_interface", put(add_router_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", put(remove_router_interface))
-        .route("/v2.0/security-groups", get(list::<SecurityGroup>).post(create::<SecurityGroup>))
-        .route(
-            "/v2.0/security-groups/{id}",
-            get(show::<SecurityGroup>).put(update::<SecurityGroup>).delete(delete::<SecurityGroup>),
-        )
         .route("/v2.0/security-group-rules", get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>))
-        .route("/v2.0/security-group-rules/{id}", get(show::<SecurityGroupRule>).delete(delete_rule))
-        .route("/v2.0/floatingips", get(list::<FloatingIp>).post(create::<FloatingIp>))
-        .route("/v2.0/floatingips/{id}", get(show::<FloatingIp>).put(update::<FloatingIp>).delete(delete::<FloatingIp>))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
+        .route("/v2.0/security-group-rules/{id}", get(show::<SecurityGroupRule>).delete(delete_rule));
+    let r = resource::<Network>(r, "networks");
+    let r = resource::<Subnet>(r, "subnets");
+    let r = resource::<Port>(r, "ports");
+    let r = resource::<Router>(r, "routers");
+    let r = resource::<SecurityGroup>(r, "security-groups");
+    let r = resource::<FloatingIp>(r, "floatingips");
+    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
         .with_state(Api { db, settings })
+}
+
+/// The routes of resource `T` at `/v2.0/<path>`: the collection, an object, and its tags.
+fn resource<T: Resource>(r: axum::Router<Api>, path: &str) -> axum::Router<Api> {
+    r.route(&format!("/v2.0/{path}"), get(list::<T>).post(create::<T>))
+        .route(&format!("/v2.0/{path}/{{id}}"), get(show::<T>).put(update::<T>).delete(delete::<T>))
+        .route(
+            &format!("/v2.0/{path}/{{id}}/tags"),
+            get(tags::list::<T>).put(tags::replace::<T>).delete(tags::remove_all::<T>),
+        )
+        .route(
+            &format!("/v2.0/{path}/{{id}}/tags/{{tag}}"),
+            get(tags::show::<T>).put(tags::add::<T>).delete(tags::remove::<T>),
+        )
 }
 
 async fn versions() -> Json<Value> {
@@ -88,6 +94,11 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("pagination", "Pagination support"),
     ("sorting", "Sorting support"),
     ("ip-substring-filtering", "IP address substring filtering"),
+    ("standard-attr-description", "standard-attr-description"),
+    ("standard-attr-timestamp", "Resource timestamps"),
+    ("standard-attr-tag", "Tag support for resources with standard attribute"),
+    ("tag", "Tag support"),
+    ("tag-ext", "Tag support for resources: subnet, subnetpool, port, router"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

@@ -21,7 +21,7 @@ use super::ports::edit_port;
 use super::slaac::{self, is_auto_address};
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
-use crate::model::{FixedIp, Network, Port, Store, Subnet};
+use crate::model::{FixedIp, Network, Port, Standard, Store, Subnet};
 
 /// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
 /// damage): an error for this request, never a panic of the process.
@@ -60,7 +60,6 @@ impl Resource for Subnet {
     const CREATE_IGNORED: &'static [&'static str] = &["subnetpool_id", "segment_id"];
     const UPDATE: &'static [&'static str] =
         &["name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip"];
-    const UPDATE_IGNORED: &'static [&'static str] = &["description"];
 
     type Draft = SubnetDraft;
 
@@ -125,6 +124,7 @@ impl Resource for Subnet {
         };
         let gw_bits = gateway.as_deref().and_then(ipam::parse_ip).map(|(_, b)| b);
         let base = Subnet {
+            standard: Standard::default(),
             id: new_id(),
             name: String::new(),
             project_id: String::new(),
@@ -141,7 +141,6 @@ impl Resource for Subnet {
             revision_number: 0,
         };
         attrs.remove("gateway_ip");
-        attrs.remove("description");
         let mut sub = merge(&base, attrs)?;
         sub.ip_version = version as u8;
         slaac::check_modes(&sub, &cidr)?;
