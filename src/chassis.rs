@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use control::db::{Db, DbError};
-use control::model::{Chassis, NetworkType, Store};
+use control::model::{now_utc, Agent, Chassis, NetworkType, Store, AGENT_REPORT_INTERVAL};
 
 use crate::backoff::{sleep_unless, Backoff};
 
@@ -54,6 +54,53 @@ pub fn deregister(db: &dyn Db, chassis: &str) {
         Ok(_) | Err(DbError::NotFound) => tracing::info!(%chassis, "chassis deregistered"),
         Err(e) => tracing::warn!(%chassis, "deregistering the chassis: {e}"),
     }
+}
+
+/// Reports this node's agent (`control::model::Agent`: Neutron's `agent` extension shows it) now and
+/// every [`AGENT_REPORT_INTERVAL`] until `stop`; a report the DB does not take is logged and tried at the
+/// next. The agent stays when the node stops, its reports stale: Neutron's dead agent.
+pub fn report(db: &dyn Db, chassis: &str, at: &Endpoint, stop: &AtomicBool) {
+    let started = now_utc();
+    while !stop.load(Ordering::Relaxed) {
+        if let Err(e) = report_once(db, chassis, at, &started) {
+            tracing::warn!(%chassis, "the agent's report: {e:#}");
+        }
+        sleep_unless(stop, AGENT_REPORT_INTERVAL);
+    }
+}
+
+/// One report: the agent's heartbeat (and its endpoint), keeping what an admin set.
+fn report_once(db: &dyn Db, chassis: &str, at: &Endpoint, started: &str) -> Result<()> {
+    let store = Store::new(db);
+    for _ in 0..10 {
+        let now = now_utc();
+        let result = match store.get::<Agent>(chassis)? {
+            Some(mut a) => {
+                (a.tunnel_ip, a.tunnel_types) = (at.ip.clone(), at.tunnel_types.clone());
+                (a.started_at, a.heartbeat_timestamp) = (started.to_owned(), now);
+                store.update(a).map(drop)
+            }
+            None => store
+                .create(Agent {
+                    id: chassis.into(),
+                    tunnel_ip: at.ip.clone(),
+                    tunnel_types: at.tunnel_types.clone(),
+                    created_at: now.clone(),
+                    started_at: started.to_owned(),
+                    heartbeat_timestamp: now,
+                    admin_state_up: true,
+                    description: String::new(),
+                    revision_number: 0,
+                })
+                .map(drop),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(DbError::Conflict { .. } | DbError::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!("the agent's entry kept changing under us")
 }
 
 /// `dragonflow chassis`: static chassis, for tunnel endpoints that are not nodes of ours.
@@ -177,6 +224,27 @@ mod tests {
         assert_eq!(got(&db), Some(("10.0.0.2".into(), vec![NetworkType::Vxlan])));
         register(&db, "c1", &at("10.0.0.2", &[NetworkType::Geneve, NetworkType::Gre])).unwrap();
         assert_eq!(got(&db), Some(("10.0.0.2".into(), vec![NetworkType::Geneve, NetworkType::Gre])));
+        drop(db);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_report_keeps_what_an_admin_set_and_moves_the_heartbeat() {
+        let dir = std::env::temp_dir().join(format!("df-agent-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = EmbeddedDb::open(&dir).unwrap();
+        let at = Endpoint { ip: "10.0.0.1".into(), tunnel_types: vec![NetworkType::Vxlan] };
+        report_once(&db, "c1", &at, "2026-01-01T00:00:00Z").unwrap();
+        let s = Store::new(&db);
+        let mut a: Agent = s.get("c1").unwrap().unwrap();
+        assert_eq!((a.tunnel_ip.as_str(), a.admin_state_up), ("10.0.0.1", true));
+        (a.description, a.admin_state_up, a.heartbeat_timestamp) =
+            ("rack 3".into(), false, "2000-01-01T00:00:00Z".into());
+        s.update(a).unwrap();
+        report_once(&db, "c1", &at, "2026-01-01T00:00:00Z").unwrap();
+        let a: Agent = s.get("c1").unwrap().unwrap();
+        assert_eq!((a.description.as_str(), a.admin_state_up), ("rack 3", false));
+        assert!(a.heartbeat_timestamp.as_str() > "2026", "{}", a.heartbeat_timestamp);
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -29,7 +29,7 @@ use pipelines::wire::Mac;
 use crate::api_args::{ApiSettingsArgs, AuthArgs};
 use crate::backoff::{sleep_unless, Backoff};
 use crate::binding::BindingAgent;
-use crate::chassis::{deregister, host_name, register_when_up, Endpoint};
+use crate::chassis::{deregister, host_name, register_when_up, report, Endpoint};
 use crate::config::{LogConfig, SwitchArgs};
 use crate::db::DbArgs;
 use crate::lifecycle::{Lifecycle, StatsJson};
@@ -198,7 +198,7 @@ pub fn run(a: &NodeArgs, all_in_one: bool) -> Result<()> {
     let outcome = unsafe {
         life.with_eal(&opts.eal_args(), |main| {
             let dp = Dataplane::start(main, &opts, |_| Ok(Tables::default()))?;
-            serve(&life, dp, a, &chassis, db.clone())
+            serve(&life, dp, a, (&chassis, &endpoint), db.clone())
         })
     };
     stop.store(true, Ordering::Relaxed);
@@ -222,7 +222,13 @@ fn plug_underlay(dp: &Mutex<Dataplane>, u: &UnderlayArgs) -> Result<TunnelConfig
 /// How long a stopping node waits for its ports' DOWN status to reach the DB.
 const STATUS_GRACE: Duration = Duration::from_secs(3);
 
-fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<dyn Db>) -> Result<Report> {
+fn serve(
+    life: &Lifecycle,
+    dp: Dataplane,
+    a: &NodeArgs,
+    (chassis, endpoint): (&str, &Endpoint),
+    db: Arc<dyn Db>,
+) -> Result<Report> {
     let stop = life.stop_flag();
     let dp = Arc::new(Mutex::new(dp));
     let (status_tx, status_rx) = crossbeam_channel::unbounded();
@@ -232,6 +238,10 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
         std::thread::Builder::new()
             .name("status".into())
             .spawn(move || port_status::write_back(db, chassis, status_rx, stop))?
+    };
+    let reporter = {
+        let (db, chassis, at, stop) = (db.clone(), chassis.to_owned(), endpoint.clone(), stop.clone());
+        std::thread::Builder::new().name("report".into()).spawn(move || report(&*db, &chassis, &at, &stop))?
     };
     let controller = {
         let vifs = Vifs { default: Vif::from_name(&a.vif_type).unwrap_or(Vif::Tap), vhost_dir: a.vhost_dir.clone() };
@@ -292,8 +302,11 @@ fn serve(life: &Lifecycle, dp: Dataplane, a: &NodeArgs, chassis: &str, db: Arc<d
     let _ = controller.join();
     // The status writer marks the ports DOWN if the DB lets it, but a stopping node does not wait on a DB
     // that is down: past the deadline the thread is left behind (it holds nothing of the dataplane).
-    while !status.is_finished() && stopped.elapsed() < STATUS_GRACE {
+    while !(status.is_finished() && reporter.is_finished()) && stopped.elapsed() < STATUS_GRACE {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if reporter.is_finished() {
+        let _ = reporter.join();
     }
     if status.is_finished() {
         let _ = status.join();

@@ -67,6 +67,25 @@ pub fn now_utc() -> String {
     utc(secs)
 }
 
+/// Seconds since the epoch of a UTC time as Neutron and Keystone write them
+/// (`2026-12-02T20:51:10.000000Z`; the fraction and zone letter are not read).
+pub fn parse_utc(s: &str) -> Option<u64> {
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !matches!(s.as_bytes().get(10), Some(b'T' | b' ')) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 /// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's civil-from-days).
 pub fn utc(secs: u64) -> String {
     let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
@@ -490,6 +509,38 @@ pub struct Chassis {
 }
 object!(Chassis, "chassis");
 
+/// A node's local controller as Neutron's `agent` extension shows it: its tunnel endpoint and its
+/// heartbeat, written by the node every [`AGENT_REPORT_INTERVAL`] (in a table of its own, which no
+/// controller compiles); an admin may disable it or describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The chassis name (the node's host).
+    pub id: String,
+    #[serde(default)]
+    pub tunnel_ip: String,
+    #[serde(default)]
+    pub tunnel_types: Vec<NetworkType>,
+    #[serde(default)]
+    pub created_at: String,
+    /// When the node started reporting.
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default)]
+    pub heartbeat_timestamp: String,
+    #[serde(default = "yes")]
+    pub admin_state_up: bool,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Agent, "agent");
+
+/// How often a node reports (Neutron's `report_interval`).
+pub const AGENT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// An agent whose last report is older is dead (Neutron's `agent_down_time`).
+pub const AGENT_DOWN_TIME: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Typed access to a [`Db`]: objects in, objects out, revisions kept.
 pub struct Store<'d, D: Db + ?Sized> {
     pub db: &'d D,
@@ -587,6 +638,12 @@ mod tests {
         assert_eq!(utc(1_796_244_670), "2026-12-02T20:51:10Z");
         assert_eq!(utc(1_709_164_799), "2024-02-28T23:59:59Z");
         assert_eq!(utc(1_709_251_199), "2024-02-29T23:59:59Z", "a leap day");
+        for t in [0, 951_868_800, 1_709_251_199, 1_796_244_670] {
+            assert_eq!(parse_utc(&utc(t)), Some(t));
+        }
+        assert_eq!(parse_utc("2026-12-02T20:51:10.000000Z"), Some(1_796_244_670));
+        assert_eq!(parse_utc("2026-13-02T20:51:10Z"), None);
+        assert_eq!(parse_utc("soon"), None);
     }
 
     #[test]

@@ -579,8 +579,21 @@ fn external_network_deletion_extensions_and_list_queries() {
     s.post("/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
     let (st, f) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id}}));
     assert_eq!(st, 201, "{f}");
+    // Its address is a port's on the external network, as Neutron's (users see the address taken).
+    let (_, v) = s.get("/v2.0/ports?device_owner=network:floatingip");
+    let fport = &v["ports"][0];
+    assert_eq!(
+        (fport["device_id"].clone(), fport["fixed_ips"][0]["ip_address"].clone()),
+        (f["floatingip"]["id"].clone(), f["floatingip"]["floating_ip_address"].clone()),
+        "{v}"
+    );
+    let (st, e) = s.delete(&format!("/v2.0/ports/{}", fport["id"].as_str().unwrap()));
+    assert_eq!((st, error_type(&e)), (409, "PortInUse"), "it goes with its floating IP");
+    let (st, v) = s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "floating_ip_address": f["floatingip"]["floating_ip_address"]}}));
+    assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "{v}");
     assert_eq!(s.delete(&format!("/v2.0/networks/{ext_id}")).0, 204);
     assert_eq!(s.get("/v2.0/floatingips").1["floatingips"], json!([]));
+    assert_eq!(s.get("/v2.0/ports").1["ports"], json!([]), "the floating IP's port went with it");
 
     let (_, all) = s.get("/v2.0/extensions");
     for e in all["extensions"].as_array().unwrap() {
@@ -687,4 +700,95 @@ fn standard_attributes_and_tags() {
     assert_eq!(v["networks"].as_array().unwrap().len(), 2);
     let (_, v) = s.get("/v2.0/networks?changed_since=2999-01-01T00:00:00Z");
     assert_eq!(v["networks"], json!([]));
+}
+
+/// Neutron's checks that its plugin test suite holds an API to: `If-Match: revision_number=N` (412),
+/// a parent's revision moving with its children, name and description lengths, a router's gateway
+/// address kept, allowed address pairs, one floating IP per fixed IP, MTUs per IP version.
+#[test]
+fn revisions_lengths_pairs_and_mtus() {
+    let s = serve("checks");
+    let net = s.create("network", json!({"name": "n"}));
+    let nid = net["id"].as_str().unwrap().to_owned();
+    let path = format!("/v2.0/networks/{nid}");
+    let rev = net["revision_number"].as_u64().unwrap();
+    let if_match = |n: u64, body: Value| {
+        let (method, b) = ("PUT", body.to_string());
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", s.addr()))
+            .header("If-Match", format!("revision_number={n}"))
+            .header("Content-Type", "application/json")
+            .body(b)
+            .unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        agent.run(req).unwrap().status().as_u16()
+    };
+    assert_eq!(if_match(rev + 100, json!({"network": {"name": "x"}})), 412, "a stale revision");
+    assert_eq!(if_match(rev, json!({"network": {"name": "x"}})), 200);
+
+    let (st, v) = s.post("/v2.0/networks", json!({"network": {"name": "n".repeat(256)}}));
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"));
+    assert_eq!(s.put(&path, json!({"network": {"description": "d".repeat(256)}})).0, 400);
+    assert_eq!(s.put(&path, json!({"network": {"description": "d".repeat(255)}})).0, 200);
+
+    // A router's revision moves with its interfaces; a group's with its rules.
+    let sub = s.create("subnet", json!({"network_id": nid, "cidr": "10.6.0.0/24", "ip_version": 4}));
+    let r = s.create("router", json!({"name": "r"}));
+    let rpath = format!("/v2.0/routers/{}", r["id"].as_str().unwrap());
+    let (st, _) = s.put(&format!("{rpath}/add_router_interface"), json!({"subnet_id": sub["id"]}));
+    assert_eq!(st, 200);
+    assert!(s.get(&rpath).1["router"]["revision_number"].as_u64() > r["revision_number"].as_u64());
+    let (st, v) = s.put(&format!("{rpath}/add_router_interface"), json!({"port_id": "not-a-uuid"}));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) =
+        s.put(&format!("/v2.0/subnets/{}", sub["id"].as_str().unwrap()), json!({"subnet": {"gateway_ip": "10.6.0.9"}}));
+    assert_eq!((st, error_type(&v)), (409, "GatewayIpInUse"), "the router's interface has it: {v}");
+    let (_, g) = s.post("/v2.0/security-groups", json!({"security_group": {"name": "g"}}));
+    let g = &g["security_group"];
+    let gpath = format!("/v2.0/security-groups/{}", g["id"].as_str().unwrap());
+    let (_, rule) = s.post(
+        "/v2.0/security-group-rules",
+        json!({"security_group_rule": {"security_group_id": g["id"], "direction": "ingress"}}),
+    );
+    let after_rule = s.get(&gpath).1["security_group"]["revision_number"].as_u64();
+    assert!(after_rule > g["revision_number"].as_u64());
+    s.delete(&format!("/v2.0/security-group-rules/{}", rule["security_group_rule"]["id"].as_str().unwrap()));
+    assert!(s.get(&gpath).1["security_group"]["revision_number"].as_u64() > after_rule);
+
+    // Allowed address pairs: valid, once each, at most 10, only with port security.
+    let pairs = |ps: Value| s.post("/v2.0/ports", json!({"port": {"network_id": nid, "allowed_address_pairs": ps}}));
+    assert_eq!(
+        pairs(json!([{"ip_address": "10.6.0.50"}, {"ip_address": "10.6.1.0/24", "mac_address": "fa:16:3e:00:00:09"}]))
+            .0,
+        201
+    );
+    assert_eq!(pairs(json!([{"ip_address": "12.12.12.a"}])).0, 400);
+    assert_eq!(pairs(json!([{"ip_address": "10.6.0.50"}, {"ip_address": "10.6.0.50"}])).0, 400);
+    let many: Vec<Value> = (0..11).map(|i| json!({"ip_address": format!("10.6.2.{i}")})).collect();
+    assert_eq!(pairs(json!(many)).0, 400);
+    let (st, v) = s.post("/v2.0/ports", json!({"port": {"network_id": nid, "port_security_enabled": false, "allowed_address_pairs": [{"ip_address": "10.6.0.51"}]}}));
+    assert_eq!((st, error_type(&v)), (409, "AddressPairAndPortSecurityRequired"), "{v}");
+
+    // One floating IP per fixed IP.
+    let (_, ext) = s.post("/v2.0/networks", json!({"network": {"name": "public", "router:external": true}}));
+    let ext_id = ext["network"]["id"].as_str().unwrap().to_owned();
+    s.post("/v2.0/subnets", json!({"subnet": {"network_id": ext_id, "cidr": "203.0.113.0/24", "ip_version": 4}}));
+    s.put(&rpath, json!({"router": {"external_gateway_info": {"network_id": ext_id}}}));
+    let port = s.create("port", json!({"network_id": nid}));
+    let f1 = s.create("floatingip", json!({"floating_network_id": ext_id, "port_id": port["id"]}));
+    assert_eq!(f1["port_id"], port["id"]);
+    let (st, v) =
+        s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": port["id"]}}));
+    assert_eq!((st, error_type(&v)), (409, "FloatingIPPortAlreadyAssociated"), "{v}");
+
+    // A network may have a small MTU; a subnet of an IP version it cannot carry may not.
+    let small = s.create("network", json!({"name": "small", "mtu": 67}));
+    let (st, v) =
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": small["id"], "cidr": "10.9.0.0/24", "ip_version": 4}}));
+    assert_eq!((st, error_type(&v)), (409, "NetworkMTUTooSmall"), "{v}");
+    let mid = s.create("network", json!({"name": "mid", "mtu": 1280}));
+    s.create("subnet", json!({"network_id": mid["id"], "cidr": "2001:db8:9::/64", "ip_version": 6}));
+    let (st, v) = s.put(&format!("/v2.0/networks/{}", mid["id"].as_str().unwrap()), json!({"network": {"mtu": 1279}}));
+    assert_eq!((st, error_type(&v)), (409, "NetworkMTUTooSmall"), "{v}");
 }

@@ -214,3 +214,60 @@ fn tokens_are_validated_once_and_keystone_down_is_503() {
     let (st, v) = Neutron::new(down.addr()).with_token("p1-t").get("/v2.0/networks");
     assert_eq!((st, error_type(&v)), (503, "ServiceUnavailable"), "{v}");
 }
+
+/// Agents (each node's local controller, from its reports) are the admin's: a project lists none and
+/// finds none; the admin sees them alive while they report, describes and disables them, deletes them.
+#[test]
+fn agents_are_the_admins() {
+    use control::db::embedded::EmbeddedDb;
+    use control::model::{now_utc, Agent, Store};
+    let k = fake_keystone();
+    let dir = std::env::temp_dir().join(format!("df-api-agents-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let db = Arc::new(EmbeddedDb::open(&dir).unwrap());
+    let report = |id: &str, heartbeat: &str| {
+        let a = Agent {
+            id: id.into(),
+            tunnel_ip: "10.0.0.1".into(),
+            tunnel_types: vec![],
+            created_at: now_utc(),
+            started_at: now_utc(),
+            heartbeat_timestamp: heartbeat.into(),
+            admin_state_up: true,
+            description: String::new(),
+            revision_number: 0,
+        };
+        Store::new(&*db).create(a).unwrap();
+    };
+    report("node-1", &now_utc());
+    report("node-2", "2020-01-01T00:00:00Z");
+    let ks = Arc::new(control::api::Keystone::new(&k.url).unwrap());
+    let s = api_server::serve_db(db.clone(), dir, control::api::Settings::default(), move |r| {
+        control::api::with_keystone(r, ks)
+    });
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p1) = (as_("admin-t"), as_("p1-t"));
+
+    let (st, v) = p1.get("/v2.0/agents");
+    assert_eq!((st, v["agents"].clone()), (200, json!([])), "a project lists none");
+    assert_eq!(p1.get("/v2.0/agents/node-1").0, 404);
+    assert_eq!(p1.put("/v2.0/agents/node-1", json!({"agent": {"description": "mine"}})).0, 404);
+    let (_, v) = admin.get("/v2.0/agents?sort_key=host");
+    let alive: Vec<(&str, bool)> =
+        v["agents"].as_array().unwrap().iter().map(|a| (a["host"].as_str().unwrap(), a["alive"] == true)).collect();
+    assert_eq!(alive, [("node-1", true), ("node-2", false)], "{v}");
+    let (st, v) =
+        admin.put("/v2.0/agents/node-1", json!({"agent": {"description": "rack 3", "admin_state_up": false}}));
+    assert_eq!(
+        (st, v["agent"]["description"].as_str(), v["agent"]["admin_state_up"].as_bool()),
+        (200, Some("rack 3"), Some(false)),
+        "{v}"
+    );
+    let (st, _) = admin.put("/v2.0/agents/node-1", json!({"agent": {"host": "elsewhere"}}));
+    assert_eq!(st, 400, "only admin_state_up and description change");
+    let (_, v) = admin.get("/v2.0/agents?agent_type=Dragonflow%20local%20controller&alive=false");
+    assert_eq!(ids(&v, "agents"), ["node-2"]);
+    assert_eq!(admin.post("/v2.0/agents", json!({"agent": {}})).0, 405, "nodes make agents, not the API");
+    assert_eq!(admin.delete("/v2.0/agents/node-2").0, 204);
+    assert_eq!(ids(&admin.get("/v2.0/agents").1, "agents"), ["node-1"]);
+}

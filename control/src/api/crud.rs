@@ -258,6 +258,7 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
     let (requests, bulk) = bodies(&raw, T::ONE, T::MANY, T::CREATE)?;
     let mut drafts = Vec::with_capacity(requests.len());
     for mut attrs in requests {
+        lengths(&attrs)?;
         normalise(&mut attrs);
         project_of_request(&caller, &mut attrs)?;
         admin_only::<T>(&caller, &attrs, "create")?;
@@ -304,21 +305,27 @@ pub(super) async fn update<T: Resource>(
     State(api): State<Api>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     raw: Bytes,
 ) -> ApiResult<Json<Value>> {
+    let constraint = revision_constraint(&headers)?;
     let mut attrs = body(&raw, T::ONE, T::UPDATE)?;
-    admin_only::<T>(&caller, &attrs, "update")?;
+    lengths(&attrs)?;
+    let asked = attrs.clone();
     for k in T::UPDATE_IGNORED {
         attrs.remove(*k);
     }
     let settings = api.settings.clone();
     let o = blocking(&api, move |db| {
         let s = Store::new(db);
+        // Not found before not allowed, as Neutron: the object first, then the attributes' rules.
         let first: T = writable(db, &caller, &id, &format!("update_{}", T::ONE))?;
+        admin_only::<T>(&caller, &asked, "update")?;
         T::authorize_update(db, &caller, &first, &attrs)?;
         let mut tries = 0;
         loop {
             let cur: T = s.get(&id)?.ok_or_else(|| ApiError::not_found(T::ONE, &id))?;
+            constrained(constraint, &cur)?;
             let next = T::change(db, &settings, &cur, attrs.clone())?;
             match s.update(next.clone()) {
                 Ok(written) => {
@@ -345,14 +352,60 @@ pub(super) async fn delete<T: Resource>(
     State(api): State<Api>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
+    let constraint = revision_constraint(&headers)?;
     let settings = api.settings.clone();
     blocking(&api, move |db| {
         let cur: T = writable(db, &caller, &id, &format!("delete_{}", T::ONE))?;
+        constrained(constraint, &cur)?;
         remove(db, &settings, &cur)?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// `If-Match: revision_number=N` (`standard-attr-revisions`): the revision a change is constrained to.
+fn revision_constraint(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(h) = headers.get("if-match") else { return Ok(None) };
+    let text = h.to_str().map_err(|_| ApiError::bad("If-Match must be text"))?;
+    for part in text.split(',').map(str::trim) {
+        if let Some(n) = part.strip_prefix("revision_number=") {
+            let n = n
+                .trim_matches('"')
+                .parse()
+                .map_err(|_| ApiError::bad(format!("If-Match: {part}: not a revision number")))?;
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// 412 `RevisionNumberConstraintFailed` unless `cur` is at the constrained revision.
+fn constrained<T: Object>(constraint: Option<u64>, cur: &T) -> ApiResult<()> {
+    match constraint {
+        Some(n) if n != cur.revision() => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "RevisionNumberConstraintFailed",
+            format!("Constrained to {n}, but current revision is {}", cur.revision()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Writes object `id` unchanged, so its revision (and `updated_at`) move: Neutron bumps a parent's
+/// revision when a child changes (a router's interfaces, a group's rules). Gone: nothing to do.
+pub(super) fn touch<T: Object>(db: &dyn Db, id: &str) {
+    let s = Store::new(db);
+    for _ in 0..UPDATE_TRIES {
+        let Ok(Some(o)) = s.get::<T>(id) else { return };
+        match s.update(o) {
+            Err(DbError::Conflict { .. }) => continue,
+            Err(e) => tracing::warn!(table = T::TABLE, id, "bumping the revision: {e}"),
+            Ok(_) => {}
+        }
+        return;
+    }
 }
 
 /// Deletes `cur` with what goes with it ([`Resource::before_delete`], [`Resource::after_delete`]).
@@ -398,6 +451,27 @@ fn only(m: Attrs, allowed: &[&str]) -> ApiResult<Attrs> {
         return Err(ApiError::bad(format!("Unrecognized attribute(s) '{k}'")));
     }
     Ok(m)
+}
+
+/// Neutron's `NAME_MAX_LEN` and `DESCRIPTION_MAX_LEN`.
+const MAX_LEN: usize = 255;
+
+/// 400 for a `name` or `description` longer than Neutron stores.
+fn lengths(attrs: &Attrs) -> ApiResult<()> {
+    for k in ["name", "description"] {
+        if let Some(Value::String(v)) = attrs.get(k) {
+            if v.chars().count() > MAX_LEN {
+                return Err(ApiError::invalid_input(format_args!("'{k}' exceeds the maximum length of {MAX_LEN}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `s` has the shape of a UUID (Neutron's `is_uuid_like`: 32 hex digits, dashes anywhere).
+pub(super) fn uuid_like(s: &str) -> bool {
+    let hex: Vec<char> = s.chars().filter(|c| *c != '-').collect();
+    hex.len() == 32 && hex.iter().all(char::is_ascii_hexdigit) && s.len() == 36
 }
 
 /// Neutron's older `tenant_id` is `project_id`.
@@ -521,7 +595,13 @@ mod tests {
             racing.races.store(races, Relaxed);
             let body = json!({"port": {"name": "renamed", "fixed_ips": [{"subnet_id": sub.id, "ip_address": ip}]}});
             let raw = Bytes::from(body.to_string());
-            rt.block_on(update::<Port>(State(api.clone()), Caller::operator(), Path(port.id.clone()), raw))
+            rt.block_on(update::<Port>(
+                State(api.clone()),
+                Caller::operator(),
+                Path(port.id.clone()),
+                HeaderMap::new(),
+                raw,
+            ))
         };
         let taken = || {
             let mut t: Vec<String> =

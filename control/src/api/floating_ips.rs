@@ -5,13 +5,13 @@
 //! disassociates.
 
 use axum::http::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::crud::{new_id, writable, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use super::policy::{access_to_network, Access, Caller};
-use crate::cidr::Cidr;
+use super::ports::{delete_service_port, new_service_port};
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, Standard, Store, Subnet, ROUTER_INTERFACE};
 
@@ -66,6 +66,17 @@ pub(super) fn associate(
                     .map(|x| x.ip_address.clone())
                     .ok_or_else(|| ApiError::bad(format!("Port {pid} has no IPv4 address")))?,
             };
+            let (others, _) = Store::new(db).list::<FloatingIp>()?;
+            if let Some(o) = others.iter().find(|o| {
+                o.id != f.id
+                    && o.port_id.as_deref() == Some(pid.as_str())
+                    && o.fixed_ip_address.as_deref() == Some(addr.as_str())
+            }) {
+                return Err(ApiError::conflict(
+                    "FloatingIPPortAlreadyAssociated",
+                    format!("Cannot associate floating IP {} ({}) with port {pid} using fixed IP {addr}, as that fixed IP already has a floating IP on external network {}.", f.floating_ip_address, f.id, o.floating_network_id),
+                ));
+            }
             f.router_id = Some(floating_router(db, &f.floating_network_id, &p)?);
             (f.port_id, f.fixed_ip_address) = (Some(pid), Some(addr));
             f.status = "ACTIVE".into();
@@ -78,11 +89,41 @@ fn string(attrs: &Attrs, k: &str) -> Option<String> {
     attrs.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
-/// The port a request points a floating IP at is one the caller may change (another's is not found).
+/// The `device_owner` of a floating IP's port on its external network.
+pub(super) const FLOATINGIP_OWNER: &str = "network:floatingip";
+
+/// Gives back a deleted floating IP's address: its port goes (one stored before floating IPs had ports
+/// gives its address back to the pool directly).
+pub(super) fn release_floating_ip(db: &dyn Db, f: &FloatingIp) -> ApiResult<()> {
+    let s = Store::new(db);
+    let (ports, _) = s.list::<Port>()?;
+    let mut had_port = false;
+    for p in ports.iter().filter(|p| p.device_owner == FLOATINGIP_OWNER && p.device_id == f.id) {
+        delete_service_port(db, p)?;
+        had_port = true;
+    }
+    if !had_port {
+        if let Some(net) = s.get::<Network>(&f.floating_network_id)? {
+            for sid in &net.subnets {
+                ipam::release(db, sid, &f.floating_ip_address);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The port a request points a floating IP at is one the caller may change (another's is not found),
+/// and, unless the caller is an admin, of the caller's project (Neutron's `_internal_fip_assoc_data`).
 fn callers_port(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
     match string(attrs, "port_id") {
-        Some(p) if Store::new(db).get::<Port>(&p)?.is_some() => {
-            writable::<Port>(db, caller, &p, "update_port").map(drop)
+        Some(id) if Store::new(db).get::<Port>(&id)?.is_some() => {
+            let p: Port = writable(db, caller, &id, "update_port")?;
+            if !caller.admin && caller.project.as_deref() != Some(p.project_id.as_str()) {
+                return Err(ApiError::bad(format!(
+                    "Cannot create floating IP and bind it to Port {id}, since that port is owned by a different project."
+                )));
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -160,27 +201,16 @@ impl Resource for FloatingIp {
             .find(|x| x.ip_version == 4)
             .ok_or_else(|| ApiError::bad(format!("Network {net_id} has no IPv4 subnet")))?;
         let id = new_id();
-        let address = match d.wanted {
-            Some(a) => {
-                let ip: std::net::IpAddr =
-                    a.parse().map_err(|_| ApiError::bad(format!("Invalid floating_ip_address {a}")))?;
-                if !Cidr::parse_network(&sub.cidr).is_some_and(|c| c.contains(ip))
-                    || !ipam::take(db, &sub.id, &ip.to_string(), &id)?
-                {
-                    return Err(ApiError::conflict(
-                        "IpAddressAlreadyAllocated",
-                        format!("IP address {a} already allocated or not on network {net_id}"),
-                    ));
-                }
-                ip.to_string()
-            }
-            None => ipam::allocate(db, &sub, &id)?.ok_or_else(|| {
-                ApiError::conflict(
-                    "IpAddressGenerationFailure",
-                    format!("No more IP addresses available on network {net_id}."),
-                )
-            })?,
-        };
+        // Its address is a port's on the external network (`network:floatingip`), as Neutron's: the
+        // network's users see it taken.
+        let mut asked = json!({"subnet_id": sub.id});
+        if let Some(a) = &d.wanted {
+            let ip: std::net::IpAddr =
+                a.parse().map_err(|_| ApiError::bad(format!("Invalid floating_ip_address {a}")))?;
+            asked["ip_address"] = ip.to_string().into();
+        }
+        let port = new_service_port(db, &net_id, (FLOATINGIP_OWNER, &id), Some(vec![asked]))?;
+        let address = port.fixed_ips.first().map(|f| f.ip_address.clone()).unwrap_or_default();
         let mut f = FloatingIp {
             id,
             project_id: d.project_id,
@@ -193,11 +223,11 @@ impl Resource for FloatingIp {
             standard: Standard { description: d.description, ..Standard::default() },
             revision_number: 0,
         };
-        if let Err(e) = associate(db, &mut f, d.port_id, d.fixed) {
-            ipam::release(db, &sub.id, &address);
-            return Err(e);
+        let made = associate(db, &mut f, d.port_id, d.fixed).and_then(|()| Ok(s.create(f)?));
+        if made.is_err() {
+            let _ = delete_service_port(db, &port);
         }
-        Ok(s.create(f)?)
+        made
     }
 
     /// Not a merge: a request with `port_id` (or `fixed_ip_address`) says where the floating IP points
@@ -216,11 +246,6 @@ impl Resource for FloatingIp {
 
     /// Its address goes back to the external network's pool.
     fn after_delete(db: &dyn Db, _: &Settings, f: &FloatingIp) -> ApiResult<()> {
-        if let Some(net) = Store::new(db).get::<Network>(&f.floating_network_id)? {
-            for sid in &net.subnets {
-                ipam::release(db, sid, &f.floating_ip_address);
-            }
-        }
-        Ok(())
+        release_floating_ip(db, f)
     }
 }

@@ -47,6 +47,7 @@
 //!   404 {"NeutronError": {"type": "NetworkNotFound", "message": "network nope could not be found.", "detail": ""}}
 //! ```
 
+mod agents;
 mod crud;
 pub mod dhcp_port;
 mod error;

@@ -10,10 +10,11 @@ use serde_json::Value;
 
 use super::crud::{merge, new_object, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
-use super::ipam;
+use super::floating_ips::{release_floating_ip, FLOATINGIP_OWNER};
 use super::policy::{by_owner, Access, Caller};
 use super::ports::release_port;
 use super::segments::Segments;
+use super::subnets::mtu_fits;
 use crate::db::{Db, DbError};
 use crate::model::{FloatingIp, Network, NetworkType, Port, Store, Subnet, DHCP_OWNER};
 
@@ -118,10 +119,14 @@ impl Resource for Network {
     }
 
     /// A new MTU must fit the network's type.
-    fn change(_db: &dyn Db, settings: &Settings, cur: &Network, attrs: Attrs) -> ApiResult<Network> {
+    fn change(db: &dyn Db, settings: &Settings, cur: &Network, attrs: Attrs) -> ApiResult<Network> {
         let next = merge(cur, attrs)?;
         if next.mtu != cur.mtu {
             settings.segments.check_mtu(&next)?;
+            let s = Store::new(db);
+            for sub in next.subnets.iter().filter_map(|id| s.get::<Subnet>(id).ok().flatten()) {
+                mtu_fits(next.mtu, sub.ip_version, &next.id)?;
+            }
         }
         Ok(next)
     }
@@ -135,7 +140,11 @@ impl Resource for Network {
         let ports: Vec<Port> = ports.into_iter().filter(|p| p.network_id == *id).collect();
         let floating: Vec<FloatingIp> =
             s.list::<FloatingIp>()?.0.into_iter().filter(|f| f.floating_network_id == *id).collect();
-        if floating.iter().any(|f| f.port_id.is_some()) || ports.iter().any(|p| !auto_deleted(p)) {
+        // (The ports of the floating IPs that go with it go too.)
+        let goes = |p: &Port| {
+            auto_deleted(p) || p.device_owner == FLOATINGIP_OWNER && floating.iter().any(|f| f.id == p.device_id)
+        };
+        if floating.iter().any(|f| f.port_id.is_some()) || ports.iter().any(|p| !goes(p)) {
             return Err(ApiError::conflict(
                 "NetworkInUse",
                 format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
@@ -152,7 +161,7 @@ impl Resource for Network {
         // `delete_disassociated_floatingips`.
         for f in &floating {
             match s.delete::<FloatingIp>(&f.id, None) {
-                Ok(_) => n.subnets.iter().for_each(|sid| ipam::release(db, sid, &f.floating_ip_address)),
+                Ok(_) => release_floating_ip(db, f)?,
                 Err(DbError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }

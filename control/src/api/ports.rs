@@ -14,7 +14,7 @@ use super::crud::{merge, new_id, rand_u64, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::extra_dhcp_opts;
 use super::fixed_ips::{release_ips, take_fixed_ips, Requested};
-use super::floating_ips::associate;
+use super::floating_ips::{associate, FLOATINGIP_OWNER};
 use super::ipam;
 use super::policy::{access_to_network, by_owner, forbidden, network_access, networks, Access, Caller};
 use super::security_group_rules::group_not_found;
@@ -232,9 +232,11 @@ fn requested_groups(attrs: &mut Attrs) -> bool {
 /// `SecurityGroupNotFound`), all stateful or all stateless (409 `SecurityGroupConflict`). A port needs
 /// port security for groups (400 `PortSecurityAndIPRequiredForSecurityGroups`), not an address: the
 /// message's "and IP" is from a check ML2 no longer makes.
-fn groups(db: &dyn Db, ids: &mut Vec<String>) -> ApiResult<()> {
+fn groups(db: &dyn Db, ids: &mut [String]) -> ApiResult<()> {
     let mut seen = std::collections::HashSet::new();
-    ids.retain(|g| seen.insert(g.clone()));
+    if let Some(dup) = ids.iter().find(|g| !seen.insert(*g)) {
+        return Err(ApiError::invalid_input(format_args!("Duplicate items in the list: '{dup}'")));
+    }
     let s = Store::new(db);
     let mut stateful = Vec::new();
     for g in ids.iter() {
@@ -242,6 +244,54 @@ fn groups(db: &dyn Db, ids: &mut Vec<String>) -> ApiResult<()> {
     }
     if stateful.contains(&true) && stateful.contains(&false) {
         return Err(mixed_statefulness());
+    }
+    Ok(())
+}
+
+/// Neutron's `max_allowed_address_pair`.
+const MAX_ADDRESS_PAIRS: usize = 10;
+
+/// A port's allowed address pairs, as Neutron's extension checks them: each an IP address or CIDR with
+/// an optional unicast MAC, no pair twice, at most [`MAX_ADDRESS_PAIRS`], and only on a port with port
+/// security (`secured`; 409 `AddressPairAndPortSecurityRequired`).
+fn address_pairs(p: &Port, secured: bool) -> ApiResult<()> {
+    let pairs = &p.allowed_address_pairs;
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    if !secured {
+        return Err(ApiError::conflict(
+            "AddressPairAndPortSecurityRequired",
+            "Port Security must be enabled in order to have allowed address pairs on a port.",
+        ));
+    }
+    if pairs.len() > MAX_ADDRESS_PAIRS {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "AllowedAddressPairExhausted",
+            format!("The number of allowed address pair exceeds the maximum {MAX_ADDRESS_PAIRS}."),
+        ));
+    }
+    for (i, pair) in pairs.iter().enumerate() {
+        if crate::cidr::Cidr::parse(&pair.ip_address).is_none() {
+            return Err(ApiError::invalid_input(format_args!(
+                "'{}' is not a valid IP address or CIDR",
+                pair.ip_address
+            )));
+        }
+        if let Some(m) = &pair.mac_address {
+            valid_mac(&Value::String(m.clone()))?;
+        }
+        if pairs[..i].iter().any(|q| q.ip_address == pair.ip_address && q.mac_address == pair.mac_address) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "DuplicateAddressPairInRequest",
+                format!(
+                    "Request contains duplicate address pair: mac_address {:?} ip_address {}.",
+                    pair.mac_address, pair.ip_address
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -254,8 +304,11 @@ fn network_owners_choices(attrs: &Attrs, action: &str) -> ApiResult<()> {
         .get("fixed_ips")
         .and_then(Value::as_array)
         .is_some_and(|ips| ips.iter().any(|ip| ip.get("ip_address").is_some()));
+    let pairs = attrs.get("allowed_address_pairs").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     let rule = if owner.starts_with("network:") {
         "device_owner"
+    } else if pairs {
+        "allowed_address_pairs"
     } else if attrs.contains_key("mac_address") {
         "mac_address"
     } else if address {
@@ -399,6 +452,7 @@ impl Resource for Port {
         // trusted port has none. A port without port security takes no group, neither the default one nor
         // one asked for.
         p.port_security_enabled = Some(!trusted(&p) && secured(db, &p)?);
+        address_pairs(&p, p.port_security_enabled == Some(true))?;
         if p.port_security_enabled == Some(false) {
             if !p.security_groups.is_empty() {
                 return Err(groups_need_port_security());
@@ -437,6 +491,11 @@ impl Resource for Port {
         if groups_given {
             groups(db, &mut next.security_groups)?;
         }
+        if next.allowed_address_pairs != cur.allowed_address_pairs
+            || next.port_security_enabled != cur.port_security_enabled
+        {
+            address_pairs(&next, secured(db, &next)?)?;
+        }
         if let Some(opts) = opts {
             next.extra_dhcp_opts = extra_dhcp_opts::on_update(&cur.id, &cur.extra_dhcp_opts, opts)?;
         }
@@ -472,7 +531,7 @@ impl Resource for Port {
 
     fn before_delete(db: &dyn Db, p: &Port) -> ApiResult<()> {
         let id = &p.id;
-        if [ROUTER_INTERFACE, ROUTER_GATEWAY].contains(&p.device_owner.as_str()) {
+        if [ROUTER_INTERFACE, ROUTER_GATEWAY, FLOATINGIP_OWNER].contains(&p.device_owner.as_str()) {
             return Err(ApiError::conflict(
                 "PortInUse",
                 format!(

@@ -10,7 +10,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::crud::{blocking, merge, new_id, new_object, to_json, visible, writable, Api, Attrs, Resource, Settings};
+use super::crud::{
+    blocking, merge, new_id, new_object, to_json, touch, uuid_like, visible, writable, Api, Attrs, Resource, Settings,
+};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use super::policy::Caller;
@@ -196,7 +198,13 @@ fn interface_info(r: &Router, p: &Port) -> Value {
 /// The body of an interface request: `subnet_id` and `port_id`, either may be missing.
 fn interface_body(raw: &[u8]) -> ApiResult<(Option<String>, Option<String>)> {
     let v: Value = serde_json::from_slice(raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
-    Ok((v["subnet_id"].as_str().map(str::to_owned), v["port_id"].as_str().map(str::to_owned)))
+    let id = |k: &str| match v[k].as_str() {
+        Some(s) if !uuid_like(s) => {
+            Err(ApiError::bad(format!("Invalid input for operation: {s} is not a valid UUID ({k}).")))
+        }
+        s => Ok(s.map(str::to_owned)),
+    };
+    Ok((id("subnet_id")?, id("port_id")?))
 }
 
 /// `{"subnet_id": S}`: a port on S's network with S's gateway address; `{"port_id": P}`: that port.
@@ -253,6 +261,7 @@ pub(super) async fn add_router_interface(
             }
             _ => return Err(ApiError::bad("Bad router request: give exactly one of subnet_id and port_id")),
         };
+        touch::<Router>(db, &r.id);
         Ok(Json(interface_info(&r, &port)))
     })
     .await
@@ -284,6 +293,7 @@ pub(super) async fn remove_router_interface(
             })?;
         s.delete::<Port>(&port.id, None)?;
         release_port(db, &port);
+        touch::<Router>(db, &r.id);
         Ok(Json(interface_info(&r, &port)))
     })
     .await

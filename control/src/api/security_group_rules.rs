@@ -25,7 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::crud::{blocking, new_id, to_json, Api, Attrs, Resource, Settings};
+use super::crud::{blocking, new_id, to_json, touch, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::Caller;
 use super::security_groups::is_default;
@@ -349,7 +349,9 @@ impl Resource for SecurityGroupRule {
         if let Some(o) = s.list::<SecurityGroupRule>()?.0.iter().find(|o| same_rule(o, &r)) {
             return Err(RuleError::Exists(o.id.clone()).into());
         }
-        Ok(s.create(r)?)
+        let r = s.create(r)?;
+        touch::<SecurityGroup>(db, &r.security_group_id);
+        Ok(r)
     }
 
     fn views(db: &dyn Db, rules: Vec<SecurityGroupRule>) -> ApiResult<Vec<Value>> {
@@ -380,21 +382,25 @@ pub(super) async fn delete_rule(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     blocking(&api, move |db| {
+        let s = Store::new(db);
+        let group = s.get::<SecurityGroupRule>(&id).ok().flatten().map(|r| r.security_group_id);
         if !caller.admin {
             // The rule's project is its group's: one the caller may not change is not found to it.
-            let s = Store::new(db);
-            let group = s.get::<SecurityGroupRule>(&id).ok().flatten().map(|r| r.security_group_id);
             let mine = group
-                .and_then(|g| s.get::<SecurityGroup>(&g).ok().flatten())
+                .as_ref()
+                .and_then(|g| s.get::<SecurityGroup>(g).ok().flatten())
                 .is_some_and(|g| caller.owns(&g.project_id));
             if !mine {
                 return Err(rule_not_found(&id));
             }
         }
-        Store::new(db).delete::<SecurityGroupRule>(&id, None).map_err(|e| match e {
+        s.delete::<SecurityGroupRule>(&id, None).map_err(|e| match e {
             DbError::NotFound => rule_not_found(&id),
             e => e.into(),
         })?;
+        if let Some(g) = group {
+            touch::<SecurityGroup>(db, &g);
+        }
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -210,9 +210,7 @@ impl Segments {
         if n.mtu > max {
             return Err(invalid(format_args!("Requested MTU is too big, maximum is {max}")));
         }
-        if n.mtu < 68 {
-            return Err(invalid(format_args!("MTU {} is too small, minimum is 68", n.mtu)));
-        }
+        // (No least MTU here: a network below an IP version's takes no subnet of it, `subnets.rs`.)
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use super::routers::{add_router_interface, remove_router_interface};
 use super::security_group_rules::delete_rule;
 use super::tags;
 use crate::db::Db;
-use crate::model::{FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
+use crate::model::{Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
 /// The API's routes over `db`, with `settings`.
 pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
@@ -40,6 +40,9 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
     let r = resource::<Router>(r, "routers");
     let r = resource::<SecurityGroup>(r, "security-groups");
     let r = resource::<FloatingIp>(r, "floatingips");
+    let r = r
+        .route("/v2.0/agents", get(list::<Agent>))
+        .route("/v2.0/agents/{id}", get(show::<Agent>).put(update::<Agent>).delete(delete::<Agent>));
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
         .with_state(Api { db, settings })
 }
@@ -99,6 +102,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("standard-attr-tag", "Tag support for resources with standard attribute"),
     ("tag", "Tag support"),
     ("tag-ext", "Tag support for resources: subnet, subnetpool, port, router"),
+    ("agent", "agent"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

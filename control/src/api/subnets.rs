@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::crud::{merge, new_id, Attrs, Resource, Settings};
+use super::crud::{merge, new_id, to_json, Attrs, Resource, Settings};
 use super::dhcp_port;
 use super::error::{ApiError, ApiResult};
 use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
@@ -28,6 +28,28 @@ use crate::model::{FixedIp, Network, Port, Standard, Store, Subnet};
 pub(super) fn stored_cidr(s: &Subnet) -> ApiResult<Cidr> {
     Cidr::parse_network(&s.cidr)
         .ok_or_else(|| ApiError::internal(format!("stored subnet {} has an invalid cidr {:?}", s.id, s.cidr)))
+}
+
+/// The least MTU of an IP version's links: 68 for IPv4 (RFC 791), 1280 for IPv6 (RFC 8200).
+pub(super) fn min_mtu(ip_version: u8) -> u32 {
+    if ip_version == 6 {
+        1280
+    } else {
+        68
+    }
+}
+
+/// 409 if a network of MTU `mtu` cannot carry a subnet of `ip_version` (Neutron refuses such a subnet,
+/// and such an MTU on a network with one).
+pub(super) fn mtu_fits(mtu: u32, ip_version: u8, network: &str) -> ApiResult<()> {
+    let min = min_mtu(ip_version);
+    if mtu < min {
+        return Err(ApiError::conflict(
+            "NetworkMTUTooSmall",
+            format!("The MTU {mtu} of network {network} is below IPv{ip_version}'s minimum of {min}."),
+        ));
+    }
+    Ok(())
 }
 
 /// A subnet checked without the DB, and its CIDR.
@@ -61,7 +83,22 @@ impl Resource for Subnet {
     const UPDATE: &'static [&'static str] =
         &["name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip"];
 
+    const SHOWN: &'static [&'static str] = &["shared"];
+
     type Draft = SubnetDraft;
+
+    /// With `shared`, its network's (Neutron filters subnets by it).
+    fn views(db: &dyn Db, subnets: Vec<Subnet>) -> ApiResult<Vec<Value>> {
+        let nets = networks(db)?;
+        Ok(subnets
+            .iter()
+            .map(|s| {
+                let mut v = to_json(s);
+                v["shared"] = nets.get(&s.network_id).is_some_and(|n| n.shared).into();
+                v
+            })
+            .collect())
+    }
 
     /// The network's owner may change its subnets; those of a network others may see (shared or
     /// external) they may see.
@@ -176,6 +213,7 @@ impl Resource for Subnet {
         let (network_id, cidr_s) = (sub.network_id.clone(), sub.cidr.clone());
         let s = Store::new(db);
         let mut net: Network = s.get(&network_id)?.ok_or_else(|| ApiError::not_found("network", &network_id))?;
+        mtu_fits(net.mtu, sub.ip_version, &network_id)?;
         let (all, _) = s.list::<Subnet>()?;
         if let Some(o) = all
             .iter()
@@ -209,6 +247,19 @@ impl Resource for Subnet {
         let next = merge(cur, attrs)?;
         slaac::check_dhcp_change(cur, &next)?;
         if next.gateway_ip != cur.gateway_ip {
+            // A router's interface holds the gateway it has (Neutron's `GatewayIpInUse`).
+            if let Some(old) = &cur.gateway_ip {
+                let holder =
+                    db.get(&ipam::ipam_table(&cur.id), old)?.map(|e| String::from_utf8_lossy(&e.value).into_owned());
+                if let Some(p) = holder.map(|id| Store::new(db).get::<Port>(&id)).transpose()?.flatten() {
+                    if ROUTER_INTERFACE_OWNERS.contains(&p.device_owner.as_str()) {
+                        return Err(ApiError::conflict(
+                            "GatewayIpInUse",
+                            format!("Current gateway ip {old} already in use by port {}. Unable to update.", p.id),
+                        ));
+                    }
+                }
+            }
             if let Some(g) = &next.gateway_ip {
                 let cidr = stored_cidr(cur)?;
                 let ip = g.parse().ok().filter(|ip| cidr.contains(*ip));

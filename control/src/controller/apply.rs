@@ -27,10 +27,11 @@ fn membership_changed(old: &Port, new: &Port) -> bool {
         || old.allowed_address_pairs != new.allowed_address_pairs
 }
 
-/// True if `old` and `new` differ only in what the nodes write back (`status`, `binding:vif_*`) or the
-/// revision: nothing any node compiles.
+/// True if `old` and `new` differ only in what the nodes write back (`status`, `binding:vif_*`), the
+/// revision or the standard attributes (description, tags, times): nothing any node compiles.
 fn only_status_changed(old: &Port, new: &Port) -> bool {
     let blank = |p: &Port| Port {
+        standard: Default::default(),
         status: String::new(),
         vif_type: String::new(),
         vif_details: Default::default(),
