@@ -203,10 +203,42 @@ pub struct Subnet {
     pub standard: Standard,
     #[serde(default)]
     pub ipv6_address_mode: Option<Ipv6Mode>,
+    /// The subnet pool its CIDR was allocated from (`subnet_allocation`).
+    #[serde(default)]
+    pub subnetpool_id: Option<String>,
     #[serde(default)]
     pub revision_number: Revision,
 }
 object!(Subnet, "subnet", standard);
+
+/// A subnet pool (`subnet_allocation`): prefixes subnets take their CIDRs from, with the prefix
+/// lengths they may have and a project's quota of addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetPool {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub project_id: String,
+    /// Networks (no host bits), none inside another.
+    pub prefixes: Vec<String>,
+    pub ip_version: u8,
+    pub min_prefixlen: u8,
+    pub max_prefixlen: u8,
+    pub default_prefixlen: u8,
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(default)]
+    pub is_default: bool,
+    /// Addresses a project may take from the pool (IPv6: /64 networks); none: no limit.
+    #[serde(default)]
+    pub default_quota: Option<u64>,
+    #[serde(flatten)]
+    pub standard: Standard,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(SubnetPool, "subnetpool", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIp {

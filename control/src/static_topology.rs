@@ -210,6 +210,7 @@ fn put_services(
             enable_dhcp: s.dhcp_server.is_some(),
             ipv6_ra_mode: s.ipv6_ra_mode,
             ipv6_address_mode: s.ipv6_address_mode,
+            subnetpool_id: None,
             revision_number: 0,
         })
         .collect();

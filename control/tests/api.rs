@@ -792,3 +792,77 @@ fn revisions_lengths_pairs_and_mtus() {
     let (st, v) = s.put(&format!("/v2.0/networks/{}", mid["id"].as_str().unwrap()), json!({"network": {"mtu": 1279}}));
     assert_eq!((st, error_type(&v)), (409, "NetworkMTUTooSmall"), "{v}");
 }
+
+/// Subnet pools (`subnet_allocation`): subnets take a CIDR asked for inside the pool, or the first free
+/// block of a prefix length; a project's quota; prefixes only grow; a pool in use stays.
+#[test]
+fn subnet_pools_allocate_cidrs() {
+    let s = serve("pools");
+    let (st, pool) = s.post(
+        "/v2.0/subnetpools",
+        json!({"subnetpool": {"name": "p", "prefixes": ["10.11.12.0/24"], "min_prefixlen": "28", "max_prefixlen": 30, "default_quota": 32, "project_id": "t"}}),
+    );
+    assert_eq!(st, 201, "{pool}");
+    let pool = &pool["subnetpool"];
+    assert_eq!(
+        (pool["min_prefixlen"].as_str(), pool["default_prefixlen"].as_str(), pool["max_prefixlen"].as_str()),
+        (Some("28"), Some("28"), Some("30")),
+        "as strings, as Neutron shows them"
+    );
+    assert_eq!((pool["ip_version"].as_u64(), pool["shared"].as_bool()), (Some(4), Some(false)));
+    let pid = pool["id"].as_str().unwrap().to_owned();
+    let net = s.create("network", json!({"name": "n", "project_id": "t"}));
+    let subnet = |extra: Value| {
+        let mut b = json!({"network_id": net["id"], "subnetpool_id": pid, "project_id": "t"});
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        s.post("/v2.0/subnets", json!({ "subnet": b }))
+    };
+    let (st, a) = subnet(json!({}));
+    assert_eq!(
+        (st, a["subnet"]["cidr"].as_str(), a["subnet"]["subnetpool_id"].as_str()),
+        (201, Some("10.11.12.0/28"), Some(pid.as_str())),
+        "{a}"
+    );
+    assert_eq!(a["subnet"]["gateway_ip"], "10.11.12.1");
+    let (st, b) = subnet(json!({"prefixlen": 30}));
+    assert_eq!((st, b["subnet"]["cidr"].as_str()), (201, Some("10.11.12.16/30")), "{b}");
+    let (st, v) = subnet(json!({"cidr": "10.11.12.16/29"}));
+    assert_eq!((st, error_type(&v)), (409, "SubnetAllocationError"), "overlaps: {v}");
+    let (st, v) = subnet(json!({"cidr": "10.11.13.0/28"}));
+    assert_eq!(st, 400, "outside the pool: {v}");
+    let (st, v) = subnet(json!({"prefixlen": 24}));
+    assert_eq!(st, 400, "shorter than min_prefixlen: {v}");
+    let (st, v) = subnet(json!({"ip_version": 6}));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = subnet(json!({"cidr": "10.11.12.32/28"}));
+    assert_eq!((st, error_type(&v)), (409, "SubnetPoolQuotaExceeded"), "16 + 4 + 16 > 32: {v}");
+    let (st, v) =
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": net["id"], "cidr": "10.50.0.0/24", "ip_version": 4}}));
+    assert_eq!(st, 400, "one pool per network and IP version: {v}");
+    let (st, v) =
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": net["id"], "subnetpool_id": "nope", "ip_version": 4}}));
+    assert_eq!((st, error_type(&v)), (404, "SubnetPoolNotFound"), "{v}");
+
+    let path = format!("/v2.0/subnetpools/{pid}");
+    let (st, v) = s.put(&path, json!({"subnetpool": {"prefixes": ["10.11.15.0/24"]}}));
+    assert_eq!((st, error_type(&v)), (400, "IllegalSubnetPoolPrefixUpdate"), "a prefix dropped: {v}");
+    let (st, v) = s.put(&path, json!({"subnetpool": {"prefixes": ["10.11.0.0/16"]}}));
+    assert_eq!((st, v["subnetpool"]["prefixes"].clone()), (200, json!(["10.11.0.0/16"])), "extended: {v}");
+    let (st, v) = s.put(&path, json!({"subnetpool": {"shared": true}}));
+    assert_eq!(st, 400, "shared is set once: {v}");
+    let (st, v) = s.put(&path, json!({"subnetpool": {"min_prefixlen": 31}}));
+    assert_eq!(st, 400, "its subnets are /28 and /30: {v}");
+    let (st, v) = s.delete(&path);
+    assert_eq!((st, error_type(&v)), (409, "SubnetPoolInUse"));
+    for sub in [&a, &b] {
+        assert_eq!(s.delete(&format!("/v2.0/subnets/{}", sub["subnet"]["id"].as_str().unwrap())).0, 204);
+    }
+    assert_eq!(s.delete(&path).0, 204);
+    let (st, v) = s.post(
+        "/v2.0/subnetpools",
+        json!({"subnetpool": {"name": "v6", "prefixes": ["2001:db8:3::/48"], "min_prefixlen": 64}}),
+    );
+    assert_eq!((st, v["subnetpool"]["max_prefixlen"].as_str()), (201, Some("128")), "{v}");
+    let (st, v) = s.post("/v2.0/subnetpools", json!({"subnetpool": {"prefixes": ["10.0.0.0/8", "2001:db8::/32"]}}));
+    assert_eq!(st, 400, "one IP version: {v}");
+}

@@ -73,6 +73,12 @@ pub(super) trait Resource: Object + Send + 'static {
     /// A create request checked and completed without the DB.
     type Draft: Send + 'static;
 
+    /// A create request completed from the DB before [`Resource::draft`] (a subnet's CIDR from its
+    /// pool); by default nothing.
+    fn resolve(_db: &dyn Db, _attrs: &mut Attrs) -> ApiResult<()> {
+        Ok(())
+    }
+
     /// What `caller` may do with each of `views` (objects as [`Resource::views`] shows them): by default
     /// the owner (or an admin) everything, others nothing (`policy.rs`).
     fn access(_db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
@@ -265,11 +271,19 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
         for k in T::CREATE_IGNORED {
             attrs.remove(*k);
         }
-        let asked = attrs.clone();
-        drafts.push((asked, T::draft(attrs, &api.settings)?));
+        drafts.push(attrs);
     }
     let settings = api.settings.clone();
     let mut made = blocking(&api, move |db| {
+        // Every request completed and checked before any is stored.
+        let drafts = drafts
+            .into_iter()
+            .map(|mut attrs| {
+                T::resolve(db, &mut attrs)?;
+                let asked = attrs.clone();
+                Ok((asked, T::draft(attrs, &settings)?))
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
         let mut made: Vec<T> = Vec::with_capacity(drafts.len());
         for (asked, draft) in drafts {
             match T::authorize_create(db, &caller, &asked).and_then(|()| T::insert(db, draft)) {

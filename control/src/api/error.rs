@@ -44,6 +44,8 @@ impl ApiError {
             "security_group" => "SecurityGroupNotFound",
             "security_group_rule" => "SecurityGroupRuleNotFound",
             "floatingip" => "FloatingIPNotFound",
+            "subnetpool" => "SubnetPoolNotFound",
+            "agent" => "AgentNotFound",
             _ => "NotFound",
         };
         ApiError::new(StatusCode::NOT_FOUND, kind, format!("{what} {id} could not be found."))

@@ -66,6 +66,7 @@ mod security_groups;
 pub mod segments;
 mod server;
 pub mod slaac;
+mod subnetpools;
 mod subnets;
 mod tags;
 

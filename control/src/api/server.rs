@@ -20,7 +20,7 @@ use super::routers::{add_router_interface, remove_router_interface};
 use super::security_group_rules::delete_rule;
 use super::tags;
 use crate::db::Db;
-use crate::model::{Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
+use crate::model::{Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, SubnetPool};
 
 /// The API's routes over `db`, with `settings`.
 pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
@@ -40,6 +40,7 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
     let r = resource::<Router>(r, "routers");
     let r = resource::<SecurityGroup>(r, "security-groups");
     let r = resource::<FloatingIp>(r, "floatingips");
+    let r = resource::<SubnetPool>(r, "subnetpools");
     let r = r
         .route("/v2.0/agents", get(list::<Agent>))
         .route("/v2.0/agents/{id}", get(show::<Agent>).put(update::<Agent>).delete(delete::<Agent>));
@@ -66,7 +67,7 @@ async fn versions() -> Json<Value> {
 }
 
 async fn resources() -> Json<Value> {
-    let r: Vec<Value> = ["network", "subnet", "port", "router", "security_group", "security_group_rule", "floatingip"]
+    let r: Vec<Value> = ["network", "subnet", "port", "router", "security_group", "security_group_rule", "floatingip", "subnetpool"]
         .iter()
         .map(|n| json!({"name": n, "collection": format!("{n}s"), "links": [{"href": format!("/v2.0/{n}s"), "rel": "self"}]}))
         .collect();
@@ -103,6 +104,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("tag", "Tag support"),
     ("tag-ext", "Tag support for resources: subnet, subnetpool, port, router"),
     ("agent", "agent"),
+    ("subnet_allocation", "Subnet Allocation"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::crud::{merge, new_id, to_json, Attrs, Resource, Settings};
+use super::crud::{merge, new_id, to_json, visible, Attrs, Resource, Settings};
 use super::dhcp_port;
 use super::error::{ApiError, ApiResult};
 use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
@@ -19,9 +19,10 @@ use super::networks::auto_deleted;
 use super::policy::{access_to_network, by_owner, forbidden, network_access, networks, Access, Caller};
 use super::ports::edit_port;
 use super::slaac::{self, is_auto_address};
+use super::subnetpools;
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::{Db, DbError};
-use crate::model::{FixedIp, Network, Port, Standard, Store, Subnet};
+use crate::model::{FixedIp, Network, Port, Standard, Store, Subnet, SubnetPool};
 
 /// A stored subnet's CIDR: the API only stores valid ones, but the DB may hold anything (another writer,
 /// damage): an error for this request, never a panic of the process.
@@ -77,9 +78,10 @@ impl Resource for Subnet {
         "ipv6_ra_mode",
         "ipv6_address_mode",
         "subnetpool_id",
+        "prefixlen",
         "segment_id",
     ];
-    const CREATE_IGNORED: &'static [&'static str] = &["subnetpool_id", "segment_id"];
+    const CREATE_IGNORED: &'static [&'static str] = &["segment_id"];
     const UPDATE: &'static [&'static str] =
         &["name", "description", "dns_nameservers", "host_routes", "enable_dhcp", "gateway_ip"];
 
@@ -113,8 +115,17 @@ impl Resource for Subnet {
             .collect())
     }
 
-    /// On the caller's own network (`create_subnet`: admin or the network's owner).
+    /// A CIDR from the subnet pool named (`subnetpools.rs`).
+    fn resolve(db: &dyn Db, attrs: &mut Attrs) -> ApiResult<()> {
+        subnetpools::resolve(db, attrs)
+    }
+
+    /// On the caller's own network (`create_subnet`: admin or the network's owner), from a pool the
+    /// caller may see.
     fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        if let Some(pool) = attrs.get("subnetpool_id").and_then(Value::as_str) {
+            visible::<SubnetPool>(db, caller, pool)?;
+        }
         let net = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default();
         match access_to_network(db, caller, net)? {
             Access::Write => Ok(()),
@@ -175,6 +186,7 @@ impl Resource for Subnet {
             enable_dhcp: true,
             ipv6_ra_mode: None,
             ipv6_address_mode: None,
+            subnetpool_id: None,
             revision_number: 0,
         };
         attrs.remove("gateway_ip");

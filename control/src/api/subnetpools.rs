@@ -1,0 +1,421 @@
+//! Subnet pools (`subnet_allocation`): `/v2.0/subnetpools`, and subnets that take their CIDR from one,
+//! as Neutron's (`neutron/db/db_base_plugin_v2.py`, `neutron/ipam/subnet_alloc.py`):
+//! - a pool has prefixes of one IP version (none inside another: a prefix inside another is dropped),
+//!   and the prefix lengths its subnets may have (`min_prefixlen` ≤ `default_prefixlen` ≤
+//!   `max_prefixlen`; by default 8 and 32 for IPv4, 64 and 128 for IPv6, the default length the least);
+//!   Neutron shows the lengths as strings, and so does this API;
+//! - a subnet with `subnetpool_id` asks for a `cidr` inside the pool, or a `prefixlen` (by default
+//!   `default_prefixlen`): the first free block of that length, in prefix order, not overlapping
+//!   another subnet of the pool; the subnets of one network and IP version are all from one pool or
+//!   none (400);
+//! - `default_quota`: the addresses a project may take from the pool (IPv6: /64 networks), 409
+//!   `SubnetPoolQuotaExceeded` past it;
+//! - an update may grow the prefixes, never drop an address (400 `IllegalSubnetPoolPrefixUpdate`);
+//!   `shared` is set at creation by an admin and never changed; a pool subnets use is not deleted
+//!   (409 `SubnetPoolInUse`); a shared pool is seen by all.
+//!
+//! Two subnets allocated at the same moment from one pool may be given one CIDR on different
+//! networks (the choice is not a reservation in the DB, unlike addresses): left as it is.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::crud::{merge, new_id, to_json, Attrs, Resource, Settings};
+use super::error::{ApiError, ApiResult};
+use super::policy::{by_owner, Access, Caller};
+use crate::cidr::{ip_from_bits, Cidr};
+use crate::db::Db;
+use crate::model::{Store, Subnet, SubnetPool};
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "SubnetPoolNotFound", format!("Subnet pool {id} could not be found."))
+}
+
+fn illegal(why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "IllegalSubnetPoolPrefixBounds", format!("Illegal prefix bounds: {why}."))
+}
+
+/// A prefix length as a request gives it: a number or a string of one (Neutron's `convert_to_int`).
+fn prefixlen(v: &Value, what: &str) -> ApiResult<Option<u8>> {
+    let n = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    n.and_then(|n| u8::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid_input(format_args!("'{v}' is not an integer ({what})")))
+}
+
+/// The prefixes a request gives, checked (networks of one version), without one inside another.
+fn prefixes(v: &Value) -> ApiResult<(Vec<Cidr>, u8)> {
+    let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
+        return Err(ApiError::invalid_input("prefixes must be a non-empty list of CIDRs"));
+    };
+    let mut cidrs = Vec::new();
+    for p in items {
+        let c = p
+            .as_str()
+            .and_then(Cidr::parse_network)
+            .ok_or_else(|| ApiError::invalid_input(format_args!("'{p}' is not a valid network CIDR")))?;
+        cidrs.push(c);
+    }
+    let version = cidrs[0].ip_version();
+    if cidrs.iter().any(|c| c.ip_version() != version) {
+        return Err(ApiError::invalid_input("Cannot mix IPv4 and IPv6 prefixes in a subnet pool."));
+    }
+    // A prefix inside another adds nothing (Neutron merges them).
+    let mut kept: Vec<Cidr> = Vec::new();
+    for c in &cidrs {
+        if !cidrs.iter().any(|o| o.prefix_len() < c.prefix_len() && o.overlaps(c))
+            && !kept.iter().any(|k| k.overlaps(c))
+        {
+            kept.push(*c);
+        }
+    }
+    Ok((kept, version))
+}
+
+/// The pool `p` with `attrs`' prefix lengths over its own, checked.
+fn bounds(p: &mut SubnetPool, attrs: &Attrs, creating: bool) -> ApiResult<()> {
+    let width = if p.ip_version == 6 { 128 } else { 32 };
+    let given = |k: &str| attrs.get(k).map_or(Ok(None), |v| prefixlen(v, k));
+    if let Some(n) = given("min_prefixlen")? {
+        p.min_prefixlen = n;
+    }
+    if let Some(n) = given("max_prefixlen")? {
+        p.max_prefixlen = n;
+    }
+    match given("default_prefixlen")? {
+        Some(n) => p.default_prefixlen = n,
+        // A new pool's default is its least length; an old one's follows a least length moved past it.
+        None if creating || p.default_prefixlen < p.min_prefixlen => p.default_prefixlen = p.min_prefixlen,
+        None => {}
+    }
+    if p.max_prefixlen > width {
+        return Err(illegal(format_args!("max_prefixlen {} is longer than {width}", p.max_prefixlen)));
+    }
+    if !(p.min_prefixlen <= p.default_prefixlen && p.default_prefixlen <= p.max_prefixlen) {
+        return Err(illegal(format_args!(
+            "min_prefixlen {} <= default_prefixlen {} <= max_prefixlen {} does not hold",
+            p.min_prefixlen, p.default_prefixlen, p.max_prefixlen
+        )));
+    }
+    Ok(())
+}
+
+impl Resource for SubnetPool {
+    const ONE: &'static str = "subnetpool";
+    const MANY: &'static str = "subnetpools";
+    const CREATE: &'static [&'static str] = &[
+        "name",
+        "description",
+        "project_id",
+        "tenant_id",
+        "prefixes",
+        "min_prefixlen",
+        "max_prefixlen",
+        "default_prefixlen",
+        "shared",
+        "is_default",
+        "default_quota",
+        "address_scope_id",
+    ];
+    const UPDATE: &'static [&'static str] = &[
+        "name",
+        "description",
+        "prefixes",
+        "min_prefixlen",
+        "max_prefixlen",
+        "default_prefixlen",
+        "is_default",
+        "default_quota",
+        "address_scope_id",
+    ];
+    const ADMIN_ONLY: &'static [&'static str] = &["shared", "is_default"];
+    const SHOWN: &'static [&'static str] = &["ip_version"];
+
+    type Draft = SubnetPool;
+
+    fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetPool> {
+        no_address_scope(&attrs)?;
+        let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
+        let mut p = SubnetPool {
+            id: new_id(),
+            name: String::new(),
+            project_id: String::new(),
+            prefixes: cidrs.iter().map(Cidr::to_string).collect(),
+            ip_version: version,
+            min_prefixlen: if version == 6 { 64 } else { 8 },
+            max_prefixlen: if version == 6 { 128 } else { 32 },
+            default_prefixlen: 0,
+            shared: false,
+            is_default: false,
+            default_quota: None,
+            standard: Default::default(),
+            revision_number: 0,
+        };
+        bounds(&mut p, &attrs, true)?;
+        for k in ["prefixes", "min_prefixlen", "max_prefixlen", "default_prefixlen", "address_scope_id"] {
+            attrs.remove(k);
+        }
+        let mut v = to_json(&p);
+        for (k, x) in attrs {
+            v[k] = x;
+        }
+        serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+    }
+
+    fn insert(db: &dyn Db, p: SubnetPool) -> ApiResult<SubnetPool> {
+        Ok(Store::new(db).create(p)?)
+    }
+
+    /// Others see a shared pool.
+    fn access(_: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
+        Ok(views
+            .iter()
+            .map(|v| match by_owner(caller, v) {
+                Access::None if v["shared"] == true => Access::Read,
+                a => a,
+            })
+            .collect())
+    }
+
+    /// Prefixes only grow; the bounds hold, and the pool's subnets stay inside them.
+    fn change(db: &dyn Db, _: &Settings, cur: &SubnetPool, mut attrs: Attrs) -> ApiResult<SubnetPool> {
+        no_address_scope(&attrs)?;
+        let mut next = cur.clone();
+        if let Some(v) = attrs.remove("prefixes") {
+            let (new, version) = prefixes(&v)?;
+            if version != cur.ip_version {
+                return Err(ApiError::invalid_input("the prefixes of a pool keep its IP version"));
+            }
+            for old in cur.prefixes.iter().filter_map(|p| Cidr::parse_network(p)) {
+                if !new.iter().any(|n| n.prefix_len() <= old.prefix_len() && n.overlaps(&old)) {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "IllegalSubnetPoolPrefixUpdate",
+                        format!("Illegal update to prefixes: {old} is not covered by the new prefixes."),
+                    ));
+                }
+            }
+            next.prefixes = new.iter().map(Cidr::to_string).collect();
+        }
+        bounds(&mut next, &attrs, false)?;
+        for k in ["min_prefixlen", "max_prefixlen", "default_prefixlen", "address_scope_id"] {
+            attrs.remove(k);
+        }
+        let next = merge(&next, attrs)?;
+        for s in pool_subnets(db, &cur.id)? {
+            let len = Cidr::parse_network(&s.cidr).map_or(0, |c| c.prefix_len());
+            if len < next.min_prefixlen || len > next.max_prefixlen {
+                return Err(illegal(format_args!("subnet {} of the pool is a /{len}", s.id)));
+            }
+        }
+        Ok(next)
+    }
+
+    fn before_delete(db: &dyn Db, p: &SubnetPool) -> ApiResult<()> {
+        if !pool_subnets(db, &p.id)?.is_empty() {
+            return Err(ApiError::conflict(
+                "SubnetPoolInUse",
+                format!("Unable to complete operation on subnet pool {}. Subnets are allocated from it.", p.id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// As Neutron shows a pool: prefix lengths as strings, no address scope.
+    fn views(_: &dyn Db, pools: Vec<SubnetPool>) -> ApiResult<Vec<Value>> {
+        Ok(pools
+            .iter()
+            .map(|p| {
+                let mut v = to_json(p);
+                for k in ["min_prefixlen", "max_prefixlen", "default_prefixlen"] {
+                    v[k] = v[k].to_string().into();
+                }
+                v["address_scope_id"] = Value::Null;
+                v
+            })
+            .collect())
+    }
+}
+
+/// Address scopes are not implemented (`address-scope` is not listed): only `null` is taken.
+fn no_address_scope(attrs: &Attrs) -> ApiResult<()> {
+    match attrs.get("address_scope_id") {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(ApiError::bad("address scopes are not supported (the address-scope extension is not listed)")),
+    }
+}
+
+fn pool_subnets(db: &dyn Db, pool: &str) -> ApiResult<Vec<Subnet>> {
+    Ok(Store::new(db).list::<Subnet>()?.0.into_iter().filter(|s| s.subnetpool_id.as_deref() == Some(pool)).collect())
+}
+
+/// A subnet request naming a pool, completed before its checks: the pool's IP version, and the CIDR it
+/// asks for checked, or one allocated for its `prefixlen`. A `prefixlen` without a pool is a 400.
+pub(super) fn resolve(db: &dyn Db, attrs: &mut Attrs) -> ApiResult<()> {
+    let asked_len = attrs.remove("prefixlen");
+    let network = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = Store::new(db);
+    let (all, _) = s.list::<Subnet>()?;
+    let Some(pool_id) = attrs.get("subnetpool_id").and_then(Value::as_str).map(str::to_owned) else {
+        if asked_len.is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::bad("prefixlen needs a subnetpool_id"));
+        }
+        let version = attrs.get("ip_version").map(|v| prefixlen(v, "ip_version")).transpose()?.flatten().unwrap_or(4);
+        return one_pool(&all, &network, version, None);
+    };
+    let pool: SubnetPool = s.get(&pool_id)?.ok_or_else(|| not_found(&pool_id))?;
+    match attrs.get("ip_version").map(|v| prefixlen(v, "ip_version")).transpose()?.flatten() {
+        Some(v) if v != pool.ip_version => {
+            return Err(ApiError::bad(format!("Bad request: the subnet pool {pool_id} is IPv{}", pool.ip_version)));
+        }
+        _ => {
+            attrs.insert("ip_version".into(), pool.ip_version.into());
+        }
+    }
+    one_pool(&all, &network, pool.ip_version, Some(&pool_id))?;
+    let used: Vec<Cidr> = all
+        .iter()
+        .filter(|o| o.subnetpool_id.as_deref() == Some(pool_id.as_str()))
+        .filter_map(|o| Cidr::parse_network(&o.cidr))
+        .collect();
+    let prefixes: Vec<Cidr> = pool.prefixes.iter().filter_map(|p| Cidr::parse_network(p)).collect();
+    let cidr = match attrs.get("cidr").and_then(Value::as_str) {
+        Some(c) => {
+            let c = Cidr::parse_network(c)
+                .ok_or_else(|| ApiError::invalid_input(format_args!("'{c}' is not a valid network CIDR")))?;
+            if !prefixes.iter().any(|p| p.prefix_len() <= c.prefix_len() && p.overlaps(&c)) {
+                return Err(ApiError::bad(format!("Bad request: {c} is not in subnet pool {pool_id}")));
+            }
+            in_bounds(&pool, c.prefix_len())?;
+            if let Some(u) = used.iter().find(|u| u.overlaps(&c)) {
+                return Err(ApiError::conflict(
+                    "SubnetAllocationError",
+                    format!("Failed to allocate subnet: {c} overlaps {u} of the pool."),
+                ));
+            }
+            c
+        }
+        None => {
+            let len = asked_len
+                .as_ref()
+                .map(|v| prefixlen(v, "prefixlen"))
+                .transpose()?
+                .flatten()
+                .unwrap_or(pool.default_prefixlen);
+            in_bounds(&pool, len)?;
+            first_free(&prefixes, &used, len).ok_or_else(|| {
+                ApiError::conflict(
+                    "SubnetAllocationError",
+                    format!("Failed to allocate subnet: no /{len} left in subnet pool {pool_id}."),
+                )
+            })?
+        }
+    };
+    if let Some(quota) = pool.default_quota {
+        let project = attrs.get("project_id").and_then(Value::as_str).unwrap_or_default();
+        let size = |c: &Cidr| -> u128 {
+            1u128 << (if pool.ip_version == 6 { 64u8.saturating_sub(c.prefix_len()) } else { 32 - c.prefix_len() })
+        };
+        let taken: u128 = all
+            .iter()
+            .filter(|o| o.subnetpool_id.as_deref() == Some(pool_id.as_str()) && o.project_id == project)
+            .filter_map(|o| Cidr::parse_network(&o.cidr))
+            .map(|c| size(&c))
+            .sum();
+        if taken + size(&cidr) > u128::from(quota) {
+            return Err(ApiError::conflict(
+                "SubnetPoolQuotaExceeded",
+                format!("Per-tenant subnet pool prefix quota exceeded: {quota} for subnet pool {pool_id}."),
+            ));
+        }
+    }
+    attrs.insert("cidr".into(), cidr.to_string().into());
+    Ok(())
+}
+
+/// The subnets of one network and IP version are all from one pool (`pool`), or all from none.
+fn one_pool(all: &[Subnet], network: &str, version: u8, pool: Option<&str>) -> ApiResult<()> {
+    if all.iter().any(|o| o.network_id == network && o.ip_version == version && o.subnetpool_id.as_deref() != pool) {
+        return Err(ApiError::bad("Subnets hosted on the same network must be allocated from the same subnet pool."));
+    }
+    Ok(())
+}
+
+fn in_bounds(pool: &SubnetPool, len: u8) -> ApiResult<()> {
+    if len < pool.min_prefixlen || len > pool.max_prefixlen {
+        return Err(ApiError::bad(format!(
+            "Bad request: prefix length {len} is outside the pool's {} to {}",
+            pool.min_prefixlen, pool.max_prefixlen
+        )));
+    }
+    Ok(())
+}
+
+/// The first /`len` block inside `prefixes` (in order) that overlaps none of `used`.
+fn first_free(prefixes: &[Cidr], used: &[Cidr], len: u8) -> Option<Cidr> {
+    for p in prefixes.iter().filter(|p| p.prefix_len() <= len) {
+        let width = if p.is_v6() { 128u32 } else { 32 };
+        let size = 1u128.checked_shl(width - u32::from(len)).unwrap_or(0);
+        let mut at = p.base();
+        loop {
+            let block = Cidr::parse_network(&format!("{}/{len}", ip_from_bits(p.is_v6(), at)))?;
+            match used.iter().filter(|u| u.overlaps(&block)).map(Cidr::last).max() {
+                None => return Some(block),
+                // Past the used network, at the next block boundary.
+                Some(last) => {
+                    let next = last.checked_add(1).map(|n| n.div_ceil(size.max(1)) * size.max(1));
+                    match next {
+                        Some(n) if n <= p.last() && n > at => at = n,
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Cidr {
+        Cidr::parse_network(s).unwrap()
+    }
+
+    #[test]
+    fn the_first_free_block_of_a_length() {
+        let p = [c("10.0.0.0/24"), c("10.1.0.0/24")];
+        assert_eq!(first_free(&p, &[], 26), Some(c("10.0.0.0/26")));
+        assert_eq!(first_free(&p, &[c("10.0.0.0/26")], 26), Some(c("10.0.0.64/26")));
+        assert_eq!(
+            first_free(&p, &[c("10.0.0.0/28")], 26),
+            Some(c("10.0.0.64/26")),
+            "a smaller one used takes its block"
+        );
+        assert_eq!(first_free(&p, &[c("10.0.0.0/25"), c("10.0.0.128/26")], 26), Some(c("10.0.0.192/26")));
+        assert_eq!(first_free(&p, &[c("10.0.0.0/24")], 26), Some(c("10.1.0.0/26")), "the next prefix");
+        assert_eq!(first_free(&p, &[c("10.0.0.0/24"), c("10.1.0.0/24")], 26), None);
+        assert_eq!(first_free(&p, &[], 23), None, "longer than the prefixes");
+        let v6 = [c("2001:db8:3::/48")];
+        assert_eq!(first_free(&v6, &[c("2001:db8:3::/64")], 64), Some(c("2001:db8:3:1::/64")));
+        assert_eq!(first_free(&[c("0.0.0.0/0")], &[], 0), Some(c("0.0.0.0/0")));
+    }
+
+    #[test]
+    fn prefixes_are_one_version_and_none_inside_another() {
+        let (p, v) = prefixes(&serde_json::json!(["10.11.12.0/24", "10.11.0.0/16", "10.12.0.0/24"])).unwrap();
+        assert_eq!(
+            (p.iter().map(Cidr::to_string).collect::<Vec<_>>(), v),
+            (vec!["10.11.0.0/16".into(), "10.12.0.0/24".into()], 4)
+        );
+        assert!(prefixes(&serde_json::json!(["10.0.0.0/24", "2001:db8::/64"])).is_err());
+        assert!(prefixes(&serde_json::json!(["10.0.0.1/24"])).is_err());
+        assert!(prefixes(&serde_json::json!([])).is_err());
+    }
+}
