@@ -560,12 +560,18 @@ fn bulk_create_makes_all_or_none() {
     assert_eq!(ports(), before, "none made");
     let (st, v) = s.post("/v2.0/ports", json!({"ports": [fixed("10.3.0.10"), fixed("10.3.0.11")]}));
     assert_eq!((st, v["ports"].as_array().map(Vec::len)), (201, Some(2)), "the addresses were given back: {v}");
+    let (st, v) = s.post("/v2.0/networks", json!({"networks": [{"network": {"name": "wrapped"}}]}));
+    assert_eq!(
+        (st, v["networks"][0]["name"].as_str()),
+        (201, Some("wrapped")),
+        "an item wrapped as some clients send it: {v}"
+    );
     let (st, v) = s.post("/v2.0/networks", json!({"networks": [{"name": "c"}, {"nonsense": 1}]}));
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"), "{v}");
     for bad in [json!({"networks": []}), json!({"networks": {}}), json!({"networks": [1]}), json!({})] {
         assert_eq!(s.post("/v2.0/networks", bad.clone()).0, 400, "{bad}");
     }
-    assert_eq!(s.get("/v2.0/networks").1["networks"].as_array().unwrap().len(), 2);
+    assert_eq!(s.get("/v2.0/networks").1["networks"].as_array().unwrap().len(), 3);
 }
 
 /// Floating IPs that point nowhere go with their external network (Neutron's
@@ -781,6 +787,15 @@ fn revisions_lengths_pairs_and_mtus() {
     let (st, v) =
         s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": port["id"]}}));
     assert_eq!((st, error_type(&v)), (409, "FloatingIPPortAlreadyAssociated"), "{v}");
+    let fpath = format!("/v2.0/floatingips/{}", f1["id"].as_str().unwrap());
+    let (_, v) = s.put(&fpath, json!({"floatingip": {"description": "d2"}}));
+    assert_eq!(v["floatingip"]["port_id"], port["id"], "a description change keeps the association");
+    let (_, v) = s.put(&fpath, json!({"floatingip": {}}));
+    assert_eq!(
+        (v["floatingip"]["port_id"].clone(), v["floatingip"]["description"].as_str()),
+        (Value::Null, Some("d2")),
+        "an empty update clears it"
+    );
 
     // A network may have a small MTU; a subnet of an IP version it cannot carry may not.
     let small = s.create("network", json!({"name": "small", "mtu": 67}));

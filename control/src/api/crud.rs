@@ -449,7 +449,11 @@ fn bodies(raw: &[u8], one: &str, many: &str, allowed: &[&str]) -> ApiResult<(Vec
     match (v.get(one), v.get(many)) {
         (Some(Value::Object(m)), None) => Ok((vec![only(m.clone(), allowed)?], false)),
         (None, Some(Value::Array(items))) if !items.is_empty() => {
+            // (An item may come wrapped as `{"<one>": {...}}`, as some clients send them.)
             let each = |o: &Value| match o {
+                Value::Object(m) if m.len() == 1 && m.get(one).is_some_and(Value::is_object) => {
+                    only(m[one].as_object().cloned().unwrap_or_default(), allowed)
+                }
                 Value::Object(m) => only(m.clone(), allowed),
                 _ => Err(ApiError::bad(format!("each of \"{many}\" must be an object"))),
             };

@@ -231,14 +231,15 @@ impl Resource for FloatingIp {
     }
 
     /// Not a merge: a request with `port_id` (or `fixed_ip_address`) says where the floating IP points
-    /// now (`port_id: null`: nowhere); one without keeps where it points (a description change).
+    /// now (`port_id: null`: nowhere), and so does an empty one (nowhere, Neutron's oldest way to
+    /// disassociate); one with other attributes only keeps where it points (a description change).
     fn change(db: &dyn Db, _: &Settings, cur: &FloatingIp, attrs: Attrs) -> ApiResult<FloatingIp> {
         let mut f = cur.clone();
         if let Some(d) = attrs.get("description") {
             f.standard.description =
                 d.as_str().ok_or_else(|| ApiError::bad("description must be a string"))?.to_owned();
         }
-        if attrs.contains_key("port_id") || attrs.contains_key("fixed_ip_address") {
+        if attrs.is_empty() || attrs.contains_key("port_id") || attrs.contains_key("fixed_ip_address") {
             associate(db, &mut f, string(&attrs, "port_id"), string(&attrs, "fixed_ip_address"))?;
         }
         Ok(f)
