@@ -289,6 +289,15 @@ fn routers_and_their_interfaces() {
         Some(&json!({"router": {"routes": [{"destination": "10.9.0.0/16", "nexthop": "10.5.0.7"}]}}).to_string()),
     );
     assert_eq!((st, v["router"]["routes"][0]["nexthop"].as_str()), (200, Some("10.5.0.7")));
+    // Atomic extra routes (`extraroute-atomic`): added to those it has, once; removed by value.
+    let r1 = json!({"destination": "10.9.0.0/16", "nexthop": "10.5.0.7"});
+    let r2 = json!({"destination": "10.8.0.0/16", "nexthop": "10.5.0.8"});
+    let (st, v) = s.put(&format!("/v2.0/routers/{rid}/add_extraroutes"), json!({"router": {"routes": [r1, r2]}}));
+    assert_eq!((st, v["router"]["routes"].clone()), (200, json!([r1, r2])), "{v}");
+    let (st, v) = s.put(&format!("/v2.0/routers/{rid}/remove_extraroutes"), json!({"router": {"routes": [r1]}}));
+    assert_eq!((st, v["router"]["routes"].clone()), (200, json!([r2])), "{v}");
+    let bad = json!({"router": {"routes": [{"destination": "nope", "nexthop": "x"}]}});
+    assert_eq!(s.put(&format!("/v2.0/routers/{rid}/add_extraroutes"), bad).0, 400);
     let (st, _) = s.call(
         "PUT",
         &format!("/v2.0/routers/{rid}"),

@@ -234,6 +234,11 @@ pub(super) fn writable<T: Resource>(db: &dyn Db, caller: &Caller, id: &str, rule
     }
 }
 
+/// Object `o` as the caller is shown it.
+pub(super) fn shown_view<T: Resource>(db: &dyn Db, caller: &Caller, o: T) -> ApiResult<Value> {
+    Ok(shown::<T>(caller, view(db, o)?))
+}
+
 /// A view as the caller is shown it: `tenant_id` beside `project_id` (Neutron shows both), without
 /// the attributes only an admin is shown for a caller who is not one.
 fn shown<T: Resource>(caller: &Caller, mut v: Value) -> Value {

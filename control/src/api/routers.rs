@@ -11,7 +11,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::crud::{
-    blocking, merge, new_id, new_object, to_json, touch, uuid_like, visible, writable, Api, Attrs, Resource, Settings,
+    blocking, body, merge, new_id, new_object, shown_view, to_json, touch, uuid_like, visible, writable, Api, Attrs,
+    Resource, Settings,
 };
 use super::error::{ApiError, ApiResult};
 use super::ipam;
@@ -19,7 +20,9 @@ use super::policy::Caller;
 use super::ports::{delete_service_port, new_service_port, release_port, take_new_mac};
 use crate::cidr::Cidr;
 use crate::db::Db;
-use crate::model::{ExternalGateway, FixedIp, Network, Port, Router, Store, Subnet, ROUTER_GATEWAY, ROUTER_INTERFACE};
+use crate::model::{
+    ExternalGateway, FixedIp, Network, Port, Route, Router, Store, Subnet, ROUTER_GATEWAY, ROUTER_INTERFACE,
+};
 
 impl Resource for Router {
     const ONE: &'static str = "router";
@@ -156,6 +159,61 @@ fn drop_gateway(db: &dyn Db, router: &str, gateway: Option<&ExternalGateway>) ->
 fn router_ports(db: &dyn Db, router_id: &str) -> ApiResult<Vec<Port>> {
     let (ports, _) = Store::new(db).list::<Port>()?;
     Ok(ports.into_iter().filter(|p| p.device_owner == ROUTER_INTERFACE && p.device_id == router_id).collect())
+}
+
+/// `PUT …/add_extraroutes` `{"router": {"routes": [...]}}` (`extraroute-atomic`): the routes join the
+/// router's (one it has stays once), in one write that another writer cannot lose; the router.
+pub(super) async fn add_extraroutes(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    extraroutes(api, caller, id, &raw, true).await
+}
+
+/// `PUT …/remove_extraroutes`: the routes named leave the router's (one it does not have: nothing).
+pub(super) async fn remove_extraroutes(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    extraroutes(api, caller, id, &raw, false).await
+}
+
+async fn extraroutes(api: Api, caller: Caller, id: String, raw: &[u8], add: bool) -> ApiResult<Json<Value>> {
+    let attrs = body(raw, "router", &["routes"])?;
+    let routes: Vec<Route> = serde_json::from_value(attrs.get("routes").cloned().unwrap_or(Value::Null))
+        .map_err(|e| ApiError::bad(format!("Invalid input for routes: {e}")))?;
+    let settings = api.settings.clone();
+    let rule = if add { "add_extraroutes" } else { "remove_extraroutes" };
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        for _ in 0..8 {
+            let cur: Router = writable(db, &caller, &id, rule)?;
+            let mut wanted = cur.routes.clone();
+            if add {
+                for r in &routes {
+                    if !wanted.contains(r) {
+                        wanted.push(r.clone());
+                    }
+                }
+            } else {
+                wanted.retain(|r| !routes.contains(r));
+            }
+            let mut change = Attrs::new();
+            change.insert("routes".into(), to_json(&wanted));
+            let next = Router::change(db, &settings, &cur, change)?;
+            match s.update(next) {
+                Ok(written) => return Ok(Json(json!({ "router": shown_view(db, &caller, written)? }))),
+                Err(crate::db::DbError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::revision_conflict())
+    })
+    .await
 }
 
 /// A router's interfaces are on subnets that do not overlap (Neutron's `_check_for_dup_router_subnets`):

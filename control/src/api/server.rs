@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::crud::{create, delete, list, show, update, Api, Resource, Settings};
 use super::error::ApiError;
 use super::keystone::{with_keystone, Keystone};
-use super::routers::{add_router_interface, remove_router_interface};
+use super::routers::{add_extraroutes, add_router_interface, remove_extraroutes, remove_router_interface};
 use super::security_group_rules::delete_rule;
 use super::tags;
 use crate::db::Db;
@@ -32,6 +32,8 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
         .route("/v2.0/extensions/{alias}", get(show_extension))
         .route("/v2.0/routers/{id}/add_router_interface", put(add_router_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", put(remove_router_interface))
+        .route("/v2.0/routers/{id}/add_extraroutes", put(add_extraroutes))
+        .route("/v2.0/routers/{id}/remove_extraroutes", put(remove_extraroutes))
         .route("/v2.0/security-group-rules", get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>))
         .route("/v2.0/security-group-rules/{id}", get(show::<SecurityGroupRule>).delete(delete_rule));
     let r = resource::<Network>(r, "networks");
@@ -105,6 +107,10 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("tag-ext", "Tag support for resources: subnet, subnetpool, port, router"),
     ("agent", "agent"),
     ("subnet_allocation", "Subnet Allocation"),
+    ("extraroute-atomic", "Atomically add/remove extra routes"),
+    ("revision-if-match", "If-Match constraints based on revision_number"),
+    ("project-id", "project_id field enabled"),
+    ("net-mtu-writable", "Network MTU (writable)"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {
