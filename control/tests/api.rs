@@ -793,6 +793,17 @@ fn revisions_lengths_pairs_and_mtus() {
     let port = s.create("port", json!({"network_id": nid}));
     let f1 = s.create("floatingip", json!({"floating_network_id": ext_id, "port_id": port["id"]}));
     assert_eq!(f1["port_id"], port["id"]);
+    assert_eq!(
+        (f1["port_details"]["network_id"].as_str(), &f1["port_details"]["mac_address"]),
+        (Some(nid.as_str()), &port["mac_address"]),
+        "{f1}"
+    );
+    let (_, v) = s.get("/v2.0/floatingip_pools");
+    assert_eq!(
+        (v["floatingip_pools"].as_array().map(Vec::len), v["floatingip_pools"][0]["network_id"].as_str()),
+        (Some(1), Some(ext_id.as_str())),
+        "{v}"
+    );
     let (st, v) =
         s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": port["id"]}}));
     assert_eq!((st, error_type(&v)), (409, "FloatingIPPortAlreadyAssociated"), "{v}");
@@ -876,6 +887,12 @@ fn subnet_pools_allocate_cidrs() {
     assert_eq!(st, 400, "shared is set once: {v}");
     let (st, v) = s.put(&path, json!({"subnetpool": {"min_prefixlen": 31}}));
     assert_eq!(st, 400, "its subnets are /28 and /30: {v}");
+    let (st, v) = s.put(&format!("{path}/add_prefixes"), json!({"prefixes": ["10.20.0.0/24", "10.11.5.0/24"]}));
+    assert_eq!((st, v), (200, json!({"prefixes": ["10.11.0.0/16", "10.20.0.0/24"]})), "one inside another is dropped");
+    let (st, v) = s.put(&format!("{path}/remove_prefixes"), json!({"prefixes": ["10.11.0.0/16"]}));
+    assert_eq!((st, error_type(&v)), (409, "IllegalSubnetPoolUpdate"), "its subnets are there: {v}");
+    let (st, v) = s.put(&format!("{path}/remove_prefixes"), json!({"prefixes": ["10.20.0.0/24"]}));
+    assert_eq!((st, v), (200, json!({"prefixes": ["10.11.0.0/16"]})));
     let (st, v) = s.delete(&path);
     assert_eq!((st, error_type(&v)), (409, "SubnetPoolInUse"));
     for sub in [&a, &b] {

@@ -7,10 +7,10 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::crud::{new_id, writable, Attrs, Resource, Settings};
+use super::crud::{blocking, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::ipam;
-use super::policy::{access_to_network, Access, Caller};
+use super::policy::{access_to_network, network_access, Access, Caller};
 use super::ports::{delete_service_port, new_service_port};
 use crate::db::Db;
 use crate::model::{FloatingIp, Network, Port, Router, Standard, Store, Subnet, ROUTER_INTERFACE};
@@ -89,6 +89,31 @@ fn string(attrs: &Attrs, k: &str) -> Option<String> {
     attrs.get(k).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// `GET /v2.0/floatingip_pools` (`floatingip-pools`): the subnets floating IPs come from (IPv4 subnets
+/// of the external networks the caller may see).
+pub(super) async fn pools(
+    axum::extract::State(api): axum::extract::State<Api>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Value>> {
+    let pools = blocking(&api, move |db| {
+        let s = Store::new(db);
+        let (nets, _) = s.list::<Network>()?;
+        let (subnets, _) = s.list::<Subnet>()?;
+        let external: Vec<&Network> =
+            nets.iter().filter(|n| n.external && network_access(&caller, n) != Access::None).collect();
+        Ok(subnets
+            .iter()
+            .filter(|sub| sub.ip_version == 4 && external.iter().any(|n| n.id == sub.network_id))
+            .map(|sub| {
+                json!({"subnet_id": sub.id, "subnet_name": sub.name, "network_id": sub.network_id,
+                       "project_id": sub.project_id, "tenant_id": sub.project_id})
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(axum::Json(json!({ "floatingip_pools": pools })))
+}
+
 /// The `device_owner` of a floating IP's port on its external network.
 pub(super) const FLOATINGIP_OWNER: &str = "network:floatingip";
 
@@ -157,6 +182,23 @@ impl Resource for FloatingIp {
     const ADMIN_ONLY: &'static [&'static str] = &["floating_ip_address"];
 
     const SHOWN: &'static [&'static str] = &["router_id"];
+    /// With `port_details` (`fip-port-details`): the port it points at, as Neutron summarises it.
+    fn views(db: &dyn Db, fips: Vec<FloatingIp>) -> ApiResult<Vec<Value>> {
+        let s = Store::new(db);
+        fips.iter()
+            .map(|f| {
+                let mut v = to_json(f);
+                let port = f.port_id.as_deref().map(|p| s.get::<Port>(p)).transpose()?.flatten();
+                v["port_details"] = port.map_or(Value::Null, |p| {
+                    json!({"name": p.name, "network_id": p.network_id, "mac_address": p.mac_address,
+                           "admin_state_up": p.admin_state_up, "status": p.status, "device_id": p.device_id,
+                           "device_owner": p.device_owner})
+                });
+                Ok(v)
+            })
+            .collect()
+    }
+
     type Draft = FloatingIpDraft;
 
     /// From a network the caller may see, for a port of the caller's.

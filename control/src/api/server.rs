@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 
 use super::crud::{create, delete, list, show, update, Api, Resource, Settings};
 use super::error::ApiError;
+use super::floating_ips;
 use super::keystone::{with_keystone, Keystone};
 use super::routers::{add_extraroutes, add_router_interface, remove_extraroutes, remove_router_interface};
 use super::security_group_rules::delete_rule;
+use super::subnetpools;
 use super::tags;
 use crate::db::Db;
 use crate::model::{Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, SubnetPool};
@@ -32,6 +34,9 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
         .route("/v2.0/extensions/{alias}", get(show_extension))
         .route("/v2.0/routers/{id}/add_router_interface", put(add_router_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", put(remove_router_interface))
+        .route("/v2.0/floatingip_pools", get(floating_ips::pools))
+        .route("/v2.0/subnetpools/{id}/add_prefixes", put(subnetpools::add_prefixes))
+        .route("/v2.0/subnetpools/{id}/remove_prefixes", put(subnetpools::remove_prefixes))
         .route("/v2.0/routers/{id}/add_extraroutes", put(add_extraroutes))
         .route("/v2.0/routers/{id}/remove_extraroutes", put(remove_extraroutes))
         .route("/v2.0/security-group-rules", get(list::<SecurityGroupRule>).post(create::<SecurityGroupRule>))
@@ -111,6 +116,9 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("revision-if-match", "If-Match constraints based on revision_number"),
     ("project-id", "project_id field enabled"),
     ("net-mtu-writable", "Network MTU (writable)"),
+    ("fip-port-details", "Floating IP Port Details Extension"),
+    ("floatingip-pools", "Floating IP Pools Extension"),
+    ("subnetpool-prefix-ops", "Subnet Pool Prefix Operations"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

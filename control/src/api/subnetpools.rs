@@ -17,10 +17,13 @@
 //! Two subnets allocated at the same moment from one pool may be given one CIDR on different
 //! networks (the choice is not a reservation in the DB, unlike addresses): left as it is.
 
+use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::Value;
+use axum::Json;
+use serde_json::{json, Value};
 
-use super::crud::{merge, new_id, to_json, Attrs, Resource, Settings};
+use super::crud::{blocking, merge, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::{by_owner, Access, Caller};
 use crate::cidr::{ip_from_bits, Cidr};
@@ -240,6 +243,74 @@ impl Resource for SubnetPool {
             })
             .collect())
     }
+}
+
+/// `PUT /v2.0/subnetpools/{id}/add_prefixes` `{"prefixes": [...]}` (`subnetpool-prefix-ops`): the
+/// prefixes join the pool's; `{"prefixes": [...]}` of the pool answered.
+pub(super) async fn add_prefixes(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    prefix_op(api, caller, id, &raw, true).await
+}
+
+/// `PUT …/remove_prefixes`: the prefixes leave the pool, unless a subnet of the pool is in one (409
+/// `IllegalSubnetPoolUpdate`).
+pub(super) async fn remove_prefixes(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    raw: Bytes,
+) -> ApiResult<Json<Value>> {
+    prefix_op(api, caller, id, &raw, false).await
+}
+
+async fn prefix_op(api: Api, caller: Caller, id: String, raw: &[u8], add: bool) -> ApiResult<Json<Value>> {
+    let v: Value = serde_json::from_slice(raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
+    let (asked, version) = prefixes(&v["prefixes"])?;
+    let rule = if add { "add_prefixes" } else { "remove_prefixes" };
+    blocking(&api, move |db| {
+        let s = Store::new(db);
+        for _ in 0..8 {
+            let mut p: SubnetPool = writable(db, &caller, &id, rule)?;
+            if version != p.ip_version {
+                return Err(ApiError::invalid_input("the prefixes of a pool keep its IP version"));
+            }
+            let mut cur: Vec<Cidr> = p.prefixes.iter().filter_map(|c| Cidr::parse_network(c)).collect();
+            if add {
+                cur.extend(asked.iter().copied());
+            } else {
+                if let Some(sub) = pool_subnets(db, &p.id)?
+                    .iter()
+                    .find(|sub| Cidr::parse_network(&sub.cidr).is_some_and(|c| asked.iter().any(|a| a.overlaps(&c))))
+                {
+                    return Err(ApiError::conflict(
+                        "IllegalSubnetPoolUpdate",
+                        format!(
+                            "Illegal update to subnet pool: subnet {} ({}) is in a prefix to remove.",
+                            sub.id, sub.cidr
+                        ),
+                    ));
+                }
+                cur.retain(|c| !asked.contains(c));
+                if cur.is_empty() {
+                    return Err(ApiError::bad("Illegal update to subnet pool: it would have no prefixes left."));
+                }
+            }
+            let list: Vec<Value> = cur.iter().map(|c| c.to_string().into()).collect();
+            let (merged, _) = prefixes(&Value::Array(list))?;
+            p.prefixes = merged.iter().map(Cidr::to_string).collect();
+            match s.update(p) {
+                Ok(w) => return Ok(Json(json!({ "prefixes": w.prefixes }))),
+                Err(crate::db::DbError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ApiError::revision_conflict())
+    })
+    .await
 }
 
 /// Address scopes are not implemented (`address-scope` is not listed): only `null` is taken.
