@@ -166,6 +166,8 @@ project_network_cidr = 10.100.0.0/16
 project_network_mask_bits = 28
 project_network_v6_cidr = 2001:db8::/48
 project_network_v6_mask_bits = 64
+[neutron_plugin_options]
+available_type_drivers = vxlan,geneve,gre
 [network-feature-enabled]
 api_extensions = $EXTENSIONS
 ipv6 = true
