@@ -798,12 +798,19 @@ fn revisions_lengths_pairs_and_mtus() {
         (Some(nid.as_str()), &port["mac_address"]),
         "{f1}"
     );
-    let (_, v) = s.get("/v2.0/floatingip_pools");
-    assert_eq!(
-        (v["floatingip_pools"].as_array().map(Vec::len), v["floatingip_pools"][0]["network_id"].as_str()),
-        (Some(1), Some(ext_id.as_str())),
-        "{v}"
-    );
+    let ext2 = s.create("subnet", json!({"network_id": ext_id, "cidr": "198.51.100.0/24", "ip_version": 4}));
+    let (_, v) = s.get("/v2.0/floatingip-pools");
+    let pools: Vec<(&str, &str)> = v["floatingip_pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["network_id"].as_str().unwrap(), p["cidr"].as_str().unwrap()))
+        .collect();
+    let mut pools = pools;
+    pools.sort();
+    assert_eq!(pools, [(ext_id.as_str(), "198.51.100.0/24"), (ext_id.as_str(), "203.0.113.0/24")], "{v}");
+    let f2 = s.create("floatingip", json!({"floating_network_id": ext_id, "subnet_id": ext2["id"]}));
+    assert!(f2["floating_ip_address"].as_str().unwrap().starts_with("198.51.100."), "from the pool asked for: {f2}");
     let (st, v) =
         s.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": ext_id, "port_id": port["id"]}}));
     assert_eq!((st, error_type(&v)), (409, "FloatingIPPortAlreadyAssociated"), "{v}");

@@ -105,7 +105,7 @@ pub(super) async fn pools(
             .iter()
             .filter(|sub| sub.ip_version == 4 && external.iter().any(|n| n.id == sub.network_id))
             .map(|sub| {
-                json!({"subnet_id": sub.id, "subnet_name": sub.name, "network_id": sub.network_id,
+                json!({"subnet_id": sub.id, "subnet_name": sub.name, "network_id": sub.network_id, "cidr": sub.cidr,
                        "project_id": sub.project_id, "tenant_id": sub.project_id})
             })
             .collect::<Vec<_>>())
@@ -163,6 +163,8 @@ pub(super) struct FloatingIpDraft {
     /// `floating_ip_address`, if asked for.
     wanted: Option<String>,
     description: String,
+    /// `subnet_id`: the external subnet to take the address from (`floatingip-pools`).
+    subnet: Option<String>,
 }
 
 impl Resource for FloatingIp {
@@ -224,6 +226,7 @@ impl Resource for FloatingIp {
             fixed: string(&attrs, "fixed_ip_address"),
             wanted: string(&attrs, "floating_ip_address"),
             description: string(&attrs, "description").unwrap_or_default(),
+            subnet: string(&attrs, "subnet_id"),
         })
     }
 
@@ -240,8 +243,13 @@ impl Resource for FloatingIp {
             .subnets
             .iter()
             .filter_map(|id| s.get::<Subnet>(id).ok().flatten())
-            .find(|x| x.ip_version == 4)
-            .ok_or_else(|| ApiError::bad(format!("Network {net_id} has no IPv4 subnet")))?;
+            .find(|x| x.ip_version == 4 && d.subnet.as_ref().is_none_or(|want| *want == x.id))
+            .ok_or_else(|| match &d.subnet {
+                Some(want) => ApiError::bad(format!(
+                    "Bad floatingip request: subnet {want} is not an IPv4 subnet of network {net_id}."
+                )),
+                None => ApiError::bad(format!("Network {net_id} has no IPv4 subnet")),
+            })?;
         let id = new_id();
         // Its address is a port's on the external network (`network:floatingip`), as Neutron's: the
         // network's users see it taken.

@@ -35,6 +35,7 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
         .route("/v2.0/routers/{id}/add_router_interface", put(add_router_interface))
         .route("/v2.0/routers/{id}/remove_router_interface", put(remove_router_interface))
         .route("/v2.0/floatingip_pools", get(floating_ips::pools))
+        .route("/v2.0/floatingip-pools", get(floating_ips::pools))
         .route("/v2.0/subnetpools/{id}/add_prefixes", put(subnetpools::add_prefixes))
         .route("/v2.0/subnetpools/{id}/remove_prefixes", put(subnetpools::remove_prefixes))
         .route("/v2.0/routers/{id}/add_extraroutes", put(add_extraroutes))
