@@ -439,7 +439,7 @@ fn first_free(prefixes: &[Cidr], used: &[Cidr], len: u8) -> Option<Cidr> {
                 None => return Some(block),
                 // Past the used network, at the next block boundary.
                 Some(last) => {
-                    let next = last.checked_add(1).map(|n| n.div_ceil(size.max(1)) * size.max(1));
+                    let next = last.checked_add(1).and_then(|n| n.div_ceil(size.max(1)).checked_mul(size.max(1)));
                     match next {
                         Some(n) if n <= p.last() && n > at => at = n,
                         _ => break,
@@ -476,6 +476,8 @@ mod tests {
         let v6 = [c("2001:db8:3::/48")];
         assert_eq!(first_free(&v6, &[c("2001:db8:3::/64")], 64), Some(c("2001:db8:3:1::/64")));
         assert_eq!(first_free(&[c("0.0.0.0/0")], &[], 0), Some(c("0.0.0.0/0")));
+        assert_eq!(first_free(&[c("ffff::/16")], &[c("ffff::/17"), c("ffff:8000::/17")], 17), None, "the top of the space, full");
+        assert_eq!(first_free(&[c("::/0")], &[c("::/1")], 0), None);
     }
 
     #[test]
