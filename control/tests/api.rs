@@ -448,6 +448,9 @@ fn an_empty_gateway_is_no_gateway_and_null_routes_none() {
         (200, &ips),
         "the same gateway keeps its port"
     );
+    let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id, "enable_snat": false}}));
+    assert_eq!((st, &r["router"]["external_gateway_info"]["external_fixed_ips"]), (200, &ips), "{r}");
+    assert_eq!(gw_ports().len(), 1, "enable_snat alone keeps the port");
     let asked = json!([{"subnet_id": ips[0]["subnet_id"], "ip_address": "203.0.113.99"}]);
     let (st, r) = put(json!({"external_gateway_info": {"network_id": ext_id, "external_fixed_ips": asked}}));
     assert_eq!((st, &r["router"]["external_gateway_info"]["external_fixed_ips"]), (200, &asked), "{r}");

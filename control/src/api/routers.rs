@@ -83,7 +83,10 @@ impl Resource for Router {
     }
 
     fn settle(db: &dyn Db, cur: &Router, next: &Router, written: bool) {
-        if cur.external_gateway_info == next.external_gateway_info {
+        // The port is the gateway's network and addresses; `enable_snat` alone changes no port.
+        let port_of =
+            |g: &Option<ExternalGateway>| g.as_ref().map(|g| (g.network_id.clone(), g.external_fixed_ips.clone()));
+        if port_of(&cur.external_gateway_info) == port_of(&next.external_gateway_info) {
             return;
         }
         let gone = if written { &cur.external_gateway_info } else { &next.external_gateway_info };

@@ -476,7 +476,11 @@ mod tests {
         let v6 = [c("2001:db8:3::/48")];
         assert_eq!(first_free(&v6, &[c("2001:db8:3::/64")], 64), Some(c("2001:db8:3:1::/64")));
         assert_eq!(first_free(&[c("0.0.0.0/0")], &[], 0), Some(c("0.0.0.0/0")));
-        assert_eq!(first_free(&[c("ffff::/16")], &[c("ffff::/17"), c("ffff:8000::/17")], 17), None, "the top of the space, full");
+        assert_eq!(
+            first_free(&[c("ffff::/16")], &[c("ffff::/17"), c("ffff:8000::/17")], 17),
+            None,
+            "the top of the space, full"
+        );
         assert_eq!(first_free(&[c("::/0")], &[c("::/1")], 0), None);
     }
 
