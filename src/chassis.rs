@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use control::db::{Db, DbError};
-use control::model::{now_utc, Agent, Chassis, NetworkType, Store, AGENT_REPORT_INTERVAL};
+use control::model::{now_utc, Agent, Chassis, NetworkType, Object, Store, AGENT_REPORT_INTERVAL};
 
 use crate::backoff::{sleep_unless, Backoff};
 
@@ -71,28 +71,39 @@ pub fn report(db: &dyn Db, chassis: &str, at: &Endpoint, stop: &AtomicBool) {
 
 /// One report: the agent's heartbeat (and its endpoint), keeping what an admin set.
 fn report_once(db: &dyn Db, chassis: &str, at: &Endpoint, started: &str) -> Result<()> {
+    let now = now_utc();
+    let new = || Agent {
+        id: chassis.into(),
+        tunnel_ip: at.ip.clone(),
+        tunnel_types: at.tunnel_types.clone(),
+        created_at: now.clone(),
+        started_at: started.to_owned(),
+        heartbeat_timestamp: now.clone(),
+        admin_state_up: true,
+        description: String::new(),
+        revision_number: 0,
+    };
+    upsert(db, chassis, new, |a: &mut Agent| {
+        (a.tunnel_ip, a.tunnel_types) = (at.ip.clone(), at.tunnel_types.clone());
+        (a.started_at, a.heartbeat_timestamp) = (started.to_owned(), now.clone());
+        true
+    })
+    .context("the agent's entry")
+}
+
+/// Object `id`: made by `new` if there is none, else changed by `change` (written if it says so),
+/// again on the fresh object when another writer came first.
+fn upsert<T: Object>(db: &dyn Db, id: &str, new: impl Fn() -> T, change: impl Fn(&mut T) -> bool) -> Result<()> {
     let store = Store::new(db);
     for _ in 0..10 {
-        let now = now_utc();
-        let result = match store.get::<Agent>(chassis)? {
-            Some(mut a) => {
-                (a.tunnel_ip, a.tunnel_types) = (at.ip.clone(), at.tunnel_types.clone());
-                (a.started_at, a.heartbeat_timestamp) = (started.to_owned(), now);
-                store.update(a).map(drop)
+        let result = match store.get::<T>(id)? {
+            Some(mut o) => {
+                if !change(&mut o) {
+                    return Ok(());
+                }
+                store.update(o).map(drop)
             }
-            None => store
-                .create(Agent {
-                    id: chassis.into(),
-                    tunnel_ip: at.ip.clone(),
-                    tunnel_types: at.tunnel_types.clone(),
-                    created_at: now.clone(),
-                    started_at: started.to_owned(),
-                    heartbeat_timestamp: now,
-                    admin_state_up: true,
-                    description: String::new(),
-                    revision_number: 0,
-                })
-                .map(drop),
+            None => store.create(new()).map(drop),
         };
         match result {
             Ok(()) => return Ok(()),
@@ -100,7 +111,7 @@ fn report_once(db: &dyn Db, chassis: &str, at: &Endpoint, started: &str) -> Resu
             Err(e) => return Err(e.into()),
         }
     }
-    bail!("the agent's entry kept changing under us")
+    bail!("{} {id}: the entry kept changing under us", T::TABLE)
 }
 
 /// `dragonflow chassis`: static chassis, for tunnel endpoints that are not nodes of ours.
@@ -174,32 +185,14 @@ pub fn command(c: &ChassisCommand) -> Result<()> {
 
 /// Registers (or refreshes) this node's chassis.
 fn register(db: &dyn Db, chassis: &str, at: &Endpoint) -> Result<()> {
-    let store = Store::new(db);
-    for _ in 0..10 {
-        let current: Option<Chassis> = store.get(chassis)?;
-        let result = match current {
-            Some(c) if c.ip == at.ip && c.tunnel_types == at.tunnel_types => return Ok(()),
-            Some(mut c) => {
-                c.ip = at.ip.clone();
-                c.tunnel_types = at.tunnel_types.clone();
-                store.update(c).map(drop)
-            }
-            None => store
-                .create(Chassis {
-                    id: chassis.into(),
-                    ip: at.ip.clone(),
-                    tunnel_types: at.tunnel_types.clone(),
-                    revision_number: 0,
-                })
-                .map(drop),
-        };
-        match result {
-            Ok(()) => return Ok(()),
-            Err(DbError::Conflict { .. } | DbError::AlreadyExists) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    bail!("registering chassis {chassis}: the entry kept changing under us")
+    let new =
+        || Chassis { id: chassis.into(), ip: at.ip.clone(), tunnel_types: at.tunnel_types.clone(), revision_number: 0 };
+    upsert(db, chassis, new, |c: &mut Chassis| {
+        let changed = c.ip != at.ip || c.tunnel_types != at.tunnel_types;
+        (c.ip, c.tunnel_types) = (at.ip.clone(), at.tunnel_types.clone());
+        changed
+    })
+    .with_context(|| format!("registering chassis {chassis}"))
 }
 
 #[cfg(test)]
