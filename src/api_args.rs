@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use control::api::segments::{parse_ranges, parse_vlan_ranges, Segments};
-use control::api::Settings;
+use control::api::{QuotaDefaults, Settings};
 use control::model::NetworkType;
 
 /// How the API knows who asks: nobody (loopback), a static token, or Keystone.
@@ -56,6 +56,11 @@ pub struct ApiSettingsArgs {
     /// The underlay's MTU; a tunnelled network's is this minus its encapsulation's overhead.
     #[arg(long, default_value_t = 1500)]
     global_physnet_mtu: u32,
+    /// The quota limits of a project without its own, over Neutron's defaults: RESOURCE=LIMIT[,…]
+    /// (network, subnet, subnetpool, port, router, floatingip, security_group, security_group_rule;
+    /// -1 for none).
+    #[arg(long, default_value = "")]
+    default_quotas: String,
     /// The tunnels' outer IP version (4 or 6).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(4..=6))]
     overlay_ip_version: u8,
@@ -92,6 +97,7 @@ impl ApiSettingsArgs {
             physnet_mtu: self.global_physnet_mtu,
             overlay_ip_version: self.overlay_ip_version,
         };
-        Ok(Settings { segments: segments.into() })
+        let quotas = QuotaDefaults::parse(&self.default_quotas).map_err(|e| anyhow!("--default-quotas: {e}"))?;
+        Ok(Settings { segments: segments.into(), quotas: quotas.into() })
     }
 }

@@ -568,6 +568,20 @@ pub struct Agent {
 }
 object!(Agent, "agent");
 
+/// A project's quota limits where they differ from the defaults (Neutron's `quotas` extension), keyed
+/// by the project's id: each resource's limit, -1 for none. Read by the API only (no controller
+/// compiles this table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    /// The project's id.
+    pub id: String,
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, i64>,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(Quota, "quota");
+
 /// How often a node reports (Neutron's `report_interval`).
 pub const AGENT_REPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// An agent whose last report is older is dead (Neutron's `agent_down_time`).

@@ -27,7 +27,7 @@ fn network_segments_are_allocated_checked_and_given_back() {
         physnet_mtu: 9000,
         ..Segments::default()
     };
-    let s = serve_settings("segments", Settings { segments: segments.into() }, |r| r);
+    let s = serve_settings("segments", Settings { segments: segments.into(), ..Default::default() }, |r| r);
     let create = |body: Value| s.post("/v2.0/networks", json!({ "network": body }));
     let seg = |v: &Value| {
         let n = &v["network"];
@@ -916,4 +916,21 @@ fn subnet_pools_allocate_cidrs() {
     assert_eq!((st, v["subnetpool"]["max_prefixlen"].as_str()), (201, Some("128")), "{v}");
     let (st, v) = s.post("/v2.0/subnetpools", json!({"subnetpool": {"prefixes": ["10.0.0.0/8", "2001:db8::/32"]}}));
     assert_eq!(st, 400, "one IP version: {v}");
+}
+
+/// The operator's default quotas (`--default-quotas`) limit every project without its own; the operator's
+/// objects (no project, authentication off) are not counted.
+#[test]
+fn default_quotas_limit_projects_not_the_operator() {
+    let quotas = control::api::QuotaDefaults::parse("network=1").unwrap();
+    let s = serve_settings("default-quotas", Settings { quotas: quotas.into(), ..Default::default() }, |r| r);
+    s.create("network", json!({"name": "a", "project_id": "px"}));
+    let (st, v) = s.post("/v2.0/networks", json!({"network": {"name": "b", "project_id": "px"}}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "{v}");
+    s.create("network", json!({"name": "a", "project_id": "py"}));
+    for name in ["o1", "o2"] {
+        s.create("network", json!({ "name": name }));
+    }
+    let (_, v) = s.get("/v2.0/quotas/px");
+    assert_eq!(v["quota"]["network"], 1, "{v}");
 }

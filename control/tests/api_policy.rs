@@ -271,3 +271,105 @@ fn agents_are_the_admins() {
     assert_eq!(admin.delete("/v2.0/agents/node-2").0, 204);
     assert_eq!(ids(&admin.get("/v2.0/agents").1, "agents"), ["node-1"]);
 }
+
+/// Quotas: each project's limits (its own or the defaults), set, forced and reset by an admin, read by
+/// the project; a create (one or a bulk) past a limit is refused before anything is stored; what a
+/// project has is counted as its lists show it (a rule is its group's project's).
+#[test]
+fn quotas_limit_what_a_project_creates() {
+    let k = fake_keystone();
+    let s = behind("quotas", &k.url);
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p1, p2) = (as_("admin-t"), as_("p1-t"), as_("p2-t"));
+    let quota = |v: &Value, r: &str| v["quota"][r].clone();
+
+    // Neutron's defaults; a project reads its own, and only its own.
+    let (st, v) = p1.get("/v2.0/quotas/p1");
+    assert_eq!(
+        (st, quota(&v, "network"), quota(&v, "port"), quota(&v, "subnetpool")),
+        (200, json!(100), json!(500), json!(-1))
+    );
+    assert_eq!(p1.get("/v2.0/quotas/p1/default").1, v, "no limits of its own: the defaults");
+    assert_eq!(p1.get("/v2.0/quotas/tenant").1, json!({"tenant": {"tenant_id": "p1"}}));
+    for (st, v) in [
+        p1.get("/v2.0/quotas/p2"),
+        p1.get("/v2.0/quotas"),
+        p1.put("/v2.0/quotas/p1", json!({"quota": {"network": 1000}})),
+        p1.delete("/v2.0/quotas/p1"),
+    ] {
+        assert_eq!((st, error_type(&v)), (403, "PolicyNotAuthorized"), "{v}");
+    }
+
+    // The admin sets limits (Neutron converts strings to integers) and lists the projects that have some.
+    let (st, v) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": "2", "router": 0}}));
+    assert_eq!(
+        (st, quota(&v, "network"), quota(&v, "router"), quota(&v, "port")),
+        (200, json!(2), json!(0), json!(500)),
+        "{v}"
+    );
+    let (_, v) = admin.get("/v2.0/quotas");
+    let listed: Vec<(&str, &str, i64)> = v["quotas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["project_id"].as_str().unwrap(), q["tenant_id"].as_str().unwrap(), q["network"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(listed, [("p1", "p1", 2)], "{v}");
+    for bad in
+        [json!({"networks": 1}), json!({"network": -2}), json!({"network": "many"}), json!({"network": 1u64 << 31})]
+    {
+        let (st, v) = admin.put("/v2.0/quotas/p1", json!({ "quota": bad }));
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+
+    // Enforced: a bulk past the limit stores nothing; one more is refused; another project is not limited.
+    let net = p1.create("network", json!({"name": "a"}));
+    let (st, v) = p1.post("/v2.0/networks", json!({"networks": [{"name": "b"}, {"name": "c"}]}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "{v}");
+    assert_eq!(p1.get("/v2.0/networks").1["networks"].as_array().unwrap().len(), 1, "nothing of the bulk stored");
+    p1.create("network", json!({"name": "b"}));
+    let (st, v) = p1.post("/v2.0/networks", json!({"network": {"name": "c"}}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "{v}");
+    let (st, v) = admin.post("/v2.0/networks", json!({"network": {"name": "c", "project_id": "p1"}}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "the admin creating for p1 counts against p1: {v}");
+    let (st, v) = p1.post("/v2.0/routers", json!({"router": {"name": "r"}}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "a limit of 0: {v}");
+    p2.create("network", json!({"name": "p2's"}));
+
+    // Details: limit, use and reservations.
+    let (_, v) = p1.get("/v2.0/quotas/p1/details");
+    assert_eq!(quota(&v, "network"), json!({"limit": 2, "used": 2, "reserved": 0}), "{v}");
+    assert_eq!(quota(&v, "router"), json!({"limit": 0, "used": 0, "reserved": 0}), "{v}");
+
+    // Rules count against their group's project, however made.
+    let (_, v) = p1.get("/v2.0/security-groups");
+    let group = v["security_groups"][0]["id"].clone();
+    let rules = p1.get("/v2.0/quotas/p1/details").1["quota"]["security_group_rule"]["used"].as_i64().unwrap();
+    assert!(rules >= 4, "the default group's rules count: {rules}");
+    admin.put("/v2.0/quotas/p1", json!({"quota": {"security_group_rule": rules + 1}}));
+    let rule = |port: u16| json!({"security_group_rule": {"security_group_id": group, "direction": "ingress", "protocol": "tcp", "port_range_min": port, "port_range_max": port}});
+    assert_eq!(admin.post("/v2.0/security-group-rules", rule(22)).0, 201);
+    let (st, v) = admin.post("/v2.0/security-group-rules", rule(80));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "the admin's rule in p1's group counts against p1: {v}");
+    let (st, v) = p2.post("/v2.0/security-group-rules", rule(80));
+    assert_eq!((st, error_type(&v)), (404, "SecurityGroupNotFound"), "not found before over quota: {v}");
+
+    // A limit below the use is refused unless forced; forced, the next create is refused.
+    let (st, v) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 1}}));
+    assert_eq!((st, error_type(&v)), (400, "InvalidQuotaValue"), "{v}");
+    let (st, v) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 1, "check_limit": false}}));
+    assert_eq!((st, quota(&v, "network")), (200, json!(1)), "{v}");
+    let (st, v) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 0, "force": true}}));
+    assert_eq!((st, quota(&v, "network")), (200, json!(0)), "{v}");
+    let (st, _) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 0, "force": true, "check_limit": true}}));
+    assert_eq!(st, 400, "check_limit asked for wins over force");
+    p1.delete(&format!("/v2.0/networks/{}", net["id"].as_str().unwrap()));
+
+    // Reset: the defaults again, and not listed.
+    assert_eq!(admin.delete("/v2.0/quotas/p1").0, 204);
+    let (st, v) = admin.delete("/v2.0/quotas/p1");
+    assert_eq!((st, error_type(&v)), (404, "TenantQuotaNotFound"), "{v}");
+    assert_eq!(admin.get("/v2.0/quotas").1, json!({"quotas": []}));
+    assert_eq!(quota(&p1.get("/v2.0/quotas/p1").1, "network"), json!(100));
+    p1.create("router", json!({"name": "r"}));
+}

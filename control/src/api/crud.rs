@@ -26,6 +26,7 @@ use serde_json::{json, Map, Value};
 use super::error::{ApiError, ApiResult};
 use super::policy::{by_owner, forbidden, project_of_request, Access, Caller};
 use super::query::{select, ListQuery};
+use super::quotas::{self, QuotaDefaults};
 use super::segments::Segments;
 use crate::db::{Db, DbError};
 use crate::model::{Object, Store};
@@ -42,6 +43,8 @@ pub struct Api {
 pub struct Settings {
     /// What network segments are allocated from, and the MTUs they leave.
     pub segments: Arc<Segments>,
+    /// The limits of a project without its own (`quotas.rs`).
+    pub quotas: Arc<QuotaDefaults>,
 }
 
 /// A request's attributes: the object inside `{"<one>": {...}}`.
@@ -83,6 +86,11 @@ pub(super) trait Resource: Object + Send + 'static {
     /// the owner (or an admin) everything, others nothing (`policy.rs`).
     fn access(_db: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
         Ok(views.iter().map(|v| by_owner(caller, v)).collect())
+    }
+
+    /// The project a create request counts against (quotas): the request's `project_id`.
+    fn quota_project(_db: &dyn Db, attrs: &Attrs) -> ApiResult<Option<String>> {
+        Ok(attrs.get("project_id").and_then(Value::as_str).map(str::to_owned))
     }
 
     /// A create's checks that depend on who asks, against the DB (a subnet goes on a network of the
@@ -289,9 +297,13 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
                 Ok((asked, T::draft(attrs, &settings)?))
             })
             .collect::<ApiResult<Vec<_>>>()?;
+        for (asked, _) in &drafts {
+            T::authorize_create(db, &caller, asked)?;
+        }
+        quotas::check::<T>(db, &settings, drafts.iter().map(|(asked, _)| asked))?;
         let mut made: Vec<T> = Vec::with_capacity(drafts.len());
-        for (asked, draft) in drafts {
-            match T::authorize_create(db, &caller, &asked).and_then(|()| T::insert(db, draft)) {
+        for (_, draft) in drafts {
+            match T::insert(db, draft) {
                 Ok(o) => made.push(o),
                 Err(e) => {
                     for o in made.iter().rev() {

@@ -95,7 +95,7 @@ fn lines(s: &str) -> usize {
 }
 
 /// Neutron's `convert_to_int` (Python's `int()`): integers, numbers (truncated), strings of an integer.
-fn int(x: &Value) -> ApiResult<i64> {
+pub(super) fn int(x: &Value) -> ApiResult<i64> {
     let n = match x {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.trunc() as i64)),
         Value::String(s) => s.trim().parse().ok(),

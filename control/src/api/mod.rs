@@ -1,7 +1,8 @@
 //! The Neutron API (northbound): `/v2.0/…` with Neutron's JSON bodies, status codes, `fields` and
 //! filter query parameters, and its error body `{"NeutronError": {"type", "message", "detail"}}`, over
 //! any [`Db`](crate::db::Db). The real OpenStack clients drive it with authentication off; a static
-//! token ([`with_token`]) guards it beyond loopback.
+//! token ([`with_token`]) guards it beyond loopback; with Keystone ([`with_keystone`]) each request is a
+//! project's, under Neutron's default policy.
 //!
 //! One file per resource, each holding its rules; the shape they share is written once in `crud`:
 //!
@@ -17,9 +18,16 @@
 //! | `routers.rs` | routers, `add_router_interface` / `remove_router_interface`, extra routes |
 //! | `security_groups.rs` | security groups (shown with their rules), `stateful`, the default group |
 //! | `security_group_rules.rs` | security group rules: Neutron's conversions and checks, `normalized_cidr` |
+//! | `quotas.rs` | quotas: each project's limits, checked at every create (`OverQuota`) |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
+//! | `subnetpools.rs` | subnet pools (`subnet_allocation`): subnets that take their CIDR from one |
+//! | `agents.rs` | agents: each node's local controller, from its heartbeat |
+//! | `tags.rs` | tags on every resource with standard attributes |
 //! | `segments.rs` | network segments (VXLAN, Geneve, GRE, VLAN, flat): checked or allocated cloud-wide, MTUs |
 //! | `ipam.rs` | address and MAC allocation that never hands one out twice, even across API servers |
+//! | `query.rs` | a list's filters (validated), `fields`, sorting and pagination |
+//! | `policy.rs` | who may see and change what: Neutron's default policy |
+//! | `keystone.rs` | Keystone token validation, cached |
 //! | `crud.rs` | the generic list / show / create / update / delete handlers and the `Resource` trait |
 //! | `server.rs` | every route, the version / resources / extensions documents, the token guard, [`serve_until`] |
 //! | `error.rs` | [`ApiError`]: a status and Neutron's error body |
@@ -60,6 +68,7 @@ mod networks;
 mod policy;
 mod ports;
 mod query;
+mod quotas;
 mod routers;
 mod security_group_rules;
 mod security_groups;
@@ -74,4 +83,5 @@ pub use crud::{Api, Settings};
 pub use error::ApiError;
 pub use keystone::{with_keystone, Keystone};
 pub use policy::Caller;
+pub use quotas::QuotaDefaults;
 pub use server::{router, serve_until, with_token, Auth};

@@ -195,6 +195,16 @@ fn is_time(v: &str) -> bool {
         })
 }
 
+/// Neutron's `convert_to_boolean` for a body's value: a JSON boolean, or `true`/`false`, `1`/`0`,
+/// `yes`/`no`, `on`/`off`, `t`/`f`, `y`/`n` in any case, as a string or a number.
+pub(super) fn convert_to_boolean(v: &Value) -> ApiResult<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => boolean(s),
+        other => boolean(&other.to_string()),
+    }
+}
+
 /// Neutron's `convert_to_boolean` for a query value.
 fn boolean(v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {

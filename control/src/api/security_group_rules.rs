@@ -326,6 +326,12 @@ impl Resource for SecurityGroupRule {
         Ok(checked(&attrs)?)
     }
 
+    /// A rule counts against its group's project, as it shows.
+    fn quota_project(db: &dyn Db, attrs: &Attrs) -> ApiResult<Option<String>> {
+        let Some(id) = attrs.get("security_group_id").and_then(Value::as_str) else { return Ok(None) };
+        Ok(Store::new(db).get::<SecurityGroup>(id)?.map(|g| g.project_id))
+    }
+
     /// In a group of the caller's, naming a remote group the caller may see (another project's is not
     /// found to it).
     fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {

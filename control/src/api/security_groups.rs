@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::crud::{merge, new_id, new_object, to_json, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::Caller;
+use super::query::convert_to_boolean;
 use super::security_group_rules::rule_json;
 use crate::db::{Db, DbError};
 use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Standard, Store};
@@ -110,23 +111,10 @@ fn name_not_default(attrs: &Attrs) -> ApiResult<()> {
     Ok(())
 }
 
-/// Neutron's `convert_to_boolean` on `stateful`: a JSON boolean, or `true`/`false`, `1`/`0`, `yes`/`no`,
-/// `on`/`off`, `t`/`f`, `y`/`n` in any case, as a string or a number.
+/// Neutron's `convert_to_boolean` on `stateful`.
 fn stateful(attrs: &mut Attrs) -> ApiResult<()> {
     let Some(v) = attrs.get("stateful") else { return Ok(()) };
-    let text = match v {
-        Value::Bool(_) => return Ok(()),
-        Value::String(s) => s.to_ascii_lowercase(),
-        other => other.to_string(),
-    };
-    let b = match text.as_str() {
-        "true" | "1" | "yes" | "on" | "t" | "y" => true,
-        "false" | "0" | "no" | "off" | "f" | "n" => false,
-        _ => {
-            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-            return Err(ApiError::invalid_input(format_args!("'{shown}' cannot be converted to boolean")));
-        }
-    };
+    let b = convert_to_boolean(v)?;
     attrs.insert("stateful".into(), Value::Bool(b));
     Ok(())
 }

@@ -17,6 +17,7 @@ use super::crud::{create, delete, list, show, update, Api, Resource, Settings};
 use super::error::ApiError;
 use super::floating_ips;
 use super::keystone::{with_keystone, Keystone};
+use super::quotas;
 use super::routers::{add_extraroutes, add_router_interface, remove_extraroutes, remove_router_interface};
 use super::security_group_rules::delete_rule;
 use super::subnetpools;
@@ -50,6 +51,10 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
     let r = resource::<FloatingIp>(r, "floatingips");
     let r = resource::<SubnetPool>(r, "subnetpools");
     let r = r
+        .route("/v2.0/quotas", get(quotas::list))
+        .route("/v2.0/quotas/{id}", get(quotas::show).put(quotas::update).delete(quotas::reset))
+        .route("/v2.0/quotas/{id}/default", get(quotas::defaults))
+        .route("/v2.0/quotas/{id}/details", get(quotas::details))
         .route("/v2.0/agents", get(list::<Agent>))
         .route("/v2.0/agents/{id}", get(show::<Agent>).put(update::<Agent>).delete(delete::<Agent>));
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
@@ -120,6 +125,10 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("fip-port-details", "Floating IP Port Details Extension"),
     ("floatingip-pools", "Floating IP Pools Extension"),
     ("subnetpool-prefix-ops", "Subnet Pool Prefix Operations"),
+    ("quotas", "Quota management support"),
+    ("quota_details", "Quota details management support"),
+    ("quota-check-limit", "Quota engine limit check"),
+    ("quota-check-limit-default", "Default quota limit check"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {
