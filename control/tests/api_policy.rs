@@ -373,3 +373,19 @@ fn quotas_limit_what_a_project_creates() {
     assert_eq!(quota(&p1.get("/v2.0/quotas/p1").1, "network"), json!(100));
     p1.create("router", json!({"name": "r"}));
 }
+
+/// Network IP availability is the admin's: a project lists none and finds none.
+#[test]
+fn ip_availability_is_the_admins() {
+    let k = fake_keystone();
+    let s = behind("ip-availability", &k.url);
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p1) = (as_("admin-t"), as_("p1-t"));
+    let net = p1.create("network", json!({"name": "mine"}));
+    let path = format!("/v2.0/network-ip-availabilities/{}", net["id"].as_str().unwrap());
+    assert_eq!(p1.get("/v2.0/network-ip-availabilities").1, json!({"network_ip_availabilities": []}));
+    assert_eq!(p1.get(&path).0, 404);
+    let (_, v) = admin.get("/v2.0/network-ip-availabilities");
+    assert_eq!(v["network_ip_availabilities"][0]["project_id"], "p1", "{v}");
+    assert_eq!(admin.get(&path).0, 200);
+}

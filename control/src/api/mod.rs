@@ -21,6 +21,7 @@
 //! | `quotas.rs` | quotas: each project's limits, checked at every create (`OverQuota`) |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
 //! | `subnetpools.rs` | subnet pools (`subnet_allocation`): subnets that take their CIDR from one |
+//! | `ip_availability.rs` | each network's addresses in all and in use (`network-ip-availability`) |
 //! | `agents.rs` | agents: each node's local controller, from its heartbeat |
 //! | `tags.rs` | tags on every resource with standard attributes |
 //! | `segments.rs` | network segments (VXLAN, Geneve, GRE, VLAN, flat): checked or allocated cloud-wide, MTUs |
@@ -62,6 +63,7 @@ mod error;
 mod extra_dhcp_opts;
 mod fixed_ips;
 mod floating_ips;
+mod ip_availability;
 pub mod ipam;
 mod keystone;
 mod networks;

@@ -123,12 +123,15 @@ pub(super) fn delete_service_port(db: &dyn Db, p: &Port) -> ApiResult<()> {
     Ok(())
 }
 
-/// A new MAC for `next` (the update of `cur`), taken on the network; `Ok(false)` if it is the one it
-/// has. Neutron refuses it for a `network:` port (`UnsupportedPortDeviceOwner`) and for one a node has
-/// plugged (`PortBound`).
+/// A new MAC for `next` (the update of `cur`), taken on the network: the one asked for, or a generated
+/// one for `null` (`port-mac-address-regenerate`); `Ok(false)` if it is the one it has. Neutron refuses
+/// it for a `network:` port (`UnsupportedPortDeviceOwner`) and for one a node has plugged (`PortBound`).
 fn change_mac(db: &dyn Db, cur: &Port, next: &mut Port, mac: &Value) -> ApiResult<bool> {
-    let mac = valid_mac(mac)?;
-    if mac == cur.mac_address {
+    let asked = match mac {
+        Value::Null => None,
+        m => Some(valid_mac(m)?),
+    };
+    if asked.as_deref() == Some(cur.mac_address.as_str()) {
         return Ok(false);
     }
     let id = &cur.id;
@@ -145,13 +148,20 @@ fn change_mac(db: &dyn Db, cur: &Port, next: &mut Port, mac: &Value) -> ApiResul
         return Err(ApiError::conflict(
             "PortBound",
             format!(
-                "Unable to complete operation on port {id}, port is already bound, port type: {}, old_mac {}, new_mac {mac}.",
-                cur.vif_type, cur.mac_address
+                "Unable to complete operation on port {id}, port is already bound, port type: {}, old_mac {}, new_mac {}.",
+                cur.vif_type,
+                cur.mac_address,
+                asked.as_deref().unwrap_or("None")
             ),
         ));
     }
-    take_mac(db, &cur.network_id, &mac, id)?;
-    next.mac_address = mac;
+    next.mac_address = match asked {
+        Some(mac) => {
+            take_mac(db, &cur.network_id, &mac, id)?;
+            mac
+        }
+        None => take_new_mac(db, &cur.network_id, id)?,
+    };
     Ok(true)
 }
 

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::crud::{create, delete, list, show, update, Api, Resource, Settings};
 use super::error::ApiError;
 use super::floating_ips;
+use super::ip_availability;
 use super::keystone::{with_keystone, Keystone};
 use super::quotas;
 use super::routers::{add_extraroutes, add_router_interface, remove_extraroutes, remove_router_interface};
@@ -55,6 +56,8 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
         .route("/v2.0/quotas/{id}", get(quotas::show).put(quotas::update).delete(quotas::reset))
         .route("/v2.0/quotas/{id}/default", get(quotas::defaults))
         .route("/v2.0/quotas/{id}/details", get(quotas::details))
+        .route("/v2.0/network-ip-availabilities", get(ip_availability::list))
+        .route("/v2.0/network-ip-availabilities/{id}", get(ip_availability::show))
         .route("/v2.0/agents", get(list::<Agent>))
         .route("/v2.0/agents/{id}", get(show::<Agent>).put(update::<Agent>).delete(delete::<Agent>));
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTPNotFound", "no such resource") })
@@ -129,6 +132,8 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("quota_details", "Quota details management support"),
     ("quota-check-limit", "Quota engine limit check"),
     ("quota-check-limit-default", "Default quota limit check"),
+    ("network-ip-availability", "Network IP Availability"),
+    ("port-mac-address-regenerate", "Neutron Port MAC address regenerate"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {
