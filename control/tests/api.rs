@@ -716,6 +716,31 @@ fn standard_attributes_and_tags() {
     assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"));
     let (_, v) = s.get("/v2.0/networks?changed_since=2000-01-01T00:00:00");
     assert_eq!(v["networks"].as_array().unwrap().len(), 2);
+
+    // Tags at creation, one object or a bulk (`tag-ports-during-bulk-creation`); bad tags refuse the
+    // whole bulk.
+    let tagged = s.create("port", json!({"network_id": nid, "tags": ["a", "b"]}));
+    assert_eq!(tagged["tags"], json!(["a", "b"]), "{tagged}");
+    let (st, v) = s.post(
+        "/v2.0/ports",
+        json!({"ports": [{"network_id": nid, "name": "t1", "tags": ["x"]}, {"network_id": nid, "name": "t2"}]}),
+    );
+    let tags: Vec<Value> =
+        v["ports"].as_array().map(|l| l.iter().map(|p| p["tags"].clone()).collect()).unwrap_or_default();
+    assert_eq!((st, tags), (201, vec![json!(["x"]), json!([])]), "{v}");
+    let (_, v) = s.get("/v2.0/ports?tags=x");
+    assert_eq!(v["ports"].as_array().unwrap().len(), 1, "stored: {v}");
+    let before = s.get("/v2.0/ports").1["ports"].as_array().unwrap().len();
+    for bad in [json!(["y", "y"]), json!("y"), json!([7]), json!(["y".repeat(256)])] {
+        let (st, v) = s.post(
+            "/v2.0/ports",
+            json!({"ports": [{"network_id": nid, "tags": ["fine"]}, {"network_id": nid, "tags": bad}]}),
+        );
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+    assert_eq!(s.get("/v2.0/ports").1["ports"].as_array().unwrap().len(), before, "nothing of the bulks made");
+    let (st, v) = s.post("/v2.0/security-groups", json!({"security_group": {"name": "tagged", "tags": ["web"]}}));
+    assert_eq!((st, v["security_group"]["tags"].clone()), (201, json!(["web"])), "every resource: {v}");
     let (_, v) = s.get("/v2.0/networks?changed_since=2999-01-01T00:00:00Z");
     assert_eq!(v["networks"], json!([]));
 }

@@ -274,9 +274,17 @@ fn admin_only<T: Resource>(caller: &Caller, attrs: &Attrs, action: &str) -> ApiR
 /// `POST /v2.0/<many>`: 201 and the new object; or, in bulk (`{"<many>": [{...}, ...]}`), the new
 /// objects, all or none (Neutron's native bulk: one that fails deletes those made before it).
 pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, raw: Bytes) -> ApiResult<Response> {
-    let (requests, bulk) = bodies(&raw, T::ONE, T::MANY, T::CREATE)?;
+    // Every resource with standard attributes takes its tags at creation too (Neutron's
+    // `tag-ports-during-bulk-creation`, for all).
+    let allowed: Vec<&str> = T::CREATE.iter().copied().chain(["tags"]).collect();
+    let (requests, bulk) = bodies(&raw, T::ONE, T::MANY, &allowed)?;
     let mut drafts = Vec::with_capacity(requests.len());
+    let mut tags = Vec::with_capacity(requests.len());
     for mut attrs in requests {
+        tags.push(match attrs.remove("tags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(t) => super::tags::valid(&t)?,
+        });
         lengths(&attrs)?;
         normalise(&mut attrs);
         project_of_request(&caller, &mut attrs)?;
@@ -302,17 +310,22 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
         }
         quotas::check::<T>(db, &settings, drafts.iter().map(|(asked, _)| asked))?;
         let mut made: Vec<T> = Vec::with_capacity(drafts.len());
-        for (_, draft) in drafts {
-            match T::insert(db, draft) {
-                Ok(o) => made.push(o),
-                Err(e) => {
-                    for o in made.iter().rev() {
-                        if let Err(u) = remove(db, &settings, o) {
-                            tracing::warn!(id = o.id(), "a bulk create's object not undone: {u:?}");
-                        }
-                    }
-                    return Err(e);
+        for ((_, draft), tags) in drafts.into_iter().zip(tags) {
+            let tagged = T::insert(db, draft).and_then(|o| {
+                let id = o.id().to_owned();
+                made.push(o);
+                if !tags.is_empty() {
+                    *made.last_mut().expect("just pushed") = super::tags::set_new::<T>(db, &id, tags)?;
                 }
+                Ok(())
+            });
+            if let Err(e) = tagged {
+                for o in made.iter().rev() {
+                    if let Err(u) = remove(db, &settings, o) {
+                        tracing::warn!(id = o.id(), "a bulk create's object not undone: {u:?}");
+                    }
+                }
+                return Err(e);
             }
         }
         let views = T::views(db, made)?;

@@ -134,6 +134,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("quota-check-limit-default", "Default quota limit check"),
     ("network-ip-availability", "Network IP Availability"),
     ("port-mac-address-regenerate", "Neutron Port MAC address regenerate"),
+    ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

@@ -10,6 +10,9 @@
 //! | `DELETE …/tags` | 204, all removed |
 //! | `DELETE …/tags/{tag}` | 204, or 404 `TagNotFound` |
 //!
+//! A create may carry `tags` too (every resource, one object or a bulk: Neutron's
+//! `tag-ports-during-bulk-creation`, for all); they are written right after the object.
+//!
 //! Reading tags needs to see the object; changing them, to be allowed to change it (`policy.rs`). A
 //! change is a write of the object (its revision and `updated_at` move), retried when another writer
 //! came first. Lists filter by tags with `tags`, `tags-any`, `not-tags`, `not-tags-any` (`query.rs`).
@@ -44,6 +47,38 @@ fn check_tag(tag: &str) -> ApiResult<()> {
         )));
     }
     Ok(())
+}
+
+/// `tags` in a request: a list of unique strings of 1 to [`MAX_TAG_LEN`] characters.
+pub(super) fn valid(tags: &Value) -> ApiResult<Vec<String>> {
+    let Value::Array(items) = tags else {
+        return Err(ApiError::bad(format!("Invalid input for tags: {tags} is not a list")));
+    };
+    let mut new: Vec<String> = Vec::with_capacity(items.len());
+    for t in items {
+        let t = t.as_str().ok_or_else(|| ApiError::bad(format!("Invalid input for tags: {t} is not a string")))?;
+        check_tag(t)?;
+        if new.iter().any(|x| x == t) {
+            return Err(ApiError::bad(format!("Invalid input for tags: duplicate tag '{t}'")));
+        }
+        new.push(t.to_owned());
+    }
+    Ok(new)
+}
+
+/// Object `id`, just created, with `tags` written on it (with retries); the object written.
+pub(super) fn set_new<T: Resource>(db: &dyn crate::db::Db, id: &str, tags: Vec<String>) -> ApiResult<T> {
+    let s = Store::new(db);
+    for _ in 0..TRIES {
+        let mut o: T = s.get(id)?.ok_or_else(|| ApiError::not_found(T::ONE, id))?;
+        let Some(st) = o.standard() else { return Err(ApiError::bad(format!("{} has no tags", T::ONE))) };
+        st.tags.clone_from(&tags);
+        match s.update(o) {
+            Err(DbError::Conflict { .. }) => continue,
+            written => return Ok(written?),
+        }
+    }
+    Err(ApiError::revision_conflict())
 }
 
 /// The tags of object `id` (one the caller may see).
@@ -111,18 +146,7 @@ pub(super) async fn replace<T: Resource>(
     raw: Bytes,
 ) -> ApiResult<Json<Value>> {
     let v: Value = serde_json::from_slice(&raw).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))?;
-    let Some(Value::Array(items)) = v.get("tags") else {
-        return Err(ApiError::bad("the body must be {\"tags\": [...]}"));
-    };
-    let mut new: Vec<String> = Vec::with_capacity(items.len());
-    for t in items {
-        let t = t.as_str().ok_or_else(|| ApiError::bad(format!("Invalid input for tags: {t} is not a string")))?;
-        check_tag(t)?;
-        if new.iter().any(|x| x == t) {
-            return Err(ApiError::bad(format!("Invalid input for tags: duplicate tag '{t}'")));
-        }
-        new.push(t.to_owned());
-    }
+    let new = valid(v.get("tags").ok_or_else(|| ApiError::bad("the body must be {\"tags\": [...]}"))?)?;
     let tags = blocking(&api, move |db| {
         edit::<T>(db, &caller, &id, |tags| {
             tags.clone_from(&new);
