@@ -137,9 +137,14 @@ fn networks_subnets_ports_and_their_errors() {
     let (st, v) =
         s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/33", "ip_version": 4}}));
     assert_eq!((st, error_type(&v)), (400, "HTTPBadRequest"));
+    for bad in [json!(5), json!("5"), json!("four"), json!(6)] {
+        let (st, v) =
+            s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": bad}}));
+        assert_eq!(st, 400, "ip_version {bad}: {v}");
+    }
     let (st, sub) =
-        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": 4}}));
-    assert_eq!(st, 201, "{sub}");
+        s.post("/v2.0/subnets", json!({"subnet": {"network_id": nid, "cidr": "10.0.0.0/24", "ip_version": "4"}}));
+    assert_eq!((st, sub["subnet"]["ip_version"].clone()), (201, json!(4)), "a string, as Neutron converts it: {sub}");
     assert_eq!(sub["subnet"]["gateway_ip"], "10.0.0.1");
     assert_eq!(sub["subnet"]["allocation_pools"], json!([{"start": "10.0.0.2", "end": "10.0.0.254"}]));
     let sid = sub["subnet"]["id"].as_str().unwrap().to_owned();

@@ -353,6 +353,14 @@ fn quotas_limit_what_a_project_creates() {
     assert_eq!((st, error_type(&v)), (409, "OverQuota"), "the admin's rule in p1's group counts against p1: {v}");
     let (st, v) = p2.post("/v2.0/security-group-rules", rule(80));
     assert_eq!((st, error_type(&v)), (404, "SecurityGroupNotFound"), "not found before over quota: {v}");
+    // A new group's two egress rules count: refused whole when they do not fit.
+    admin.put("/v2.0/quotas/p1", json!({"quota": {"security_group_rule": rules + 2}}));
+    let (st, v) = p1.post("/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
+    assert_eq!((st, error_type(&v)), (409, "OverQuota"), "{v}");
+    assert_eq!(p1.get("/v2.0/security-groups").1["security_groups"].as_array().unwrap().len(), 1, "no group made");
+    admin.put("/v2.0/quotas/p1", json!({"quota": {"security_group_rule": rules + 3}}));
+    let (st, v) = p1.post("/v2.0/security-groups", json!({"security_group": {"name": "web"}}));
+    assert_eq!(st, 201, "{v}");
 
     // A limit below the use is refused unless forced; forced, the next create is refused.
     let (st, v) = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 1}}));

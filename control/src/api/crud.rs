@@ -88,6 +88,9 @@ pub(super) trait Resource: Object + Send + 'static {
         Ok(views.iter().map(|v| by_owner(caller, v)).collect())
     }
 
+    /// What else each create takes of a project's quotas, by resource: a security group's default rules.
+    const QUOTA_ALSO: &'static [(&'static str, usize)] = &[];
+
     /// The project a create request counts against (quotas): the request's `project_id`.
     fn quota_project(_db: &dyn Db, attrs: &Attrs) -> ApiResult<Option<String>> {
         Ok(attrs.get("project_id").and_then(Value::as_str).map(str::to_owned))

@@ -162,13 +162,14 @@ fn usage(db: &dyn Db, resource: &str, project: &str) -> ApiResult<usize> {
 }
 
 /// 409 `OverQuota` if creating `requests` (checked create requests of `T`) would take a project past its
-/// limit of `T`.
+/// limit of `T`, or of what each takes besides ([`Resource::QUOTA_ALSO`]).
 pub(super) fn check<'a, T: Resource>(
     db: &dyn Db,
     settings: &Settings,
     requests: impl Iterator<Item = &'a Attrs>,
 ) -> ApiResult<()> {
-    if settings.quotas.get(T::ONE).is_none() {
+    let takes: Vec<(&str, usize)> = [(T::ONE, 1)].into_iter().chain(T::QUOTA_ALSO.iter().copied()).collect();
+    if takes.iter().all(|(r, _)| settings.quotas.get(r).is_none()) {
         return Ok(());
     }
     let mut asked: BTreeMap<String, usize> = BTreeMap::new();
@@ -179,9 +180,12 @@ pub(super) fn check<'a, T: Resource>(
     }
     for (project, n) in asked {
         let own = Store::new(db).get::<Quota>(&project)?;
-        let limit = limits(settings, own.as_ref()).get(T::ONE).copied().unwrap_or(-1);
-        if limit >= 0 && usage(db, T::ONE, &project)? + n > limit as usize {
-            return Err(over_quota(T::ONE));
+        let limits = limits(settings, own.as_ref());
+        for (resource, each) in &takes {
+            let Some(limit) = limits.get(*resource).and_then(|l| usize::try_from(*l).ok()) else { continue };
+            if usage(db, resource, &project)?.saturating_add(n.saturating_mul(*each)) > limit {
+                return Err(over_quota(resource));
+            }
         }
     }
     Ok(())
@@ -307,7 +311,7 @@ pub(super) async fn update(
         if check {
             for (r, n) in asked.iter().filter(|(_, n)| **n >= 0) {
                 let used = usage(db, r, &project)?;
-                if used > *n as usize {
+                if usize::try_from(*n).is_ok_and(|n| used > n) {
                     return Err(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "InvalidQuotaValue",

@@ -128,11 +128,16 @@ fn group_in_use(id: &str) -> ApiError {
     ApiError::conflict("SecurityGroupInUse", format!("Security Group {id} in use."))
 }
 
+/// The rules a new group (not a default group) gets: all egress, each IP version.
+const NEW_GROUP_EGRESS: [EtherType; 2] = [EtherType::IPv4, EtherType::IPv6];
+
 impl Resource for SecurityGroup {
     const ONE: &'static str = "security_group";
     const MANY: &'static str = "security_groups";
     const CREATE: &'static [&'static str] = &["name", "description", "project_id", "tenant_id", "stateful"];
     const UPDATE: &'static [&'static str] = &["name", "description", "stateful"];
+    /// Its egress rules count against the project's rule quota (Neutron checks them before the group).
+    const QUOTA_ALSO: &'static [(&'static str, usize)] = &[("security_group_rule", NEW_GROUP_EGRESS.len())];
 
     const SHOWN: &'static [&'static str] = &["security_group_rules"];
     type Draft = SecurityGroup;
@@ -157,8 +162,19 @@ impl Resource for SecurityGroup {
         default_group(db, &g.project_id)?;
         let s = Store::new(db);
         let g = s.create(g)?;
-        for e in [EtherType::IPv4, EtherType::IPv6] {
-            s.create(rule(&g.id, Direction::Egress, e, None))?;
+        let mut made = Vec::with_capacity(NEW_GROUP_EGRESS.len());
+        for e in NEW_GROUP_EGRESS {
+            match s.create(rule(&g.id, Direction::Egress, e, None)) {
+                Ok(r) => made.push(r.id),
+                Err(err) => {
+                    // Not half a group: what was made goes.
+                    let rules = made.iter().map(|id| s.delete::<SecurityGroupRule>(id, None));
+                    for u in rules.chain([s.delete::<SecurityGroup>(&g.id, None)]).filter_map(Result::err) {
+                        tracing::warn!(group = g.id, "a security group's create not undone: {u}");
+                    }
+                    return Err(err.into());
+                }
+            }
         }
         Ok(g)
     }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::crud::{merge, new_id, to_json, visible, Attrs, Resource, Settings};
 use super::dhcp_port;
 use super::error::{ApiError, ApiResult};
+use super::extra_dhcp_opts::int;
 use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
 use super::ipam;
 use super::networks::auto_deleted;
@@ -139,8 +140,15 @@ impl Resource for Subnet {
             attrs.get("cidr").and_then(Value::as_str).ok_or_else(|| ApiError::bad("cidr is required"))?.to_owned();
         let cidr = Cidr::parse_network(&cidr_s)
             .ok_or_else(|| ApiError::bad(format!("Invalid input for cidr: '{cidr_s}' is not a valid IP subnet")))?;
-        let version = attrs.get("ip_version").and_then(Value::as_u64).unwrap_or(cidr.ip_version() as u64);
-        if version != cidr.ip_version() as u64 {
+        // Neutron converts it to an integer (`convert_to_int`: the plugin's clients send "4").
+        let version = match attrs.remove("ip_version") {
+            None | Some(Value::Null) => u64::from(cidr.ip_version()),
+            Some(v) => match int(&v)? {
+                n @ (4 | 6) => n as u64,
+                n => return Err(ApiError::bad(format!("Invalid input for ip_version. Reason: {n} is not in [4, 6]."))),
+            },
+        };
+        if version != u64::from(cidr.ip_version()) {
             return Err(ApiError::bad(format!("Invalid input: cidr {cidr_s} is not an IPv{version} subnet")));
         }
         let network_id = attrs
