@@ -233,12 +233,33 @@ pub struct SubnetPool {
     /// Addresses a project may take from the pool (IPv6: /64 networks); none: no limit.
     #[serde(default)]
     pub default_quota: Option<u64>,
+    /// The address scope it is in (`address-scope`), if any.
+    #[serde(default)]
+    pub address_scope_id: Option<String>,
     #[serde(flatten)]
     pub standard: Standard,
     #[serde(default)]
     pub revision_number: Revision,
 }
 object!(SubnetPool, "subnetpool", standard);
+
+/// An address scope (`address-scope`): subnet pools of one IP version whose prefixes do not overlap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressScope {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub project_id: String,
+    pub ip_version: u8,
+    #[serde(default)]
+    pub shared: bool,
+    #[serde(flatten)]
+    pub standard: Standard,
+    #[serde(default)]
+    pub revision_number: Revision,
+}
+object!(AddressScope, "addressscope", standard);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixedIp {

@@ -397,3 +397,92 @@ fn ip_availability_is_the_admins() {
     assert_eq!(v["network_ip_availabilities"][0]["project_id"], "p1", "{v}");
     assert_eq!(admin.get(&path).0, 200);
 }
+
+/// Address scopes: a project's own or a shared one (only an admin shares, never unshares); a subnet pool
+/// joins a scope it may (its own, its IP version) with prefixes apart from the scope's other pools'; a
+/// scope with pools stays; networks show their pools' scopes.
+#[test]
+fn address_scopes_hold_pools_with_prefixes_apart() {
+    let k = fake_keystone();
+    let s = behind("address-scopes", &k.url);
+    let as_ = |t: &str| Neutron::new(s.addr()).with_token(t);
+    let (admin, p1, p2) = (as_("admin-t"), as_("p1-t"), as_("p2-t"));
+    let scope = |c: &Neutron, body: Value| c.post("/v2.0/address-scopes", json!({ "address_scope": body }));
+
+    let (st, v) = scope(&p1, json!({"name": "s4", "ip_version": "4"}));
+    assert_eq!(
+        (st, v["address_scope"]["ip_version"].clone(), v["address_scope"]["shared"].clone()),
+        (201, json!(4), json!(false)),
+        "{v}"
+    );
+    let s4 = v["address_scope"]["id"].as_str().unwrap().to_owned();
+    for bad in [json!({"name": "x"}), json!({"ip_version": 5}), json!({"ip_version": "v4"})] {
+        assert_eq!(scope(&p1, bad.clone()).0, 400, "{bad}");
+    }
+    assert_eq!(scope(&p1, json!({"ip_version": 4, "shared": true})).0, 403, "sharing is the admin's");
+    assert_eq!(p2.get(&format!("/v2.0/address-scopes/{s4}")).0, 404, "another project's");
+    let (_, v) = scope(&admin, json!({"name": "shared6", "ip_version": 6, "shared": true}));
+    let shared6 = v["address_scope"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(p2.get(&format!("/v2.0/address-scopes/{shared6}")).0, 200, "a shared one is seen by all");
+    let (st, v) = admin.put(&format!("/v2.0/address-scopes/{shared6}"), json!({"address_scope": {"shared": false}}));
+    assert_eq!((st, error_type(&v)), (400, "AddressScopeUpdateError"), "{v}");
+
+    // Pools join scopes.
+    let pool = |c: &Neutron, prefixes: Value, scope: Value| {
+        c.post(
+            "/v2.0/subnetpools",
+            json!({"subnetpool": {"name": "sp", "prefixes": prefixes, "address_scope_id": scope}}),
+        )
+    };
+    let (st, v) = pool(&p1, json!(["20.0.0.0/18", "30.0.0.0/18"]), json!(s4));
+    assert_eq!((st, v["subnetpool"]["address_scope_id"].clone()), (201, json!(s4)), "{v}");
+    let sp1 = v["subnetpool"]["id"].as_str().unwrap().to_owned();
+    let (st, v) = pool(&p1, json!(["40.0.0.0/18", "30.0.0.0/12"]), json!(s4));
+    assert_eq!((st, error_type(&v)), (409, "AddressScopePrefixConflict"), "{v}");
+    let (st, v) = pool(&p1, json!(["10.0.0.0/8"]), json!("not-a-uuid"));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = pool(&p1, json!(["10.0.0.0/8"]), json!("5f1f1bd9-1b44-4a8c-9d3d-0c1a5f3b6d11"));
+    assert_eq!((st, error_type(&v)), (404, "AddressScopeNotFound"), "{v}");
+    let (st, v) = pool(&p2, json!(["10.0.0.0/8"]), json!(s4));
+    assert_eq!(st, 404, "another project's scope: {v}");
+    let (st, v) = pool(&p2, json!(["2001:db8::/48"]), json!(shared6));
+    assert_eq!((st, error_type(&v)), (400, "IllegalSubnetPoolAssociationToAddressScope"), "shared, not its own: {v}");
+    let (st, v) = pool(&p1, json!(["10.0.0.0/8"]), json!(shared6));
+    assert_eq!(st, 400, "the wrong IP version (and not its own): {v}");
+
+    // Updates: join, prefixes that collide, leave.
+    let (_, v) = pool(&p1, json!(["20.0.10.0/24"]), Value::Null);
+    let sp2 = v["subnetpool"]["id"].as_str().unwrap().to_owned();
+    let sp2_path = format!("/v2.0/subnetpools/{sp2}");
+    let (st, v) = p1.put(&sp2_path, json!({"subnetpool": {"address_scope_id": s4}}));
+    assert_eq!((st, error_type(&v)), (409, "AddressScopePrefixConflict"), "20.0.10.0/24 is in sp1's 20.0.0.0/18: {v}");
+    let (st, v) = p1.put(&sp2_path, json!({"subnetpool": {"prefixes": ["20.128.0.0/24"]}}));
+    assert_eq!(st, 400, "prefixes only grow: {v}");
+    let (_, v) = pool(&p1, json!(["50.0.0.0/24"]), json!(s4));
+    let sp3 = v["subnetpool"]["id"].as_str().unwrap().to_owned();
+    let (st, v) = p1
+        .put(&format!("/v2.0/subnetpools/{sp3}"), json!({"subnetpool": {"prefixes": ["50.0.0.0/24", "30.0.0.0/12"]}}));
+    assert_eq!((st, error_type(&v)), (409, "AddressScopePrefixConflict"), "{v}");
+    let (st, v) = p1.put(&format!("/v2.0/subnetpools/{sp3}/add_prefixes"), json!({"prefixes": ["20.0.0.0/12"]}));
+    assert_eq!((st, error_type(&v)), (409, "AddressScopePrefixConflict"), "add_prefixes too: {v}");
+    let (st, v) = p1.put(&format!("/v2.0/subnetpools/{sp3}"), json!({"subnetpool": {"address_scope_id": null}}));
+    assert_eq!((st, v["subnetpool"]["address_scope_id"].clone()), (200, Value::Null), "{v}");
+
+    // Networks show their pools' scope; a scope with pools stays.
+    let net = p1.create("network", json!({"name": "scoped"}));
+    let (st, v) = p1.post(
+        "/v2.0/subnets",
+        json!({"subnet": {"network_id": net["id"], "subnetpool_id": sp1, "prefixlen": 24, "ip_version": 4}}),
+    );
+    assert_eq!(st, 201, "{v}");
+    let shown = p1.show("network", net["id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (shown["ipv4_address_scope"].clone(), shown["ipv6_address_scope"].clone()),
+        (json!(s4), Value::Null),
+        "{shown}"
+    );
+    let (st, v) = p1.delete(&format!("/v2.0/address-scopes/{s4}"));
+    assert_eq!((st, error_type(&v)), (409, "AddressScopeInUse"), "{v}");
+    let (st, v) = p1.put(&format!("/v2.0/address-scopes/{s4}"), json!({"address_scope": {"name": "renamed"}}));
+    assert_eq!((st, v["address_scope"]["name"].clone()), (200, json!("renamed")), "{v}");
+}

@@ -45,6 +45,7 @@ impl ApiError {
             "security_group_rule" => "SecurityGroupRuleNotFound",
             "floatingip" => "FloatingIPNotFound",
             "subnetpool" => "SubnetPoolNotFound",
+            "address_scope" => "AddressScopeNotFound",
             "agent" => "AgentNotFound",
             _ => "NotFound",
         };

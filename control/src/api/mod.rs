@@ -20,6 +20,7 @@
 //! | `security_group_rules.rs` | security group rules: Neutron's conversions and checks, `normalized_cidr` |
 //! | `quotas.rs` | quotas: each project's limits, checked at every create (`OverQuota`) |
 //! | `floating_ips.rs` | floating IPs: the address from the external network, the router that NATs it |
+//! | `address_scopes.rs` | address scopes: pools of one IP version with prefixes apart |
 //! | `subnetpools.rs` | subnet pools (`subnet_allocation`): subnets that take their CIDR from one |
 //! | `ip_availability.rs` | each network's addresses in all and in use (`network-ip-availability`) |
 //! | `agents.rs` | agents: each node's local controller, from its heartbeat |
@@ -56,6 +57,7 @@
 //!   404 {"NeutronError": {"type": "NetworkNotFound", "message": "network nope could not be found.", "detail": ""}}
 //! ```
 
+mod address_scopes;
 mod agents;
 mod crud;
 pub mod dhcp_port;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::crud::{merge, new_object, Attrs, Resource, Settings};
+use super::address_scopes;
+use super::crud::{merge, new_object, to_json, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::floating_ips::{release_floating_ip, FLOATINGIP_OWNER};
 use super::policy::{by_owner, Access, Caller};
@@ -72,7 +73,7 @@ impl Resource for Network {
     const ADMIN_ONLY_SHOWN: &'static [&'static str] =
         &["provider:network_type", "provider:segmentation_id", "provider:physical_network"];
 
-    const SHOWN: &'static [&'static str] = &["subnets"];
+    const SHOWN: &'static [&'static str] = &["subnets", "ipv4_address_scope", "ipv6_address_scope"];
     type Draft = NetworkDraft;
 
     /// Shared and external networks are seen by everybody.
@@ -175,5 +176,20 @@ impl Resource for Network {
     fn after_delete(db: &dyn Db, settings: &Settings, n: &Network) -> ApiResult<()> {
         settings.segments.give_back(db, n);
         Ok(())
+    }
+
+    /// With the address scopes of its subnets' pools (`address-scope`).
+    fn views(db: &dyn Db, nets: Vec<Network>) -> ApiResult<Vec<Value>> {
+        let scopes = address_scopes::network_scopes(db, &nets)?;
+        Ok(nets
+            .iter()
+            .zip(scopes)
+            .map(|(n, (v4, v6))| {
+                let mut v = to_json(n);
+                v["ipv4_address_scope"] = v4.into();
+                v["ipv6_address_scope"] = v6.into();
+                v
+            })
+            .collect())
     }
 }

@@ -24,7 +24,9 @@ use super::security_group_rules::delete_rule;
 use super::subnetpools;
 use super::tags;
 use crate::db::Db;
-use crate::model::{Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, SubnetPool};
+use crate::model::{
+    AddressScope, Agent, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, SubnetPool,
+};
 
 /// The API's routes over `db`, with `settings`.
 pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
@@ -51,6 +53,7 @@ pub fn router(db: Arc<dyn Db>, settings: Settings) -> axum::Router {
     let r = resource::<SecurityGroup>(r, "security-groups");
     let r = resource::<FloatingIp>(r, "floatingips");
     let r = resource::<SubnetPool>(r, "subnetpools");
+    let r = resource::<AddressScope>(r, "address-scopes");
     let r = r
         .route("/v2.0/quotas", get(quotas::list))
         .route("/v2.0/quotas/{id}", get(quotas::show).put(quotas::update).delete(quotas::reset))
@@ -135,6 +138,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("network-ip-availability", "Network IP Availability"),
     ("port-mac-address-regenerate", "Neutron Port MAC address regenerate"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation"),
+    ("address-scope", "Address scope"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

@@ -12,7 +12,8 @@
 //!   `SubnetPoolQuotaExceeded` past it;
 //! - an update may grow the prefixes, never drop an address (400 `IllegalSubnetPoolPrefixUpdate`);
 //!   `shared` is set at creation by an admin and never changed; a pool subnets use is not deleted
-//!   (409 `SubnetPoolInUse`); a shared pool is seen by all.
+//!   (409 `SubnetPoolInUse`); a shared pool is seen by all;
+//! - a pool may be in an address scope (`address_scope_id`: `address_scopes.rs` has the rules).
 //!
 //! Two subnets allocated at the same moment from one pool may be given one CIDR on different
 //! networks (the choice is not a reservation in the DB, unlike addresses): left as it is.
@@ -23,6 +24,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::address_scopes::{asked_scope, check_membership, Membership};
 use super::crud::{blocking, merge, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::{by_owner, Access, Caller};
@@ -142,7 +144,7 @@ impl Resource for SubnetPool {
     type Draft = SubnetPool;
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetPool> {
-        no_address_scope(&attrs)?;
+        asked_scope(&attrs)?;
         let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
         let mut p = SubnetPool {
             id: new_id(),
@@ -156,11 +158,12 @@ impl Resource for SubnetPool {
             shared: false,
             is_default: false,
             default_quota: None,
+            address_scope_id: None,
             standard: Default::default(),
             revision_number: 0,
         };
         bounds(&mut p, &attrs, true)?;
-        for k in ["prefixes", "min_prefixlen", "max_prefixlen", "default_prefixlen", "address_scope_id"] {
+        for k in ["prefixes", "min_prefixlen", "max_prefixlen", "default_prefixlen"] {
             attrs.remove(k);
         }
         let mut v = to_json(&p);
@@ -168,6 +171,31 @@ impl Resource for SubnetPool {
             v[k] = x;
         }
         serde_json::from_value(v).map_err(|e| ApiError::bad(format!("invalid attribute value: {e}")))
+    }
+
+    /// A scope it joins: the caller's, of its IP version, its prefixes apart from the scope's other pools'.
+    fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        if let Some(Some(scope)) = asked_scope(attrs)? {
+            let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
+            check_membership(db, caller, &scope, None, version, &cidrs, Membership::Join)?;
+        }
+        Ok(())
+    }
+
+    /// A scope it joins, or new prefixes in the scope it is in: as at creation.
+    fn authorize_update(db: &dyn Db, caller: &Caller, cur: &SubnetPool, attrs: &Attrs) -> ApiResult<()> {
+        let new_prefixes = attrs.get("prefixes").map(prefixes).transpose()?.map(|(c, _)| c);
+        let (scope, asked) = match asked_scope(attrs)? {
+            Some(Some(scope)) => (scope, Membership::Join),
+            Some(None) => return Ok(()),
+            None => match (&cur.address_scope_id, &new_prefixes) {
+                (Some(scope), Some(_)) => (scope.clone(), Membership::Prefixes),
+                _ => return Ok(()),
+            },
+        };
+        let cidrs =
+            new_prefixes.unwrap_or_else(|| cur.prefixes.iter().filter_map(|c| Cidr::parse_network(c)).collect());
+        check_membership(db, caller, &scope, Some(&cur.id), cur.ip_version, &cidrs, asked)
     }
 
     fn insert(db: &dyn Db, p: SubnetPool) -> ApiResult<SubnetPool> {
@@ -187,7 +215,6 @@ impl Resource for SubnetPool {
 
     /// Prefixes only grow; the bounds hold, and the pool's subnets stay inside them.
     fn change(db: &dyn Db, _: &Settings, cur: &SubnetPool, mut attrs: Attrs) -> ApiResult<SubnetPool> {
-        no_address_scope(&attrs)?;
         let mut next = cur.clone();
         if let Some(v) = attrs.remove("prefixes") {
             let (new, version) = prefixes(&v)?;
@@ -206,7 +233,7 @@ impl Resource for SubnetPool {
             next.prefixes = new.iter().map(Cidr::to_string).collect();
         }
         bounds(&mut next, &attrs, false)?;
-        for k in ["min_prefixlen", "max_prefixlen", "default_prefixlen", "address_scope_id"] {
+        for k in ["min_prefixlen", "max_prefixlen", "default_prefixlen"] {
             attrs.remove(k);
         }
         let next = merge(&next, attrs)?;
@@ -229,7 +256,7 @@ impl Resource for SubnetPool {
         Ok(())
     }
 
-    /// As Neutron shows a pool: prefix lengths as strings, no address scope.
+    /// As Neutron shows a pool: prefix lengths as strings.
     fn views(_: &dyn Db, pools: Vec<SubnetPool>) -> ApiResult<Vec<Value>> {
         Ok(pools
             .iter()
@@ -238,7 +265,6 @@ impl Resource for SubnetPool {
                 for k in ["min_prefixlen", "max_prefixlen", "default_prefixlen"] {
                     v[k] = v[k].to_string().into();
                 }
-                v["address_scope_id"] = Value::Null;
                 v
             })
             .collect())
@@ -301,6 +327,9 @@ async fn prefix_op(api: Api, caller: Caller, id: String, raw: &[u8], add: bool) 
             }
             let list: Vec<Value> = cur.iter().map(|c| c.to_string().into()).collect();
             let (merged, _) = prefixes(&Value::Array(list))?;
+            if let Some(scope) = &p.address_scope_id {
+                check_membership(db, &caller, scope, Some(&p.id), p.ip_version, &merged, Membership::Prefixes)?;
+            }
             p.prefixes = merged.iter().map(Cidr::to_string).collect();
             match s.update(p) {
                 Ok(w) => return Ok(Json(json!({ "prefixes": w.prefixes }))),
@@ -311,14 +340,6 @@ async fn prefix_op(api: Api, caller: Caller, id: String, raw: &[u8], add: bool) 
         Err(ApiError::revision_conflict())
     })
     .await
-}
-
-/// Address scopes are not implemented (`address-scope` is not listed): only `null` is taken.
-fn no_address_scope(attrs: &Attrs) -> ApiResult<()> {
-    match attrs.get("address_scope_id") {
-        None | Some(Value::Null) => Ok(()),
-        Some(_) => Err(ApiError::bad("address scopes are not supported (the address-scope extension is not listed)")),
-    }
 }
 
 fn pool_subnets(db: &dyn Db, pool: &str) -> ApiResult<Vec<Subnet>> {
