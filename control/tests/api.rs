@@ -1040,3 +1040,49 @@ fn ip_availability_and_mac_regeneration() {
     let (st, v) = s.post("/v2.0/ports", json!({"port": {"network_id": id, "mac_address": other["mac_address"]}}));
     assert_eq!(st, 201, "the old one given back: {v}");
 }
+
+/// Default subnet pools (`default-subnetpools`): one per IP version; a subnet with
+/// `use_default_subnetpool` takes its CIDR from the one of its version.
+#[test]
+fn a_default_pool_per_ip_version() {
+    let s = serve("default-pools");
+    let pool = |prefix: &str, default: Value| {
+        s.post("/v2.0/subnetpools", json!({"subnetpool": {"name": "p", "prefixes": [prefix], "default_prefixlen": 26, "is_default": default, "shared": true}}))
+    };
+    let net = s.create("network", json!({"name": "n"}));
+    let subnet = |extra: Value| {
+        let mut body = json!({"network_id": net["id"], "use_default_subnetpool": true});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        s.post("/v2.0/subnets", json!({ "subnet": body }))
+    };
+    let (st, v) = subnet(json!({"ip_version": 4}));
+    assert_eq!((st, v["NeutronError"]["message"].as_str()), (400, Some("No default subnetpool found for IPv4")), "{v}");
+    let (st, v) = pool("10.20.0.0/16", json!(true));
+    assert_eq!((st, v["subnetpool"]["is_default"].clone()), (201, json!(true)), "{v}");
+    let default4 = v["subnetpool"]["id"].clone();
+    let (st, v) = pool("10.30.0.0/16", json!("true"));
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"), "a second IPv4 default: {v}");
+    let (st, v) = s.post(
+        "/v2.0/subnetpools",
+        json!({"subnetpool": {"name": "p6", "prefixes": ["2001:db8::/48"], "is_default": true}}),
+    );
+    assert_eq!(st, 201, "IPv6 has its own: {v}");
+    let (_, v) = pool("10.30.0.0/16", json!(false));
+    let other = v["subnetpool"]["id"].as_str().unwrap().to_owned();
+    let (st, v) = s.put(&format!("/v2.0/subnetpools/{other}"), json!({"subnetpool": {"is_default": true}}));
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"), "{v}");
+    let (st, v) = s.put(
+        &format!("/v2.0/subnetpools/{}", default4.as_str().unwrap()),
+        json!({"subnetpool": {"is_default": true, "name": "d"}}),
+    );
+    assert_eq!(st, 200, "the default itself stays the default: {v}");
+
+    let (st, v) = subnet(json!({"ip_version": 4}));
+    assert_eq!(
+        (st, v["subnet"]["subnetpool_id"].clone(), v["subnet"]["cidr"].clone()),
+        (201, default4, json!("10.20.0.0/26")),
+        "{v}"
+    );
+    let (st, v) = subnet(json!({"ip_version": 4, "subnetpool_id": other}));
+    assert_eq!(st, 400, "both: {v}");
+}

@@ -139,6 +139,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("port-mac-address-regenerate", "Neutron Port MAC address regenerate"),
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation"),
     ("address-scope", "Address scope"),
+    ("default-subnetpools", "Default Subnetpools"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

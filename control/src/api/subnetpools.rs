@@ -13,6 +13,8 @@
 //! - an update may grow the prefixes, never drop an address (400 `IllegalSubnetPoolPrefixUpdate`);
 //!   `shared` is set at creation by an admin and never changed; a pool subnets use is not deleted
 //!   (409 `SubnetPoolInUse`); a shared pool is seen by all;
+//! - an admin may make a pool the default of its IP version (`is_default`, one per version, 400 for a
+//!   second); a subnet with `use_default_subnetpool` takes its CIDR from it (`default-subnetpools`);
 //! - a pool may be in an address scope (`address_scope_id`: `address_scopes.rs` has the rules).
 //!
 //! Two subnets allocated at the same moment from one pool may be given one CIDR on different
@@ -28,6 +30,7 @@ use super::address_scopes::{asked_scope, check_membership, Membership};
 use super::crud::{blocking, merge, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::{by_owner, Access, Caller};
+use super::query::convert_to_boolean;
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::Db;
 use crate::model::{Store, Subnet, SubnetPool};
@@ -145,6 +148,7 @@ impl Resource for SubnetPool {
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetPool> {
         asked_scope(&attrs)?;
+        booleans(&mut attrs)?;
         let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
         let mut p = SubnetPool {
             id: new_id(),
@@ -174,9 +178,11 @@ impl Resource for SubnetPool {
     }
 
     /// A scope it joins: the caller's, of its IP version, its prefixes apart from the scope's other pools'.
+    /// And one default pool per IP version.
     fn authorize_create(db: &dyn Db, caller: &Caller, attrs: &Attrs) -> ApiResult<()> {
+        let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
+        one_default(db, attrs, version, None)?;
         if let Some(Some(scope)) = asked_scope(attrs)? {
-            let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
             check_membership(db, caller, &scope, None, version, &cidrs, Membership::Join)?;
         }
         Ok(())
@@ -184,6 +190,7 @@ impl Resource for SubnetPool {
 
     /// A scope it joins, or new prefixes in the scope it is in: as at creation.
     fn authorize_update(db: &dyn Db, caller: &Caller, cur: &SubnetPool, attrs: &Attrs) -> ApiResult<()> {
+        one_default(db, attrs, cur.ip_version, Some(&cur.id))?;
         let new_prefixes = attrs.get("prefixes").map(prefixes).transpose()?.map(|(c, _)| c);
         let (scope, asked) = match asked_scope(attrs)? {
             Some(Some(scope)) => (scope, Membership::Join),
@@ -215,6 +222,7 @@ impl Resource for SubnetPool {
 
     /// Prefixes only grow; the bounds hold, and the pool's subnets stay inside them.
     fn change(db: &dyn Db, _: &Settings, cur: &SubnetPool, mut attrs: Attrs) -> ApiResult<SubnetPool> {
+        booleans(&mut attrs)?;
         let mut next = cur.clone();
         if let Some(v) = attrs.remove("prefixes") {
             let (new, version) = prefixes(&v)?;
@@ -346,12 +354,49 @@ fn pool_subnets(db: &dyn Db, pool: &str) -> ApiResult<Vec<Subnet>> {
     Ok(Store::new(db).list::<Subnet>()?.0.into_iter().filter(|s| s.subnetpool_id.as_deref() == Some(pool)).collect())
 }
 
+/// Neutron's `convert_to_boolean` on `shared` and `is_default`.
+fn booleans(attrs: &mut Attrs) -> ApiResult<()> {
+    for k in ["shared", "is_default"] {
+        if let Some(v) = attrs.get(k) {
+            let b = convert_to_boolean(v)?;
+            attrs.insert(k.into(), b.into());
+        }
+    }
+    Ok(())
+}
+
+/// The default pool of IP version `version` (`default-subnetpools`) other than `but`, if there is one.
+fn default_pool(db: &dyn Db, version: u8, but: Option<&str>) -> ApiResult<Option<String>> {
+    let (pools, _) = Store::new(db).list::<SubnetPool>()?;
+    Ok(pools.into_iter().find(|p| p.is_default && p.ip_version == version && Some(p.id.as_str()) != but).map(|p| p.id))
+}
+
+/// 400 if pool `id` (of IP version `version`) is to be the default and another is already.
+fn one_default(db: &dyn Db, attrs: &Attrs, version: u8, id: Option<&str>) -> ApiResult<()> {
+    let asked = attrs.get("is_default").map(convert_to_boolean).transpose()?;
+    if asked == Some(true) && default_pool(db, version, id)?.is_some() {
+        return Err(ApiError::invalid_input(
+            "A default subnetpool for this IP family has already been set. Only one default may exist per IP family",
+        ));
+    }
+    Ok(())
+}
+
 /// A subnet request naming a pool, completed before its checks: the pool's IP version, and the CIDR it
 /// asks for checked, or one allocated for its `prefixlen`. A `prefixlen` without a pool is a 400.
 pub(super) fn resolve(db: &dyn Db, attrs: &mut Attrs) -> ApiResult<()> {
     let asked_len = attrs.remove("prefixlen");
     let network = attrs.get("network_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let s = Store::new(db);
+    if attrs.remove("use_default_subnetpool").map(|v| convert_to_boolean(&v)).transpose()? == Some(true) {
+        if attrs.get("subnetpool_id").is_some_and(|p| !p.is_null()) {
+            return Err(ApiError::bad("subnetpool_id and use_default_subnetpool cannot both be specified"));
+        }
+        let version = attrs.get("ip_version").map(|v| prefixlen(v, "ip_version")).transpose()?.flatten().unwrap_or(4);
+        let pool = default_pool(db, version, None)?
+            .ok_or_else(|| ApiError::bad(format!("No default subnetpool found for IPv{version}")))?;
+        attrs.insert("subnetpool_id".into(), pool.into());
+    }
     let (all, _) = s.list::<Subnet>()?;
     let Some(pool_id) = attrs.get("subnetpool_id").and_then(Value::as_str).map(str::to_owned) else {
         if asked_len.is_some_and(|v| !v.is_null()) {

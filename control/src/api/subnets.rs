@@ -79,6 +79,7 @@ impl Resource for Subnet {
         "ipv6_ra_mode",
         "ipv6_address_mode",
         "subnetpool_id",
+        "use_default_subnetpool",
         "prefixlen",
         "segment_id",
     ];
