@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::crud::{merge, new_object, visible, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::extra_dhcp_opts::int;
-use super::policy::{by_owner, Access, Caller};
+use super::policy::{owner_or_shared, Access, Caller};
 use super::query::convert_to_boolean;
 use crate::cidr::Cidr;
 use crate::db::Db;
@@ -53,13 +53,7 @@ impl Resource for AddressScope {
 
     /// Others see a shared scope.
     fn access(_: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
-        Ok(views
-            .iter()
-            .map(|v| match by_owner(caller, v) {
-                Access::None if v["shared"] == true => Access::Read,
-                a => a,
-            })
-            .collect())
+        Ok(views.iter().map(|v| owner_or_shared(caller, v)).collect())
     }
 
     fn change(_: &dyn Db, _: &Settings, cur: &AddressScope, mut attrs: Attrs) -> ApiResult<AddressScope> {

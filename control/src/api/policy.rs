@@ -96,6 +96,14 @@ pub(super) fn by_owner(caller: &Caller, view: &Value) -> Access {
     }
 }
 
+/// [`by_owner`], and others may see one shown `shared` (a subnet pool, an address scope).
+pub(super) fn owner_or_shared(caller: &Caller, view: &Value) -> Access {
+    match by_owner(caller, view) {
+        Access::None if view["shared"] == true => Access::Read,
+        a => a,
+    }
+}
+
 /// A caller's access to network `n`: its owner's (or an admin's) is [`Access::Write`]; a `shared` or
 /// `router:external` one everybody may see.
 pub(super) fn network_access(caller: &Caller, n: &Network) -> Access {

@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use super::address_scopes::{asked_scope, check_membership, Membership};
 use super::crud::{blocking, merge, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
-use super::policy::{by_owner, Access, Caller};
+use super::policy::{owner_or_shared, Access, Caller};
 use super::query::convert_to_boolean;
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::Db;
@@ -211,13 +211,7 @@ impl Resource for SubnetPool {
 
     /// Others see a shared pool.
     fn access(_: &dyn Db, caller: &Caller, views: &[Value]) -> ApiResult<Vec<Access>> {
-        Ok(views
-            .iter()
-            .map(|v| match by_owner(caller, v) {
-                Access::None if v["shared"] == true => Access::Read,
-                a => a,
-            })
-            .collect())
+        Ok(views.iter().map(|v| owner_or_shared(caller, v)).collect())
     }
 
     /// Prefixes only grow; the bounds hold, and the pool's subnets stay inside them.
