@@ -577,6 +577,13 @@ fn bulk_create_makes_all_or_none() {
     assert_eq!(ports(), before, "none made");
     let (st, v) = s.post("/v2.0/ports", json!({"ports": [fixed("10.3.0.10"), fixed("10.3.0.11")]}));
     assert_eq!((st, v["ports"].as_array().map(Vec::len)), (201, Some(2)), "the addresses were given back: {v}");
+    let mut gw = fixed("10.3.0.12");
+    gw["device_owner"] = json!("network:router_gateway");
+    let (st, v) = s.post("/v2.0/ports", json!({"ports": [gw, fixed("10.3.0.10")]}));
+    assert_eq!((st, error_type(&v)), (409, "IpAddressAlreadyAllocated"), "{v}");
+    let (_, v) = s.get("/v2.0/ports?device_owner=network:router_gateway");
+    assert_eq!(v["ports"], json!([]), "a router's port a bulk made is undone too: {v}");
+    assert_eq!(s.post("/v2.0/ports", json!({"port": fixed("10.3.0.12")})).0, 201, "its address given back");
     let (st, v) = s.post("/v2.0/networks", json!({"networks": [{"network": {"name": "wrapped"}}]}));
     assert_eq!(
         (st, v["networks"][0]["name"].as_str()),
@@ -1023,6 +1030,12 @@ fn ip_availability_and_mac_regeneration() {
     let (st, v) = s.get("/v2.0/network-ip-availabilities/nope");
     assert_eq!((st, error_type(&v)), (404, "NetworkNotFound"));
 
+    // A subnet without pools counts its whole CIDR, as Neutron does.
+    let bare = s.create("network", json!({"name": "bare"}));
+    s.create("subnet", json!({"network_id": bare["id"], "cidr": "10.9.0.0/24", "ip_version": 4, "allocation_pools": [], "enable_dhcp": false}));
+    let (_, v) = s.get(&format!("/v2.0/network-ip-availabilities/{}", bare["id"].as_str().unwrap()));
+    assert_eq!(v["network_ip_availability"]["total_ips"], 256, "{v}");
+
     // A port deleted gives its addresses back.
     let pid = port["id"].as_str().unwrap();
     let other = s.create("port", json!({"network_id": id}));
@@ -1085,4 +1098,13 @@ fn a_default_pool_per_ip_version() {
     );
     let (st, v) = subnet(json!({"ip_version": 4, "subnetpool_id": other}));
     assert_eq!(st, 400, "both: {v}");
+
+    // In one bulk, the second default of a version is seen by the check as the first is made.
+    let (st, v) = s.post(
+        "/v2.0/subnetpools",
+        json!({"subnetpools": [{"name": "a", "prefixes": ["10.40.0.0/16"]}, {"name": "b", "prefixes": ["2001:db9::/48"], "is_default": true}]}),
+    );
+    assert_eq!((st, error_type(&v)), (400, "InvalidInput"), "IPv6 has a default already: {v}");
+    let (_, v) = s.get("/v2.0/subnetpools?name=a");
+    assert_eq!(v["subnetpools"], json!([]), "the bulk undone: {v}");
 }

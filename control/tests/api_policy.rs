@@ -450,6 +450,15 @@ fn address_scopes_hold_pools_with_prefixes_apart() {
     let (st, v) = pool(&p1, json!(["10.0.0.0/8"]), json!(shared6));
     assert_eq!(st, 400, "the wrong IP version (and not its own): {v}");
 
+    // In one bulk, the second pool sees the first in the scope.
+    let (st, v) = p1.post(
+        "/v2.0/subnetpools",
+        json!({"subnetpools": [{"name": "b1", "prefixes": ["60.0.0.0/16"], "address_scope_id": s4},
+                               {"name": "b2", "prefixes": ["60.0.1.0/24"], "address_scope_id": s4}]}),
+    );
+    assert_eq!((st, error_type(&v)), (409, "AddressScopePrefixConflict"), "{v}");
+    assert_eq!(p1.get("/v2.0/subnetpools?name=b1").1["subnetpools"], json!([]), "the bulk undone");
+
     // Updates: join, prefixes that collide, leave.
     let (_, v) = pool(&p1, json!(["20.0.10.0/24"]), Value::Null);
     let sp2 = v["subnetpool"]["id"].as_str().unwrap().to_owned();

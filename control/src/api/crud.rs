@@ -144,6 +144,12 @@ pub(super) trait Resource: Object + Send + 'static {
         Ok(())
     }
 
+    /// Deletes `made`, just created by a bulk that failed after it; by default as a delete request
+    /// does. (A resource whose delete refuses what a create may make undoes it otherwise.)
+    fn undo(db: &dyn Db, settings: &Settings, made: &Self) -> ApiResult<()> {
+        remove(db, settings, made)
+    }
+
     /// The objects as the API shows them; by default as stored.
     fn views(_db: &dyn Db, objects: Vec<Self>) -> ApiResult<Vec<Value>> {
         Ok(objects.iter().map(to_json).collect())
@@ -308,13 +314,12 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
                 Ok((asked, T::draft(attrs, &settings)?))
             })
             .collect::<ApiResult<Vec<_>>>()?;
-        for (asked, _) in &drafts {
-            T::authorize_create(db, &caller, asked)?;
-        }
-        quotas::check::<T>(db, &settings, drafts.iter().map(|(asked, _)| asked))?;
         let mut made: Vec<T> = Vec::with_capacity(drafts.len());
-        for ((_, draft), tags) in drafts.into_iter().zip(tags) {
-            let tagged = T::insert(db, draft).and_then(|o| {
+        for ((asked, draft), tags) in drafts.into_iter().zip(tags) {
+            // Each checked against the DB as it is now, with the bulk's earlier objects in it.
+            let checked = T::authorize_create(db, &caller, &asked)
+                .and_then(|()| quotas::check::<T>(db, &settings, std::iter::once(&asked)));
+            let tagged = checked.and_then(|()| T::insert(db, draft)).and_then(|o| {
                 let id = o.id().to_owned();
                 made.push(o);
                 if !tags.is_empty() {
@@ -324,7 +329,7 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
             });
             if let Err(e) = tagged {
                 for o in made.iter().rev() {
-                    if let Err(u) = remove(db, &settings, o) {
+                    if let Err(u) = T::undo(db, &settings, o) {
                         tracing::warn!(id = o.id(), "a bulk create's object not undone: {u:?}");
                     }
                 }

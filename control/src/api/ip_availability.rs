@@ -4,8 +4,8 @@
 //!
 //! As Neutron's default policy, an admin's: others list none and find none. Lists take Neutron's filters
 //! (`network_id`, `network_name`, `project_id`, `ip_version`: only the subnets of that version, and only
-//! networks with one), `fields`, sorting and pagination (`query.rs`). A count larger than 2⁶⁴ − 1 (an IPv6
-//! pool wider than a /64) is shown as 2⁶⁴ − 1.
+//! networks with one), `fields`, sorting and pagination (`query.rs`). A count of 2⁶⁴ or more (an IPv6
+//! pool of a whole /64 or wider) is shown as 2⁶⁴ − 1.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,7 +19,7 @@ use super::crud::{blocking, Api};
 use super::error::{ApiError, ApiResult};
 use super::policy::Caller;
 use super::query::{select, ListQuery};
-use crate::cidr::ip_bits;
+use crate::cidr::{ip_bits, Cidr};
 use crate::db::Db;
 use crate::model::{Network, Port, Store, Subnet};
 
@@ -30,13 +30,14 @@ const MANY: &str = "network_ip_availabilities";
 const KNOWN: &[&str] =
     &["network_id", "network_name", "project_id", "tenant_id", "total_ips", "used_ips", "subnet_ip_availability"];
 
-/// The addresses of `s`'s allocation pools.
+/// The addresses of `s`'s allocation pools; of its CIDR if it has none (as Neutron counts).
 fn pool_size(s: &Subnet) -> u128 {
     let bits = |a: &str| a.parse::<IpAddr>().ok().map(|a| ip_bits(a).1);
-    s.allocation_pools
-        .iter()
-        .filter_map(|p| Some(bits(&p.end)?.checked_sub(bits(&p.start)?)? + 1))
-        .fold(0, u128::saturating_add)
+    let size = |first: u128, last: u128| last.checked_sub(first).map(|d| d.saturating_add(1));
+    if s.allocation_pools.is_empty() {
+        return Cidr::parse_network(&s.cidr).and_then(|c| size(c.base(), c.last())).unwrap_or(0);
+    }
+    s.allocation_pools.iter().filter_map(|p| size(bits(&p.start)?, bits(&p.end)?)).fold(0, u128::saturating_add)
 }
 
 fn count(n: u128) -> Value {

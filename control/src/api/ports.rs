@@ -563,4 +563,9 @@ impl Resource for Port {
         release_port(db, p);
         Ok(())
     }
+
+    /// A port a failed bulk made goes whatever its owner (a delete request refuses a router's).
+    fn undo(db: &dyn Db, _: &Settings, p: &Port) -> ApiResult<()> {
+        delete_service_port(db, p)
+    }
 }

@@ -12,12 +12,13 @@
 //! | `PUT /v2.0/quotas/{project}` `{"quota": {...}}` | admin: the limits set (-1: none); one below what the project has is refused (400) unless `force` |
 //! | `DELETE /v2.0/quotas/{project}` | admin: back to the defaults (404 `TenantQuotaNotFound` if it had none of its own) |
 //!
-//! A project sees its own quotas, an admin every project's. A create (one object or a bulk) that would
-//! take a project past a limit is refused before anything is stored: 409 `OverQuota`. What the API makes
-//! for a project by itself (its default security group and its rules, a network's DHCP port, gateway and
-//! floating IP ports) is not refused, as in Neutron, but counts. Objects of no project (the operator's,
-//! with authentication off) are not counted. Usage is counted at each create, with no reservation:
-//! two API servers creating for one project at the same moment may both take its last unit.
+//! A project sees its own quotas, an admin every project's. A create that would take a project past a
+//! limit is refused, 409 `OverQuota` (a bulk whole: what it made before is undone). What the API makes
+//! for a project by itself (its default security group and its rules, a network's DHCP port, a router's
+//! interface ports) is not refused, as in Neutron, but counts; gateway and floating IP ports belong to
+//! no project. Objects of no project (the operator's, with authentication off) are not counted; an
+//! unlimited resource (-1) is not counted at all. Usage is counted at each create, with no reservation:
+//! two requests creating for one project at the same moment may both take its last unit.
 
 use std::collections::{BTreeMap, HashSet};
 
