@@ -95,6 +95,11 @@ impl Cidr {
         (len <= self.width()).then_some(Cidr { len, ..self })
     }
 
+    /// The network this address is in (host bits zero): `10.0.0.5/24` is `10.0.0.0/24`.
+    pub fn to_network(self) -> Cidr {
+        Cidr { bits: self.base(), ..self }
+    }
+
     /// This address as a host prefix.
     pub fn to_host(self) -> Cidr {
         Cidr { len: self.width(), ..self }

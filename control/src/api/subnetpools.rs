@@ -56,7 +56,8 @@ fn prefixlen(v: &Value, what: &str) -> ApiResult<Option<u8>> {
         .ok_or_else(|| ApiError::invalid_input(format_args!("'{v}' is not an integer ({what})")))
 }
 
-/// The prefixes a request gives, checked (networks of one version), without one inside another.
+/// The prefixes a request gives, checked (CIDRs of one version: host bits dropped, as Neutron's
+/// `IPNetwork(p).cidr`), without one inside another.
 fn prefixes(v: &Value) -> ApiResult<(Vec<Cidr>, u8)> {
     let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
         return Err(ApiError::invalid_input("prefixes must be a non-empty list of CIDRs"));
@@ -65,9 +66,10 @@ fn prefixes(v: &Value) -> ApiResult<(Vec<Cidr>, u8)> {
     for p in items {
         let c = p
             .as_str()
-            .and_then(Cidr::parse_network)
+            .filter(|s| s.contains('/'))
+            .and_then(Cidr::parse)
             .ok_or_else(|| ApiError::invalid_input(format_args!("'{p}' is not a valid network CIDR")))?;
-        cidrs.push(c);
+        cidrs.push(c.to_network());
     }
     let version = cidrs[0].ip_version();
     if cidrs.iter().any(|c| c.ip_version() != version) {
@@ -552,7 +554,10 @@ mod tests {
             (vec!["10.11.0.0/16".into(), "10.12.0.0/24".into()], 4)
         );
         assert!(prefixes(&serde_json::json!(["10.0.0.0/24", "2001:db8::/64"])).is_err());
-        assert!(prefixes(&serde_json::json!(["10.0.0.1/24"])).is_err());
+        let (p, _) = prefixes(&serde_json::json!(["10.11.12.13/24"])).unwrap();
+        assert_eq!(p[0].to_string(), "10.11.12.0/24", "host bits dropped, as Neutron does");
+        assert!(prefixes(&serde_json::json!(["10.0.0.1"])).is_err(), "a length is needed");
+        assert!(prefixes(&serde_json::json!(["10.0.0.0/33"])).is_err());
         assert!(prefixes(&serde_json::json!([])).is_err());
     }
 }
