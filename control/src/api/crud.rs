@@ -305,7 +305,8 @@ pub(super) async fn create<T: Resource>(State(api): State<Api>, caller: Caller, 
     }
     let settings = api.settings.clone();
     let mut made = blocking(&api, move |db| {
-        // Every request completed and checked before any is stored.
+        // Every request completed and validated before any is stored; the checks against the DB (policy,
+        // quota) run for each as it is made, below.
         let drafts = drafts
             .into_iter()
             .map(|mut attrs| {
