@@ -17,9 +17,8 @@ use serde_json::Value;
 
 use super::crud::{merge, new_object, visible, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
-use super::extra_dhcp_opts::int;
 use super::policy::{owner_or_shared, Access, Caller};
-use super::query::convert_to_boolean;
+use super::query::{booleans_in, convert_ip_version};
 use crate::cidr::Cidr;
 use crate::db::Db;
 use crate::model::{AddressScope, Network, Store, Subnet, SubnetPool};
@@ -37,13 +36,10 @@ impl Resource for AddressScope {
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<AddressScope> {
         let version = match attrs.get("ip_version") {
             None | Some(Value::Null) => return Err(ApiError::bad("ip_version is required")),
-            Some(v) => match int(v)? {
-                n @ (4 | 6) => n,
-                n => return Err(ApiError::bad(format!("Invalid input for ip_version. Reason: {n} is not in [4, 6]."))),
-            },
+            Some(v) => convert_ip_version(v)?,
         };
         attrs.insert("ip_version".into(), version.into());
-        shared(&mut attrs)?;
+        booleans_in(&mut attrs, &["shared"])?;
         new_object(attrs, None)
     }
 
@@ -57,7 +53,7 @@ impl Resource for AddressScope {
     }
 
     fn change(_: &dyn Db, _: &Settings, cur: &AddressScope, mut attrs: Attrs) -> ApiResult<AddressScope> {
-        shared(&mut attrs)?;
+        booleans_in(&mut attrs, &["shared"])?;
         if cur.shared && attrs.get("shared") == Some(&Value::Bool(false)) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -81,15 +77,6 @@ impl Resource for AddressScope {
         }
         Ok(())
     }
-}
-
-/// Neutron's `convert_to_boolean` on `shared`.
-fn shared(attrs: &mut Attrs) -> ApiResult<()> {
-    if let Some(v) = attrs.get("shared") {
-        let b = convert_to_boolean(v)?;
-        attrs.insert("shared".into(), b.into());
-    }
-    Ok(())
 }
 
 /// `address_scope_id` in a request: `Some(None)` to leave a scope, `Some(Some(id))` to join one; a

@@ -205,6 +205,26 @@ pub(super) fn convert_to_boolean(v: &Value) -> ApiResult<bool> {
     }
 }
 
+/// [`convert_to_boolean`] on each of `keys` a request has, in place.
+pub(super) fn booleans_in(attrs: &mut super::crud::Attrs, keys: &[&str]) -> ApiResult<()> {
+    for k in keys {
+        if let Some(v) = attrs.get(*k) {
+            let b = convert_to_boolean(v)?;
+            attrs.insert((*k).into(), b.into());
+        }
+    }
+    Ok(())
+}
+
+/// An `ip_version` in a request: Neutron's `convert_to_int`, then 4 or 6.
+pub(super) fn convert_ip_version(v: &Value) -> ApiResult<u8> {
+    match super::extra_dhcp_opts::int(v)? {
+        4 => Ok(4),
+        6 => Ok(6),
+        n => Err(ApiError::bad(format!("Invalid input for ip_version. Reason: {n} is not in [4, 6]."))),
+    }
+}
+
 /// Neutron's `convert_to_boolean` for a query value.
 fn boolean(v: &str) -> ApiResult<bool> {
     match v.to_ascii_lowercase().as_str() {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::crud::{merge, new_id, new_object, to_json, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::Caller;
-use super::query::convert_to_boolean;
+use super::query::booleans_in;
 use super::security_group_rules::rule_json;
 use crate::db::{Db, DbError};
 use crate::model::{Direction, EtherType, Port, SecurityGroup, SecurityGroupRule, Standard, Store};
@@ -111,14 +111,6 @@ fn name_not_default(attrs: &Attrs) -> ApiResult<()> {
     Ok(())
 }
 
-/// Neutron's `convert_to_boolean` on `stateful`.
-fn stateful(attrs: &mut Attrs) -> ApiResult<()> {
-    let Some(v) = attrs.get("stateful") else { return Ok(()) };
-    let b = convert_to_boolean(v)?;
-    attrs.insert("stateful".into(), Value::Bool(b));
-    Ok(())
-}
-
 /// Whether a port uses group `id`.
 fn in_use(db: &dyn Db, id: &str) -> ApiResult<bool> {
     Ok(Store::new(db).list::<Port>()?.0.iter().any(|p| p.security_groups.iter().any(|g| g == id)))
@@ -152,7 +144,7 @@ impl Resource for SecurityGroup {
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SecurityGroup> {
         name_not_default(&attrs)?;
-        stateful(&mut attrs)?;
+        booleans_in(&mut attrs, &["stateful"])?;
         new_object(attrs, None)
     }
 
@@ -181,7 +173,7 @@ impl Resource for SecurityGroup {
 
     fn change(db: &dyn Db, _: &Settings, cur: &SecurityGroup, mut attrs: Attrs) -> ApiResult<SecurityGroup> {
         name_not_default(&attrs)?;
-        stateful(&mut attrs)?;
+        booleans_in(&mut attrs, &["stateful"])?;
         let next = merge(cur, attrs.clone())?;
         if next.stateful != cur.stateful && in_use(db, &cur.id)? {
             return Err(group_in_use(&cur.id));

@@ -30,7 +30,7 @@ use super::address_scopes::{asked_scope, check_membership, Membership};
 use super::crud::{blocking, merge, new_id, to_json, writable, Api, Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::{owner_or_shared, Access, Caller};
-use super::query::convert_to_boolean;
+use super::query::{booleans_in, convert_to_boolean};
 use crate::cidr::{ip_from_bits, Cidr};
 use crate::db::Db;
 use crate::model::{Store, Subnet, SubnetPool};
@@ -150,7 +150,7 @@ impl Resource for SubnetPool {
 
     fn draft(mut attrs: Attrs, _: &Settings) -> ApiResult<SubnetPool> {
         asked_scope(&attrs)?;
-        booleans(&mut attrs)?;
+        booleans_in(&mut attrs, &["shared", "is_default"])?;
         let (cidrs, version) = prefixes(attrs.get("prefixes").unwrap_or(&Value::Null))?;
         let mut p = SubnetPool {
             id: new_id(),
@@ -218,7 +218,7 @@ impl Resource for SubnetPool {
 
     /// Prefixes only grow; the bounds hold, and the pool's subnets stay inside them.
     fn change(db: &dyn Db, _: &Settings, cur: &SubnetPool, mut attrs: Attrs) -> ApiResult<SubnetPool> {
-        booleans(&mut attrs)?;
+        booleans_in(&mut attrs, &["shared", "is_default"])?;
         let mut next = cur.clone();
         if let Some(v) = attrs.remove("prefixes") {
             let (new, version) = prefixes(&v)?;
@@ -348,17 +348,6 @@ async fn prefix_op(api: Api, caller: Caller, id: String, raw: &[u8], add: bool) 
 
 fn pool_subnets(db: &dyn Db, pool: &str) -> ApiResult<Vec<Subnet>> {
     Ok(Store::new(db).list::<Subnet>()?.0.into_iter().filter(|s| s.subnetpool_id.as_deref() == Some(pool)).collect())
-}
-
-/// Neutron's `convert_to_boolean` on `shared` and `is_default`.
-fn booleans(attrs: &mut Attrs) -> ApiResult<()> {
-    for k in ["shared", "is_default"] {
-        if let Some(v) = attrs.get(k) {
-            let b = convert_to_boolean(v)?;
-            attrs.insert(k.into(), b.into());
-        }
-    }
-    Ok(())
 }
 
 /// The default pool of IP version `version` (`default-subnetpools`) other than `but`, if there is one.

@@ -13,12 +13,12 @@ use serde_json::Value;
 use super::crud::{merge, new_id, to_json, visible, Attrs, Resource, Settings};
 use super::dhcp_port;
 use super::error::{ApiError, ApiResult};
-use super::extra_dhcp_opts::int;
 use super::fixed_ips::{release_ips, ROUTER_INTERFACE_OWNERS};
 use super::ipam;
 use super::networks::auto_deleted;
 use super::policy::{access_to_network, by_owner, forbidden, network_access, networks, Access, Caller};
 use super::ports::edit_port;
+use super::query::convert_ip_version;
 use super::slaac::{self, is_auto_address};
 use super::subnetpools;
 use crate::cidr::{ip_from_bits, Cidr};
@@ -144,10 +144,7 @@ impl Resource for Subnet {
         // Neutron converts it to an integer (`convert_to_int`: the plugin's clients send "4").
         let version = match attrs.remove("ip_version") {
             None | Some(Value::Null) => u64::from(cidr.ip_version()),
-            Some(v) => match int(&v)? {
-                n @ (4 | 6) => n as u64,
-                n => return Err(ApiError::bad(format!("Invalid input for ip_version. Reason: {n} is not in [4, 6]."))),
-            },
+            Some(v) => u64::from(convert_ip_version(&v)?),
         };
         if version != u64::from(cidr.ip_version()) {
             return Err(ApiError::bad(format!("Invalid input: cidr {cidr_s} is not an IPv{version} subnet")));
