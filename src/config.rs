@@ -138,6 +138,10 @@ pub struct SwitchArgs {
     /// as they come). When full, new connections are dropped and counted (conntrack.full).
     #[arg(long, value_name = "CONNECTIONS")]
     pub conntrack_max: Option<u32>,
+    /// Connections each worker may translate for routers' SNAT (default 65536; about 120 bytes each).
+    /// When full, new connections are dropped and counted (nat.full).
+    #[arg(long, value_name = "CONNECTIONS")]
+    pub nat_max: Option<u32>,
     /// Log filter: error, warn, info, debug, trace, or a RUST_LOG-style filter (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -173,6 +177,7 @@ impl SwitchArgs {
         d.punt_rate = self.punt_rate.unwrap_or(d.punt_rate);
         d.punt_burst = self.punt_burst.unwrap_or(d.punt_burst);
         d.conntrack_max = self.conntrack_max.unwrap_or(d.conntrack_max);
+        d.nat_max = self.nat_max.unwrap_or(d.nat_max);
         if let Some(l) = &self.log_level {
             log.level = l.clone();
         }

@@ -20,7 +20,9 @@ use control::compile::{compile, networks_needed, Links, Model, Summary, TunnelCo
 use control::controller::{Binding, Controller, Node};
 use control::db::embedded::EmbeddedDb;
 use control::db::{Db, DbError, Entry, Event, Revision, Watch};
-use control::model::{Chassis, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Store, Subnet};
+use control::model::{
+    Chassis, FloatingIp, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Store, Subnet,
+};
 use pipelines::tables::Tables;
 use pipelines::tunnel::Underlay;
 use proptest::prelude::*;
@@ -37,7 +39,8 @@ enum Op {
         up: bool,
         security: bool,
         /// VXLAN, GRE, VLAN on physnet1 (mapped here) or flat on physnet1 or physnet2 (not mapped) by
-        /// `seg % 5`, with segmentation ID `seg`; or no type.
+        /// `seg % 5`, with segmentation ID `seg`; or no type. Network 0 is the routers' external network:
+        /// VLAN or flat on physnet1 for most `seg`.
         seg: Option<u8>,
     },
     DelNetwork(u8),
@@ -57,7 +60,8 @@ enum Op {
         n: u8,
         s: u8,
         host: u8,
-        /// A router interface of router 0 to 2, or (3) the network's DHCP port.
+        /// A router interface of router 0 to 2, (3) the network's DHCP port, or (4) the gateway port of
+        /// router `p % 3`.
         router: Option<u8>,
         up: bool,
         pair: Option<Pair>,
@@ -73,8 +77,18 @@ enum Op {
     Router {
         r: u8,
         route: bool,
+        /// Its `external_gateway_info` on network 0, SNAT on or off.
+        snat: Option<bool>,
     },
     DelRouter(u8),
+    /// Floating IP `f` on network `n` for port `port`'s fixed address, carried by router `router`.
+    FloatingIp {
+        f: u8,
+        n: u8,
+        port: u8,
+        router: u8,
+    },
+    DelFloatingIp(u8),
     /// Chassis `c` (0 is this node) registers with tunnel endpoint `ip` (several may share one: DB
     /// contents are not trusted to agree).
     Chassis {
@@ -126,7 +140,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, wide, dhcp, opts, mode)| Op::Subnet { s, wide, dhcp, opts, mode }),
         1 => (0..8u8).prop_map(Op::DelSubnet),
         4 => (
-            (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.3, 0..4u8)),
+            (0..12u8, 0..4u8, 0..2u8, 0..4u8, prop::option::weighted(0.4, 0..5u8)),
             (any::<bool>(), prop::option::weighted(0.4, pair), any::<bool>(), prop::bool::weighted(0.1), 0..8u8)
         )
             .prop_map(|((p, n, s, host, router), (up, pair, profile, foreign, groups))| Op::Port {
@@ -143,8 +157,11 @@ fn op() -> impl Strategy<Value = Op> {
             }),
         1 => (0..12u8).prop_map(Op::DelPort),
         1 => (0..12u8).prop_map(Op::Status),
-        1 => (0..3u8, any::<bool>()).prop_map(|(r, route)| Op::Router { r, route }),
+        1 => (0..3u8, any::<bool>(), prop::option::of(any::<bool>()))
+            .prop_map(|(r, route, snat)| Op::Router { r, route, snat }),
         1 => (0..3u8).prop_map(Op::DelRouter),
+        1 => (0..4u8, 0..4u8, 0..12u8, 0..3u8).prop_map(|(f, n, port, router)| Op::FloatingIp { f, n, port, router }),
+        1 => (0..4u8).prop_map(Op::DelFloatingIp),
         1 => (0..3u8, 1..5u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
         1 => (0..3u8).prop_map(Op::DelChassis),
         1 => (0..3u8, prop::bool::weighted(0.8)).prop_map(|(g, stateful)| Op::Group { g, stateful }),
@@ -174,6 +191,8 @@ fn write(db: &dyn Db, op: &Op) {
             let (kind, id, physnet) = match seg {
                 Some(s) => {
                     let id = json!(100 + u32::from(s % 2));
+                    // (Network 0, the routers' external network, is mostly a provider network of physnet1.)
+                    let s = if n == 0 && s < 8 { 2 + s % 2 } else { s };
                     match s % 5 {
                         0 => (json!("vxlan"), id, json!(null)),
                         1 => (json!("gre"), id, json!(null)),
@@ -232,6 +251,7 @@ fn write(db: &dyn Db, op: &Op) {
             // claim anything.
             let (owner, device, ip) = match router {
                 Some(3) => ("network:dhcp", format!("dhcp-n{n}"), 150 + p),
+                Some(4) => ("network:router_gateway", format!("r{}", p % 3), 100 + p),
                 Some(r) => ("network:router_interface", format!("r{r}"), 200 + p),
                 None => ("compute:nova", String::new(), 2 + p),
             };
@@ -275,12 +295,50 @@ fn write(db: &dyn Db, op: &Op) {
             v["binding:vif_details"] = json!({"plugged": !active});
             db.update("port", &e.key, v.to_string().as_bytes(), e.revision).unwrap();
         }
-        Op::Router { r, route } => {
+        Op::Router { r, route, snat } => {
             let routes =
                 if route { json!([{"destination": "192.168.0.0/16", "nexthop": "10.1.0.9"}]) } else { json!([]) };
-            put("router", format!("r{r}"), json!({"id": format!("r{r}"), "routes": routes}))
+            let gateway = snat.map(|snat| json!({"network_id": "n0", "enable_snat": snat}));
+            put(
+                "router",
+                format!("r{r}"),
+                json!({"id": format!("r{r}"), "routes": routes, "external_gateway_info": gateway}),
+            );
+            // Its gateway port, as the API makes it (bound to this node, or to another for router 2).
+            match snat {
+                Some(_) => put(
+                    "port",
+                    format!("gw{r}"),
+                    json!({"id": format!("gw{r}"), "network_id": "n0", "mac_address": format!("fa:16:3e:00:01:{r:02x}"),
+                           "fixed_ips": [{"subnet_id": "s0", "ip_address": format!("10.0.0.{}", 240 + r)}],
+                           "device_owner": "network:router_gateway", "device_id": format!("r{r}"),
+                           "binding:host_id": if r == 2 { "other" } else { HERE }}),
+                ),
+                None => del("port", format!("gw{r}")),
+            }
+            // And an interface on network r + 1 (10.(r+1).0.1 of subnet r + 1).
+            let n = r + 1;
+            put(
+                "port",
+                format!("ri{r}"),
+                json!({"id": format!("ri{r}"), "network_id": format!("n{n}"), "mac_address": format!("fa:16:3e:00:02:{r:02x}"),
+                       "fixed_ips": [{"subnet_id": format!("s{n}"), "ip_address": format!("10.{n}.0.1")}],
+                       "device_owner": "network:router_interface", "device_id": format!("r{r}")}),
+            );
         }
-        Op::DelRouter(r) => del("router", format!("r{r}")),
+        Op::DelRouter(r) => {
+            del("router", format!("r{r}"));
+            del("port", format!("gw{r}"));
+            del("port", format!("ri{r}"));
+        }
+        Op::FloatingIp { f, n, port, router } => put(
+            "floatingip",
+            format!("f{f}"),
+            json!({"id": format!("f{f}"), "floating_network_id": format!("n{n}"),
+                   "floating_ip_address": format!("10.{n}.2.{f}"), "port_id": format!("p{port}"),
+                   "fixed_ip_address": format!("10.{}.0.{}", port % 4, 2 + port), "router_id": format!("r{router}")}),
+        ),
+        Op::DelFloatingIp(f) => del("floatingip", format!("f{f}")),
         Op::Group { g, stateful } => {
             put("securitygroup", format!("g{g}"), json!({"id": format!("g{g}"), "stateful": stateful}))
         }
@@ -335,6 +393,7 @@ fn everything(db: &dyn Db) -> Model {
         chassis: all::<Chassis>(db),
         security_groups: all::<SecurityGroup>(db),
         security_group_rules: all::<SecurityGroupRule>(db),
+        floating_ips: all::<FloatingIp>(db),
     }
 }
 
@@ -517,7 +576,7 @@ fn canonical(t: &Tables) -> String {
         t.uplink_ports,
     );
     format!(
-        "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}\nservices {:?}",
+        "{tunnels}\nports {ports:?}\nnets {nets:?}\nl2 {:?}\narp {:?}\nnd {:?}\nrouter_macs {:?}\nroutes {:?}\nremote {:?}\nservices {:?}\nnat {:?}\nnat_in {:?}",
         sorted(&|| t.l2.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.arp.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.nd.iter().map(|x| format!("{x:?}")).collect()),
@@ -525,6 +584,8 @@ fn canonical(t: &Tables) -> String {
         sorted(&|| t.routers.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.remote.iter().map(|x| format!("{x:?}")).collect()),
         sorted(&|| t.services.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.nat.iter().map(|x| format!("{x:?}")).collect()),
+        sorted(&|| t.nat_in.iter().map(|x| format!("{x:?}")).collect()),
     )
 }
 
@@ -538,7 +599,8 @@ fn check<D: Db + ?Sized>(db: &dyn Db, c: &mut Controller<'_, D>, node: &TestNode
     // port or router in the tables changes no table, and publishes nothing.
     prop_assert_eq!(Summary { networks: 0, ..*published }, Summary { networks: 0, ..sum });
     prop_assert_eq!(node.republished, 0, "tables published again unchanged");
-    let mut bound: Vec<&Port> = full.ports.values().filter(|p| p.host_id == HERE).collect();
+    let mut bound: Vec<&Port> =
+        full.ports.values().filter(|p| p.host_id == HERE && p.device_owner != "network:router_gateway").collect();
     bound.sort_by(|a, b| a.id.cmp(&b.id));
     let plumbing = |p: &Port| (p.id.clone(), p.profile.clone(), p.admin_state_up);
     let plugged: Vec<_> = node.plugged.values().map(|(_, p)| plumbing(p)).collect();
@@ -556,7 +618,7 @@ fn check<D: Db + ?Sized>(db: &dyn Db, c: &mut Controller<'_, D>, node: &TestNode
     prop_assert!(held
         .ports
         .values()
-        .all(|p| p.host_id == HERE || p.device_owner == "network:router_interface" || needed.contains(&p.network_id)));
+        .all(|p| p.host_id == HERE || p.device_owner.starts_with("network:router_") || needed.contains(&p.network_id)));
     Ok(())
 }
 
@@ -568,6 +630,12 @@ fn quiet(batch: &[Op]) -> bool {
 /// Applies `batches` (each: its changes, how many of its events come late, whether its watch is lost) to
 /// a controller on an in-memory DB, and checks it after every batch.
 fn in_memory(batches: &[(Vec<Op>, usize, bool)]) -> Result<(), TestCaseError> {
+    in_memory_tables(batches).map(drop)
+}
+
+/// [`in_memory`], returning the tables the node had after each batch.
+fn in_memory_tables(batches: &[(Vec<Op>, usize, bool)]) -> Result<Vec<Tables>, TestCaseError> {
+    let mut after = Vec::new();
     let db = MemDb::default();
     let mut c = Controller::new(&db, HERE).with_links(links());
     c.sync().unwrap();
@@ -589,6 +657,7 @@ fn in_memory(batches: &[(Vec<Op>, usize, bool)]) -> Result<(), TestCaseError> {
             c.sync().unwrap();
             c.step(&mut node);
             prop_assert_eq!(node.publications, publications, "a resync with nothing changed published");
+            after.push(node.published.as_ref().expect("published").0.clone());
             continue;
         }
         let (early, late) = events.split_at(events.len().saturating_sub(*late));
@@ -609,8 +678,9 @@ fn in_memory(batches: &[(Vec<Op>, usize, bool)]) -> Result<(), TestCaseError> {
             );
         }
         check(&db, &mut c, &node).map_err(|e| TestCaseError::fail(format!("{e}\nafter {batch:?}")))?;
+        after.push(node.published.as_ref().expect("published").0.clone());
     }
-    Ok(())
+    Ok(after)
 }
 
 /// A DHCP port whose address moves from IPv4 to IPv6 (the same MAC answering for it): the tables change
@@ -639,6 +709,73 @@ fn a_dhcp_port_moving_to_another_address_family_publishes() {
     ];
     let batches: Vec<(Vec<Op>, usize, bool)> = batches.into_iter().map(|b| (b, 0, false)).collect();
     in_memory(&batches).unwrap();
+}
+
+/// A router's gateway and floating IPs, step by step: each step's tables equal the full compilation's, and
+/// the NAT is there when it should be.
+#[test]
+fn a_router_gateway_and_its_floating_ips_follow_their_changes() {
+    let port = |p, n, router| Op::Port {
+        p,
+        n,
+        s: 0,
+        host: 0,
+        router,
+        up: true,
+        pair: None,
+        profile: false,
+        foreign: false,
+        groups: 0,
+    };
+    let subnet = |s| Op::Subnet { s, wide: false, dhcp: false, opts: false, mode: 0 };
+    let fip = |f, port, router| Op::FloatingIp { f, n: 0, port, router };
+    let batches = [
+        // The external network (flat on physnet1), a VM's network, the VM bound here.
+        vec![Op::Network { n: 0, up: true, security: false, seg: Some(3) }, subnet(0)],
+        vec![Op::Network { n: 1, up: true, security: false, seg: None }, subnet(1), port(3, 1, None)],
+        // A router with SNAT, its interface on network 1 (then a floating IP for the VM's address).
+        vec![Op::Router { r: 0, route: false, snat: Some(true) }],
+        vec![fip(0, 1, 0)],
+        // SNAT off; the floating IP moves to another router and back; the gateway's network goes.
+        vec![Op::Router { r: 0, route: true, snat: Some(false) }],
+        vec![fip(0, 1, 1)],
+        vec![fip(0, 1, 0), fip(1, 5, 0)],
+        vec![Op::DelFloatingIp(0)],
+        vec![Op::Network { n: 0, up: true, security: false, seg: Some(9) }],
+        vec![Op::Network { n: 0, up: true, security: false, seg: Some(3) }],
+        vec![Op::Router { r: 0, route: false, snat: None }],
+        vec![Op::Router { r: 0, route: false, snat: Some(true) }],
+        vec![Op::DelRouter(0)],
+    ];
+    let batches: Vec<(Vec<Op>, usize, bool)> = batches.into_iter().map(|b| (b, 0, false)).collect();
+    let tables = in_memory_tables(&batches).unwrap();
+    let a = pipelines::wire::Ipv4Addr::new;
+    let nat: Vec<Option<(Option<pipelines::wire::Ipv4Addr>, usize)>> =
+        tables.iter().map(|t| t.nat.values().next().map(|n| (n.snat, n.fips.len()))).collect();
+    let gw = Some(a(10, 0, 0, 240));
+    assert_eq!(
+        nat,
+        [
+            None,
+            None,
+            Some((gw, 0)),
+            Some((gw, 1)),
+            Some((None, 1)),
+            Some((None, 0)),
+            Some((None, 2)),
+            Some((None, 1)),
+            None,
+            Some((None, 1)),
+            None,
+            Some((gw, 1)),
+            None
+        ]
+    );
+    // The floating IP (10.0.2.1 of port 5's 10.1.0.7) is answered for with the gateway's MAC.
+    let t = &tables[11];
+    let n0 = t.nat.values().next().unwrap().network;
+    assert_eq!(t.arp_lookup(n0, a(10, 0, 2, 1)), Some(pipelines::wire::Mac([0xfa, 0x16, 0x3e, 0, 1, 0])));
+    assert!(t.outside(n0, a(10, 0, 0, 240)).is_some());
 }
 
 proptest! {

@@ -67,6 +67,10 @@ pub struct DataplaneOptions {
     /// (`conntrack.full`); established ones keep flowing. Memory: about 84 bytes per connection, taken
     /// as connections come.
     pub conntrack_max: u32,
+    /// Connections each worker may translate for routers' SNAT (`pipelines::nat`). When full, new
+    /// connections are dropped and counted (`nat.full`). Memory: about 120 bytes per connection, reserved
+    /// at start and touched as connections come.
+    pub nat_max: u32,
     /// Pipeline mode: ports that may be plugged at runtime ([`Dataplane::plug`](crate::Dataplane::plug)),
     /// for sizing the pool. With it, the dataplane may start with no port at all. Set by the role that
     /// plugs ports, never by the file.
@@ -99,6 +103,7 @@ impl Default for DataplaneOptions {
             punt_rate: pipelines::stages::punt::DEFAULT_RATE,
             punt_burst: pipelines::stages::punt::DEFAULT_BURST,
             conntrack_max: 1_000_000,
+            nat_max: 65_536,
             hotplug_ports: 0,
         }
     }
@@ -141,6 +146,9 @@ impl DataplaneOptions {
         }
         if !(8..=1 << 30).contains(&self.conntrack_max) {
             return invalid("conntrack_max", self.conntrack_max.into(), "must be from 8 to 2^30");
+        }
+        if !(8..=1 << 26).contains(&self.nat_max) {
+            return invalid("nat_max", self.nat_max.into(), "must be from 8 to 2^26");
         }
         if self.mbuf_cache > 512 {
             return invalid("mbuf_cache", self.mbuf_cache.into(), "DPDK caps the per-lcore cache at 512");

@@ -366,6 +366,7 @@ impl Dataplane {
                 punt_rate: opts.punt_rate,
                 punt_burst: opts.punt_burst,
                 conntrack_max: opts.conntrack_max,
+                nat_max: opts.nat_max,
             };
             let exit_tx = exit_tx.clone();
             launching.launched.push(main.launch(lcore, move || {

@@ -117,6 +117,8 @@ pub(crate) struct Worker {
     pub punt_burst: u32,
     /// Connections the worker may track (`pipelines::conntrack`).
     pub conntrack_max: u32,
+    /// Connections the worker may translate (`pipelines::nat`).
+    pub nat_max: u32,
 }
 
 /// What a worker hands back when it stops.
@@ -160,8 +162,11 @@ impl Worker {
         let mut clock = PassClock::<TIMED>::new(self.idle_sleep_us);
         let tsc_per_ms = (tsc_hz / 1000).max(1);
         // The worker's own pipeline state; the TSC's low bits seed its randomness.
-        let mut state = stages::WorkerState::with_conntrack(rdtsc() as u32, self.conntrack_max as usize);
+        let mut state =
+            stages::WorkerState::with_limits(rdtsc() as u32, self.conntrack_max as usize, self.nat_max as usize);
         huge_pages(&state.conntrack);
+        // Its share of the SNAT ports: the replies of its translations are steered to it by port.
+        state.nat.set_ports(pipelines::nat::port_range(me, peers.len()));
         state.punt = stages::punt::PuntLimiter::new(self.punt_rate, self.punt_burst, crate::MAX_PORTS);
         let mut seen = 0;
         // When next to ask for the underlay's next hops that are unresolved or due for a refresh.
@@ -181,7 +186,7 @@ impl Worker {
             if !channels.inject.is_empty() {
                 inject(channels, &mut out, tx, *tx_retries, counters);
             }
-            let steer = steering && tables.tracking;
+            let steer = steering && (tables.tracking || tables.snat || !tables.nat_in.is_empty());
             let mut got = 0;
             let mut run =
                 Run { tables: &tables, state: &mut state, meta: &mut meta, out: &mut out, pool, channels, tsc_per_ms };

@@ -128,6 +128,17 @@ reasons! {
     /// TTL/hop limit exhausted, and the ICMP error about it over the per-sender or the worker's limit.
     L3IcmpRateLimit => "l3_route.icmp_ratelimit",
 
+    // nat (a router's gateway on its external network)
+    /// Routed out to the external network, its next hop's MAC not known yet: an ARP request for it left
+    /// less than a second ago (the packet that found it unknown became that request).
+    NatUnresolved => "nat.unresolved",
+    /// To be translated (SNAT), but neither TCP, UDP nor an ICMP echo request, or a later fragment.
+    NatUnsupported => "nat.unsupported",
+    /// To be translated (SNAT), but the worker's translation table is full or no port was free.
+    NatFull => "nat.full",
+    /// An ARP reply to a router's gateway MAC: its sender's MAC learned, the frame consumed.
+    NatArpLearned => "nat.arp_learned",
+
     // tunnel_encap (packets for ports on other nodes)
     /// This node has no underlay port.
     TunnelNoUnderlay => "tunnel.no_underlay",

@@ -21,6 +21,7 @@
 //! - [`patch`]: the cross-connect map of the patch mode, the other forwarding mode;
 //! - [`acl`]: security groups, a port's allow rules of one direction compiled for a lookup whose cost
 //!   does not grow with the rule count;
+//! - [`nat`]: a router's NAT on its external network (the state; `stages/nat.rs` decides);
 //! - [`steer`]: which worker owns a packet's connection, when several track connections;
 //! - [`fixtures`]: frames and small topologies for tests, goldens and benchmarks.
 //!
@@ -74,6 +75,7 @@ pub mod fixtures;
 pub mod icmp_ratelimit;
 pub mod lpm;
 pub mod meta;
+pub mod nat;
 pub mod patch;
 pub mod publish;
 pub mod routing;

@@ -45,6 +45,9 @@ pub struct RouterIface {
 #[derive(Clone, Default)]
 pub struct Router {
     pub ifaces: Vec<RouterIface>,
+    /// The interfaces on the router's external network (bit `i`: `ifaces[i]`): what is routed out of one
+    /// goes through NAT (`stages/nat.rs`). Set with the router's NAT ([`crate::tables::TablesBuilder::router_nat`]).
+    pub external: u64,
     /// Per prefix (host bits cleared), what was configured for it: the source of everything below. A
     /// persistent map: a clone shares it, an edit copies a path of it, never all of it.
     routes: imbl::HashMap<IpNet, Configured>,

@@ -12,9 +12,11 @@
 //! for them. The cost of hashing addresses only is spread: all connections of one pair of hosts go to one
 //! worker, as with RSS over IP addresses alone.
 
+use crate::nat::{self, Outside};
 use crate::stages::security_groups::{addr4, addr6, be16};
-use crate::tables::Tables;
+use crate::tables::{uplink_key, Tables};
 use crate::tunnel::{self, Outer};
+use crate::wire::Ipv4Addr;
 
 /// Ethernet's header, and the EtherTypes the walk takes.
 const ETH: usize = 14;
@@ -34,8 +36,47 @@ pub fn owner(t: &Tables, in_port: u16, frame: &[u8], workers: usize) -> Option<u
         },
         _ => frame,
     };
+    if !t.nat_in.is_empty() && t.is_uplink(in_port) {
+        if let Some(w) = translated(t, in_port, frame, workers) {
+            return Some(w);
+        }
+    }
     let h = pair_hash(addresses(frame)?);
     Some(((u64::from(h) * workers as u64) >> 32) as usize)
+}
+
+/// The owner of a frame from an uplink to an address a router translates (`nat.rs`): a reply to its SNAT
+/// address belongs to the worker whose range holds its destination port (ICMP: the echo identifier); a
+/// packet to a floating IP, to the worker of the pair it becomes (the fixed address's: a connection of
+/// the VM's hashes the same both ways). `None`: hashed as any other.
+fn translated(t: &Tables, in_port: u16, f: &[u8], workers: usize) -> Option<usize> {
+    let (mut l3, mut vid) = (ETH, 0);
+    let mut et = be16(f, 12)?;
+    if et == VLAN {
+        vid = be16(f, 14)? & 0x0fff;
+        et = be16(f, 16)?;
+        l3 += 4;
+    }
+    if et != IPV4 {
+        return None;
+    }
+    let network = t.uplink_in.get(uplink_key(in_port, vid))?;
+    let dst = Ipv4Addr::from_u32(addr4(f, l3 + 16)? as u32);
+    let l4 = l3 + usize::from(*f.get(l3)? & 0x0f) * 4;
+    match t.outside(network, dst)?.1 {
+        Outside::Snat => {
+            let port = match *f.get(l3 + 9)? {
+                6 | 17 => be16(f, l4 + 2)?,
+                1 if f.get(l4) == Some(&0) => be16(f, l4 + 4)?,
+                _ => return None,
+            };
+            Some(nat::port_owner(port, workers))
+        }
+        Outside::Fip(fixed) => {
+            let h = pair_hash((addr4(f, l3 + 12)?, u128::from(fixed.to_u32())));
+            Some(((u64::from(h) * workers as u64) >> 32) as usize)
+        }
+    }
 }
 
 /// The address pair a frame's connection is known by: its IP header's, or for an ICMP error the

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::acl::Acl;
+use crate::nat::{Learned, Outside, RouterNat};
 use crate::routing::{Router, RouterIface};
 use crate::services::PortServices;
 use crate::tunnel::{Chassis, NextHops, Segment, Underlay};
@@ -244,6 +245,15 @@ pub struct Tables {
     pub filtered_networks: Vec<u32>,
     /// Some local port has stateful security groups (connection tracking). Set by [`TablesBuilder::build`].
     pub tracking: bool,
+    /// Router key → its NAT on its external network (`stages/nat.rs`).
+    pub nat: FxHashMap<u32, RouterNat>,
+    /// (external network, IPv4) → the router that owns the address, and what it is to it.
+    pub nat_in: FxHashMap<u64, (u32, Outside)>,
+    /// Some router translates connections (SNAT): the workers steer their replies by port. Set by
+    /// [`TablesBuilder::build`].
+    pub snat: bool,
+    /// The external networks' hosts, their MACs learned by the workers; shared by every version.
+    pub learned: Arc<Learned>,
 }
 
 /// Equal if a worker could not tell them apart: the same entries, whatever order the flood lists were
@@ -279,6 +289,8 @@ impl PartialEq for Tables {
             && self.uplink_ports == o.uplink_ports
             && self.flood_chassis == o.flood_chassis
             && self.services == o.services
+            && self.nat == o.nat
+            && self.nat_in == o.nat_in
     }
 }
 
@@ -315,6 +327,15 @@ impl Tables {
     #[inline(always)]
     pub fn is_uplink(&self, port: u16) -> bool {
         port < 64 && self.uplink_ports & (1 << port) != 0
+    }
+
+    /// The router and meaning of `ip` on external network `network`, if a router owns it.
+    #[inline]
+    pub fn outside(&self, network: u32, ip: Ipv4Addr) -> Option<(u32, Outside)> {
+        if self.nat_in.is_empty() {
+            return None;
+        }
+        self.nat_in.get(&v4_key(network, ip)).copied()
     }
 
     /// The other nodes a flood of `network` is replicated to.
@@ -442,6 +463,7 @@ impl TablesBuilder {
             }
         };
         r.set_routes(extra_routes);
+        r.external = 0;
         for i in ifaces {
             self.t.router_macs.insert(l2_key(i.network, i.mac), key);
             let host = match i.ip {
@@ -543,6 +565,7 @@ impl TablesBuilder {
         nets.sort_unstable();
         nets.dedup();
         self.t.tracking = filtered().any(|p| p.sg.as_ref().is_some_and(|sg| sg.stateful));
+        self.t.snat = self.t.nat.values().any(|n| n.snat.is_some());
         self.t.filtered_networks = nets;
         self.t
     }
@@ -558,7 +581,8 @@ impl TablesBuilder {
     /// topology compiled again (`dragonflow run`'s SIGHUP), so that a change of one route among many
     /// costs one route there too, and the published trie keeps every other chunk.
     pub fn reusing_routers(prev: &Tables) -> TablesBuilder {
-        TablesBuilder { t: Tables::default(), taken: prev.routers.clone() }
+        let t = Tables { learned: prev.learned.clone(), ..Tables::default() };
+        TablesBuilder { t, taken: prev.routers.clone() }
     }
 
     /// Undoes [`TablesBuilder::local_port`] for the port at `index` (its MAC, addresses and flood-list
@@ -608,8 +632,59 @@ impl TablesBuilder {
         self
     }
 
+    /// Router `key`'s NAT on its external network (after [`TablesBuilder::router`]): its interfaces on that
+    /// network route through NAT, and its SNAT address and floating IPs are its own there (answered for
+    /// by ARP from the uplink, translated back).
+    pub fn router_nat(&mut self, key: u32, nat: RouterNat) -> &mut Self {
+        self.remove_router_nat(key);
+        let Some(r) = self.t.routers.get_mut(&key) else { return self };
+        let mut mac = None;
+        for (i, iface) in r.ifaces.iter().enumerate().take(64) {
+            if iface.network == nat.network && matches!(iface.ip, IpNet::V4(..)) {
+                r.external |= 1 << i;
+                mac = Some(iface.mac);
+            }
+        }
+        let Some(mac) = mac else { return self };
+        let mut own = Vec::new();
+        if let Some(a) = nat.snat {
+            own.push((a, Outside::Snat));
+        }
+        own.extend(nat.fips.iter().map(|&(fixed, fip)| (fip, Outside::Fip(fixed))));
+        for (a, what) in own {
+            self.t.nat_in.insert(v4_key(nat.network, a), (key, what));
+            self.neighbor(nat.network, IpNet::host_v4(a), mac);
+        }
+        self.t.nat.insert(key, nat);
+        self
+    }
+
+    /// Undoes [`TablesBuilder::router_nat`].
+    pub fn remove_router_nat(&mut self, key: u32) -> &mut Self {
+        let Some(nat) = self.t.nat.remove(&key) else { return self };
+        if let Some(r) = self.t.routers.get_mut(&key) {
+            r.external = 0;
+        }
+        let own = nat.snat.into_iter().chain(nat.fips.iter().map(|f| f.1));
+        for a in own {
+            if self.t.nat_in.get(&v4_key(nat.network, a)).is_some_and(|(k, _)| *k == key) {
+                self.t.nat_in.remove(&v4_key(nat.network, a));
+                // (The SNAT address is the router's interface address too: its entry stays while the
+                // interface does.)
+                let iface = self.t.routers.get(&key).is_some_and(|r| {
+                    r.ifaces.iter().any(|i| i.network == nat.network && matches!(i.ip, IpNet::V4(x, _) if x == a))
+                });
+                if !iface {
+                    self.remove_neighbor(nat.network, IpNet::host_v4(a));
+                }
+            }
+        }
+        self
+    }
+
     /// Undoes [`TablesBuilder::router`] for router `key`.
     pub fn remove_router(&mut self, key: u32) -> &mut Self {
+        self.remove_router_nat(key);
         let Some(r) = self.t.routers.remove(&key) else { return self };
         for i in r.ifaces.clone() {
             self.t.router_macs.remove(&l2_key(i.network, i.mac));

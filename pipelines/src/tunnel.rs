@@ -277,6 +277,11 @@ impl PartialEq for NextHops {
 /// Turns `p` into an ARP request from underlay `u` for `ip` (a 60-byte broadcast frame, Ethernet's
 /// minimum): false, and `p` unchanged, if the buffer cannot be made that long.
 pub fn arp_request<B: PacketBuf>(u: &Underlay, ip: Ipv4Addr, p: &mut B) -> bool {
+    arp_request_from(u.mac, u.ip, ip, p)
+}
+
+/// Turns `p` into an ARP request from `(mac, sender)` for `ip`, as [`arp_request`].
+pub fn arp_request_from<B: PacketBuf>(mac: Mac, sender: Ipv4Addr, ip: Ipv4Addr, p: &mut B) -> bool {
     const LEN: usize = 60;
     let len = p.len();
     if len < LEN && p.append(LEN - len).is_none() {
@@ -287,12 +292,12 @@ pub fn arp_request<B: PacketBuf>(u: &Underlay, ip: Ipv4Addr, p: &mut B) -> bool 
     }
     let d = p.data_mut();
     d[0..6].copy_from_slice(&Mac::BROADCAST.0);
-    d[6..12].copy_from_slice(&u.mac.0);
+    d[6..12].copy_from_slice(&mac.0);
     d[12..14].copy_from_slice(&u16::from(EtherType::Arp).to_be_bytes());
     let request = ArpRepr {
         operation: ArpOperation::Request,
-        sender_mac: u.mac,
-        sender_ip: u.ip,
+        sender_mac: mac,
+        sender_ip: sender,
         target_mac: Mac::ZERO,
         target_ip: ip,
     };

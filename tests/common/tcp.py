@@ -1,7 +1,8 @@
 """TCP between VMs (network namespaces) for the end-to-end tests, on Debian's python alone.
 
   tcp.py serve PORT...             listens on each PORT (IPv4 and IPv6), echoes every line back;
-                                   prints "listening" once every port listens
+                                   prints "listening" once every port listens, and "from ADDR"
+                                   for each connection it accepts
   tcp.py connect ADDR PORT SECS    one connection and one echoed line within SECS: prints
                                    "connected" (exit 0), or "timeout", "refused", "error ..." (exit 1)
   tcp.py stream ADDR PORT SECS     one long-lived connection: sends a numbered line every SECS and
@@ -30,7 +31,9 @@ def echo(conn):
 
 def accept(listener):
     while True:
-        conn, _ = listener.accept()
+        conn, peer = listener.accept()
+        # (IPv4 peers come as IPv4-mapped IPv6 addresses: printed as IPv4.)
+        print("from", peer[0].removeprefix("::ffff:"), flush=True)
         threading.Thread(target=echo, args=(conn,), daemon=True).start()
 
 

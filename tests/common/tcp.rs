@@ -55,11 +55,17 @@ fn spawn(world: &mut World, ns: &str, args: &[&str]) -> Lines {
 
 /// An echo server in `ns` on `ports` (IPv4 and IPv6), listening when this returns.
 pub fn serve(world: &mut World, ns: &str, ports: &[u16]) {
+    serve_logged(world, ns, ports);
+}
+
+/// As [`serve`]; what the server prints: a line "from ADDR" per connection it accepted.
+pub fn serve_logged(world: &mut World, ns: &str, ports: &[u16]) -> Lines {
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
     let mut args = vec!["serve"];
     args.extend(ports.iter().map(String::as_str));
     let out = spawn(world, ns, &args);
     wait_for(&format!("the echo server in {ns}"), Duration::from_secs(10), || out.count("listening") == 1);
+    out
 }
 
 /// One connection from `ns` to `addr`:`port` and one line echoed, within [`CONNECT_TIMEOUT`]: `Ok`, or

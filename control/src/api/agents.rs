@@ -13,7 +13,7 @@ use super::crud::{Attrs, Resource, Settings};
 use super::error::{ApiError, ApiResult};
 use super::policy::{Access, Caller};
 use crate::db::Db;
-use crate::model::{parse_utc, Agent, AGENT_DOWN_TIME};
+use crate::model::{parse_utc, Agent, Port, Store, AGENT_DOWN_TIME, ROUTER_GATEWAY};
 
 /// The `agent_type` of a node's local controller.
 pub const AGENT_TYPE: &str = "Dragonflow local controller";
@@ -59,9 +59,26 @@ impl Resource for Agent {
     }
 }
 
+/// Whether agent `a` reported in the last `AGENT_DOWN_TIME`, `now` seconds since the epoch.
+fn alive(a: &Agent, now: u64) -> bool {
+    parse_utc(&a.heartbeat_timestamp).is_some_and(|t| now.saturating_sub(t) <= AGENT_DOWN_TIME.as_secs())
+}
+
+/// The node a new router gateway is bound to (Neutron's L3 agent scheduling, least routers first): of
+/// the nodes up and enabled, the one serving the fewest gateways, by name on a tie; `""` (no node
+/// serves it until an admin binds it, `binding:host_id`) if there is none.
+pub(super) fn gateway_host(db: &dyn Db) -> ApiResult<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (agents, _) = Store::new(db).list::<Agent>()?;
+    let (ports, _) = Store::new(db).list::<Port>()?;
+    let load = |host: &str| ports.iter().filter(|p| p.device_owner == ROUTER_GATEWAY && p.host_id == host).count();
+    let best = agents.iter().filter(|a| a.admin_state_up && alive(a, now)).min_by_key(|a| (load(&a.id), a.id.clone()));
+    Ok(best.map(|a| a.id.clone()).unwrap_or_default())
+}
+
 /// An agent as Neutron shows one, `now` seconds since the epoch.
 fn view(a: &Agent, now: u64) -> Value {
-    let alive = parse_utc(&a.heartbeat_timestamp).is_some_and(|t| now.saturating_sub(t) <= AGENT_DOWN_TIME.as_secs());
+    let alive = alive(a, now);
     let types: Vec<String> = a.tunnel_types.iter().map(|t| format!("{t:?}").to_lowercase()).collect();
     json!({
         "id": a.id, "agent_type": AGENT_TYPE, "binary": "dragonflow", "host": a.id, "topic": "N/A",

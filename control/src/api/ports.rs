@@ -100,11 +100,23 @@ fn allocate_port(db: &dyn Db, p: &mut Port, requested: Option<Vec<Value>>, mac_g
 pub(super) fn new_service_port(
     db: &dyn Db,
     network_id: &str,
+    owner: (&str, &str),
+    requested: Option<Vec<Value>>,
+) -> ApiResult<Port> {
+    new_service_port_on(db, network_id, owner, requested, "")
+}
+
+/// As [`new_service_port`], bound to node `host` (`""`: none).
+pub(super) fn new_service_port_on(
+    db: &dyn Db,
+    network_id: &str,
     (owner, device_id): (&str, &str),
     requested: Option<Vec<Value>>,
+    host: &str,
 ) -> ApiResult<Port> {
     let mut p = Port::new(new_id(), network_id.to_owned());
     (p.device_owner, p.device_id) = (owner.into(), device_id.into());
+    p.host_id = host.to_owned();
     (p.port_security_enabled, p.status) = (Some(false), "ACTIVE".into());
     allocate_port(db, &mut p, requested, false)?;
     Store::new(db).create(p.clone()).map_err(|e| {

@@ -17,7 +17,7 @@ use super::crud::{
 use super::error::{ApiError, ApiResult};
 use super::ipam;
 use super::policy::Caller;
-use super::ports::{delete_service_port, new_service_port, release_port, take_new_mac};
+use super::ports::{delete_service_port, new_service_port_on, release_port, take_new_mac};
 use crate::cidr::Cidr;
 use crate::db::Db;
 use crate::model::{
@@ -120,7 +120,8 @@ fn gateway_choices(caller: &Caller, attrs: &Attrs, action: &str) -> ApiResult<()
 }
 
 /// The gateway `next` asks for, over `cur` (the router's now): on an external network (404 if there is
-/// none, 400 if it is not external), with its port (`network:router_gateway`) made and its addresses
+/// none, 400 if it is not external), with its port (`network:router_gateway`) made, bound to a node
+/// ([`super::agents::gateway_host`]: the node that serves its NAT), and its addresses
 /// in `external_fixed_ips`: those asked for, else Neutron's default. The same network without new
 /// addresses keeps the port it has (`None` returned: no port made).
 fn take_gateway(
@@ -142,7 +143,8 @@ fn take_gateway(
         return Err(ApiError::bad(format!("Bad router request: Network {} is not an external network.", net.id)));
     }
     let asked = (!g.external_fixed_ips.is_empty()).then(|| g.external_fixed_ips.iter().map(to_json).collect());
-    let port = new_service_port(db, &net.id, (ROUTER_GATEWAY, router), asked)?;
+    let host = super::agents::gateway_host(db)?;
+    let port = new_service_port_on(db, &net.id, (ROUTER_GATEWAY, router), asked, &host)?;
     g.external_fixed_ips = port.fixed_ips.clone();
     Ok(Some(port))
 }

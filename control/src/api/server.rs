@@ -140,6 +140,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
     ("tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation"),
     ("address-scope", "Address scope"),
     ("default-subnetpools", "Default Subnetpools"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
 ];
 
 fn extension(alias: &str, name: &str) -> Value {

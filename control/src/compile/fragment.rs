@@ -16,10 +16,11 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
+use pipelines::nat::RouterNat;
 use pipelines::routing::{Router, RouterIface};
 use pipelines::services::PortServices;
 use pipelines::tables::{self, IpNet, PortEntry, PortSg, Tables, TablesBuilder};
-use pipelines::wire::Mac;
+use pipelines::wire::{Ipv4Addr, Mac};
 
 use super::index::{self, Index};
 use super::security_groups;
@@ -27,7 +28,7 @@ use super::services::ServicesConfig;
 use super::Model;
 use crate::cidr::Cidr;
 use crate::keys::{ChassisKey, Keys, LportKey, NetworkKey, RouterKey};
-use crate::model::{FixedIp, Port, Subnet, DHCP_OWNER, ROUTER_INTERFACE};
+use crate::model::{FixedIp, Port, Subnet, DHCP_OWNER, ROUTER_GATEWAY};
 
 /// What the fragment builders read: the model as the node holds it, its index and network set, the node's
 /// name; the keys they give out, and where the node plumbed the ports bound to it (`None`: not plumbed,
@@ -41,6 +42,9 @@ pub(crate) struct View<'a> {
     pub(crate) local: &'a dyn Fn(&Port) -> Option<u16>,
     /// The node's DHCP settings.
     pub(crate) services: &'a ServicesConfig,
+    /// The node's bridge mappings (physical network → uplink port): a router's gateway is served where
+    /// its external network has an uplink.
+    pub(crate) uplinks: &'a std::collections::BTreeMap<String, u16>,
 }
 
 /// What one port puts into the tables.
@@ -97,6 +101,20 @@ pub(crate) struct RouterFragment {
     ifaces: Vec<Iface>,
     /// (destination, next hop).
     routes: std::sync::Arc<[(IpNet, IpNet)]>,
+    /// Its NAT, where this node serves its gateway.
+    nat: Option<Nat>,
+}
+
+/// A router's NAT on its external network, as this node serves it (`pipelines::nat::RouterNat`).
+#[derive(Debug)]
+struct Nat {
+    network: NetworkKey,
+    /// The gateway address connections are translated to (`enable_snat`).
+    snat: Option<Ipv4Addr>,
+    /// (fixed address, floating IP), sorted.
+    fips: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// The gateway MAC: the floating IPs are answered for with it.
+    mac: Mac,
 }
 
 #[derive(Debug)]
@@ -147,7 +165,7 @@ impl View<'_> {
     /// need.
     pub(crate) fn port(&mut self, id: &str) -> Option<PortFragment> {
         let p = self.model.ports.get(id)?;
-        if p.device_owner == ROUTER_INTERFACE || !self.needed.contains(&p.network_id) {
+        if index::is_router_port(p) || !self.needed.contains(&p.network_id) {
             return None;
         }
         let net = self.model.networks.get(&p.network_id)?;
@@ -186,9 +204,14 @@ impl View<'_> {
     pub(crate) fn router(&mut self, id: &str) -> Option<RouterFragment> {
         let r = self.model.routers.get(id)?;
         let mut ifaces = Vec::new();
+        let mut gateway = None;
         for pid in self.index.ifaces_of(id) {
             let Some(p) = self.model.ports.get(pid) else { continue };
             if !self.needed.contains(&p.network_id) {
+                continue;
+            }
+            if p.device_owner == ROUTER_GATEWAY {
+                gateway = gateway.or(Some(p));
                 continue;
             }
             let Some(net) = self.model.networks.get(&p.network_id) else { continue };
@@ -202,13 +225,70 @@ impl View<'_> {
         if ifaces.is_empty() {
             return None;
         }
-        let routes = r
+        let mut routes: Vec<(IpNet, IpNet)> = r
             .routes
             .iter()
             .filter_map(|x| Some((Cidr::parse(&x.destination)?.into(), host_net(&x.nexthop)?)))
             .collect();
+        let nat = gateway.and_then(|g| self.gateway(r, g, &mut ifaces, &mut routes));
         let key = self.keys.router(id);
-        Some(RouterFragment { key, ifaces, routes })
+        Some(RouterFragment { key, ifaces, routes: routes.into(), nat })
+    }
+
+    /// Router `r`'s gateway port `g`, where this node serves it (bound here, its external network
+    /// mapped to an uplink here): its IPv4 addresses become the router's interfaces on the external
+    /// network, the subnet's gateway its default route, and its NAT: SNAT to its first address unless
+    /// `enable_snat` is off, and the floating IPs the router carries.
+    fn gateway(
+        &mut self,
+        r: &crate::model::Router,
+        g: &Port,
+        ifaces: &mut Vec<Iface>,
+        routes: &mut Vec<(IpNet, IpNet)>,
+    ) -> Option<Nat> {
+        if g.host_id != self.chassis {
+            return None;
+        }
+        let net = self.model.networks.get(&g.network_id)?;
+        if !self.uplinks.contains_key(net.physical_network.as_deref()?) {
+            tracing::warn!(
+                router = %r.id,
+                network = %net.id,
+                "the router's gateway is bound here, but its external network's physical network has no uplink here"
+            );
+            return None;
+        }
+        let mac = Mac::parse(&g.mac_address)?;
+        let network = self.keys.network(&net.id);
+        let mut snat = None;
+        for f in &g.fixed_ips {
+            let Some(ip @ IpNet::V4(a, _)) = iface_ip(&self.model.subnets, g, f) else { continue };
+            ifaces.push(Iface { network, mac, ip });
+            snat = snat.or(Some(a));
+            let gw = self.model.subnets.get(&f.subnet_id).and_then(|s| s.gateway_ip.as_deref()).and_then(host_net);
+            if let Some(gw @ IpNet::V4(..)) = gw {
+                if !routes.iter().any(|(d, _)| *d == IpNet::V4(Ipv4Addr::UNSPECIFIED, 0)) {
+                    routes.push((IpNet::V4(Ipv4Addr::UNSPECIFIED, 0), gw));
+                }
+            }
+        }
+        snat?;
+        let enable_snat = r.external_gateway_info.as_ref().is_none_or(|i| i.enable_snat);
+        let v4 = |a: &str| match host_net(a)? {
+            IpNet::V4(a, _) => Some(a),
+            IpNet::V6(..) => None,
+        };
+        let mut fips: Vec<(Ipv4Addr, Ipv4Addr)> = self
+            .model
+            .floating_ips
+            .values()
+            .filter(|f| f.router_id.as_deref() == Some(r.id.as_str()) && f.floating_network_id == net.id)
+            .filter(|f| f.port_id.is_some())
+            .filter_map(|f| Some((v4(f.fixed_ip_address.as_deref()?)?, v4(&f.floating_ip_address)?)))
+            .collect();
+        fips.sort();
+        fips.dedup_by_key(|f| f.0);
+        Some(Nat { network, snat: snat.filter(|_| enable_snat), fips, mac })
     }
 }
 
@@ -234,7 +314,8 @@ impl RouterFragment {
     /// link-local addresses of its interfaces on IPv6 subnets.
     pub(crate) fn claims(&self) -> Vec<Claim> {
         let ips = self.ifaces.iter().map(|i| ((i.network, host_of(i.ip)), i.mac));
-        let mut claims: Vec<Claim> = ips.chain(self.ifaces.iter().filter_map(link_local)).collect();
+        let fips = self.nat.iter().flat_map(|n| n.fips.iter().map(|f| ((n.network, IpNet::host_v4(f.1)), n.mac)));
+        let mut claims: Vec<Claim> = ips.chain(self.ifaces.iter().filter_map(link_local)).chain(fips).collect();
         // (One link-local address per interface MAC and network, however many subnets it has.)
         let mut seen = std::collections::HashSet::new();
         claims.retain(|c| seen.insert(*c));
@@ -255,7 +336,8 @@ pub(crate) enum Held {
     /// with the same MAC, and the entries alone would compare equal though the tables changed.
     Dhcp(NetworkKey, Vec<IpNet>, Vec<Option<Mac>>),
     Remote(NetworkKey, Mac, Vec<IpNet>, Option<tables::RemotePort>),
-    Router(RouterKey, Option<Router>),
+    /// A router: what the tables hold of it and of its NAT (boxed: the largest by far).
+    Router(RouterKey, Box<(Option<Router>, Option<RouterNat>)>),
 }
 
 impl PortFragment {
@@ -320,6 +402,10 @@ impl RouterFragment {
         let ifaces: Vec<RouterIface> =
             self.ifaces.iter().map(|i| RouterIface { network: i.network.into(), mac: i.mac, ip: i.ip }).collect();
         b.router(self.key.into(), &ifaces, self.routes.clone());
+        if let Some(n) = &self.nat {
+            let nat = RouterNat { network: n.network.into(), snat: n.snat, fips: n.fips.clone() };
+            b.router_nat(self.key.into(), nat);
+        }
     }
 
     /// Takes it out of `b`, its ARP/ND entries with it (whoever else claims them).
@@ -328,7 +414,8 @@ impl RouterFragment {
     }
 
     pub(crate) fn held(&self, t: &Tables) -> Held {
-        Held::Router(self.key, t.routers.get(&self.key.into()).cloned())
+        let key = self.key.into();
+        Held::Router(self.key, Box::new((t.routers.get(&key).cloned(), t.nat.get(&key).cloned())))
     }
 }
 

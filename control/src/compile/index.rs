@@ -6,12 +6,24 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::model::{Port, DHCP_OWNER, ROUTER_INTERFACE};
+use crate::model::{Port, DHCP_OWNER, ROUTER_GATEWAY, ROUTER_INTERFACE};
 
 /// Whether node `chassis`, which needs the networks `needed`, holds port `p`: bound to it, a router
-/// interface, or on a network it needs.
+/// interface or gateway, or on a network it needs.
 pub(crate) fn holds(p: &Port, chassis: &str, needed: &HashSet<String>) -> bool {
-    p.host_id == chassis || p.device_owner == ROUTER_INTERFACE || needed.contains(&p.network_id)
+    p.host_id == chassis || is_router_port(p) || needed.contains(&p.network_id)
+}
+
+/// Whether the node `chassis` plugs port `p` (a TAP, a vhost-user socket, ...): bound to it, and not a
+/// router's gateway (which the node serves in its tables, with no device of its own).
+pub(crate) fn plugged_here(p: &Port, chassis: &str) -> bool {
+    p.host_id == chassis && p.device_owner != ROUTER_GATEWAY
+}
+
+/// A router's interface or gateway port: its router's, on its network (the networks on both sides of a
+/// router are one routed hop apart).
+pub(crate) fn is_router_port(p: &Port) -> bool {
+    p.device_owner == ROUTER_INTERFACE || p.device_owner == ROUTER_GATEWAY
 }
 
 /// Counts of (a, b) pairs: router interface ports per (network, router) and (router, network).
@@ -48,7 +60,7 @@ pub(crate) struct Index {
     ports_by_net: HashMap<String, BTreeSet<String>>,
     /// Ports bound to this chassis, per network.
     local_by_net: HashMap<String, usize>,
-    /// Router interface ports: network → router, router → network, router → port ids.
+    /// Router interface and gateway ports: network → router, router → network, router → port ids.
     router_of_net: PairIndex,
     net_of_router: PairIndex,
     iface_ports: HashMap<String, BTreeSet<String>>,
@@ -99,7 +111,7 @@ impl Index {
                 }
             }
         }
-        if p.device_owner == ROUTER_INTERFACE {
+        if is_router_port(p) {
             let r = p.device_id.as_str();
             if add {
                 self.router_of_net.add(net, r);

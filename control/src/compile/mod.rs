@@ -8,7 +8,10 @@
 //! - a port bound to another node is a remote port: its MAC goes to that node (the tunnel stage), its
 //!   addresses are answered for by the ARP/ND responders;
 //! - a router interface port is the router's interface on its network (gateway address, MAC), and the
-//!   router's extra routes are its routes.
+//!   router's extra routes are its routes;
+//! - a router's gateway port, on the node it is bound to (the API binds it to a node, Neutron's L3
+//!   scheduling) where its external network has an uplink, is the router's interface on the external
+//!   network, with a default route to the external subnet's gateway and NAT (SNAT, floating IPs).
 //!
 //! Each rule is written once, in the modules below. [`compile`], the full compilation, puts every
 //! fragment of the model into empty tables; the local controller ([`crate::controller`]) takes the
@@ -40,7 +43,7 @@ use std::collections::{HashMap, HashSet};
 use pipelines::tables::{Tables, TablesBuilder};
 
 pub(crate) use self::fragment::View;
-pub(crate) use self::index::{holds, Index};
+pub(crate) use self::index::{holds, is_router_port, plugged_here, Index};
 pub(crate) use self::patch::Fragments;
 pub(crate) use self::security_groups::{port_sg, ports_of_groups, protocol, referring_groups};
 pub use self::services::{dhcp4_option, dhcp6_option, ServicesConfig};
@@ -48,7 +51,7 @@ pub(crate) use self::services::{port_services, Network as ServicedNetwork};
 pub(crate) use self::tunnels::Tunnels;
 pub use self::tunnels::{Links, TunnelConfig};
 use crate::keys::Keys;
-use crate::model::{Chassis, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
+use crate::model::{Chassis, FloatingIp, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet};
 
 /// The model objects a node compiles from.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +66,8 @@ pub struct Model {
     /// to a port bound here).
     pub security_groups: HashMap<String, SecurityGroup>,
     pub security_group_rules: HashMap<String, SecurityGroupRule>,
+    /// Every floating IP (few; the router that carries one changes with its association).
+    pub floating_ips: HashMap<String, FloatingIp>,
 }
 
 /// What a compilation holds, for the caller to log or check.
@@ -95,7 +100,16 @@ pub fn compile(
     ports.sort();
     let mut routers: Vec<String> = m.routers.keys().cloned().collect();
     routers.sort();
-    let mut view = View { model: m, index: &index, needed: &needed, chassis, keys, local, services: &links.services };
+    let mut view = View {
+        model: m,
+        index: &index,
+        needed: &needed,
+        chassis,
+        keys,
+        local,
+        services: &links.services,
+        uplinks: &links.uplinks,
+    };
     let mut b = TablesBuilder::new();
     let mut fragments = Fragments::new(Tunnels::new(links.clone(), Default::default()));
     let networks = needed.iter().cloned().collect();

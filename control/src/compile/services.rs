@@ -65,7 +65,8 @@ impl View<'_> {
             .routers_on(&net.id)
             .flat_map(|r| self.index.ifaces_of(r))
             .filter_map(|id| self.model.ports.get(id))
-            .filter(|i| i.network_id == net.id)
+            // (A router's gateway is no router of the external network's hosts.)
+            .filter(|i| i.network_id == net.id && i.device_owner == crate::model::ROUTER_INTERFACE)
             .collect();
         let on = Network { subnets, dhcp, ifaces, mtu: net.mtu };
         port_services(p, &on, self.services, lport, mac).map(Arc::new)

@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 
 use super::sync::decode;
 use super::Controller;
-use crate::compile::{holds, ports_of_groups, referring_groups};
+use crate::compile::{holds, is_router_port, plugged_here, ports_of_groups, referring_groups};
 use crate::db::{Db, DbError, Event};
 use crate::model::{
-    Chassis, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, DHCP_OWNER, ROUTER_INTERFACE,
+    Chassis, FloatingIp, Network, Object, Port, Router, SecurityGroup, SecurityGroupRule, Subnet, DHCP_OWNER,
+    ROUTER_INTERFACE,
 };
 
 /// What the node's plumbing depends on: a change of anything else of a bound port is not re-sent.
@@ -64,6 +65,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             "chassis" => self.model.chassis.get(key).map(Object::revision),
             "securitygroup" => self.model.security_groups.get(key).map(Object::revision),
             "securitygrouprule" => self.model.security_group_rules.get(key).map(Object::revision),
+            "floatingip" => self.model.floating_ips.get(key).map(Object::revision),
             _ => return false,
         };
         if held.is_some_and(|r| r >= ev.revision()) {
@@ -85,6 +87,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             "chassis" => put::<Chassis>(ev).map(|c| self.chassis(key, c)),
             "securitygroup" => put::<SecurityGroup>(ev).map(|g| self.security_group(key, g)),
             "securitygrouprule" => put::<SecurityGroupRule>(ev).map(|r| self.security_group_rule(key, r)),
+            "floatingip" => put::<FloatingIp>(ev).map(|f| self.floating_ip(key, f)),
             _ => return false,
         };
         if let Err(e) = result {
@@ -137,7 +140,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             }
         }
         let old = self.model.ports.remove(id);
-        let here = |p: &Option<Port>, chassis: &str| p.as_ref().is_some_and(|p| p.host_id == chassis);
+        let here = |p: &Option<Port>, chassis: &str| p.as_ref().is_some_and(|p| plugged_here(p, chassis));
         let (was, is) = (here(&old, &self.chassis), here(&p, &self.chassis));
         if (is && (!was || old.as_ref().zip(p.as_ref()).is_some_and(|(o, n)| plumbing_changed(o, n)))) || (was && !is) {
             // The first change since the node was told says what the node has.
@@ -145,7 +148,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         }
         self.dirty_ports.insert(id.to_owned());
         for v in [&old, &p].into_iter().flatten() {
-            if v.device_owner == ROUTER_INTERFACE {
+            if is_router_port(v) {
                 self.dirty_routers.insert(v.device_id.clone());
             }
             // The DHCP port and the router interfaces shape what the slow path serves on every port of
@@ -204,6 +207,19 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             None => self.model.routers.remove(id),
         };
         self.dirty_routers.insert(id.to_owned());
+    }
+
+    /// A floating IP came, changed or went: the routers that carried it and carry it now are rebuilt.
+    /// Every floating IP is held: they are few, and one may come to name a router of this node at any
+    /// association.
+    fn floating_ip(&mut self, id: &str, f: Option<FloatingIp>) {
+        let old = self.model.floating_ips.remove(id);
+        for r in [&old, &f].into_iter().flatten().filter_map(|f| f.router_id.clone()) {
+            self.dirty_routers.insert(r);
+        }
+        if let Some(f) = f {
+            self.model.floating_ips.insert(id.to_owned(), f);
+        }
     }
 
     /// A chassis came, changed or went: the ports bound to it are rebuilt (and with them the tunnels of

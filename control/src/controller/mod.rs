@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use pipelines::tables::{Tables, TablesBuilder};
 
-use crate::compile::{Fragments, Index, Links, Model, Summary, View};
+use crate::compile::{plugged_here, Fragments, Index, Links, Model, Summary, View};
 use crate::db::{Db, DbError, Revision};
 use crate::keys::Keys;
 use crate::model::Port;
@@ -225,7 +225,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
         let pending = std::mem::take(&mut self.bindings);
         let ports = &self.model.ports;
         let changes: Vec<Binding<'_>> = if resync {
-            let mut bound: Vec<&Port> = ports.values().filter(|p| p.host_id == self.chassis).collect();
+            let mut bound: Vec<&Port> = ports.values().filter(|p| plugged_here(p, &self.chassis)).collect();
             bound.sort_by(|a, b| a.id.cmp(&b.id));
             bound.into_iter().map(Binding::Bound).collect()
         } else {
@@ -234,7 +234,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             // Bound here now: (re)plumb. Not now: unplug, if the node had it (a port bound and gone
             // again since it was last told is none of its business).
             ids.into_iter()
-                .filter_map(|(id, &told)| match ports.get(id).filter(|p| p.host_id == self.chassis) {
+                .filter_map(|(id, &told)| match ports.get(id).filter(|p| plugged_here(p, &self.chassis)) {
                     Some(p) => Some(Binding::Bound(p)),
                     None => told.then_some(Binding::Unbound(id.as_str())),
                 })
@@ -284,6 +284,7 @@ impl<'d, D: Db + ?Sized> Controller<'d, D> {
             keys: &mut self.keys,
             local,
             services: &self.links.services,
+            uplinks: &self.links.uplinks,
         };
         let tunnels_changed = self.fragments.rebuild(&mut view, dirty_nets, &dirty_ports, &dirty_routers, &mut b);
         self.tables = b.build();

@@ -65,6 +65,7 @@ impl<D: Db + ?Sized> Controller<'_, D> {
             load(self.db, &mut model.chassis)?,
             load(self.db, &mut model.security_groups)?,
             load(self.db, &mut model.security_group_rules)?,
+            load(self.db, &mut model.floating_ips)?,
         ]
         .into_iter()
         .min()
@@ -99,6 +100,8 @@ impl<D: Db + ?Sized> Controller<'_, D> {
         self.fragments = Fragments::new(Tunnels::new(self.links.clone(), hops));
         self.dirty_ports.clear();
         let published = std::mem::take(&mut self.tables);
+        // (What the workers learned of the external networks' hosts stays.)
+        self.tables.learned = published.learned.clone();
         if self.published && !self.resync {
             // (Reset twice before a step: the node still has the first one's tables.)
             self.before_reset = Some(published);

@@ -20,7 +20,7 @@ use crate::buf::PacketBuf;
 use crate::drop::Reason;
 use crate::meta::{flags, Action, Meta};
 use crate::routing::{Lookup, Router, RouterIface};
-use crate::stages::{BurstMemo, WorkerState};
+use crate::stages::{nat, BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::wire::checksum;
 use crate::wire::ipv4::Ipv4Packet;
@@ -100,6 +100,9 @@ fn route_v4<B: PacketBuf>(
         }
     };
     let iface = r.ifaces[hop.iface as usize];
+    if r.external != 0 && hop.iface < 64 && r.external >> hop.iface & 1 != 0 {
+        return nat::to_external(t, w, m.router, iface, hop.neighbor, p, m);
+    }
     let Some((mac, port)) = memo.neighbor(t, iface.network, hop.neighbor) else {
         return to_remote(t, d, m, iface, hop.neighbor);
     };

@@ -17,8 +17,9 @@
 //! `punt`, after the ARP/ND responders, hands DHCP requests and router solicitations to the slow path
 //! (`services`), which answers them off the workers. `security_groups` checks what a port sends against
 //! its egress rules after that, and, called from `egress`, what a local port receives against its ingress
-//! rules. Stages still to come slot in by adding a file and a line in `packet`: NAT in `l3_route` around
-//! the routing decision.
+//! rules. `nat` is a router's gateway on its external network: `l3_route` hands it what it routes out of
+//! that network, and what comes in by an uplink meets it before `l2_switch`. Stages still to come slot in
+//! by adding a file and a line in `packet`.
 //!
 //! Stages read the tables (an immutable snapshot) and write packets and their `Meta`; what a worker must
 //! remember from one burst to the next (so far, how many ICMP errors it sent), and the scratch space of
@@ -31,6 +32,7 @@ pub mod classify;
 pub mod egress;
 pub mod l2_switch;
 pub mod l3_route;
+pub mod nat;
 pub mod nd_responder;
 pub mod port_security;
 pub mod provider;
@@ -45,6 +47,7 @@ use crate::drop::DropCounters;
 use crate::fate::Decided;
 use crate::icmp_ratelimit::IcmpLimiter;
 use crate::meta::{Action, Meta};
+use crate::nat::Nat;
 use crate::routing::{HopId, Router};
 use crate::tables::{PortEntry, Tables};
 use crate::wire::{IpNet, Mac};
@@ -67,6 +70,8 @@ pub struct WorkerState {
     pub punt: punt::PuntLimiter,
     /// The connections its ports' security groups track (`security_groups`).
     pub conntrack: Conntrack,
+    /// The connections its routers translated (`nat`).
+    pub nat: Nat,
 }
 
 impl WorkerState {
@@ -76,14 +81,21 @@ impl WorkerState {
         WorkerState::with_conntrack(seed, 4096)
     }
 
-    /// As [`WorkerState::new`], with room for `connections` tracked connections.
+    /// As [`WorkerState::new`], with room for `connections` tracked connections (and as many translated).
     pub fn with_conntrack(seed: u32, connections: usize) -> WorkerState {
+        WorkerState::with_limits(seed, connections, connections)
+    }
+
+    /// As [`WorkerState::new`], with room for `connections` tracked connections and `translations`
+    /// translated ones (`nat`).
+    pub fn with_limits(seed: u32, connections: usize, translations: usize) -> WorkerState {
         WorkerState {
             now_ms: 0,
             icmp: IcmpLimiter::new(seed),
             ahead: Ahead::default(),
             punt: Default::default(),
             conntrack: Conntrack::new(connections, u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1),
+            nat: Nat::new(translations, crate::nat::port_range(0, 1), seed),
         }
     }
 }
@@ -219,6 +231,7 @@ pub fn decide<'m, B: PacketBuf>(t: &Tables, w: &mut WorkerState, pkts: &mut [B],
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     w.conntrack.sweep(w.now_ms, SWEEP);
+    w.nat.sweep(w.now_ms, SWEEP);
     if t.tracking && w.conntrack.is_large() {
         security_groups::ahead(t, &mut memo, w, pkts, meta);
     }
@@ -328,6 +341,7 @@ pub fn decide_per_packet<'m, B: PacketBuf>(
     debug_assert!(meta.iter().all(Meta::pending), "fresh metadata (Meta::new)");
     let mut memo = BurstMemo::default();
     w.conntrack.sweep(w.now_ms, SWEEP);
+    w.nat.sweep(w.now_ms, SWEEP);
     for (p, m) in pkts.iter_mut().zip(meta.iter_mut()) {
         packet(t, &mut memo, w, p, m);
     }
@@ -347,8 +361,10 @@ fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut Wor
         return;
     }
     if t.is_uplink(m.in_port) {
-        // From a physical network: into its provider network, then only switched to this node's ports.
+        // From a physical network: into its provider network; to a router's gateway there, translated
+        // and routed; else only switched to this node's ports.
         provider::ingress(t, p, m);
+        nat::from_uplink(t, memo, w, p, m);
         l2_switch::packet(t, memo, p, m);
         egress::packet(t, w, p, m);
         return;

@@ -1,0 +1,479 @@
+//! A router's gateway on its external network (a provider network with an uplink on this node): what
+//! `l3_route` routes out of the router's external interface leaves through NAT, and what comes in by the
+//! uplink for the router is translated back and routed (Neutron's `ext-gw-mode` and floating IPs, as its
+//! L3 agent does them with iptables and OVN with `ct_snat`/`ct_dnat`).
+//!
+//! Going out ([`to_external`]): a packet from a fixed address with a floating IP leaves from the
+//! floating IP (1:1, no state); else, with SNAT on, from the router's gateway address and a port of this
+//! worker's (`nat.rs`: TCP and UDP by port, ICMP echo by identifier; a later fragment, which carries no
+//! ports, and other protocols are dropped); with SNAT off it is routed as it is. The next hop's MAC comes
+//! from the network's ports or from ARP ([`crate::nat::Learned`]): a packet for a next hop not known yet
+//! becomes the ARP request for it, out of the uplink (OVN's `arp` action), at most one a second per
+//! address; the next packets find the MAC.
+//!
+//! Coming in ([`from_uplink`]): ARP requests for the router's addresses there (its gateway address, its
+//! floating IPs) are answered with its gateway MAC, and ARP replies to that MAC teach the sender's; a
+//! packet to the gateway MAC has its destination translated back (a floating IP to its fixed address; the
+//! gateway address and a port to the connection's inside end) and is routed by the router as a packet
+//! from inside is: to the VM's port here or on another node, or answered (a ping to the gateway
+//! address). Not translated: ICMP errors about a translated connection (their quoted header; so no path
+//! MTU discovery through SNAT yet), IPv6 (Neutron does not NAT it; the gateway takes IPv4 only here).
+//! Drops: `nat.unresolved`, `nat.unsupported`, `nat.full`, `nat.arp_learned` (an ARP reply consumed).
+
+use crate::buf::PacketBuf;
+use crate::drop::Reason;
+use crate::meta::{flags, Action, Meta};
+use crate::nat::Outside;
+use crate::routing::RouterIface;
+use crate::stages::{arp_responder, l3_route, provider, BurstMemo, WorkerState};
+use crate::tables::Tables;
+use crate::tunnel;
+use crate::wire::arp::ArpPacket;
+use crate::wire::checksum::{update16, update32};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::{ArpOperation, IpNet, Ipv4Addr, Mac};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+const ICMP: u8 = 1;
+const ECHO_REQUEST: u8 = 8;
+const ECHO_REPLY: u8 = 0;
+
+fn be16(d: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([d[at], d[at + 1]])
+}
+
+fn addr(d: &[u8], at: usize) -> Ipv4Addr {
+    Ipv4Addr(d[at..at + 4].try_into().expect("length checked"))
+}
+
+/// Routed by router `key` out of its external interface `iface` toward `next_hop`: translated, its TTL
+/// decremented and its MACs rewritten, out of the uplink (or to the network's port with the next hop's
+/// MAC); or turned into the ARP request for the next hop.
+#[cold]
+#[inline(never)]
+pub(crate) fn to_external<B: PacketBuf>(
+    t: &Tables,
+    w: &mut WorkerState,
+    key: u32,
+    iface: RouterIface,
+    next_hop: IpNet,
+    p: &mut B,
+    m: &mut Meta,
+) {
+    let (IpNet::V4(nh, _), IpNet::V4(own, _)) = (next_hop, iface.ip) else { return m.drop(Reason::L3NoNeighbor) };
+    let net = iface.network;
+    let Some(mac) = t.arp_lookup(net, nh).or_else(|| t.learned.get(net, nh)) else {
+        if t.learned.try_ask(net, nh, tunnel::now_ms()) && tunnel::arp_request_from(iface.mac, own, nh, p) {
+            // Out of the uplink, as a packet for a host outside the cloud (`egress`).
+            m.network = net;
+            m.action = Action::Remote;
+            m.dst_lport = 0;
+            m.chassis = 0;
+        } else {
+            m.drop(Reason::NatUnresolved);
+        }
+        return;
+    };
+    if let Err(reason) = translate_out(t, w, key, net, p.data_mut(), m) {
+        return m.drop(reason);
+    }
+    let d = p.data_mut();
+    Ipv4Packet::new_unchecked(&mut d[m.l3_off as usize..]).decrement_ttl();
+    d[0..6].copy_from_slice(&mac.0);
+    d[6..12].copy_from_slice(&iface.mac.0);
+    m.network = net;
+    match t.l2_lookup(net, mac) {
+        Some(port) => m.output(port),
+        None => {
+            let r = t.remote_lookup(net, mac);
+            m.action = Action::Remote;
+            m.dst_lport = r.map_or(0, |r| r.lport);
+            m.chassis = r.map_or(0, |r| r.chassis);
+        }
+    }
+}
+
+/// The connection's ends as NAT keys them: `(source port, destination port, TCP flags)`; ICMP echo by its
+/// identifier (the remote end's "port" 0). `None`: not translatable.
+fn ports(d: &[u8], m: &Meta) -> Option<(u16, u16, u8)> {
+    let l4 = m.l4_off as usize;
+    if m.has(flags::LATER_FRAGMENT) {
+        return None;
+    }
+    match m.ip_proto {
+        TCP if d.len() >= l4 + 20 => Some((be16(d, l4), be16(d, l4 + 2), d[l4 + 13])),
+        UDP if d.len() >= l4 + 8 => Some((be16(d, l4), be16(d, l4 + 2), 0)),
+        ICMP if d.len() >= l4 + 8 && matches!(d[l4], ECHO_REQUEST | ECHO_REPLY) => Some((be16(d, l4 + 4), 0, 0)),
+        _ => None,
+    }
+}
+
+/// The source of a packet leaving by router `key`'s external network `net`: its floating IP, its SNAT
+/// address and port, or as it is.
+fn translate_out(t: &Tables, w: &mut WorkerState, key: u32, net: u32, d: &mut [u8], m: &Meta) -> Result<(), Reason> {
+    let Some(nat) = t.nat.get(&key) else { return Ok(()) };
+    let l3 = m.l3_off as usize;
+    let src = addr(d, l3 + 12);
+    if let Some(fip) = nat.fip_of(src) {
+        rewrite(d, m, Side::Src, fip, None);
+        return Ok(());
+    }
+    let Some(outside) = nat.snat else { return Ok(()) };
+    let Some((sport, dport, tcp)) = ports(d, m) else { return Err(Reason::NatUnsupported) };
+    // An echo reply leaving would answer a ping to an inside address: not a connection SNAT opens.
+    if m.ip_proto == ICMP && d[m.l4_off as usize] != ECHO_REQUEST {
+        return Err(Reason::NatUnsupported);
+    }
+    let dst = addr(d, l3 + 16);
+    let port = w
+        .nat
+        .outbound(w.now_ms, key, net, outside, m.ip_proto, (src, sport), (dst, dport), tcp)
+        .ok_or(Reason::NatFull)?;
+    rewrite(d, m, Side::Src, outside, Some(port));
+    Ok(())
+}
+
+/// Which end of a packet a rewrite changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// Sets the `side` address of the IPv4 packet in `d` to `to`, and its port (TCP, UDP; the identifier of
+/// an ICMP echo) to `port`, the checksums updated incrementally (a UDP datagram without checksum keeps
+/// none; a later fragment has only its IP header changed).
+fn rewrite(d: &mut [u8], m: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) {
+    let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
+    let at = l3 + if side == Side::Src { 12 } else { 16 };
+    let old = addr(d, at).to_u32();
+    let new = to.to_u32();
+    let c = update32(be16(d, l3 + 10), old, new);
+    d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    d[at..at + 4].copy_from_slice(&to.0);
+    if m.has(flags::LATER_FRAGMENT) {
+        return;
+    }
+    let port_at = match m.ip_proto {
+        ICMP => l4 + 4,
+        _ if side == Side::Src => l4,
+        _ => l4 + 2,
+    };
+    let (sum_at, pseudo) = match m.ip_proto {
+        TCP if d.len() >= l4 + 18 => (l4 + 16, true),
+        UDP if d.len() >= l4 + 8 && be16(d, l4 + 6) != 0 => (l4 + 6, true),
+        UDP if d.len() >= l4 + 8 => (usize::MAX, false),
+        ICMP if d.len() >= l4 + 8 => (l4 + 2, false),
+        _ => return,
+    };
+    let mut c = if sum_at == usize::MAX { 0 } else { be16(d, sum_at) };
+    if pseudo {
+        c = update32(c, old, new);
+    }
+    if let Some(port) = port {
+        c = update16(c, be16(d, port_at), port);
+        d[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+    }
+    if sum_at != usize::MAX {
+        // (UDP: a sum of 0 is sent as all ones, RFC 768.)
+        let c = if m.ip_proto == UDP && c == 0 { 0xffff } else { c };
+        d[sum_at..sum_at + 2].copy_from_slice(&c.to_be_bytes());
+    }
+}
+
+/// A frame that came in by an uplink into its provider network `m.network`: ARP for the routers'
+/// addresses there answered (and their neighbours learned), a packet to a router's gateway MAC translated
+/// back and routed; anything else left to `l2_switch`.
+#[inline]
+pub fn from_uplink<'t, B: PacketBuf>(
+    t: &'t Tables,
+    memo: &mut BurstMemo<'t>,
+    w: &mut WorkerState,
+    p: &mut B,
+    m: &mut Meta,
+) {
+    if !m.pending() || t.nat.is_empty() {
+        return;
+    }
+    if m.has(flags::ARP) {
+        return outside_arp(t, p, m);
+    }
+    if m.has(flags::MULTICAST_DST) {
+        return;
+    }
+    let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+    let Some((key, r)) = memo.router(t, m.network, dst) else { return };
+    if !m.has(flags::IPV4) {
+        return m.drop(Reason::L3ToRouter);
+    }
+    if let Err(reason) = translate_in(t, w, key, p.data_mut(), m) {
+        return m.drop(reason);
+    }
+    l3_route::route(t, memo, w, key, r, p, m);
+    if m.action == Action::Reply {
+        tag_reply(t, p, m);
+    }
+}
+
+/// The destination of a packet from outside to router `key`: a floating IP's fixed address, a
+/// translated connection's inside end; as it is otherwise (to the gateway address itself, or routed
+/// without NAT to an inside address).
+fn translate_in(t: &Tables, w: &mut WorkerState, key: u32, d: &mut [u8], m: &Meta) -> Result<(), Reason> {
+    let l3 = m.l3_off as usize;
+    let dst = addr(d, l3 + 16);
+    match t.outside(m.network, dst) {
+        Some((k, Outside::Fip(fixed))) if k == key => rewrite(d, m, Side::Dst, fixed, None),
+        Some((k, Outside::Snat)) if k == key => {
+            let Some((sport, dport, tcp)) = ports(d, m) else { return Ok(()) };
+            let (oport, rport) = if m.ip_proto == ICMP { (sport, 0) } else { (dport, sport) };
+            if m.ip_proto == ICMP && d[m.l4_off as usize] != ECHO_REPLY {
+                return Ok(());
+            }
+            let src = addr(d, l3 + 12);
+            if let Some((inside, iport)) =
+                w.nat.inbound(w.now_ms, m.network, m.ip_proto, (dst, oport), (src, rport), tcp)
+            {
+                rewrite(d, m, Side::Dst, inside, Some(iport));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A reply made in place goes back out of the uplink it came in by, tagged as it came.
+fn tag_reply<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    if let Some(&u) = t.uplinks.get(&m.network) {
+        if !provider::push(u, p) {
+            m.drop(Reason::ProviderNoHeadroom);
+        }
+    }
+}
+
+/// ARP from outside: a request for a router's address answered, its sender learned; a reply to a
+/// router's MAC learned and consumed; a gratuitous one updates what is known.
+fn outside_arp<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
+    let net = m.network;
+    let l3 = m.l3_off as usize;
+    let Ok(a) = ArpPacket::new_checked(&p.data()[l3..]) else { return };
+    let (op, sha, spa, tha, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_mac(), a.target_ip());
+    let ours = |ip: Ipv4Addr| t.arp_lookup(net, ip).filter(|mac| t.router_for(net, *mac).is_some());
+    match op {
+        ArpOperation::Request if ours(tpa).is_some() && spa != tpa => {
+            t.learned.learn(net, spa, sha, false);
+            arp_responder::answer_with(p, m, ours);
+            if m.action == Action::Reply {
+                tag_reply(t, p, m);
+            }
+        }
+        ArpOperation::Reply if t.router_for(net, tha).is_some() => {
+            t.learned.learn(net, spa, sha, false);
+            m.drop(Reason::NatArpLearned);
+        }
+        _ => t.learned.learn(net, spa, sha, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::HeapBuf;
+    use crate::fixtures::*;
+    use crate::nat::RouterNat;
+    use crate::tables::{TablesBuilder, Uplink};
+    use crate::wire::checksum;
+
+    const UPLINK: u16 = 4;
+    /// The router's gateway MAC and address on the external network (2), and the host outside.
+    const GW_MAC: Mac = Mac([0xfa, 0x16, 0x3e, 0, 0, 0xee]);
+    const GW: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 10);
+    const HOST: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 1);
+    const HOST_MAC: Mac = Mac([2, 0, 0, 0x24, 4, 1]);
+    const FAR: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
+    const FIP: Ipv4Addr = Ipv4Addr::new(172, 24, 4, 20);
+
+    /// VM1 and VM2 on network 1 behind router 1 (10.0.0.254/24), whose gateway is 172.24.4.10/24 on
+    /// network 2 (flat, or VLAN `vlan`, on the uplink), default route via 172.24.4.1; SNAT `snat`, VM2's
+    /// floating IP 172.24.4.20.
+    fn tables(snat: bool, vlan: Option<u16>) -> Tables {
+        let mut b = TablesBuilder::new();
+        b.local_port(0, vm_port(101, 1, VM1, IP1, ip6(1), false));
+        b.local_port(1, vm_port(102, 1, VM2, IP2, ip6(2), false));
+        b.uplink(2, Uplink { port: UPLINK, vlan });
+        let ifaces = [
+            RouterIface { network: 1, mac: ROUTER_MAC, ip: IpNet::V4(Ipv4Addr::new(10, 0, 0, 254), 24) },
+            RouterIface { network: 2, mac: GW_MAC, ip: IpNet::V4(GW, 24) },
+        ];
+        b.router(1, &ifaces, [(IpNet::V4(Ipv4Addr::UNSPECIFIED, 0), IpNet::host_v4(HOST))]);
+        b.router_nat(1, RouterNat { network: 2, snat: snat.then_some(GW), fips: vec![(IP2, FIP)] });
+        b.build()
+    }
+
+    /// `f` with its IPv4 header and L4 checksums filled in.
+    fn summed(mut f: Vec<u8>) -> Vec<u8> {
+        let (l3, l4) = (14, 34);
+        f[l3 + 10..l3 + 12].fill(0);
+        let c = checksum::checksum(&f[l3..l4]);
+        f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+        let total = u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]) as usize;
+        let end = l3 + total;
+        let at = match f[l3 + 9] {
+            6 => l4 + 16,
+            17 => l4 + 6,
+            _ => l4 + 2,
+        };
+        f[at..at + 2].fill(0);
+        let pseudo = match f[l3 + 9] {
+            1 => 0,
+            p => checksum::pseudo_v4(
+                f[l3 + 12..l3 + 16].try_into().unwrap(),
+                f[l3 + 16..l3 + 20].try_into().unwrap(),
+                p,
+                (end - l4) as u16,
+            ),
+        };
+        let c = !checksum::fold(checksum::sum(pseudo, &f[l4..end]));
+        f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    /// Whether `f`'s checksums are right (what [`summed`] would write).
+    fn sums_ok(f: &[u8]) -> bool {
+        summed(f.to_vec()) == f
+    }
+
+    fn decide(t: &Tables, w: &mut WorkerState, port: u16, frame: Vec<u8>) -> (Meta, Vec<u8>) {
+        let mut p = [HeapBuf::new(&frame)];
+        let mut m = [Meta::new(port)];
+        crate::stages::decide(t, w, &mut p, &mut m).fates(t).for_each(drop);
+        let [p] = p;
+        (m[0], p.into_vec())
+    }
+
+    fn learn_host(t: &Tables, w: &mut WorkerState) {
+        let reply = arp(ArpOperation::Reply, HOST_MAC, HOST, GW_MAC, GW, GW_MAC);
+        let (m, _) = decide(t, w, UPLINK, reply);
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::NatArpLearned));
+        assert_eq!(t.learned.get(2, HOST), Some(HOST_MAC));
+    }
+
+    #[test]
+    fn the_first_packet_out_asks_for_the_next_hop_and_its_reply_teaches_it() {
+        let t = tables(true, None);
+        let w = &mut WorkerState::new(1);
+        let (m, out) = decide(&t, w, 0, summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)));
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK));
+        assert_eq!(out, tunnel_arp(GW_MAC, GW, HOST));
+        // Within the second, no second request: dropped as unresolved.
+        let (m, _) = decide(&t, w, 0, summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)));
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::NatUnresolved));
+        learn_host(&t, w);
+    }
+
+    fn tunnel_arp(mac: Mac, ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+        let mut p = HeapBuf::new(&[0u8; 60]);
+        assert!(tunnel::arp_request_from(mac, ip, target, &mut p));
+        p.into_vec()
+    }
+
+    #[test]
+    fn snat_translates_out_and_back_udp_tcp_and_echo() {
+        let t = tables(true, None);
+        let w = &mut WorkerState::new(1);
+        learn_host(&t, w);
+        for (out_frame, reply_of) in [
+            (
+                summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)),
+                Box::new(|p: u16| summed(udp4_ports(HOST_MAC, GW_MAC, FAR, GW, 53, p))) as Box<dyn Fn(u16) -> Vec<u8>>,
+            ),
+            (
+                summed(tcp4(VM1, ROUTER_MAC, IP1, FAR, 40000, 80, 0x02)),
+                Box::new(|p: u16| summed(tcp4(HOST_MAC, GW_MAC, FAR, GW, 80, p, 0x12))),
+            ),
+            (
+                summed(echo4(VM1, ROUTER_MAC, IP1, FAR, true, 77)),
+                Box::new(|p: u16| summed(echo4(HOST_MAC, GW_MAC, FAR, GW, false, p))),
+            ),
+        ] {
+            let (m, out) = decide(&t, w, 0, out_frame.clone());
+            assert_eq!((m.action, m.out_port), (Action::Output, UPLINK), "{:?}", m.reason);
+            assert_eq!((&out[0..6], &out[6..12]), (&HOST_MAC.0[..], &GW_MAC.0[..]));
+            assert_eq!(&out[26..30], &GW.0, "from the gateway address");
+            assert_eq!(out[22], 63, "TTL decremented");
+            assert!(sums_ok(&out), "checksums updated");
+            let port = if out[23] == 1 {
+                u16::from_be_bytes([out[38], out[39]])
+            } else {
+                u16::from_be_bytes([out[34], out[35]])
+            };
+            // The reply comes back to the VM, its address and port.
+            let (m, back) = decide(&t, w, UPLINK, reply_of(port));
+            assert_eq!((m.action, m.out_port), (Action::Output, 0), "{:?}", m.reason);
+            assert_eq!(&back[30..34], &IP1.0);
+            assert_eq!(&back[0..6], &VM1.0);
+            assert!(sums_ok(&back));
+            let inside = if back[23] == 1 { &back[38..40] } else { &back[36..38] };
+            let sent = if out_frame[23] == 1 { &out_frame[38..40] } else { &out_frame[34..36] };
+            assert_eq!(inside, sent, "the inside port back");
+        }
+        // Nothing opened this one: to the router itself, which takes no UDP.
+        let (m, _) = decide(&t, w, UPLINK, summed(udp4_ports(HOST_MAC, GW_MAC, FAR, GW, 53, 9999)));
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::L3ToRouter));
+        // A GRE packet (no ports) is not translated.
+        let gre = ethernet(VM1, ROUTER_MAC, 0x0800, &ipv4(IP1, FAR, crate::wire::IpProtocol::Gre, 64, &[0; 8]));
+        let (m, _) = decide(&t, w, 0, gre);
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::NatUnsupported));
+    }
+
+    #[test]
+    fn a_floating_ip_is_one_to_one_and_answered_for() {
+        let t = tables(true, Some(100));
+        let w = &mut WorkerState::new(1);
+        let tagged = |f: Vec<u8>| {
+            let mut p = HeapBuf::new(&f);
+            assert!(provider::push(Uplink { port: UPLINK, vlan: Some(100) }, &mut p));
+            p.into_vec()
+        };
+        // ARP for the floating IP, tagged: answered with the gateway MAC, tagged.
+        let (m, out) = decide(&t, w, UPLINK, tagged(arp_request(HOST_MAC, HOST, FIP)));
+        assert_eq!(m.action, Action::Reply);
+        assert_eq!(out, tagged(arp(ArpOperation::Reply, GW_MAC, FIP, HOST_MAC, HOST, HOST_MAC)));
+        assert_eq!(t.learned.get(2, HOST), Some(HOST_MAC), "the asker learned");
+        // In to the floating IP: to VM2.
+        let (m, back) = decide(&t, w, UPLINK, tagged(summed(tcp4(HOST_MAC, GW_MAC, HOST, FIP, 999, 22, 0x02))));
+        assert_eq!((m.action, m.out_port), (Action::Output, 1), "{:?}", m.reason);
+        assert_eq!(&back[30..34], &IP2.0);
+        assert!(sums_ok(&back));
+        // Out of VM2: from the floating IP, whatever the port; tagged.
+        let (m, out) = decide(&t, w, 1, summed(tcp4(VM2, ROUTER_MAC, IP2, HOST, 22, 999, 0x12)));
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK));
+        assert_eq!(&out[12..16], &[0x81, 0, 0, 100]);
+        let mut untagged = out[..12].to_vec();
+        untagged.extend_from_slice(&out[16..]);
+        assert_eq!(&untagged[26..30], &FIP.0);
+        assert_eq!(&untagged[34..36], &22u16.to_be_bytes());
+        assert!(sums_ok(&untagged));
+        // A ping to the gateway address: answered, tagged.
+        let (m, out) = decide(&t, w, UPLINK, tagged(summed(echo4(HOST_MAC, GW_MAC, HOST, GW, true, 5))));
+        assert_eq!(m.action, Action::Reply);
+        assert_eq!(&out[12..16], &[0x81, 0, 0, 100]);
+    }
+
+    #[test]
+    fn without_snat_the_inside_address_goes_out() {
+        let t = tables(false, None);
+        let w = &mut WorkerState::new(1);
+        learn_host(&t, w);
+        let (m, out) = decide(&t, w, 0, summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)));
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK));
+        assert_eq!(&out[26..30], &IP1.0);
+        assert_eq!(&out[34..36], &5000u16.to_be_bytes());
+        // And in: routed to the VM as it is.
+        let (m, _) = decide(&t, w, UPLINK, summed(udp4_ports(HOST_MAC, GW_MAC, FAR, IP1, 53, 5000)));
+        assert_eq!((m.action, m.out_port), (Action::Output, 0));
+        // Nothing answers the gateway's ARP for an address it does not own.
+        let (m, _) = decide(&t, w, UPLINK, arp_request(HOST_MAC, HOST, FAR));
+        assert_ne!(m.action, Action::Reply);
+    }
+}
