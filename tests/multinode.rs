@@ -17,6 +17,10 @@
 //!   nodes ping over VLAN 100 and over the flat network; a host outside the cloud exchanges pings with a
 //!   VM on VLAN 100 (scapy's 802.1Q, tagged both ways) and on the flat network (the kernel, untagged);
 //!   frames of a VLAN no network has are dropped by name;
+//! - the flat network as a router's external network: the API binds the gateway to node 1, and the VMs
+//!   of the router's networks on every node reach a host outside through it (SNAT; node 3, without the
+//!   physical network, sends its VM's packets to node 1 in a tunnel), and the host reaches a VM of node 3
+//!   at its floating IP;
 //! - a node that stops takes its chassis out of the DB: the others count the traffic to its ports as
 //!   dropped (`tunnel.no_chassis`) and keep forwarding among themselves.
 //!
@@ -364,6 +368,25 @@ fn three_nodes_carry_traffic_over_tunnels_and_provider_networks() {
     sh(&["ip", "-n", &ext, "addr", "add", "10.70.0.50/24", "dev", "dfmnpx1"]);
     assert!(pings(&f1.ns, "10.70.0.50"), "f1 -> a host on the flat network (untagged)");
     assert!(pings(&ext, f2.ip(false)), "a host on the flat network -> f2");
+
+    // The flat network as the router's external network: its gateway, bound by the API to node 1 (the
+    // first of the nodes, none serving a gateway yet), with physnet1; SNAT for the VMs of A and D
+    // wherever they run (node 3 has no physnet1: its VM's packets go to node 1 in a tunnel); a floating
+    // IP for d3 (node 3). The host outside has no route to A nor D: its answers prove the translation.
+    let (status, v) = api.put(&format!("/v2.0/networks/{f}"), json!({ "network": { "router:external": true } }));
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api
+        .put(&format!("/v2.0/routers/{router}"), json!({ "router": { "external_gateway_info": { "network_id": f } } }));
+    assert_eq!(status, 200, "{v}");
+    let (_, gw) = api.get(&format!("/v2.0/ports?device_id={router}&device_owner=network:router_gateway"));
+    assert_eq!(gw["ports"][0]["binding:host_id"], c1.as_str(), "the gateway on node 1: {gw}");
+    assert!(pings(&a1.ns, "10.70.0.50"), "a1 (node 1, the gateway's) -> the host outside, SNAT");
+    assert!(pings(&a2.ns, "10.70.0.50"), "a2 (node 2) -> the host outside, through node 1's gateway");
+    assert!(pings(&d3.ns, "10.70.0.50"), "d3 (node 3, no physnet1) -> the host outside, through node 1");
+    // (d3 is of the same default group as f2: the rule above lets the host's pings in.)
+    let fip = api.create("floatingip", json!({ "floating_network_id": f, "port_id": d3.port }));
+    let fip = fip["floating_ip_address"].as_str().unwrap().to_owned();
+    assert!(pings(&ext, &fip), "the host outside -> d3 (node 3) at its floating IP {fip}");
 
     // Node 3 stops: node 1 drops what it would send there, counted; nodes 1 and 2 go on.
     stop_node(world);

@@ -89,6 +89,11 @@ enum Op {
         router: u8,
     },
     DelFloatingIp(u8),
+    /// Router `r`'s gateway port (if it has one) bound to chassis `host` (as an admin moves it).
+    GatewayHost {
+        r: u8,
+        host: u8,
+    },
     /// Chassis `c` (0 is this node) registers with tunnel endpoint `ip` (several may share one: DB
     /// contents are not trusted to agree).
     Chassis {
@@ -162,6 +167,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8).prop_map(Op::DelRouter),
         1 => (0..4u8, 0..4u8, 0..12u8, 0..3u8).prop_map(|(f, n, port, router)| Op::FloatingIp { f, n, port, router }),
         1 => (0..4u8).prop_map(Op::DelFloatingIp),
+        1 => (0..3u8, 0..4u8).prop_map(|(r, host)| Op::GatewayHost { r, host }),
         1 => (0..3u8, 1..5u8).prop_map(|(c, ip)| Op::Chassis { c, ip }),
         1 => (0..3u8).prop_map(Op::DelChassis),
         1 => (0..3u8, prop::bool::weighted(0.8)).prop_map(|(g, stateful)| Op::Group { g, stateful }),
@@ -339,6 +345,12 @@ fn write(db: &dyn Db, op: &Op) {
                    "fixed_ip_address": format!("10.{}.0.{}", port % 4, 2 + port), "router_id": format!("r{router}")}),
         ),
         Op::DelFloatingIp(f) => del("floatingip", format!("f{f}")),
+        Op::GatewayHost { r, host } => {
+            let Some(e) = db.get("port", &format!("gw{r}")).unwrap() else { return };
+            let mut v: serde_json::Value = serde_json::from_slice(&e.value).unwrap();
+            v["binding:host_id"] = json!(["here", "other", "third", ""][host as usize]);
+            db.update("port", &e.key, v.to_string().as_bytes(), e.revision).unwrap();
+        }
         Op::Group { g, stateful } => {
             put("securitygroup", format!("g{g}"), json!({"id": format!("g{g}"), "stateful": stateful}))
         }
@@ -746,6 +758,18 @@ fn a_router_gateway_and_its_floating_ips_follow_their_changes() {
         vec![Op::Router { r: 0, route: false, snat: None }],
         vec![Op::Router { r: 0, route: false, snat: Some(true) }],
         vec![Op::DelRouter(0)],
+        // Router 2's gateway is bound to another node ("other", a chassis): redirected there, over the
+        // tunnel of network 3 (VXLAN), whose flood list then holds that node.
+        vec![
+            Op::Chassis { c: 1, ip: 2 },
+            Op::Network { n: 3, up: true, security: false, seg: Some(0) },
+            subnet(3),
+            port(7, 3, None),
+        ],
+        vec![Op::Router { r: 2, route: false, snat: Some(true) }],
+        // Moved here and back, by its binding alone.
+        vec![Op::GatewayHost { r: 2, host: 0 }],
+        vec![Op::GatewayHost { r: 2, host: 1 }],
     ];
     let batches: Vec<(Vec<Op>, usize, bool)> = batches.into_iter().map(|b| (b, 0, false)).collect();
     let tables = in_memory_tables(&batches).unwrap();
@@ -768,9 +792,19 @@ fn a_router_gateway_and_its_floating_ips_follow_their_changes() {
             Some((None, 1)),
             None,
             Some((gw, 1)),
-            None
+            None,
+            None,
+            Some((Some(a(10, 0, 0, 242)), 0)),
+            Some((Some(a(10, 0, 0, 242)), 0)),
+            Some((Some(a(10, 0, 0, 242)), 0))
         ]
     );
+    let t = tables.last().unwrap();
+    let nat = t.nat.values().next().unwrap();
+    let other = nat.redirect.expect("redirected");
+    assert!(t.chassis.contains_key(&other), "the gateway's node is a tunnel endpoint here");
+    assert!(t.flood_chassis.values().any(|c| c.contains(&other)), "and in network 3's flood list");
+    assert!(t.nat_in.is_empty() && t.arp_lookup(nat.network, a(10, 0, 0, 242)).is_some());
     // The floating IP (10.0.2.1 of port 5's 10.1.0.7) is answered for with the gateway's MAC.
     let t = &tables[11];
     let n0 = t.nat.values().next().unwrap().network;

@@ -28,9 +28,18 @@ pub struct RouterNat {
     pub snat: Option<Ipv4Addr>,
     /// Fixed address → floating IP, sorted by fixed address.
     pub fips: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// The chassis (its key) that serves the gateway, when it is not this node: what is routed out goes
+    /// there, as it is, in a tunnel of its network (OVN's chassis-redirect port); `None`: served here.
+    pub redirect: Option<u32>,
 }
 
 impl RouterNat {
+    /// Whether this node serves the gateway (translates, answers for its addresses outside).
+    #[inline]
+    pub fn is_local(&self) -> bool {
+        self.redirect.is_none()
+    }
+
     /// The floating IP of fixed address `a`.
     #[inline]
     pub fn fip_of(&self, a: Ipv4Addr) -> Option<Ipv4Addr> {

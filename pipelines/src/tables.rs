@@ -245,7 +245,7 @@ pub struct Tables {
     pub filtered_networks: Vec<u32>,
     /// Some local port has stateful security groups (connection tracking). Set by [`TablesBuilder::build`].
     pub tracking: bool,
-    /// Router key → its NAT on its external network (`stages/nat.rs`).
+    /// Router key → its NAT on its external network (`stages/nat.rs`), served here or redirected.
     pub nat: FxHashMap<u32, RouterNat>,
     /// (external network, IPv4) → the router that owns the address, and what it is to it.
     pub nat_in: FxHashMap<u64, (u32, Outside)>,
@@ -565,7 +565,7 @@ impl TablesBuilder {
         nets.sort_unstable();
         nets.dedup();
         self.t.tracking = filtered().any(|p| p.sg.as_ref().is_some_and(|sg| sg.stateful));
-        self.t.snat = self.t.nat.values().any(|n| n.snat.is_some());
+        self.t.snat = self.t.nat.values().any(|n| n.snat.is_some() && n.is_local());
         self.t.filtered_networks = nets;
         self.t
     }
@@ -646,6 +646,11 @@ impl TablesBuilder {
             }
         }
         let Some(mac) = mac else { return self };
+        if !nat.is_local() {
+            // Served by another node: its addresses are that node's to answer for and translate back.
+            self.t.nat.insert(key, nat);
+            return self;
+        }
         let mut own = Vec::new();
         if let Some(a) = nat.snat {
             own.push((a, Outside::Snat));
@@ -665,7 +670,7 @@ impl TablesBuilder {
         if let Some(r) = self.t.routers.get_mut(&key) {
             r.external = 0;
         }
-        let own = nat.snat.into_iter().chain(nat.fips.iter().map(|f| f.1));
+        let own = nat.snat.into_iter().chain(nat.fips.iter().map(|f| f.1)).filter(|_| nat.is_local());
         for a in own {
             if self.t.nat_in.get(&v4_key(nat.network, a)).is_some_and(|(k, _)| *k == key) {
                 self.t.nat_in.remove(&v4_key(nat.network, a));

@@ -115,6 +115,8 @@ struct Nat {
     fips: Vec<(Ipv4Addr, Ipv4Addr)>,
     /// The gateway MAC: the floating IPs are answered for with it.
     mac: Mac,
+    /// The node that serves the gateway, when not this one (its key and name).
+    redirect: Option<(ChassisKey, String)>,
 }
 
 #[derive(Debug)]
@@ -235,10 +237,11 @@ impl View<'_> {
         Some(RouterFragment { key, ifaces, routes: routes.into(), nat })
     }
 
-    /// Router `r`'s gateway port `g`, where this node serves it (bound here, its external network
-    /// mapped to an uplink here): its IPv4 addresses become the router's interfaces on the external
+    /// Router `r`'s gateway port `g`: its IPv4 addresses become the router's interfaces on the external
     /// network, the subnet's gateway its default route, and its NAT: SNAT to its first address unless
-    /// `enable_snat` is off, and the floating IPs the router carries.
+    /// `enable_snat` is off, and the floating IPs the router carries. Served here if the port is bound
+    /// here and the external network has an uplink here; redirected to the node it is bound to
+    /// otherwise; none if it is bound to no node.
     fn gateway(
         &mut self,
         r: &crate::model::Router,
@@ -246,11 +249,12 @@ impl View<'_> {
         ifaces: &mut Vec<Iface>,
         routes: &mut Vec<(IpNet, IpNet)>,
     ) -> Option<Nat> {
-        if g.host_id != self.chassis {
+        if g.host_id.is_empty() {
             return None;
         }
         let net = self.model.networks.get(&g.network_id)?;
-        if !self.uplinks.contains_key(net.physical_network.as_deref()?) {
+        let redirect = (g.host_id != self.chassis).then(|| (self.keys.chassis(&g.host_id), g.host_id.clone()));
+        if redirect.is_none() && !self.uplinks.contains_key(net.physical_network.as_deref()?) {
             tracing::warn!(
                 router = %r.id,
                 network = %net.id,
@@ -288,7 +292,7 @@ impl View<'_> {
             .collect();
         fips.sort();
         fips.dedup_by_key(|f| f.0);
-        Some(Nat { network, snat: snat.filter(|_| enable_snat), fips, mac })
+        Some(Nat { network, snat: snat.filter(|_| enable_snat), fips, mac, redirect })
     }
 }
 
@@ -310,11 +314,18 @@ impl PortFragment {
 }
 
 impl RouterFragment {
+    /// The node its gateway is redirected to (a member of the router's networks' flood lists, so that
+    /// the tunnels reach it), if another serves it.
+    pub(crate) fn redirect_host(&self) -> Option<&str> {
+        self.nat.as_ref()?.redirect.as_ref().map(|(_, h)| h.as_str())
+    }
+
     /// The ARP/ND entries it answers for: its interface addresses, in interface order, then the
     /// link-local addresses of its interfaces on IPv6 subnets.
     pub(crate) fn claims(&self) -> Vec<Claim> {
         let ips = self.ifaces.iter().map(|i| ((i.network, host_of(i.ip)), i.mac));
-        let fips = self.nat.iter().flat_map(|n| n.fips.iter().map(|f| ((n.network, IpNet::host_v4(f.1)), n.mac)));
+        let served = self.nat.iter().filter(|n| n.redirect.is_none());
+        let fips = served.flat_map(|n| n.fips.iter().map(|f| ((n.network, IpNet::host_v4(f.1)), n.mac)));
         let mut claims: Vec<Claim> = ips.chain(self.ifaces.iter().filter_map(link_local)).chain(fips).collect();
         // (One link-local address per interface MAC and network, however many subnets it has.)
         let mut seen = std::collections::HashSet::new();
@@ -403,7 +414,8 @@ impl RouterFragment {
             self.ifaces.iter().map(|i| RouterIface { network: i.network.into(), mac: i.mac, ip: i.ip }).collect();
         b.router(self.key.into(), &ifaces, self.routes.clone());
         if let Some(n) = &self.nat {
-            let nat = RouterNat { network: n.network.into(), snat: n.snat, fips: n.fips.clone() };
+            let redirect = n.redirect.as_ref().map(|(k, _)| (*k).into());
+            let nat = RouterNat { network: n.network.into(), snat: n.snat, fips: n.fips.clone(), redirect };
             b.router_nat(self.key.into(), nat);
         }
     }

@@ -93,14 +93,23 @@ impl Fragments {
             }
         }
         self.neighbors.settle(b);
+        // The routers' networks, whose flood lists hold the node their gateway is redirected to.
+        for id in routers {
+            nets.extend(view.index.networks_of(id).cloned());
+        }
+        let mut redirects: HashMap<String, Vec<String>> = HashMap::new();
+        for net in &nets {
+            let hosts = view.index.routers_on(net).filter_map(|r| self.routers.get(r)?.redirect_host());
+            redirects.insert(net.clone(), hosts.map(str::to_owned).collect());
+        }
         let ports = &self.ports;
         let remote = |net: &str| -> Vec<&str> {
             let on = self.by_net.get(net).into_iter().flatten();
-            on.filter_map(|id| match ports.get(id) {
+            let hosts = on.filter_map(|id| match ports.get(id) {
                 Some((_, PortFragment::Remote(r))) => Some(r.host.as_str()),
                 _ => None,
-            })
-            .collect()
+            });
+            hosts.chain(redirects.get(net).into_iter().flatten().map(String::as_str)).collect()
         };
         self.tunnels.settle(view, &nets, remote, b)
     }

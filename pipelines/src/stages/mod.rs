@@ -354,8 +354,10 @@ pub fn decide_per_packet<'m, B: PacketBuf>(
 #[inline(always)]
 fn packet<'t, B: PacketBuf>(t: &'t Tables, memo: &mut BurstMemo<'t>, w: &mut WorkerState, p: &mut B, m: &mut Meta) {
     if let Some(u) = t.underlay.as_ref().filter(|u| u.port == m.in_port) {
-        // From another node: decapsulated, then only switched to this node's ports.
+        // From another node: decapsulated, then only switched to this node's ports (or, sent to a router
+        // whose gateway this node serves, routed out of it).
         tunnel_decap::packet(t, u, p, m);
+        nat::from_tunnel(t, memo, w, p, m);
         l2_switch::packet(t, memo, p, m);
         egress::packet(t, w, p, m);
         return;

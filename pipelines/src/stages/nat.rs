@@ -11,6 +11,12 @@
 //! becomes the ARP request for it, out of the uplink (OVN's `arp` action), at most one a second per
 //! address; the next packets find the MAC.
 //!
+//! A router whose gateway another node serves (the gateway port is bound there) sends what it routes out
+//! of the gateway to that node as it is, in a tunnel of the network it came from (OVN's chassis-redirect
+//! port), and that node routes and translates it ([`from_tunnel`]); the replies come back routed, as any
+//! packet the distributed router sends to a VM on another node. So every VM of the router's networks
+//! reaches outside, wherever it runs, through one node's gateway address.
+//!
 //! Coming in ([`from_uplink`]): ARP requests for the router's addresses there (its gateway address, its
 //! floating IPs) are answered with its gateway MAC, and ARP replies to that MAC teach the sender's; a
 //! packet to the gateway MAC has its destination translated back (a floating IP to its fixed address; the
@@ -61,6 +67,14 @@ pub(crate) fn to_external<B: PacketBuf>(
     p: &mut B,
     m: &mut Meta,
 ) {
+    if let Some(chassis) = t.nat.get(&key).and_then(|n| n.redirect) {
+        // Served by another node: there as it is (not routed here: its TTL and MACs untouched), in a
+        // tunnel of the network it came from, to be routed and translated there (`from_tunnel`).
+        m.action = Action::Remote;
+        m.dst_lport = 0;
+        m.chassis = chassis;
+        return;
+    }
     let (IpNet::V4(nh, _), IpNet::V4(own, _)) = (next_hop, iface.ip) else { return m.drop(Reason::L3NoNeighbor) };
     let net = iface.network;
     let Some(mac) = t.arp_lookup(net, nh).or_else(|| t.learned.get(net, nh)) else {
@@ -202,8 +216,7 @@ pub fn from_uplink<'t, B: PacketBuf>(
     if m.has(flags::MULTICAST_DST) {
         return;
     }
-    let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
-    let Some((key, r)) = memo.router(t, m.network, dst) else { return };
+    let Some((key, r)) = local_gateway(t, memo, p, m) else { return };
     if !m.has(flags::IPV4) {
         return m.drop(Reason::L3ToRouter);
     }
@@ -213,6 +226,39 @@ pub fn from_uplink<'t, B: PacketBuf>(
     l3_route::route(t, memo, w, key, r, p, m);
     if m.action == Action::Reply {
         tag_reply(t, p, m);
+    }
+}
+
+/// The router whose MAC on the packet's network is its destination, if this node serves that router's
+/// gateway.
+#[inline]
+fn local_gateway<'t, B: PacketBuf>(
+    t: &'t Tables,
+    memo: &mut BurstMemo<'t>,
+    p: &B,
+    m: &Meta,
+) -> Option<(u32, &'t crate::routing::Router)> {
+    let dst = Mac(p.data()[0..6].try_into().expect("classify checked the length"));
+    let (key, r) = memo.router(t, m.network, dst)?;
+    t.nat.get(&key).is_some_and(|n| n.is_local()).then_some((key, r))
+}
+
+/// A frame from another node, decapsulated: one sent, as it was, to the MAC of a router whose gateway
+/// this node serves (by the node it came from, whose VM it is: `to_external`'s redirect) is routed here,
+/// out of the gateway through NAT. Anything else is left to `l2_switch`.
+#[inline]
+pub fn from_tunnel<'t, B: PacketBuf>(
+    t: &'t Tables,
+    memo: &mut BurstMemo<'t>,
+    w: &mut WorkerState,
+    p: &mut B,
+    m: &mut Meta,
+) {
+    if !m.pending() || t.nat.is_empty() || !m.has(flags::IPV4) || m.has(flags::MULTICAST_DST) {
+        return;
+    }
+    if let Some((key, r)) = local_gateway(t, memo, p, m) {
+        l3_route::route(t, memo, w, key, r, p, m);
     }
 }
 
@@ -258,7 +304,8 @@ fn outside_arp<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
     let l3 = m.l3_off as usize;
     let Ok(a) = ArpPacket::new_checked(&p.data()[l3..]) else { return };
     let (op, sha, spa, tha, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_mac(), a.target_ip());
-    let ours = |ip: Ipv4Addr| t.arp_lookup(net, ip).filter(|mac| t.router_for(net, *mac).is_some());
+    let local = |mac: &Mac| t.router_for(net, *mac).and_then(|k| t.nat.get(&k)).is_some_and(|n| n.is_local());
+    let ours = |ip: Ipv4Addr| t.arp_lookup(net, ip).filter(local);
     match op {
         ArpOperation::Request if ours(tpa).is_some() && spa != tpa => {
             t.learned.learn(net, spa, sha, false);
@@ -267,7 +314,7 @@ fn outside_arp<B: PacketBuf>(t: &Tables, p: &mut B, m: &mut Meta) {
                 tag_reply(t, p, m);
             }
         }
-        ArpOperation::Reply if t.router_for(net, tha).is_some() => {
+        ArpOperation::Reply if local(&tha) => {
             t.learned.learn(net, spa, sha, false);
             m.drop(Reason::NatArpLearned);
         }
@@ -306,7 +353,7 @@ mod tests {
             RouterIface { network: 2, mac: GW_MAC, ip: IpNet::V4(GW, 24) },
         ];
         b.router(1, &ifaces, [(IpNet::V4(Ipv4Addr::UNSPECIFIED, 0), IpNet::host_v4(HOST))]);
-        b.router_nat(1, RouterNat { network: 2, snat: snat.then_some(GW), fips: vec![(IP2, FIP)] });
+        b.router_nat(1, RouterNat { network: 2, snat: snat.then_some(GW), fips: vec![(IP2, FIP)], redirect: None });
         b.build()
     }
 
@@ -475,5 +522,71 @@ mod tests {
         // Nothing answers the gateway's ARP for an address it does not own.
         let (m, _) = decide(&t, w, UPLINK, arp_request(HOST_MAC, HOST, FAR));
         assert_ne!(m.action, Action::Reply);
+    }
+
+    /// [`REMOTE_VM`] (10.0.0.9, on chassis 1) reaches outside through the gateway this node serves: its
+    /// node sends its packets here as they are, in a tunnel; they leave translated, and the replies go
+    /// back to it routed, in a tunnel.
+    #[test]
+    fn the_gateway_node_routes_and_translates_what_another_node_redirects() {
+        use crate::tables::RemotePort;
+        use crate::tunnel::{Chassis, Encap, NextHops, Segment};
+        let mut b = TablesBuilder::from_tables(tables(true, None));
+        b.underlay(Some(UNDERLAY));
+        b.chassis(1, Chassis { ip: PEER_CHASSIS.ip, hop: 0, encaps: Encap::ALL });
+        b.next_hops(NextHops::new([(PEER_CHASSIS.ip, Some(PEER_CHASSIS.mac))]).into());
+        let vxlan = Segment { encap: Encap::Vxlan, id: 101 };
+        b.segment(1, vxlan);
+        let remote_ip = Ipv4Addr::new(10, 0, 0, 9);
+        b.remote_port(1, REMOTE_VM, &[IpNet::host_v4(remote_ip)], RemotePort { lport: 109, chassis: 1 });
+        let t = b.build();
+        let w = &mut WorkerState::new(1);
+        learn_host(&t, w);
+        let sent = summed(udp4_ports(REMOTE_VM, ROUTER_MAC, remote_ip, FAR, 6000, 53));
+        let (m, out) = decide(&t, w, UNDERLAY.port, tunnelled(&sent, vxlan));
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK), "{:?}", m.reason);
+        assert_eq!(&out[26..30], &GW.0);
+        assert_eq!(out[22], 63, "routed once, here");
+        let port = u16::from_be_bytes([out[34], out[35]]);
+        let (m, back) = decide(&t, w, UPLINK, summed(udp4_ports(HOST_MAC, GW_MAC, FAR, GW, 53, port)));
+        assert_eq!((m.action, m.out_port), (Action::Output, UNDERLAY.port), "{:?}", m.reason);
+        let inner = &back[50..];
+        assert_eq!(
+            (&inner[0..6], &inner[30..34], &inner[36..38]),
+            (&REMOTE_VM.0[..], &remote_ip.0[..], &6000u16.to_be_bytes()[..])
+        );
+        // A frame to the router's MAC from a router this node does not serve the gateway of: switched as
+        // before (to nobody here).
+        let mut b = TablesBuilder::from_tables(t.clone());
+        b.remove_router_nat(1);
+        let t2 = b.build();
+        let (m, _) = decide(&t2, w, UNDERLAY.port, tunnelled(&sent, vxlan));
+        assert_eq!(m.action, Action::Drop);
+    }
+
+    /// The node of a VM whose router's gateway another node serves sends what it routes out of the
+    /// gateway there, untouched, in a tunnel of the VM's network; it answers no ARP for the gateway's
+    /// addresses.
+    #[test]
+    fn a_gateway_served_elsewhere_gets_the_packets_as_they_are() {
+        let base = tunnel_tables();
+        let mut b = TablesBuilder::from_tables(base.clone());
+        let mut ifaces = base.routers[&1].ifaces.clone();
+        ifaces.push(RouterIface { network: 3, mac: GW_MAC, ip: IpNet::V4(GW, 24) });
+        let default = (IpNet::V4(Ipv4Addr::UNSPECIFIED, 0), IpNet::host_v4(HOST));
+        let extra = [(IpNet::V4(Ipv4Addr::new(10, 1, 0, 0), 16), IpNet::host_v4(Ipv4Addr::new(10, 2, 0, 3))), default];
+        b.router(1, &ifaces, extra);
+        b.router_nat(1, RouterNat { network: 3, snat: Some(GW), fips: vec![(IP2, FIP)], redirect: Some(1) });
+        b.uplink(3, Uplink { port: UPLINK, vlan: None });
+        let t = b.build();
+        assert!(t.outside(3, FIP).is_none() && t.arp_lookup(3, FIP).is_none(), "not this node's to answer for");
+        let w = &mut WorkerState::new(1);
+        let sent = summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53));
+        let (m, out) = decide(&t, w, 0, sent.clone());
+        assert_eq!((m.action, m.out_port, m.chassis), (Action::Output, UNDERLAY.port, 1), "{:?}", m.reason);
+        assert_eq!(&out[50..], &sent[..], "as it was sent, in VXLAN 101");
+        assert_eq!(&out[50 - 8 + 4..50 - 8 + 7], &[0, 0, 101]);
+        let (m, _) = decide(&t, w, UPLINK, arp_request(HOST_MAC, HOST, GW));
+        assert_ne!(m.action, Action::Reply, "the gateway address is the serving node's to answer for");
     }
 }
