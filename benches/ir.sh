@@ -66,6 +66,6 @@ fi
 base=$(ir restore)
 echo "| mode | instructions per packet |"
 echo "|---|---|"
-for m in l2 l2-per-packet l3 l3-per-packet; do
+for m in l2 l2-per-packet l3 l3-per-packet snat snat-per-packet; do
   echo "| $m | $(( ($(ir "$m") - base) / (N * 32) )) |"
 done

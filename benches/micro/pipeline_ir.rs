@@ -9,9 +9,12 @@
 //!                              | encap | restore-encap | decap | restore-decap (the VXLAN scenarios:
 //!                              benches/vxlan-encap-1kflows.toml, vxlan-decap-1kflows.toml)
 //!                              | sg (the L2 traffic through benches/sg.toml's security groups)
+//!                              | snat | snat-per-packet (the L3 traffic routed out of the router's
+//!                              gateway and translated, `traffic::snat_tables`)
 
 use std::hint::black_box;
 
+use pipelines::buf::PacketBuf;
 use pipelines::meta::Meta;
 use pipelines::stages::{decide, decide_per_packet, WorkerState};
 
@@ -24,7 +27,7 @@ fn main() {
     let (mode, n) = match (args.get(1), args.get(2).and_then(|n| n.parse::<usize>().ok())) {
         (Some(m), Some(n)) => (m.as_str(), n),
         _ => {
-            eprintln!("usage: pipeline_ir restore|l2|l2-per-packet|l3|l3-per-packet BURSTS");
+            eprintln!("usage: pipeline_ir MODE BURSTS (modes: see the file's head)");
             std::process::exit(2);
         }
     };
@@ -41,6 +44,8 @@ fn main() {
         (tables("sg.toml", &names), Bursts::new(VM2, false))
     } else if spec == "decap" {
         (tables("vxlan-decap-1kflows.toml", &names), Bursts::of(vxlan_frames()))
+    } else if spec.starts_with("snat") {
+        (snat_tables(&names), Bursts::new(ROUTER, true))
     } else if mode.starts_with("l3") {
         (tables("l3.toml", &names), Bursts::new(ROUTER, true))
     } else {
@@ -48,6 +53,16 @@ fn main() {
     };
     let mut meta = vec![Meta::new(0); BURST];
     let mut w = WorkerState::new(1);
+    if spec.starts_with("snat") {
+        // What is counted must be the translation, not a drop: the first burst leaves by the uplink
+        // from the gateway's address.
+        let pkts = bursts.restore();
+        decide(&t, &mut w, pkts, &mut meta);
+        for (p, m) in pkts.iter().zip(&meta) {
+            assert_eq!((m.action, m.out_port), (pipelines::meta::Action::Output, 1), "{:?}", m.reason);
+            assert_eq!(&p.data()[26..30], &[10, 2, 0, 254], "translated source");
+        }
+    }
     for _ in 0..n {
         let pkts = bursts.restore();
         meta.iter_mut().for_each(|m| *m = Meta::new(0));
@@ -59,10 +74,10 @@ fn main() {
             m if m.starts_with("mixed-per-packet:") => {
                 decide_per_packet(&t, &mut w, pkts, &mut meta);
             }
-            "l2" | "l3" | "encap" | "decap" | "sg" => {
+            "l2" | "l3" | "encap" | "decap" | "sg" | "snat" => {
                 decide(&t, &mut w, pkts, &mut meta);
             }
-            "l2-per-packet" | "l3-per-packet" => {
+            "l2-per-packet" | "l3-per-packet" | "snat-per-packet" => {
                 decide_per_packet(&t, &mut w, pkts, &mut meta);
             }
             _ => {

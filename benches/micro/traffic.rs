@@ -37,6 +37,24 @@ pub fn mixed(spec: &str, names: &[&str]) -> Option<(Tables, Bursts)> {
     Some((compile(&cfg, names), Bursts::of(benches::mixed::frames(n, 4096))))
 }
 
+/// `l3.toml` with network 2 made the router's external network (`ext-gw-mode`): the sink port is the
+/// uplink of a flat network instead of VM2, the router's interface there its gateway with SNAT on, and
+/// the next hop 10.2.0.2's MAC learned as ARP would. Every packet of the 1,000 flows is routed and
+/// translated (after the first of each flow: found in the worker's NAT table).
+pub fn snat_tables(names: &[&str]) -> Tables {
+    use pipelines::nat::RouterNat;
+    use pipelines::tables::{TablesBuilder, Uplink};
+    use pipelines::wire::Ipv4Addr;
+    let mut b = TablesBuilder::from_tables(tables("l3.toml", names));
+    b.remove_local_port(1);
+    b.uplink(2, Uplink { port: 1, vlan: None });
+    let gw = Ipv4Addr::new(10, 2, 0, 254);
+    b.router_nat(1, RouterNat { network: 2, snat: Some(gw), fips: Vec::new(), redirect: None });
+    let t = b.build();
+    t.learned.learn(2, Ipv4Addr::new(10, 2, 0, 2), VM2, false);
+    t
+}
+
 /// The harness's flow `i` (gen_pcaps.py): VM1 → `dst`, 10.0.0.x → `dst_ip`, UDP ports per flow.
 pub fn frame(i: usize, dst: Mac, l3: bool) -> Vec<u8> {
     use pipelines::fixtures::{udp4, VM1};
