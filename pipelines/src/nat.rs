@@ -226,7 +226,7 @@ impl Learned {
 }
 
 /// A translated connection as it leaves: its router, protocol, inside end and remote end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct OutKey {
     router: u32,
     proto: u8,
@@ -238,7 +238,7 @@ struct OutKey {
 
 /// A translated connection as its replies come: the external network, protocol, the router's address
 /// and port, the remote end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InKey {
     network: u32,
     proto: u8,
@@ -246,6 +246,26 @@ struct InKey {
     oport: u16,
     remote: Ipv4Addr,
     rport: u16,
+}
+
+/// A key's fields hashed as two words (the derived `Hash` feeds each address as a length and its bytes:
+/// eight rounds of the hasher instead of two); the protocol shares the first word's top byte with the
+/// router's or network's key, which only costs a collision, never a wrong match (`Eq` compares fields).
+fn hash_key<H: core::hash::Hasher>(h: &mut H, id: u32, proto: u8, a: Ipv4Addr, ap: u16, b: Ipv4Addr, bp: u16) {
+    h.write_u64((u64::from(id) << 32 | u64::from(a.to_u32())) ^ u64::from(proto) << 56);
+    h.write_u64(u64::from(b.to_u32()) << 32 | u64::from(ap) << 16 | u64::from(bp));
+}
+
+impl core::hash::Hash for OutKey {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        hash_key(h, self.router, self.proto, self.inside, self.iport, self.remote, self.rport);
+    }
+}
+
+impl core::hash::Hash for InKey {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        hash_key(h, self.network, self.proto, self.outside, self.oport, self.remote, self.rport);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

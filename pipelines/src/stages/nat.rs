@@ -35,7 +35,7 @@ use crate::stages::{arp_responder, l3_route, provider, BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::tunnel;
 use crate::wire::arp::ArpPacket;
-use crate::wire::checksum::{update16, update32};
+use crate::wire::checksum::{adjust, delta32};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{ArpOperation, IpNet, Ipv4Addr, Mac};
 
@@ -161,9 +161,8 @@ enum Side {
 fn rewrite(d: &mut [u8], m: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) {
     let (l3, l4) = (m.l3_off as usize, m.l4_off as usize);
     let at = l3 + if side == Side::Src { 12 } else { 16 };
-    let old = addr(d, at).to_u32();
-    let new = to.to_u32();
-    let c = update32(be16(d, l3 + 10), old, new);
+    let delta = delta32(addr(d, at).to_u32(), to.to_u32());
+    let c = adjust(be16(d, l3 + 10), delta);
     d[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
     d[at..at + 4].copy_from_slice(&to.0);
     if m.has(flags::LATER_FRAGMENT) {
@@ -181,14 +180,13 @@ fn rewrite(d: &mut [u8], m: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) 
         ICMP if d.len() >= l4 + 8 => (l4 + 2, false),
         _ => return,
     };
-    let mut c = if sum_at == usize::MAX { 0 } else { be16(d, sum_at) };
-    if pseudo {
-        c = update32(c, old, new);
-    }
+    // One fold for every changed word the L4 checksum covers: the address (pseudo-header) and the port.
+    let mut delta = if pseudo { delta } else { 0 };
     if let Some(port) = port {
-        c = update16(c, be16(d, port_at), port);
+        delta += u32::from(!be16(d, port_at)) + u32::from(port);
         d[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
     }
+    let c = adjust(if sum_at == usize::MAX { 0 } else { be16(d, sum_at) }, delta);
     if sum_at != usize::MAX {
         // (UDP: a sum of 0 is sent as all ones, RFC 768.)
         let c = if m.ip_proto == UDP && c == 0 { 0xffff } else { c };

@@ -58,9 +58,39 @@ pub fn update32(check: u16, old: u32, new: u32) -> u16 {
     update16(c, old as u16, new as u16)
 }
 
+/// What changing a 32-bit word from `old` to `new` adds to a ones'-complement sum, unfolded: given to
+/// [`adjust`] for each checksum that covers it (an address in the IPv4 header and in the L4 pseudo-header:
+/// one difference, two checksums).
+#[inline]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    (!old >> 16) + (!old & 0xffff) + (new >> 16) + (new & 0xffff)
+}
+
+/// [`update16`] for an unfolded difference (of [`delta32`], plus `!old + new` words): RFC 1624's eqn 3
+/// with every changed word at once, folded once.
+#[inline]
+pub fn adjust(check: u16, delta: u32) -> u16 {
+    !fold((!check as u32) + delta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_difference_for_every_changed_word_is_each_update_in_turn() {
+        let words = [0x1234_u16, 0xffff, 0x0000, 0xabcd, 0x0001];
+        for &c in &words {
+            for (&a, &b) in words.iter().zip(words.iter().rev()) {
+                let (old, new) = ((u32::from(a) << 16) | u32::from(b), (u32::from(b) << 16) | 0x8001);
+                let port = (0x0401_u16, 0xfffe_u16);
+                let step = update16(update32(c, old, new), port.0, port.1);
+                let once = adjust(c, delta32(old, new) + u32::from(!port.0) + u32::from(port.1));
+                // Ones' complement: 0x0000 and 0xffff are the same number.
+                assert!(step == once || (step ^ once) == 0xffff, "{c:#x} {old:#x}→{new:#x}: {step:#x} {once:#x}");
+            }
+        }
+    }
 
     #[test]
     fn rfc1071_example() {
