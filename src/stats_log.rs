@@ -153,6 +153,7 @@ mod tests {
             tables_version: 0,
             slowpath: Default::default(),
             conntrack: Default::default(),
+            nat: Default::default(),
         }
     }
 

@@ -24,11 +24,27 @@ use common::tcp::{connect, serve_logged};
 use common::*;
 use serde_json::{json, Value};
 
+/// The node's last report (null while there is none).
+fn report(stats: &std::path::Path) -> Value {
+    std::fs::read_to_string(stats).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)
+}
+
 /// The drop counters of the node, added over its ports.
 fn drops(stats: &std::path::Path, reason: &str) -> u64 {
-    let s: Value =
-        std::fs::read_to_string(stats).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
-    s["ports"].as_array().into_iter().flatten().map(|p| p["drops"][reason].as_u64().unwrap_or(0)).sum()
+    report(stats)["ports"].as_array().into_iter().flatten().map(|p| p["drops"][reason].as_u64().unwrap_or(0)).sum()
+}
+
+/// The report's NAT counter `name` (`nat.made`, …) once it reaches `at_least`, or what it is after 5 s (the
+/// stats file is written every second).
+fn nat_counter(stats: &std::path::Path, name: &str, at_least: u64) -> u64 {
+    let read = || report(stats)["nat"][name].as_u64().unwrap_or(0);
+    for _ in 0..50 {
+        if read() >= at_least {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    read()
 }
 
 #[test]
@@ -116,6 +132,9 @@ fn a_router_gateway_translates_to_and_from_the_outside() {
     check(pings(&outside, &gw_ip), "the outside host pings the router's gateway address");
     check(connect(&outside, &gw_ip, 8080).is_err(), "the gateway address opens nothing to the outside");
     check(drops(&stats, "nat.arp_learned") >= 1, "the node learned the host's MAC from its ARP reply");
+    let made = nat_counter(&stats, "nat.made", 2);
+    check(made >= 2, &format!("the report counts the translations made (ping, TCP): nat.made {made}"));
+    check(nat_counter(&stats, "nat.live", 1) >= 1, "the report counts the translations held (nat.live)");
 
     // A floating IP.
     allow_ingress(&api, &vm.port, "icmp", "0.0.0.0/0");

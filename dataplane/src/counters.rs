@@ -129,6 +129,8 @@ pub struct WorkerCounters {
     /// The worker's connection tracking (`pipelines::conntrack::Stats` and the connections held), copied
     /// from its table once per pass.
     pub conntrack: ConntrackCounters,
+    /// The same for the worker's NAT translations.
+    pub nat: NatCounters,
 }
 
 /// One worker's connection table, as the report names its counters.
@@ -173,12 +175,52 @@ impl ConntrackCounters {
     }
 }
 
+/// One worker's NAT translations (`pipelines::nat`), as the report names its counters.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct NatCounters {
+    pub live: AtomicU64,
+    pub made: AtomicU64,
+    pub expired: AtomicU64,
+    pub full: AtomicU64,
+    pub no_port: AtomicU64,
+}
+
+impl NatCounters {
+    /// Copies the table's counters (the worker, once per pass).
+    #[inline]
+    pub fn update(&self, nat: &pipelines::nat::Nat) {
+        let s = nat.stats;
+        for (c, v) in [
+            (&self.live, nat.live() as u64),
+            (&self.made, s.made),
+            (&self.expired, s.expired),
+            (&self.full, s.full),
+            (&self.no_port, s.no_port),
+        ] {
+            c.store(v, Relaxed);
+        }
+    }
+
+    /// `(name, value)` for the report.
+    pub fn named(&self) -> [(&'static str, u64); 5] {
+        [
+            ("nat.live", self.live.load(Relaxed)),
+            ("nat.made", self.made.load(Relaxed)),
+            ("nat.expired", self.expired.load(Relaxed)),
+            ("nat.full", self.full.load(Relaxed)),
+            ("nat.no_port", self.no_port.load(Relaxed)),
+        ]
+    }
+}
+
 impl WorkerCounters {
     pub fn new(ports: usize) -> WorkerCounters {
         WorkerCounters {
             ports: (0..ports).map(|_| PortCounters::default()).collect(),
             idle_polls: AtomicU64::new(0),
             conntrack: ConntrackCounters::default(),
+            nat: NatCounters::default(),
         }
     }
 }

@@ -141,6 +141,18 @@ pub struct Report {
     /// Connection tracking, added over the workers: connections held (`conntrack.live`), made, expired,
     /// closed by a rule change (`revoked`), refused for a full table (`full`).
     pub conntrack: std::collections::BTreeMap<&'static str, u64>,
+    /// SNAT, added over the workers: translations held (`nat.live`), made, expired, refused for a full
+    /// table (`full`) or for want of a free port toward the remote end (`no_port`).
+    pub nat: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Named counters added over the workers.
+fn summed(named: impl Iterator<Item = (&'static str, u64)>) -> std::collections::BTreeMap<&'static str, u64> {
+    let mut c = std::collections::BTreeMap::new();
+    for (name, v) in named {
+        *c.entry(name).or_insert(0) += v;
+    }
+    c
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -596,13 +608,8 @@ impl Dataplane {
                 .as_ref()
                 .and_then(|s| s.stats.lock().ok().map(|s| s.iter().collect()))
                 .unwrap_or_default(),
-            conntrack: {
-                let mut c = std::collections::BTreeMap::new();
-                for (name, v) in self.workers.iter().flat_map(|w| w.counters.conntrack.named()) {
-                    *c.entry(name).or_insert(0) += v;
-                }
-                c
-            },
+            conntrack: summed(self.workers.iter().flat_map(|w| w.counters.conntrack.named())),
+            nat: summed(self.workers.iter().flat_map(|w| w.counters.nat.named())),
         }
     }
 

@@ -236,6 +236,7 @@ impl Worker {
             }
             if got != 0 {
                 counters.conntrack.update(&state.conntrack);
+                counters.nat.update(&state.nat);
             }
             clock.pass_done(got, counters, latency);
         }
