@@ -20,7 +20,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::cloud::*;
-use common::tcp::{connect, serve_logged};
+use common::tcp::{connect, serve_logged, udp_probe};
 use common::*;
 use serde_json::{json, Value};
 
@@ -45,6 +45,19 @@ fn nat_counter(stats: &std::path::Path, name: &str, at_least: u64) -> u64 {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     read()
+}
+
+/// A datagram from `ns` to `addr`:`port` refused by an ICMP port unreachable (`"refused"`), tried up to
+/// four times (a rule just added may not be in the tables yet), or what the last try got.
+fn refused(ns: &str, addr: &str, port: u16) -> String {
+    let mut said = String::new();
+    for _ in 0..4 {
+        said = udp_probe(ns, addr, port);
+        if said == "refused" {
+            break;
+        }
+    }
+    said
 }
 
 #[test]
@@ -135,12 +148,46 @@ fn a_router_gateway_translates_to_and_from_the_outside() {
     let made = nat_counter(&stats, "nat.made", 2);
     check(made >= 2, &format!("the report counts the translations made (ping, TCP): nat.made {made}"));
     check(nat_counter(&stats, "nat.live", 1) >= 1, "the report counts the translations held (nat.live)");
+    let said = refused(&vm.ns, "172.24.4.1", 9);
+    check(said == "refused", &format!("the host's port unreachable reaches the VM's socket through SNAT: {said}"));
+    // Path MTU discovery through SNAT: behind the host, a link of MTU 1000; the host's "fragmentation
+    // needed" about the VM's ping reaches the VM's kernel, which keeps the path's MTU.
+    ns_sh(&outside, &["ip", "link", "add", "far0", "mtu", "1000", "type", "veth", "peer", "name", "far1"]);
+    ns_sh(&outside, &["ip", "link", "set", "far0", "up"]);
+    ns_sh(&outside, &["ip", "addr", "add", "192.0.2.254/24", "dev", "far0"]);
+    ns_sh(&outside, &["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    let _ = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &vm.ns,
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.3",
+            "-W",
+            "1",
+            "-M",
+            "do",
+            "-s",
+            "1300",
+            "192.0.2.1",
+        ])
+        .output();
+    let route = std::process::Command::new("ip").args(["-n", &vm.ns, "route", "get", "192.0.2.1"]).output().unwrap();
+    let route = String::from_utf8_lossy(&route.stdout).into_owned();
+    let route = route.split_whitespace().collect::<Vec<_>>().join(" ");
+    check(route.contains("mtu 1000"), &format!("the VM learns the path's MTU through SNAT: {route}"));
 
     // A floating IP.
     allow_ingress(&api, &vm.port, "icmp", "0.0.0.0/0");
     let fip = api.create("floatingip", json!({ "floating_network_id": public, "port_id": vm.port }));
     let fip_ip = fip["floating_ip_address"].as_str().unwrap().to_owned();
     check(pings(&outside, &fip_ip), &format!("the outside host pings the VM at its floating IP {fip_ip}"));
+    allow_ingress(&api, &vm.port, "udp", "0.0.0.0/0");
+    let said = refused(&outside, &fip_ip, 9);
+    check(said == "refused", &format!("the VM's port unreachable reaches the host's socket from {fip_ip}: {said}"));
     check(connect(&vm.ns, "172.24.4.1", 8080).is_ok(), "the VM with a floating IP connects out");
     let from = served.all();
     check(from.contains(&format!("from {fip_ip}")), &format!("the host sees the floating IP {fip_ip}: {from:?}"));

@@ -471,14 +471,48 @@ impl Nat {
         (remote, rport): (Ipv4Addr, u16),
         tcp_flags: u8,
     ) -> Option<(Ipv4Addr, u16)> {
-        let i = *self.inb.get(&InKey { network, proto, outside, oport, remote, rport })?;
+        let i = self.live_in(now_ms, InKey { network, proto, outside, oport, remote, rport })?;
         let e = &mut self.entries[i as usize];
-        if !e.live || e.expires_ms <= now_ms {
-            return None;
-        }
         e.replied = true;
         Self::touch(e, now_ms, proto, tcp_flags);
         Some((e.out.inside, e.out.iport))
+    }
+
+    /// [`Nat::inbound`]'s inside end, the translation left as it is: for an ICMP error about the
+    /// connection, which neither answers nor keeps it.
+    pub fn find_inbound(
+        &self,
+        now_ms: u64,
+        network: u32,
+        proto: u8,
+        (outside, oport): (Ipv4Addr, u16),
+        (remote, rport): (Ipv4Addr, u16),
+    ) -> Option<(Ipv4Addr, u16)> {
+        let i = self.live_in(now_ms, InKey { network, proto, outside, oport, remote, rport })?;
+        let e = &self.entries[i as usize];
+        Some((e.out.inside, e.out.iport))
+    }
+
+    /// The address and port of the live translation of connection `(inside, iport) → (remote, rport)`
+    /// through router `router`, if there is one (nothing made, nothing touched: for an ICMP error from
+    /// inside about it).
+    pub fn find_outbound(
+        &self,
+        now_ms: u64,
+        router: u32,
+        proto: u8,
+        (inside, iport): (Ipv4Addr, u16),
+        (remote, rport): (Ipv4Addr, u16),
+    ) -> Option<(Ipv4Addr, u16)> {
+        let i = *self.out.get(&OutKey { router, proto, inside, iport, remote, rport })?;
+        let e = &self.entries[i as usize];
+        (e.live && e.expires_ms > now_ms).then_some((e.inb.outside, e.inb.oport))
+    }
+
+    fn live_in(&self, now_ms: u64, key: InKey) -> Option<u32> {
+        let i = *self.inb.get(&key)?;
+        let e = &self.entries[i as usize];
+        (e.live && e.expires_ms > now_ms).then_some(i)
     }
 
     fn remove(&mut self, i: u32) {

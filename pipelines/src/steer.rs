@@ -48,7 +48,9 @@ pub fn owner(t: &Tables, in_port: u16, frame: &[u8], workers: usize) -> Option<u
 /// The owner of a frame from an uplink to an address a router translates (`nat.rs`): a reply to its SNAT
 /// address belongs to the worker whose range holds its destination port (ICMP: the echo identifier); a
 /// packet to a floating IP, to the worker of the pair it becomes (the fixed address's: a connection of
-/// the VM's hashes the same both ways). `None`: hashed as any other.
+/// the VM's hashes the same both ways); an ICMP error about a packet that left translated, to the owner
+/// of that packet's connection (by the quoted source port; the remote end the quote names). `None`:
+/// hashed as any other.
 fn translated(t: &Tables, in_port: u16, f: &[u8], workers: usize) -> Option<usize> {
     let (mut l3, mut vid) = (ETH, 0);
     let mut et = be16(f, 12)?;
@@ -63,17 +65,35 @@ fn translated(t: &Tables, in_port: u16, f: &[u8], workers: usize) -> Option<usiz
     let network = t.uplink_in.get(uplink_key(in_port, vid))?;
     let dst = Ipv4Addr::from_u32(addr4(f, l3 + 16)? as u32);
     let l4 = l3 + usize::from(*f.get(l3)? & 0x0f) * 4;
+    // An ICMP error about a packet the router sent out: owned as that packet's connection (`quote`: the
+    // quoted header's offset, then its L4 header's).
+    let quote = match (*f.get(l3 + 9)?, f.get(l4)) {
+        (1, Some(3 | 11 | 12)) => Some((l4 + 8, l4 + 8 + usize::from(*f.get(l4 + 8)? & 0x0f) * 4)),
+        _ => None,
+    };
     match t.outside(network, dst)?.1 {
         Outside::Snat => {
-            let port = match *f.get(l3 + 9)? {
-                6 | 17 => be16(f, l4 + 2)?,
-                1 if f.get(l4) == Some(&0) => be16(f, l4 + 4)?,
-                _ => return None,
+            let port = match quote {
+                // (Its source port, the echo's identifier.)
+                Some((q, ql4)) => match *f.get(q + 9)? {
+                    6 | 17 => be16(f, ql4)?,
+                    1 if f.get(ql4) == Some(&8) => be16(f, ql4 + 4)?,
+                    _ => return None,
+                },
+                None => match *f.get(l3 + 9)? {
+                    6 | 17 => be16(f, l4 + 2)?,
+                    1 if f.get(l4) == Some(&0) => be16(f, l4 + 4)?,
+                    _ => return None,
+                },
             };
             Some(nat::port_owner(port, workers))
         }
         Outside::Fip(fixed) => {
-            let h = pair_hash((addr4(f, l3 + 12)?, u128::from(fixed.to_u32())));
+            let remote = match quote {
+                Some((q, _)) => addr4(f, q + 16)?,
+                None => addr4(f, l3 + 12)?,
+            };
+            let h = pair_hash((remote, u128::from(fixed.to_u32())));
             Some(((u64::from(h) * workers as u64) >> 32) as usize)
         }
     }

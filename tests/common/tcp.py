@@ -5,6 +5,9 @@
                                    for each connection it accepts
   tcp.py connect ADDR PORT SECS    one connection and one echoed line within SECS: prints
                                    "connected" (exit 0), or "timeout", "refused", "error ..." (exit 1)
+  tcp.py udp ADDR PORT SECS        one datagram from a connected UDP socket, then an answer awaited for
+                                   SECS: prints "refused" (an ICMP port unreachable that names the socket
+                                   came back), "reply" or "timeout"
   tcp.py stream ADDR PORT SECS     one long-lived connection: sends a numbered line every SECS and
                                    prints "echo N" for each line echoed back, forever (errors are
                                    printed and the sending goes on: the kernel retransmits)
@@ -71,6 +74,21 @@ def connect(addr, port, secs):
     return 0
 
 
+def udp(addr, port, secs):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(secs)
+    s.connect((addr, port))
+    try:
+        s.send(b"hello\n")
+        s.recv(64)
+        print("reply", flush=True)
+    except ConnectionRefusedError:
+        print("refused", flush=True)
+    except socket.timeout:
+        print("timeout", flush=True)
+    return 0
+
+
 def stream(addr, port, secs):
     s = socket.create_connection((addr, port), timeout=3)
     print("connected", flush=True)
@@ -111,6 +129,8 @@ def main():
         return serve([int(p) for p in args])
     if cmd == "connect":
         return connect(args[0], int(args[1]), float(args[2]))
+    if cmd == "udp":
+        return udp(args[0], int(args[1]), float(args[2]))
     if cmd == "stream":
         return stream(args[0], int(args[1]), float(args[2]))
     sys.exit(__doc__)

@@ -84,6 +84,18 @@ pub fn connect(ns: &str, addr: &str, port: u16) -> Result<(), String> {
     }
 }
 
+/// One datagram from a connected UDP socket in `ns` to `addr`:`port`, and what came back within
+/// [`CONNECT_TIMEOUT`]: `refused` (an ICMP port unreachable that named the socket: its quote matched),
+/// `reply` or `timeout`.
+pub fn udp_probe(ns: &str, addr: &str, port: u16) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "/usr/bin/python3", SCRIPT, "udp", addr, &port.to_string(), CONNECT_TIMEOUT])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout).trim(), String::from_utf8_lossy(&out.stderr).trim())
+}
+
 /// A long-lived connection from `ns` to `addr`:`port`: a line every 200 ms; [`Lines::count`]`("echo")`
 /// counts what came back.
 pub fn stream(world: &mut World, ns: &str, addr: &str, port: u16) -> Lines {

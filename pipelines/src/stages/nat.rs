@@ -22,8 +22,15 @@
 //! packet to the gateway MAC has its destination translated back (a floating IP to its fixed address; the
 //! gateway address and a port to the connection's inside end) and is routed by the router as a packet
 //! from inside is: to the VM's port here or on another node, or answered (a ping to the gateway
-//! address). Not translated: ICMP errors about a translated connection (their quoted header; so no path
-//! MTU discovery through SNAT yet), IPv6 (Neutron does not NAT it; the gateway takes IPv4 only here).
+//! address). Not translated: IPv6 (Neutron does not NAT it; the gateway takes IPv4 only here).
+//!
+//! ICMP errors (destination unreachable, so path MTU discovery; time exceeded; parameter problem) about
+//! a translated packet are translated as the connection's packets are, both ways, the header they quote
+//! included (`quoted`, `rewrite_error`: the quote's address, port and checksums, then the error's own
+//! checksum by the difference): an error from outside about what left through SNAT or from a floating
+//! IP reaches the VM about the packet as the VM sent it, and one from a VM about what came in leaves as
+//! about what the outside sent. An error about no live translation is not translated (to the router,
+//! dropped; from a VM behind SNAT, `nat.unsupported`); it keeps no translation alive.
 //! Drops: `nat.unresolved`, `nat.unsupported`, `nat.full`, `nat.arp_learned` (an ARP reply consumed).
 
 use crate::buf::PacketBuf;
@@ -35,7 +42,7 @@ use crate::stages::{arp_responder, l3_route, provider, BurstMemo, WorkerState};
 use crate::tables::Tables;
 use crate::tunnel;
 use crate::wire::arp::ArpPacket;
-use crate::wire::checksum::{adjust, delta32};
+use crate::wire::checksum::{self, adjust, delta32};
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::{ArpOperation, IpNet, Ipv4Addr, Mac};
 
@@ -130,10 +137,25 @@ fn translate_out(t: &Tables, w: &mut WorkerState, key: u32, net: u32, d: &mut [u
     let l3 = m.l3_off as usize;
     let src = addr(d, l3 + 12);
     if let Some(fip) = nat.fip_of(src) {
-        rewrite(d, m, Side::Src, fip, None);
+        if let Some(q) = quoted(d, m, Side::Dst, src) {
+            rewrite_error(d, m, &q, Side::Src, fip, None);
+        } else {
+            rewrite(d, m, Side::Src, fip, None);
+        }
         return Ok(());
     }
     let Some(outside) = nat.snat else { return Ok(()) };
+    if let Some(q) = quoted(d, m, Side::Dst, src) {
+        // An error about a packet that came in through SNAT: it leaves as what that packet was sent to.
+        let (qsrc, qdst) = (addr(d, q.l3_off as usize + 12), addr(d, q.l3_off as usize + 16));
+        let (sport, dport) = quoted_ports(d, &q);
+        let (inside, remote) =
+            if q.ip_proto == ICMP { ((qdst, sport), (qsrc, 0)) } else { ((qdst, dport), (qsrc, sport)) };
+        let (to, port) =
+            w.nat.find_outbound(w.now_ms, key, q.ip_proto, inside, remote).ok_or(Reason::NatUnsupported)?;
+        rewrite_error(d, m, &q, Side::Src, to, Some(port));
+        return Ok(());
+    }
     let Some((sport, dport, tcp)) = ports(d, m) else { return Err(Reason::NatUnsupported) };
     // An echo reply leaving would answer a ping to an inside address: not a connection SNAT opens.
     if m.ip_proto == ICMP && d[m.l4_off as usize] != ECHO_REQUEST {
@@ -173,25 +195,99 @@ fn rewrite(d: &mut [u8], m: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) 
         _ if side == Side::Src => l4,
         _ => l4 + 2,
     };
+    // Where the L4 checksum is, if the packet has one within reach (a UDP datagram may have none; the
+    // header an ICMP error quotes may be cut before it) and whether it covers the addresses.
     let (sum_at, pseudo) = match m.ip_proto {
-        TCP if d.len() >= l4 + 18 => (l4 + 16, true),
-        UDP if d.len() >= l4 + 8 && be16(d, l4 + 6) != 0 => (l4 + 6, true),
-        UDP if d.len() >= l4 + 8 => (usize::MAX, false),
-        ICMP if d.len() >= l4 + 8 => (l4 + 2, false),
-        _ => return,
+        TCP if d.len() >= l4 + 18 => (Some(l4 + 16), true),
+        UDP if d.len() >= l4 + 8 && be16(d, l4 + 6) != 0 => (Some(l4 + 6), true),
+        ICMP if d.len() >= l4 + 8 => (Some(l4 + 2), false),
+        _ => (None, false),
     };
     // One fold for every changed word the L4 checksum covers: the address (pseudo-header) and the port.
     let mut delta = if pseudo { delta } else { 0 };
-    if let Some(port) = port {
+    if let Some(port) = port.filter(|_| d.len() >= port_at + 2) {
         delta += u32::from(!be16(d, port_at)) + u32::from(port);
         d[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
     }
-    let c = adjust(if sum_at == usize::MAX { 0 } else { be16(d, sum_at) }, delta);
-    if sum_at != usize::MAX {
+    if let Some(at) = sum_at {
+        let c = adjust(be16(d, at), delta);
         // (UDP: a sum of 0 is sent as all ones, RFC 768.)
         let c = if m.ip_proto == UDP && c == 0 { 0xffff } else { c };
-        d[sum_at..sum_at + 2].copy_from_slice(&c.to_be_bytes());
+        d[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
+}
+
+/// The header an ICMP error (destination unreachable, time exceeded, parameter problem) in `d` quotes,
+/// as a [`Meta`] of its offsets and protocol, if its `side` address is `a` and its ports are within the
+/// quote (RFC 792: the header and 8 bytes); `None` for anything else, a fragment of an error included.
+#[inline(always)]
+fn quoted(d: &[u8], m: &Meta, side: Side, a: Ipv4Addr) -> Option<Meta> {
+    if m.ip_proto != ICMP {
+        return None;
+    }
+    quoted_icmp(d, m, side, a)
+}
+
+/// [`quoted`] for an ICMP packet: out of line (the connections' packets stay short).
+#[cold]
+#[inline(never)]
+fn quoted_icmp(d: &[u8], m: &Meta, side: Side, a: Ipv4Addr) -> Option<Meta> {
+    if m.has(flags::LATER_FRAGMENT) {
+        return None;
+    }
+    let l4 = m.l4_off as usize;
+    if !matches!(d.get(l4)?, 3 | 11 | 12) {
+        return None;
+    }
+    let q = l4 + 8;
+    let (v, ihl) = (d.get(q)? >> 4, usize::from(d.get(q)? & 0x0f) * 4);
+    let at = q + if side == Side::Src { 12 } else { 16 };
+    if v != 4 || ihl < 20 || message_end(d, m) < q + ihl + 8 {
+        return None;
+    }
+    // (A quoted later fragment has no ports.)
+    if be16(d, q + 6) & 0x1fff != 0 || addr(d, at) != a {
+        return None;
+    }
+    let proto = d[q + 9];
+    if !(proto == TCP || proto == UDP || (proto == ICMP && d[q + ihl] == ECHO_REQUEST)) {
+        return None;
+    }
+    let mut qm = Meta::new(m.in_port);
+    (qm.l3_off, qm.l4_off, qm.ip_proto) = (q as u16, (q + ihl) as u16, proto);
+    Some(qm)
+}
+
+/// Where the IPv4 packet in `d` ends (by its total length; the frame may be padded).
+fn message_end(d: &[u8], m: &Meta) -> usize {
+    d.len().min(m.l3_off as usize + usize::from(be16(d, m.l3_off as usize + 2)))
+}
+
+/// The quoted header's `(source port, destination port)`; an echo's identifier as its source port.
+fn quoted_ports(d: &[u8], q: &Meta) -> (u16, u16) {
+    let l4 = q.l4_off as usize;
+    if q.ip_proto == ICMP {
+        (be16(d, l4 + 4), 0)
+    } else {
+        (be16(d, l4), be16(d, l4 + 2))
+    }
+}
+
+/// An ICMP error translated as the packet it quotes was, the other way: its `side` address set to `to`,
+/// and the quoted header's other side (address, port when given, and the checksums the quote holds).
+/// The error's own checksum, which covers the quote, updated by the difference of the quote's words.
+fn rewrite_error(d: &mut [u8], m: &Meta, q: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) {
+    let (l4, end) = (m.l4_off as usize, message_end(d, m));
+    // The quote's header and as much of its L4 header as a rewrite may change (to the TCP checksum),
+    // from an even offset of the ICMP message.
+    let words = q.l3_off as usize..end.min(q.l4_off as usize + 18);
+    let before = checksum::fold(checksum::sum(0, &d[words.clone()]));
+    rewrite(d, m, side, to, None);
+    let inner = if side == Side::Src { Side::Dst } else { Side::Src };
+    rewrite(&mut d[..end], q, inner, to, port);
+    let after = checksum::fold(checksum::sum(0, &d[words]));
+    let c = adjust(be16(d, l4 + 2), u32::from(!before) + u32::from(after));
+    d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
 }
 
 /// A frame that came in by an uplink into its provider network `m.network`: ARP for the routers'
@@ -267,8 +363,21 @@ fn translate_in(t: &Tables, w: &mut WorkerState, key: u32, d: &mut [u8], m: &Met
     let l3 = m.l3_off as usize;
     let dst = addr(d, l3 + 16);
     match t.outside(m.network, dst) {
-        Some((k, Outside::Fip(fixed))) if k == key => rewrite(d, m, Side::Dst, fixed, None),
+        Some((k, Outside::Fip(fixed))) if k == key => match quoted(d, m, Side::Src, dst) {
+            Some(q) => rewrite_error(d, m, &q, Side::Dst, fixed, None),
+            None => rewrite(d, m, Side::Dst, fixed, None),
+        },
         Some((k, Outside::Snat)) if k == key => {
+            if let Some(q) = quoted(d, m, Side::Src, dst) {
+                // An error about a translated connection: to its inside end, the quote as it left it.
+                let (sport, dport) = quoted_ports(d, &q);
+                let remote = (addr(d, q.l3_off as usize + 16), if q.ip_proto == ICMP { 0 } else { dport });
+                let found = w.nat.find_inbound(w.now_ms, m.network, q.ip_proto, (dst, sport), remote);
+                if let Some((inside, iport)) = found {
+                    rewrite_error(d, m, &q, Side::Dst, inside, Some(iport));
+                }
+                return Ok(());
+            }
             let Some((sport, dport, tcp)) = ports(d, m) else { return Ok(()) };
             let (oport, rport) = if m.ip_proto == ICMP { (sport, 0) } else { (dport, sport) };
             if m.ip_proto == ICMP && d[m.l4_off as usize] != ECHO_REPLY {
@@ -586,5 +695,99 @@ mod tests {
         assert_eq!(&out[50 - 8 + 4..50 - 8 + 7], &[0, 0, 101]);
         let (m, _) = decide(&t, w, UPLINK, arp_request(HOST_MAC, HOST, GW));
         assert_ne!(m.action, Action::Reply, "the gateway address is the serving node's to answer for");
+    }
+
+    /// An ICMP error of type `ty` (code 0) from `from` to `to`, quoting `quote`, its checksums right.
+    fn error4(sm: Mac, dm: Mac, from: Ipv4Addr, to: Ipv4Addr, ty: u8, quote: &[u8]) -> Vec<u8> {
+        let mut icmp = vec![ty, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(quote);
+        summed(ethernet(sm, dm, 0x0800, &ipv4(from, to, crate::wire::IpProtocol::Icmp, 64, &icmp)))
+    }
+
+    /// `f`'s IP packet with its TTL `ttl` and checksums right: a packet as a router a hop on sees it.
+    fn at_ttl(f: &[u8], ttl: u8) -> Vec<u8> {
+        let mut f = f.to_vec();
+        f[22] = ttl;
+        summed(f)[14..].to_vec()
+    }
+
+    /// Whether the ICMP message of frame `f` (an IPv4 header of 20 bytes) sums right.
+    fn icmp_sum_ok(f: &[u8]) -> bool {
+        let end = 14 + usize::from(u16::from_be_bytes([f[16], f[17]]));
+        checksum::checksum(&f[34..end]) == 0
+    }
+
+    #[test]
+    fn icmp_errors_about_translated_packets_are_translated_back() {
+        let t = tables(true, None);
+        let w = &mut WorkerState::new(1);
+        learn_host(&t, w);
+        // Out of SNAT (a UDP and a TCP connection, an echo), an error back from a router on the way, quoting
+        // 8 bytes or the whole packet: to the VM, about the packet as the VM sent it (its TTL as it reached
+        // the router), every checksum right; steered to the worker of the translation.
+        for (sent, whole) in [
+            (summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)), false),
+            (summed(tcp4(VM1, ROUTER_MAC, IP1, FAR, 40000, 80, 0x02)), true),
+            (summed(tcp4(VM1, ROUTER_MAC, IP1, FAR, 40001, 80, 0x02)), false),
+            (summed(echo4(VM1, ROUTER_MAC, IP1, FAR, true, 77)), true),
+        ] {
+            let (m, out) = decide(&t, w, 0, sent.clone());
+            assert_eq!((m.action, m.out_port), (Action::Output, UPLINK), "{:?}", m.reason);
+            let quote = if whole { &out[14..] } else { &out[14..42] };
+            let err = error4(HOST_MAC, GW_MAC, HOST, GW, 11, quote);
+            let port = u16::from_be_bytes(if out[23] == 1 { [out[38], out[39]] } else { [out[34], out[35]] });
+            for n in 2..5 {
+                assert_eq!(crate::steer::owner(&t, UPLINK, &err, n), Some(crate::nat::port_owner(port, n)));
+            }
+            let (m, back) = decide(&t, w, UPLINK, err);
+            assert_eq!((m.action, m.out_port), (Action::Output, 0), "{:?}", m.reason);
+            assert_eq!(&back[30..34], &IP1.0, "to the VM");
+            let expect = at_ttl(&sent, 63);
+            assert_eq!(&back[42..], &expect[..back.len() - 42], "the quote as the VM sent it");
+            assert!(icmp_sum_ok(&back) && sums_ok(&back));
+        }
+        // A floating IP's: both ways.
+        let (m, out) = decide(&t, w, 1, summed(udp4_ports(VM2, ROUTER_MAC, IP2, HOST, 7000, 9)));
+        assert_eq!(&out[26..30], &FIP.0);
+        assert_eq!(m.action, Action::Output);
+        let err = error4(HOST_MAC, GW_MAC, HOST, FIP, 3, &out[14..]);
+        let (m, back) = decide(&t, w, UPLINK, err);
+        assert_eq!((m.action, m.out_port), (Action::Output, 1), "{:?}", m.reason);
+        assert_eq!(&back[30..34], &IP2.0);
+        assert_eq!(&back[42..], &at_ttl(&summed(udp4_ports(VM2, ROUTER_MAC, IP2, HOST, 7000, 9)), 63)[..]);
+        assert!(icmp_sum_ok(&back) && sums_ok(&back));
+        let inbound = summed(udp4_ports(HOST_MAC, GW_MAC, HOST, FIP, 9, 7001));
+        let (m, seen) = decide(&t, w, UPLINK, inbound.clone());
+        assert_eq!((m.action, m.out_port), (Action::Output, 1));
+        let err = error4(VM2, ROUTER_MAC, IP2, HOST, 3, &seen[14..]);
+        let (m, out) = decide(&t, w, 1, err);
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK), "{:?}", m.reason);
+        assert_eq!(&out[26..30], &FIP.0, "from the floating IP");
+        assert_eq!(&out[42..], &at_ttl(&inbound, 63)[..], "about the packet as the host sent it, routed");
+        assert!(icmp_sum_ok(&out) && sums_ok(&out));
+        // From a VM behind SNAT, about a reply that came in through it: out as about what the host sent.
+        let (_, out) = decide(&t, w, 0, summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5002, 53)));
+        let port = u16::from_be_bytes([out[34], out[35]]);
+        let reply = summed(udp4_ports(HOST_MAC, GW_MAC, FAR, GW, 53, port));
+        let (_, seen) = decide(&t, w, UPLINK, reply.clone());
+        let (m, out) = decide(&t, w, 0, error4(VM1, ROUTER_MAC, IP1, FAR, 3, &seen[14..42]));
+        assert_eq!((m.action, m.out_port), (Action::Output, UPLINK), "{:?}", m.reason);
+        assert_eq!(&out[26..30], &GW.0);
+        assert_eq!(&out[42..], &at_ttl(&reply, 63)[..28]);
+        assert!(icmp_sum_ok(&out) && sums_ok(&out));
+        // Not about a translation: a quote cut short, a quote from another address, an error about
+        // nothing translated. To the router, which takes none of them.
+        for quote in [&out[42..52], &at_ttl(&sent_from(FAR), 63)[..28], &at_ttl(&sent_from(GW), 63)[..28]] {
+            let (m, _) = decide(&t, w, UPLINK, error4(HOST_MAC, GW_MAC, HOST, GW, 3, quote));
+            assert_eq!((m.action, m.reason), (Action::Drop, Reason::L3ToRouter));
+        }
+        // Out of a VM, an error about nothing translated: not sent.
+        let (m, _) = decide(&t, w, 0, error4(VM1, ROUTER_MAC, IP1, FAR, 3, &at_ttl(&sent_from(FAR), 60)[..28]));
+        assert_eq!((m.action, m.reason), (Action::Drop, Reason::NatUnsupported));
+    }
+
+    /// A UDP datagram from `a` to the VM1's address, port 1 to 2.
+    fn sent_from(a: Ipv4Addr) -> Vec<u8> {
+        summed(udp4_ports(HOST_MAC, GW_MAC, a, IP1, 1, 2))
     }
 }
