@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::*;
 
-/// Runs the switch with the port `devargs` (patched to a packet-generating net_null) for a few seconds while testpmd
-/// loops the traffic back through `peer_vdev`; checks traffic went both ways and was all accounted for.
+/// Runs the switch with the port `devargs` (patched to a packet-generating net_null) and testpmd looping the
+/// traffic back through `peer_vdev`, for 3 seconds once both forward (stopped by SIGTERM; 30 s at most);
+/// checks traffic went both ways and was all accounted for.
 fn both_ways(test: &str, devargs: &str, port_name: &str, peer_vdev: &str) {
     require_root();
     let dir = TempDir::new(test);
@@ -22,17 +23,20 @@ fn both_ways(test: &str, devargs: &str, port_name: &str, peer_vdev: &str) {
         "--port".into(),
         "net_null0,size=64".into(),
         "--duration".into(),
-        "6".into(),
+        "30".into(),
         "--stats-json".into(),
         json.display().to_string(),
     ];
-    let switch = spawn(&args, &eal(&prefix(test), &[]), Stdio::piped());
-    std::thread::sleep(Duration::from_secs(1));
+    let mut switch = spawn(&args, &eal(&prefix(test), &[]), Stdio::piped());
+    assert!(wait_until_forwarding(&mut switch), "the switch did not start forwarding");
     let peer = testpmd(&format!("{}-peer", prefix(test)), peer_vdev);
-    let out = switch.wait_with_output().unwrap();
+    // (Started on two CPUs shared with the switch and another test's pair, testpmd may take seconds.)
+    let connected = peer.wait_forwarding(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    let out = stop(switch, libc::SIGTERM);
     drop(peer);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    assert!(connected, "testpmd did not start forwarding within 20 s");
+    assert!(out.status.success(), "the switch failed (its log is above)");
     let r = report(&json);
     let (p, null) = (port(&r, port_name), port(&r, "net_null0"));
     // Out to the peer, and back from it after testpmd's MAC swap.

@@ -185,6 +185,15 @@ pub fn wait_until_forwarding(child: &mut Child) -> bool {
 pub struct Peer {
     child: Child,
     prefix: String,
+    forwarding: std::sync::mpsc::Receiver<()>,
+}
+
+impl Peer {
+    /// Whether testpmd started forwarding (its port up, connected to the switch's) within `timeout`:
+    /// how long that takes depends on how busy the CPUs are, not on the switch.
+    pub fn wait_forwarding(&self, timeout: Duration) -> bool {
+        self.forwarding.recv_timeout(timeout).is_ok()
+    }
 }
 
 impl Drop for Peer {
@@ -204,14 +213,27 @@ impl Drop for Peer {
 }
 
 pub fn testpmd(prefix: &str, vdev: &str) -> Peer {
-    let child = Command::new("dpdk-testpmd")
+    use std::io::BufRead;
+    // Line-buffered (coreutils' stdbuf), so that "start packet forwarding" is read when testpmd prints it.
+    let mut child = Command::new("stdbuf")
+        .args(["-oL", "dpdk-testpmd"])
         .args(["-l", "0-1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix])
         .arg(format!("--vdev={vdev}"))
         .args(["--", "--forward-mode=macswap", "--auto-start", "--stats-period", "3600", "--total-num-mbufs", "8192"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("dpdk-testpmd (apt-get install dpdk)");
-    Peer { child, prefix: prefix.to_owned() }
+        .expect("dpdk-testpmd (apt-get install dpdk-dev)");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, forwarding) = std::sync::mpsc::channel();
+    // Read to the end, so that testpmd never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("start packet forwarding") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    Peer { child, prefix: prefix.to_owned(), forwarding }
 }
