@@ -105,8 +105,9 @@ impl Lifecycle {
     }
 
     /// The main thread while the dataplane runs, until SIGINT/SIGTERM, the stop flag or `--duration`:
-    /// every second the workers' latency is collected and retired tables freed (and the stats JSON written,
-    /// [`StatsJson::EverySecond`]); counter lines every `[log] stats_interval`; `on_hup` on each SIGHUP.
+    /// every second the workers' latency is collected, retired tables freed and link changes logged (and
+    /// the stats JSON written, [`StatsJson::EverySecond`]); counter lines every `[log] stats_interval`;
+    /// `on_hup` on each SIGHUP.
     pub fn watch(&self, dp: &Mutex<Dataplane>, mut on_hup: impl FnMut(&mut Dataplane)) {
         let started = Instant::now();
         let deadline = self.duration.map(|s| started + Duration::from_secs_f64(s.max(0.0)));
@@ -125,6 +126,7 @@ impl Lifecycle {
                 let mut dp = dp.lock().expect("poisoned");
                 dp.collect_latency();
                 dp.reclaim();
+                dp.poll_links();
                 if self.json_every_second {
                     let _ = self.write_json(&dp.report());
                 }

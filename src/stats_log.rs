@@ -97,7 +97,8 @@ fn port_line(p: &PortReport) -> String {
     let drops: Vec<String> = p.drops.iter().filter(|(_, &n)| n > 0).map(|(k, n)| format!("{k}={n}")).collect();
     let h = &p.hw;
     format!(
-        "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | drops {}",
+        "port {}: rx {} tx {} | driver ipackets {} opackets {} imissed {} oerrors {} rx_nombuf {} | link {} changes {} \
+         | drops {}",
         p.name,
         p.rx,
         p.tx,
@@ -106,6 +107,8 @@ fn port_line(p: &PortReport) -> String {
         h.imissed,
         h.oerrors,
         h.rx_nombuf,
+        if p.link_up { "up" } else { "down" },
+        p.link_changes,
         if drops.is_empty() { "none".to_owned() } else { drops.join(" ") }
     )
 }
@@ -138,6 +141,8 @@ mod tests {
             ports: vec![PortReport {
                 index: 0,
                 name: "net_tap0".into(),
+                link_up: true,
+                link_changes: 0,
                 hw: Default::default(),
                 rx,
                 tx: rx,

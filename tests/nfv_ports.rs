@@ -11,8 +11,9 @@ use std::time::Duration;
 use common::*;
 
 /// Runs the switch with the port `devargs` (patched to a packet-generating net_null) and testpmd looping the
-/// traffic back through `peer_vdev`, for 3 seconds once both forward (stopped by SIGTERM; 30 s at most);
-/// checks traffic went both ways and was all accounted for.
+/// traffic back through `peer_vdev`, for 3 seconds once both forward, then testpmd stopped, then the switch
+/// (SIGTERM; 30 s at most); checks traffic went both ways and was all accounted for, and that the port's
+/// link went up and down with the peer.
 fn both_ways(test: &str, devargs: &str, port_name: &str, peer_vdev: &str) {
     require_root();
     let dir = TempDir::new(test);
@@ -33,8 +34,10 @@ fn both_ways(test: &str, devargs: &str, port_name: &str, peer_vdev: &str) {
     // (Started on two CPUs shared with the switch and another test's pair, testpmd may take seconds.)
     let connected = peer.wait_forwarding(Duration::from_secs(20));
     std::thread::sleep(Duration::from_secs(3));
-    let out = stop(switch, libc::SIGTERM);
+    // The peer leaves before the switch stops: its port's link goes down (the switch looks once a second).
     drop(peer);
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = stop(switch, libc::SIGTERM);
     assert!(connected, "testpmd did not start forwarding within 20 s");
     assert!(out.status.success(), "the switch failed (its log is above)");
     let r = report(&json);
@@ -42,6 +45,9 @@ fn both_ways(test: &str, devargs: &str, port_name: &str, peer_vdev: &str) {
     // Out to the peer, and back from it after testpmd's MAC swap.
     assert!(u(&p["tx"]) > 1000, "nothing reached the peer: {r:#}");
     assert!(u(&p["rx"]) > 1000, "nothing came back from the peer: {r:#}");
+    // Up when the peer connected, down when it left; the generator's link up throughout.
+    assert_eq!((&p["link_up"], u(&p["link_changes"])), (&serde_json::json!(false), 2), "{r:#}");
+    assert_eq!((&null["link_up"], u(&null["link_changes"])), (&serde_json::json!(true), 0), "{r:#}");
     for (from, to) in [(null, p), (p, null)] {
         let dropped: u64 = from["drops"].as_object().unwrap().values().map(u).sum();
         assert_eq!(u(&from["rx"]), u(&to["tx"]) + dropped, "{r:#}");

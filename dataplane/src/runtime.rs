@@ -66,7 +66,11 @@ pub struct PortSummary {
     pub mac: String,
     pub rx_queues: u16,
     pub tx_queues: u16,
+    /// The link as last seen (at start, then every second by [`Dataplane::poll_links`]).
     pub link_up: bool,
+    /// Times the link went up or down since the port started (a VM's vhost-user or memif peer
+    /// connecting and leaving, a TAP set down).
+    pub link_changes: u64,
 }
 
 /// Counters of one port: the driver's and the workers' (added over workers).
@@ -75,6 +79,9 @@ pub struct PortReport {
     /// The port's index (slot), as the tables name it.
     pub index: u16,
     pub name: String,
+    /// The link as last seen, and how many times it went up or down ([`PortSummary`]).
+    pub link_up: bool,
+    pub link_changes: u64,
     pub hw: HwCounters,
     pub rx: u64,
     pub tx: u64,
@@ -316,6 +323,7 @@ impl Dataplane {
                 rx_queues: nrxq[p],
                 tx_queues: ntxq[p],
                 link_up: port.link().map(|l| l.up).unwrap_or(false),
+                link_changes: 0,
             };
             tracing::info!(port = %s.name, driver = %s.driver, mac = %s.mac, rxq = s.rx_queues, txq = s.tx_queues,
                 peer = ?patch.peer(p).map(|o| names[o].as_str()), "port started");
@@ -500,6 +508,7 @@ impl Dataplane {
             rx_queues: rxq,
             tx_queues: workers,
             link_up: port.link().map(|l| l.up).unwrap_or(false),
+            link_changes: 0,
         };
         tracing::info!(port = %s.name, index = slot, driver = %s.driver, rxq, "port plugged");
         if self.ports.len() <= slot {
@@ -557,7 +566,7 @@ impl Dataplane {
     /// Every counter now.
     pub fn report(&self) -> Report {
         let mut ports = Vec::new();
-        for (p, (port, _)) in self.ports.iter().enumerate().filter_map(|(i, s)| Some((i, s.as_ref()?))) {
+        for (p, (port, summary)) in self.ports.iter().enumerate().filter_map(|(i, s)| Some((i, s.as_ref()?))) {
             let mut c = CounterSnapshot::default();
             for w in &self.workers {
                 c.add(&w.counters.ports[p].snapshot());
@@ -565,6 +574,8 @@ impl Dataplane {
             ports.push(PortReport {
                 index: p as u16,
                 name: port.name().to_owned(),
+                link_up: summary.link_up,
+                link_changes: summary.link_changes,
                 hw: port.stats().map(HwCounters::from).unwrap_or_default(),
                 rx: c.rx,
                 tx: c.tx,
@@ -634,6 +645,23 @@ impl Dataplane {
 
     /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
     /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
+    /// Reads every port's link state (without waiting) and logs each change: called once a second by the
+    /// main thread. A port whose driver cannot tell keeps what was last seen.
+    pub fn poll_links(&mut self) {
+        for (port, s) in self.ports.iter_mut().flatten() {
+            let Ok(link) = port.link() else { continue };
+            if link.up != s.link_up {
+                s.link_up = link.up;
+                s.link_changes += 1;
+                if link.up {
+                    tracing::info!(port = %s.name, speed_mbps = link.speed_mbps, full_duplex = link.full_duplex, "link up");
+                } else {
+                    tracing::info!(port = %s.name, "link down");
+                }
+            }
+        }
+    }
+
     pub fn shutdown(mut self) -> Report {
         self.stop_workers();
         while let Ok(exit) = self.exits.try_recv() {
