@@ -277,17 +277,41 @@ fn quoted_ports(d: &[u8], q: &Meta) -> (u16, u16) {
 /// and the quoted header's other side (address, port when given, and the checksums the quote holds).
 /// The error's own checksum, which covers the quote, updated by the difference of the quote's words.
 fn rewrite_error(d: &mut [u8], m: &Meta, q: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) {
+    rewrite(d, m, side, to, None);
+    let inner = if side == Side::Src { Side::Dst } else { Side::Src };
+    rewrite_quote(d, m, q, inner, to, port);
+}
+
+/// The `side` address (and port) of the header the ICMP error in `d` quotes set to `to`, with the checksums
+/// the quote holds; the error's own checksum, which covers the quote, updated by the difference.
+fn rewrite_quote(d: &mut [u8], m: &Meta, q: &Meta, side: Side, to: Ipv4Addr, port: Option<u16>) {
     let (l4, end) = (m.l4_off as usize, message_end(d, m));
     // The quote's header and as much of its L4 header as a rewrite may change (to the TCP checksum),
     // from an even offset of the ICMP message.
     let words = q.l3_off as usize..end.min(q.l4_off as usize + 18);
     let before = checksum::fold(checksum::sum(0, &d[words.clone()]));
-    rewrite(d, m, side, to, None);
-    let inner = if side == Side::Src { Side::Dst } else { Side::Src };
-    rewrite(&mut d[..end], q, inner, to, port);
+    rewrite(&mut d[..end], q, side, to, port);
     let after = checksum::fold(checksum::sum(0, &d[words]));
     let c = adjust(be16(d, l4 + 2), u32::from(!before) + u32::from(after));
     d[l4 + 2..l4 + 4].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The router's own ICMP error (time exceeded) about a packet `translate_in` translated: its quote set
+/// back to the destination the packet came with (`before`), as the sender knows it: what the sender
+/// sees of a floating IP or SNAT is never the inside address.
+#[cold]
+fn untranslate_own_error(d: &mut [u8], m: &Meta, (to, port): (Ipv4Addr, Option<u16>)) {
+    let (l4, end) = (m.l4_off as usize, message_end(d, m));
+    let q = l4 + 8;
+    let Some(&vihl) = d.get(q) else { return };
+    let ihl = usize::from(vihl & 0x0f) * 4;
+    // (The router quotes the whole header and at least 8 bytes past it: the port, when there is one.)
+    if m.ip_proto != ICMP || d[l4] != 11 || vihl >> 4 != 4 || ihl < 20 || end < q + ihl + 8 {
+        return;
+    }
+    let mut qm = Meta::new(m.in_port);
+    (qm.l3_off, qm.l4_off, qm.ip_proto) = (q as u16, (q + ihl) as u16, d[q + 9]);
+    rewrite_quote(d, m, &qm, Side::Dst, to, port);
 }
 
 /// A frame that came in by an uplink into its provider network `m.network`: ARP for the routers'
@@ -314,11 +338,15 @@ pub fn from_uplink<'t, B: PacketBuf>(
     if !m.has(flags::IPV4) {
         return m.drop(Reason::L3ToRouter);
     }
-    if let Err(reason) = translate_in(t, w, key, p.data_mut(), m) {
-        return m.drop(reason);
-    }
+    let before = match translate_in(t, w, key, p.data_mut(), m) {
+        Ok(before) => before,
+        Err(reason) => return m.drop(reason),
+    };
     l3_route::route(t, memo, w, key, r, p, m);
     if m.action == Action::Reply {
+        if let Some(before) = before {
+            untranslate_own_error(p.data_mut(), m, before);
+        }
         tag_reply(t, p, m);
     }
 }
@@ -358,14 +386,24 @@ pub fn from_tunnel<'t, B: PacketBuf>(
 
 /// The destination of a packet from outside to router `key`: a floating IP's fixed address, a
 /// translated connection's inside end; as it is otherwise (to the gateway address itself, or routed
-/// without NAT to an inside address).
-fn translate_in(t: &Tables, w: &mut WorkerState, key: u32, d: &mut [u8], m: &Meta) -> Result<(), Reason> {
+/// without NAT to an inside address). `Some`: the destination address (and port) a packet had before its
+/// translation, for an error the router makes about it (`untranslate_own_error`).
+fn translate_in(
+    t: &Tables,
+    w: &mut WorkerState,
+    key: u32,
+    d: &mut [u8],
+    m: &Meta,
+) -> Result<Option<(Ipv4Addr, Option<u16>)>, Reason> {
     let l3 = m.l3_off as usize;
     let dst = addr(d, l3 + 16);
     match t.outside(m.network, dst) {
         Some((k, Outside::Fip(fixed))) if k == key => match quoted(d, m, Side::Src, dst) {
             Some(q) => rewrite_error(d, m, &q, Side::Dst, fixed, None),
-            None => rewrite(d, m, Side::Dst, fixed, None),
+            None => {
+                rewrite(d, m, Side::Dst, fixed, None);
+                return Ok(Some((dst, None)));
+            }
         },
         Some((k, Outside::Snat)) if k == key => {
             if let Some(q) = quoted(d, m, Side::Src, dst) {
@@ -376,23 +414,24 @@ fn translate_in(t: &Tables, w: &mut WorkerState, key: u32, d: &mut [u8], m: &Met
                 if let Some((inside, iport)) = found {
                     rewrite_error(d, m, &q, Side::Dst, inside, Some(iport));
                 }
-                return Ok(());
+                return Ok(None);
             }
-            let Some((sport, dport, tcp)) = ports(d, m) else { return Ok(()) };
+            let Some((sport, dport, tcp)) = ports(d, m) else { return Ok(None) };
             let (oport, rport) = if m.ip_proto == ICMP { (sport, 0) } else { (dport, sport) };
             if m.ip_proto == ICMP && d[m.l4_off as usize] != ECHO_REPLY {
-                return Ok(());
+                return Ok(None);
             }
             let src = addr(d, l3 + 12);
             if let Some((inside, iport)) =
                 w.nat.inbound(w.now_ms, m.network, m.ip_proto, (dst, oport), (src, rport), tcp)
             {
                 rewrite(d, m, Side::Dst, inside, Some(iport));
+                return Ok(Some((dst, Some(oport))));
             }
         }
         _ => {}
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A reply made in place goes back out of the uplink it came in by, tagged as it came.
@@ -784,6 +823,37 @@ mod tests {
         // Out of a VM, an error about nothing translated: not sent.
         let (m, _) = decide(&t, w, 0, error4(VM1, ROUTER_MAC, IP1, FAR, 3, &at_ttl(&sent_from(FAR), 60)[..28]));
         assert_eq!((m.action, m.reason), (Action::Drop, Reason::NatUnsupported));
+    }
+
+    #[test]
+    fn the_routers_own_time_exceeded_quotes_what_the_sender_sent() {
+        let t = tables(true, None);
+        let w = &mut WorkerState::new(1);
+        learn_host(&t, w);
+        let far2 = Ipv4Addr::new(9, 9, 9, 9);
+        let ttl1 = |f: Vec<u8>| {
+            let mut f = f;
+            f[22] = 1;
+            summed(f)
+        };
+        // To a floating IP, a reply through SNAT (UDP, echo), each with one hop left: the router's time
+        // exceeded goes back out of the uplink quoting the packet with the destination it was sent to (the
+        // floating IP; the gateway and its port), not the VM's; every checksum right.
+        let (_, out) = decide(&t, w, 0, summed(udp4_ports(VM1, ROUTER_MAC, IP1, FAR, 5000, 53)));
+        let port = u16::from_be_bytes([out[34], out[35]]);
+        let (_, out) = decide(&t, w, 0, summed(echo4(VM1, ROUTER_MAC, IP1, far2, true, 78)));
+        let id = u16::from_be_bytes([out[38], out[39]]);
+        for (sent, from) in [
+            (ttl1(udp4_ports(HOST_MAC, GW_MAC, HOST, FIP, 9, 7001)), HOST),
+            (ttl1(udp4_ports(HOST_MAC, GW_MAC, FAR, GW, 53, port)), FAR),
+            (ttl1(echo4(HOST_MAC, GW_MAC, far2, GW, false, id)), far2),
+        ] {
+            let (m, back) = decide(&t, w, UPLINK, sent.clone());
+            assert_eq!(m.action, Action::Reply, "{:?}", m.reason);
+            assert_eq!((back[34], &back[26..30], &back[30..34]), (11, &GW.0[..], &from.0[..]), "time exceeded");
+            assert_eq!(&back[42..], &sent[14..14 + back.len() - 42], "the quote as the sender sent it");
+            assert!(icmp_sum_ok(&back) && sums_ok(&back));
+        }
     }
 
     /// A UDP datagram from `a` to the VM1's address, port 1 to 2.
