@@ -643,8 +643,6 @@ impl Dataplane {
         }
     }
 
-    /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
-    /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
     /// Reads every port's link state (without waiting) and logs each change: called once a second by the
     /// main thread. A port whose driver cannot tell keeps what was last seen.
     pub fn poll_links(&mut self) {
@@ -662,6 +660,8 @@ impl Dataplane {
         }
     }
 
+    /// Stops the workers, takes the last counters and latency samples, then stops and closes every port
+    /// and checks that every mbuf came back to the pool (`mempool.in_use` of the report).
     pub fn shutdown(mut self) -> Report {
         self.stop_workers();
         while let Ok(exit) = self.exits.try_recv() {

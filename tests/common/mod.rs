@@ -6,6 +6,7 @@ pub mod tcp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// The binary under test: this build's, or the one `DRAGONFLOW_BIN` names (CI runs the end-to-end tests
@@ -166,18 +167,26 @@ pub fn stop(mut child: Child, signal: i32) -> Output {
 /// Copies the child's stderr to ours, and returns once it printed its "forwarding" line (false if it
 /// exited or took more than 30 s).
 pub fn wait_until_forwarding(child: &mut Child) -> bool {
+    let lines = watch_lines(child.stderr.take().unwrap(), "dragonflow: forwarding on", true);
+    lines.recv_timeout(Duration::from_secs(30)).is_ok()
+}
+
+/// Reads `from` to its end in a thread of its own (so that the writer never blocks on a full pipe), copied
+/// to our stderr if `echo`; the receiver gets a message for each line that contains `marker`.
+fn watch_lines(from: impl std::io::Read + Send + 'static, marker: &'static str, echo: bool) -> Receiver<()> {
     use std::io::BufRead;
-    let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if line.starts_with("dragonflow: forwarding on") {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("{line}");
+            }
+            if line.contains(marker) {
                 let _ = tx.send(());
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).is_ok()
+    rx
 }
 
 /// A DPDK peer process (`dpdk-testpmd`, from Debian's `dpdk`) as the far end of a memif or vhost-user
@@ -185,7 +194,7 @@ pub fn wait_until_forwarding(child: &mut Child) -> bool {
 pub struct Peer {
     child: Child,
     prefix: String,
-    forwarding: std::sync::mpsc::Receiver<()>,
+    forwarding: Receiver<()>,
 }
 
 impl Peer {
@@ -213,7 +222,6 @@ impl Drop for Peer {
 }
 
 pub fn testpmd(prefix: &str, vdev: &str) -> Peer {
-    use std::io::BufRead;
     // Line-buffered (coreutils' stdbuf), so that "start packet forwarding" is read when testpmd prints it.
     let mut child = Command::new("stdbuf")
         .args(["-oL", "dpdk-testpmd"])
@@ -225,15 +233,6 @@ pub fn testpmd(prefix: &str, vdev: &str) -> Peer {
         .stderr(Stdio::null())
         .spawn()
         .expect("dpdk-testpmd (apt-get install dpdk-dev)");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, forwarding) = std::sync::mpsc::channel();
-    // Read to the end, so that testpmd never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("start packet forwarding") {
-                let _ = tx.send(());
-            }
-        }
-    });
+    let forwarding = watch_lines(child.stdout.take().unwrap(), "start packet forwarding", false);
     Peer { child, prefix: prefix.to_owned(), forwarding }
 }

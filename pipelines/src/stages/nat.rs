@@ -232,7 +232,20 @@ fn quoted(d: &[u8], m: &Meta, side: Side, a: Ipv4Addr) -> Option<Meta> {
 #[cold]
 #[inline(never)]
 fn quoted_icmp(d: &[u8], m: &Meta, side: Side, a: Ipv4Addr) -> Option<Meta> {
-    if m.has(flags::LATER_FRAGMENT) {
+    let q = quote(d, m)?;
+    let (l3, l4) = (q.l3_off as usize, q.l4_off as usize);
+    if addr(d, l3 + if side == Side::Src { 12 } else { 16 }) != a {
+        return None;
+    }
+    let proto = q.ip_proto;
+    (proto == TCP || proto == UDP || (proto == ICMP && d[l4] == ECHO_REQUEST)).then_some(q)
+}
+
+/// The IPv4 header an ICMP error in `d` (destination unreachable, time exceeded, parameter problem)
+/// quotes, as a [`Meta`] of its offsets and protocol, if the quote holds it and 8 bytes past it (RFC 792:
+/// the ports) and is of a first fragment; `None` for anything else, a fragment of an error included.
+fn quote(d: &[u8], m: &Meta) -> Option<Meta> {
+    if m.ip_proto != ICMP || m.has(flags::LATER_FRAGMENT) {
         return None;
     }
     let l4 = m.l4_off as usize;
@@ -241,20 +254,15 @@ fn quoted_icmp(d: &[u8], m: &Meta, side: Side, a: Ipv4Addr) -> Option<Meta> {
     }
     let q = l4 + 8;
     let (v, ihl) = (d.get(q)? >> 4, usize::from(d.get(q)? & 0x0f) * 4);
-    let at = q + if side == Side::Src { 12 } else { 16 };
     if v != 4 || ihl < 20 || message_end(d, m) < q + ihl + 8 {
         return None;
     }
     // (A quoted later fragment has no ports.)
-    if be16(d, q + 6) & 0x1fff != 0 || addr(d, at) != a {
-        return None;
-    }
-    let proto = d[q + 9];
-    if !(proto == TCP || proto == UDP || (proto == ICMP && d[q + ihl] == ECHO_REQUEST)) {
+    if be16(d, q + 6) & 0x1fff != 0 {
         return None;
     }
     let mut qm = Meta::new(m.in_port);
-    (qm.l3_off, qm.l4_off, qm.ip_proto) = (q as u16, (q + ihl) as u16, proto);
+    (qm.l3_off, qm.l4_off, qm.ip_proto) = (q as u16, (q + ihl) as u16, d[q + 9]);
     Some(qm)
 }
 
@@ -301,17 +309,10 @@ fn rewrite_quote(d: &mut [u8], m: &Meta, q: &Meta, side: Side, to: Ipv4Addr, por
 /// sees of a floating IP or SNAT is never the inside address.
 #[cold]
 fn untranslate_own_error(d: &mut [u8], m: &Meta, (to, port): (Ipv4Addr, Option<u16>)) {
-    let (l4, end) = (m.l4_off as usize, message_end(d, m));
-    let q = l4 + 8;
-    let Some(&vihl) = d.get(q) else { return };
-    let ihl = usize::from(vihl & 0x0f) * 4;
-    // (The router quotes the whole header and at least 8 bytes past it: the port, when there is one.)
-    if m.ip_proto != ICMP || d[l4] != 11 || vihl >> 4 != 4 || ihl < 20 || end < q + ihl + 8 {
-        return;
+    // (Any protocol: this is the packet the router just translated, whatever it carries.)
+    if let Some(q) = quote(d, m) {
+        rewrite_quote(d, m, &q, Side::Dst, to, port);
     }
-    let mut qm = Meta::new(m.in_port);
-    (qm.l3_off, qm.l4_off, qm.ip_proto) = (q as u16, (q + ihl) as u16, d[q + 9]);
-    rewrite_quote(d, m, &qm, Side::Dst, to, port);
 }
 
 /// A frame that came in by an uplink into its provider network `m.network`: ARP for the routers'
